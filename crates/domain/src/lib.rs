@@ -1,0 +1,18 @@
+//! The identity model of Portcullis and its rules: tenants, applications with roles, groups and
+//! memberships, users, registrations and API keys, in FusionAuth's JSON shape.
+//!
+//! This crate owns what is true of identities whatever the transport or database: validation,
+//! tenant scoping, and the services that turn one API call into one store operation. It knows
+//! nothing of HTTP or SQL; [`Store`] is the interface a storage backend implements.
+
+mod error;
+pub mod model;
+pub mod patch;
+pub mod service;
+mod store;
+pub mod validate;
+
+pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
+pub use model::*;
+pub use service::Identity;
+pub use store::Store;

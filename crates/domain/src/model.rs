@@ -1,0 +1,350 @@
+//! The entities of the identity model, in FusionAuth's JSON shape.
+//!
+//! One struct serves the wire and the store: the store keeps each entity as its JSON body beside a
+//! few indexed columns. Fields that must never leave the server (the password, two-factor secrets)
+//! are removed by [`User::to_wire`], not by serde, so that the stored form keeps them.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Epoch milliseconds, as in every FusionAuth body.
+pub type Millis = i64;
+/// Free-form JSON object (`user.data`, `registration.data`, unknown tenant settings...).
+pub type Json = serde_json::Map<String, Value>;
+
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+/// Treats an explicit JSON `null` like a missing field: client libraries send nulls freely.
+pub(crate) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A password as typed by a person. Its `Debug` never shows it and it is never serialized.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub data: Json,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insert_instant: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_instant: Option<Millis>,
+    /// Tenant settings this version does not interpret yet (FusionAuth has many); kept verbatim so
+    /// a round trip through Portcullis loses nothing.
+    #[serde(flatten)]
+    pub settings: Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Role {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub is_default: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub is_super_role: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insert_instant: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_instant: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub name: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub roles: Vec<Role>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub data: Json,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insert_instant: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_instant: Option<Millis>,
+    /// Application settings not interpreted yet (OAuth, JWT...), kept verbatim.
+    #[serde(flatten)]
+    pub settings: Json,
+}
+
+impl Default for Application {
+    fn default() -> Self {
+        Self {
+            id: None,
+            tenant_id: None,
+            name: String::new(),
+            active: true,
+            roles: Vec::new(),
+            data: Json::new(),
+            insert_instant: None,
+            last_update_instant: None,
+            settings: Json::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub data: Json,
+    /// The application roles members of this group receive (FusionAuth's request `roleIds`).
+    #[serde(default, deserialize_with = "null_default")]
+    pub role_ids: Vec<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insert_instant: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_instant: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub data: Json,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insert_instant: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Registration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub data: Json,
+    #[serde(default, deserialize_with = "null_default")]
+    pub preferred_languages: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insert_instant: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_instant: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login_instant: Option<Millis>,
+}
+
+/// Two-factor methods and recovery codes (kept as JSON until the two-factor issue types them).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TwoFactor {
+    #[serde(default, deserialize_with = "null_default")]
+    pub methods: Vec<Json>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub recovery_codes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Write-only: hashed before anything is stored, never serialized.
+    #[serde(default, skip_serializing)]
+    pub password: Option<Password>,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub middle_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    /// ISO-8601 calendar date (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile_phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub preferred_languages: Vec<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub data: Json,
+    #[serde(default, deserialize_with = "null_default")]
+    pub memberships: Vec<Membership>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub registrations: Vec<Registration>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub two_factor: TwoFactor,
+    #[serde(default, deserialize_with = "null_default")]
+    pub password_change_required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insert_instant: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_instant: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login_instant: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_last_update_instant: Option<Millis>,
+    /// The connector that is this user's system of record; `None` means Portcullis itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_status: Option<String>,
+}
+
+impl Default for User {
+    fn default() -> Self {
+        serde_json::from_value(Value::Object(Json::new())).expect("an empty user parses")
+    }
+}
+
+impl User {
+    /// The user as the API shows it: two-factor secrets and recovery codes stay inside.
+    pub fn to_wire(&self) -> Value {
+        let mut v = serde_json::to_value(self).expect("users serialize");
+        if let Some(tf) = v.get_mut("twoFactor").and_then(Value::as_object_mut) {
+            tf.remove("recoveryCodes");
+            if let Some(methods) = tf.get_mut("methods").and_then(Value::as_array_mut) {
+                for m in methods.iter_mut().filter_map(Value::as_object_mut) {
+                    m.remove("secret");
+                }
+            }
+        }
+        v
+    }
+}
+
+/// A user together with their stored password credential.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredUser {
+    pub user: User,
+    pub credential: Option<portcullis_hash::Credential>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyPermissions {
+    /// Endpoint (e.g. `/api/user`) → allowed methods. Empty means every endpoint.
+    #[serde(default, deserialize_with = "null_default")]
+    pub endpoints: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    /// The secret. Present only in a create request and its answer; the store keeps a hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub permissions: ApiKeyPermissions,
+    #[serde(default, deserialize_with = "null_default")]
+    pub meta_data: Json,
+    #[serde(default, deserialize_with = "null_default")]
+    pub key_manager: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insert_instant: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_instant: Option<Millis>,
+}
+
+impl ApiKey {
+    /// Whether this key may call `method` on `endpoint` (the route's static prefix, e.g.
+    /// `/api/user/registration`).
+    pub fn allows(&self, endpoint: &str, method: &str) -> bool {
+        let eps = &self.permissions.endpoints;
+        eps.is_empty()
+            || eps
+                .get(endpoint)
+                .is_some_and(|ms| ms.iter().any(|m| m.eq_ignore_ascii_case(method)))
+    }
+}
+
+/// The tenant a request acts in. `None` means every tenant (a global key without the
+/// `X-FusionAuth-TenantId` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scope {
+    pub tenant: Option<Uuid>,
+}
+
+impl Scope {
+    pub const ALL: Scope = Scope { tenant: None };
+    pub fn tenant(id: Uuid) -> Self {
+        Scope { tenant: Some(id) }
+    }
+    /// Whether an entity of tenant `t` is visible in this scope.
+    pub fn sees(&self, t: Option<Uuid>) -> bool {
+        self.tenant.is_none() || self.tenant == t
+    }
+}
