@@ -1,1 +1,850 @@
-//! placeholder
+//! The SQL store: the domain's [`Store`] on SQLite (the embedded default, one file in WAL mode)
+//! and on PostgreSQL (for production and for several `serve` nodes on one database).
+//!
+//! Both backends run through sqlx's `Any` driver with the same SQL: every statement here is
+//! portable (`$n` parameters, `ON CONFLICT`, no dialect functions); what differs — DDL
+//! migrations and connection set-up — is chosen by [`Dialect`]. Each entity is stored as its JSON
+//! body beside the columns we index, so a new optional field never needs a migration.
+
+use portcullis_domain::{
+    ApiKey, Application, Group, Membership, Registration, Scope, Store, StoreError, StoreResult,
+    StoredUser, Tenant, User,
+};
+use portcullis_hash::Credential;
+use serde_json::Value;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn of_url(url: &str) -> Option<Dialect> {
+        if url.starts_with("sqlite:") {
+            Some(Dialect::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Dialect::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The store over one connection pool.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Turns a constraint violation into the domain's words: which field was duplicated.
+fn db_err(e: sqlx::Error) -> StoreError {
+    let Some(db) = e.as_database_error() else {
+        return backend(e);
+    };
+    let what = format!("{} {}", db.message(), db.constraint().unwrap_or(""));
+    match db.kind() {
+        sqlx::error::ErrorKind::UniqueViolation => StoreError::Duplicate(duplicate_field(&what)),
+        sqlx::error::ErrorKind::ForeignKeyViolation => StoreError::MissingReference,
+        _ => backend(e),
+    }
+}
+
+/// Maps SQLite's "UNIQUE constraint failed: users.tenant_id, users.email_lower" and PostgreSQL's
+/// constraint names (`users_email_uq`, `users_pkey`) to the field the caller sent.
+fn duplicate_field(what: &str) -> &'static str {
+    let has = |s: &str| what.contains(s);
+    if has("api_keys") {
+        if has("key_hash") {
+            "apiKey.key"
+        } else {
+            "apiKey.id"
+        }
+    } else if has("group_members") {
+        "members"
+    } else if has("registrations") {
+        if has("application") {
+            "registration.applicationId"
+        } else {
+            "registration.id"
+        }
+    } else if has("user_groups") {
+        if has("name") {
+            "group.name"
+        } else {
+            "group.id"
+        }
+    } else if has("applications") {
+        "application.id"
+    } else if has("tenants") {
+        if has("name") {
+            "tenant.name"
+        } else {
+            "tenant.id"
+        }
+    } else if has("email") {
+        "user.email"
+    } else if has("username") {
+        "user.username"
+    } else {
+        "user.id"
+    }
+}
+
+fn body<T: serde::de::DeserializeOwned>(row: &AnyRow) -> StoreResult<T> {
+    let text: String = row.try_get("body").map_err(backend)?;
+    serde_json::from_str(&text).map_err(backend)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("entities serialize")
+}
+
+fn id_of(id: Option<Uuid>) -> String {
+    id.expect("the service sets ids before storing").to_string()
+}
+
+/// A bound parameter: the store binds only text (ids, JSON) and integers (instants).
+enum Arg {
+    Text(Option<String>),
+    Int(i64),
+}
+
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::Text(v)
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { &[$(Arg::from($a)),*] };
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    args: &[Arg],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for a in args {
+        q = match a {
+            Arg::Text(t) => q.bind(t.clone()),
+            Arg::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+fn scope_param(scope: Scope) -> Option<String> {
+    scope.tenant.map(|t| t.to_string())
+}
+
+fn lower(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// The user's body as stored: registrations and memberships live in their own tables.
+fn user_body(u: &User) -> String {
+    let mut v = serde_json::to_value(u).expect("users serialize");
+    if let Value::Object(m) = &mut v {
+        m.remove("registrations");
+        m.remove("memberships");
+    }
+    v.to_string()
+}
+
+impl SqlStore {
+    /// Connects, creating a SQLite file if missing, and applies pending schema migrations.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_in_schema(url, None).await
+    }
+
+    /// As [`connect`](Self::connect); on PostgreSQL every connection works in `schema` (tests
+    /// give each test its own).
+    pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::of_url(url).ok_or_else(|| {
+            StoreError::Backend(format!(
+                "unsupported database URL [{url}]: use sqlite://FILE or postgres://USER@HOST/DB"
+            ))
+        })?;
+        let mut url = url.to_string();
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let options = match dialect {
+            Dialect::Sqlite => {
+                if !url.contains("mode=") && !url.contains(":memory:") {
+                    url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                }
+                // An in-memory database exists once per connection: keep exactly one.
+                let max = if url.contains(":memory:") { 1 } else { 8 };
+                options.max_connections(max).after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+            }
+            Dialect::Postgres => {
+                let schema = schema.map(str::to_string);
+                options.max_connections(16).after_connect(move |conn, _| {
+                    let schema = schema.clone();
+                    Box::pin(async move {
+                        if let Some(s) = schema {
+                            conn.execute(format!("SET search_path TO \"{s}\"").as_str()).await?;
+                        }
+                        Ok(())
+                    })
+                })
+            }
+        };
+        let pool = options.connect(&url).await.map_err(|e| {
+            StoreError::Backend(format!("cannot open the database [{}]: {e}", redact(&url)))
+        })?;
+        let migrator = match dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("schema migration failed: {e}")))?;
+        Ok(Self { pool, dialect })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn fetch_bodies<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[Arg],
+    ) -> StoreResult<Vec<T>> {
+        let q = bind_all(sqlx::query(sql), args);
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(body).collect()
+    }
+
+    async fn exec(&self, sql: &str, args: &[Arg]) -> StoreResult<u64> {
+        let q = bind_all(sqlx::query(sql), args);
+        Ok(q.execute(&self.pool).await.map_err(db_err)?.rows_affected())
+    }
+
+    async fn one<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[Arg],
+    ) -> StoreResult<Option<T>> {
+        Ok(self.fetch_bodies(sql, args).await?.into_iter().next())
+    }
+
+    /// Loads users' registrations and memberships.
+    async fn complete_user(&self, row: AnyRow) -> StoreResult<StoredUser> {
+        let mut user: User = body(&row)?;
+        let scheme: Option<String> = row.try_get("pw_scheme").map_err(backend)?;
+        let credential = match scheme {
+            Some(scheme) => Some(Credential {
+                scheme,
+                factor: row
+                    .try_get::<Option<i64>, _>("pw_factor")
+                    .map_err(backend)?
+                    .unwrap_or(0) as u32,
+                salt: row
+                    .try_get::<Option<String>, _>("pw_salt")
+                    .map_err(backend)?
+                    .unwrap_or_default(),
+                hash: row
+                    .try_get::<Option<String>, _>("pw_hash")
+                    .map_err(backend)?
+                    .unwrap_or_default(),
+            }),
+            None => None,
+        };
+        let id = Some(id_of(user.id));
+        user.registrations = self
+            .fetch_bodies(
+                "SELECT body FROM registrations WHERE user_id = $1 ORDER BY id",
+                args![id.clone()],
+            )
+            .await?;
+        user.memberships = self
+            .fetch_bodies(
+                "SELECT body FROM group_members WHERE user_id = $1 ORDER BY id",
+                args![id],
+            )
+            .await?;
+        Ok(StoredUser { user, credential })
+    }
+
+    async fn user_where(&self, cond: &str, args: &[Arg]) -> StoreResult<Option<StoredUser>> {
+        let sql = format!(
+            "SELECT body, pw_scheme, pw_factor, pw_salt, pw_hash FROM users WHERE {cond}"
+        );
+        let q = bind_all(sqlx::query(&sql), args);
+        match q.fetch_optional(&self.pool).await.map_err(db_err)? {
+            Some(row) => Ok(Some(self.complete_user(row).await?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+const SCOPED: &str = "($2 IS NULL OR tenant_id = $2)";
+
+#[async_trait::async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    async fn is_pristine(&self) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM api_keys) AS n",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.try_get::<i64, _>("n").map_err(backend)? == 0)
+    }
+
+    async fn insert_tenant(&self, t: &Tenant) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO tenants (id, name_lower, body, insert_instant) VALUES ($1, $2, $3, $4)",
+            args![
+                Some(id_of(t.id)),
+                Some(t.name.trim().to_lowercase()),
+                Some(json(t)),
+                t.insert_instant.unwrap_or(0),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn tenant(&self, id: Uuid) -> StoreResult<Option<Tenant>> {
+        self.one("SELECT body FROM tenants WHERE id = $1", args![Some(id.to_string())])
+            .await
+    }
+
+    async fn tenants(&self) -> StoreResult<Vec<Tenant>> {
+        self.fetch_bodies("SELECT body FROM tenants ORDER BY insert_instant, id", &[])
+            .await
+    }
+
+    async fn update_tenant(&self, t: &Tenant) -> StoreResult<()> {
+        self.exec(
+            "UPDATE tenants SET name_lower = $2, body = $3 WHERE id = $1",
+            args![
+                Some(id_of(t.id)),
+                Some(t.name.trim().to_lowercase()),
+                Some(json(t)),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_tenant(&self, id: Uuid) -> StoreResult<bool> {
+        // Children first, table by table: one statement each instead of a cascade per row.
+        let id = Some(id.to_string());
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for sql in [
+            "DELETE FROM group_members WHERE tenant_id = $1",
+            "DELETE FROM registrations WHERE tenant_id = $1",
+            "DELETE FROM users WHERE tenant_id = $1",
+            "DELETE FROM user_groups WHERE tenant_id = $1",
+            "DELETE FROM applications WHERE tenant_id = $1",
+            "DELETE FROM api_keys WHERE tenant_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        let n = sqlx::query("DELETE FROM tenants WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        tx.commit().await.map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    async fn insert_application(&self, a: &Application) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO applications (id, tenant_id, body, insert_instant) VALUES ($1, $2, $3, $4)",
+            args![
+                Some(id_of(a.id)),
+                Some(id_of(a.tenant_id)),
+                Some(json(a)),
+                a.insert_instant.unwrap_or(0),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn application(&self, scope: Scope, id: Uuid) -> StoreResult<Option<Application>> {
+        self.one(
+            &format!("SELECT body FROM applications WHERE id = $1 AND {SCOPED}"),
+            args![Some(id.to_string()), scope_param(scope)],
+        )
+        .await
+    }
+
+    async fn applications(&self, scope: Scope) -> StoreResult<Vec<Application>> {
+        self.fetch_bodies(
+            "SELECT body FROM applications WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY insert_instant, id",
+            args![scope_param(scope)],
+        )
+        .await
+    }
+
+    async fn update_application(&self, a: &Application) -> StoreResult<()> {
+        self.exec(
+            "UPDATE applications SET body = $2 WHERE id = $1",
+            args![Some(id_of(a.id)), Some(json(a))],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_application(&self, scope: Scope, id: Uuid) -> StoreResult<bool> {
+        let args = [Some(id.to_string()), scope_param(scope)];
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(&format!(
+            "DELETE FROM registrations WHERE application_id IN (SELECT id FROM applications WHERE id = $1 AND {SCOPED})"
+        ))
+        .bind(args[0].clone())
+        .bind(args[1].clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let n = sqlx::query(&format!("DELETE FROM applications WHERE id = $1 AND {SCOPED}"))
+            .bind(args[0].clone())
+            .bind(args[1].clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        tx.commit().await.map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    async fn insert_group(&self, g: &Group) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO user_groups (id, tenant_id, name_lower, body, insert_instant) VALUES ($1, $2, $3, $4, $5)",
+            args![
+                Some(id_of(g.id)),
+                Some(id_of(g.tenant_id)),
+                Some(g.name.trim().to_lowercase()),
+                Some(json(g)),
+                g.insert_instant.unwrap_or(0),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn group(&self, scope: Scope, id: Uuid) -> StoreResult<Option<Group>> {
+        self.one(
+            &format!("SELECT body FROM user_groups WHERE id = $1 AND {SCOPED}"),
+            args![Some(id.to_string()), scope_param(scope)],
+        )
+        .await
+    }
+
+    async fn groups(&self, scope: Scope) -> StoreResult<Vec<Group>> {
+        self.fetch_bodies(
+            "SELECT body FROM user_groups WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY insert_instant, id",
+            args![scope_param(scope)],
+        )
+        .await
+    }
+
+    async fn update_group(&self, g: &Group) -> StoreResult<()> {
+        self.exec(
+            "UPDATE user_groups SET name_lower = $2, body = $3 WHERE id = $1",
+            args![
+                Some(id_of(g.id)),
+                Some(g.name.trim().to_lowercase()),
+                Some(json(g)),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_group(&self, scope: Scope, id: Uuid) -> StoreResult<bool> {
+        let (id, t) = (Some(id.to_string()), scope_param(scope));
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(&format!(
+            "DELETE FROM group_members WHERE group_id IN (SELECT id FROM user_groups WHERE id = $1 AND {SCOPED})"
+        ))
+        .bind(id.clone())
+        .bind(t.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let n = sqlx::query(&format!("DELETE FROM user_groups WHERE id = $1 AND {SCOPED}"))
+            .bind(id)
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        tx.commit().await.map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    async fn insert_memberships(&self, tenant: Uuid, members: &[Membership]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for m in members {
+            sqlx::query(
+                "INSERT INTO group_members (id, tenant_id, group_id, user_id, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id_of(m.id))
+            .bind(tenant.to_string())
+            .bind(id_of(m.group_id))
+            .bind(id_of(m.user_id))
+            .bind(json(m))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn delete_membership(&self, scope: Scope, group: Uuid, user: Uuid) -> StoreResult<bool> {
+        Ok(self
+            .exec(
+                "DELETE FROM group_members WHERE group_id = $1 AND ($2 IS NULL OR tenant_id = $2) AND user_id = $3",
+                args![Some(group.to_string()), scope_param(scope), Some(user.to_string())],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn delete_membership_by_id(&self, scope: Scope, id: Uuid) -> StoreResult<bool> {
+        Ok(self
+            .exec(
+                &format!("DELETE FROM group_members WHERE id = $1 AND {SCOPED}"),
+                args![Some(id.to_string()), scope_param(scope)],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn insert_user(&self, su: &StoredUser) -> StoreResult<()> {
+        let u = &su.user;
+        let tenant = id_of(u.tenant_id);
+        let id = id_of(u.id);
+        let c = su.credential.as_ref();
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(id.clone())
+        .bind(tenant.clone())
+        .bind(lower(&u.email))
+        .bind(lower(&u.username))
+        .bind(user_body(u))
+        .bind(c.map(|c| c.scheme.clone()))
+        .bind(c.map(|c| c.factor as i64))
+        .bind(c.map(|c| c.salt.clone()))
+        .bind(c.map(|c| c.hash.clone()))
+        .bind(u.insert_instant.unwrap_or(0))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for r in &u.registrations {
+            sqlx::query(
+                "INSERT INTO registrations (id, tenant_id, user_id, application_id, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id_of(r.id))
+            .bind(tenant.clone())
+            .bind(id.clone())
+            .bind(id_of(r.application_id))
+            .bind(json(r))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for m in &u.memberships {
+            sqlx::query(
+                "INSERT INTO group_members (id, tenant_id, group_id, user_id, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id_of(m.id))
+            .bind(tenant.clone())
+            .bind(id_of(m.group_id))
+            .bind(id.clone())
+            .bind(json(m))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn user(&self, scope: Scope, id: Uuid) -> StoreResult<Option<StoredUser>> {
+        self.user_where(
+            &format!("id = $1 AND {SCOPED}"),
+            args![Some(id.to_string()), scope_param(scope)],
+        )
+        .await
+    }
+
+    async fn user_by_email(&self, tenant: Uuid, email: &str) -> StoreResult<Option<StoredUser>> {
+        self.user_where(
+            "tenant_id = $1 AND email_lower = $2",
+            args![Some(tenant.to_string()), Some(email.to_lowercase())],
+        )
+        .await
+    }
+
+    async fn user_by_username(
+        &self,
+        tenant: Uuid,
+        username: &str,
+    ) -> StoreResult<Option<StoredUser>> {
+        self.user_where(
+            "tenant_id = $1 AND username_lower = $2",
+            args![Some(tenant.to_string()), Some(username.to_lowercase())],
+        )
+        .await
+    }
+
+    async fn update_user(&self, su: &StoredUser) -> StoreResult<()> {
+        let u = &su.user;
+        let c = su.credential.as_ref();
+        sqlx::query(
+            "UPDATE users SET email_lower = $2, username_lower = $3, body = $4, pw_scheme = $5, pw_factor = $6, pw_salt = $7, pw_hash = $8 WHERE id = $1",
+        )
+        .bind(id_of(u.id))
+        .bind(lower(&u.email))
+        .bind(lower(&u.username))
+        .bind(user_body(u))
+        .bind(c.map(|c| c.scheme.clone()))
+        .bind(c.map(|c| c.factor as i64))
+        .bind(c.map(|c| c.salt.clone()))
+        .bind(c.map(|c| c.hash.clone()))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)
+        .map(|_| ())
+    }
+
+    async fn delete_user(&self, scope: Scope, id: Uuid) -> StoreResult<bool> {
+        let (id, t) = (Some(id.to_string()), scope_param(scope));
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let n = sqlx::query(&format!("DELETE FROM users WHERE id = $1 AND {SCOPED}"))
+            .bind(id.clone())
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if n > 0 {
+            for sql in [
+                "DELETE FROM registrations WHERE user_id = $1",
+                "DELETE FROM group_members WHERE user_id = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(id.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    async fn insert_registration(
+        &self,
+        tenant: Uuid,
+        user: Uuid,
+        r: &Registration,
+    ) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO registrations (id, tenant_id, user_id, application_id, body) VALUES ($1, $2, $3, $4, $5)",
+            args![
+                Some(id_of(r.id)),
+                Some(tenant.to_string()),
+                Some(user.to_string()),
+                Some(id_of(r.application_id)),
+                Some(json(r)),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn update_registration(&self, user: Uuid, r: &Registration) -> StoreResult<()> {
+        self.exec(
+            "UPDATE registrations SET body = $3 WHERE user_id = $1 AND application_id = $2",
+            args![
+                Some(user.to_string()),
+                Some(id_of(r.application_id)),
+                Some(json(r)),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_registration(
+        &self,
+        scope: Scope,
+        user: Uuid,
+        application: Uuid,
+    ) -> StoreResult<bool> {
+        Ok(self
+            .exec(
+                "DELETE FROM registrations WHERE user_id = $1 AND ($2 IS NULL OR tenant_id = $2) AND application_id = $3",
+                args![Some(user.to_string()), scope_param(scope), Some(application.to_string())],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()> {
+        let mut stored = key.clone();
+        stored.key = None;
+        self.exec(
+            "INSERT INTO api_keys (id, key_hash, tenant_id, body, insert_instant) VALUES ($1, $2, $3, $4, $5)",
+            args![
+                Some(id_of(key.id)),
+                Some(key_hash.to_string()),
+                key.tenant_id.map(|t| t.to_string()),
+                Some(json(&stored)),
+                key.insert_instant.unwrap_or(0),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn api_key(&self, id: Uuid) -> StoreResult<Option<ApiKey>> {
+        self.one("SELECT body FROM api_keys WHERE id = $1", args![Some(id.to_string())])
+            .await
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
+        self.one(
+            "SELECT body FROM api_keys WHERE key_hash = $1",
+            args![Some(key_hash.to_string())],
+        )
+        .await
+    }
+
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.fetch_bodies("SELECT body FROM api_keys ORDER BY insert_instant, id", &[])
+            .await
+    }
+
+    async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let mut stored = key.clone();
+        stored.key = None;
+        self.exec(
+            "UPDATE api_keys SET tenant_id = $2, body = $3 WHERE id = $1",
+            args![
+                Some(id_of(key.id)),
+                key.tenant_id.map(|t| t.to_string()),
+                Some(json(&stored)),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool> {
+        Ok(self
+            .exec("DELETE FROM api_keys WHERE id = $1", args![Some(id.to_string())])
+            .await?
+            > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact("sqlite://portcullis.db"), "sqlite://portcullis.db");
+    }
+
+    #[test]
+    fn constraint_messages_name_the_field() {
+        assert_eq!(
+            duplicate_field("UNIQUE constraint failed: users.tenant_id, users.email_lower "),
+            "user.email"
+        );
+        assert_eq!(duplicate_field("duplicate key value violates unique constraint \"users_username_uq\" users_username_uq"), "user.username");
+        assert_eq!(duplicate_field("x users_pkey"), "user.id");
+        assert_eq!(
+            duplicate_field("UNIQUE constraint failed: registrations.user_id, registrations.application_id"),
+            "registration.applicationId"
+        );
+        assert_eq!(duplicate_field("api_keys_key_hash_uq"), "apiKey.key");
+    }
+}
