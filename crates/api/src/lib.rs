@@ -1,1 +1,198 @@
-//! placeholder
+//! The HTTP API of Portcullis: FusionAuth's paths and JSON over the identity service.
+//!
+//! This crate owns the wire: routing, the auth layer (API keys, permissions, tenant selection),
+//! body parsing and its errors, the mapping of domain errors to status codes, Kickstart, status,
+//! metrics and the OpenAPI document. It holds no business rules; each handler makes one call into
+//! [`portcullis_domain::Identity`].
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod handlers;
+pub mod kickstart;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, MethodRouter};
+use axum::{middleware, Router};
+use handlers::{api_key, application, group, status, tenant, user};
+use portcullis_domain::Identity;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Everything a handler may use, passed in explicitly.
+#[derive(Clone)]
+pub struct AppState {
+    pub identity: Identity,
+    pub metrics: Arc<metrics::Metrics>,
+    pub config: Arc<ApiConfig>,
+}
+
+impl AppState {
+    pub fn new(identity: Identity, config: ApiConfig) -> Self {
+        Self {
+            identity,
+            metrics: Arc::new(metrics::Metrics::new()),
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// A router that remembers its paths, so a test can hold the route table to it.
+struct Routes {
+    router: Router<AppState>,
+    paths: Vec<&'static str>,
+}
+
+impl Routes {
+    fn route(mut self, path: &'static str, handler: MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(path, handler);
+        self.paths.push(path);
+        self
+    }
+}
+
+fn authenticated_routes() -> Routes {
+    let r = Routes {
+        router: Router::new(),
+        paths: Vec::new(),
+    };
+    r.route("/api/tenant", post(tenant::create).get(tenant::list))
+        .route(
+            "/api/tenant/{tenantId}",
+            get(tenant::get)
+                .post(tenant::create_with_id)
+                .put(tenant::replace)
+                .patch(tenant::patch)
+                .delete(tenant::delete),
+        )
+        .route(
+            "/api/application",
+            post(application::create).get(application::list),
+        )
+        .route(
+            "/api/application/{applicationId}",
+            get(application::get)
+                .post(application::create_with_id)
+                .put(application::replace)
+                .patch(application::patch)
+                .delete(application::delete),
+        )
+        .route(
+            "/api/application/{applicationId}/role",
+            post(application::create_role),
+        )
+        .route(
+            "/api/application/{applicationId}/role/{roleId}",
+            post(application::create_role_with_id)
+                .put(application::replace_role)
+                .patch(application::patch_role)
+                .delete(application::delete_role),
+        )
+        .route("/api/group", post(group::create).get(group::list))
+        .route(
+            "/api/group/member",
+            post(group::add_members).delete(group::remove_members),
+        )
+        .route(
+            "/api/group/{groupId}",
+            get(group::get)
+                .post(group::create_with_id)
+                .put(group::replace)
+                .patch(group::patch)
+                .delete(group::delete),
+        )
+        .route("/api/user", post(user::create).get(user::find))
+        .route(
+            "/api/user/{userId}",
+            get(user::get)
+                .post(user::create_with_id)
+                .put(user::replace)
+                .patch(user::patch)
+                .delete(user::delete),
+        )
+        .route("/api/user/registration", post(user::register))
+        .route(
+            "/api/user/registration/{userId}",
+            post(user::register_with_user_id),
+        )
+        .route(
+            "/api/user/registration/{userId}/{applicationId}",
+            get(user::get_registration)
+                .put(user::replace_registration)
+                .patch(user::patch_registration)
+                .delete(user::delete_registration),
+        )
+        .route("/api/api-key", post(api_key::create).get(api_key::list))
+        .route(
+            "/api/api-key/{keyId}",
+            get(api_key::get)
+                .post(api_key::create_with_id)
+                .put(api_key::replace)
+                .patch(api_key::patch)
+                .delete(api_key::delete),
+        )
+}
+
+/// Paths the router serves, for the test that keeps the OpenAPI document true.
+pub fn served_paths() -> Vec<&'static str> {
+    let mut p = authenticated_routes().paths;
+    p.extend(["/api/status", "/api/openapi.json", "/metrics"]);
+    p
+}
+
+/// The header a request to an unknown path gets, so tests can tell "no such route" from "no such
+/// entity".
+pub const NO_ROUTE_HEADER: &str = "x-portcullis-no-route";
+
+async fn no_route() -> impl IntoResponse {
+    (StatusCode::NOT_FOUND, [(NO_ROUTE_HEADER, "1")])
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let api = authenticated_routes()
+        .router
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    Router::new()
+        .merge(api)
+        .route("/api/status", get(status::status))
+        .route("/api/openapi.json", get(openapi::serve))
+        .route("/metrics", get(metrics::render))
+        .fallback(no_route)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                // The route template, not the URI: query strings carry emails.
+                let route = req
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("unmatched", |m| m.as_str());
+                tracing::info_span!("request", method = %req.method(), route = %route)
+            }),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,67 @@
+//! The one place domain errors become HTTP answers: status code plus FusionAuth's error body.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use portcullis_domain::{Error, Errors};
+
+/// An HTTP error answer. 401 and 404 have empty bodies, as FusionAuth's do.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: Option<Errors>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn bad_request(errors: Errors) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: Some(errors),
+        }
+    }
+    pub fn general(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: Some(Errors::default().general(code, message)),
+        }
+    }
+    pub fn unauthorized() -> Self {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            body: None,
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Invalid(errors) => ApiError::bad_request(errors),
+            Error::NotFound => ApiError {
+                status: StatusCode::NOT_FOUND,
+                body: None,
+            },
+            Error::Unauthorized => ApiError::unauthorized(),
+            Error::Busy(m) => ApiError::general(StatusCode::SERVICE_UNAVAILABLE, "[Busy]", m),
+            Error::Store(m) => {
+                tracing::error!(error = %m, "storage failure");
+                ApiError::general(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "[InternalError]",
+                    "The server could not complete the request; nothing was changed. See the server log.",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self.body {
+            Some(b) => (self.status, Json(b)).into_response(),
+            None => self.status.into_response(),
+        }
+    }
+}

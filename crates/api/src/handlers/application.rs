@@ -1,0 +1,148 @@
+//! `/api/application` and its roles (`/api/application/{id}/role`).
+
+use super::{patch_root, wrap};
+use crate::error::ApiResult;
+use crate::extract::{uuid, Caller, JsonBody};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use portcullis_domain::{Application, Role};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+pub struct ApplicationRequest {
+    application: Application,
+}
+
+#[derive(Deserialize)]
+pub struct RoleRequest {
+    role: Role,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    JsonBody(req): JsonBody<ApplicationRequest>,
+) -> ApiResult<Json<Value>> {
+    let a = s.identity.create_application(c.scope, None, req.application).await?;
+    Ok(wrap("application", a))
+}
+
+pub async fn create_with_id(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<ApplicationRequest>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "applicationId")?;
+    let a = s
+        .identity
+        .create_application(c.scope, Some(id), req.application)
+        .await?;
+    Ok(wrap("application", a))
+}
+
+pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>> {
+    Ok(wrap("applications", s.identity.applications(c.scope).await?))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "applicationId")?;
+    Ok(wrap("application", s.identity.application(c.scope, id).await?))
+}
+
+pub async fn replace(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<ApplicationRequest>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "applicationId")?;
+    let a = s
+        .identity
+        .replace_application(c.scope, id, req.application)
+        .await?;
+    Ok(wrap("application", a))
+}
+
+pub async fn patch(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "applicationId")?;
+    let p = patch_root(&body, "application")?;
+    Ok(wrap(
+        "application",
+        s.identity.patch_application(c.scope, id, p).await?,
+    ))
+}
+
+/// Deletes the application and every registration for it.
+pub async fn delete(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<()> {
+    let id = uuid(&id, "applicationId")?;
+    Ok(s.identity.delete_application(c.scope, id).await?)
+}
+
+pub async fn create_role(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(app): Path<String>,
+    JsonBody(req): JsonBody<RoleRequest>,
+) -> ApiResult<Json<Value>> {
+    let app = uuid(&app, "applicationId")?;
+    let r = s.identity.create_role(c.scope, app, None, req.role).await?;
+    Ok(wrap("role", r))
+}
+
+pub async fn create_role_with_id(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((app, role)): Path<(String, String)>,
+    JsonBody(req): JsonBody<RoleRequest>,
+) -> ApiResult<Json<Value>> {
+    let (app, role) = (uuid(&app, "applicationId")?, uuid(&role, "roleId")?);
+    let r = s.identity.create_role(c.scope, app, Some(role), req.role).await?;
+    Ok(wrap("role", r))
+}
+
+pub async fn replace_role(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((app, role)): Path<(String, String)>,
+    JsonBody(req): JsonBody<RoleRequest>,
+) -> ApiResult<Json<Value>> {
+    let (app, role) = (uuid(&app, "applicationId")?, uuid(&role, "roleId")?);
+    let r = s.identity.replace_role(c.scope, app, role, req.role).await?;
+    Ok(wrap("role", r))
+}
+
+pub async fn patch_role(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((app, role)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    let (app, role) = (uuid(&app, "applicationId")?, uuid(&role, "roleId")?);
+    let p = patch_root(&body, "role")?;
+    Ok(wrap("role", s.identity.patch_role(c.scope, app, role, p).await?))
+}
+
+pub async fn delete_role(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((app, role)): Path<(String, String)>,
+) -> ApiResult<()> {
+    let (app, role) = (uuid(&app, "applicationId")?, uuid(&role, "roleId")?);
+    Ok(s.identity.delete_role(c.scope, app, role).await?)
+}

@@ -1,0 +1,83 @@
+//! `/api/tenant`: tenants, the boundary of every other entity.
+
+use super::{patch_root, wrap};
+use crate::error::ApiResult;
+use crate::extract::{uuid, Caller, JsonBody};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use portcullis_domain::Tenant;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+pub struct TenantRequest {
+    tenant: Tenant,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    JsonBody(req): JsonBody<TenantRequest>,
+) -> ApiResult<Json<Value>> {
+    let t = s.identity.create_tenant(c.scope, None, req.tenant).await?;
+    Ok(wrap("tenant", t))
+}
+
+pub async fn create_with_id(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<TenantRequest>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "tenantId")?;
+    let t = s.identity.create_tenant(c.scope, Some(id), req.tenant).await?;
+    Ok(wrap("tenant", t))
+}
+
+pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>> {
+    Ok(wrap("tenants", s.identity.tenants(c.scope).await?))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "tenantId")?;
+    Ok(wrap("tenant", s.identity.tenant(c.scope, id).await?))
+}
+
+pub async fn replace(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<TenantRequest>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "tenantId")?;
+    Ok(wrap(
+        "tenant",
+        s.identity.replace_tenant(c.scope, id, req.tenant).await?,
+    ))
+}
+
+pub async fn patch(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "tenantId")?;
+    let p = patch_root(&body, "tenant")?;
+    Ok(wrap("tenant", s.identity.patch_tenant(c.scope, id, p).await?))
+}
+
+/// Deletes the tenant with all its users, applications, groups and keys.
+pub async fn delete(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<()> {
+    let id = uuid(&id, "tenantId")?;
+    Ok(s.identity.delete_tenant(c.scope, id).await?)
+}

@@ -1,0 +1,206 @@
+//! `/api/user` and registrations (`/api/user/registration`).
+
+use super::{patch_root, wrap};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{uuid, Caller, JsonBody};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use portcullis_domain::{Errors, Registration, User};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// FusionAuth's user request; its other top-level options (`sendSetPasswordEmail`,
+/// `skipVerification`...) are accepted and, until email delivery exists, have no effect.
+#[derive(Deserialize)]
+pub struct UserRequest {
+    user: User,
+}
+
+fn user_json(u: &User) -> Json<Value> {
+    Json(json!({ "user": u.to_wire() }))
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    JsonBody(req): JsonBody<UserRequest>,
+) -> ApiResult<Json<Value>> {
+    Ok(user_json(&s.identity.create_user(c.scope, None, req.user).await?))
+}
+
+pub async fn create_with_id(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<UserRequest>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "userId")?;
+    Ok(user_json(&s.identity.create_user(c.scope, Some(id), req.user).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserQuery {
+    email: Option<String>,
+    username: Option<String>,
+    login_id: Option<String>,
+}
+
+/// `GET /api/user?email=` (or `?username=`, `?loginId=`).
+pub async fn find(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<UserQuery>,
+) -> ApiResult<Json<Value>> {
+    let u = match (q.email, q.username, q.login_id) {
+        (Some(e), _, _) => s.identity.user_by_email(c.scope, &e).await?,
+        (_, Some(n), _) => s.identity.user_by_username(c.scope, &n).await?,
+        (_, _, Some(l)) => s.identity.user_by_login_id(c.scope, &l).await?,
+        _ => {
+            return Err(ApiError::bad_request(Errors::default().general(
+                "[missing]query",
+                "Give ?email=, ?username= or ?loginId=, or retrieve by id with /api/user/{userId}.",
+            )))
+        }
+    };
+    Ok(user_json(&u))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "userId")?;
+    Ok(user_json(&s.identity.user(c.scope, id).await?))
+}
+
+pub async fn replace(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<UserRequest>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "userId")?;
+    Ok(user_json(&s.identity.replace_user(c.scope, id, req.user).await?))
+}
+
+pub async fn patch(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "userId")?;
+    let p = patch_root(&body, "user")?;
+    Ok(user_json(&s.identity.patch_user(c.scope, id, p).await?))
+}
+
+/// Deletes the user with their registrations and memberships.
+pub async fn delete(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<()> {
+    let id = uuid(&id, "userId")?;
+    Ok(s.identity.delete_user(c.scope, id).await?)
+}
+
+#[derive(Deserialize)]
+pub struct RegisterRequest {
+    #[serde(default)]
+    user: Option<User>,
+    registration: Registration,
+}
+
+fn registered(u: &User, r: &Registration) -> Json<Value> {
+    Json(json!({ "user": u.to_wire(), "registration": r }))
+}
+
+/// FusionAuth's *register*: creates the user and the registration together.
+pub async fn register(
+    State(s): State<AppState>,
+    c: Caller,
+    JsonBody(req): JsonBody<RegisterRequest>,
+) -> ApiResult<Json<Value>> {
+    let (u, r) = s
+        .identity
+        .register(c.scope, None, req.user, req.registration)
+        .await?;
+    Ok(registered(&u, &r))
+}
+
+/// Adds a registration to the existing user `userId`; when the body also carries a user and no
+/// user has that id yet, creates the user with that id and the registration together.
+pub async fn register_with_user_id(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<RegisterRequest>,
+) -> ApiResult<Json<Value>> {
+    let id = uuid(&id, "userId")?;
+    let (u, r) = match req.user {
+        Some(mut user) if s.identity.user(c.scope, id).await.is_err() => {
+            user.id = Some(id);
+            s.identity
+                .register(c.scope, None, Some(user), req.registration)
+                .await?
+        }
+        _ => {
+            s.identity
+                .register(c.scope, Some(id), None, req.registration)
+                .await?
+        }
+    };
+    Ok(registered(&u, &r))
+}
+
+#[derive(Deserialize)]
+pub struct RegistrationRequest {
+    registration: Registration,
+}
+
+pub async fn get_registration(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((user, app)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (user, app) = (uuid(&user, "userId")?, uuid(&app, "applicationId")?);
+    Ok(wrap("registration", s.identity.registration(c.scope, user, app).await?))
+}
+
+pub async fn replace_registration(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((user, app)): Path<(String, String)>,
+    JsonBody(req): JsonBody<RegistrationRequest>,
+) -> ApiResult<Json<Value>> {
+    let (user, app) = (uuid(&user, "userId")?, uuid(&app, "applicationId")?);
+    let r = s
+        .identity
+        .replace_registration(c.scope, user, app, req.registration)
+        .await?;
+    Ok(wrap("registration", r))
+}
+
+pub async fn patch_registration(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((user, app)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    let (user, app) = (uuid(&user, "userId")?, uuid(&app, "applicationId")?);
+    let p = patch_root(&body, "registration")?;
+    let r = s.identity.patch_registration(c.scope, user, app, p).await?;
+    Ok(wrap("registration", r))
+}
+
+pub async fn delete_registration(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((user, app)): Path<(String, String)>,
+) -> ApiResult<()> {
+    let (user, app) = (uuid(&user, "userId")?, uuid(&app, "applicationId")?);
+    Ok(s.identity.delete_registration(c.scope, user, app).await?)
+}

@@ -1,0 +1,50 @@
+//! The route table: every endpoint with its methods and a one-line summary. It feeds the OpenAPI
+//! document, and a test proves it matches the router exactly.
+
+pub struct RouteDoc {
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+    pub summary: &'static str,
+    /// Whether the route needs an API key.
+    pub authenticated: bool,
+}
+
+const fn r(path: &'static str, methods: &'static [&'static str], summary: &'static str) -> RouteDoc {
+    RouteDoc {
+        path,
+        methods,
+        summary,
+        authenticated: true,
+    }
+}
+
+const fn open(path: &'static str, methods: &'static [&'static str], summary: &'static str) -> RouteDoc {
+    RouteDoc {
+        path,
+        methods,
+        summary,
+        authenticated: false,
+    }
+}
+
+pub const ROUTES: &[RouteDoc] = &[
+    open("/api/status", &["GET"], "Liveness and database readiness"),
+    open("/api/openapi.json", &["GET"], "This OpenAPI document"),
+    open("/metrics", &["GET"], "Prometheus metrics"),
+    r("/api/tenant", &["GET", "POST"], "List tenants; create a tenant"),
+    r("/api/tenant/{tenantId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete a tenant and everything in it"),
+    r("/api/application", &["GET", "POST"], "List applications; create an application with roles"),
+    r("/api/application/{applicationId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete an application"),
+    r("/api/application/{applicationId}/role", &["POST"], "Add a role to an application"),
+    r("/api/application/{applicationId}/role/{roleId}", &["POST", "PUT", "PATCH", "DELETE"], "Create with this id, replace, merge-patch or delete an application role"),
+    r("/api/group", &["GET", "POST"], "List groups; create a group with application roles"),
+    r("/api/group/member", &["POST", "DELETE"], "Add users to groups; remove memberships"),
+    r("/api/group/{groupId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete a group"),
+    r("/api/user", &["GET", "POST"], "Find a user by ?email=, ?username= or ?loginId=; create a user"),
+    r("/api/user/{userId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete a user"),
+    r("/api/user/registration", &["POST"], "Create a user and a registration together"),
+    r("/api/user/registration/{userId}", &["POST"], "Add a registration to an existing user (or create the user with this id)"),
+    r("/api/user/registration/{userId}/{applicationId}", &["GET", "PUT", "PATCH", "DELETE"], "Retrieve, replace, merge-patch or delete a registration"),
+    r("/api/api-key", &["GET", "POST"], "List API keys; create an API key"),
+    r("/api/api-key/{keyId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete an API key"),
+];

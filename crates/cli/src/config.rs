@@ -1,0 +1,126 @@
+//! `serve` settings from three places, strongest first: command-line flags, `PORTCULLIS_*`
+//! environment variables, and a TOML file given with `--config`. Secrets (the database URL with
+//! its password) can therefore stay out of files and come from the environment.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Default)]
+pub struct ServeArgs {
+    /// A TOML file with any of: bind, database, kickstart, max_body_bytes, dev, log.
+    #[arg(long, env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9011].
+    #[arg(long, env = "PORTCULLIS_BIND")]
+    pub bind: Option<String>,
+    /// sqlite://FILE (created if missing) or postgres://USER:PASSWORD@HOST/DB
+    /// [default: sqlite://portcullis.db].
+    #[arg(long, env = "PORTCULLIS_DATABASE")]
+    pub database: Option<String>,
+    /// A Kickstart JSON file, applied once to an empty instance.
+    #[arg(long, env = "PORTCULLIS_KICKSTART")]
+    pub kickstart: Option<PathBuf>,
+    /// Largest request body in bytes [default: 16777216].
+    #[arg(long, env = "PORTCULLIS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Development mode: print a ready API key at start-up.
+    #[arg(long, env = "PORTCULLIS_DEV")]
+    pub dev: bool,
+    /// Log filter, e.g. `info` or `portcullis_api=debug` [default: info; RUST_LOG also works].
+    #[arg(long, env = "PORTCULLIS_LOG")]
+    pub log: Option<String>,
+}
+
+/// The TOML file's shape. Unknown keys are refused so a typo does not pass silently.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub bind: Option<String>,
+    pub database: Option<String>,
+    pub kickstart: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+    pub dev: Option<bool>,
+    pub log: Option<String>,
+}
+
+/// The settings `serve` runs with.
+#[derive(Debug, PartialEq)]
+pub struct Settings {
+    pub bind: String,
+    pub database: String,
+    pub kickstart: Option<PathBuf>,
+    pub max_body_bytes: usize,
+    pub dev: bool,
+    pub log: String,
+}
+
+impl ServeArgs {
+    pub fn settings(self) -> Result<Settings, String> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| format!("the config file {} is invalid: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        Ok(Settings {
+            bind: self
+                .bind
+                .or(file.bind)
+                .unwrap_or_else(|| "127.0.0.1:9011".into()),
+            database: self
+                .database
+                .or(file.database)
+                .unwrap_or_else(|| "sqlite://portcullis.db".into()),
+            kickstart: self.kickstart.or(file.kickstart),
+            max_body_bytes: self
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(portcullis_api::ApiConfig::default().max_body_bytes),
+            dev: self.dev || file.dev.unwrap_or(false),
+            log: self
+                .log
+                .or(file.log)
+                .or_else(|| std::env::var("RUST_LOG").ok())
+                .unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "bind = \"0.0.0.0:1\"\ndatabase = \"sqlite://f.db\"\n").unwrap();
+        let s = ServeArgs {
+            config: Some(path),
+            bind: Some("127.0.0.1:2".into()),
+            ..ServeArgs::default()
+        }
+        .settings()
+        .unwrap();
+        assert_eq!(s.bind, "127.0.0.1:2");
+        assert_eq!(s.database, "sqlite://f.db");
+        assert_eq!(s.max_body_bytes, 16 * 1024 * 1024);
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "bnid = \"x\"\n").unwrap();
+        let err = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        }
+        .settings()
+        .unwrap_err();
+        assert!(err.contains("bnid"), "{err}");
+    }
+}
