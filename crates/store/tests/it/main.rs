@@ -4,20 +4,7 @@ use portcullis_domain::*;
 use portcullis_store::testing::{Backend, TestDb};
 use uuid::Uuid;
 
-/// Runs an async test body once per backend.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name(TestDb::new(Backend::Sqlite).await).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name(TestDb::new(Backend::Postgres).await).await }
-        }
-    )*};
-}
-
-on_both!(
+portcullis_store::on_both_backends!(
     tenant_scope_hides_other_tenants_users,
     duplicate_email_is_reported_as_a_field,
     failed_user_insert_leaves_nothing_behind,
@@ -56,7 +43,8 @@ fn user(tenant: Uuid, email: &str) -> StoredUser {
     }
 }
 
-async fn tenant_scope_hides_other_tenants_users(db: TestDb) {
+async fn tenant_scope_hides_other_tenants_users(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let (a, b) = (tenant(&db, "a").await, tenant(&db, "b").await);
     let u = user(b, "bob@example.com");
     db.store.insert_user(&u).await.unwrap();
@@ -69,7 +57,8 @@ async fn tenant_scope_hides_other_tenants_users(db: TestDb) {
     assert!(db.store.user(Scope::ALL, id).await.unwrap().is_some());
 }
 
-async fn duplicate_email_is_reported_as_a_field(db: TestDb) {
+async fn duplicate_email_is_reported_as_a_field(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let t = tenant(&db, "t").await;
     db.store.insert_user(&user(t, "x@example.com")).await.unwrap();
     let err = db.store.insert_user(&user(t, "X@Example.com")).await.unwrap_err();
@@ -81,7 +70,8 @@ async fn duplicate_email_is_reported_as_a_field(db: TestDb) {
         .expect("the same email in another tenant is fine");
 }
 
-async fn failed_user_insert_leaves_nothing_behind(db: TestDb) {
+async fn failed_user_insert_leaves_nothing_behind(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let t = tenant(&db, "t").await;
     let mut u = user(t, "y@example.com");
     // The registration names an application that does not exist: the foreign key fails after
@@ -98,7 +88,8 @@ async fn failed_user_insert_leaves_nothing_behind(db: TestDb) {
     assert!(db.store.user(Scope::ALL, u.user.id.unwrap()).await.unwrap().is_none());
 }
 
-async fn deleting_a_tenant_removes_everything_in_it(db: TestDb) {
+async fn deleting_a_tenant_removes_everything_in_it(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let (t, keep) = (tenant(&db, "gone").await, tenant(&db, "kept").await);
     let app = Application {
         id: Some(Uuid::new_v4()),

@@ -1,0 +1,8 @@
+//! The HTTP API driven over real HTTP, each behaviour on SQLite and on PostgreSQL.
+
+mod auth;
+mod bad_input;
+mod kickstart;
+mod resources;
+mod service;
+mod support;

@@ -1,0 +1,147 @@
+//! A real server on a free loopback port over a throw-away database, and small request helpers.
+
+use portcullis_api::{ApiConfig, AppState};
+use portcullis_domain::{ApiKey, Identity};
+use portcullis_hash::HashPool;
+use portcullis_store::testing::{Backend, TestDb};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Small enough that a test can exceed it cheaply.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub struct Server {
+    pub url: String,
+    /// A key with every permission and no tenant lock.
+    pub key: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+}
+
+/// An answer: status, parsed JSON body (`Null` when empty) and the raw text.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub json: Value,
+    pub text: String,
+}
+
+impl Answer {
+    /// The first error code for `field` in `fieldErrors`.
+    pub fn field_code(&self, field: &str) -> Option<&str> {
+        self.json["fieldErrors"][field][0]["code"].as_str()
+    }
+    pub fn general_code(&self) -> Option<&str> {
+        self.json["generalErrors"][0]["code"].as_str()
+    }
+}
+
+impl Server {
+    pub async fn start(backend: Backend) -> Server {
+        let db = TestDb::new(backend).await;
+        let identity = Identity::new(Arc::new(db.store.clone()), HashPool::new(2, 64));
+        identity.ensure_defaults().await.unwrap();
+        let key = identity
+            .create_api_key(None, None, ApiKey::default())
+            .await
+            .unwrap()
+            .key
+            .unwrap();
+        let state = AppState::new(
+            identity,
+            ApiConfig {
+                max_body_bytes: BODY_LIMIT,
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = portcullis_api::router(state);
+        tokio::spawn(async move { axum_serve(listener, app).await });
+        Server {
+            url,
+            key,
+            http: reqwest::Client::new(),
+            db,
+        }
+    }
+
+    /// A request with the all-powerful key.
+    pub fn req(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
+        self.req_as(&self.key.clone(), method, path)
+    }
+
+    pub fn req_as(&self, key: &str, method: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .header("Authorization", key)
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Value) -> Answer {
+        send(self.req(method, path).json(&body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        send(self.req("GET", path)).await
+    }
+
+    /// Creates an API key from its FusionAuth JSON and returns the secret.
+    pub async fn key_with(&self, api_key: Value) -> String {
+        let a = self.call("POST", "/api/api-key", json!({ "apiKey": api_key })).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        a.json["apiKey"]["key"].as_str().unwrap().to_string()
+    }
+
+    pub async fn default_tenant(&self) -> String {
+        let a = self.get("/api/tenant").await;
+        a.json["tenants"][0]["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn new_tenant(&self, name: &str) -> String {
+        let a = self
+            .call("POST", "/api/tenant", json!({"tenant": {"name": name}}))
+            .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        a.json["tenant"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates an application with the given role names in `tenant`; returns its id.
+    pub async fn new_app(&self, tenant: &str, name: &str, roles: &[&str]) -> String {
+        let roles: Vec<Value> = roles.iter().map(|r| json!({"name": r})).collect();
+        let a = send(
+            self.req("POST", "/api/application")
+                .header("X-FusionAuth-TenantId", tenant)
+                .json(&json!({"application": {"name": name, "roles": roles}})),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        a.json["application"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a user in `tenant`; returns its id.
+    pub async fn new_user(&self, tenant: &str, email: &str) -> String {
+        let a = send(
+            self.req("POST", "/api/user")
+                .header("X-FusionAuth-TenantId", tenant)
+                .json(&json!({"user": {"email": email, "password": "correct horse"}})),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        a.json["user"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    axum::serve(listener, app).await.unwrap();
+}
+
+pub async fn send(rb: reqwest::RequestBuilder) -> Answer {
+    let res = rb.send().await.expect("the server answers");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    };
+    Answer { status, json, text }
+}
