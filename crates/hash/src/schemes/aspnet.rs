@@ -55,12 +55,14 @@ fn parse(s: &str) -> Result<Parsed, HashError> {
                 0 => Prf::Sha1,
                 1 => Prf::Sha256,
                 2 => Prf::Sha512,
-                other => return Err(malformed(
-                    NAME,
-                    format!(
+                other => {
+                    return Err(malformed(
+                        NAME,
+                        format!(
                         "unknown V3 PRF {other}; expected 0 (SHA-1), 1 (SHA-256) or 2 (SHA-512)"
                     ),
-                )),
+                    ))
+                }
             };
             let iterations = be_u32(&blob, 5);
             check_range(NAME, "iterations", iterations.into(), 1, MAX_ITERATIONS)?;

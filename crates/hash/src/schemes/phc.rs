@@ -372,12 +372,14 @@ fn parse_pbkdf2(s: &str) -> Result<Pbkdf2Parsed, HashError> {
         "pbkdf2" | "pbkdf2-sha1" => Prf::Sha1,
         "pbkdf2-sha256" => Prf::Sha256,
         "pbkdf2-sha512" => Prf::Sha512,
-        other => return Err(malformed(
-            scheme,
-            format!(
+        other => {
+            return Err(malformed(
+                scheme,
+                format!(
                 "unknown digest ${other}$; expected pbkdf2-sha1, pbkdf2-sha256 or pbkdf2-sha512"
             ),
-        )),
+            ))
+        }
     };
     let salt =
         decode_ab64(parts[3]).ok_or_else(|| malformed(scheme, "the salt is not valid base64"))?;

@@ -242,12 +242,14 @@ impl Hasher for PhpassSplit {
                 .ok_or_else(|| {
                     malformed(self.name, "the base64 salt must decode to 8 characters")
                 })?,
-            n => return Err(malformed(
-                self.name,
-                format!(
+            n => {
+                return Err(malformed(
+                    self.name,
+                    format!(
                     "the salt must be the 8 characters after the loop-count character, found {n}"
                 ),
-            )),
+                ))
+            }
         };
         require_ascii(self.name, &salt)?;
         let hash = match (self.kind, password.len()) {

@@ -1,0 +1,90 @@
+//! Pool throughput against the ideal: `workers` × the single-thread rate of the same job.
+//!
+//! `cargo bench -p portcullis-hash --bench pool` prints a table with the ratio (target ≥ 90%).
+//! Set POOL_BENCH_JOBS to change the number of jobs per measurement (default 40).
+
+use std::time::{Duration, Instant};
+
+use portcullis_hash::{hash_password, verify, Credential, HashPool};
+
+fn single_thread_rate(credential: &Credential, jobs: usize) -> f64 {
+    let start = Instant::now();
+    for _ in 0..jobs {
+        std::hint::black_box(verify(credential, b"pool bench"));
+    }
+    jobs as f64 / start.elapsed().as_secs_f64()
+}
+
+fn pool_rate(
+    runtime: &tokio::runtime::Runtime,
+    pool: &HashPool,
+    credential: &Credential,
+    jobs: usize,
+) -> f64 {
+    runtime.block_on(async {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..jobs)
+            .map(|_| {
+                let pool = pool.clone();
+                let credential = credential.clone();
+                tokio::spawn(
+                    async move { pool.run(move || verify(&credential, b"pool bench")).await },
+                )
+            })
+            .collect();
+        for h in handles {
+            h.await.unwrap().expect("the queue is sized for every job");
+        }
+        jobs as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for the list; there are no criterion benches here.
+    }
+    let jobs: usize = std::env::var("POOL_BENCH_JOBS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    let workers = 2;
+    let pool = HashPool::new(workers, jobs);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cases = [
+        (
+            "argon2id default (m=19MiB t=2)",
+            hash_password("argon2id", None, b"x").unwrap(),
+        ),
+        (
+            "bcrypt cost 10",
+            hash_password("bcrypt", Some(10), b"x").unwrap(),
+        ),
+        (
+            "pbkdf2-sha256 27,500",
+            hash_password("salted-pbkdf2-hmac-sha256", Some(27_500), b"x").unwrap(),
+        ),
+    ];
+    println!(
+        "pool throughput: {workers} workers, {jobs} jobs per run, cores = {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("| job | single thread (verifies/s) | ideal = {workers} × single | pool (verifies/s) | pool / ideal |");
+    println!("|---|---|---|---|---|");
+    for (name, credential) in &cases {
+        // Warm up both paths once.
+        single_thread_rate(credential, 2);
+        pool_rate(&runtime, &pool, credential, workers * 2);
+        let single = single_thread_rate(credential, jobs);
+        let pooled = pool_rate(&runtime, &pool, credential, jobs);
+        let ideal = single * workers as f64;
+        println!(
+            "| {name} | {single:.1} | {ideal:.1} | {pooled:.1} | {:.0}% |",
+            100.0 * pooled / ideal
+        );
+    }
+    std::thread::sleep(Duration::from_millis(10));
+}
