@@ -10,6 +10,21 @@ use std::time::{Duration, Instant};
 
 use portcullis_hash::{hash_password, verify, Credential, HashPool};
 
+/// This process' CPU time (user + system) in seconds, from /proc/self/stat (Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn single_thread_rate(credential: &Credential, jobs: usize) -> f64 {
     let start = Instant::now();
     for _ in 0..jobs {
@@ -86,20 +101,29 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load()
     );
-    println!("| job | single thread (verifies/s) | ideal = {workers} × single | pool (verifies/s) | pool / ideal |");
-    println!("|---|---|---|---|---|");
+    println!("| job | single thread (verifies/s) | ideal = {workers} × single | pool (verifies/s) | pool / ideal | CPU-s per verify, pool / single |");
+    println!("|---|---|---|---|---|---|");
     for (name, credential) in &cases {
         // Warm up both paths once.
         single_thread_rate(credential, 2);
         pool_rate(&runtime, &pool, credential, workers * 2);
         let (mut single, mut pooled) = (0f64, 0f64);
+        let (mut single_cpu, mut pool_cpu) = (0f64, 0f64);
         for _ in 0..rounds {
+            let c0 = cpu_seconds();
             single = single.max(single_thread_rate(credential, jobs));
+            let c1 = cpu_seconds();
             pooled = pooled.max(pool_rate(&runtime, &pool, credential, jobs));
+            let c2 = cpu_seconds();
+            single_cpu += c1 - c0;
+            pool_cpu += c2 - c1;
         }
+        // CPU time per verify does not depend on what else the machine runs: a ratio near 100%
+        // means the pool adds no work of its own, whatever the wall-clock figure.
+        let cpu_ratio = 100.0 * pool_cpu / single_cpu.max(f64::EPSILON);
         let ideal = single * workers as f64;
         println!(
-            "| {name} | {single:.1} | {ideal:.1} | {pooled:.1} | {:.0}% |",
+            "| {name} | {single:.1} | {ideal:.1} | {pooled:.1} | {:.0}% | {cpu_ratio:.0}% |",
             100.0 * pooled / ideal
         );
     }

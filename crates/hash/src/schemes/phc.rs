@@ -1,7 +1,7 @@
 //! PHC-style strings: argon2 (`$argon2id$`), scrypt (`$scrypt$`) and PBKDF2 (`$pbkdf2-sha256$`
 //! in PHC form with `i=`, or passlib's form with a bare round count and adapted base64).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
+use argon2::password_hash::PasswordHash;
 
 use super::{
     check_range, ct_eq, encoded_credential, malformed, parse_decimal, random_bytes, require_ascii,
@@ -130,15 +130,54 @@ pub fn verify_argon2(encoded: &str, password: &[u8]) -> bool {
     let Ok(parsed) = parse_argon2("argon2", encoded) else {
         return false;
     };
-    let Ok(params) = argon2::Params::new(parsed.m, parsed.t, parsed.p, Some(parsed.hash.len()))
-    else {
+    let mut out = vec![0u8; parsed.hash.len()];
+    argon2_derive(
+        parsed.algorithm,
+        parsed.version,
+        (parsed.m, parsed.t, parsed.p),
+        password,
+        &parsed.salt,
+        &mut out,
+    ) && ct_eq(&out, &parsed.hash)
+}
+
+/// Memory up to this many 1 KiB blocks is kept per thread between hashes (64 MiB): argon2 then
+/// costs no page faults on the pool's threads, which keeps two workers at twice one's rate.
+/// Larger (imported) memory sizes are allocated per call and freed.
+const ARGON2_REUSE_BLOCKS: usize = 64 * 1024;
+
+fn argon2_derive(
+    algorithm: argon2::Algorithm,
+    version: argon2::Version,
+    (m, t, p): (u32, u32, u32),
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> bool {
+    thread_local! {
+        static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let Ok(params) = argon2::Params::new(m, t, p, Some(out.len())) else {
         return false;
     };
-    let mut out = vec![0u8; parsed.hash.len()];
-    argon2::Argon2::new(parsed.algorithm, parsed.version, params)
-        .hash_password_into(password, &parsed.salt, &mut out)
-        .is_ok()
-        && ct_eq(&out, &parsed.hash)
+    let blocks = params.block_count();
+    let a2 = argon2::Argon2::new(algorithm, version, params);
+    if blocks > ARGON2_REUSE_BLOCKS {
+        let mut memory = vec![argon2::Block::default(); blocks];
+        return a2
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..])
+            .is_ok();
+    }
+    BLOCKS.with(|cell| {
+        let Ok(mut memory) = cell.try_borrow_mut() else {
+            return false;
+        };
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        a2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .is_ok()
+    })
 }
 
 /// `argon2` (any variant) and `argon2id` (the default for new passwords). Both names verify
@@ -175,15 +214,24 @@ impl Hasher for Argon2Family {
     fn hash(&self, factor: Option<u32>, password: &[u8]) -> Result<Credential, HashError> {
         let t = factor.unwrap_or(ARGON2_DEFAULT_T);
         check_range("argon2id", "t (passes)", t.into(), 1, ARGON2_MAX_T.into())?;
-        let params = argon2::Params::new(ARGON2_DEFAULT_M_KIB, t, ARGON2_DEFAULT_P, None)
-            .map_err(|e| malformed("argon2id", e.to_string()))?;
-        let a2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let salt = SaltString::encode_b64(&random_bytes::<16>())
-            .map_err(|e| malformed("argon2id", e.to_string()))?;
-        let phc = a2
-            .hash_password(password, &salt)
-            .map_err(|e| malformed("argon2id", e.to_string()))?
-            .to_string();
+        let salt = random_bytes::<16>();
+        let mut out = [0u8; 32];
+        let m = ARGON2_DEFAULT_M_KIB;
+        if !argon2_derive(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            (m, t, ARGON2_DEFAULT_P),
+            password,
+            &salt,
+            &mut out,
+        ) {
+            return Err(malformed("argon2id", "argon2 rejected the parameters"));
+        }
+        let phc = format!(
+            "$argon2id$v=19$m={m},t={t},p={ARGON2_DEFAULT_P}${}${}",
+            STD_NOPAD.encode(salt),
+            STD_NOPAD.encode(out)
+        );
         Ok(encoded_credential("argon2id", t.into(), &phc))
     }
 
