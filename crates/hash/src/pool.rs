@@ -1,0 +1,101 @@
+//! The bounded hashing pool: a fixed set of threads fed by a bounded queue.
+//!
+//! Password hashing costs 10-500 ms of CPU (and, for argon2, tens of MiB of memory). Running it
+//! on the async runtime's threads would stall every other request; spawning a thread per job
+//! would let a login storm take unbounded memory. The pool runs jobs on `workers` threads and
+//! holds at most `queue_limit` waiting jobs; past that, [`HashPool::run`] answers [`PoolBusy`]
+//! at once so the caller can answer 503 instead of queueing without bound.
+
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+/// The pool is full: the caller should answer 503 and let the client retry.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
+#[error("the password hashing pool is busy; retry shortly")]
+pub struct PoolBusy;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A bounded pool of hashing threads shared by the server and the importer. Cloning shares
+/// the same threads; they stop when the last clone is dropped and the queue has drained.
+#[derive(Clone)]
+pub struct HashPool {
+    sender: SyncSender<Job>,
+    workers: usize,
+    queue_limit: usize,
+}
+
+impl std::fmt::Debug for HashPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashPool")
+            .field("workers", &self.workers)
+            .field("queue_limit", &self.queue_limit)
+            .finish()
+    }
+}
+
+impl HashPool {
+    /// A pool of `workers` threads (at least 1) that queues at most `queue_limit` jobs beyond
+    /// those running.
+    pub fn new(workers: usize, queue_limit: usize) -> Self {
+        let workers = workers.max(1);
+        let (sender, receiver) = sync_channel::<Job>(queue_limit);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..workers {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("portcullis-hash-{i}"))
+                .spawn(move || loop {
+                    // Hold the lock only while taking a job, never while running it.
+                    let job = match receiver.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(poisoned) => poisoned.into_inner().recv(),
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => break,
+                    }
+                })
+                .expect("the OS could not start a hashing thread");
+        }
+        Self {
+            sender,
+            workers,
+            queue_limit,
+        }
+    }
+
+    /// One thread per core, and a queue of 64 jobs per thread (about 1-30 s of work).
+    pub fn for_this_machine() -> Self {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::new(n, n * 64)
+    }
+
+    /// Number of threads.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Runs `job` on a pool thread and waits for its result without blocking the runtime.
+    /// `Err(PoolBusy)` when the queue is full (or the job panicked).
+    pub async fn run<T, F>(&self, job: F) -> Result<T, PoolBusy>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            if let Ok(value) = result {
+                let _ = tx.send(value);
+            }
+        });
+        match self.sender.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                return Err(PoolBusy)
+            }
+        }
+        rx.await.map_err(|_| PoolBusy)
+    }
+}

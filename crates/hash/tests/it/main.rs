@@ -1,0 +1,8 @@
+//! The one integration-test binary of portcullis-hash (see STYLE.md).
+
+mod malformed;
+mod pool;
+mod properties;
+mod registry;
+mod rehash;
+mod vectors;
