@@ -23,13 +23,18 @@ pub fn endpoint_of(route: &str) -> &str {
     }
 }
 
-pub async fn authenticate(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
-    let found = caller(&state, route.as_deref(), req.method().as_str(), req.headers()).await;
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
+    let found = caller(
+        &state,
+        route.as_deref(),
+        req.method().as_str(),
+        req.headers(),
+    )
+    .await;
     match found {
         Ok(c) => {
             req.extensions_mut().insert(c);
@@ -62,7 +67,10 @@ async fn caller(
     let header = match headers.get(TENANT_HEADER) {
         None => None,
         Some(v) => {
-            let id = v.to_str().ok().and_then(|s| uuid::Uuid::parse_str(s.trim()).ok());
+            let id = v
+                .to_str()
+                .ok()
+                .and_then(|s| uuid::Uuid::parse_str(s.trim()).ok());
             let id = id.ok_or_else(|| {
                 ApiError::bad_request(Errors::default().general(
                     "[invalid]tenantId",
@@ -77,7 +85,14 @@ async fn caller(
         (Some(k), Some(h)) if k != h => return Err(ApiError::unauthorized()),
         (Some(k), _) => Some(k),
         (None, Some(h)) => {
-            if state.identity.store().tenant(h).await.map_err(portcullis_domain::Error::from)?.is_none() {
+            if state
+                .identity
+                .store()
+                .tenant(h)
+                .await
+                .map_err(portcullis_domain::Error::from)?
+                .is_none()
+            {
                 return Err(ApiError::bad_request(Errors::default().general(
                     "[invalid]tenantId",
                     format!("The tenant [{h}] named by the X-FusionAuth-TenantId header does not exist."),
@@ -105,6 +120,9 @@ mod tests {
             endpoint_of("/api/user/registration/{userId}/{applicationId}"),
             "/api/user/registration"
         );
-        assert_eq!(endpoint_of("/api/application/{id}/role/{roleId}"), "/api/application");
+        assert_eq!(
+            endpoint_of("/api/application/{id}/role/{roleId}"),
+            "/api/application"
+        );
     }
 }

@@ -87,7 +87,10 @@ struct RequestEntry {
 pub enum Outcome {
     /// The instance already had users or keys; nothing was done.
     Skipped,
-    Applied { api_keys: usize, requests: usize },
+    Applied {
+        api_keys: usize,
+        requests: usize,
+    },
 }
 
 /// Resolves `#{ENV.X}` and `#{UUID()}` inside variable values.
@@ -98,7 +101,9 @@ fn resolve_variables(
     for (name, value) in vars {
         let mut v = value.replace("#{UUID()}", &uuid::Uuid::new_v4().to_string());
         while let Some(start) = v.find("#{ENV.") {
-            let Some(len) = v[start..].find('}') else { break };
+            let Some(len) = v[start..].find('}') else {
+                break;
+            };
             let env = v[start + 6..start + len].to_string();
             let val = std::env::var(&env).map_err(|_| KickstartError::MissingEnv {
                 name: name.clone(),
@@ -191,18 +196,16 @@ pub async fn apply(state: &AppState, path: &Path) -> Result<Outcome, KickstartEr
             let body = match &r.body {
                 Some(Value::String(s)) if s.starts_with("@{") && s.ends_with('}') => {
                     let file = dir.join(&s[2..s.len() - 1]);
-                    let text = std::fs::read_to_string(&file).map_err(|source| {
-                        KickstartError::Read {
+                    let text =
+                        std::fs::read_to_string(&file).map_err(|source| KickstartError::Read {
                             path: file.display().to_string(),
                             source,
-                        }
-                    })?;
-                    let mut v: Value = serde_json::from_str(&text).map_err(|source| {
-                        KickstartError::Parse {
+                        })?;
+                    let mut v: Value =
+                        serde_json::from_str(&text).map_err(|source| KickstartError::Parse {
                             path: file.display().to_string(),
                             source,
-                        }
-                    })?;
+                        })?;
                     substitute_value(&mut v, &vars);
                     Some(v)
                 }
@@ -263,13 +266,19 @@ mod tests {
     fn variables_resolve_env_and_uuid() {
         std::env::set_var("PORTCULLIS_KICKSTART_TEST_VAR", "from-env");
         let vars = resolve_variables(BTreeMap::from([
-            ("a".into(), "x-#{ENV.PORTCULLIS_KICKSTART_TEST_VAR}-y".into()),
+            (
+                "a".into(),
+                "x-#{ENV.PORTCULLIS_KICKSTART_TEST_VAR}-y".into(),
+            ),
             ("b".into(), "#{UUID()}".into()),
         ]))
         .unwrap();
         assert_eq!(vars["a"], "x-from-env-y");
         assert!(uuid::Uuid::parse_str(&vars["b"]).is_ok());
-        assert_eq!(substitute("/api/user/#{b}", &vars), format!("/api/user/{}", vars["b"]));
+        assert_eq!(
+            substitute("/api/user/#{b}", &vars),
+            format!("/api/user/{}", vars["b"])
+        );
     }
 
     #[test]

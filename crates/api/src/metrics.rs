@@ -5,7 +5,9 @@ use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 use std::time::Instant;
 
 pub struct Metrics {
@@ -23,13 +25,22 @@ impl Metrics {
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new("portcullis_http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0]),
+            HistogramOpts::new(
+                "portcullis_http_request_duration_seconds",
+                "HTTP request latency",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ]),
             &["method", "route"],
         )
         .expect("valid metric");
-        registry.register(Box::new(requests.clone())).expect("unique");
-        registry.register(Box::new(latency.clone())).expect("unique");
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("unique");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("unique");
         Self {
             registry,
             requests,
@@ -74,7 +85,10 @@ pub async fn render(State(state): State<AppState>) -> Response {
         return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         buf,
     )
         .into_response()

@@ -31,7 +31,8 @@ pub fn document() -> Value {
                 }
             });
             if matches!(*m, "POST" | "PUT" | "PATCH") {
-                op["requestBody"] = json!({"content": {"application/json": {"schema": {"type": "object"}}}});
+                op["requestBody"] =
+                    json!({"content": {"application/json": {"schema": {"type": "object"}}}});
             }
             if route.authenticated {
                 op["security"] = json!([{"apiKey": []}]);

@@ -9,7 +9,11 @@ pub struct RouteDoc {
     pub authenticated: bool,
 }
 
-const fn r(path: &'static str, methods: &'static [&'static str], summary: &'static str) -> RouteDoc {
+const fn r(
+    path: &'static str,
+    methods: &'static [&'static str],
+    summary: &'static str,
+) -> RouteDoc {
     RouteDoc {
         path,
         methods,
@@ -18,7 +22,11 @@ const fn r(path: &'static str, methods: &'static [&'static str], summary: &'stat
     }
 }
 
-const fn open(path: &'static str, methods: &'static [&'static str], summary: &'static str) -> RouteDoc {
+const fn open(
+    path: &'static str,
+    methods: &'static [&'static str],
+    summary: &'static str,
+) -> RouteDoc {
     RouteDoc {
         path,
         methods,

@@ -97,7 +97,11 @@ mod tests {
     fn flags_win_over_the_file_and_defaults_fill_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
-        std::fs::write(&path, "bind = \"0.0.0.0:1\"\ndatabase = \"sqlite://f.db\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "bind = \"0.0.0.0:1\"\ndatabase = \"sqlite://f.db\"\n",
+        )
+        .unwrap();
         let s = ServeArgs {
             config: Some(path),
             bind: Some("127.0.0.1:2".into()),

@@ -7,7 +7,11 @@ mod serve;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "Identity server and authenticating gateway built for migrating users off legacy systems")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Identity server and authenticating gateway built for migrating users off legacy systems"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

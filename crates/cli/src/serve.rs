@@ -33,7 +33,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     );
 
     if let Some(path) = &settings.kickstart {
-        match kickstart::apply(&state, path).await.map_err(|e| e.to_string())? {
+        match kickstart::apply(&state, path)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             kickstart::Outcome::Skipped => {
                 tracing::info!("Kickstart skipped: the instance already has users or API keys")
             }

@@ -27,7 +27,10 @@ mod tests {
     #[test]
     fn merge_patch_follows_rfc7396() {
         let mut v = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
-        merge(&mut v, &json!({"a": null, "b": {"c": 5}, "e": [2], "f": "x"}));
+        merge(
+            &mut v,
+            &json!({"a": null, "b": {"c": 5}, "e": [2], "f": "x"}),
+        );
         assert_eq!(v, json!({"b": {"c": 5, "d": 3}, "e": [2], "f": "x"}));
     }
 }

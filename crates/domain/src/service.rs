@@ -298,7 +298,11 @@ impl Identity {
         role.insert_instant = None;
         app.roles.push(role.clone());
         let app = self.replace_application(scope, app_id, app).await?;
-        Ok(app.roles.into_iter().find(|r| r.id == role.id).expect("just added"))
+        Ok(app
+            .roles
+            .into_iter()
+            .find(|r| r.id == role.id)
+            .expect("just added"))
     }
 
     pub async fn replace_role(
@@ -314,7 +318,11 @@ impl Identity {
         role.insert_instant = slot.insert_instant;
         *slot = role;
         let app = self.replace_application(scope, app_id, app).await?;
-        Ok(app.roles.into_iter().find(|r| r.id == Some(role_id)).expect("kept"))
+        Ok(app
+            .roles
+            .into_iter()
+            .find(|r| r.id == Some(role_id))
+            .expect("kept"))
     }
 
     pub async fn patch_role(
@@ -349,12 +357,17 @@ impl Identity {
         if !group.role_ids.is_empty() {
             let apps = self.store.applications(Scope::tenant(tenant)).await?;
             for id in &group.role_ids {
-                let known = apps.iter().flat_map(|a| &a.roles).any(|r| r.id == Some(*id));
+                let known = apps
+                    .iter()
+                    .flat_map(|a| &a.roles)
+                    .any(|r| r.id == Some(*id));
                 if !known {
                     errors.add_field(
                         "roleIds",
                         "[invalid]roleIds",
-                        format!("The role id [{id}] is not a role of an application in this tenant."),
+                        format!(
+                            "The role id [{id}] is not a role of an application in this tenant."
+                        ),
                     );
                 }
             }
@@ -367,9 +380,18 @@ impl Identity {
         let mut v = serde_json::to_value(group).map_err(|e| Error::Store(e.to_string()))?;
         let mut roles: BTreeMap<String, Vec<Role>> = BTreeMap::new();
         if !group.role_ids.is_empty() {
-            let apps = self.store.applications(Scope { tenant: group.tenant_id }).await?;
+            let apps = self
+                .store
+                .applications(Scope {
+                    tenant: group.tenant_id,
+                })
+                .await?;
             for app in &apps {
-                for r in app.roles.iter().filter(|r| r.id.is_some_and(|id| group.role_ids.contains(&id))) {
+                for r in app
+                    .roles
+                    .iter()
+                    .filter(|r| r.id.is_some_and(|id| group.role_ids.contains(&id)))
+                {
                     roles
                         .entry(app.id.expect("stored").to_string())
                         .or_default()
@@ -464,7 +486,11 @@ impl Identity {
             for (i, mut m) in list.into_iter().enumerate() {
                 let field = format!("members[{group_id}][{i}].userId");
                 match m.user_id {
-                    None => errors.add_field(&field, &format!("[blank]{field}"), "You must specify the userId."),
+                    None => errors.add_field(
+                        &field,
+                        &format!("[blank]{field}"),
+                        "You must specify the userId.",
+                    ),
                     Some(u) if self.store.user(Scope::tenant(tenant), u).await?.is_none() => errors
                         .add_field(
                             &field,
@@ -510,7 +536,11 @@ impl Identity {
     /// Hashes a new password on the shared pool (never on the async runtime).
     async fn hash(&self, password: Password) -> Result<portcullis_hash::Credential> {
         let job = move || {
-            portcullis_hash::hash_password(portcullis_hash::DEFAULT_SCHEME, None, password.0.as_bytes())
+            portcullis_hash::hash_password(
+                portcullis_hash::DEFAULT_SCHEME,
+                None,
+                password.0.as_bytes(),
+            )
         };
         self.pool
             .run(job)
@@ -520,12 +550,7 @@ impl Identity {
 
     /// Duplicate email/username checks against the store, as field errors. The unique indexes
     /// catch races; this gives the common case a precise answer.
-    async fn check_unique(
-        &self,
-        tenant: Uuid,
-        user: &User,
-        errors: &mut Errors,
-    ) -> Result<()> {
+    async fn check_unique(&self, tenant: Uuid, user: &User, errors: &mut Errors) -> Result<()> {
         if let Some(email) = lower(&user.email) {
             if let Some(other) = self.store.user_by_email(tenant, &email).await? {
                 if other.user.id != user.id {
@@ -580,7 +605,12 @@ impl Identity {
             }
             if let Some(app) = app {
                 if r.roles.is_empty() {
-                    r.roles = app.roles.iter().filter(|x| x.is_default).map(|x| x.name.clone()).collect();
+                    r.roles = app
+                        .roles
+                        .iter()
+                        .filter(|x| x.is_default)
+                        .map(|x| x.name.clone())
+                        .collect();
                 }
             }
             r.id.get_or_insert_with(Uuid::new_v4);
@@ -603,12 +633,26 @@ impl Identity {
         let mut errors = Errors::default();
         validate::user(&user, "user", &mut errors);
         self.check_unique(tenant, &user, &mut errors).await?;
-        if self.store.user(Scope::ALL, user.id.expect("set")).await?.is_some() {
-            errors.add_field("user.id", "[duplicate]user.id", "A user with this id already exists.");
+        if self
+            .store
+            .user(Scope::ALL, user.id.expect("set"))
+            .await?
+            .is_some()
+        {
+            errors.add_field(
+                "user.id",
+                "[duplicate]user.id",
+                "A user with this id already exists.",
+            );
         }
         let mut regs = std::mem::take(&mut user.registrations);
-        self.prepare_registrations(tenant, &mut regs, |i| format!("user.registrations[{i}]"), &mut errors)
-            .await?;
+        self.prepare_registrations(
+            tenant,
+            &mut regs,
+            |i| format!("user.registrations[{i}]"),
+            &mut errors,
+        )
+        .await?;
         user.registrations = regs;
         let now = now_millis();
         for (i, m) in user.memberships.iter_mut().enumerate() {
@@ -618,7 +662,11 @@ impl Identity {
                 None => None,
             };
             if group.is_none() {
-                errors.add_field(&field, &format!("[invalid]{field}"), "The group does not exist in this tenant.");
+                errors.add_field(
+                    &field,
+                    &format!("[invalid]{field}"),
+                    "The group does not exist in this tenant.",
+                );
             }
             m.id.get_or_insert_with(Uuid::new_v4);
             m.user_id = user.id;
@@ -646,13 +694,19 @@ impl Identity {
 
     pub async fn user_by_email(&self, scope: Scope, email: &str) -> Result<User> {
         let tenant = self.resolve_tenant(scope, None).await?;
-        let u = self.store.user_by_email(tenant, &email.trim().to_lowercase()).await?;
+        let u = self
+            .store
+            .user_by_email(tenant, &email.trim().to_lowercase())
+            .await?;
         Ok(not_found(u)?.user)
     }
 
     pub async fn user_by_username(&self, scope: Scope, username: &str) -> Result<User> {
         let tenant = self.resolve_tenant(scope, None).await?;
-        let u = self.store.user_by_username(tenant, &username.trim().to_lowercase()).await?;
+        let u = self
+            .store
+            .user_by_username(tenant, &username.trim().to_lowercase())
+            .await?;
         Ok(not_found(u)?.user)
     }
 
@@ -692,7 +746,10 @@ impl Identity {
         if new.username_status.is_none() {
             new.username_status = old.user.username_status;
         }
-        let stored = StoredUser { user: new, credential };
+        let stored = StoredUser {
+            user: new,
+            credential,
+        };
         self.store.update_user(&stored).await.map_err(user_dup)?;
         Ok(stored.user)
     }
@@ -728,11 +785,18 @@ impl Identity {
                     return Err(Error::field("user", "[blank]user", "You must specify the [user] to create, or add the registration to an existing user with POST /api/user/registration/{userId}."));
                 };
                 if registration.application_id.is_none() {
-                    return Err(Error::field("registration.applicationId", "[blank]registration.applicationId", "You must specify the [registration.applicationId] property."));
+                    return Err(Error::field(
+                        "registration.applicationId",
+                        "[blank]registration.applicationId",
+                        "You must specify the [registration.applicationId] property.",
+                    ));
                 }
                 user.registrations = vec![registration];
                 let app_id = user.registrations[0].application_id;
-                let user = self.create_user(scope, None, user).await.map_err(|e| rename_reg_errors(e))?;
+                let user = self
+                    .create_user(scope, None, user)
+                    .await
+                    .map_err(rename_reg_errors)?;
                 let reg = user
                     .registrations
                     .iter()
@@ -746,10 +810,20 @@ impl Identity {
                 let tenant = stored.user.tenant_id.expect("stored");
                 let mut regs = vec![registration];
                 let mut errors = Errors::default();
-                self.prepare_registrations(tenant, &mut regs, |_| "registration".into(), &mut errors)
-                    .await?;
+                self.prepare_registrations(
+                    tenant,
+                    &mut regs,
+                    |_| "registration".into(),
+                    &mut errors,
+                )
+                .await?;
                 if let Some(a) = regs[0].application_id {
-                    if stored.user.registrations.iter().any(|r| r.application_id == Some(a)) {
+                    if stored
+                        .user
+                        .registrations
+                        .iter()
+                        .any(|r| r.application_id == Some(a))
+                    {
                         errors.add_field(
                             "registration.applicationId",
                             "[duplicate]registration.applicationId",
@@ -776,7 +850,11 @@ impl Identity {
         app_id: Uuid,
     ) -> Result<Registration> {
         let user = self.user(scope, user_id).await?;
-        not_found(user.registrations.into_iter().find(|r| r.application_id == Some(app_id)))
+        not_found(
+            user.registrations
+                .into_iter()
+                .find(|r| r.application_id == Some(app_id)),
+        )
     }
 
     pub async fn replace_registration(
@@ -787,10 +865,19 @@ impl Identity {
         mut new: Registration,
     ) -> Result<Registration> {
         let user = self.user(scope, user_id).await?;
-        let old = not_found(user.registrations.iter().find(|r| r.application_id == Some(app_id)))?;
+        let old = not_found(
+            user.registrations
+                .iter()
+                .find(|r| r.application_id == Some(app_id)),
+        )?;
         let app = self
             .store
-            .application(Scope { tenant: user.tenant_id }, app_id)
+            .application(
+                Scope {
+                    tenant: user.tenant_id,
+                },
+                app_id,
+            )
             .await?;
         new.id = old.id;
         new.application_id = Some(app_id);
@@ -816,7 +903,12 @@ impl Identity {
         self.replace_registration(scope, user_id, app_id, new).await
     }
 
-    pub async fn delete_registration(&self, scope: Scope, user_id: Uuid, app_id: Uuid) -> Result<()> {
+    pub async fn delete_registration(
+        &self,
+        scope: Scope,
+        user_id: Uuid,
+        app_id: Uuid,
+    ) -> Result<()> {
         self.store
             .delete_registration(scope, user_id, app_id)
             .await?
@@ -865,7 +957,11 @@ impl Identity {
         }
         if let Some(t) = key.tenant_id {
             if self.store.tenant(t).await?.is_none() {
-                return Err(Error::field("apiKey.tenantId", "[invalid]apiKey.tenantId", format!("The tenant [{t}] does not exist.")));
+                return Err(Error::field(
+                    "apiKey.tenantId",
+                    "[invalid]apiKey.tenantId",
+                    format!("The tenant [{t}] does not exist."),
+                ));
             }
         }
         let now = now_millis();
@@ -876,7 +972,11 @@ impl Identity {
             .insert_api_key(&key, &api_key_hash(&secret))
             .await
             .map_err(|e| match e {
-                StoreError::Duplicate(_) => Error::field("apiKey.key", "[duplicate]apiKey.key", "This API key (or its id) already exists."),
+                StoreError::Duplicate(_) => Error::field(
+                    "apiKey.key",
+                    "[duplicate]apiKey.key",
+                    "This API key (or its id) already exists.",
+                ),
                 other => other.into(),
             })?;
         key.key = Some(secret);
@@ -894,11 +994,20 @@ impl Identity {
     }
 
     /// Replaces a key's permissions and metadata; the secret itself never changes.
-    pub async fn replace_api_key(&self, caller: &ApiKey, id: Uuid, mut new: ApiKey) -> Result<ApiKey> {
+    pub async fn replace_api_key(
+        &self,
+        caller: &ApiKey,
+        id: Uuid,
+        mut new: ApiKey,
+    ) -> Result<ApiKey> {
         let old = self.api_key(caller, id).await?;
         if let Some(t) = new.tenant_id {
             if self.store.tenant(t).await?.is_none() {
-                return Err(Error::field("apiKey.tenantId", "[invalid]apiKey.tenantId", format!("The tenant [{t}] does not exist.")));
+                return Err(Error::field(
+                    "apiKey.tenantId",
+                    "[invalid]apiKey.tenantId",
+                    format!("The tenant [{t}] does not exist."),
+                ));
             }
         }
         new.id = old.id;
@@ -918,7 +1027,10 @@ impl Identity {
     pub async fn delete_api_key(&self, caller: &ApiKey, id: Uuid) -> Result<()> {
         Self::may_manage_keys(caller)?;
         if caller.id == Some(id) {
-            return Err(Error::general("[CannotDeleteSelf]", "An API key cannot delete itself; use another key."));
+            return Err(Error::general(
+                "[CannotDeleteSelf]",
+                "An API key cannot delete itself; use another key.",
+            ));
         }
         self.store
             .delete_api_key(id)
@@ -931,7 +1043,11 @@ impl Identity {
 /// A unique index caught a duplicate user field that the pre-check missed (a race).
 fn user_dup(e: StoreError) -> Error {
     match e {
-        StoreError::Duplicate("user.id") => Error::field("user.id", "[duplicate]user.id", "A user with this id already exists."),
+        StoreError::Duplicate("user.id") => Error::field(
+            "user.id",
+            "[duplicate]user.id",
+            "A user with this id already exists.",
+        ),
         other => other.into(),
     }
 }

@@ -46,8 +46,11 @@ pub trait Store: Send + Sync + 'static {
     /// The user with registrations and memberships filled in.
     async fn user(&self, scope: Scope, id: Uuid) -> StoreResult<Option<StoredUser>>;
     async fn user_by_email(&self, tenant: Uuid, email: &str) -> StoreResult<Option<StoredUser>>;
-    async fn user_by_username(&self, tenant: Uuid, username: &str)
-        -> StoreResult<Option<StoredUser>>;
+    async fn user_by_username(
+        &self,
+        tenant: Uuid,
+        username: &str,
+    ) -> StoreResult<Option<StoredUser>>;
     /// Updates the user's profile and credential (not registrations or memberships).
     async fn update_user(&self, user: &StoredUser) -> StoreResult<()>;
     async fn delete_user(&self, scope: Scope, id: Uuid) -> StoreResult<bool>;

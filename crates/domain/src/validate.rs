@@ -51,9 +51,19 @@ pub fn is_iso_date(s: &str) -> bool {
 /// Checks a user's own fields; `prefix` is the JSON path (`user`).
 pub fn user(u: &User, prefix: &str, errors: &mut Errors) {
     if blank(&u.email) && blank(&u.username) {
-        let msg = format!("You must specify either the [{prefix}.email] or [{prefix}.username] property.");
-        errors.add_field(&format!("{prefix}.email"), &format!("[blank]{prefix}.email"), &msg);
-        errors.add_field(&format!("{prefix}.username"), &format!("[blank]{prefix}.username"), msg);
+        let msg = format!(
+            "You must specify either the [{prefix}.email] or [{prefix}.username] property."
+        );
+        errors.add_field(
+            &format!("{prefix}.email"),
+            &format!("[blank]{prefix}.email"),
+            &msg,
+        );
+        errors.add_field(
+            &format!("{prefix}.username"),
+            &format!("[blank]{prefix}.username"),
+            msg,
+        );
     }
     if let Some(email) = u.email.as_deref().filter(|e| !e.trim().is_empty()) {
         if !looks_like_email(email) {
@@ -151,7 +161,10 @@ pub fn roles(roles: &[Role], errors: &mut Errors) {
             errors.add_field(
                 "role.name",
                 "[duplicate]role.name",
-                format!("The role [{}] appears more than once in the application.", r.name),
+                format!(
+                    "The role [{}] appears more than once in the application.",
+                    r.name
+                ),
             );
         }
     }

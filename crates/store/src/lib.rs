@@ -199,7 +199,11 @@ impl SqlStore {
         let options = match dialect {
             Dialect::Sqlite => {
                 if !url.contains("mode=") && !url.contains(":memory:") {
-                    url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                    url.push_str(if url.contains('?') {
+                        "&mode=rwc"
+                    } else {
+                        "?mode=rwc"
+                    });
                 }
                 // An in-memory database exists once per connection: keep exactly one.
                 let max = if url.contains(":memory:") { 1 } else { 8 };
@@ -220,7 +224,8 @@ impl SqlStore {
                     let schema = schema.clone();
                     Box::pin(async move {
                         if let Some(s) = schema {
-                            conn.execute(format!("SET search_path TO \"{s}\"").as_str()).await?;
+                            conn.execute(format!("SET search_path TO \"{s}\"").as_str())
+                                .await?;
                         }
                         Ok(())
                     })
@@ -311,9 +316,8 @@ impl SqlStore {
     }
 
     async fn user_where(&self, cond: &str, args: &[Arg]) -> StoreResult<Option<StoredUser>> {
-        let sql = format!(
-            "SELECT body, pw_scheme, pw_factor, pw_salt, pw_hash FROM users WHERE {cond}"
-        );
+        let sql =
+            format!("SELECT body, pw_scheme, pw_factor, pw_salt, pw_hash FROM users WHERE {cond}");
         let q = bind_all(sqlx::query(&sql), args);
         match q.fetch_optional(&self.pool).await.map_err(db_err)? {
             Some(row) => Ok(Some(self.complete_user(row).await?)),
@@ -373,8 +377,11 @@ impl Store for SqlStore {
     }
 
     async fn tenant(&self, id: Uuid) -> StoreResult<Option<Tenant>> {
-        self.one("SELECT body FROM tenants WHERE id = $1", args![Some(id.to_string())])
-            .await
+        self.one(
+            "SELECT body FROM tenants WHERE id = $1",
+            args![Some(id.to_string())],
+        )
+        .await
     }
 
     async fn tenants(&self) -> StoreResult<Vec<Tenant>> {
@@ -473,13 +480,15 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        let n = sqlx::query(&format!("DELETE FROM applications WHERE id = $1 AND {SCOPED}"))
-            .bind(args[0].clone())
-            .bind(args[1].clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
+        let n = sqlx::query(&format!(
+            "DELETE FROM applications WHERE id = $1 AND {SCOPED}"
+        ))
+        .bind(args[0].clone())
+        .bind(args[1].clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
         tx.commit().await.map_err(db_err)?;
         Ok(n > 0)
     }
@@ -539,13 +548,15 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        let n = sqlx::query(&format!("DELETE FROM user_groups WHERE id = $1 AND {SCOPED}"))
-            .bind(id)
-            .bind(t)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
+        let n = sqlx::query(&format!(
+            "DELETE FROM user_groups WHERE id = $1 AND {SCOPED}"
+        ))
+        .bind(id)
+        .bind(t)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
         tx.commit().await.map_err(db_err)?;
         Ok(n > 0)
     }
@@ -780,8 +791,11 @@ impl Store for SqlStore {
     }
 
     async fn api_key(&self, id: Uuid) -> StoreResult<Option<ApiKey>> {
-        self.one("SELECT body FROM api_keys WHERE id = $1", args![Some(id.to_string())])
-            .await
+        self.one(
+            "SELECT body FROM api_keys WHERE id = $1",
+            args![Some(id.to_string())],
+        )
+        .await
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
@@ -814,7 +828,10 @@ impl Store for SqlStore {
 
     async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool> {
         Ok(self
-            .exec("DELETE FROM api_keys WHERE id = $1", args![Some(id.to_string())])
+            .exec(
+                "DELETE FROM api_keys WHERE id = $1",
+                args![Some(id.to_string())],
+            )
             .await?
             > 0)
     }
@@ -842,7 +859,9 @@ mod tests {
         assert_eq!(duplicate_field("duplicate key value violates unique constraint \"users_username_uq\" users_username_uq"), "user.username");
         assert_eq!(duplicate_field("x users_pkey"), "user.id");
         assert_eq!(
-            duplicate_field("UNIQUE constraint failed: registrations.user_id, registrations.application_id"),
+            duplicate_field(
+                "UNIQUE constraint failed: registrations.user_id, registrations.application_id"
+            ),
             "registration.applicationId"
         );
         assert_eq!(duplicate_field("api_keys_key_hash_uq"), "apiKey.key");

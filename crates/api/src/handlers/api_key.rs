@@ -21,7 +21,10 @@ pub async fn create(
     c: Caller,
     JsonBody(req): JsonBody<ApiKeyRequest>,
 ) -> ApiResult<Json<Value>> {
-    let k = s.identity.create_api_key(Some(&c.key), None, req.api_key).await?;
+    let k = s
+        .identity
+        .create_api_key(Some(&c.key), None, req.api_key)
+        .await?;
     Ok(wrap("apiKey", k))
 }
 
@@ -73,14 +76,13 @@ pub async fn patch(
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "keyId")?;
     let p = patch_root(&body, "apiKey")?;
-    Ok(wrap("apiKey", s.identity.patch_api_key(&c.key, id, p).await?))
+    Ok(wrap(
+        "apiKey",
+        s.identity.patch_api_key(&c.key, id, p).await?,
+    ))
 }
 
-pub async fn delete(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<()> {
+pub async fn delete(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<()> {
     let id = uuid(&id, "keyId")?;
     Ok(s.identity.delete_api_key(&c.key, id).await?)
 }

@@ -25,7 +25,10 @@ pub async fn create(
     c: Caller,
     JsonBody(req): JsonBody<ApplicationRequest>,
 ) -> ApiResult<Json<Value>> {
-    let a = s.identity.create_application(c.scope, None, req.application).await?;
+    let a = s
+        .identity
+        .create_application(c.scope, None, req.application)
+        .await?;
     Ok(wrap("application", a))
 }
 
@@ -44,7 +47,10 @@ pub async fn create_with_id(
 }
 
 pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>> {
-    Ok(wrap("applications", s.identity.applications(c.scope).await?))
+    Ok(wrap(
+        "applications",
+        s.identity.applications(c.scope).await?,
+    ))
 }
 
 pub async fn get(
@@ -53,7 +59,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "applicationId")?;
-    Ok(wrap("application", s.identity.application(c.scope, id).await?))
+    Ok(wrap(
+        "application",
+        s.identity.application(c.scope, id).await?,
+    ))
 }
 
 pub async fn replace(
@@ -85,11 +94,7 @@ pub async fn patch(
 }
 
 /// Deletes the application and every registration for it.
-pub async fn delete(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<()> {
+pub async fn delete(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<()> {
     let id = uuid(&id, "applicationId")?;
     Ok(s.identity.delete_application(c.scope, id).await?)
 }
@@ -112,7 +117,10 @@ pub async fn create_role_with_id(
     JsonBody(req): JsonBody<RoleRequest>,
 ) -> ApiResult<Json<Value>> {
     let (app, role) = (uuid(&app, "applicationId")?, uuid(&role, "roleId")?);
-    let r = s.identity.create_role(c.scope, app, Some(role), req.role).await?;
+    let r = s
+        .identity
+        .create_role(c.scope, app, Some(role), req.role)
+        .await?;
     Ok(wrap("role", r))
 }
 
@@ -123,7 +131,10 @@ pub async fn replace_role(
     JsonBody(req): JsonBody<RoleRequest>,
 ) -> ApiResult<Json<Value>> {
     let (app, role) = (uuid(&app, "applicationId")?, uuid(&role, "roleId")?);
-    let r = s.identity.replace_role(c.scope, app, role, req.role).await?;
+    let r = s
+        .identity
+        .replace_role(c.scope, app, role, req.role)
+        .await?;
     Ok(wrap("role", r))
 }
 
@@ -135,7 +146,10 @@ pub async fn patch_role(
 ) -> ApiResult<Json<Value>> {
     let (app, role) = (uuid(&app, "applicationId")?, uuid(&role, "roleId")?);
     let p = patch_root(&body, "role")?;
-    Ok(wrap("role", s.identity.patch_role(c.scope, app, role, p).await?))
+    Ok(wrap(
+        "role",
+        s.identity.patch_role(c.scope, app, role, p).await?,
+    ))
 }
 
 pub async fn delete_role(

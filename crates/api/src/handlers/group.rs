@@ -41,7 +41,10 @@ pub async fn create(
     c: Caller,
     JsonBody(req): JsonBody<GroupRequest>,
 ) -> ApiResult<Json<Value>> {
-    let g = s.identity.create_group(c.scope, None, req.into_group()).await?;
+    let g = s
+        .identity
+        .create_group(c.scope, None, req.into_group())
+        .await?;
     view(&s, &g).await
 }
 
@@ -52,7 +55,10 @@ pub async fn create_with_id(
     JsonBody(req): JsonBody<GroupRequest>,
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "groupId")?;
-    let g = s.identity.create_group(c.scope, Some(id), req.into_group()).await?;
+    let g = s
+        .identity
+        .create_group(c.scope, Some(id), req.into_group())
+        .await?;
     view(&s, &g).await
 }
 
@@ -81,7 +87,10 @@ pub async fn replace(
     JsonBody(req): JsonBody<GroupRequest>,
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "groupId")?;
-    let g = s.identity.replace_group(c.scope, id, req.into_group()).await?;
+    let g = s
+        .identity
+        .replace_group(c.scope, id, req.into_group())
+        .await?;
     view(&s, &g).await
 }
 
@@ -101,11 +110,7 @@ pub async fn patch(
 }
 
 /// Deletes the group and its memberships (the users stay).
-pub async fn delete(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<()> {
+pub async fn delete(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<()> {
     let id = uuid(&id, "groupId")?;
     Ok(s.identity.delete_group(c.scope, id).await?)
 }
@@ -121,7 +126,10 @@ pub async fn add_members(
     c: Caller,
     JsonBody(req): JsonBody<MemberRequest>,
 ) -> ApiResult<Json<Value>> {
-    Ok(wrap("members", s.identity.add_members(c.scope, req.members).await?))
+    Ok(wrap(
+        "members",
+        s.identity.add_members(c.scope, req.members).await?,
+    ))
 }
 
 #[derive(Deserialize)]

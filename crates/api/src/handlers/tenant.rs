@@ -31,7 +31,10 @@ pub async fn create_with_id(
     JsonBody(req): JsonBody<TenantRequest>,
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "tenantId")?;
-    let t = s.identity.create_tenant(c.scope, Some(id), req.tenant).await?;
+    let t = s
+        .identity
+        .create_tenant(c.scope, Some(id), req.tenant)
+        .await?;
     Ok(wrap("tenant", t))
 }
 
@@ -69,15 +72,14 @@ pub async fn patch(
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "tenantId")?;
     let p = patch_root(&body, "tenant")?;
-    Ok(wrap("tenant", s.identity.patch_tenant(c.scope, id, p).await?))
+    Ok(wrap(
+        "tenant",
+        s.identity.patch_tenant(c.scope, id, p).await?,
+    ))
 }
 
 /// Deletes the tenant with all its users, applications, groups and keys.
-pub async fn delete(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<()> {
+pub async fn delete(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<()> {
     let id = uuid(&id, "tenantId")?;
     Ok(s.identity.delete_tenant(c.scope, id).await?)
 }

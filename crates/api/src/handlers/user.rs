@@ -26,7 +26,9 @@ pub async fn create(
     c: Caller,
     JsonBody(req): JsonBody<UserRequest>,
 ) -> ApiResult<Json<Value>> {
-    Ok(user_json(&s.identity.create_user(c.scope, None, req.user).await?))
+    Ok(user_json(
+        &s.identity.create_user(c.scope, None, req.user).await?,
+    ))
 }
 
 pub async fn create_with_id(
@@ -36,7 +38,9 @@ pub async fn create_with_id(
     JsonBody(req): JsonBody<UserRequest>,
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "userId")?;
-    Ok(user_json(&s.identity.create_user(c.scope, Some(id), req.user).await?))
+    Ok(user_json(
+        &s.identity.create_user(c.scope, Some(id), req.user).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -53,17 +57,16 @@ pub async fn find(
     c: Caller,
     Query(q): Query<UserQuery>,
 ) -> ApiResult<Json<Value>> {
-    let u = match (q.email, q.username, q.login_id) {
-        (Some(e), _, _) => s.identity.user_by_email(c.scope, &e).await?,
-        (_, Some(n), _) => s.identity.user_by_username(c.scope, &n).await?,
-        (_, _, Some(l)) => s.identity.user_by_login_id(c.scope, &l).await?,
-        _ => {
-            return Err(ApiError::bad_request(Errors::default().general(
+    let u =
+        match (q.email, q.username, q.login_id) {
+            (Some(e), _, _) => s.identity.user_by_email(c.scope, &e).await?,
+            (_, Some(n), _) => s.identity.user_by_username(c.scope, &n).await?,
+            (_, _, Some(l)) => s.identity.user_by_login_id(c.scope, &l).await?,
+            _ => return Err(ApiError::bad_request(Errors::default().general(
                 "[missing]query",
                 "Give ?email=, ?username= or ?loginId=, or retrieve by id with /api/user/{userId}.",
-            )))
-        }
-    };
+            ))),
+        };
     Ok(user_json(&u))
 }
 
@@ -83,7 +86,9 @@ pub async fn replace(
     JsonBody(req): JsonBody<UserRequest>,
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "userId")?;
-    Ok(user_json(&s.identity.replace_user(c.scope, id, req.user).await?))
+    Ok(user_json(
+        &s.identity.replace_user(c.scope, id, req.user).await?,
+    ))
 }
 
 pub async fn patch(
@@ -98,11 +103,7 @@ pub async fn patch(
 }
 
 /// Deletes the user with their registrations and memberships.
-pub async fn delete(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<()> {
+pub async fn delete(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<()> {
     let id = uuid(&id, "userId")?;
     Ok(s.identity.delete_user(c.scope, id).await?)
 }
@@ -167,7 +168,10 @@ pub async fn get_registration(
     Path((user, app)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let (user, app) = (uuid(&user, "userId")?, uuid(&app, "applicationId")?);
-    Ok(wrap("registration", s.identity.registration(c.scope, user, app).await?))
+    Ok(wrap(
+        "registration",
+        s.identity.registration(c.scope, user, app).await?,
+    ))
 }
 
 pub async fn replace_registration(

@@ -39,14 +39,25 @@ async fn key_without_permission_for_the_endpoint_or_method_is_401(b: Backend) {
     let other = send(s.req_as(&key, "GET", "/api/application")).await;
     assert_eq!(other.status, 401, "another endpoint is not");
     let reg = send(s.req_as(&key, "GET", &format!("/api/user/registration/{u}/{u}"))).await;
-    assert_eq!(reg.status, 401, "/api/user/registration is its own endpoint");
-    assert_eq!(s.get(&format!("/api/user/{u}")).await.status, 200, "nothing was deleted");
+    assert_eq!(
+        reg.status, 401,
+        "/api/user/registration is its own endpoint"
+    );
+    assert_eq!(
+        s.get(&format!("/api/user/{u}")).await.status,
+        200,
+        "nothing was deleted"
+    );
 }
 
 async fn keys_are_stored_hashed_and_shown_only_on_create(b: Backend) {
     let s = Server::start(b).await;
     let a = s
-        .call("POST", "/api/api-key", json!({"apiKey": {"key": "my-chosen-key-0123456789"}}))
+        .call(
+            "POST",
+            "/api/api-key",
+            json!({"apiKey": {"key": "my-chosen-key-0123456789"}}),
+        )
         .await;
     assert_eq!(a.json["apiKey"]["key"], "my-chosen-key-0123456789");
     let id = a.json["apiKey"]["id"].as_str().unwrap();
@@ -57,7 +68,9 @@ async fn keys_are_stored_hashed_and_shown_only_on_create(b: Backend) {
     assert!(stored.iter().all(|k| k.key.is_none()));
     let works = send(s.req_as("my-chosen-key-0123456789", "GET", "/api/tenant")).await;
     assert_eq!(works.status, 200);
-    let short = s.call("POST", "/api/api-key", json!({"apiKey": {"key": "short"}})).await;
+    let short = s
+        .call("POST", "/api/api-key", json!({"apiKey": {"key": "short"}}))
+        .await;
     assert_eq!(short.field_code("apiKey.key"), Some("[tooShort]apiKey.key"));
 }
 
@@ -105,11 +118,31 @@ async fn tenant_locked_key_sees_nothing_of_another_tenant(b: Backend) {
         assert_eq!((r.status, r.text.as_str()), (404, ""), "{m} {p}");
     }
     for (m, p, body) in [
-        ("PUT", format!("/api/user/{user_b}"), json!({"user": {"email": "hijack@example.com"}})),
-        ("PATCH", format!("/api/application/{app_b}"), json!({"application": {"name": "x"}})),
-        ("PATCH", format!("/api/group/{group_b}"), json!({"group": {"name": "x"}})),
-        ("POST", format!("/api/application/{app_b}/role"), json!({"role": {"name": "x"}})),
-        ("POST", format!("/api/user/registration/{user_b}"), json!({"registration": {"applicationId": app_b}})),
+        (
+            "PUT",
+            format!("/api/user/{user_b}"),
+            json!({"user": {"email": "hijack@example.com"}}),
+        ),
+        (
+            "PATCH",
+            format!("/api/application/{app_b}"),
+            json!({"application": {"name": "x"}}),
+        ),
+        (
+            "PATCH",
+            format!("/api/group/{group_b}"),
+            json!({"group": {"name": "x"}}),
+        ),
+        (
+            "POST",
+            format!("/api/application/{app_b}/role"),
+            json!({"role": {"name": "x"}}),
+        ),
+        (
+            "POST",
+            format!("/api/user/registration/{user_b}"),
+            json!({"registration": {"applicationId": app_b}}),
+        ),
     ] {
         let r = send(s.req_as(&key_a, m, &p).json(&body)).await;
         assert_eq!(r.status, 404, "{m} {p}: {r:?}");
@@ -127,9 +160,18 @@ async fn tenant_locked_key_sees_nothing_of_another_tenant(b: Backend) {
     ];
     for (p, root) in lists {
         let r = send(s.req_as(&key_a, "GET", p)).await;
-        let ids: Vec<_> = r.json[root].as_array().unwrap().iter().map(|x| x["tenantId"].clone()).collect();
+        let ids: Vec<_> = r.json[root]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["tenantId"].clone())
+            .collect();
         assert!(
-            r.json[root].as_array().unwrap().iter().all(|x| x["id"] == a.as_str() || x["tenantId"] == a.as_str()),
+            r.json[root]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|x| x["id"] == a.as_str() || x["tenantId"] == a.as_str()),
             "{p} leaks other tenants: {ids:?}"
         );
     }
@@ -137,7 +179,10 @@ async fn tenant_locked_key_sees_nothing_of_another_tenant(b: Backend) {
     let u = s.get(&format!("/api/user/{user_b}")).await;
     assert_eq!(u.json["user"]["email"], "b@example.com");
     assert_eq!(u.json["user"]["registrations"].as_array().unwrap().len(), 1);
-    assert_eq!(s.get(&format!("/api/application/{app_b}")).await.json["application"]["name"], "b-app");
+    assert_eq!(
+        s.get(&format!("/api/application/{app_b}")).await.json["application"]["name"],
+        "b-app"
+    );
 }
 
 async fn tenant_locked_key_cannot_switch_tenant_by_header(b: Backend) {
@@ -145,7 +190,11 @@ async fn tenant_locked_key_cannot_switch_tenant_by_header(b: Backend) {
     let a = s.new_tenant("A").await;
     let bt = s.new_tenant("B").await;
     let key_a = s.key_with(json!({"tenantId": a})).await;
-    let r = send(s.req_as(&key_a, "GET", "/api/application").header("X-FusionAuth-TenantId", &bt)).await;
+    let r = send(
+        s.req_as(&key_a, "GET", "/api/application")
+            .header("X-FusionAuth-TenantId", &bt),
+    )
+    .await;
     assert_eq!(r.status, 401);
     // Creating in its own tenant needs no header.
     let r = send(
@@ -161,13 +210,21 @@ async fn tenant_locked_key_cannot_manage_tenants_or_keys(b: Backend) {
     let s = Server::start(b).await;
     let a = s.new_tenant("A").await;
     let key_a = s.key_with(json!({"tenantId": a})).await;
-    let r = send(s.req_as(&key_a, "POST", "/api/tenant").json(&json!({"tenant": {"name": "evil"}}))).await;
+    let r = send(
+        s.req_as(&key_a, "POST", "/api/tenant")
+            .json(&json!({"tenant": {"name": "evil"}})),
+    )
+    .await;
     assert_eq!(r.status, 401);
     let r = send(s.req_as(&key_a, "DELETE", &format!("/api/tenant/{a}"))).await;
     assert_eq!(r.status, 401);
     let r = send(s.req_as(&key_a, "GET", "/api/api-key")).await;
     assert_eq!(r.status, 401);
-    let r = send(s.req_as(&key_a, "POST", "/api/api-key").json(&json!({"apiKey": {}}))).await;
+    let r = send(
+        s.req_as(&key_a, "POST", "/api/api-key")
+            .json(&json!({"apiKey": {}})),
+    )
+    .await;
     assert_eq!(r.status, 401);
 }
 
@@ -181,6 +238,11 @@ async fn deleted_key_stops_working(b: Backend) {
     assert_eq!(send(s.req_as(&key, "GET", "/api/tenant")).await.status, 200);
     let self_delete = send(s.req_as(&key, "DELETE", &format!("/api/api-key/{id}"))).await;
     assert_eq!(self_delete.status, 400, "a key cannot delete itself");
-    assert_eq!(send(s.req("DELETE", &format!("/api/api-key/{id}"))).await.status, 200);
+    assert_eq!(
+        send(s.req("DELETE", &format!("/api/api-key/{id}")))
+            .await
+            .status,
+        200
+    );
     assert_eq!(send(s.req_as(&key, "GET", "/api/tenant")).await.status, 401);
 }

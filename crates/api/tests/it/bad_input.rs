@@ -37,7 +37,9 @@ async fn malformed_json_is_400_naming_the_position(b: Backend) {
 
 async fn json_of_the_wrong_shape_is_400(b: Backend) {
     let s = Server::start(b).await;
-    let a = s.call("POST", "/api/user", json!({"user": {"email": 42}})).await;
+    let a = s
+        .call("POST", "/api/user", json!({"user": {"email": 42}}))
+        .await;
     assert_eq!(a.status, 400, "{a:?}");
     assert_eq!(a.general_code(), Some("[invalidJSON]"));
     let a = s.call("POST", "/api/user", json!([1, 2])).await;
@@ -48,7 +50,11 @@ async fn body_over_the_limit_is_413_with_a_json_error(b: Backend) {
     let s = Server::start(b).await;
     let big = "x".repeat(BODY_LIMIT + 1);
     let a = s
-        .call("POST", "/api/user", json!({"user": {"email": "a@b.c", "data": {"blob": big}}}))
+        .call(
+            "POST",
+            "/api/user",
+            json!({"user": {"email": "a@b.c", "data": {"blob": big}}}),
+        )
         .await;
     assert_eq!(a.status, 413);
     assert_eq!(a.general_code(), Some("[RequestTooLarge]"));
@@ -86,7 +92,10 @@ async fn unknown_role_in_a_registration_is_a_field_error(b: Backend) {
         )
         .await;
     assert_eq!(a.status, 400, "{a:?}");
-    assert_eq!(a.field_code("registration.roles"), Some("[invalid]registration.roles"));
+    assert_eq!(
+        a.field_code("registration.roles"),
+        Some("[invalid]registration.roles")
+    );
     assert_eq!(s.get("/api/user?email=r@example.com").await.status, 404);
 }
 
@@ -95,14 +104,22 @@ async fn duplicate_email_is_rejected_case_insensitively(b: Backend) {
     let t = s.default_tenant().await;
     s.new_user(&t, "Dup@Example.com").await;
     let a = s
-        .call("POST", "/api/user", json!({"user": {"email": "dup@EXAMPLE.com"}}))
+        .call(
+            "POST",
+            "/api/user",
+            json!({"user": {"email": "dup@EXAMPLE.com"}}),
+        )
         .await;
     assert_eq!(a.status, 400);
     assert_eq!(a.field_code("user.email"), Some("[duplicate]user.email"));
     // Through an update too: a second user cannot take the first one's email.
     let other = s.new_user(&t, "other@example.com").await;
     let a = s
-        .call("PATCH", &format!("/api/user/{other}"), json!({"user": {"email": "DUP@example.com"}}))
+        .call(
+            "PATCH",
+            &format!("/api/user/{other}"),
+            json!({"user": {"email": "DUP@example.com"}}),
+        )
         .await;
     assert_eq!(a.field_code("user.email"), Some("[duplicate]user.email"));
     let kept = s.get(&format!("/api/user/{other}")).await;
@@ -111,15 +128,24 @@ async fn duplicate_email_is_rejected_case_insensitively(b: Backend) {
 
 async fn duplicate_username_is_rejected(b: Backend) {
     let s = Server::start(b).await;
-    let a = s.call("POST", "/api/user", json!({"user": {"username": "Neo"}})).await;
+    let a = s
+        .call("POST", "/api/user", json!({"user": {"username": "Neo"}}))
+        .await;
     assert_eq!(a.status, 200);
-    let a = s.call("POST", "/api/user", json!({"user": {"username": "neo"}})).await;
-    assert_eq!(a.field_code("user.username"), Some("[duplicate]user.username"));
+    let a = s
+        .call("POST", "/api/user", json!({"user": {"username": "neo"}}))
+        .await;
+    assert_eq!(
+        a.field_code("user.username"),
+        Some("[duplicate]user.username")
+    );
 }
 
 async fn user_needs_an_email_or_a_username(b: Backend) {
     let s = Server::start(b).await;
-    let a = s.call("POST", "/api/user", json!({"user": {"firstName": "Ann"}})).await;
+    let a = s
+        .call("POST", "/api/user", json!({"user": {"firstName": "Ann"}}))
+        .await;
     assert_eq!(a.status, 400);
     assert_eq!(a.field_code("user.email"), Some("[blank]user.email"));
     assert_eq!(a.field_code("user.username"), Some("[blank]user.username"));
@@ -128,19 +154,33 @@ async fn user_needs_an_email_or_a_username(b: Backend) {
 async fn invalid_email_and_birth_date_are_field_errors(b: Backend) {
     let s = Server::start(b).await;
     let a = s
-        .call("POST", "/api/user", json!({"user": {"email": "not-an-email", "birthDate": "1990-02-30"}}))
+        .call(
+            "POST",
+            "/api/user",
+            json!({"user": {"email": "not-an-email", "birthDate": "1990-02-30"}}),
+        )
         .await;
     assert_eq!(a.status, 400);
     assert_eq!(a.field_code("user.email"), Some("[notEmail]user.email"));
-    assert_eq!(a.field_code("user.birthDate"), Some("[invalid]user.birthDate"));
+    assert_eq!(
+        a.field_code("user.birthDate"),
+        Some("[invalid]user.birthDate")
+    );
 }
 
 async fn short_password_is_a_field_error_and_creates_no_user(b: Backend) {
     let s = Server::start(b).await;
     let a = s
-        .call("POST", "/api/user", json!({"user": {"email": "p@example.com", "password": "short"}}))
+        .call(
+            "POST",
+            "/api/user",
+            json!({"user": {"email": "p@example.com", "password": "short"}}),
+        )
         .await;
-    assert_eq!(a.field_code("user.password"), Some("[tooShort]user.password"));
+    assert_eq!(
+        a.field_code("user.password"),
+        Some("[tooShort]user.password")
+    );
     assert_eq!(s.get("/api/user?email=p@example.com").await.status, 404);
 }
 
@@ -156,7 +196,12 @@ async fn invalid_uuid_in_a_path_is_400(b: Backend) {
     ] {
         let a = s.get(path).await;
         assert_eq!(a.status, 400, "{path}: {a:?}");
-        assert!(a.json["fieldErrors"].as_object().is_some_and(|m| !m.is_empty()), "{path}");
+        assert!(
+            a.json["fieldErrors"]
+                .as_object()
+                .is_some_and(|m| !m.is_empty()),
+            "{path}"
+        );
     }
 }
 
@@ -164,14 +209,27 @@ async fn creating_an_existing_id_is_a_duplicate(b: Backend) {
     let s = Server::start(b).await;
     let id = uuid::Uuid::new_v4();
     let body = json!({"user": {"email": "id@example.com"}});
-    assert_eq!(s.call("POST", &format!("/api/user/{id}"), body).await.status, 200);
+    assert_eq!(
+        s.call("POST", &format!("/api/user/{id}"), body)
+            .await
+            .status,
+        200
+    );
     let a = s
-        .call("POST", &format!("/api/user/{id}"), json!({"user": {"email": "id2@example.com"}}))
+        .call(
+            "POST",
+            &format!("/api/user/{id}"),
+            json!({"user": {"email": "id2@example.com"}}),
+        )
         .await;
     assert_eq!(a.field_code("user.id"), Some("[duplicate]user.id"));
     let t = s.default_tenant().await;
     let a = s
-        .call("POST", &format!("/api/tenant/{t}"), json!({"tenant": {"name": "again"}}))
+        .call(
+            "POST",
+            &format!("/api/tenant/{t}"),
+            json!({"tenant": {"name": "again"}}),
+        )
         .await;
     assert_eq!(a.status, 400);
     assert_eq!(a.field_code("tenant.id"), Some("[duplicate]tenant.id"));
@@ -180,24 +238,43 @@ async fn creating_an_existing_id_is_a_duplicate(b: Backend) {
 async fn ambiguous_tenant_is_tenant_id_required(b: Backend) {
     let s = Server::start(b).await;
     s.new_tenant("second").await;
-    let a = s.call("POST", "/api/user", json!({"user": {"email": "x@example.com"}})).await;
+    let a = s
+        .call(
+            "POST",
+            "/api/user",
+            json!({"user": {"email": "x@example.com"}}),
+        )
+        .await;
     assert_eq!(a.status, 400);
     assert_eq!(a.general_code(), Some("[TenantIdRequired]"));
-    let a = send(s.req("GET", "/api/user").header("X-FusionAuth-TenantId", "nope")).await;
+    let a = send(
+        s.req("GET", "/api/user")
+            .header("X-FusionAuth-TenantId", "nope"),
+    )
+    .await;
     assert_eq!(a.status, 400);
     let a = send(
         s.req("GET", "/api/user?email=x@example.com")
             .header("X-FusionAuth-TenantId", uuid::Uuid::new_v4().to_string()),
     )
     .await;
-    assert_eq!(a.status, 400, "an unknown tenant id in the header is refused: {a:?}");
+    assert_eq!(
+        a.status, 400,
+        "an unknown tenant id in the header is refused: {a:?}"
+    );
 }
 
 async fn patch_without_its_root_object_is_400(b: Backend) {
     let s = Server::start(b).await;
     let t = s.default_tenant().await;
     let u = s.new_user(&t, "patch@example.com").await;
-    let a = s.call("PATCH", &format!("/api/user/{u}"), json!({"email": "x@y.z"})).await;
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/user/{u}"),
+            json!({"email": "x@y.z"}),
+        )
+        .await;
     assert_eq!(a.status, 400);
     assert_eq!(a.field_code("user"), Some("[missing]user"));
 }

@@ -25,7 +25,10 @@ async fn fresh(b: Backend) -> (TestDb, AppState) {
 async fn kickstart_creates_keys_and_runs_requests_once(b: Backend) {
     let (_db, state) = fresh(b).await;
     let dir = tempfile::tempdir().unwrap();
-    std::env::set_var("PORTCULLIS_TEST_KICKSTART_KEY", "kickstart-key-0123456789abcdef");
+    std::env::set_var(
+        "PORTCULLIS_TEST_KICKSTART_KEY",
+        "kickstart-key-0123456789abcdef",
+    );
     std::fs::write(
         dir.path().join("admin.json"),
         json!({"user": {"email": "admin@example.com", "password": "password123"},
@@ -51,7 +54,10 @@ async fn kickstart_creates_keys_and_runs_requests_once(b: Backend) {
     .unwrap();
     assert_eq!(
         apply(&state, &file).await.unwrap(),
-        Outcome::Applied { api_keys: 1, requests: 3 }
+        Outcome::Applied {
+            api_keys: 1,
+            requests: 3
+        }
     );
     let key = state
         .identity
@@ -59,15 +65,26 @@ async fn kickstart_creates_keys_and_runs_requests_once(b: Backend) {
         .await
         .unwrap();
     assert!(key.is_some(), "the key from the environment works");
-    let tenants = state.identity.tenants(portcullis_domain::Scope::ALL).await.unwrap();
+    let tenants = state
+        .identity
+        .tenants(portcullis_domain::Scope::ALL)
+        .await
+        .unwrap();
     let shop = tenants.iter().find(|t| t.name == "Shop tenant").unwrap();
     let admin = state
         .identity
-        .user_by_email(portcullis_domain::Scope::tenant(shop.id.unwrap()), "admin@example.com")
+        .user_by_email(
+            portcullis_domain::Scope::tenant(shop.id.unwrap()),
+            "admin@example.com",
+        )
         .await
         .unwrap();
     assert_eq!(admin.registrations[0].roles, vec!["admin".to_string()]);
-    assert_eq!(apply(&state, &file).await.unwrap(), Outcome::Skipped, "only on an empty instance");
+    assert_eq!(
+        apply(&state, &file).await.unwrap(),
+        Outcome::Skipped,
+        "only on an empty instance"
+    );
 }
 
 async fn kickstart_stops_at_a_failing_request_and_says_which(b: Backend) {
@@ -87,7 +104,12 @@ async fn kickstart_stops_at_a_failing_request_and_says_which(b: Backend) {
     )
     .unwrap();
     match apply(&state, &file).await {
-        Err(KickstartError::Request { index, status, body, .. }) => {
+        Err(KickstartError::Request {
+            index,
+            status,
+            body,
+            ..
+        }) => {
             assert_eq!((index, status.as_u16()), (1, 400));
             assert!(body.contains("[duplicate]user.email"), "{body}");
         }

@@ -24,32 +24,63 @@ async fn fresh_store_has_a_default_tenant_and_application(b: Backend) {
     assert_eq!(t.json["tenants"][0]["name"], "Default");
     let a = s.get("/api/application").await;
     assert_eq!(a.json["applications"][0]["name"], "Portcullis");
-    assert_eq!(a.json["applications"][0]["tenantId"], t.json["tenants"][0]["id"]);
+    assert_eq!(
+        a.json["applications"][0]["tenantId"],
+        t.json["tenants"][0]["id"]
+    );
 }
 
 async fn tenants_support_every_verb(b: Backend) {
     let s = Server::start(b).await;
     let id = uuid::Uuid::new_v4();
     let c = s
-        .call("POST", &format!("/api/tenant/{id}"), json!({"tenant": {"name": "Acme", "data": {"a": 1}, "issuer": "acme.example"}}))
+        .call(
+            "POST",
+            &format!("/api/tenant/{id}"),
+            json!({"tenant": {"name": "Acme", "data": {"a": 1}, "issuer": "acme.example"}}),
+        )
         .await;
     assert_eq!(c.status, 200, "{c:?}");
     assert_eq!(c.json["tenant"]["id"], id.to_string());
-    assert_eq!(c.json["tenant"]["issuer"], "acme.example", "unknown settings round-trip");
+    assert_eq!(
+        c.json["tenant"]["issuer"], "acme.example",
+        "unknown settings round-trip"
+    );
     let p = s
-        .call("PATCH", &format!("/api/tenant/{id}"), json!({"tenant": {"data": {"b": 2}}}))
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{id}"),
+            json!({"tenant": {"data": {"b": 2}}}),
+        )
         .await;
     assert_eq!(p.json["tenant"]["data"], json!({"a": 1, "b": 2}));
     assert_eq!(p.json["tenant"]["name"], "Acme");
     let r = s
-        .call("PUT", &format!("/api/tenant/{id}"), json!({"tenant": {"name": "Acme 2"}}))
+        .call(
+            "PUT",
+            &format!("/api/tenant/{id}"),
+            json!({"tenant": {"name": "Acme 2"}}),
+        )
         .await;
     assert_eq!(r.json["tenant"]["name"], "Acme 2");
     assert_eq!(r.json["tenant"]["data"], json!({}), "PUT replaces");
-    assert_eq!(r.json["tenant"]["insertInstant"], c.json["tenant"]["insertInstant"]);
-    let dup = s.call("POST", "/api/tenant", json!({"tenant": {"name": "acme 2"}})).await;
-    assert_eq!(dup.field_code("tenant.name"), Some("[duplicate]tenant.name"));
-    assert_eq!(s.call("DELETE", &format!("/api/tenant/{id}"), json!(null)).await.status, 200);
+    assert_eq!(
+        r.json["tenant"]["insertInstant"],
+        c.json["tenant"]["insertInstant"]
+    );
+    let dup = s
+        .call("POST", "/api/tenant", json!({"tenant": {"name": "acme 2"}}))
+        .await;
+    assert_eq!(
+        dup.field_code("tenant.name"),
+        Some("[duplicate]tenant.name")
+    );
+    assert_eq!(
+        s.call("DELETE", &format!("/api/tenant/{id}"), json!(null))
+            .await
+            .status,
+        200
+    );
     assert_eq!(s.get(&format!("/api/tenant/{id}")).await.status, 404);
 }
 
@@ -64,38 +95,92 @@ async fn applications_and_roles_support_every_verb(b: Backend) {
     assert_eq!(roles.len(), 2);
     assert!(roles.iter().all(|r| r["id"].is_string()));
     let dup_roles = s
-        .call("POST", "/api/application", json!({"application": {"name": "X", "roles": [{"name": "a"}, {"name": "a"}]}}))
+        .call(
+            "POST",
+            "/api/application",
+            json!({"application": {"name": "X", "roles": [{"name": "a"}, {"name": "a"}]}}),
+        )
         .await;
-    assert_eq!(dup_roles.field_code("role.name"), Some("[duplicate]role.name"));
+    assert_eq!(
+        dup_roles.field_code("role.name"),
+        Some("[duplicate]role.name")
+    );
 
     let role_id = uuid::Uuid::new_v4();
     let r = s
-        .call("POST", &format!("/api/application/{id}/role/{role_id}"), json!({"role": {"name": "editor", "description": "edits"}}))
+        .call(
+            "POST",
+            &format!("/api/application/{id}/role/{role_id}"),
+            json!({"role": {"name": "editor", "description": "edits"}}),
+        )
         .await;
     assert_eq!(r.json["role"]["id"], role_id.to_string());
     let r = s
-        .call("PATCH", &format!("/api/application/{id}/role/{role_id}"), json!({"role": {"description": "edits all"}}))
+        .call(
+            "PATCH",
+            &format!("/api/application/{id}/role/{role_id}"),
+            json!({"role": {"description": "edits all"}}),
+        )
         .await;
-    assert_eq!((r.json["role"]["name"].as_str(), r.json["role"]["description"].as_str()), (Some("editor"), Some("edits all")));
+    assert_eq!(
+        (
+            r.json["role"]["name"].as_str(),
+            r.json["role"]["description"].as_str()
+        ),
+        (Some("editor"), Some("edits all"))
+    );
     let clash = s
-        .call("PUT", &format!("/api/application/{id}/role/{role_id}"), json!({"role": {"name": "admin"}}))
+        .call(
+            "PUT",
+            &format!("/api/application/{id}/role/{role_id}"),
+            json!({"role": {"name": "admin"}}),
+        )
         .await;
     assert_eq!(clash.status, 400, "two roles named admin: {clash:?}");
-    assert_eq!(s.call("DELETE", &format!("/api/application/{id}/role/{role_id}"), json!(null)).await.status, 200);
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/api/application/{id}/role/{role_id}"),
+            json!(null)
+        )
+        .await
+        .status,
+        200
+    );
     let app = s.get(&format!("/api/application/{id}")).await;
-    assert_eq!(app.json["application"]["roles"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        app.json["application"]["roles"].as_array().unwrap().len(),
+        2
+    );
 
     let p = s
-        .call("PATCH", &format!("/api/application/{id}"), json!({"application": {"name": "Shop 2"}}))
+        .call(
+            "PATCH",
+            &format!("/api/application/{id}"),
+            json!({"application": {"name": "Shop 2"}}),
+        )
         .await;
     assert_eq!(p.json["application"]["name"], "Shop 2");
-    assert_eq!(p.json["application"]["roles"].as_array().unwrap().len(), 2, "PATCH keeps roles");
+    assert_eq!(
+        p.json["application"]["roles"].as_array().unwrap().len(),
+        2,
+        "PATCH keeps roles"
+    );
     let put = s
-        .call("PUT", &format!("/api/application/{id}"), json!({"application": {"name": "Shop 3", "active": false}}))
+        .call(
+            "PUT",
+            &format!("/api/application/{id}"),
+            json!({"application": {"name": "Shop 3", "active": false}}),
+        )
         .await;
     assert_eq!(put.json["application"]["active"], false);
     assert_eq!(put.json["application"]["roles"], json!([]));
-    assert_eq!(s.call("DELETE", &format!("/api/application/{id}"), json!(null)).await.status, 200);
+    assert_eq!(
+        s.call("DELETE", &format!("/api/application/{id}"), json!(null))
+            .await
+            .status,
+        200
+    );
     assert_eq!(s.get(&format!("/api/application/{id}")).await.status, 404);
 }
 
@@ -115,36 +200,78 @@ async fn users_support_every_verb_and_every_lookup(b: Backend) {
     assert_eq!(u["id"], id.to_string());
     assert_eq!(u["birthDate"], "1990-04-23");
     assert_eq!(u["data"]["original_user_id"], 42);
-    assert!(u["twoFactor"]["methods"][0].get("secret").is_none(), "secrets stay inside");
+    assert!(
+        u["twoFactor"]["methods"][0].get("secret").is_none(),
+        "secrets stay inside"
+    );
     assert!(u["twoFactor"].get("recoveryCodes").is_none());
-    for q in ["email=jane@example.COM", "username=JANE", "loginId=jane", "loginId=jane@example.com"] {
+    for q in [
+        "email=jane@example.COM",
+        "username=JANE",
+        "loginId=jane",
+        "loginId=jane@example.com",
+    ] {
         let f = s.get(&format!("/api/user?{q}")).await;
         assert_eq!(f.json["user"]["id"], id.to_string(), "{q}");
     }
-    assert_eq!(s.get("/api/user?email=nobody@example.com").await.status, 404);
+    assert_eq!(
+        s.get("/api/user?email=nobody@example.com").await.status,
+        404
+    );
     assert_eq!(s.get("/api/user").await.status, 400);
 
     let p = s
-        .call("PATCH", &format!("/api/user/{id}"), json!({"user": {"data": {"plan": "pro"}, "middleName": "Q"}}))
+        .call(
+            "PATCH",
+            &format!("/api/user/{id}"),
+            json!({"user": {"data": {"plan": "pro"}, "middleName": "Q"}}),
+        )
         .await;
-    assert_eq!(p.json["user"]["data"], json!({"original_user_id": 42, "plan": "pro"}));
+    assert_eq!(
+        p.json["user"]["data"],
+        json!({"original_user_id": 42, "plan": "pro"})
+    );
     assert_eq!(p.json["user"]["middleName"], "Q");
     assert_eq!(p.json["user"]["lastName"], "Doe");
     let put = s
-        .call("PUT", &format!("/api/user/{id}"), json!({"user": {"email": "jane@new.example"}}))
+        .call(
+            "PUT",
+            &format!("/api/user/{id}"),
+            json!({"user": {"email": "jane@new.example"}}),
+        )
         .await;
     assert_eq!(put.json["user"]["email"], "jane@new.example");
-    assert!(put.json["user"].get("lastName").is_none(), "PUT replaces the profile");
-    assert_eq!(put.json["user"]["insertInstant"], c.json["user"]["insertInstant"]);
-    assert_eq!(s.call("DELETE", &format!("/api/user/{id}"), json!(null)).await.status, 200);
+    assert!(
+        put.json["user"].get("lastName").is_none(),
+        "PUT replaces the profile"
+    );
+    assert_eq!(
+        put.json["user"]["insertInstant"],
+        c.json["user"]["insertInstant"]
+    );
+    assert_eq!(
+        s.call("DELETE", &format!("/api/user/{id}"), json!(null))
+            .await
+            .status,
+        200
+    );
     assert_eq!(s.get(&format!("/api/user/{id}")).await.status, 404);
-    assert_eq!(s.call("DELETE", &format!("/api/user/{id}"), json!(null)).await.status, 404);
+    assert_eq!(
+        s.call("DELETE", &format!("/api/user/{id}"), json!(null))
+            .await
+            .status,
+        404
+    );
 }
 
 async fn passwords_are_hashed_never_returned_and_kept_across_updates(b: Backend) {
     let s = Server::start(b).await;
     let c = s
-        .call("POST", "/api/user", json!({"user": {"email": "pw@example.com", "password": "hunter2hunter2"}}))
+        .call(
+            "POST",
+            "/api/user",
+            json!({"user": {"email": "pw@example.com", "password": "hunter2hunter2"}}),
+        )
         .await;
     assert!(!c.text.contains("hunter2"), "{}", c.text);
     assert!(c.json["user"]["passwordLastUpdateInstant"].is_i64());
@@ -155,12 +282,29 @@ async fn passwords_are_hashed_never_returned_and_kept_across_updates(b: Backend)
     assert!(portcullis_hash::verify(&cred, b"hunter2hunter2"));
     assert!(!portcullis_hash::verify(&cred, b"hunter3hunter3"));
 
-    s.call("PATCH", &format!("/api/user/{id}"), json!({"user": {"firstName": "P"}})).await;
+    s.call(
+        "PATCH",
+        &format!("/api/user/{id}"),
+        json!({"user": {"firstName": "P"}}),
+    )
+    .await;
     let after = s.db.store.user(Scope::ALL, id).await.unwrap().unwrap();
-    assert_eq!(after.credential, Some(cred.clone()), "a profile update keeps the password");
-    s.call("PATCH", &format!("/api/user/{id}"), json!({"user": {"password": "another-password"}})).await;
+    assert_eq!(
+        after.credential,
+        Some(cred.clone()),
+        "a profile update keeps the password"
+    );
+    s.call(
+        "PATCH",
+        &format!("/api/user/{id}"),
+        json!({"user": {"password": "another-password"}}),
+    )
+    .await;
     let changed = s.db.store.user(Scope::ALL, id).await.unwrap().unwrap();
-    assert!(portcullis_hash::verify(changed.credential.as_ref().unwrap(), b"another-password"));
+    assert!(portcullis_hash::verify(
+        changed.credential.as_ref().unwrap(),
+        b"another-password"
+    ));
 }
 
 async fn register_creates_the_user_and_the_registration_together(b: Backend) {
@@ -168,10 +312,14 @@ async fn register_creates_the_user_and_the_registration_together(b: Backend) {
     let t = s.default_tenant().await;
     let app = s.new_app(&t, "shop", &["admin", "buyer"]).await;
     let a = s
-        .call("POST", "/api/user/registration", json!({
-            "user": {"email": "reg@example.com", "password": "password123"},
-            "registration": {"applicationId": app, "roles": ["buyer"], "data": {"tier": 1}}
-        }))
+        .call(
+            "POST",
+            "/api/user/registration",
+            json!({
+                "user": {"email": "reg@example.com", "password": "password123"},
+                "registration": {"applicationId": app, "roles": ["buyer"], "data": {"tier": 1}}
+            }),
+        )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.json["registration"]["roles"], json!(["buyer"]));
@@ -183,14 +331,25 @@ async fn register_creates_the_user_and_the_registration_together(b: Backend) {
     // A second registration for the same application is refused and changes nothing.
     let id = u.json["user"]["id"].as_str().unwrap();
     let again = s
-        .call("POST", &format!("/api/user/registration/{id}"), json!({"registration": {"applicationId": app}}))
+        .call(
+            "POST",
+            &format!("/api/user/registration/{id}"),
+            json!({"registration": {"applicationId": app}}),
+        )
         .await;
-    assert_eq!(again.field_code("registration.applicationId"), Some("[duplicate]registration.applicationId"));
+    assert_eq!(
+        again.field_code("registration.applicationId"),
+        Some("[duplicate]registration.applicationId")
+    );
     // A duplicate email in register writes neither the user nor the registration.
     let dup = s
-        .call("POST", "/api/user/registration", json!({
-            "user": {"email": "REG@example.com"}, "registration": {"applicationId": app}
-        }))
+        .call(
+            "POST",
+            "/api/user/registration",
+            json!({
+                "user": {"email": "REG@example.com"}, "registration": {"applicationId": app}
+            }),
+        )
         .await;
     assert_eq!(dup.field_code("user.email"), Some("[duplicate]user.email"));
 }
@@ -202,25 +361,52 @@ async fn registrations_support_every_verb(b: Backend) {
     let u = s.new_user(&t, "r@example.com").await;
     // Registering an existing user by id; the application's default roles are not forced.
     let a = s
-        .call("POST", &format!("/api/user/registration/{u}"), json!({"registration": {"applicationId": app, "roles": ["admin"]}}))
+        .call(
+            "POST",
+            &format!("/api/user/registration/{u}"),
+            json!({"registration": {"applicationId": app, "roles": ["admin"]}}),
+        )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
     let path = format!("/api/user/registration/{u}/{app}");
-    assert_eq!(s.get(&path).await.json["registration"]["roles"], json!(["admin"]));
-    let p = s.call("PATCH", &path, json!({"registration": {"data": {"x": 1}}})).await;
-    assert_eq!((p.json["registration"]["roles"].clone(), p.json["registration"]["data"]["x"].clone()), (json!(["admin"]), json!(1)));
-    let r = s.call("PUT", &path, json!({"registration": {"roles": ["buyer"]}})).await;
+    assert_eq!(
+        s.get(&path).await.json["registration"]["roles"],
+        json!(["admin"])
+    );
+    let p = s
+        .call("PATCH", &path, json!({"registration": {"data": {"x": 1}}}))
+        .await;
+    assert_eq!(
+        (
+            p.json["registration"]["roles"].clone(),
+            p.json["registration"]["data"]["x"].clone()
+        ),
+        (json!(["admin"]), json!(1))
+    );
+    let r = s
+        .call("PUT", &path, json!({"registration": {"roles": ["buyer"]}}))
+        .await;
     assert_eq!(r.json["registration"]["roles"], json!(["buyer"]));
     assert_eq!(r.json["registration"]["data"], json!({}));
-    let bad = s.call("PUT", &path, json!({"registration": {"roles": ["nope"]}})).await;
+    let bad = s
+        .call("PUT", &path, json!({"registration": {"roles": ["nope"]}}))
+        .await;
     assert_eq!(bad.status, 400);
     assert_eq!(s.call("DELETE", &path, json!(null)).await.status, 200);
     assert_eq!(s.get(&path).await.status, 404);
-    assert_eq!(s.get(&format!("/api/user/{u}")).await.status, 200, "the user stays");
+    assert_eq!(
+        s.get(&format!("/api/user/{u}")).await.status,
+        200,
+        "the user stays"
+    );
     // POST /api/user/registration/{userId} with a user creates that user with that id.
     let new_id = uuid::Uuid::new_v4();
     let c = s
-        .call("POST", &format!("/api/user/registration/{new_id}"), json!({"user": {"email": "byid@example.com"}, "registration": {"applicationId": app}}))
+        .call(
+            "POST",
+            &format!("/api/user/registration/{new_id}"),
+            json!({"user": {"email": "byid@example.com"}, "registration": {"applicationId": app}}),
+        )
         .await;
     assert_eq!(c.json["user"]["id"], new_id.to_string(), "{c:?}");
 }
@@ -229,44 +415,109 @@ async fn groups_grant_roles_and_hold_members(b: Backend) {
     let s = Server::start(b).await;
     let t = s.default_tenant().await;
     let app = s.new_app(&t, "shop", &["admin"]).await;
-    let admin_role = s.get(&format!("/api/application/{app}")).await.json["application"]["roles"][0]["id"].clone();
+    let admin_role = s.get(&format!("/api/application/{app}")).await.json["application"]["roles"]
+        [0]["id"]
+        .clone();
     let g = s
-        .call("POST", "/api/group", json!({"group": {"name": "Admins"}, "roleIds": [admin_role]}))
+        .call(
+            "POST",
+            "/api/group",
+            json!({"group": {"name": "Admins"}, "roleIds": [admin_role]}),
+        )
         .await;
     assert_eq!(g.status, 200, "{g:?}");
     assert_eq!(g.json["group"]["roles"][&app][0]["name"], "admin");
     let gid = g.json["group"]["id"].as_str().unwrap().to_string();
     let bad_role = s
-        .call("POST", "/api/group", json!({"group": {"name": "X"}, "roleIds": [uuid::Uuid::new_v4()]}))
+        .call(
+            "POST",
+            "/api/group",
+            json!({"group": {"name": "X"}, "roleIds": [uuid::Uuid::new_v4()]}),
+        )
         .await;
     assert_eq!(bad_role.field_code("roleIds"), Some("[invalid]roleIds"));
-    let dup_name = s.call("POST", "/api/group", json!({"group": {"name": "admins"}})).await;
-    assert_eq!(dup_name.field_code("group.name"), Some("[duplicate]group.name"));
+    let dup_name = s
+        .call("POST", "/api/group", json!({"group": {"name": "admins"}}))
+        .await;
+    assert_eq!(
+        dup_name.field_code("group.name"),
+        Some("[duplicate]group.name")
+    );
 
     let u = s.new_user(&t, "m@example.com").await;
     let m = s
-        .call("POST", "/api/group/member", json!({"members": {gid.clone(): [{"userId": u, "data": {"since": 2020}}]}}))
+        .call(
+            "POST",
+            "/api/group/member",
+            json!({"members": {gid.clone(): [{"userId": u, "data": {"since": 2020}}]}}),
+        )
         .await;
     assert_eq!(m.status, 200, "{m:?}");
-    let member_id = m.json["members"][&gid][0]["id"].as_str().unwrap().to_string();
+    let member_id = m.json["members"][&gid][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let user = s.get(&format!("/api/user/{u}")).await;
     assert_eq!(user.json["user"]["memberships"][0]["groupId"], gid.as_str());
     let twice = s
-        .call("POST", "/api/group/member", json!({"members": {gid.clone(): [{"userId": u}]}}))
+        .call(
+            "POST",
+            "/api/group/member",
+            json!({"members": {gid.clone(): [{"userId": u}]}}),
+        )
         .await;
     assert_eq!(twice.status, 400, "already a member: {twice:?}");
     let ghost = s
-        .call("POST", "/api/group/member", json!({"members": {gid.clone(): [{"userId": uuid::Uuid::new_v4()}]}}))
+        .call(
+            "POST",
+            "/api/group/member",
+            json!({"members": {gid.clone(): [{"userId": uuid::Uuid::new_v4()}]}}),
+        )
         .await;
     assert_eq!(ghost.status, 400);
-    assert_eq!(s.call("DELETE", &format!("/api/group/member?memberId={member_id}"), json!(null)).await.status, 200);
-    assert_eq!(s.get(&format!("/api/user/{u}")).await.json["user"]["memberships"], json!([]));
-    s.call("POST", "/api/group/member", json!({"members": {gid.clone(): [{"userId": u}]}})).await;
-    let by_body = send(s.req("DELETE", "/api/group/member").json(&json!({"members": {gid.clone(): [u]}}))).await;
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/api/group/member?memberId={member_id}"),
+            json!(null)
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        s.get(&format!("/api/user/{u}")).await.json["user"]["memberships"],
+        json!([])
+    );
+    s.call(
+        "POST",
+        "/api/group/member",
+        json!({"members": {gid.clone(): [{"userId": u}]}}),
+    )
+    .await;
+    let by_body = send(
+        s.req("DELETE", "/api/group/member")
+            .json(&json!({"members": {gid.clone(): [u]}})),
+    )
+    .await;
     assert_eq!(by_body.status, 200, "{by_body:?}");
-    s.call("POST", "/api/group/member", json!({"members": {gid.clone(): [{"userId": u}]}})).await;
-    assert_eq!(s.call("DELETE", &format!("/api/group/{gid}"), json!(null)).await.status, 200);
-    assert_eq!(s.get(&format!("/api/user/{u}")).await.json["user"]["memberships"], json!([]), "group delete drops memberships");
+    s.call(
+        "POST",
+        "/api/group/member",
+        json!({"members": {gid.clone(): [{"userId": u}]}}),
+    )
+    .await;
+    assert_eq!(
+        s.call("DELETE", &format!("/api/group/{gid}"), json!(null))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        s.get(&format!("/api/user/{u}")).await.json["user"]["memberships"],
+        json!([]),
+        "group delete drops memberships"
+    );
 }
 
 async fn deleting_a_tenant_deletes_its_users(b: Backend) {
@@ -274,8 +525,18 @@ async fn deleting_a_tenant_deletes_its_users(b: Backend) {
     let t = s.new_tenant("Gone").await;
     let app = s.new_app(&t, "a", &[]).await;
     let u = s.new_user(&t, "gone@example.com").await;
-    s.call("POST", &format!("/api/user/registration/{u}"), json!({"registration": {"applicationId": app}})).await;
-    assert_eq!(s.call("DELETE", &format!("/api/tenant/{t}"), json!(null)).await.status, 200);
+    s.call(
+        "POST",
+        &format!("/api/user/registration/{u}"),
+        json!({"registration": {"applicationId": app}}),
+    )
+    .await;
+    assert_eq!(
+        s.call("DELETE", &format!("/api/tenant/{t}"), json!(null))
+            .await
+            .status,
+        200
+    );
     assert_eq!(s.get(&format!("/api/user/{u}")).await.status, 404);
     assert_eq!(s.get(&format!("/api/application/{app}")).await.status, 404);
 }

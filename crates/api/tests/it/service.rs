@@ -50,7 +50,13 @@ async fn openapi_document_matches_the_router(b: Backend) {
     for (path, ops) in paths {
         let concrete = path
             .split('/')
-            .map(|seg| if seg.starts_with('{') { some_id.as_str() } else { seg })
+            .map(|seg| {
+                if seg.starts_with('{') {
+                    some_id.as_str()
+                } else {
+                    seg
+                }
+            })
             .collect::<Vec<_>>()
             .join("/");
         for method in ops.as_object().unwrap().keys() {
@@ -61,7 +67,10 @@ async fn openapi_document_matches_the_router(b: Backend) {
                 .await
                 .unwrap();
             assert_ne!(r.status(), 405, "{method} {path}");
-            assert!(r.headers().get(portcullis_api::NO_ROUTE_HEADER).is_none(), "{method} {path} is not routed");
+            assert!(
+                r.headers().get(portcullis_api::NO_ROUTE_HEADER).is_none(),
+                "{method} {path} is not routed"
+            );
         }
     }
 }

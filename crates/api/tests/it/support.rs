@@ -86,7 +86,9 @@ impl Server {
 
     /// Creates an API key from its FusionAuth JSON and returns the secret.
     pub async fn key_with(&self, api_key: Value) -> String {
-        let a = self.call("POST", "/api/api-key", json!({ "apiKey": api_key })).await;
+        let a = self
+            .call("POST", "/api/api-key", json!({ "apiKey": api_key }))
+            .await;
         assert_eq!(a.status, 200, "{a:?}");
         a.json["apiKey"]["key"].as_str().unwrap().to_string()
     }

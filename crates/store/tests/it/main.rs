@@ -52,7 +52,12 @@ async fn tenant_scope_hides_other_tenants_users(backend: Backend) {
     assert!(db.store.user(Scope::tenant(a), id).await.unwrap().is_none());
     let found = db.store.user(Scope::tenant(b), id).await.unwrap().unwrap();
     assert_eq!(found, u, "the credential and profile round-trip");
-    assert!(db.store.user_by_email(a, "bob@example.com").await.unwrap().is_none());
+    assert!(db
+        .store
+        .user_by_email(a, "bob@example.com")
+        .await
+        .unwrap()
+        .is_none());
     assert!(!db.store.delete_user(Scope::tenant(a), id).await.unwrap());
     assert!(db.store.user(Scope::ALL, id).await.unwrap().is_some());
 }
@@ -60,8 +65,15 @@ async fn tenant_scope_hides_other_tenants_users(backend: Backend) {
 async fn duplicate_email_is_reported_as_a_field(backend: Backend) {
     let db = TestDb::new(backend).await;
     let t = tenant(&db, "t").await;
-    db.store.insert_user(&user(t, "x@example.com")).await.unwrap();
-    let err = db.store.insert_user(&user(t, "X@Example.com")).await.unwrap_err();
+    db.store
+        .insert_user(&user(t, "x@example.com"))
+        .await
+        .unwrap();
+    let err = db
+        .store
+        .insert_user(&user(t, "X@Example.com"))
+        .await
+        .unwrap_err();
     assert_eq!(err, StoreError::Duplicate("user.email"));
     let other = tenant(&db, "other").await;
     db.store
@@ -85,7 +97,12 @@ async fn failed_user_insert_leaves_nothing_behind(backend: Backend) {
         db.store.insert_user(&u).await.unwrap_err(),
         StoreError::MissingReference
     );
-    assert!(db.store.user(Scope::ALL, u.user.id.unwrap()).await.unwrap().is_none());
+    assert!(db
+        .store
+        .user(Scope::ALL, u.user.id.unwrap())
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn deleting_a_tenant_removes_everything_in_it(backend: Backend) {
@@ -108,7 +125,22 @@ async fn deleting_a_tenant_removes_everything_in_it(backend: Backend) {
     let kept = user(keep, "z@example.com");
     db.store.insert_user(&kept).await.unwrap();
     assert!(db.store.delete_tenant(t).await.unwrap());
-    assert!(db.store.user(Scope::ALL, u.user.id.unwrap()).await.unwrap().is_none());
-    assert!(db.store.application(Scope::ALL, app.id.unwrap()).await.unwrap().is_none());
-    assert!(db.store.user(Scope::ALL, kept.user.id.unwrap()).await.unwrap().is_some());
+    assert!(db
+        .store
+        .user(Scope::ALL, u.user.id.unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(db
+        .store
+        .application(Scope::ALL, app.id.unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(db
+        .store
+        .user(Scope::ALL, kept.user.id.unwrap())
+        .await
+        .unwrap()
+        .is_some());
 }
