@@ -1,1 +1,6 @@
-//! placeholder
+//! Integration tests that drive the real `portcullis` binary from the outside, as a user or CI
+//! would. `support` starts and stops servers; each other module is one area.
+
+mod support;
+
+mod fusionauth_client;

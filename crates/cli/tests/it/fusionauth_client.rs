@@ -1,0 +1,77 @@
+//! The official FusionAuth client library works against `portcullis serve` (MISSION §3).
+//!
+//! Runs `tests/fusionauth-client/client.test.mjs` — the npm package `@fusionauth/typescript-client`,
+//! pinned in that folder's package.json and package-lock.json, driven by node's built-in test runner
+//! — against a freshly started server: it creates a tenant, an application with roles, a user with a
+//! registration, a group and a tenant-locked API key, retrieves the user by email, updates, patches
+//! and deletes it, and checks FusionAuth's error answers (duplicate email, tenant required, 401).
+//!
+//! Needs `node` and the package installed: `npm ci --prefix tests/fusionauth-client`. Without them
+//! the test fails (it never skips): CI must install them.
+
+use crate::support::{run_with_timeout, workspace_root, Backend, Server};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+const NODE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn client_dir() -> PathBuf {
+    workspace_root().join("tests/fusionauth-client")
+}
+
+fn run_client_tests(backend: Backend) {
+    let dir = client_dir();
+    let package = dir.join("node_modules/@fusionauth/typescript-client/package.json");
+    assert!(
+        package.is_file(),
+        "the FusionAuth client library is not installed ({} is missing): \
+         run `npm ci --prefix tests/fusionauth-client` from the workspace root",
+        package.display()
+    );
+
+    let server = Server::start(backend);
+    let (ok, output) = run_with_timeout(
+        Command::new("node")
+            .args(["--test", "--test-reporter=spec", "client.test.mjs"])
+            .current_dir(&dir)
+            .env("PORTCULLIS_URL", &server.url)
+            .env("PORTCULLIS_API_KEY", &server.api_key)
+            .env("NO_COLOR", "1"),
+        NODE_TIMEOUT,
+    );
+    // node's spec reporter closes with `ℹ pass N` / `ℹ fail N`: make sure tests really ran.
+    let count = |what: &str| {
+        output.lines().find_map(|l| {
+            l.trim_start_matches('ℹ')
+                .trim()
+                .strip_prefix(what)?
+                .trim()
+                .parse::<u32>()
+                .ok()
+        })
+    };
+    let (passed, failed) = (count("pass "), count("fail "));
+    assert!(
+        ok && failed == Some(0) && passed.is_some_and(|n| n > 0),
+        "the FusionAuth client library tests failed against portcullis serve ({backend:?}); \
+         passed {passed:?}, failed {failed:?}\n--- node output ---\n{output}\n--- server log ---\n{}",
+        server.log()
+    );
+    // Known incompatibilities are `todo` tests in the file: shown with `cargo test -- --nocapture`.
+    if let Some(todo) = count("todo ").filter(|&n| n > 0) {
+        eprintln!(
+            "{todo} known incompatibilities (todo) in the FusionAuth client tests:\n{output}"
+        );
+    }
+}
+
+#[test]
+fn sqlite() {
+    run_client_tests(Backend::Sqlite);
+}
+
+#[test]
+fn postgres() {
+    run_client_tests(Backend::Postgres);
+}
