@@ -246,14 +246,8 @@ test('a wrong API key is a 401', async () => {
   assert.equal(err.statusCode, 401);
 });
 
-// Known incompatibilities, kept as `todo` so they show in every run without failing it: remove the
-// `todo` option when Portcullis implements FusionAuth's soft delete. They use their own entities,
-// since today's answer (a hard delete) would otherwise break the tests after them.
-const SOFT_DELETE =
-  'Portcullis hard-deletes on DELETE without ?hardDelete=true and rejects PUT ?reactivate=true with no body; ' +
-  'FusionAuth deactivates (active=false, still retrievable) and reactivates';
-
-test('deactivateUser keeps the user, inactive; reactivateUser brings it back', { todo: SOFT_DELETE }, async () => {
+// FusionAuth's soft delete: DELETE without ?hardDelete=true deactivates, PUT ?reactivate=true restores.
+test('deactivateUser keeps the user, inactive; reactivateUser brings it back', async () => {
   const created = await tenantClient.createUser(null, { user: { email: `grace.${run}@example.com`, password } });
   const id = created.response.user.id;
   assert.equal((await tenantClient.deactivateUser(id)).statusCode, 200);
@@ -265,7 +259,7 @@ test('deactivateUser keeps the user, inactive; reactivateUser brings it back', {
   assert.equal(back.response.user.active, true);
 });
 
-test('deactivateApplication keeps the application, inactive; reactivateApplication brings it back', { todo: SOFT_DELETE }, async () => {
+test('deactivateApplication keeps the application, inactive; reactivateApplication brings it back', async () => {
   const created = await tenantClient.createApplication(null, { application: { name: `Dormant ${run}` } });
   const id = created.response.application.id;
   assert.equal((await tenantClient.deactivateApplication(id)).statusCode, 200);

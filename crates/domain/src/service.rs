@@ -270,6 +270,20 @@ impl Identity {
         self.replace_application(scope, id, new).await
     }
 
+    /// FusionAuth's soft delete and reactivation of an application.
+    pub async fn set_application_active(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        active: bool,
+    ) -> Result<Application> {
+        let mut app = self.application(scope, id).await?;
+        app.active = active;
+        app.last_update_instant = Some(now_millis());
+        self.store.update_application(&app).await?;
+        Ok(app)
+    }
+
     pub async fn delete_application(&self, scope: Scope, id: Uuid) -> Result<()> {
         self.store
             .delete_application(scope, id)
@@ -758,6 +772,17 @@ impl Identity {
         let old = self.user(scope, id).await?;
         let new = patched(&old, p, "user")?;
         self.replace_user(scope, id, new).await
+    }
+
+    /// FusionAuth's soft delete (`DELETE /api/user/{id}` without `hardDelete`): the user stays,
+    /// inactive. Deleting for real is a separate, explicit call, so a script that "deactivates"
+    /// never loses an account.
+    pub async fn set_user_active(&self, scope: Scope, id: Uuid, active: bool) -> Result<User> {
+        let mut stored = not_found(self.store.user(scope, id).await?)?;
+        stored.user.active = active;
+        stored.user.last_update_instant = Some(now_millis());
+        self.store.update_user(&stored).await?;
+        Ok(stored.user)
     }
 
     pub async fn delete_user(&self, scope: Scope, id: Uuid) -> Result<()> {

@@ -1,10 +1,11 @@
 //! `/api/application` and its roles (`/api/application/{id}/role`).
 
-use super::{patch_root, wrap};
+use super::{patch_root, wrap, LifecycleQuery};
 use crate::error::ApiResult;
-use crate::extract::{uuid, Caller, JsonBody};
+use crate::extract::{parse_json, uuid, Caller, JsonBody};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
 use axum::Json;
 use portcullis_domain::{Application, Role};
 use serde::Deserialize;
@@ -46,11 +47,21 @@ pub async fn create_with_id(
     Ok(wrap("application", a))
 }
 
-pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>> {
-    Ok(wrap(
-        "applications",
-        s.identity.applications(c.scope).await?,
-    ))
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    inactive: bool,
+}
+
+/// Active applications, or with `?inactive=true` the deactivated ones (as FusionAuth).
+pub async fn list(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let mut apps = s.identity.applications(c.scope).await?;
+    apps.retain(|a| a.active != q.inactive);
+    Ok(wrap("applications", apps))
 }
 
 pub async fn get(
@@ -65,13 +76,20 @@ pub async fn get(
     ))
 }
 
+/// Replaces the application; with `?reactivate=true` (and no body) reactivates it.
 pub async fn replace(
     State(s): State<AppState>,
     c: Caller,
     Path(id): Path<String>,
-    JsonBody(req): JsonBody<ApplicationRequest>,
+    Query(q): Query<LifecycleQuery>,
+    body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "applicationId")?;
+    if q.reactivate {
+        let a = s.identity.set_application_active(c.scope, id, true).await?;
+        return Ok(wrap("application", a));
+    }
+    let req: ApplicationRequest = parse_json(&body)?;
     let a = s
         .identity
         .replace_application(c.scope, id, req.application)
@@ -93,10 +111,23 @@ pub async fn patch(
     ))
 }
 
-/// Deletes the application and every registration for it.
-pub async fn delete(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<()> {
+/// Deactivates the application, or with `?hardDelete=true` deletes it and every registration
+/// for it.
+pub async fn delete(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<LifecycleQuery>,
+) -> ApiResult<()> {
     let id = uuid(&id, "applicationId")?;
-    Ok(s.identity.delete_application(c.scope, id).await?)
+    if q.hard_delete {
+        Ok(s.identity.delete_application(c.scope, id).await?)
+    } else {
+        s.identity
+            .set_application_active(c.scope, id, false)
+            .await?;
+        Ok(())
+    }
 }
 
 pub async fn create_role(

@@ -24,6 +24,17 @@ pub fn wrap(root: &str, value: impl Serialize) -> Json<Value> {
     Json(Value::Object(m))
 }
 
+/// FusionAuth's delete and replace options: `DELETE ...?hardDelete=true` deletes for real (without
+/// it, users and applications are deactivated); `PUT ...?reactivate=true` (no body) reactivates.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleQuery {
+    #[serde(default)]
+    pub hard_delete: bool,
+    #[serde(default)]
+    pub reactivate: bool,
+}
+
 /// The object under `root` in a PATCH body.
 pub fn patch_root<'a>(body: &'a Value, root: &str) -> ApiResult<&'a Value> {
     body.get(root).filter(|v| v.is_object()).ok_or_else(|| {

@@ -1,9 +1,10 @@
 //! `/api/user` and registrations (`/api/user/registration`).
 
-use super::{patch_root, wrap};
+use super::{patch_root, wrap, LifecycleQuery};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{uuid, Caller, JsonBody};
+use crate::extract::{parse_json, uuid, Caller, JsonBody};
 use crate::AppState;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use portcullis_domain::{Errors, Registration, User};
@@ -79,13 +80,21 @@ pub async fn get(
     Ok(user_json(&s.identity.user(c.scope, id).await?))
 }
 
+/// Replaces the user's profile; with `?reactivate=true` (and no body) reactivates the user.
 pub async fn replace(
     State(s): State<AppState>,
     c: Caller,
     Path(id): Path<String>,
-    JsonBody(req): JsonBody<UserRequest>,
+    Query(q): Query<LifecycleQuery>,
+    body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "userId")?;
+    if q.reactivate {
+        return Ok(user_json(
+            &s.identity.set_user_active(c.scope, id, true).await?,
+        ));
+    }
+    let req: UserRequest = parse_json(&body)?;
     Ok(user_json(
         &s.identity.replace_user(c.scope, id, req.user).await?,
     ))
@@ -102,10 +111,21 @@ pub async fn patch(
     Ok(user_json(&s.identity.patch_user(c.scope, id, p).await?))
 }
 
-/// Deletes the user with their registrations and memberships.
-pub async fn delete(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<()> {
+/// Deactivates the user, or with `?hardDelete=true` deletes them with their registrations and
+/// memberships.
+pub async fn delete(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<LifecycleQuery>,
+) -> ApiResult<()> {
     let id = uuid(&id, "userId")?;
-    Ok(s.identity.delete_user(c.scope, id).await?)
+    if q.hard_delete {
+        Ok(s.identity.delete_user(c.scope, id).await?)
+    } else {
+        s.identity.set_user_active(c.scope, id, false).await?;
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]

@@ -110,7 +110,12 @@ async fn tenant_locked_key_sees_nothing_of_another_tenant(b: Backend) {
         ("GET", "/api/user?email=b@example.com".to_string()),
         ("GET", format!("/api/user/registration/{user_b}/{app_b}")),
         ("DELETE", format!("/api/user/{user_b}")),
+        ("DELETE", format!("/api/user/{user_b}?hardDelete=true")),
         ("DELETE", format!("/api/application/{app_b}")),
+        (
+            "DELETE",
+            format!("/api/application/{app_b}?hardDelete=true"),
+        ),
         ("DELETE", format!("/api/group/{group_b}")),
         ("DELETE", format!("/api/user/registration/{user_b}/{app_b}")),
     ] {

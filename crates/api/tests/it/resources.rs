@@ -10,6 +10,7 @@ portcullis_store::on_both_backends!(
     tenants_support_every_verb,
     applications_and_roles_support_every_verb,
     users_support_every_verb_and_every_lookup,
+    delete_without_hard_delete_deactivates_and_reactivate_restores,
     passwords_are_hashed_never_returned_and_kept_across_updates,
     register_creates_the_user_and_the_registration_together,
     registrations_support_every_verb,
@@ -175,13 +176,42 @@ async fn applications_and_roles_support_every_verb(b: Backend) {
         .await;
     assert_eq!(put.json["application"]["active"], false);
     assert_eq!(put.json["application"]["roles"], json!([]));
-    assert_eq!(
-        s.call("DELETE", &format!("/api/application/{id}"), json!(null))
-            .await
-            .status,
-        200
-    );
+    let hard = format!("/api/application/{id}?hardDelete=true");
+    assert_eq!(s.call("DELETE", &hard, json!(null)).await.status, 200);
     assert_eq!(s.get(&format!("/api/application/{id}")).await.status, 404);
+}
+
+/// FusionAuth's DELETE without `hardDelete` deactivates: a script that "deactivates" an
+/// application or a user must never lose it.
+async fn delete_without_hard_delete_deactivates_and_reactivate_restores(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let app = s.new_app(&t, "soft", &["admin"]).await;
+    let u = s.new_user(&t, "soft@example.com").await;
+    for (path, root) in [
+        (format!("/api/application/{app}"), "application"),
+        (format!("/api/user/{u}"), "user"),
+    ] {
+        assert_eq!(s.call("DELETE", &path, json!(null)).await.status, 200);
+        let kept = s.get(&path).await;
+        assert_eq!(kept.status, 200, "{path} is kept");
+        assert_eq!(kept.json[root]["active"], false);
+        let back = send(s.req("PUT", &format!("{path}?reactivate=true"))).await;
+        assert_eq!(back.status, 200, "{back:?}");
+        assert_eq!(back.json[root]["active"], true);
+    }
+    let regs = s.get(&format!("/api/user/{u}")).await;
+    assert_eq!(regs.json["user"]["email"], "soft@example.com");
+    s.call("DELETE", &format!("/api/application/{app}"), json!(null))
+        .await;
+    let active = s.get("/api/application").await;
+    assert!(active.json["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["id"] != app.as_str()));
+    let inactive = s.get("/api/application?inactive=true").await;
+    assert_eq!(inactive.json["applications"][0]["id"], app.as_str());
 }
 
 async fn users_support_every_verb_and_every_lookup(b: Backend) {
@@ -249,19 +279,10 @@ async fn users_support_every_verb_and_every_lookup(b: Backend) {
         put.json["user"]["insertInstant"],
         c.json["user"]["insertInstant"]
     );
-    assert_eq!(
-        s.call("DELETE", &format!("/api/user/{id}"), json!(null))
-            .await
-            .status,
-        200
-    );
+    let hard = format!("/api/user/{id}?hardDelete=true");
+    assert_eq!(s.call("DELETE", &hard, json!(null)).await.status, 200);
     assert_eq!(s.get(&format!("/api/user/{id}")).await.status, 404);
-    assert_eq!(
-        s.call("DELETE", &format!("/api/user/{id}"), json!(null))
-            .await
-            .status,
-        404
-    );
+    assert_eq!(s.call("DELETE", &hard, json!(null)).await.status, 404);
 }
 
 async fn passwords_are_hashed_never_returned_and_kept_across_updates(b: Backend) {
