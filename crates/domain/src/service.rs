@@ -83,7 +83,7 @@ impl Identity {
         if !self.store.tenants().await?.is_empty() {
             return Ok(());
         }
-        let tenant = self
+        let created = self
             .create_tenant(
                 Scope::ALL,
                 None,
@@ -92,7 +92,13 @@ impl Identity {
                     ..Tenant::default()
                 },
             )
-            .await?;
+            .await;
+        let tenant = match created {
+            Ok(t) => t,
+            // Another node starting at the same moment created it first.
+            Err(Error::Invalid(_)) if !self.store.tenants().await?.is_empty() => return Ok(()),
+            Err(e) => return Err(e),
+        };
         self.create_application(
             Scope::ALL,
             None,

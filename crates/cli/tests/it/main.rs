@@ -4,3 +4,4 @@
 mod support;
 
 mod fusionauth_client;
+mod serve;

@@ -59,6 +59,8 @@ pub fn unique_name(prefix: &str) -> String {
 
 /// A database for one server: removed on drop.
 pub enum TestDb {
+    /// Another server's database, owned and removed by that server.
+    Shared,
     Sqlite {
         url: String,
         _dir: tempfile::TempDir,
@@ -98,6 +100,7 @@ impl TestDb {
     pub fn url(&self) -> &str {
         match self {
             TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
+            TestDb::Shared => "",
         }
     }
 }
@@ -148,16 +151,22 @@ impl Server {
     /// Starts the server with extra `serve` arguments (e.g. `--kickstart FILE`).
     pub fn start_with(backend: Backend, extra_args: &[&str]) -> Server {
         let db = TestDb::new(backend);
-        let mut child = Command::new(binary())
-            .args([
-                "serve",
-                "--dev",
-                "--bind",
-                "127.0.0.1:0",
-                "--database",
-                db.url(),
-            ])
-            .args(extra_args)
+        let mut cmd = Command::new(binary());
+        cmd.args([
+            "serve",
+            "--dev",
+            "--bind",
+            "127.0.0.1:0",
+            "--database",
+            db.url(),
+        ])
+        .args(extra_args);
+        Server::start_from(cmd, db)
+    }
+
+    /// Starts `cmd` (a `serve --dev` that binds a free port) over `db`.
+    pub fn start_from(mut cmd: Command, db: TestDb) -> Server {
+        let mut child = cmd
             // Settings from the developer's environment must not change what the test runs.
             .env_remove("PORTCULLIS_CONFIG")
             .env_remove("PORTCULLIS_KICKSTART")
@@ -229,33 +238,42 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SIGTERM first, so the server shuts down as in production (and releases the database);
-        // SIGKILL if it has not gone within a few seconds.
+impl Server {
+    /// Sends SIGTERM and waits up to 5 s; `None` when the process had to be killed.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
         let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
+        let status = loop {
             match self.child.try_wait() {
-                Ok(Some(_)) => break,
+                Ok(Some(status)) => break Some(status),
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20))
                 }
                 _ => {
                     let _ = self.child.kill();
                     let _ = self.child.wait();
-                    break;
+                    break None;
                 }
             }
-        }
+        };
         for r in self.readers.drain(..) {
             let _ = r.join();
         }
-        // `db` is dropped after this, with the process gone.
+        status
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGTERM first, so the server shuts down as in production (and releases the database);
+        // SIGKILL if it has not gone within a few seconds. `db` is dropped after this.
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
     }
 }
 

@@ -1,0 +1,170 @@
+//! `portcullis serve` as an operator runs it: settings from flags, environment and TOML,
+//! Kickstart, graceful shutdown, and several nodes on one PostgreSQL.
+
+use crate::support::*;
+use std::process::Command;
+use std::time::Duration;
+
+fn answer(res: reqwest::blocking::Response) -> (u16, serde_json::Value) {
+    let status = res.status().as_u16();
+    (status, res.json().unwrap_or(serde_json::Value::Null))
+}
+
+fn get(url: &str, key: &str) -> (u16, serde_json::Value) {
+    let client = reqwest::blocking::Client::new();
+    answer(
+        client
+            .get(url)
+            .header("Authorization", key)
+            .send()
+            .expect("the server answers"),
+    )
+}
+
+fn post(url: &str, key: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let client = reqwest::blocking::Client::new();
+    answer(
+        client
+            .post(url)
+            .header("Authorization", key)
+            .json(body)
+            .send()
+            .expect("the server answers"),
+    )
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    let mut s = Server::start(Backend::Sqlite);
+    assert_eq!(get(&format!("{}/api/status", s.url), "").0, 200);
+    let status = s
+        .terminate()
+        .expect("the server stops on SIGTERM without being killed");
+    assert!(status.success(), "exit status {status:?}:\n{}", s.log());
+    assert!(s.log().contains("shutting down"), "{}", s.log());
+}
+
+#[test]
+fn settings_come_from_the_toml_file_and_the_environment() {
+    let db = TestDb::new(Backend::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("portcullis.toml");
+    // The file names a bind address that cannot work; the environment overrides it.
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"256.0.0.1:1\"\ndatabase = \"{}\"\ndev = true\n",
+            db.url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(binary());
+    cmd.args(["serve", "--config"])
+        .arg(&config)
+        .env("PORTCULLIS_BIND", "127.0.0.1:0");
+    let s = Server::start_from(cmd, db);
+    let (status, body) = get(&format!("{}/api/tenant", s.url), &s.api_key);
+    assert_eq!(status, 200, "{}", s.log());
+    assert_eq!(body["tenants"][0]["name"], "Default");
+}
+
+#[test]
+fn an_invalid_config_file_stops_start_up_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "databse = \"sqlite://x.db\"\n").unwrap();
+    let (ok, out) = run_with_timeout(
+        Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(&config),
+        Duration::from_secs(10),
+    );
+    assert!(!ok);
+    assert!(out.contains("databse"), "{out}");
+    let (ok, out) = run_with_timeout(
+        Command::new(binary()).args([
+            "serve",
+            "--database",
+            "mysql://x/y",
+            "--bind",
+            "127.0.0.1:0",
+        ]),
+        Duration::from_secs(10),
+    );
+    assert!(!ok);
+    assert!(out.contains("unsupported database URL"), "{out}");
+}
+
+#[test]
+fn kickstart_runs_on_first_start_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kickstart.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "variables": {"key": "kickstarted-key-0123456789abcdef"},
+            "apiKeys": [{"key": "#{key}"}],
+            "requests": [{"method": "POST", "url": "/api/user",
+                          "body": {"user": {"email": "kick@example.com", "password": "password123"}}}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let s = Server::start_with(Backend::Sqlite, &["--kickstart", file.to_str().unwrap()]);
+    let (status, body) = get(
+        &format!("{}/api/user?email=kick@example.com", s.url),
+        "kickstarted-key-0123456789abcdef",
+    );
+    assert_eq!(status, 200, "{}", s.log());
+    assert_eq!(body["user"]["email"], "kick@example.com");
+
+    // A second start on the same database finds it not empty and changes nothing.
+    let mut cmd = Command::new(binary());
+    cmd.args([
+        "serve",
+        "--dev",
+        "--bind",
+        "127.0.0.1:0",
+        "--database",
+        s.database_url(),
+    ])
+    .args(["--kickstart", file.to_str().unwrap()]);
+    let again = Server::start_from(cmd, TestDb::Shared);
+    assert!(again.log().contains("Kickstart skipped"), "{}", again.log());
+}
+
+/// Nodes keep no state of their own: a second `serve` on the same PostgreSQL sees what the
+/// first wrote, and both answer.
+#[test]
+fn two_nodes_share_one_postgres_database() {
+    let a = Server::start(Backend::Postgres);
+    let mut cmd = Command::new(binary());
+    cmd.args([
+        "serve",
+        "--dev",
+        "--bind",
+        "127.0.0.1:0",
+        "--database",
+        a.database_url(),
+    ]);
+    let b = Server::start_from(cmd, TestDb::Shared);
+    let (status, created) = post(
+        &format!("{}/api/user", a.url),
+        &a.api_key,
+        &serde_json::json!({"user": {"email": "both@example.com"}}),
+    );
+    assert_eq!(status, 200, "{created}");
+    let (status, seen) = get(
+        &format!("{}/api/user?email=both@example.com", b.url),
+        &b.api_key,
+    );
+    assert_eq!(status, 200, "{}", b.log());
+    assert_eq!(seen["user"]["id"], created["user"]["id"]);
+    let (status, tenants) = get(&format!("{}/api/tenant", b.url), &b.api_key);
+    assert_eq!(status, 200);
+    assert_eq!(
+        tenants["tenants"].as_array().unwrap().len(),
+        1,
+        "one default tenant, not two"
+    );
+}
