@@ -271,6 +271,30 @@ test('deactivateApplication keeps the application, inactive; reactivateApplicati
   assert.equal(back.response.application.active, true);
 });
 
+test('importUsers loads users with registrations and existing hashes, all or nothing', async () => {
+  const bcrypt = '$2y$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e';
+  const imported = await tenantClient.importUsers({
+    users: [
+      { email: `imp1.${run}@example.com`, password: bcrypt, encryptionScheme: 'bcrypt',
+        registrations: [{ applicationId, roles: ['editor'] }], data: { original_user_id: 7 } },
+      { email: `imp2.${run}@example.com`, password: 'plaintext-password' },
+    ],
+  });
+  assert.equal(imported.statusCode, 200);
+  const got = await tenantClient.retrieveUserByEmail(`imp1.${run}@example.com`);
+  assert.deepEqual(got.response.user.registrations[0].roles, ['editor']);
+  assert.equal(got.response.user.data.original_user_id, 7);
+
+  const failed = await rejection(tenantClient.importUsers({
+    validateDbConstraints: true,
+    users: [{ email: `imp3.${run}@example.com` }, { email: `IMP1.${run}@example.com` }],
+  }));
+  // importUsers is typed `void`, so the library does not parse error bodies; the status is what
+  // it reports (the Rust API tests check the fieldErrors).
+  assert.equal(failed.statusCode, 400);
+  assert.equal((await rejection(tenantClient.retrieveUserByEmail(`imp3.${run}@example.com`))).statusCode, 404);
+});
+
 test('deleteUser, then the user is gone (404)', async () => {
   const del = await tenantClient.deleteUser(userId);
   assert.equal(del.statusCode, 200);

@@ -42,8 +42,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "[RequestTooLarge]",
                     format!(
-                        "The request body is larger than the limit of {} bytes. Split it into smaller requests.",
-                        state.config.max_body_bytes
+                        "The request body is over this endpoint's size limit ({} bytes; {} for /api/user/import). Split the file into smaller batches (up to 100,000 users each) and send them one by one.",
+                        state.config.max_body_bytes, state.config.max_import_bytes
                     ),
                 )
             } else {

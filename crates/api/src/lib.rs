@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Router};
-use handlers::{api_key, application, group, status, tenant, user};
+use handlers::{api_key, application, group, import, status, tenant, user};
 use portcullis_domain::Identity;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
@@ -29,12 +29,15 @@ use tower_http::trace::TraceLayer;
 pub struct ApiConfig {
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Largest body of `POST /api/user/import` (a file of up to ~100k users).
+    pub max_import_bytes: usize,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 16 * 1024 * 1024,
+            max_import_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -71,7 +74,7 @@ impl Routes {
     }
 }
 
-fn authenticated_routes() -> Routes {
+fn authenticated_routes(config: &ApiConfig) -> Routes {
     let r = Routes {
         router: Router::new(),
         paths: Vec::new(),
@@ -130,6 +133,10 @@ fn authenticated_routes() -> Routes {
                 .patch(user::patch)
                 .delete(user::delete),
         )
+        .route(
+            "/api/user/import",
+            post(import::import).layer(DefaultBodyLimit::max(config.max_import_bytes)),
+        )
         .route("/api/user/registration", post(user::register))
         .route(
             "/api/user/registration/{userId}",
@@ -155,7 +162,7 @@ fn authenticated_routes() -> Routes {
 
 /// Paths the router serves, for the test that keeps the OpenAPI document true.
 pub fn served_paths() -> Vec<&'static str> {
-    let mut p = authenticated_routes().paths;
+    let mut p = authenticated_routes(&ApiConfig::default()).paths;
     p.extend(["/api/status", "/api/openapi.json", "/metrics"]);
     p
 }
@@ -170,12 +177,13 @@ async fn no_route() -> impl IntoResponse {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let api = authenticated_routes()
-        .router
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ));
+    let api =
+        authenticated_routes(&state.config)
+            .router
+            .route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::authenticate,
+            ));
     Router::new()
         .merge(api)
         .route("/api/status", get(status::status))

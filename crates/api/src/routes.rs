@@ -50,6 +50,7 @@ pub const ROUTES: &[RouteDoc] = &[
     r("/api/group/{groupId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete a group"),
     r("/api/user", &["GET", "POST"], "Find a user by ?email=, ?username= or ?loginId=; create a user"),
     r("/api/user/{userId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete a user"),
+    r("/api/user/import", &["POST"], "Import users with their registrations, memberships and password hashes, all or nothing"),
     r("/api/user/registration", &["POST"], "Create a user and a registration together"),
     r("/api/user/registration/{userId}", &["POST"], "Add a registration to an existing user (or create the user with this id)"),
     r("/api/user/registration/{userId}/{applicationId}", &["GET", "PUT", "PATCH", "DELETE"], "Retrieve, replace, merge-patch or delete a registration"),

@@ -23,6 +23,9 @@ pub struct ServeArgs {
     /// Largest request body in bytes [default: 16777216].
     #[arg(long, env = "PORTCULLIS_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Largest body of POST /api/user/import in bytes [default: 536870912].
+    #[arg(long, env = "PORTCULLIS_MAX_IMPORT_BYTES")]
+    pub max_import_bytes: Option<usize>,
     /// Development mode: print a ready API key at start-up.
     #[arg(long, env = "PORTCULLIS_DEV")]
     pub dev: bool,
@@ -39,6 +42,7 @@ pub struct FileConfig {
     pub database: Option<String>,
     pub kickstart: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
+    pub max_import_bytes: Option<usize>,
     pub dev: Option<bool>,
     pub log: Option<String>,
 }
@@ -50,6 +54,7 @@ pub struct Settings {
     pub database: String,
     pub kickstart: Option<PathBuf>,
     pub max_body_bytes: usize,
+    pub max_import_bytes: usize,
     pub dev: bool,
     pub log: String,
 }
@@ -79,6 +84,10 @@ impl ServeArgs {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(portcullis_api::ApiConfig::default().max_body_bytes),
+            max_import_bytes: self
+                .max_import_bytes
+                .or(file.max_import_bytes)
+                .unwrap_or(portcullis_api::ApiConfig::default().max_import_bytes),
             dev: self.dev || file.dev.unwrap_or(false),
             log: self
                 .log

@@ -2,6 +2,7 @@
 //! in its own module; this file only dispatches.
 
 mod config;
+mod import;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,9 @@ struct Cli {
 enum Command {
     /// Run the identity server.
     Serve(config::ServeArgs),
+    /// Bulk-load users from a FusionAuth import JSON file, or a directory of them, through the
+    /// API or straight into a store.
+    Import(import::ImportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +35,7 @@ fn main() -> std::process::ExitCode {
         .expect("the tokio runtime starts");
     let result = match cli.command {
         Command::Serve(args) => rt.block_on(serve::run(args)),
+        Command::Import(args) => rt.block_on(import::run(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -29,6 +29,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         identity.clone(),
         ApiConfig {
             max_body_bytes: settings.max_body_bytes,
+            max_import_bytes: settings.max_import_bytes,
         },
     );
 

@@ -6,6 +6,7 @@
 //! nothing of HTTP or SQL; [`Store`] is the interface a storage backend implements.
 
 mod error;
+pub mod import;
 pub mod model;
 pub mod patch;
 pub mod service;
@@ -13,6 +14,7 @@ mod store;
 pub mod validate;
 
 pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
+pub use import::{ImportRequest, ImportSummary, ImportUser};
 pub use model::*;
 pub use service::Identity;
-pub use store::Store;
+pub use store::{Store, Taken};

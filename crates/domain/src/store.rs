@@ -69,10 +69,30 @@ pub trait Store: Send + Sync + 'static {
         application: Uuid,
     ) -> StoreResult<bool>;
 
+    /// Inserts many users with their credentials, registrations and memberships in one
+    /// transaction, using the store's bulk path. All or nothing.
+    async fn insert_users(&self, users: &[StoredUser]) -> StoreResult<()>;
+    /// Which of these ids (any tenant), lower-cased emails and usernames (in `tenant`) are taken.
+    async fn taken(
+        &self,
+        tenant: Uuid,
+        ids: &[Uuid],
+        emails: &[String],
+        usernames: &[String],
+    ) -> StoreResult<Taken>;
+
     async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()>;
     async fn api_key(&self, id: Uuid) -> StoreResult<Option<ApiKey>>;
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
     async fn api_keys(&self) -> StoreResult<Vec<ApiKey>>;
     async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()>;
     async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool>;
+}
+
+/// The answer of [`Store::taken`].
+#[derive(Debug, Default)]
+pub struct Taken {
+    pub ids: std::collections::HashSet<Uuid>,
+    pub emails: std::collections::HashSet<String>,
+    pub usernames: std::collections::HashSet<String>,
 }

@@ -123,6 +123,7 @@ fn id_of(id: Option<Uuid>) -> String {
 enum Arg {
     Text(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
 }
 
 impl From<Option<String>> for Arg {
@@ -153,6 +154,7 @@ fn bind_all<'q>(
         q = match a {
             Arg::Text(t) => q.bind(t.clone()),
             Arg::Int(i) => q.bind(*i),
+            Arg::OptInt(i) => q.bind(*i),
         };
     }
     q
@@ -324,6 +326,50 @@ impl SqlStore {
             None => Ok(None),
         }
     }
+}
+
+/// `($1, $2, ..), ($k+1, ..), ..` for `rows` rows of `cols` parameters.
+fn values_sql(rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * cols + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Rows per multi-row INSERT in the bulk path: large enough to amortize a statement, small
+/// enough to stay under both databases' parameter limits (SQLite 32766, PostgreSQL 65535).
+const BULK_PARAMS: usize = 4000;
+
+/// Runs `INSERT INTO {head} VALUES ...` for `rows`, `cols` parameters each, in chunks.
+async fn bulk_insert<T>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    head: &str,
+    cols: usize,
+    rows: &[T],
+    bind: impl Fn(&T) -> Vec<Arg>,
+) -> StoreResult<()> {
+    let per = (BULK_PARAMS / cols).max(1);
+    for chunk in rows.chunks(per) {
+        let sql = format!(
+            "INSERT INTO {head} VALUES {}",
+            values_sql(chunk.len(), cols)
+        );
+        let args: Vec<Arg> = chunk.iter().flat_map(&bind).collect();
+        bind_all(sqlx::query(&sql), &args)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
 }
 
 /// The URL without its password, for error messages.
@@ -771,6 +817,126 @@ impl Store for SqlStore {
             )
             .await?
             > 0)
+    }
+
+    async fn insert_users(&self, users: &[StoredUser]) -> StoreResult<()> {
+        let regs: Vec<(&User, &Registration)> = users
+            .iter()
+            .flat_map(|s| s.user.registrations.iter().map(move |r| (&s.user, r)))
+            .collect();
+        let members: Vec<(&User, &Membership)> = users
+            .iter()
+            .flat_map(|s| s.user.memberships.iter().map(move |m| (&s.user, m)))
+            .collect();
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        bulk_insert(
+            &mut tx,
+            "users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)",
+            10,
+            users,
+            |s| {
+                let (u, c) = (&s.user, s.credential.as_ref());
+                vec![
+                    id_of(u.id).into(),
+                    id_of(u.tenant_id).into(),
+                    lower(&u.email).into(),
+                    lower(&u.username).into(),
+                    user_body(u).into(),
+                    c.map(|c| c.scheme.clone()).into(),
+                    Arg::OptInt(c.map(|c| c.factor as i64)),
+                    c.map(|c| c.salt.clone()).into(),
+                    c.map(|c| c.hash.clone()).into(),
+                    u.insert_instant.unwrap_or(0).into(),
+                ]
+            },
+        )
+        .await?;
+        bulk_insert(
+            &mut tx,
+            "registrations (id, tenant_id, user_id, application_id, body)",
+            5,
+            &regs,
+            |(u, r)| {
+                vec![
+                    id_of(r.id).into(),
+                    id_of(u.tenant_id).into(),
+                    id_of(u.id).into(),
+                    id_of(r.application_id).into(),
+                    json(r).into(),
+                ]
+            },
+        )
+        .await?;
+        bulk_insert(
+            &mut tx,
+            "group_members (id, tenant_id, group_id, user_id, body)",
+            5,
+            &members,
+            |(u, m)| {
+                vec![
+                    id_of(m.id).into(),
+                    id_of(u.tenant_id).into(),
+                    id_of(m.group_id).into(),
+                    id_of(u.id).into(),
+                    json(m).into(),
+                ]
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn taken(
+        &self,
+        tenant: Uuid,
+        ids: &[Uuid],
+        emails: &[String],
+        usernames: &[String],
+    ) -> StoreResult<portcullis_domain::Taken> {
+        let mut taken = portcullis_domain::Taken::default();
+        const CHUNK: usize = 1000;
+        let in_list = |n: usize, from: usize| {
+            (0..n)
+                .map(|i| format!("${}", i + from))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT id FROM users WHERE id IN ({})",
+                in_list(chunk.len(), 1)
+            );
+            let args: Vec<Arg> = chunk.iter().map(|i| i.to_string().into()).collect();
+            for row in bind_all(sqlx::query(&sql), &args)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?
+            {
+                let id: String = row.try_get("id").map_err(backend)?;
+                taken.ids.extend(Uuid::parse_str(&id).ok());
+            }
+        }
+        for (column, values, into) in [
+            ("email_lower", emails, &mut taken.emails),
+            ("username_lower", usernames, &mut taken.usernames),
+        ] {
+            for chunk in values.chunks(CHUNK) {
+                let sql = format!(
+                    "SELECT {column} AS v FROM users WHERE tenant_id = $1 AND {column} IN ({})",
+                    in_list(chunk.len(), 2)
+                );
+                let mut args: Vec<Arg> = vec![tenant.to_string().into()];
+                args.extend(chunk.iter().map(|v| Arg::from(v.clone())));
+                for row in bind_all(sqlx::query(&sql), &args)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                {
+                    into.insert(row.try_get::<String, _>("v").map_err(backend)?);
+                }
+            }
+        }
+        Ok(taken)
     }
 
     async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()> {

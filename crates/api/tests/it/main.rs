@@ -2,6 +2,7 @@
 
 mod auth;
 mod bad_input;
+mod import;
 mod kickstart;
 mod resources;
 mod service;

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 /// Small enough that a test can exceed it cheaply.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// The import limit in tests: room for 100k small users, cheap to exceed.
+pub const IMPORT_LIMIT: usize = 16 * 1024 * 1024;
 
 pub struct Server {
     pub url: String,
@@ -51,6 +53,7 @@ impl Server {
             identity,
             ApiConfig {
                 max_body_bytes: BODY_LIMIT,
+                max_import_bytes: IMPORT_LIMIT,
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

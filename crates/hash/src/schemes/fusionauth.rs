@@ -33,7 +33,24 @@ fn required_salt(scheme: &str, salt: Option<&str>) -> Result<Vec<u8>, HashError>
     Ok(bytes)
 }
 
+/// The derived bytes of `hash`: base64 as FusionAuth documents, or hex of exactly the digest's
+/// length, which is how many legacy stores (PHP's `hash()`, MySQL's `SHA2()`) keep digests — and
+/// how FusionAuth's own migration guide writes its example. The two cannot be confused: base64
+/// of an n-byte digest is about 4n/3 characters, hex is exactly 2n.
 fn decode_hash(scheme: &str, hash: &str, expected_len: usize) -> Result<Vec<u8>, HashError> {
+    let hash = hash.trim();
+    if hash.len() == 2 * expected_len && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let nibble = |b: u8| match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => b - b'A' + 10,
+        };
+        return Ok(hash
+            .as_bytes()
+            .chunks(2)
+            .map(|p| nibble(p[0]) << 4 | nibble(p[1]))
+            .collect());
+    }
     let bytes = decode_std(scheme, "the password hash", hash)?;
     if bytes.len() != expected_len {
         return Err(malformed(
@@ -45,6 +62,26 @@ fn decode_hash(scheme: &str, hash: &str, expected_len: usize) -> Result<Vec<u8>,
         ));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_hash;
+
+    #[test]
+    fn digests_may_be_hex_of_exactly_their_length_or_base64() {
+        let digest: Vec<u8> = (0u8..32).collect();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(decode_hash("salted-sha256", &hex, 32).unwrap(), digest);
+        assert_eq!(
+            decode_hash("salted-sha256", &hex.to_uppercase(), 32).unwrap(),
+            digest
+        );
+        let b64 = crate::encoding::encode_std(&digest);
+        assert_eq!(decode_hash("salted-sha256", &b64, 32).unwrap(), digest);
+        // Hex of the wrong length is read as base64, and then fails on length.
+        assert!(decode_hash("salted-sha256", &hex[..62], 32).is_err());
+    }
 }
 
 fn split_credential(scheme: &str, factor: u32, salt: &str, hash: &str) -> Credential {
