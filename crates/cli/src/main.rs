@@ -1,6 +1,7 @@
 //! The `portcullis` binary: parses the command line and runs a subcommand. Each subcommand lives
 //! in its own module; this file only dispatches.
 
+mod bench;
 mod config;
 mod import;
 mod serve;
@@ -25,6 +26,9 @@ enum Command {
     /// Bulk-load users from a FusionAuth import JSON file, or a directory of them, through the
     /// API or straight into a store.
     Import(import::ImportArgs),
+    /// Measure end-to-end figures against their limits (see docs/benchmarks.md).
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +40,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => rt.block_on(serve::run(args)),
         Command::Import(args) => rt.block_on(import::run(args)),
+        Command::Bench(b) => rt.block_on(bench::run(b)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
