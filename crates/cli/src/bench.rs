@@ -97,7 +97,7 @@ impl Db {
 
 /// One realistic legacy user, as an import request carries it.
 fn user(i: usize, apps: &[String; 2], group: &str) -> Value {
-    let (scheme, password, factor, salt) = if i % 2 == 0 {
+    let (scheme, password, factor, salt) = if i.is_multiple_of(2) {
         (
             "bcrypt",
             "$2y$10$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e".to_string(),
@@ -238,13 +238,15 @@ async fn via_api(url: &str, n: usize, batch: usize) -> Result<f64, String> {
     Ok(rate)
 }
 
+/// Rows of the users, registrations and group_members tables, as text.
+struct RawRows {
+    users: Vec<[String; 10]>,
+    regs: Vec<[String; 5]>,
+    members: Vec<[String; 5]>,
+}
+
 /// The rows our import writes for `n` users, already serialized: what a bare bulk load gets.
-fn raw_rows(
-    n: usize,
-    tenant: &str,
-    apps: &[String; 2],
-    group: &str,
-) -> (Vec<[String; 10]>, Vec<[String; 5]>, Vec<[String; 5]>) {
+fn raw_rows(n: usize, tenant: &str, apps: &[String; 2], group: &str) -> RawRows {
     let mut users = Vec::with_capacity(n);
     let mut regs = Vec::with_capacity(2 * n);
     let mut members = Vec::with_capacity(n);
@@ -272,7 +274,11 @@ fn raw_rows(
         let body = json!({"id": mid, "groupId": group, "userId": id}).to_string();
         members.push([mid, tenant.into(), group.into(), id.clone(), body]);
     }
-    (users, regs, members)
+    RawRows {
+        users,
+        regs,
+        members,
+    }
 }
 
 async fn ids(identity: &Identity) -> Result<(String, [String; 2], String), String> {
@@ -309,7 +315,11 @@ async fn raw_sqlite(url: &str, n: usize) -> Result<f64, String> {
     let (_store, identity) = setup(url).await?;
     fixtures(&identity, 0, 1).await?;
     let (tenant, apps, group) = ids(&identity).await?;
-    let (users, regs, members) = raw_rows(n, &tenant, &apps, &group);
+    let RawRows {
+        users,
+        regs,
+        members,
+    } = raw_rows(n, &tenant, &apps, &group);
     let pool = sqlx::SqlitePool::connect(url)
         .await
         .map_err(|e| e.to_string())?;
@@ -372,7 +382,11 @@ async fn raw_postgres(db: &Db, n: usize) -> Result<f64, String> {
     let (_store, identity) = setup(&db.url).await?;
     fixtures(&identity, 0, 1).await?;
     let (tenant, apps, group) = ids(&identity).await?;
-    let (users, regs, members) = raw_rows(n, &tenant, &apps, &group);
+    let RawRows {
+        users,
+        regs,
+        members,
+    } = raw_rows(n, &tenant, &apps, &group);
     let (u, r, m) = (csv(&users), csv(&regs), csv(&members));
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
         .await
