@@ -53,6 +53,11 @@ pub const ROUTES: &[RouteDoc] = &[
     r("/api/user/registration", &["POST"], "Create a user and a registration together"),
     r("/api/user/registration/{userId}", &["POST"], "Add a registration to an existing user (or create the user with this id)"),
     r("/api/user/registration/{userId}/{applicationId}", &["GET", "PUT", "PATCH", "DELETE"], "Retrieve, replace, merge-patch or delete a registration"),
+    r("/api/login", &["POST"], "Log in with loginId and password: a JWT (and a refresh token when the application issues them)"),
+    open("/api/jwt/validate", &["GET"], "Validate the JWT in Authorization: Bearer; answer its claims"),
+    open("/api/jwt/refresh", &["POST", "DELETE"], "Exchange a refresh token for a new JWT (one-time use); DELETE (with an API key) revokes by ?token=, ?userId=, ?applicationId="),
+    open("/api/jwt/public-key", &["GET"], "Public signing keys as PEM, by ?keyId= or ?applicationId=, or all"),
+    open("/.well-known/jwks.json", &["GET"], "Public signing keys of every tenant as a JWK set"),
     r("/api/api-key", &["GET", "POST"], "List API keys; create an API key"),
     r("/api/api-key/{keyId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete an API key"),
 ];

@@ -9,10 +9,15 @@ mod error;
 pub mod model;
 pub mod patch;
 pub mod service;
+mod session_store;
+pub mod sessions;
+pub mod settings;
 mod store;
 pub mod validate;
 
 pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
 pub use model::*;
 pub use service::Identity;
+pub use session_store::{RefreshTokens, SessionStore, StoredKey, StoredRefreshToken};
+pub use sessions::{LoginOutcome, LoginRequest, Sessions};
 pub use store::Store;

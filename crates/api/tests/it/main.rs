@@ -3,6 +3,7 @@
 mod auth;
 mod bad_input;
 mod kickstart;
+mod login;
 mod resources;
 mod service;
 mod support;
