@@ -146,6 +146,7 @@ fn authenticated_routes() -> Routes {
                 .delete(user::delete_registration),
         )
         .route("/api/login", post(login::login))
+        .route("/api/user/change-password", post(login::change_password))
         .route("/api/api-key", post(api_key::create).get(api_key::list))
         .route(
             "/api/api-key/{keyId}",
@@ -166,8 +167,9 @@ pub fn served_paths() -> Vec<&'static str> {
 }
 
 /// Login routes without the API-key layer: they carry a JWT or a refresh token instead, or
-/// publish public keys. (`DELETE /api/jwt/refresh` checks the API key in its handler.)
-const OPEN_LOGIN_PATHS: [&str; 4] = [
+/// publish public keys, or a change-password id stands in for the key. (`DELETE /api/jwt/refresh` checks the API key in its handler.)
+const OPEN_LOGIN_PATHS: [&str; 5] = [
+    "/api/user/change-password/{changePasswordId}",
     "/api/jwt/validate",
     "/api/jwt/refresh",
     "/api/jwt/public-key",
@@ -201,6 +203,10 @@ pub fn router(state: AppState) -> Router {
             post(login::refresh).delete(login::revoke),
         )
         .route("/api/jwt/public-key", get(login::public_key))
+        .route(
+            "/api/user/change-password/{changePasswordId}",
+            post(login::change_password_by_id),
+        )
         .route("/.well-known/jwks.json", get(login::jwks))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

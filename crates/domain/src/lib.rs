@@ -19,5 +19,5 @@ pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
 pub use model::*;
 pub use service::Identity;
 pub use session_store::{RefreshTokens, SessionStore, StoredKey, StoredRefreshToken};
-pub use sessions::{LoginOutcome, LoginRequest, Sessions};
+pub use sessions::{ChangePasswordRequest, LoginOutcome, LoginRequest, Sessions};
 pub use store::Store;

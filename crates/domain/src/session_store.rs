@@ -73,12 +73,10 @@ pub trait SessionStore: Send + Sync + 'static {
         user: Uuid,
         expires: Millis,
     ) -> StoreResult<()>;
-    /// Consumes a change-password id: returns its user if it exists and has not expired.
-    async fn take_change_password_id(
-        &self,
-        id_hash: &str,
-        now: Millis,
-    ) -> StoreResult<Option<(Uuid, Uuid)>>;
+    /// The tenant, user and expiry of a change-password id.
+    async fn change_password_id(&self, id_hash: &str) -> StoreResult<Option<(Uuid, Uuid, Millis)>>;
+    /// Uses up a change-password id; false when it was already used (a race lost).
+    async fn delete_change_password_id(&self, id_hash: &str) -> StoreResult<bool>;
 
     /// Records a failed login for `subject` (`user:<id>`, `login:<loginId>`, `ip:<address>`) and
     /// returns how many failures it has since `since`, this one included.

@@ -62,12 +62,34 @@ pub enum LoginOutcome {
     Locked { until: Millis },
 }
 
+/// FusionAuth's change-password request: `loginId` and `currentPassword` (with an API key), or
+/// just `password` with a change-password id.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    #[serde(default)]
+    pub login_id: Option<String>,
+    #[serde(default)]
+    pub current_password: Option<Password>,
+    #[serde(default)]
+    pub password: Option<Password>,
+    #[serde(default)]
+    pub ip_address: Option<String>,
+}
+
 /// What `POST /api/jwt/refresh` gives.
 #[derive(Debug, Clone)]
 pub struct Refreshed {
     pub token: String,
     pub refresh_token: String,
     pub refresh_token_id: Uuid,
+}
+
+/// The result of a password check that did not fail.
+enum Checked {
+    /// The password is right; with the rehashed credential when the tenant upgrades on login.
+    Right(Box<StoredUser>, Option<Credential>),
+    Locked(Millis),
 }
 
 /// The signing algorithm of keys generated on first need.
@@ -147,87 +169,42 @@ impl Sessions {
             .tenant(tenant_id)
             .await?
             .ok_or(Error::NotFound)?;
-        let app =
-            match req.application_id {
-                None => None,
-                Some(a) => match self
-                    .store()
-                    .application(Scope::tenant(tenant_id), a)
-                    .await?
-                {
-                    Some(app) if app.active => Some(app),
-                    _ => return Err(Error::field(
+        let app = match req.application_id {
+            None => None,
+            Some(a) => match self
+                .store()
+                .application(Scope::tenant(tenant_id), a)
+                .await?
+            {
+                Some(app) if app.active => Some(app),
+                _ => {
+                    return Err(Error::field(
                         "applicationId",
                         "[invalid]applicationId",
                         format!(
                             "The application [{a}] does not exist in this tenant or is inactive."
                         ),
-                    )),
-                },
-            };
-        let settings = LoginSettings::of(&tenant, app.as_ref());
-        let key = login_id.to_lowercase();
-        let found = match self.store().user_by_email(tenant_id, &key).await? {
-            Some(u) => Some(u),
-            None => self.store().user_by_username(tenant_id, &key).await?,
+                    ))
+                }
+            },
         };
-
-        // Brute-force locks are checked before any hash is computed (MISSION §6).
-        let mut subjects = vec![match &found {
-            Some(u) => format!("user:{}", u.user.id.expect("stored")),
-            None => format!("login:{key}"),
-        }];
-        if let Some(ip) = req
-            .ip_address
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            subjects.push(format!("ip:{ip}"));
-        }
+        let settings = LoginSettings::of(&tenant, app.as_ref());
         let now = now_millis();
-        if let Some(until) = self
-            .store()
-            .login_locked_until(tenant_id, &subjects, now)
+        let (mut stored, upgraded) = match self
+            .check_password(
+                tenant_id,
+                &settings,
+                login_id,
+                password,
+                req.ip_address.as_deref(),
+                now,
+            )
             .await?
         {
-            return Ok(LoginOutcome::Locked { until });
-        }
-
-        let target = (
-            settings.passwords.scheme().to_string(),
-            settings.passwords.encryption_scheme_factor,
-        );
-        let credential = match found.as_ref().and_then(|u| u.credential.clone()) {
-            Some(c) => c,
-            None => self.dummy(&target).await?,
-        };
-        let rehash = settings.passwords.modify_encryption_scheme_on_login;
-        let (ok, upgraded) = self
-            .identity
-            .pool()
-            .run(move || {
-                let pw = password.0.as_bytes();
-                if !portcullis_hash::verify(&credential, pw) {
-                    return (false, None);
-                }
-                let (scheme, factor) = target;
-                let factor_now = factor.unwrap_or(0);
-                let upgraded = (rehash
-                    && portcullis_hash::needs_rehash(&credential, &scheme, factor_now))
-                .then(|| portcullis_hash::hash_password(&scheme, factor, pw).ok())
-                .flatten();
-                (true, upgraded)
-            })
-            .await?;
-        let Some(mut stored) = found.filter(|u| ok && u.credential.is_some()) else {
-            self.failed(tenant_id, &subjects, &settings, now).await?;
-            return Err(Error::NotFound);
+            Checked::Right(u, c) => (*u, c),
+            Checked::Locked(until) => return Ok(LoginOutcome::Locked { until }),
         };
         let user_id = stored.user.id.expect("stored");
-        self.store()
-            .clear_login_failures(tenant_id, &subjects[0])
-            .await?;
 
         // The password is right: the account's own state decides now, never before (no
         // enumeration of inactive or expired accounts).
@@ -326,6 +303,74 @@ impl Sessions {
         })
     }
 
+    /// Finds the user by login id, refuses while a brute-force lock holds (before any hash is
+    /// computed, MISSION §6), verifies the password on the pool (against a dummy hash when the
+    /// user does not exist, so both failures take as long) and counts failures. `NotFound` for an
+    /// unknown user or a wrong password alike. With the tenant's `modifyEncryptionSchemeOnLogin`,
+    /// a right password that `needs_rehash` is rehashed in the same pool job.
+    async fn check_password(
+        &self,
+        tenant_id: Uuid,
+        settings: &LoginSettings,
+        login_id: &str,
+        password: Password,
+        ip: Option<&str>,
+        now: Millis,
+    ) -> Result<Checked> {
+        let key = login_id.trim().to_lowercase();
+        let found = match self.store().user_by_email(tenant_id, &key).await? {
+            Some(u) => Some(u),
+            None => self.store().user_by_username(tenant_id, &key).await?,
+        };
+        let mut subjects = vec![match &found {
+            Some(u) => format!("user:{}", u.user.id.expect("stored")),
+            None => format!("login:{key}"),
+        }];
+        if let Some(ip) = ip.map(str::trim).filter(|s| !s.is_empty()) {
+            subjects.push(format!("ip:{ip}"));
+        }
+        if let Some(until) = self
+            .store()
+            .login_locked_until(tenant_id, &subjects, now)
+            .await?
+        {
+            return Ok(Checked::Locked(until));
+        }
+        let target = (
+            settings.passwords.scheme().to_string(),
+            settings.passwords.encryption_scheme_factor,
+        );
+        let credential = match found.as_ref().and_then(|u| u.credential.clone()) {
+            Some(c) => c,
+            None => self.dummy(&target).await?,
+        };
+        let rehash = settings.passwords.modify_encryption_scheme_on_login;
+        let (ok, upgraded) = self
+            .identity
+            .pool()
+            .run(move || {
+                let pw = password.0.as_bytes();
+                if !portcullis_hash::verify(&credential, pw) {
+                    return (false, None);
+                }
+                let (scheme, factor) = target;
+                let upgraded = (rehash
+                    && portcullis_hash::needs_rehash(&credential, &scheme, factor.unwrap_or(0)))
+                .then(|| portcullis_hash::hash_password(&scheme, factor, pw).ok())
+                .flatten();
+                (true, upgraded)
+            })
+            .await?;
+        let Some(stored) = found.filter(|u| ok && u.credential.is_some()) else {
+            self.failed(tenant_id, &subjects, settings, now).await?;
+            return Err(Error::NotFound);
+        };
+        self.store()
+            .clear_login_failures(tenant_id, &subjects[0])
+            .await?;
+        Ok(Checked::Right(Box::new(stored), upgraded))
+    }
+
     async fn failed(
         &self,
         tenant: Uuid,
@@ -379,6 +424,151 @@ impl Sessions {
             .expect("not poisoned")
             .insert(target.clone(), c.clone());
         Ok(c)
+    }
+
+    // ------------------------------------------------------------ change password
+
+    /// `POST /api/user/change-password` with `loginId` and `currentPassword`: the current
+    /// password is checked like a login (same locks, same 404 for unknown user or wrong
+    /// password). `Ok(Some(until))` when locked.
+    pub async fn change_password(
+        &self,
+        scope: Scope,
+        req: ChangePasswordRequest,
+    ) -> Result<Option<Millis>> {
+        let tenant_id = self.identity.resolve_tenant(scope, None).await?;
+        let tenant = self
+            .store()
+            .tenant(tenant_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let settings = LoginSettings::of(&tenant, None);
+        let mut errors = Errors::default();
+        let login_id = req.login_id.as_deref().map(str::trim).unwrap_or("");
+        if login_id.is_empty() {
+            errors.add_field(
+                "loginId",
+                "[blank]loginId",
+                "You must specify the [loginId] (or use a change-password id).",
+            );
+        }
+        let current = req
+            .current_password
+            .clone()
+            .unwrap_or(Password(String::new()));
+        if current.0.is_empty() {
+            errors.add_field(
+                "currentPassword",
+                "[blank]currentPassword",
+                "You must specify the [currentPassword].",
+            );
+        }
+        let new = Self::new_password(&req, &settings, &mut errors);
+        errors.into_result()?;
+        let now = now_millis();
+        let stored = match self
+            .check_password(
+                tenant_id,
+                &settings,
+                login_id,
+                current,
+                req.ip_address.as_deref(),
+                now,
+            )
+            .await?
+        {
+            Checked::Right(u, _) => *u,
+            Checked::Locked(until) => return Ok(Some(until)),
+        };
+        self.set_password(stored, new, &settings).await?;
+        Ok(None)
+    }
+
+    /// `POST /api/user/change-password/{changePasswordId}`: the id (from a 203 login) stands in
+    /// for the current password, once, until it expires.
+    pub async fn change_password_by_id(
+        &self,
+        change_password_id: &str,
+        req: ChangePasswordRequest,
+    ) -> Result<()> {
+        let hash = sha256_hex(change_password_id);
+        let (tenant_id, user_id, expires) = self
+            .store()
+            .change_password_id(&hash)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if expires <= now_millis() {
+            self.store().delete_change_password_id(&hash).await?;
+            return Err(Error::NotFound);
+        }
+        let tenant = self
+            .store()
+            .tenant(tenant_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let settings = LoginSettings::of(&tenant, None);
+        let mut errors = Errors::default();
+        let new = Self::new_password(&req, &settings, &mut errors);
+        errors.into_result()?;
+        let stored = self
+            .store()
+            .user(Scope::tenant(tenant_id), user_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if !self.store().delete_change_password_id(&hash).await? {
+            return Err(Error::NotFound);
+        }
+        self.set_password(stored, new, &settings).await
+    }
+
+    fn new_password(
+        req: &ChangePasswordRequest,
+        settings: &LoginSettings,
+        errors: &mut Errors,
+    ) -> Password {
+        let new = req.password.clone().unwrap_or(Password(String::new()));
+        if new.0.is_empty() {
+            errors.add_field(
+                "password",
+                "[blank]password",
+                "You must specify the new [password].",
+            );
+        } else {
+            settings.rules.check(&new.0, "password", errors);
+        }
+        new
+    }
+
+    /// Hashes the new password with the tenant's scheme, clears `passwordChangeRequired` and,
+    /// unless the tenant says otherwise, revokes the user's refresh tokens.
+    async fn set_password(
+        &self,
+        mut stored: StoredUser,
+        new: Password,
+        settings: &LoginSettings,
+    ) -> Result<()> {
+        let scheme = settings.passwords.scheme().to_string();
+        let factor = settings.passwords.encryption_scheme_factor;
+        let credential = self
+            .identity
+            .pool()
+            .run(move || portcullis_hash::hash_password(&scheme, factor, new.0.as_bytes()))
+            .await?
+            .map_err(|e| Error::Store(format!("hashing the new password failed: {e}")))?;
+        let now = now_millis();
+        stored.credential = Some(credential);
+        stored.user.password_change_required = false;
+        stored.user.password_last_update_instant = Some(now);
+        stored.user.last_update_instant = Some(now);
+        self.store().update_user(&stored).await?;
+        let user_id = stored.user.id.expect("stored");
+        if settings.revoke_on_password_change {
+            self.store()
+                .delete_refresh_tokens(stored.user.tenant_id, RefreshTokens::User(user_id))
+                .await?;
+        }
+        tracing::info!(user = %user_id, "password changed");
+        Ok(())
     }
 
     // ------------------------------------------------------------ keys and access tokens

@@ -84,6 +84,103 @@ pub struct LoginConfiguration {
     pub generate_refresh_tokens: bool,
 }
 
+/// `tenant.passwordValidationRules` (FusionAuth's names and defaults).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PasswordRules {
+    pub min_length: usize,
+    pub max_length: usize,
+    pub require_mixed_case: bool,
+    pub require_non_alpha: bool,
+    pub require_number: bool,
+}
+
+impl Default for PasswordRules {
+    fn default() -> Self {
+        Self {
+            min_length: crate::validate::PASSWORD_MIN,
+            max_length: crate::validate::PASSWORD_MAX,
+            require_mixed_case: false,
+            require_non_alpha: false,
+            require_number: false,
+        }
+    }
+}
+
+impl PasswordRules {
+    pub fn of(tenant: &Tenant) -> Self {
+        block(&tenant.settings, "passwordValidationRules")
+    }
+
+    /// Adds FusionAuth's error codes (`[tooShort]password`, `[singleCase]password`...) for every
+    /// rule `p` breaks.
+    pub fn check(&self, p: &str, field: &str, errors: &mut crate::Errors) {
+        let n = p.chars().count();
+        let mut fail = |code: &str, message: String| {
+            errors.add_field(field, &format!("[{code}]{field}"), message)
+        };
+        if n < self.min_length {
+            fail(
+                "tooShort",
+                format!(
+                    "The password must be at least {} characters long.",
+                    self.min_length
+                ),
+            );
+        }
+        if n > self.max_length {
+            fail(
+                "tooLong",
+                format!(
+                    "The password must be at most {} characters long.",
+                    self.max_length
+                ),
+            );
+        }
+        if self.require_mixed_case
+            && !(p.chars().any(char::is_uppercase) && p.chars().any(char::is_lowercase))
+        {
+            fail(
+                "singleCase",
+                "The password must contain upper and lower case letters.".into(),
+            );
+        }
+        if self.require_non_alpha && p.chars().all(char::is_alphabetic) {
+            fail(
+                "onlyAlpha",
+                "The password must contain a character that is not a letter.".into(),
+            );
+        }
+        if self.require_number && !p.chars().any(|c| c.is_ascii_digit()) {
+            fail(
+                "requireNumber",
+                "The password must contain a number.".into(),
+            );
+        }
+    }
+}
+
+/// `tenant.jwtConfiguration.refreshTokenRevocationPolicy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RevocationPolicy {
+    pub on_password_changed: bool,
+}
+
+impl Default for RevocationPolicy {
+    fn default() -> Self {
+        Self {
+            on_password_changed: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct TenantJwtRevocation {
+    refresh_token_revocation_policy: RevocationPolicy,
+}
+
 /// The settings of one login, application overrides applied.
 #[derive(Debug, Clone)]
 pub struct LoginSettings {
@@ -94,6 +191,9 @@ pub struct LoginSettings {
     pub one_time_refresh: bool,
     pub generate_refresh_tokens: bool,
     pub issuer: String,
+    pub rules: PasswordRules,
+    /// Revoke the user's refresh tokens when the password changes (default: yes).
+    pub revoke_on_password_change: bool,
 }
 
 impl LoginSettings {
@@ -126,6 +226,10 @@ impl LoginSettings {
             generate_refresh_tokens: app
                 .map(|a| block::<LoginConfiguration>(&a.settings, "loginConfiguration"))
                 .is_some_and(|l| l.generate_refresh_tokens),
+            rules: PasswordRules::of(tenant),
+            revoke_on_password_change: block::<TenantJwtRevocation>(s, "jwtConfiguration")
+                .refresh_token_revocation_policy
+                .on_password_changed,
             issuer: s
                 .get("issuer")
                 .and_then(|v| v.as_str())

@@ -190,11 +190,7 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn take_change_password_id(
-        &self,
-        id_hash: &str,
-        now: Millis,
-    ) -> StoreResult<Option<(Uuid, Uuid)>> {
+    async fn change_password_id(&self, id_hash: &str) -> StoreResult<Option<(Uuid, Uuid, Millis)>> {
         let rows = self
             .rows(
                 "SELECT tenant_id, user_id, expires_instant FROM change_password_ids \
@@ -202,20 +198,25 @@ impl SessionStore for SqlStore {
                 args![id_hash.to_string()],
             )
             .await?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        // Whoever deletes the row owns the id: two requests with one id cannot both use it.
+        rows.first()
+            .map(|r| {
+                Ok((
+                    uuid(r, "tenant_id")?,
+                    uuid(r, "user_id")?,
+                    int(r, "expires_instant")?,
+                ))
+            })
+            .transpose()
+    }
+
+    async fn delete_change_password_id(&self, id_hash: &str) -> StoreResult<bool> {
         let n = self
             .exec(
                 "DELETE FROM change_password_ids WHERE id_hash = $1",
                 args![id_hash.to_string()],
             )
             .await?;
-        if n == 0 || int(row, "expires_instant")? <= now {
-            return Ok(None);
-        }
-        Ok(Some((uuid(row, "tenant_id")?, uuid(row, "user_id")?)))
+        Ok(n == 1)
     }
 
     async fn record_login_failure(

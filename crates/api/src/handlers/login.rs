@@ -3,13 +3,13 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{uuid, Caller, JsonBody};
 use crate::AppState;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use portcullis_domain::sessions::Tokens;
-use portcullis_domain::{Errors, LoginOutcome, LoginRequest, Scope};
+use portcullis_domain::{ChangePasswordRequest, Errors, LoginOutcome, LoginRequest, Scope};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -51,17 +51,45 @@ pub async fn login(
             .into_response(),
         LoginOutcome::Inactive => StatusCode::CONFLICT.into_response(),
         LoginOutcome::Expired => StatusCode::GONE.into_response(),
-        LoginOutcome::Locked { until } => {
-            let errors = Errors::default().general(
-                "[LoginLocked]",
-                "Too many failed logins: login is locked until lockExpirationInstant (epoch milliseconds).",
-            );
-            let mut body = serde_json::to_value(errors).expect("errors serialize");
-            body["lockExpirationInstant"] = json!(until);
-            (StatusCode::LOCKED, Json(body)).into_response()
-        }
+        LoginOutcome::Locked { until } => locked(until),
     };
     Ok(answer)
+}
+
+/// 423 with FusionAuth's error body and the lock's end.
+fn locked(until: portcullis_domain::Millis) -> Response {
+    let errors = Errors::default().general(
+        "[LoginLocked]",
+        "Too many failed logins: login is locked until lockExpirationInstant (epoch milliseconds).",
+    );
+    let mut body = serde_json::to_value(errors).expect("errors serialize");
+    body["lockExpirationInstant"] = json!(until);
+    (StatusCode::LOCKED, Json(body)).into_response()
+}
+
+/// `POST /api/user/change-password` with `loginId`, `currentPassword` and `password`: 200, 400
+/// (rules of `tenant.passwordValidationRules`), 404 (unknown user or wrong current password),
+/// 423 (locked by failed attempts, which this call counts like logins).
+pub async fn change_password(
+    State(s): State<AppState>,
+    c: Caller,
+    JsonBody(req): JsonBody<ChangePasswordRequest>,
+) -> ApiResult<Response> {
+    Ok(match s.sessions.change_password(c.scope, req).await? {
+        None => StatusCode::OK.into_response(),
+        Some(until) => locked(until),
+    })
+}
+
+/// `POST /api/user/change-password/{changePasswordId}` with `password`: the id a 203 login gave
+/// replaces the current password, once. No API key, as in FusionAuth.
+pub async fn change_password_by_id(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    s.sessions.change_password_by_id(&id, req).await?;
+    Ok(StatusCode::OK)
 }
 
 /// The token of `Authorization: Bearer <jwt>` (also `JWT <jwt>`, as FusionAuth accepts).

@@ -22,6 +22,8 @@ portcullis_store::on_both_backends!(
     login_rehashes_a_salted_md5_user_to_the_tenant_scheme,
     failed_logins_lock_the_account_until_the_lock_ends,
     failed_logins_from_one_ip_lock_that_ip,
+    change_password_checks_the_current_password_and_the_rules_and_revokes_refresh_tokens,
+    a_203_login_gives_an_id_that_changes_the_password_once,
 );
 
 const PASSWORD: &str = "correct horse";
@@ -685,4 +687,97 @@ async fn failed_logins_from_one_ip_lock_that_ip(b: Backend) {
     )
     .await;
     assert_eq!(elsewhere.status, 200);
+}
+
+async fn change_password_checks_the_current_password_and_the_rules_and_revokes_refresh_tokens(
+    b: Backend,
+) {
+    let s = Server::start(b).await;
+    let (t, app, _) = fixture(&s).await;
+    enable_refresh_tokens(&s, &app).await;
+    let a = login(
+        &s,
+        json!({"loginId": "jane", "password": PASSWORD, "applicationId": app}),
+    )
+    .await;
+    let r0 = a.json["refreshToken"].as_str().unwrap().to_string();
+    let change = |current: &str, new: &str| {
+        s.call(
+            "POST",
+            "/api/user/change-password",
+            json!({"loginId": "jane@example.com", "currentPassword": current, "password": new}),
+        )
+    };
+    assert_eq!(change("wrong", "new password 1").await.status, 404);
+    let short = change(PASSWORD, "short").await;
+    assert_eq!(short.field_code("password"), Some("[tooShort]password"));
+    patch_tenant(
+        &s,
+        &t,
+        json!({"passwordValidationRules": {"requireNumber": true, "requireMixedCase": true}}),
+    )
+    .await;
+    let weak = change(PASSWORD, "no numbers here").await;
+    assert_eq!(weak.status, 400);
+    let codes: Vec<&str> = weak.json["fieldErrors"]["password"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["[singleCase]password", "[requireNumber]password"]);
+    let ok = change(PASSWORD, "New password 1").await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+
+    assert_eq!(
+        login(&s, json!({"loginId": "jane", "password": PASSWORD}))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        login(&s, json!({"loginId": "jane", "password": "New password 1"}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(refresh(&s, &r0).await.status, 404, "refresh tokens revoked");
+    let blank = s.call("POST", "/api/user/change-password", json!({})).await;
+    assert_eq!(blank.field_code("loginId"), Some("[blank]loginId"));
+    assert_eq!(
+        blank.field_code("currentPassword"),
+        Some("[blank]currentPassword")
+    );
+}
+
+async fn a_203_login_gives_an_id_that_changes_the_password_once(b: Backend) {
+    let s = Server::start(b).await;
+    let (_, _, uid) = fixture(&s).await;
+    s.call(
+        "PATCH",
+        &format!("/api/user/{uid}"),
+        json!({"user": {"passwordChangeRequired": true}}),
+    )
+    .await;
+    let a = login(&s, json!({"loginId": "jane", "password": PASSWORD})).await;
+    assert_eq!(a.status, 203);
+    let id = a.json["changePasswordId"].as_str().unwrap().to_string();
+    let by_id = |pw: &str| {
+        send(
+            s.http
+                .post(format!("{}/api/user/change-password/{id}", s.url))
+                .json(&json!({ "password": pw })),
+        )
+    };
+    let short = by_id("short").await;
+    assert_eq!(short.status, 400, "the id survives a rejected password");
+    assert_eq!(by_id("a brand new password").await.status, 200);
+    assert_eq!(by_id("another new password").await.status, 404, "used up");
+    let a = login(
+        &s,
+        json!({"loginId": "jane", "password": "a brand new password"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "no change required any more: {a:?}");
+    assert_eq!(a.json["user"]["passwordChangeRequired"], false);
 }
