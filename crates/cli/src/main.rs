@@ -1,7 +1,9 @@
 //! The `portcullis` binary: parses the command line and runs a subcommand. Each subcommand lives
 //! in its own module; this file only dispatches.
 
+mod bench;
 mod config;
+mod keys;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,12 @@ struct Cli {
 enum Command {
     /// Run the identity server.
     Serve(config::ServeArgs),
+    /// End-to-end benchmarks on throw-away databases, each figure beside its target.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// The tenants' signing keys: list, rotate.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +39,8 @@ fn main() -> std::process::ExitCode {
         .expect("the tokio runtime starts");
     let result = match cli.command {
         Command::Serve(args) => rt.block_on(serve::run(args)),
+        Command::Bench(cmd) => rt.block_on(bench::run(cmd)),
+        Command::Keys(cmd) => rt.block_on(keys::run(cmd)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -553,15 +553,16 @@ impl Identity {
 
     // ---------------------------------------------------------------- users
 
-    /// Hashes a new password on the shared pool (never on the async runtime).
-    async fn hash(&self, password: Password) -> Result<portcullis_hash::Credential> {
-        let job = move || {
-            portcullis_hash::hash_password(
-                portcullis_hash::DEFAULT_SCHEME,
-                None,
-                password.0.as_bytes(),
-            )
+    /// Hashes a new password on the shared pool (never on the async runtime) with the tenant's
+    /// `passwordEncryptionConfiguration` (argon2id by default).
+    async fn hash(&self, tenant: Uuid, password: Password) -> Result<portcullis_hash::Credential> {
+        let config = match self.store.tenant(tenant).await? {
+            Some(t) => crate::settings::PasswordEncryption::of(&t),
+            None => Default::default(),
         };
+        let scheme = config.scheme().to_string();
+        let factor = config.encryption_scheme_factor;
+        let job = move || portcullis_hash::hash_password(&scheme, factor, password.0.as_bytes());
         self.pool
             .run(job)
             .await?
@@ -696,7 +697,7 @@ impl Identity {
         let credential = match user.password.take() {
             Some(p) => {
                 user.password_last_update_instant = Some(now);
-                Some(self.hash(p).await?)
+                Some(self.hash(tenant, p).await?)
             }
             None => None,
         };
@@ -755,7 +756,7 @@ impl Identity {
         let mut credential = old.credential;
         new.password_last_update_instant = old.user.password_last_update_instant;
         if let Some(p) = new.password.take() {
-            credential = Some(self.hash(p).await?);
+            credential = Some(self.hash(tenant, p).await?);
             new.password_last_update_instant = Some(now);
         }
         new.registrations = old.user.registrations;

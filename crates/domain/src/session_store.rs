@@ -16,6 +16,8 @@ pub struct StoredKey {
     /// `active` signs new tokens; `retiring` only verifies until its tokens have expired.
     pub status: String,
     pub insert_instant: Millis,
+    /// For a retiring key: when its last token expires; it is dropped after that.
+    pub expires_instant: Option<Millis>,
 }
 
 /// A refresh token as stored: only its SHA-256 is kept, never the token.
@@ -53,6 +55,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Keys of one tenant (or of all with `None`), oldest first.
     async fn signing_keys(&self, tenant: Option<Uuid>) -> StoreResult<Vec<StoredKey>>;
     async fn signing_key(&self, kid: &str) -> StoreResult<Option<StoredKey>>;
+    /// Marks a key `retiring` until `expires`; false when no such key.
+    async fn retire_signing_key(&self, kid: &str, expires: Millis) -> StoreResult<bool>;
+    /// Drops retiring keys whose tokens have all expired.
+    async fn delete_expired_signing_keys(&self, now: Millis) -> StoreResult<u64>;
 
     async fn insert_refresh_token(&self, token: &StoredRefreshToken) -> StoreResult<()>;
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>>;

@@ -94,6 +94,8 @@ enum Checked {
 
 /// The signing algorithm of keys generated on first need.
 pub const DEFAULT_ALGORITHM: Algorithm = Algorithm::ES256;
+/// How long a node keeps signing with the key it last read as active.
+const ACTIVE_KEY_CACHE: std::time::Duration = std::time::Duration::from_secs(30);
 /// How long a change-password id is good for.
 const CHANGE_PASSWORD_ID_MILLIS: Millis = 10 * 60_000;
 
@@ -106,8 +108,9 @@ pub struct Sessions {
     identity: Identity,
     /// kid → key, for signing and verifying.
     keys: Arc<RwLock<HashMap<String, Arc<KeyPair>>>>,
-    /// tenant → the kid that signs.
-    active: Arc<RwLock<HashMap<Uuid, String>>>,
+    /// tenant → the kid that signs, and when this node read it. Re-read after
+    /// [`ACTIVE_KEY_CACHE`], so a rotation on another node reaches this one.
+    active: Arc<RwLock<HashMap<Uuid, (String, std::time::Instant)>>>,
     /// (scheme, factor) → a credential of a random password, verified when the user does not
     /// exist so that the answer takes as long as a wrong password.
     dummies: Arc<Mutex<HashMap<HashTarget, Credential>>>,
@@ -596,7 +599,8 @@ impl Sessions {
             .read()
             .expect("not poisoned")
             .get(&tenant)
-            .cloned();
+            .filter(|(_, at)| at.elapsed() < ACTIVE_KEY_CACHE)
+            .map(|(kid, _)| kid.clone());
         if let Some(kid) = cached {
             if let Some(k) = self.keys.read().expect("not poisoned").get(&kid) {
                 return Ok(k.clone());
@@ -618,6 +622,7 @@ impl Sessions {
                     secret: k.secret(),
                     status: "active".into(),
                     insert_instant: now_millis(),
+                    expires_instant: None,
                 })
                 .await?;
             active = self.active_keys(tenant).await?;
@@ -629,8 +634,68 @@ impl Sessions {
         self.active
             .write()
             .expect("not poisoned")
-            .insert(tenant, first.kid.clone());
+            .insert(tenant, (first.kid.clone(), std::time::Instant::now()));
         Ok(k)
+    }
+
+    /// Rotates the tenant's signing key: a new key (of `algorithm`, else the current key's)
+    /// signs from now on; the old one turns `retiring` and stays published until every token it
+    /// signed has expired (the longest access-token lifetime of the tenant and its applications,
+    /// plus the time other nodes may still hold it as active), then is dropped.
+    pub async fn rotate_key(
+        &self,
+        tenant: Uuid,
+        algorithm: Option<Algorithm>,
+    ) -> Result<Arc<KeyPair>> {
+        let t = self.store().tenant(tenant).await?.ok_or(Error::NotFound)?;
+        let mut longest = LoginSettings::of(&t, None).access_ttl_secs;
+        for app in self.store().applications(Scope::tenant(tenant)).await? {
+            longest = longest.max(LoginSettings::of(&t, Some(&app)).access_ttl_secs);
+        }
+        let _one_at_a_time = self.create_key.lock().await;
+        let old = self.active_keys(tenant).await?;
+        let alg = match (algorithm, old.first()) {
+            (Some(a), _) => a,
+            (None, Some(k)) => {
+                Algorithm::parse(&k.algorithm).map_err(|e| Error::Store(e.to_string()))?
+            }
+            (None, None) => DEFAULT_ALGORITHM,
+        };
+        let k =
+            tokio::task::spawn_blocking(move || KeyPair::generate(Uuid::new_v4().to_string(), alg))
+                .await
+                .map_err(|e| Error::Store(e.to_string()))?;
+        let now = now_millis();
+        let stored = StoredKey {
+            kid: k.kid().to_string(),
+            tenant_id: tenant,
+            algorithm: alg.name().to_string(),
+            secret: k.secret(),
+            status: "active".into(),
+            insert_instant: now,
+            expires_instant: None,
+        };
+        self.store().insert_signing_key(&stored).await?;
+        let until = now + (longest + ACTIVE_KEY_CACHE.as_secs() as i64) * 1000;
+        for o in &old {
+            self.store().retire_signing_key(&o.kid, until).await?;
+        }
+        self.store().delete_expired_signing_keys(now).await?;
+        let k = self.load_key(&stored).await?;
+        self.active
+            .write()
+            .expect("not poisoned")
+            .insert(tenant, (stored.kid.clone(), std::time::Instant::now()));
+        tracing::info!(tenant = %tenant, kid = %stored.kid, algorithm = alg.name(), retired = old.len(), "signing key rotated");
+        Ok(k)
+    }
+
+    /// Keys that are published: active ones, and retiring ones until they expire.
+    async fn published_keys(&self, tenant: Option<Uuid>) -> Result<Vec<StoredKey>> {
+        let now = now_millis();
+        let mut keys = self.store().signing_keys(tenant).await?;
+        keys.retain(|k| k.status == "active" || k.expires_instant.is_some_and(|e| e > now));
+        Ok(keys)
     }
 
     async fn active_keys(&self, tenant: Uuid) -> Result<Vec<StoredKey>> {
@@ -642,7 +707,7 @@ impl Sessions {
     /// The public JWKs of every tenant's active and retiring keys (`/.well-known/jwks.json`).
     pub async fn jwks(&self) -> Result<Value> {
         let mut out = Vec::new();
-        for s in self.store().signing_keys(None).await? {
+        for s in self.published_keys(None).await? {
             if let Some(jwk) = self.load_key(&s).await?.public_jwk() {
                 out.push(jwk);
             }
@@ -657,7 +722,7 @@ impl Sessions {
             self.signing_key(t).await?;
         }
         let mut out = Map::new();
-        for s in self.store().signing_keys(scope.tenant).await? {
+        for s in self.published_keys(scope.tenant).await? {
             if kid.is_some_and(|k| k != s.kid) {
                 continue;
             }

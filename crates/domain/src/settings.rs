@@ -23,6 +23,10 @@ pub struct PasswordEncryption {
 }
 
 impl PasswordEncryption {
+    pub fn of(tenant: &Tenant) -> Self {
+        block(&tenant.settings, "passwordEncryptionConfiguration")
+    }
+
     pub fn scheme(&self) -> &str {
         self.encryption_scheme
             .as_deref()

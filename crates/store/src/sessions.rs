@@ -29,6 +29,7 @@ fn key_of(row: &AnyRow) -> StoreResult<StoredKey> {
         secret: text(row, "secret")?,
         status: text(row, "status")?,
         insert_instant: int(row, "insert_instant")?,
+        expires_instant: row.try_get("expires_instant").map_err(backend)?,
     })
 }
 
@@ -47,7 +48,8 @@ fn refresh_of(row: &AnyRow) -> StoreResult<StoredRefreshToken> {
     })
 }
 
-const KEY_COLUMNS: &str = "kid, tenant_id, algorithm, secret, status, insert_instant";
+const KEY_COLUMNS: &str =
+    "kid, tenant_id, algorithm, secret, status, insert_instant, expires_instant";
 const REFRESH_COLUMNS: &str = "token_hash, id, family_id, tenant_id, user_id, application_id, \
                                start_instant, insert_instant, expires_instant, used_instant";
 
@@ -64,7 +66,9 @@ impl SqlStore {
 impl SessionStore for SqlStore {
     async fn insert_signing_key(&self, k: &StoredKey) -> StoreResult<()> {
         self.exec(
-            &format!("INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+            &format!(
+                "INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL)"
+            ),
             args![
                 k.kid.clone(),
                 k.tenant_id.to_string(),
@@ -99,6 +103,24 @@ impl SessionStore for SqlStore {
             )
             .await?;
         rows.first().map(key_of).transpose()
+    }
+
+    async fn retire_signing_key(&self, kid: &str, expires: Millis) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "UPDATE signing_keys SET status = 'retiring', expires_instant = $1 WHERE kid = $2",
+                args![expires, kid.to_string()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn delete_expired_signing_keys(&self, now: Millis) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM signing_keys WHERE status = 'retiring' AND expires_instant <= $1",
+            args![now],
+        )
+        .await
     }
 
     async fn insert_refresh_token(&self, t: &StoredRefreshToken) -> StoreResult<()> {

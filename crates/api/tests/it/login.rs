@@ -24,6 +24,8 @@ portcullis_store::on_both_backends!(
     failed_logins_from_one_ip_lock_that_ip,
     change_password_checks_the_current_password_and_the_rules_and_revokes_refresh_tokens,
     a_203_login_gives_an_id_that_changes_the_password_once,
+    new_passwords_get_the_tenant_scheme,
+    a_rotated_key_signs_while_the_old_one_stays_published_until_its_tokens_expire,
 );
 
 const PASSWORD: &str = "correct horse";
@@ -780,4 +782,108 @@ async fn a_203_login_gives_an_id_that_changes_the_password_once(b: Backend) {
     .await;
     assert_eq!(a.status, 200, "no change required any more: {a:?}");
     assert_eq!(a.json["user"]["passwordChangeRequired"], false);
+}
+
+async fn new_passwords_get_the_tenant_scheme(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    patch_tenant(
+        &s,
+        &t,
+        json!({"passwordEncryptionConfiguration": {"encryptionScheme": "salted-pbkdf2-hmac-sha256",
+               "encryptionSchemeFactor": 1000}}),
+    )
+    .await;
+    let uid = s.new_user(&t, "jane@example.com").await;
+    let uid = uuid::Uuid::parse_str(&uid).unwrap();
+    let stored = s.db.store.user(Scope::ALL, uid).await.unwrap().unwrap();
+    let cred = stored.credential.unwrap();
+    assert_eq!(
+        (cred.scheme.as_str(), cred.factor),
+        ("salted-pbkdf2-hmac-sha256", 1000)
+    );
+    let a = login(
+        &s,
+        json!({"loginId": "jane@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+}
+
+async fn a_rotated_key_signs_while_the_old_one_stays_published_until_its_tokens_expire(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, app, _) = fixture(&s).await;
+    let tid = uuid::Uuid::parse_str(&t).unwrap();
+    let body = json!({"loginId": "jane", "password": PASSWORD, "applicationId": app});
+    let old_token = login(&s, body.clone()).await.json["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old_kid = portcullis_jwt::key_id(&old_token).unwrap();
+
+    // Another node rotates to EdDSA and signs with the new key at once.
+    let other = Sessions::new(Identity::new(
+        Arc::new(s.db.store.clone()),
+        HashPool::new(1, 4),
+    ));
+    let new_kid = other
+        .rotate_key(tid, Some(portcullis_jwt::Algorithm::EdDSA))
+        .await
+        .unwrap()
+        .kid()
+        .to_string();
+    assert_ne!(new_kid, old_kid);
+    let req: portcullis_domain::LoginRequest = serde_json::from_value(body).unwrap();
+    let new_token = match other.login(Scope::tenant(tid), req).await.unwrap() {
+        portcullis_domain::LoginOutcome::Success(t) => t.token.unwrap(),
+        o => panic!("{o:?}"),
+    };
+    assert_eq!(portcullis_jwt::key_id(&new_token).unwrap(), new_kid);
+
+    let jwks = send(s.http.get(format!("{}/.well-known/jwks.json", s.url))).await;
+    let kids: Vec<&str> = jwks.json["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [old_kid.as_str(), new_kid.as_str()]);
+    assert_eq!(jwks.json["keys"][1]["kty"], "OKP");
+    pyjwt_claims(&s, &old_token, Some(&app)).await;
+    let c = pyjwt_claims(&s, &new_token, Some(&app)).await;
+    assert_eq!(c["tid"], t);
+    let v = send(
+        s.http
+            .get(format!("{}/api/jwt/validate", s.url))
+            .header("Authorization", format!("Bearer {new_token}")),
+    )
+    .await;
+    assert_eq!(
+        v.status, 200,
+        "the server finds the new key in the database"
+    );
+
+    let keys = s.db.store.signing_keys(Some(tid)).await.unwrap();
+    let retiring = keys.iter().find(|k| k.kid == old_kid).unwrap();
+    assert_eq!(retiring.status, "retiring");
+    let until = retiring.expires_instant.unwrap();
+    let expected = portcullis_domain::now_millis() + (3600 + 30) * 1000;
+    assert!((until - expected).abs() < 5_000, "{until} vs {expected}");
+
+    // Once its tokens have expired the old key is no longer published, and the next rotation
+    // drops it.
+    s.db.store
+        .retire_signing_key(&old_kid, portcullis_domain::now_millis() - 1)
+        .await
+        .unwrap();
+    let jwks = send(s.http.get(format!("{}/.well-known/jwks.json", s.url))).await;
+    assert_eq!(jwks.json["keys"].as_array().unwrap().len(), 1);
+    other.rotate_key(tid, None).await.unwrap();
+    let keys = s.db.store.signing_keys(Some(tid)).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|k| k.kid != old_kid));
+    assert!(
+        keys.iter().all(|k| k.algorithm == "EdDSA"),
+        "keeps the algorithm"
+    );
 }

@@ -4,4 +4,5 @@
 mod support;
 
 mod fusionauth_client;
+mod keys;
 mod serve;

@@ -6,7 +6,9 @@ CREATE TABLE signing_keys (
   algorithm TEXT NOT NULL,
   secret TEXT NOT NULL,
   status TEXT NOT NULL,
-  insert_instant BIGINT NOT NULL
+  insert_instant BIGINT NOT NULL,
+  -- A retiring key is published until its last token has expired, then dropped.
+  expires_instant BIGINT
 );
 CREATE INDEX signing_keys_tenant_ix ON signing_keys (tenant_id);
 
