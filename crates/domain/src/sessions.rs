@@ -52,6 +52,9 @@ pub enum LoginOutcome {
     Success(Tokens),
     /// 202: the password is right but the user has no registration for the application.
     NotRegistered(Tokens),
+    /// 212: the password is right but the tenant verifies emails and this one is not verified
+    /// yet (FusionAuth's body, token included).
+    EmailNotVerified(Tokens),
     /// 203: the user must change the password first, with this id.
     PasswordChangeRequired { change_password_id: String },
     /// 409: the user is deactivated.
@@ -299,10 +302,12 @@ impl Sessions {
             tokens.refresh_token = Some(t);
             tokens.refresh_token_id = Some(id);
         }
-        Ok(if registered {
-            LoginOutcome::Success(tokens)
-        } else {
+        Ok(if !registered {
             LoginOutcome::NotRegistered(tokens)
+        } else if settings.verify_email && !stored.user.verified {
+            LoginOutcome::EmailNotVerified(tokens)
+        } else {
+            LoginOutcome::Success(tokens)
         })
     }
 

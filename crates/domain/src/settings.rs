@@ -185,6 +185,13 @@ struct TenantJwtRevocation {
     refresh_token_revocation_policy: RevocationPolicy,
 }
 
+/// `tenant.emailConfiguration` (only what login reads).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct EmailConfiguration {
+    verify_email: bool,
+}
+
 /// The settings of one login, application overrides applied.
 #[derive(Debug, Clone)]
 pub struct LoginSettings {
@@ -195,6 +202,8 @@ pub struct LoginSettings {
     pub one_time_refresh: bool,
     pub generate_refresh_tokens: bool,
     pub issuer: String,
+    /// `tenant.emailConfiguration.verifyEmail`: a login with an unverified email answers 212.
+    pub verify_email: bool,
     pub rules: PasswordRules,
     /// Revoke the user's refresh tokens when the password changes (default: yes).
     pub revoke_on_password_change: bool,
@@ -231,6 +240,7 @@ impl LoginSettings {
                 .map(|a| block::<LoginConfiguration>(&a.settings, "loginConfiguration"))
                 .is_some_and(|l| l.generate_refresh_tokens),
             rules: PasswordRules::of(tenant),
+            verify_email: block::<EmailConfiguration>(s, "emailConfiguration").verify_email,
             revoke_on_password_change: block::<TenantJwtRevocation>(s, "jwtConfiguration")
                 .refresh_token_revocation_policy
                 .on_password_changed,

@@ -31,7 +31,7 @@ fn tokens_json(t: &Tokens) -> Value {
 }
 
 /// `POST /api/login`: 200, 202 (not registered for the application), 203 (change password
-/// first), 404 (unknown user or wrong password, alike), 409 (inactive), 410 (expired), 423
+/// first), 212 (email not verified, when the tenant verifies emails), 404 (unknown user or wrong password, alike), 409 (inactive), 410 (expired), 423
 /// (locked after failed attempts), 400, 503 (hashing pool full).
 pub async fn login(
     State(s): State<AppState>,
@@ -43,6 +43,11 @@ pub async fn login(
         LoginOutcome::NotRegistered(t) => {
             (StatusCode::ACCEPTED, Json(tokens_json(&t))).into_response()
         }
+        LoginOutcome::EmailNotVerified(t) => (
+            StatusCode::from_u16(212).expect("a valid status"),
+            Json(tokens_json(&t)),
+        )
+            .into_response(),
         LoginOutcome::PasswordChangeRequired { change_password_id } => (
             StatusCode::NON_AUTHORITATIVE_INFORMATION,
             Json(json!({"changePasswordId": change_password_id,

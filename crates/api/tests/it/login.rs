@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 portcullis_store::on_both_backends!(
     login_by_email_or_username_answers_a_jwt_with_fusionauth_claims,
     unknown_user_and_wrong_password_get_the_same_404,
-    login_answers_202_203_409_410_and_400_as_fusionauth,
+    login_answers_202_203_212_409_410_and_400_as_fusionauth,
     a_user_of_tenant_a_cannot_log_in_through_tenant_b,
     validate_accepts_our_tokens_and_rejects_forged_or_missing_ones,
     token_lifetime_comes_from_the_tenant_and_the_application,
@@ -183,7 +183,7 @@ async fn unknown_user_and_wrong_password_get_the_same_404(b: Backend) {
     );
 }
 
-async fn login_answers_202_203_409_410_and_400_as_fusionauth(b: Backend) {
+async fn login_answers_202_203_212_409_410_and_400_as_fusionauth(b: Backend) {
     let s = Server::start(b).await;
     let (t, app, uid) = fixture(&s).await;
     let other_app = s.new_app(&t, "Blog", &[]).await;
@@ -210,6 +210,34 @@ async fn login_answers_202_203_409_410_and_400_as_fusionauth(b: Backend) {
     assert!(a.json.get("token").is_none());
     let wrong = login(&s, json!({"loginId": "jane", "password": "nope"})).await;
     assert_eq!(wrong.status, 404, "the password is checked first");
+
+    patch_tenant(&s, &t, json!({"emailConfiguration": {"verifyEmail": true}})).await;
+    let other = s.new_user(&t, "unverified@example.com").await;
+    let a = login(
+        &s,
+        json!({"loginId": "unverified@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(a.status, 212, "email not verified: {a:?}");
+    assert!(a.json["token"].is_string());
+    s.call(
+        "PATCH",
+        &format!("/api/user/{other}"),
+        json!({"user": {"verified": true}}),
+    )
+    .await;
+    let a = login(
+        &s,
+        json!({"loginId": "unverified@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "verified now: {a:?}");
+    patch_tenant(
+        &s,
+        &t,
+        json!({"emailConfiguration": {"verifyEmail": false}}),
+    )
+    .await;
 
     let other = s.new_user(&t, "old@example.com").await;
     s.call(
