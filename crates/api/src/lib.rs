@@ -147,6 +147,10 @@ fn authenticated_routes() -> Routes {
         )
         .route("/api/login", post(login::login))
         .route("/api/user/change-password", post(login::change_password))
+        .route(
+            "/api/user/refresh-token/import",
+            post(login::import_refresh_tokens),
+        )
         .route("/api/api-key", post(api_key::create).get(api_key::list))
         .route(
             "/api/api-key/{keyId}",

@@ -55,6 +55,7 @@ pub const ROUTES: &[RouteDoc] = &[
     r("/api/user/registration/{userId}/{applicationId}", &["GET", "PUT", "PATCH", "DELETE"], "Retrieve, replace, merge-patch or delete a registration"),
     r("/api/login", &["POST"], "Log in with loginId and password: a JWT (and a refresh token when the application issues them)"),
     r("/api/user/change-password", &["POST"], "Change a password with loginId and currentPassword; revokes the user's refresh tokens"),
+    r("/api/user/refresh-token/import", &["POST"], "Import refresh tokens from the old system (stored as SHA-256), all or nothing"),
     open("/api/user/change-password/{changePasswordId}", &["POST"], "Change a password with the id a 203 login answered"),
     open("/api/jwt/validate", &["GET"], "Validate the JWT in Authorization: Bearer; answer its claims"),
     open("/api/jwt/refresh", &["POST", "DELETE"], "Exchange a refresh token for a new JWT (one-time use); DELETE (with an API key) revokes by ?token=, ?userId=, ?applicationId="),

@@ -19,5 +19,7 @@ pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
 pub use model::*;
 pub use service::Identity;
 pub use session_store::{RefreshTokens, SessionStore, StoredKey, StoredRefreshToken};
-pub use sessions::{ChangePasswordRequest, LoginOutcome, LoginRequest, Sessions};
+pub use sessions::{
+    ChangePasswordRequest, ImportedRefreshToken, LoginOutcome, LoginRequest, Sessions,
+};
 pub use store::Store;

@@ -61,6 +61,8 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn delete_expired_signing_keys(&self, now: Millis) -> StoreResult<u64>;
 
     async fn insert_refresh_token(&self, token: &StoredRefreshToken) -> StoreResult<()>;
+    /// Inserts tokens in one transaction (an import): all or none.
+    async fn insert_refresh_tokens(&self, tokens: &[StoredRefreshToken]) -> StoreResult<()>;
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>>;
     /// Marks an unused token used; false when it was already used or does not exist. Atomic, so
     /// two nodes racing with one token cannot both win.

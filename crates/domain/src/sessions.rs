@@ -80,6 +80,24 @@ pub struct ChangePasswordRequest {
     pub ip_address: Option<String>,
 }
 
+/// One token of `POST /api/user/refresh-token/import` (FusionAuth's names).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportedRefreshToken {
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
+    #[serde(default)]
+    pub application_id: Option<Uuid>,
+    /// When the user logged in (the JWT's `auth_time`); default: `insertInstant`.
+    #[serde(default)]
+    pub start_instant: Option<Millis>,
+    /// When the old system issued the token; its lifetime counts from here. Default: now.
+    #[serde(default)]
+    pub insert_instant: Option<Millis>,
+}
+
 /// What `POST /api/jwt/refresh` gives.
 #[derive(Debug, Clone)]
 pub struct Refreshed {
@@ -921,6 +939,131 @@ impl Sessions {
             refresh_token,
             refresh_token_id,
         })
+    }
+
+    /// `POST /api/user/refresh-token/import`: refresh tokens of the old system, so that its
+    /// sessions survive the move. Each token's user must exist in the caller's scope and its
+    /// application in the user's tenant; the lifetime (the tenant's, or the application's
+    /// override) counts from `insertInstant`. Only the SHA-256 is stored. All or nothing.
+    pub async fn import_refresh_tokens(
+        &self,
+        scope: Scope,
+        tokens: Vec<ImportedRefreshToken>,
+    ) -> Result<usize> {
+        let mut errors = Errors::default();
+        let now = now_millis();
+        let mut tenants: HashMap<Uuid, Tenant> = HashMap::new();
+        let mut apps: HashMap<Uuid, Option<Application>> = HashMap::new();
+        let mut users: HashMap<Uuid, Option<Uuid>> = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(tokens.len());
+        for (i, t) in tokens.into_iter().enumerate() {
+            let field = |f: &str| format!("refreshTokens[{i}].{f}");
+            let token = t.token.as_deref().unwrap_or("");
+            if token.is_empty() {
+                let f = field("token");
+                errors.add_field(&f, &format!("[blank]{f}"), "You must specify the [token].");
+            }
+            let hash = sha256_hex(token);
+            if !token.is_empty()
+                && (!seen.insert(hash.clone())
+                    || self.store().refresh_token(&hash).await?.is_some())
+            {
+                let f = field("token");
+                errors.add_field(
+                    &f,
+                    &format!("[duplicate]{f}"),
+                    "This refresh token already exists.",
+                );
+            }
+            let tenant = match t.user_id {
+                None => None,
+                Some(u) => match users.get(&u) {
+                    Some(known) => *known,
+                    None => {
+                        let found = self
+                            .store()
+                            .user(scope, u)
+                            .await?
+                            .and_then(|s| s.user.tenant_id);
+                        users.insert(u, found);
+                        found
+                    }
+                },
+            };
+            let Some(tenant_id) = tenant else {
+                let f = field("userId");
+                errors.add_field(
+                    &f,
+                    &format!("[invalid]{f}"),
+                    "The user does not exist in this tenant.",
+                );
+                continue;
+            };
+            let app = match t.application_id {
+                None => None,
+                Some(a) => {
+                    let found = match apps.get(&a) {
+                        Some(known) => known.clone(),
+                        None => {
+                            let found = self
+                                .store()
+                                .application(Scope::tenant(tenant_id), a)
+                                .await?;
+                            apps.insert(a, found.clone());
+                            found
+                        }
+                    };
+                    found.filter(|app| app.tenant_id == Some(tenant_id))
+                }
+            };
+            let Some(app) = app else {
+                let f = field("applicationId");
+                errors.add_field(
+                    &f,
+                    &format!("[invalid]{f}"),
+                    "The application does not exist in the user's tenant.",
+                );
+                continue;
+            };
+            let settings = match tenants.get(&tenant_id) {
+                Some(tenant) => LoginSettings::of(tenant, Some(&app)),
+                None => {
+                    let tenant = self
+                        .store()
+                        .tenant(tenant_id)
+                        .await?
+                        .ok_or(Error::NotFound)?;
+                    let settings = LoginSettings::of(&tenant, Some(&app));
+                    tenants.insert(tenant_id, tenant);
+                    settings
+                }
+            };
+            let issued = t.insert_instant.unwrap_or(now);
+            out.push(StoredRefreshToken {
+                id: Uuid::new_v4(),
+                token_hash: hash,
+                family_id: Uuid::new_v4(),
+                tenant_id,
+                user_id: t.user_id.expect("checked"),
+                application_id: app.id.expect("stored"),
+                start_instant: t.start_instant.unwrap_or(issued),
+                insert_instant: issued,
+                expires_instant: issued.saturating_add(settings.refresh_ttl_millis),
+                used_instant: None,
+            });
+        }
+        if out.is_empty() && errors.is_empty() {
+            errors.add_field(
+                "refreshTokens",
+                "[blank]refreshTokens",
+                "You must specify at least one refresh token.",
+            );
+        }
+        errors.into_result()?;
+        self.store().insert_refresh_tokens(&out).await?;
+        tracing::info!(count = out.len(), "refresh tokens imported");
+        Ok(out.len())
     }
 
     /// `DELETE /api/jwt/refresh`: revokes by token, user, application or user and application,

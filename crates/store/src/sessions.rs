@@ -124,12 +124,17 @@ impl SessionStore for SqlStore {
     }
 
     async fn insert_refresh_token(&self, t: &StoredRefreshToken) -> StoreResult<()> {
-        self.exec(
-            &format!(
-                "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
-            ),
-            args![
+        self.insert_refresh_tokens(std::slice::from_ref(t)).await
+    }
+
+    async fn insert_refresh_tokens(&self, tokens: &[StoredRefreshToken]) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
+        );
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for t in tokens {
+            let args = args![
                 t.token_hash.clone(),
                 t.id.to_string(),
                 t.family_id.to_string(),
@@ -139,10 +144,13 @@ impl SessionStore for SqlStore {
                 t.start_instant,
                 t.insert_instant,
                 t.expires_instant,
-            ],
-        )
-        .await?;
-        Ok(())
+            ];
+            bind_all(sqlx::query(&sql), args)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
     }
 
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>> {

@@ -9,7 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use portcullis_domain::sessions::Tokens;
-use portcullis_domain::{ChangePasswordRequest, Errors, LoginOutcome, LoginRequest, Scope};
+use portcullis_domain::{
+    ChangePasswordRequest, Errors, ImportedRefreshToken, LoginOutcome, LoginRequest, Scope,
+};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -165,6 +167,25 @@ pub async fn revoke(
         .transpose()?;
     s.sessions
         .revoke(c.scope, q.token.as_deref(), user, app)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRefreshTokensRequest {
+    #[serde(default)]
+    refresh_tokens: Vec<ImportedRefreshToken>,
+}
+
+/// `POST /api/user/refresh-token/import`: refresh tokens from the old system, all or nothing.
+pub async fn import_refresh_tokens(
+    State(s): State<AppState>,
+    c: Caller,
+    JsonBody(req): JsonBody<ImportRefreshTokensRequest>,
+) -> ApiResult<StatusCode> {
+    s.sessions
+        .import_refresh_tokens(c.scope, req.refresh_tokens)
         .await?;
     Ok(StatusCode::OK)
 }

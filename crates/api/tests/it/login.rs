@@ -26,6 +26,7 @@ portcullis_store::on_both_backends!(
     a_203_login_gives_an_id_that_changes_the_password_once,
     new_passwords_get_the_tenant_scheme,
     a_rotated_key_signs_while_the_old_one_stays_published_until_its_tokens_expire,
+    imported_refresh_tokens_keep_old_sessions_alive,
 );
 
 const PASSWORD: &str = "correct horse";
@@ -913,5 +914,82 @@ async fn a_rotated_key_signs_while_the_old_one_stays_published_until_its_tokens_
     assert!(
         keys.iter().all(|k| k.algorithm == "EdDSA"),
         "keeps the algorithm"
+    );
+}
+
+async fn imported_refresh_tokens_keep_old_sessions_alive(b: Backend) {
+    let s = Server::start(b).await;
+    let (_, app, uid) = fixture(&s).await;
+    let long_ago = portcullis_domain::now_millis() - 86_400_000;
+    let import = |tokens: Value| {
+        s.call(
+            "POST",
+            "/api/user/refresh-token/import",
+            json!({ "refreshTokens": tokens }),
+        )
+    };
+    let a = import(json!([
+        {"token": "legacy-token-1", "userId": uid, "applicationId": app,
+         "startInstant": long_ago, "insertInstant": long_ago},
+        {"token": "legacy-token-2", "userId": uid, "applicationId": app}
+    ]))
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(s
+        .db
+        .store
+        .refresh_token("legacy-token-1")
+        .await
+        .unwrap()
+        .is_none());
+
+    let r = refresh(&s, "legacy-token-1").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let c = pyjwt_claims(&s, r.json["token"].as_str().unwrap(), Some(&app)).await;
+    assert_eq!(c["sub"], uid);
+    assert_eq!(c["roles"], json!(["admin"]));
+    assert_eq!(
+        c["auth_time"],
+        long_ago / 1000,
+        "the old session's login time"
+    );
+
+    let bad = import(json!([
+        {"token": "legacy-token-2", "userId": uid, "applicationId": app},
+        {"token": "fresh", "userId": uuid::Uuid::new_v4(), "applicationId": app},
+        {"token": "fresh-2", "userId": uid, "applicationId": uuid::Uuid::new_v4()},
+        {"userId": uid, "applicationId": app}
+    ]))
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        bad.field_code("refreshTokens[0].token"),
+        Some("[duplicate]refreshTokens[0].token")
+    );
+    assert_eq!(
+        bad.field_code("refreshTokens[1].userId"),
+        Some("[invalid]refreshTokens[1].userId")
+    );
+    assert_eq!(
+        bad.field_code("refreshTokens[2].applicationId"),
+        Some("[invalid]refreshTokens[2].applicationId")
+    );
+    assert_eq!(
+        bad.field_code("refreshTokens[3].token"),
+        Some("[blank]refreshTokens[3].token")
+    );
+    assert_eq!(refresh(&s, "fresh-2").await.status, 404, "all or nothing");
+
+    // A token of another tenant's user is out of reach of a key locked to this tenant.
+    let tb = s.new_tenant("B").await;
+    let key_b = s.key_with(json!({"tenantId": tb})).await;
+    let other = send(
+        s.req_as(&key_b, "POST", "/api/user/refresh-token/import")
+            .json(&json!({"refreshTokens": [{"token": "x", "userId": uid, "applicationId": app}]})),
+    )
+    .await;
+    assert_eq!(
+        other.field_code("refreshTokens[0].userId"),
+        Some("[invalid]refreshTokens[0].userId")
     );
 }
