@@ -258,12 +258,26 @@ impl SessionStore for SqlStore {
     ) -> StoreResult<u64> {
         let t = tenant.to_string();
         let s = subject.to_string();
-        // Old failures no longer count; dropping them keeps the table small.
+        // Old failures no longer count; dropping them keeps the table small. Now and then the
+        // whole tenant's old failures and ended locks go too, so that login ids sprayed once
+        // each (never counted again) do not pile up.
         self.exec(
             "DELETE FROM login_failures WHERE tenant_id = $1 AND subject = $2 AND instant < $3",
             args![t.clone(), s.clone(), since],
         )
         .await?;
+        if rand::random::<u8>() < 4 {
+            self.exec(
+                "DELETE FROM login_failures WHERE tenant_id = $1 AND instant < $2",
+                args![t.clone(), since],
+            )
+            .await?;
+            self.exec(
+                "DELETE FROM login_locks WHERE tenant_id = $1 AND until_instant < $2",
+                args![t.clone(), now],
+            )
+            .await?;
+        }
         self.exec(
             "INSERT INTO login_failures (tenant_id, subject, instant) VALUES ($1, $2, $3)",
             args![t.clone(), s.clone(), now],
