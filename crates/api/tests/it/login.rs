@@ -27,6 +27,7 @@ portcullis_store::on_both_backends!(
     new_passwords_get_the_tenant_scheme,
     a_rotated_key_signs_while_the_old_one_stays_published_until_its_tokens_expire,
     imported_refresh_tokens_keep_old_sessions_alive,
+    a_full_hashing_pool_answers_busy_instead_of_queueing,
 );
 
 const PASSWORD: &str = "correct horse";
@@ -992,4 +993,36 @@ async fn imported_refresh_tokens_keep_old_sessions_alive(b: Backend) {
         other.field_code("refreshTokens[0].userId"),
         Some("[invalid]refreshTokens[0].userId")
     );
+}
+
+async fn a_full_hashing_pool_answers_busy_instead_of_queueing(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, _, _) = fixture(&s).await;
+    let tid = uuid::Uuid::parse_str(&t).unwrap();
+    // One worker and one queued job: a burst of logins must not wait in an unbounded queue.
+    let node = Sessions::new(Identity::new(
+        Arc::new(s.db.store.clone()),
+        HashPool::new(1, 1),
+    ));
+    let burst: Vec<_> = (0..12)
+        .map(|_| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                let req = serde_json::from_value(json!({"loginId": "jane", "password": PASSWORD}))
+                    .unwrap();
+                node.login(Scope::tenant(tid), req).await
+            })
+        })
+        .collect();
+    let (mut ok, mut busy) = (0, 0);
+    for h in burst {
+        match h.await.unwrap() {
+            Ok(portcullis_domain::LoginOutcome::Success(_)) => ok += 1,
+            Err(portcullis_domain::Error::Busy(_)) => busy += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(ok >= 1 && busy >= 1, "{ok} succeeded, {busy} busy");
+    let api = portcullis_api::error::ApiError::from(portcullis_domain::Error::Busy("x".into()));
+    assert_eq!(api.status, 503);
 }
