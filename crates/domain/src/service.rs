@@ -569,6 +569,26 @@ impl Identity {
             .map_err(|e| Error::Store(format!("hashing a new password failed: {e}")))
     }
 
+    /// The tenant's `passwordValidationRules` decide a new password: they replace the built-in
+    /// length check of [`validate::user`], whose limits are their defaults.
+    async fn check_password_rules(
+        &self,
+        tenant: Uuid,
+        user: &User,
+        errors: &mut Errors,
+    ) -> Result<()> {
+        let Some(p) = &user.password else {
+            return Ok(());
+        };
+        let rules = match self.store.tenant(tenant).await? {
+            Some(t) => crate::settings::PasswordRules::of(&t),
+            None => Default::default(),
+        };
+        errors.field_errors.remove("user.password");
+        rules.check(&p.0, "user.password", errors);
+        Ok(())
+    }
+
     /// Duplicate email/username checks against the store, as field errors. The unique indexes
     /// catch races; this gives the common case a precise answer.
     async fn check_unique(&self, tenant: Uuid, user: &User, errors: &mut Errors) -> Result<()> {
@@ -653,6 +673,8 @@ impl Identity {
         user.tenant_id = Some(tenant);
         let mut errors = Errors::default();
         validate::user(&user, "user", &mut errors);
+        self.check_password_rules(tenant, &user, &mut errors)
+            .await?;
         self.check_unique(tenant, &user, &mut errors).await?;
         if self
             .store
@@ -750,6 +772,7 @@ impl Identity {
         new.tenant_id = Some(tenant);
         let mut errors = Errors::default();
         validate::user(&new, "user", &mut errors);
+        self.check_password_rules(tenant, &new, &mut errors).await?;
         self.check_unique(tenant, &new, &mut errors).await?;
         errors.into_result()?;
         let now = now_millis();

@@ -28,6 +28,7 @@ portcullis_store::on_both_backends!(
     a_rotated_key_signs_while_the_old_one_stays_published_until_its_tokens_expire,
     imported_refresh_tokens_keep_old_sessions_alive,
     a_full_hashing_pool_answers_busy_instead_of_queueing,
+    tenant_password_rules_apply_when_users_are_created_and_replaced,
 );
 
 const PASSWORD: &str = "correct horse";
@@ -1025,4 +1026,45 @@ async fn a_full_hashing_pool_answers_busy_instead_of_queueing(b: Backend) {
     assert!(ok >= 1 && busy >= 1, "{ok} succeeded, {busy} busy");
     let api = portcullis_api::error::ApiError::from(portcullis_domain::Error::Busy("x".into()));
     assert_eq!(api.status, 503);
+}
+
+async fn tenant_password_rules_apply_when_users_are_created_and_replaced(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let create = |pw: &str| {
+        s.call(
+            "POST",
+            "/api/user",
+            json!({"user": {"email": format!("{}@example.com", pw.replace(' ', "")), "password": pw}}),
+        )
+    };
+    assert_eq!(
+        create("short").await.field_code("user.password"),
+        Some("[tooShort]user.password"),
+        "FusionAuth's default minimum of 8"
+    );
+    patch_tenant(
+        &s,
+        &t,
+        json!({"passwordValidationRules": {"minLength": 4, "requireNumber": true}}),
+    )
+    .await;
+    assert_eq!(
+        create("abcdefgh").await.field_code("user.password"),
+        Some("[requireNumber]user.password")
+    );
+    let ok = create("abc1").await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let uid = ok.json["user"]["id"].as_str().unwrap();
+    let put = s
+        .call(
+            "PUT",
+            &format!("/api/user/{uid}"),
+            json!({"user": {"email": "abc1@example.com", "password": "no digits"}}),
+        )
+        .await;
+    assert_eq!(
+        put.field_code("user.password"),
+        Some("[requireNumber]user.password")
+    );
 }
