@@ -194,10 +194,12 @@ pub async fn import_refresh_tokens(
 #[serde(rename_all = "camelCase")]
 pub struct PublicKeyQuery {
     key_id: Option<String>,
+    /// The official client libraries send `?kid=`.
+    kid: Option<String>,
     application_id: Option<String>,
 }
 
-/// `GET /api/jwt/public-key`: `?keyId=` or `?applicationId=` → `{"publicKey": PEM}`; neither →
+/// `GET /api/jwt/public-key`: `?keyId=` (or `?kid=`) or `?applicationId=` → `{"publicKey": PEM}`; neither →
 /// `{"publicKeys": {kid: PEM}}` of every tenant.
 pub async fn public_key(
     State(s): State<AppState>,
@@ -221,11 +223,9 @@ pub async fn public_key(
         let keys = s.sessions.public_keys(Scope::ALL, Some(key.kid())).await?;
         return single(keys);
     }
-    let keys = s
-        .sessions
-        .public_keys(Scope::ALL, q.key_id.as_deref())
-        .await?;
-    match q.key_id {
+    let kid = q.key_id.or(q.kid);
+    let keys = s.sessions.public_keys(Scope::ALL, kid.as_deref()).await?;
+    match kid {
         Some(_) => single(keys),
         None => Ok(Json(json!({ "publicKeys": keys }))),
     }

@@ -443,6 +443,18 @@ async fn signing_keys_are_stored_and_only_public_halves_are_published(b: Backend
         .as_str()
         .unwrap()
         .starts_with("-----BEGIN PUBLIC KEY-----"));
+    let kid = portcullis_jwt::key_id(&token).unwrap();
+    for q in ["keyId", "kid"] {
+        let one = send(
+            s.http
+                .get(format!("{}/api/jwt/public-key?{q}={kid}", s.url)),
+        )
+        .await;
+        assert_eq!(one.status, 200, "{one:?}");
+        assert_eq!(one.json["publicKey"], pk.json["publicKey"]);
+    }
+    let none = send(s.http.get(format!("{}/api/jwt/public-key?kid=nope", s.url))).await;
+    assert_eq!(none.status, 404);
     let all = send(s.http.get(format!("{}/api/jwt/public-key", s.url))).await;
     assert_eq!(all.json["publicKeys"].as_object().unwrap().len(), 2);
 
@@ -454,7 +466,6 @@ async fn signing_keys_are_stored_and_only_public_halves_are_published(b: Backend
     ));
     let claims = other.validate(&token).await.unwrap();
     assert_eq!(claims["tid"], t);
-    let kid = portcullis_jwt::key_id(&token).unwrap();
     let tid = uuid::Uuid::parse_str(&t).unwrap();
     assert_eq!(other.signing_key(tid).await.unwrap().kid(), kid);
     let stored = s.db.store.signing_keys(Some(tid)).await.unwrap();
