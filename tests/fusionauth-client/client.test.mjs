@@ -295,6 +295,19 @@ test('refresh tokens: exchangeRefreshTokenForJWT rotates them, revokeRefreshToke
   assert.equal(revoked.statusCode, 404);
 });
 
+test('importRefreshTokens: a token of the old system is exchanged like ours', async () => {
+  const legacy = `legacy-${run}-${randomUUID()}`;
+  const imported = await tenantClient.importRefreshTokens({
+    refreshTokens: [{ token: legacy, userId, applicationId, startInstant: Date.now() - 3600_000 }],
+    validateDbConstraints: true,
+  });
+  assert.equal(imported.statusCode, 200);
+  const exchanged = await client.exchangeRefreshTokenForJWT({ refreshToken: legacy });
+  assert.equal(exchanged.statusCode, 200);
+  const valid = await client.validateJWT(exchanged.response.token);
+  assert.equal(valid.response.jwt.sub, userId);
+});
+
 test('changePasswordByIdentity checks the current password', async () => {
   const bad = await rejection(tenantClient.changePasswordByIdentity({
     loginId: email, currentPassword: 'not the password', password: 'a whole new password',
