@@ -247,6 +247,80 @@ test('a wrong API key is a 401', async () => {
 });
 
 // FusionAuth's soft delete: DELETE without ?hardDelete=true deactivates, PUT ?reactivate=true restores.
+test('login, validateJWT, retrieveJsonWebKeySet and retrieveJWTPublicKey', async () => {
+  const res = await tenantClient.login({ loginId: email.toUpperCase(), password, applicationId });
+  assert.equal(res.statusCode, 200);
+  assert.equal(res.response.user.id, userId);
+  const token = res.response.token;
+  assert.equal(typeof token, 'string');
+
+  const valid = await client.validateJWT(token);
+  assert.equal(valid.statusCode, 200);
+  assert.equal(valid.response.jwt.sub, userId);
+  assert.equal(valid.response.jwt.aud, applicationId);
+  assert.equal(valid.response.jwt.tid, tenantId);
+  assert.deepEqual([...valid.response.jwt.roles].sort(), ['admin', 'editor']);
+
+  const kid = JSON.parse(Buffer.from(token.split('.')[0], 'base64url')).kid;
+  const jwks = await client.retrieveJsonWebKeySet();
+  assert.ok(jwks.response.keys.some((k) => k.kid === kid && !('d' in k)), 'the signing key is published');
+  const pem = await client.retrieveJWTPublicKey(kid);
+  assert.match(pem.response.publicKey, /^-----BEGIN PUBLIC KEY-----/);
+
+  const wrong = await rejection(tenantClient.login({ loginId: email, password: 'not the password' }));
+  assert.equal(wrong.statusCode, 404);
+  const nobody = await rejection(tenantClient.login({ loginId: `nobody.${run}@example.com`, password }));
+  assert.equal(nobody.statusCode, 404);
+});
+
+test('refresh tokens: exchangeRefreshTokenForJWT rotates them, revokeRefreshTokensByUserId ends them', async () => {
+  const patched = await tenantClient.patchApplication(applicationId, {
+    application: { loginConfiguration: { generateRefreshTokens: true } },
+  });
+  assert.equal(patched.statusCode, 200);
+  const res = await tenantClient.login({ loginId: email, password, applicationId });
+  const first = res.response.refreshToken;
+  assert.equal(typeof first, 'string');
+
+  const exchanged = await client.exchangeRefreshTokenForJWT({ refreshToken: first });
+  assert.equal(exchanged.statusCode, 200);
+  assert.equal(typeof exchanged.response.token, 'string');
+  const second = exchanged.response.refreshToken;
+  assert.notEqual(second, first, 'one-time use: a new refresh token');
+  assert.equal((await rejection(client.exchangeRefreshTokenForJWT({ refreshToken: first }))).statusCode, 404);
+
+  const again = await tenantClient.login({ loginId: email, password, applicationId });
+  assert.equal((await tenantClient.revokeRefreshTokensByUserId(userId)).statusCode, 200);
+  const revoked = await rejection(client.exchangeRefreshTokenForJWT({ refreshToken: again.response.refreshToken }));
+  assert.equal(revoked.statusCode, 404);
+});
+
+test('importRefreshTokens: a token of the old system is exchanged like ours', async () => {
+  const legacy = `legacy-${run}-${randomUUID()}`;
+  const imported = await tenantClient.importRefreshTokens({
+    refreshTokens: [{ token: legacy, userId, applicationId, startInstant: Date.now() - 3600_000 }],
+    validateDbConstraints: true,
+  });
+  assert.equal(imported.statusCode, 200);
+  const exchanged = await client.exchangeRefreshTokenForJWT({ refreshToken: legacy });
+  assert.equal(exchanged.statusCode, 200);
+  const valid = await client.validateJWT(exchanged.response.token);
+  assert.equal(valid.response.jwt.sub, userId);
+});
+
+test('changePasswordByIdentity checks the current password', async () => {
+  const bad = await rejection(tenantClient.changePasswordByIdentity({
+    loginId: email, currentPassword: 'not the password', password: 'a whole new password',
+  }));
+  assert.equal(bad.statusCode, 404);
+  const ok = await tenantClient.changePasswordByIdentity({
+    loginId: email, currentPassword: password, password: 'a whole new password',
+  });
+  assert.equal(ok.statusCode, 200);
+  const res = await tenantClient.login({ loginId: email, password: 'a whole new password' });
+  assert.equal(res.statusCode, 200);
+});
+
 test('deactivateUser keeps the user, inactive; reactivateUser brings it back', async () => {
   const created = await tenantClient.createUser(null, { user: { email: `grace.${run}@example.com`, password } });
   const id = created.response.user.id;

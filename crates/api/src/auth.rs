@@ -44,7 +44,8 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     }
 }
 
-async fn caller(
+/// The caller of a request: its API key (with permission for `route` and `method`) and tenant.
+pub(crate) async fn caller(
     state: &AppState,
     route: Option<&str>,
     method: &str,

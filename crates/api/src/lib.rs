@@ -19,8 +19,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Router};
-use handlers::{api_key, application, group, import, status, tenant, user};
-use portcullis_domain::Identity;
+use handlers::{api_key, application, group, import, login, status, tenant, user};
+use portcullis_domain::{Identity, Sessions};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
@@ -46,6 +46,8 @@ impl Default for ApiConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub identity: Identity,
+    /// Login, tokens and signing keys, over the same store and hashing pool.
+    pub sessions: Sessions,
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<ApiConfig>,
 }
@@ -53,6 +55,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(identity: Identity, config: ApiConfig) -> Self {
         Self {
+            sessions: Sessions::new(identity.clone()),
             identity,
             metrics: Arc::new(metrics::Metrics::new()),
             config: Arc::new(config),
@@ -149,6 +152,12 @@ fn authenticated_routes(config: &ApiConfig) -> Routes {
                 .patch(user::patch_registration)
                 .delete(user::delete_registration),
         )
+        .route("/api/login", post(login::login))
+        .route("/api/user/change-password", post(login::change_password))
+        .route(
+            "/api/user/refresh-token/import",
+            post(login::import_refresh_tokens),
+        )
         .route("/api/api-key", post(api_key::create).get(api_key::list))
         .route(
             "/api/api-key/{keyId}",
@@ -164,8 +173,19 @@ fn authenticated_routes(config: &ApiConfig) -> Routes {
 pub fn served_paths() -> Vec<&'static str> {
     let mut p = authenticated_routes(&ApiConfig::default()).paths;
     p.extend(["/api/status", "/api/openapi.json", "/metrics"]);
+    p.extend(OPEN_LOGIN_PATHS);
     p
 }
+
+/// Login routes without the API-key layer: they carry a JWT or a refresh token instead, or
+/// publish public keys, or a change-password id stands in for the key. (`DELETE /api/jwt/refresh` checks the API key in its handler.)
+const OPEN_LOGIN_PATHS: [&str; 5] = [
+    "/api/user/change-password/{changePasswordId}",
+    "/api/jwt/validate",
+    "/api/jwt/refresh",
+    "/api/jwt/public-key",
+    "/.well-known/jwks.json",
+];
 
 /// The header a request to an unknown path gets, so tests can tell "no such route" from "no such
 /// entity".
@@ -189,6 +209,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/status", get(status::status))
         .route("/api/openapi.json", get(openapi::serve))
         .route("/metrics", get(metrics::render))
+        .route("/api/jwt/validate", get(login::validate))
+        .route(
+            "/api/jwt/refresh",
+            post(login::refresh).delete(login::revoke),
+        )
+        .route("/api/jwt/public-key", get(login::public_key))
+        .route(
+            "/api/user/change-password/{changePasswordId}",
+            post(login::change_password_by_id),
+        )
+        .route("/.well-known/jwks.json", get(login::jwks))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn_with_state(

@@ -4,6 +4,7 @@
 mod bench;
 mod config;
 mod import;
+mod keys;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -26,9 +27,12 @@ enum Command {
     /// Bulk-load users from a FusionAuth import JSON file, or a directory of them, through the
     /// API or straight into a store.
     Import(import::ImportArgs),
-    /// Measure end-to-end figures against their limits (see docs/benchmarks.md).
+    /// End-to-end benchmarks on throw-away databases, each figure beside its target.
     #[command(subcommand)]
-    Bench(bench::Bench),
+    Bench(bench::BenchCommand),
+    /// The tenants' signing keys: list, rotate.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,7 +44,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => rt.block_on(serve::run(args)),
         Command::Import(args) => rt.block_on(import::run(args)),
-        Command::Bench(b) => rt.block_on(bench::run(b)),
+        Command::Bench(cmd) => rt.block_on(bench::run(cmd)),
+        Command::Keys(cmd) => rt.block_on(keys::run(cmd)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

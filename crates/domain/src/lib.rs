@@ -10,6 +10,9 @@ pub mod import;
 pub mod model;
 pub mod patch;
 pub mod service;
+mod session_store;
+pub mod sessions;
+pub mod settings;
 mod store;
 pub mod validate;
 
@@ -17,4 +20,8 @@ pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
 pub use import::{ImportRequest, ImportSummary, ImportUser};
 pub use model::*;
 pub use service::Identity;
+pub use session_store::{RefreshTokens, SessionStore, StoredKey, StoredRefreshToken};
+pub use sessions::{
+    ChangePasswordRequest, ImportedRefreshToken, LoginOutcome, LoginRequest, Sessions,
+};
 pub use store::{Store, Taken};

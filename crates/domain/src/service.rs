@@ -553,19 +553,40 @@ impl Identity {
 
     // ---------------------------------------------------------------- users
 
-    /// Hashes a new password on the shared pool (never on the async runtime).
-    async fn hash(&self, password: Password) -> Result<portcullis_hash::Credential> {
-        let job = move || {
-            portcullis_hash::hash_password(
-                portcullis_hash::DEFAULT_SCHEME,
-                None,
-                password.0.as_bytes(),
-            )
+    /// Hashes a new password on the shared pool (never on the async runtime) with the tenant's
+    /// `passwordEncryptionConfiguration` (argon2id by default).
+    async fn hash(&self, tenant: Uuid, password: Password) -> Result<portcullis_hash::Credential> {
+        let config = match self.store.tenant(tenant).await? {
+            Some(t) => crate::settings::PasswordEncryption::of(&t),
+            None => Default::default(),
         };
+        let scheme = config.scheme().to_string();
+        let factor = config.encryption_scheme_factor;
+        let job = move || portcullis_hash::hash_password(&scheme, factor, password.0.as_bytes());
         self.pool
             .run(job)
             .await?
             .map_err(|e| Error::Store(format!("hashing a new password failed: {e}")))
+    }
+
+    /// The tenant's `passwordValidationRules` decide a new password: they replace the built-in
+    /// length check of [`validate::user`], whose limits are their defaults.
+    async fn check_password_rules(
+        &self,
+        tenant: Uuid,
+        user: &User,
+        errors: &mut Errors,
+    ) -> Result<()> {
+        let Some(p) = &user.password else {
+            return Ok(());
+        };
+        let rules = match self.store.tenant(tenant).await? {
+            Some(t) => crate::settings::PasswordRules::of(&t),
+            None => Default::default(),
+        };
+        errors.field_errors.remove("user.password");
+        rules.check(&p.0, "user.password", errors);
+        Ok(())
     }
 
     /// Duplicate email/username checks against the store, as field errors. The unique indexes
@@ -652,6 +673,8 @@ impl Identity {
         user.tenant_id = Some(tenant);
         let mut errors = Errors::default();
         validate::user(&user, "user", &mut errors);
+        self.check_password_rules(tenant, &user, &mut errors)
+            .await?;
         self.check_unique(tenant, &user, &mut errors).await?;
         if self
             .store
@@ -696,7 +719,7 @@ impl Identity {
         let credential = match user.password.take() {
             Some(p) => {
                 user.password_last_update_instant = Some(now);
-                Some(self.hash(p).await?)
+                Some(self.hash(tenant, p).await?)
             }
             None => None,
         };
@@ -749,13 +772,14 @@ impl Identity {
         new.tenant_id = Some(tenant);
         let mut errors = Errors::default();
         validate::user(&new, "user", &mut errors);
+        self.check_password_rules(tenant, &new, &mut errors).await?;
         self.check_unique(tenant, &new, &mut errors).await?;
         errors.into_result()?;
         let now = now_millis();
         let mut credential = old.credential;
         new.password_last_update_instant = old.user.password_last_update_instant;
         if let Some(p) = new.password.take() {
-            credential = Some(self.hash(p).await?);
+            credential = Some(self.hash(tenant, p).await?);
             new.password_last_update_instant = Some(now);
         }
         new.registrations = old.user.registrations;

@@ -146,6 +146,9 @@ macro_rules! args {
     ($($a:expr),* $(,)?) => { &[$(Arg::from($a)),*] };
 }
 
+// After `args!`, which it uses.
+mod sessions;
+
 fn bind_all<'q>(
     q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     args: &[Arg],

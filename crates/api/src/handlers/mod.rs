@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod application;
 pub mod group;
 pub mod import;
+pub mod login;
 pub mod status;
 pub mod tenant;
 pub mod user;

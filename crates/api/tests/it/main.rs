@@ -4,6 +4,7 @@ mod auth;
 mod bad_input;
 mod import;
 mod kickstart;
+mod login;
 mod resources;
 mod service;
 mod support;

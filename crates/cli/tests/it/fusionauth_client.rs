@@ -4,7 +4,9 @@
 //! pinned in that folder's package.json and package-lock.json, driven by node's built-in test runner
 //! — against a freshly started server: it creates a tenant, an application with roles, a user with a
 //! registration, a group and a tenant-locked API key, retrieves the user by email, updates, patches
-//! and deletes it, and checks FusionAuth's error answers (duplicate email, tenant required, 401).
+//! and deletes it, checks FusionAuth's error answers (duplicate email, tenant required, 401), logs
+//! in, validates the JWT, fetches the JWKS and public key, exchanges, imports and revokes refresh
+//! tokens and changes the password.
 //!
 //! Needs `node` and the package installed: `npm ci --prefix tests/fusionauth-client`. Without them
 //! the test fails (it never skips): CI must install them.

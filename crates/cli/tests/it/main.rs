@@ -5,4 +5,5 @@ mod support;
 
 mod fusionauth_client;
 mod import;
+mod keys;
 mod serve;

@@ -1,7 +1,4 @@
-//! `portcullis bench ...`: end-to-end figures, each printed next to the limit it is judged by,
-//! measured in the same run (MISSION §13).
-//!
-//! `bench import` generates realistic users (2 registrations, 1 membership, a `data` object,
+//! `portcullis bench import` generates realistic users (2 registrations, 1 membership, a `data` object,
 //! pre-hashed bcrypt and PBKDF2 credentials) and loads them four ways on each database: through
 //! the HTTP API, straight into the store, and — the database's own limit — the same rows with a
 //! bare multi-row INSERT (SQLite) or `COPY` (PostgreSQL).
@@ -15,38 +12,28 @@ use sqlx::Executor;
 use std::sync::Arc;
 use std::time::Instant;
 
-#[derive(clap::Subcommand, Debug)]
-pub enum Bench {
-    /// Import throughput against a bare INSERT / COPY of the same rows.
-    Import {
-        /// Users per run.
-        #[arg(long, default_value_t = 100_000)]
-        users: usize,
-        /// Users per import request (FusionAuth recommends files of up to 100k).
-        #[arg(long, default_value_t = 50_000)]
-        batch: usize,
-        /// PostgreSQL server for the PostgreSQL rows; each run uses a fresh schema.
-        #[arg(
-            long,
-            env = "PORTCULLIS_TEST_POSTGRES_URL",
-            default_value = "postgres://postgres@127.0.0.1:5432/test"
-        )]
-        postgres: String,
-        /// Skip PostgreSQL.
-        #[arg(long)]
-        sqlite_only: bool,
-    },
+#[derive(clap::Args, Debug)]
+pub struct ImportBench {
+    /// Users per run.
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// Users per import request (FusionAuth recommends files of up to 100k).
+    #[arg(long, default_value_t = 50_000)]
+    batch: usize,
+    /// PostgreSQL server for the PostgreSQL rows; each run uses a fresh schema.
+    #[arg(
+        long,
+        env = "PORTCULLIS_TEST_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    postgres: String,
+    /// Skip PostgreSQL.
+    #[arg(long)]
+    sqlite_only: bool,
 }
 
-pub async fn run(b: Bench) -> Result<(), String> {
-    match b {
-        Bench::Import {
-            users,
-            batch,
-            postgres,
-            sqlite_only,
-        } => import(users, batch, &postgres, sqlite_only).await,
-    }
+pub async fn run(b: ImportBench) -> Result<(), String> {
+    import(b.users, b.batch, &b.postgres, b.sqlite_only).await
 }
 
 /// A throw-away database: a SQLite file in a temporary directory, or a fresh PostgreSQL schema.

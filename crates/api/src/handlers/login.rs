@@ -1,0 +1,237 @@
+//! `/api/login`, `/api/jwt/*` and `/.well-known/jwks.json`: FusionAuth's Login and JWT APIs.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{uuid, Caller, JsonBody};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use portcullis_domain::sessions::Tokens;
+use portcullis_domain::{
+    ChangePasswordRequest, Errors, ImportedRefreshToken, LoginOutcome, LoginRequest, Scope,
+};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+fn tokens_json(t: &Tokens) -> Value {
+    let mut m = Map::new();
+    if let Some(tok) = &t.token {
+        m.insert("token".into(), json!(tok));
+        m.insert(
+            "tokenExpirationInstant".into(),
+            json!(t.token_expiration_instant),
+        );
+    }
+    if let Some(r) = &t.refresh_token {
+        m.insert("refreshToken".into(), json!(r));
+        m.insert("refreshTokenId".into(), json!(t.refresh_token_id));
+    }
+    m.insert("user".into(), t.user.to_wire());
+    Value::Object(m)
+}
+
+/// `POST /api/login`: 200, 202 (not registered for the application), 203 (change password
+/// first), 212 (email not verified, when the tenant verifies emails), 404 (unknown user or wrong password, alike), 409 (inactive), 410 (expired), 423
+/// (locked after failed attempts), 400, 503 (hashing pool full).
+pub async fn login(
+    State(s): State<AppState>,
+    c: Caller,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> ApiResult<Response> {
+    let answer = match s.sessions.login(c.scope, req).await? {
+        LoginOutcome::Success(t) => (StatusCode::OK, Json(tokens_json(&t))).into_response(),
+        LoginOutcome::NotRegistered(t) => {
+            (StatusCode::ACCEPTED, Json(tokens_json(&t))).into_response()
+        }
+        LoginOutcome::EmailNotVerified(t) => (
+            StatusCode::from_u16(212).expect("a valid status"),
+            Json(tokens_json(&t)),
+        )
+            .into_response(),
+        LoginOutcome::PasswordChangeRequired { change_password_id } => (
+            StatusCode::NON_AUTHORITATIVE_INFORMATION,
+            Json(json!({"changePasswordId": change_password_id,
+                        "changePasswordReason": "Administrative"})),
+        )
+            .into_response(),
+        LoginOutcome::Inactive => StatusCode::CONFLICT.into_response(),
+        LoginOutcome::Expired => StatusCode::GONE.into_response(),
+        LoginOutcome::Locked { until } => locked(until),
+    };
+    Ok(answer)
+}
+
+/// 423 with FusionAuth's error body and the lock's end.
+fn locked(until: portcullis_domain::Millis) -> Response {
+    let errors = Errors::default().general(
+        "[LoginLocked]",
+        "Too many failed logins: login is locked until lockExpirationInstant (epoch milliseconds).",
+    );
+    let mut body = serde_json::to_value(errors).expect("errors serialize");
+    body["lockExpirationInstant"] = json!(until);
+    (StatusCode::LOCKED, Json(body)).into_response()
+}
+
+/// `POST /api/user/change-password` with `loginId`, `currentPassword` and `password`: 200, 400
+/// (rules of `tenant.passwordValidationRules`), 404 (unknown user or wrong current password),
+/// 423 (locked by failed attempts, which this call counts like logins).
+pub async fn change_password(
+    State(s): State<AppState>,
+    c: Caller,
+    JsonBody(req): JsonBody<ChangePasswordRequest>,
+) -> ApiResult<Response> {
+    Ok(match s.sessions.change_password(c.scope, req).await? {
+        None => StatusCode::OK.into_response(),
+        Some(until) => locked(until),
+    })
+}
+
+/// `POST /api/user/change-password/{changePasswordId}` with `password`: the id a 203 login gave
+/// replaces the current password, once. No API key, as in FusionAuth.
+pub async fn change_password_by_id(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    s.sessions.change_password_by_id(&id, req).await?;
+    Ok(StatusCode::OK)
+}
+
+/// The token of `Authorization: Bearer <jwt>` (also `JWT <jwt>`, as FusionAuth accepts).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = v.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("jwt"))
+        .then(|| token.trim())
+}
+
+/// `GET /api/jwt/validate`: 200 `{"jwt": claims}` for a token we signed that has not expired,
+/// else 401.
+pub async fn validate(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let token = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
+    let claims = s.sessions.validate(token).await?;
+    Ok(Json(json!({ "jwt": claims })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// `POST /api/jwt/refresh`: a new access token and, with one-time use, a new refresh token. 404
+/// for an unknown, expired, revoked or reused token (a reuse also revokes its family).
+pub async fn refresh(
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<RefreshRequest>,
+) -> ApiResult<Json<Value>> {
+    let r = s
+        .sessions
+        .refresh(req.refresh_token.as_deref().unwrap_or(""))
+        .await?;
+    Ok(Json(json!({
+        "token": r.token,
+        "refreshToken": r.refresh_token,
+        "refreshTokenId": r.refresh_token_id,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokeQuery {
+    token: Option<String>,
+    user_id: Option<String>,
+    application_id: Option<String>,
+}
+
+/// `DELETE /api/jwt/refresh?token= | ?userId= | ?applicationId=`: revokes refresh tokens in the
+/// caller's tenant. Needs an API key, unlike `POST` on the same path.
+pub async fn revoke(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<RevokeQuery>,
+) -> ApiResult<StatusCode> {
+    let c = crate::auth::caller(&s, Some("/api/jwt/refresh"), "DELETE", &headers).await?;
+    let user = q
+        .user_id
+        .as_deref()
+        .map(|u| uuid(u, "userId"))
+        .transpose()?;
+    let app = q
+        .application_id
+        .as_deref()
+        .map(|a| uuid(a, "applicationId"))
+        .transpose()?;
+    s.sessions
+        .revoke(c.scope, q.token.as_deref(), user, app)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRefreshTokensRequest {
+    #[serde(default)]
+    refresh_tokens: Vec<ImportedRefreshToken>,
+}
+
+/// `POST /api/user/refresh-token/import`: refresh tokens from the old system, all or nothing.
+pub async fn import_refresh_tokens(
+    State(s): State<AppState>,
+    c: Caller,
+    JsonBody(req): JsonBody<ImportRefreshTokensRequest>,
+) -> ApiResult<StatusCode> {
+    s.sessions
+        .import_refresh_tokens(c.scope, req.refresh_tokens)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeyQuery {
+    key_id: Option<String>,
+    /// The official client libraries send `?kid=`.
+    kid: Option<String>,
+    application_id: Option<String>,
+}
+
+/// `GET /api/jwt/public-key`: `?keyId=` (or `?kid=`) or `?applicationId=` → `{"publicKey": PEM}`; neither →
+/// `{"publicKeys": {kid: PEM}}` of every tenant.
+pub async fn public_key(
+    State(s): State<AppState>,
+    Query(q): Query<PublicKeyQuery>,
+) -> ApiResult<Json<Value>> {
+    let single = |keys: Map<String, Value>| -> ApiResult<Json<Value>> {
+        let pem = keys
+            .into_iter()
+            .next()
+            .ok_or(portcullis_domain::Error::NotFound)?
+            .1;
+        Ok(Json(json!({ "publicKey": pem })))
+    };
+    if let Some(a) = q.application_id {
+        let a = uuid(&a, "applicationId")?;
+        let app = s.identity.application(Scope::ALL, a).await?;
+        let key = s
+            .sessions
+            .signing_key(app.tenant_id.expect("stored"))
+            .await?;
+        let keys = s.sessions.public_keys(Scope::ALL, Some(key.kid())).await?;
+        return single(keys);
+    }
+    let kid = q.key_id.or(q.kid);
+    let keys = s.sessions.public_keys(Scope::ALL, kid.as_deref()).await?;
+    match kid {
+        Some(_) => single(keys),
+        None => Ok(Json(json!({ "publicKeys": keys }))),
+    }
+}
+
+/// `GET /.well-known/jwks.json`: the public keys of every tenant, for anyone verifying our tokens.
+pub async fn jwks(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(s.sessions.jwks().await?))
+}

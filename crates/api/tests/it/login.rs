@@ -1,0 +1,1081 @@
+//! The Login API and JWTs: every status code, claims checked by PyJWT against our JWKS, key
+//! storage, rehash on login, refresh-token rotation and brute-force locks.
+
+use crate::support::*;
+use portcullis_domain::{Identity, Scope, SessionStore, Sessions, Store};
+use portcullis_hash::HashPool;
+use portcullis_store::testing::Backend;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+portcullis_store::on_both_backends!(
+    login_by_email_or_username_answers_a_jwt_with_fusionauth_claims,
+    unknown_user_and_wrong_password_get_the_same_404,
+    login_answers_202_203_212_409_410_and_400_as_fusionauth,
+    a_user_of_tenant_a_cannot_log_in_through_tenant_b,
+    validate_accepts_our_tokens_and_rejects_forged_or_missing_ones,
+    token_lifetime_comes_from_the_tenant_and_the_application,
+    signing_keys_are_stored_and_only_public_halves_are_published,
+    refresh_tokens_rotate_and_a_reused_one_revokes_its_family,
+    refresh_tokens_are_revoked_by_token_user_or_application,
+    login_rehashes_a_salted_md5_user_to_the_tenant_scheme,
+    failed_logins_lock_the_account_until_the_lock_ends,
+    failed_logins_from_one_ip_lock_that_ip,
+    change_password_checks_the_current_password_and_the_rules_and_revokes_refresh_tokens,
+    a_203_login_gives_an_id_that_changes_the_password_once,
+    new_passwords_get_the_tenant_scheme,
+    a_rotated_key_signs_while_the_old_one_stays_published_until_its_tokens_expire,
+    imported_refresh_tokens_keep_old_sessions_alive,
+    a_full_hashing_pool_answers_busy_instead_of_queueing,
+    tenant_password_rules_apply_when_users_are_created_and_replaced,
+);
+
+const PASSWORD: &str = "correct horse";
+
+/// Default tenant, an application with roles `admin` and `user`, and a user registered with
+/// `admin`. Returns (tenant, app, user id).
+async fn fixture(s: &Server) -> (String, String, String) {
+    let t = s.default_tenant().await;
+    let app = s.new_app(&t, "Shop", &["admin", "user"]).await;
+    let a = s
+        .call(
+            "POST",
+            "/api/user/registration",
+            json!({"user": {"email": "Jane@Example.com", "username": "jane", "password": PASSWORD},
+                   "registration": {"applicationId": app, "roles": ["admin"]}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    (t, app, a.json["user"]["id"].as_str().unwrap().to_string())
+}
+
+async fn login(s: &Server, body: Value) -> Answer {
+    s.call("POST", "/api/login", body).await
+}
+
+async fn patch_tenant(s: &Server, t: &str, tenant: Value) {
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{t}"),
+            json!({ "tenant": tenant }),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+}
+
+/// Verifies `token` with PyJWT against our `/.well-known/jwks.json` and returns its claims.
+async fn pyjwt_claims(s: &Server, token: &str, audience: Option<&str>) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/jwt/verify.py");
+    let mut args = vec![
+        script.to_string(),
+        format!("{}/.well-known/jwks.json", s.url),
+        token.to_string(),
+    ];
+    args.extend(audience.map(str::to_string));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3").args(&args).output()
+    })
+    .await
+    .unwrap()
+    .expect("python3 runs (the token tests need it: scripts/test installs it)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "PyJWT is missing: run `pip install -r tests/jwt/requirements.txt` (scripts/test does it). {stderr}"
+    );
+    assert!(out.status.success(), "PyJWT rejected the token: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn login_by_email_or_username_answers_a_jwt_with_fusionauth_claims(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, app, uid) = fixture(&s).await;
+    let before = portcullis_domain::now_millis();
+    let a = login(
+        &s,
+        json!({"loginId": "JANE@example.COM", "password": PASSWORD, "applicationId": app}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.json["user"]["id"], uid);
+    assert!(a.json["user"].get("password").is_none());
+    assert!(
+        a.json.get("refreshToken").is_none(),
+        "the app does not issue them"
+    );
+    let token = a.json["token"].as_str().unwrap();
+    let c = pyjwt_claims(&s, token, Some(&app)).await;
+    assert_eq!(c["sub"], uid);
+    assert_eq!(c["aud"], app);
+    assert_eq!(c["applicationId"], app);
+    assert_eq!(c["tid"], t);
+    assert_eq!(c["roles"], json!(["admin"]));
+    assert_eq!(c["email"], "Jane@Example.com");
+    assert_eq!(c["email_verified"], false);
+    assert_eq!(c["preferred_username"], "jane");
+    assert_eq!(c["authenticationType"], "PASSWORD");
+    assert_eq!(c["iss"], "portcullis");
+    assert_eq!(
+        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+        3600
+    );
+    assert!(c["auth_time"].as_i64().unwrap() >= before / 1000);
+    assert!(c["sid"].is_string() && c["jti"].is_string());
+    assert_eq!(
+        a.json["tokenExpirationInstant"].as_i64().unwrap(),
+        c["exp"].as_i64().unwrap() * 1000
+    );
+
+    let u = s.get(&format!("/api/user/{uid}")).await;
+    let last = u.json["user"]["lastLoginInstant"].as_i64().unwrap();
+    assert!(last >= before);
+    assert_eq!(
+        u.json["user"]["registrations"][0]["lastLoginInstant"].as_i64(),
+        Some(last)
+    );
+
+    let by_name = login(&s, json!({"loginId": "Jane", "password": PASSWORD})).await;
+    assert_eq!(by_name.status, 200, "{by_name:?}");
+    let c = pyjwt_claims(&s, by_name.json["token"].as_str().unwrap(), None).await;
+    assert!(c.get("aud").is_none() && c.get("roles").is_none());
+
+    let no_jwt = login(
+        &s,
+        json!({"loginId": "jane", "password": PASSWORD, "noJWT": true}),
+    )
+    .await;
+    assert_eq!(no_jwt.status, 200);
+    assert!(no_jwt.json.get("token").is_none());
+}
+
+async fn unknown_user_and_wrong_password_get_the_same_404(b: Backend) {
+    let s = Server::start(b).await;
+    fixture(&s).await;
+    // Warm up: the first unknown-user login makes the dummy hash.
+    login(
+        &s,
+        json!({"loginId": "nobody@example.com", "password": "x"}),
+    )
+    .await;
+    let (mut unknown, mut wrong) = (Duration::ZERO, Duration::ZERO);
+    for i in 0..4 {
+        let t0 = Instant::now();
+        let a = login(
+            &s,
+            json!({"loginId": format!("nobody{i}@example.com"), "password": PASSWORD}),
+        )
+        .await;
+        unknown += t0.elapsed();
+        let t0 = Instant::now();
+        let w = login(
+            &s,
+            json!({"loginId": "jane@example.com", "password": format!("wrong {i}")}),
+        )
+        .await;
+        wrong += t0.elapsed();
+        assert_eq!((a.status, w.status), (404, 404));
+        assert_eq!(a.text, "");
+        assert_eq!(w.text, "");
+    }
+    println!(
+        "unknown user {unknown:?} vs wrong password {wrong:?} over 4 logins: ratio {:.2}",
+        unknown.as_secs_f64() / wrong.as_secs_f64()
+    );
+}
+
+async fn login_answers_202_203_212_409_410_and_400_as_fusionauth(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, app, uid) = fixture(&s).await;
+    let other_app = s.new_app(&t, "Blog", &[]).await;
+    let a = login(
+        &s,
+        json!({"loginId": "jane", "password": PASSWORD, "applicationId": other_app}),
+    )
+    .await;
+    assert_eq!(a.status, 202, "not registered: {a:?}");
+    assert!(a.json["token"].is_string());
+    assert_eq!(a.json["user"]["id"], uid);
+
+    let p = s
+        .call(
+            "PATCH",
+            &format!("/api/user/{uid}"),
+            json!({"user": {"passwordChangeRequired": true}}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{p:?}");
+    let a = login(&s, json!({"loginId": "jane", "password": PASSWORD})).await;
+    assert_eq!(a.status, 203, "{a:?}");
+    assert!(a.json["changePasswordId"].as_str().unwrap().len() >= 32);
+    assert!(a.json.get("token").is_none());
+    let wrong = login(&s, json!({"loginId": "jane", "password": "nope"})).await;
+    assert_eq!(wrong.status, 404, "the password is checked first");
+
+    patch_tenant(&s, &t, json!({"emailConfiguration": {"verifyEmail": true}})).await;
+    let other = s.new_user(&t, "unverified@example.com").await;
+    let a = login(
+        &s,
+        json!({"loginId": "unverified@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(a.status, 212, "email not verified: {a:?}");
+    assert!(a.json["token"].is_string());
+    s.call(
+        "PATCH",
+        &format!("/api/user/{other}"),
+        json!({"user": {"verified": true}}),
+    )
+    .await;
+    let a = login(
+        &s,
+        json!({"loginId": "unverified@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "verified now: {a:?}");
+    patch_tenant(
+        &s,
+        &t,
+        json!({"emailConfiguration": {"verifyEmail": false}}),
+    )
+    .await;
+
+    let other = s.new_user(&t, "old@example.com").await;
+    s.call(
+        "PATCH",
+        &format!("/api/user/{other}"),
+        json!({"user": {"expiry": 1000}}),
+    )
+    .await;
+    let a = login(
+        &s,
+        json!({"loginId": "old@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(a.status, 410, "{a:?}");
+
+    let d = s
+        .call("DELETE", &format!("/api/user/{other}"), json!(null))
+        .await;
+    assert_eq!(d.status, 200, "{d:?}");
+    let a = login(
+        &s,
+        json!({"loginId": "old@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(a.status, 409, "inactive: {a:?}");
+
+    let a = login(&s, json!({"password": PASSWORD})).await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.field_code("loginId"), Some("[blank]loginId"));
+    let a = login(&s, json!({"loginId": "jane"})).await;
+    assert_eq!(a.field_code("password"), Some("[blank]password"));
+    let a = login(
+        &s,
+        json!({"loginId": "jane", "password": PASSWORD, "applicationId": uuid::Uuid::new_v4()}),
+    )
+    .await;
+    assert_eq!(
+        a.field_code("applicationId"),
+        Some("[invalid]applicationId")
+    );
+    let _ = app;
+}
+
+async fn a_user_of_tenant_a_cannot_log_in_through_tenant_b(b: Backend) {
+    let s = Server::start(b).await;
+    let a = s.default_tenant().await;
+    let tb = s.new_tenant("B").await;
+    s.new_user(&a, "jane@example.com").await;
+    let key_b = s.key_with(json!({"tenantId": tb})).await;
+    let through_b = send(
+        s.req_as(&key_b, "POST", "/api/login")
+            .json(&json!({"loginId": "jane@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(through_b.status, 404);
+    let header_b = send(
+        s.req("POST", "/api/login")
+            .header("X-FusionAuth-TenantId", &tb)
+            .json(&json!({"loginId": "jane@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(header_b.status, 404);
+    let through_a = send(
+        s.req("POST", "/api/login")
+            .header("X-FusionAuth-TenantId", &a)
+            .json(&json!({"loginId": "jane@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(through_a.status, 200);
+    let no_key = send(
+        s.req_as("", "POST", "/api/login")
+            .json(&json!({"loginId": "jane@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(no_key.status, 401);
+}
+
+async fn validate_accepts_our_tokens_and_rejects_forged_or_missing_ones(b: Backend) {
+    let s = Server::start(b).await;
+    let (_, app, uid) = fixture(&s).await;
+    let a = login(
+        &s,
+        json!({"loginId": "jane", "password": PASSWORD, "applicationId": app}),
+    )
+    .await;
+    let token = a.json["token"].as_str().unwrap().to_string();
+    let validate = |auth: String| {
+        send(
+            s.http
+                .get(format!("{}/api/jwt/validate", s.url))
+                .header("Authorization", auth),
+        )
+    };
+    let v = validate(format!("Bearer {token}")).await;
+    assert_eq!(v.status, 200, "{v:?}");
+    assert_eq!(v.json["jwt"]["sub"], uid);
+    assert_eq!(v.json["jwt"]["roles"], json!(["admin"]));
+
+    let (head, rest) = token.split_once('.').unwrap();
+    let (_, sig) = rest.split_once('.').unwrap();
+    use base64::Engine as _;
+    let forged_claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({"sub": uid, "roles": ["superuser"], "exp": 4_000_000_000i64}).to_string());
+    let forged = format!("{head}.{forged_claims}.{sig}");
+    assert_eq!(validate(format!("Bearer {forged}")).await.status, 401);
+    assert_eq!(validate("Bearer not.a.jwt".into()).await.status, 401);
+    assert_eq!(
+        validate(s.key.clone()).await.status,
+        401,
+        "an API key is no JWT"
+    );
+    let none = send(s.http.get(format!("{}/api/jwt/validate", s.url))).await;
+    assert_eq!(none.status, 401);
+}
+
+async fn token_lifetime_comes_from_the_tenant_and_the_application(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, app, _) = fixture(&s).await;
+    patch_tenant(
+        &s,
+        &t,
+        json!({"issuer": "acme.example", "jwtConfiguration": {"timeToLiveInSeconds": 600}}),
+    )
+    .await;
+    let ttl = |a: &Answer| {
+        let claims = a.json["token"].as_str().unwrap().split('.').nth(1).unwrap();
+        use base64::Engine as _;
+        let c: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(claims)
+                .unwrap(),
+        )
+        .unwrap();
+        (
+            c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+            c["iss"].clone(),
+        )
+    };
+    let body = json!({"loginId": "jane", "password": PASSWORD, "applicationId": app});
+    assert_eq!(
+        ttl(&login(&s, body.clone()).await),
+        (600, json!("acme.example"))
+    );
+    s.call(
+        "PATCH",
+        &format!("/api/application/{app}"),
+        json!({"application": {"jwtConfiguration": {"enabled": true, "timeToLiveInSeconds": 60}}}),
+    )
+    .await;
+    assert_eq!(ttl(&login(&s, body.clone()).await).0, 60);
+    s.call(
+        "PATCH",
+        &format!("/api/application/{app}"),
+        json!({"application": {"jwtConfiguration": {"enabled": false}}}),
+    )
+    .await;
+    assert_eq!(
+        ttl(&login(&s, body).await).0,
+        600,
+        "a disabled override is ignored"
+    );
+}
+
+async fn signing_keys_are_stored_and_only_public_halves_are_published(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, app, _) = fixture(&s).await;
+    let tb = s.new_tenant("B").await;
+    s.new_user(&tb, "bob@example.com").await;
+    let a = send(
+        s.req("POST", "/api/login")
+            .header("X-FusionAuth-TenantId", &t)
+            .json(&json!({"loginId": "jane", "password": PASSWORD, "applicationId": app})),
+    )
+    .await;
+    let token = a.json["token"].as_str().unwrap().to_string();
+    let b_login = send(
+        s.req("POST", "/api/login")
+            .header("X-FusionAuth-TenantId", &tb)
+            .json(&json!({"loginId": "bob@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(b_login.status, 200);
+    pyjwt_claims(&s, b_login.json["token"].as_str().unwrap(), None).await;
+
+    let jwks = send(s.http.get(format!("{}/.well-known/jwks.json", s.url))).await;
+    let keys = jwks.json["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "one key per tenant: {jwks:?}");
+    for k in keys {
+        assert_eq!(k["alg"], "ES256");
+        assert_eq!(k["kty"], "EC");
+        assert!(k.get("d").is_none(), "no private part: {k}");
+    }
+    let pk = send(
+        s.http
+            .get(format!("{}/api/jwt/public-key?applicationId={app}", s.url)),
+    )
+    .await;
+    assert_eq!(pk.status, 200, "{pk:?}");
+    assert!(pk.json["publicKey"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
+    let kid = portcullis_jwt::key_id(&token).unwrap();
+    for q in ["keyId", "kid"] {
+        let one = send(
+            s.http
+                .get(format!("{}/api/jwt/public-key?{q}={kid}", s.url)),
+        )
+        .await;
+        assert_eq!(one.status, 200, "{one:?}");
+        assert_eq!(one.json["publicKey"], pk.json["publicKey"]);
+    }
+    let none = send(s.http.get(format!("{}/api/jwt/public-key?kid=nope", s.url))).await;
+    assert_eq!(none.status, 404);
+    let all = send(s.http.get(format!("{}/api/jwt/public-key", s.url))).await;
+    assert_eq!(all.json["publicKeys"].as_object().unwrap().len(), 2);
+
+    // Another node on the same database (an empty key cache) verifies the token and signs with
+    // the same key.
+    let other = Sessions::new(Identity::new(
+        Arc::new(s.db.store.clone()),
+        HashPool::new(1, 4),
+    ));
+    let claims = other.validate(&token).await.unwrap();
+    assert_eq!(claims["tid"], t);
+    let tid = uuid::Uuid::parse_str(&t).unwrap();
+    assert_eq!(other.signing_key(tid).await.unwrap().kid(), kid);
+    let stored = s.db.store.signing_keys(Some(tid)).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!jwks.text.contains(&stored[0].secret));
+}
+
+async fn enable_refresh_tokens(s: &Server, app: &str) {
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/application/{app}"),
+            json!({"application": {"loginConfiguration": {"generateRefreshTokens": true}}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+}
+
+async fn refresh(s: &Server, token: &str) -> Answer {
+    send(
+        s.http
+            .post(format!("{}/api/jwt/refresh", s.url))
+            .json(&json!({ "refreshToken": token })),
+    )
+    .await
+}
+
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family(b: Backend) {
+    let s = Server::start(b).await;
+    let (_, app, uid) = fixture(&s).await;
+    enable_refresh_tokens(&s, &app).await;
+    let a = login(
+        &s,
+        json!({"loginId": "jane", "password": PASSWORD, "applicationId": app}),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let r0 = a.json["refreshToken"].as_str().unwrap().to_string();
+    assert!(a.json["refreshTokenId"].is_string());
+    let first = pyjwt_claims(&s, a.json["token"].as_str().unwrap(), Some(&app)).await;
+
+    // Only the SHA-256 is stored.
+    assert!(s
+        .db
+        .store
+        .refresh_token(&portcullis_domain::service::api_key_hash(&r0))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(s.db.store.refresh_token(&r0).await.unwrap().is_none());
+
+    let n1 = refresh(&s, &r0).await;
+    assert_eq!(n1.status, 200, "{n1:?}");
+    let r1 = n1.json["refreshToken"].as_str().unwrap().to_string();
+    assert_ne!(r1, r0, "rotated");
+    let c = pyjwt_claims(&s, n1.json["token"].as_str().unwrap(), Some(&app)).await;
+    assert_eq!(c["sub"], uid);
+    assert_eq!(c["sid"], first["sid"], "same session");
+    assert_eq!(c["auth_time"], first["auth_time"]);
+    assert_eq!(c["roles"], json!(["admin"]));
+
+    let n2 = refresh(&s, &r1).await;
+    assert_eq!(n2.status, 200);
+    let r2 = n2.json["refreshToken"].as_str().unwrap().to_string();
+
+    // r0 was already used: someone holds a copy. The whole family goes.
+    assert_eq!(refresh(&s, &r0).await.status, 404);
+    assert_eq!(refresh(&s, &r2).await.status, 404, "family revoked");
+    assert_eq!(refresh(&s, "made-up").await.status, 404);
+    let blank = refresh(&s, "").await;
+    assert_eq!(
+        blank.field_code("refreshToken"),
+        Some("[blank]refreshToken")
+    );
+}
+
+async fn refresh_tokens_are_revoked_by_token_user_or_application(b: Backend) {
+    let s = Server::start(b).await;
+    let (_, app, uid) = fixture(&s).await;
+    enable_refresh_tokens(&s, &app).await;
+    let new_token = || async {
+        let a = login(
+            &s,
+            json!({"loginId": "jane", "password": PASSWORD, "applicationId": app}),
+        )
+        .await;
+        a.json["refreshToken"].as_str().unwrap().to_string()
+    };
+    let server = &s;
+    let revoke = |q: String| async move {
+        send(server.req("DELETE", &format!("/api/jwt/refresh?{q}"))).await
+    };
+    let t1 = new_token().await;
+    let t2 = new_token().await;
+    assert_eq!(revoke(format!("token={t1}")).await.status, 200);
+    assert_eq!(refresh(&s, &t1).await.status, 404);
+    assert_eq!(refresh(&s, &t2).await.status, 200, "only that token");
+
+    let t3 = new_token().await;
+    assert_eq!(revoke(format!("userId={uid}")).await.status, 200);
+    assert_eq!(refresh(&s, &t3).await.status, 404);
+
+    let t4 = new_token().await;
+    assert_eq!(revoke(format!("applicationId={app}")).await.status, 200);
+    assert_eq!(refresh(&s, &t4).await.status, 404);
+
+    let t5 = new_token().await;
+    let no_key = send(s.req_as("", "DELETE", &format!("/api/jwt/refresh?userId={uid}"))).await;
+    assert_eq!(no_key.status, 401, "revoking needs an API key");
+    assert_eq!(revoke(String::new()).await.status, 400);
+    assert_eq!(refresh(&s, &t5).await.status, 200);
+
+    // Deactivating the user makes their refresh tokens useless.
+    let t6 = new_token().await;
+    s.call("DELETE", &format!("/api/user/{uid}"), json!(null))
+        .await;
+    assert_eq!(refresh(&s, &t6).await.status, 404);
+}
+
+async fn login_rehashes_a_salted_md5_user_to_the_tenant_scheme(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let tid = uuid::Uuid::parse_str(&t).unwrap();
+    let a = s
+        .call(
+            "POST",
+            "/api/user",
+            json!({"user": {"email": "old@example.com"}}),
+        )
+        .await;
+    let uid = uuid::Uuid::parse_str(a.json["user"]["id"].as_str().unwrap()).unwrap();
+    let md5 = portcullis_hash::hash_password("salted-md5", Some(1), b"legacy pw").unwrap();
+    let imported =
+        portcullis_hash::parse_import("salted-md5", Some(1), Some(&md5.salt), &md5.hash).unwrap();
+    let mut stored = s.db.store.user(Scope::ALL, uid).await.unwrap().unwrap();
+    stored.credential = Some(imported);
+    s.db.store.update_user(&stored).await.unwrap();
+
+    // Without modifyEncryptionSchemeOnLogin the credential stays as it is.
+    let body = json!({"loginId": "old@example.com", "password": "legacy pw"});
+    assert_eq!(login(&s, body.clone()).await.status, 200);
+    let cred = |s: &Server| {
+        let store = s.db.store.clone();
+        async move {
+            store
+                .user(Scope::tenant(tid), uid)
+                .await
+                .unwrap()
+                .unwrap()
+                .credential
+                .unwrap()
+        }
+    };
+    assert_eq!(cred(&s).await.scheme, "salted-md5");
+
+    patch_tenant(
+        &s,
+        &t,
+        json!({"passwordEncryptionConfiguration": {"encryptionScheme": "argon2id",
+               "encryptionSchemeFactor": 1, "modifyEncryptionSchemeOnLogin": true}}),
+    )
+    .await;
+    assert_eq!(
+        login(
+            &s,
+            json!({"loginId": "old@example.com", "password": "wrong"})
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        cred(&s).await.scheme,
+        "salted-md5",
+        "no rehash on a failure"
+    );
+    assert_eq!(login(&s, body.clone()).await.status, 200);
+    let after = cred(&s).await;
+    assert!(after.hash.starts_with("$argon2id$"), "{after:?}");
+    assert!(!portcullis_hash::needs_rehash(&after, "argon2id", 1));
+    assert_eq!(
+        login(&s, body).await.status,
+        200,
+        "the next login still works"
+    );
+    assert_eq!(cred(&s).await, after, "and changes nothing");
+}
+
+async fn failed_logins_lock_the_account_until_the_lock_ends(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, _, _) = fixture(&s).await;
+    patch_tenant(
+        &s,
+        &t,
+        json!({"failedAuthenticationConfiguration": {"tooManyAttempts": 3,
+               "resetCountInSeconds": 60, "actionDuration": 2, "actionDurationUnit": "SECONDS"}}),
+    )
+    .await;
+    for _ in 0..3 {
+        let a = login(&s, json!({"loginId": "jane", "password": "guess"})).await;
+        assert_eq!(a.status, 404);
+    }
+    let locked = login(&s, json!({"loginId": "jane", "password": PASSWORD})).await;
+    assert_eq!(locked.status, 423, "even the right password: {locked:?}");
+    assert_eq!(locked.general_code(), Some("[LoginLocked]"));
+    let until = locked.json["lockExpirationInstant"].as_i64().unwrap();
+    let now = portcullis_domain::now_millis();
+    assert!(until > now && until <= now + 2_000, "{until} vs {now}");
+
+    // A login id that does not exist locks the same way: a lock tells nothing about accounts.
+    for _ in 0..3 {
+        login(&s, json!({"loginId": "ghost", "password": "guess"})).await;
+    }
+    assert_eq!(
+        login(&s, json!({"loginId": "ghost", "password": "guess"}))
+            .await
+            .status,
+        423
+    );
+
+    tokio::time::sleep(Duration::from_millis((until - now + 100) as u64)).await;
+    let a = login(&s, json!({"loginId": "jane", "password": PASSWORD})).await;
+    assert_eq!(a.status, 200, "the lock has ended: {a:?}");
+    // A success resets the count: two more failures do not lock.
+    for _ in 0..2 {
+        login(&s, json!({"loginId": "jane", "password": "guess"})).await;
+    }
+    assert_eq!(
+        login(&s, json!({"loginId": "jane", "password": PASSWORD}))
+            .await
+            .status,
+        200
+    );
+}
+
+async fn failed_logins_from_one_ip_lock_that_ip(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, _, _) = fixture(&s).await;
+    patch_tenant(
+        &s,
+        &t,
+        json!({"failedAuthenticationConfiguration": {"tooManyAttempts": 2,
+               "actionDuration": 1, "actionDurationUnit": "MINUTES"}}),
+    )
+    .await;
+    for who in ["a@example.com", "b@example.com"] {
+        let a = login(
+            &s,
+            json!({"loginId": who, "password": "guess", "ipAddress": "203.0.113.9"}),
+        )
+        .await;
+        assert_eq!(a.status, 404);
+    }
+    let from_ip = login(
+        &s,
+        json!({"loginId": "jane", "password": PASSWORD, "ipAddress": "203.0.113.9"}),
+    )
+    .await;
+    assert_eq!(from_ip.status, 423);
+    let elsewhere = login(
+        &s,
+        json!({"loginId": "jane", "password": PASSWORD, "ipAddress": "198.51.100.1"}),
+    )
+    .await;
+    assert_eq!(elsewhere.status, 200);
+}
+
+async fn change_password_checks_the_current_password_and_the_rules_and_revokes_refresh_tokens(
+    b: Backend,
+) {
+    let s = Server::start(b).await;
+    let (t, app, _) = fixture(&s).await;
+    enable_refresh_tokens(&s, &app).await;
+    let a = login(
+        &s,
+        json!({"loginId": "jane", "password": PASSWORD, "applicationId": app}),
+    )
+    .await;
+    let r0 = a.json["refreshToken"].as_str().unwrap().to_string();
+    let change = |current: &str, new: &str| {
+        s.call(
+            "POST",
+            "/api/user/change-password",
+            json!({"loginId": "jane@example.com", "currentPassword": current, "password": new}),
+        )
+    };
+    assert_eq!(change("wrong", "new password 1").await.status, 404);
+    let short = change(PASSWORD, "short").await;
+    assert_eq!(short.field_code("password"), Some("[tooShort]password"));
+    patch_tenant(
+        &s,
+        &t,
+        json!({"passwordValidationRules": {"requireNumber": true, "requireMixedCase": true}}),
+    )
+    .await;
+    let weak = change(PASSWORD, "no numbers here").await;
+    assert_eq!(weak.status, 400);
+    let codes: Vec<&str> = weak.json["fieldErrors"]["password"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["[singleCase]password", "[requireNumber]password"]);
+    let ok = change(PASSWORD, "New password 1").await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+
+    assert_eq!(
+        login(&s, json!({"loginId": "jane", "password": PASSWORD}))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        login(&s, json!({"loginId": "jane", "password": "New password 1"}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(refresh(&s, &r0).await.status, 404, "refresh tokens revoked");
+    let blank = s.call("POST", "/api/user/change-password", json!({})).await;
+    assert_eq!(blank.field_code("loginId"), Some("[blank]loginId"));
+    assert_eq!(
+        blank.field_code("currentPassword"),
+        Some("[blank]currentPassword")
+    );
+}
+
+async fn a_203_login_gives_an_id_that_changes_the_password_once(b: Backend) {
+    let s = Server::start(b).await;
+    let (_, _, uid) = fixture(&s).await;
+    s.call(
+        "PATCH",
+        &format!("/api/user/{uid}"),
+        json!({"user": {"passwordChangeRequired": true}}),
+    )
+    .await;
+    let a = login(&s, json!({"loginId": "jane", "password": PASSWORD})).await;
+    assert_eq!(a.status, 203);
+    let id = a.json["changePasswordId"].as_str().unwrap().to_string();
+    let by_id = |pw: &str| {
+        send(
+            s.http
+                .post(format!("{}/api/user/change-password/{id}", s.url))
+                .json(&json!({ "password": pw })),
+        )
+    };
+    let short = by_id("short").await;
+    assert_eq!(short.status, 400, "the id survives a rejected password");
+    assert_eq!(by_id("a brand new password").await.status, 200);
+    assert_eq!(by_id("another new password").await.status, 404, "used up");
+    let a = login(
+        &s,
+        json!({"loginId": "jane", "password": "a brand new password"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "no change required any more: {a:?}");
+    assert_eq!(a.json["user"]["passwordChangeRequired"], false);
+}
+
+async fn new_passwords_get_the_tenant_scheme(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    patch_tenant(
+        &s,
+        &t,
+        json!({"passwordEncryptionConfiguration": {"encryptionScheme": "salted-pbkdf2-hmac-sha256",
+               "encryptionSchemeFactor": 1000}}),
+    )
+    .await;
+    let uid = s.new_user(&t, "jane@example.com").await;
+    let uid = uuid::Uuid::parse_str(&uid).unwrap();
+    let stored = s.db.store.user(Scope::ALL, uid).await.unwrap().unwrap();
+    let cred = stored.credential.unwrap();
+    assert_eq!(
+        (cred.scheme.as_str(), cred.factor),
+        ("salted-pbkdf2-hmac-sha256", 1000)
+    );
+    let a = login(
+        &s,
+        json!({"loginId": "jane@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+}
+
+async fn a_rotated_key_signs_while_the_old_one_stays_published_until_its_tokens_expire(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, app, _) = fixture(&s).await;
+    let tid = uuid::Uuid::parse_str(&t).unwrap();
+    let body = json!({"loginId": "jane", "password": PASSWORD, "applicationId": app});
+    let old_token = login(&s, body.clone()).await.json["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old_kid = portcullis_jwt::key_id(&old_token).unwrap();
+
+    // Another node rotates to EdDSA and signs with the new key at once.
+    let other = Sessions::new(Identity::new(
+        Arc::new(s.db.store.clone()),
+        HashPool::new(1, 4),
+    ));
+    let new_kid = other
+        .rotate_key(tid, Some(portcullis_jwt::Algorithm::EdDSA))
+        .await
+        .unwrap()
+        .kid()
+        .to_string();
+    assert_ne!(new_kid, old_kid);
+    let req: portcullis_domain::LoginRequest = serde_json::from_value(body).unwrap();
+    let new_token = match other.login(Scope::tenant(tid), req).await.unwrap() {
+        portcullis_domain::LoginOutcome::Success(t) => t.token.unwrap(),
+        o => panic!("{o:?}"),
+    };
+    assert_eq!(portcullis_jwt::key_id(&new_token).unwrap(), new_kid);
+
+    let jwks = send(s.http.get(format!("{}/.well-known/jwks.json", s.url))).await;
+    let kids: Vec<&str> = jwks.json["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [old_kid.as_str(), new_kid.as_str()]);
+    assert_eq!(jwks.json["keys"][1]["kty"], "OKP");
+    pyjwt_claims(&s, &old_token, Some(&app)).await;
+    let c = pyjwt_claims(&s, &new_token, Some(&app)).await;
+    assert_eq!(c["tid"], t);
+    let v = send(
+        s.http
+            .get(format!("{}/api/jwt/validate", s.url))
+            .header("Authorization", format!("Bearer {new_token}")),
+    )
+    .await;
+    assert_eq!(
+        v.status, 200,
+        "the server finds the new key in the database"
+    );
+
+    let keys = s.db.store.signing_keys(Some(tid)).await.unwrap();
+    let retiring = keys.iter().find(|k| k.kid == old_kid).unwrap();
+    assert_eq!(retiring.status, "retiring");
+    let until = retiring.expires_instant.unwrap();
+    let expected = portcullis_domain::now_millis() + (3600 + 30) * 1000;
+    assert!((until - expected).abs() < 5_000, "{until} vs {expected}");
+
+    // Once its tokens have expired the old key is no longer published, and the next rotation
+    // drops it.
+    s.db.store
+        .retire_signing_key(&old_kid, portcullis_domain::now_millis() - 1)
+        .await
+        .unwrap();
+    let jwks = send(s.http.get(format!("{}/.well-known/jwks.json", s.url))).await;
+    assert_eq!(jwks.json["keys"].as_array().unwrap().len(), 1);
+    other.rotate_key(tid, None).await.unwrap();
+    let keys = s.db.store.signing_keys(Some(tid)).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|k| k.kid != old_kid));
+    assert!(
+        keys.iter().all(|k| k.algorithm == "EdDSA"),
+        "keeps the algorithm"
+    );
+}
+
+async fn imported_refresh_tokens_keep_old_sessions_alive(b: Backend) {
+    let s = Server::start(b).await;
+    let (_, app, uid) = fixture(&s).await;
+    let long_ago = portcullis_domain::now_millis() - 86_400_000;
+    let import = |tokens: Value| {
+        s.call(
+            "POST",
+            "/api/user/refresh-token/import",
+            json!({ "refreshTokens": tokens }),
+        )
+    };
+    let a = import(json!([
+        {"token": "legacy-token-1", "userId": uid, "applicationId": app,
+         "startInstant": long_ago, "insertInstant": long_ago},
+        {"token": "legacy-token-2", "userId": uid, "applicationId": app}
+    ]))
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(s
+        .db
+        .store
+        .refresh_token("legacy-token-1")
+        .await
+        .unwrap()
+        .is_none());
+
+    let r = refresh(&s, "legacy-token-1").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let c = pyjwt_claims(&s, r.json["token"].as_str().unwrap(), Some(&app)).await;
+    assert_eq!(c["sub"], uid);
+    assert_eq!(c["roles"], json!(["admin"]));
+    assert_eq!(
+        c["auth_time"],
+        long_ago / 1000,
+        "the old session's login time"
+    );
+
+    let bad = import(json!([
+        {"token": "legacy-token-2", "userId": uid, "applicationId": app},
+        {"token": "fresh", "userId": uuid::Uuid::new_v4(), "applicationId": app},
+        {"token": "fresh-2", "userId": uid, "applicationId": uuid::Uuid::new_v4()},
+        {"userId": uid, "applicationId": app}
+    ]))
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        bad.field_code("refreshTokens[0].token"),
+        Some("[duplicate]refreshTokens[0].token")
+    );
+    assert_eq!(
+        bad.field_code("refreshTokens[1].userId"),
+        Some("[invalid]refreshTokens[1].userId")
+    );
+    assert_eq!(
+        bad.field_code("refreshTokens[2].applicationId"),
+        Some("[invalid]refreshTokens[2].applicationId")
+    );
+    assert_eq!(
+        bad.field_code("refreshTokens[3].token"),
+        Some("[blank]refreshTokens[3].token")
+    );
+    assert_eq!(refresh(&s, "fresh-2").await.status, 404, "all or nothing");
+
+    // A token of another tenant's user is out of reach of a key locked to this tenant.
+    let tb = s.new_tenant("B").await;
+    let key_b = s.key_with(json!({"tenantId": tb})).await;
+    let other = send(
+        s.req_as(&key_b, "POST", "/api/user/refresh-token/import")
+            .json(&json!({"refreshTokens": [{"token": "x", "userId": uid, "applicationId": app}]})),
+    )
+    .await;
+    assert_eq!(
+        other.field_code("refreshTokens[0].userId"),
+        Some("[invalid]refreshTokens[0].userId")
+    );
+}
+
+async fn a_full_hashing_pool_answers_busy_instead_of_queueing(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, _, _) = fixture(&s).await;
+    let tid = uuid::Uuid::parse_str(&t).unwrap();
+    // One worker and one queued job: a burst of logins must not wait in an unbounded queue.
+    let node = Sessions::new(Identity::new(
+        Arc::new(s.db.store.clone()),
+        HashPool::new(1, 1),
+    ));
+    let burst: Vec<_> = (0..12)
+        .map(|_| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                let req = serde_json::from_value(json!({"loginId": "jane", "password": PASSWORD}))
+                    .unwrap();
+                node.login(Scope::tenant(tid), req).await
+            })
+        })
+        .collect();
+    let (mut ok, mut busy) = (0, 0);
+    for h in burst {
+        match h.await.unwrap() {
+            Ok(portcullis_domain::LoginOutcome::Success(_)) => ok += 1,
+            Err(portcullis_domain::Error::Busy(_)) => busy += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(ok >= 1 && busy >= 1, "{ok} succeeded, {busy} busy");
+    let api = portcullis_api::error::ApiError::from(portcullis_domain::Error::Busy("x".into()));
+    assert_eq!(api.status, 503);
+}
+
+async fn tenant_password_rules_apply_when_users_are_created_and_replaced(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let create = |pw: &str| {
+        s.call(
+            "POST",
+            "/api/user",
+            json!({"user": {"email": format!("{}@example.com", pw.replace(' ', "")), "password": pw}}),
+        )
+    };
+    assert_eq!(
+        create("short").await.field_code("user.password"),
+        Some("[tooShort]user.password"),
+        "FusionAuth's default minimum of 8"
+    );
+    patch_tenant(
+        &s,
+        &t,
+        json!({"passwordValidationRules": {"minLength": 4, "requireNumber": true}}),
+    )
+    .await;
+    assert_eq!(
+        create("abcdefgh").await.field_code("user.password"),
+        Some("[requireNumber]user.password")
+    );
+    let ok = create("abc1").await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let uid = ok.json["user"]["id"].as_str().unwrap();
+    let put = s
+        .call(
+            "PUT",
+            &format!("/api/user/{uid}"),
+            json!({"user": {"email": "abc1@example.com", "password": "no digits"}}),
+        )
+        .await;
+    assert_eq!(
+        put.field_code("user.password"),
+        Some("[requireNumber]user.password")
+    );
+}

@@ -1,0 +1,22 @@
+//! `portcullis bench ...`: end-to-end figures, each printed beside the limit it is judged by and
+//! measured in the same run (MISSION §13). One module per path measured.
+
+mod import;
+mod login;
+
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// Import users/s through the API and into the store, against a bare INSERT (SQLite) and
+    /// COPY (PostgreSQL) of the same rows.
+    Import(import::ImportBench),
+    /// Logins/s at the tenant's default hash against cores / verify time; CPU per login beside
+    /// the hash; refresh-token grants/s. SQLite and PostgreSQL (PORTCULLIS_TEST_POSTGRES_URL).
+    Login(login::LoginBench),
+}
+
+pub async fn run(cmd: BenchCommand) -> Result<(), String> {
+    match cmd {
+        BenchCommand::Import(b) => import::run(b).await,
+        BenchCommand::Login(b) => login::run(b).await,
+    }
+}

@@ -1,0 +1,107 @@
+//! What login and tokens need from storage, beside the identity model: signing keys, refresh
+//! tokens, change-password ids and failed-login counts. Kept in the database so that several
+//! nodes share keys, sessions and lockouts.
+
+use crate::model::Millis;
+use crate::StoreResult;
+use uuid::Uuid;
+
+/// A tenant's signing key as stored. `secret` is private key material (see `portcullis-jwt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub kid: String,
+    pub tenant_id: Uuid,
+    pub algorithm: String,
+    pub secret: String,
+    /// `active` signs new tokens; `retiring` only verifies until its tokens have expired.
+    pub status: String,
+    pub insert_instant: Millis,
+    /// For a retiring key: when its last token expires; it is dropped after that.
+    pub expires_instant: Option<Millis>,
+}
+
+/// A refresh token as stored: only its SHA-256 is kept, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRefreshToken {
+    /// FusionAuth's `refreshTokenId`.
+    pub id: Uuid,
+    pub token_hash: String,
+    /// Every token rotated from one login shares the family (also the JWT's `sid`).
+    pub family_id: Uuid,
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub application_id: Uuid,
+    /// When the user typed the password (the JWT's `auth_time`), kept across rotations.
+    pub start_instant: Millis,
+    pub insert_instant: Millis,
+    pub expires_instant: Millis,
+    /// Set when the token was exchanged (one-time use); a second use is a reuse.
+    pub used_instant: Option<Millis>,
+}
+
+/// Which refresh tokens to revoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshTokens<'a> {
+    Hash(&'a str),
+    Family(Uuid),
+    User(Uuid),
+    Application(Uuid),
+    UserApplication(Uuid, Uuid),
+}
+
+#[async_trait::async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    async fn insert_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Keys of one tenant (or of all with `None`), oldest first.
+    async fn signing_keys(&self, tenant: Option<Uuid>) -> StoreResult<Vec<StoredKey>>;
+    async fn signing_key(&self, kid: &str) -> StoreResult<Option<StoredKey>>;
+    /// Marks a key `retiring` until `expires`; false when no such key.
+    async fn retire_signing_key(&self, kid: &str, expires: Millis) -> StoreResult<bool>;
+    /// Drops retiring keys whose tokens have all expired.
+    async fn delete_expired_signing_keys(&self, now: Millis) -> StoreResult<u64>;
+
+    async fn insert_refresh_token(&self, token: &StoredRefreshToken) -> StoreResult<()>;
+    /// Inserts tokens in one transaction (an import): all or none.
+    async fn insert_refresh_tokens(&self, tokens: &[StoredRefreshToken]) -> StoreResult<()>;
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>>;
+    /// Marks an unused token used; false when it was already used or does not exist. Atomic, so
+    /// two nodes racing with one token cannot both win.
+    async fn use_refresh_token(&self, token_hash: &str, now: Millis) -> StoreResult<bool>;
+    /// Deletes the matching tokens of `tenant`; returns how many.
+    async fn delete_refresh_tokens(
+        &self,
+        tenant: Option<Uuid>,
+        which: RefreshTokens<'_>,
+    ) -> StoreResult<u64>;
+
+    async fn insert_change_password_id(
+        &self,
+        id_hash: &str,
+        tenant: Uuid,
+        user: Uuid,
+        expires: Millis,
+    ) -> StoreResult<()>;
+    /// The tenant, user and expiry of a change-password id.
+    async fn change_password_id(&self, id_hash: &str) -> StoreResult<Option<(Uuid, Uuid, Millis)>>;
+    /// Uses up a change-password id; false when it was already used (a race lost).
+    async fn delete_change_password_id(&self, id_hash: &str) -> StoreResult<bool>;
+
+    /// Records a failed login for `subject` (`user:<id>`, `login:<loginId>`, `ip:<address>`) and
+    /// returns how many failures it has since `since`, this one included.
+    async fn record_login_failure(
+        &self,
+        tenant: Uuid,
+        subject: &str,
+        now: Millis,
+        since: Millis,
+    ) -> StoreResult<u64>;
+    async fn clear_login_failures(&self, tenant: Uuid, subject: &str) -> StoreResult<()>;
+    async fn lock_login(&self, tenant: Uuid, subject: &str, until: Millis) -> StoreResult<()>;
+    /// The latest lock end among `subjects` that is after `now`.
+    async fn login_locked_until(
+        &self,
+        tenant: Uuid,
+        subjects: &[String],
+        now: Millis,
+    ) -> StoreResult<Option<Millis>>;
+}

@@ -1,0 +1,1096 @@
+//! Login and tokens (MISSION §6): password login with FusionAuth's outcomes, brute-force locks,
+//! rehash on login, per-tenant signing keys, access tokens, refresh tokens, change password.
+//!
+//! [`Sessions`] sits beside [`Identity`] and uses its store and hashing pool. Signing keys live in
+//! the store (so every node signs and verifies with the same keys) and are cached here.
+
+use crate::model::*;
+use crate::session_store::{RefreshTokens, StoredKey, StoredRefreshToken};
+use crate::settings::LoginSettings;
+use crate::{Error, Errors, Identity};
+use portcullis_hash::Credential;
+use portcullis_jwt::{Algorithm, KeyPair};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use uuid::Uuid;
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// FusionAuth's login request.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginRequest {
+    #[serde(default)]
+    pub login_id: Option<String>,
+    #[serde(default)]
+    pub password: Option<Password>,
+    #[serde(default)]
+    pub application_id: Option<Uuid>,
+    #[serde(default)]
+    pub ip_address: Option<String>,
+    #[serde(default, rename = "noJWT")]
+    pub no_jwt: bool,
+}
+
+/// What a successful password check gives the caller.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub user: User,
+    pub token: Option<String>,
+    pub token_expiration_instant: Option<Millis>,
+    pub refresh_token: Option<String>,
+    pub refresh_token_id: Option<Uuid>,
+}
+
+/// Every answer of a login besides 400, 404 (unknown user or wrong password: `Error::NotFound`)
+/// and 503.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// 200.
+    Success(Tokens),
+    /// 202: the password is right but the user has no registration for the application.
+    NotRegistered(Tokens),
+    /// 212: the password is right but the tenant verifies emails and this one is not verified
+    /// yet (FusionAuth's body, token included).
+    EmailNotVerified(Tokens),
+    /// 203: the user must change the password first, with this id.
+    PasswordChangeRequired { change_password_id: String },
+    /// 409: the user is deactivated.
+    Inactive,
+    /// 410: the account has expired.
+    Expired,
+    /// 423: too many failed logins, locked until this instant.
+    Locked { until: Millis },
+}
+
+/// FusionAuth's change-password request: `loginId` and `currentPassword` (with an API key), or
+/// just `password` with a change-password id.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    #[serde(default)]
+    pub login_id: Option<String>,
+    #[serde(default)]
+    pub current_password: Option<Password>,
+    #[serde(default)]
+    pub password: Option<Password>,
+    #[serde(default)]
+    pub ip_address: Option<String>,
+}
+
+/// One token of `POST /api/user/refresh-token/import` (FusionAuth's names).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportedRefreshToken {
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
+    #[serde(default)]
+    pub application_id: Option<Uuid>,
+    /// When the user logged in (the JWT's `auth_time`); default: `insertInstant`.
+    #[serde(default)]
+    pub start_instant: Option<Millis>,
+    /// When the old system issued the token; its lifetime counts from here. Default: now.
+    #[serde(default)]
+    pub insert_instant: Option<Millis>,
+}
+
+/// What `POST /api/jwt/refresh` gives.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub token: String,
+    pub refresh_token: String,
+    pub refresh_token_id: Uuid,
+}
+
+/// The result of a password check that did not fail.
+enum Checked {
+    /// The password is right; with the rehashed credential when the tenant upgrades on login.
+    Right(Box<StoredUser>, Option<Credential>),
+    Locked(Millis),
+}
+
+/// The signing algorithm of keys generated on first need.
+pub const DEFAULT_ALGORITHM: Algorithm = Algorithm::ES256;
+/// How long a node keeps signing with the key it last read as active.
+const ACTIVE_KEY_CACHE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a change-password id is good for.
+const CHANGE_PASSWORD_ID_MILLIS: Millis = 10 * 60_000;
+
+/// A scheme and factor to hash with (`None`: the scheme's default).
+type HashTarget = (String, Option<u32>);
+
+/// Login, tokens and keys. Cheap to clone.
+#[derive(Clone)]
+pub struct Sessions {
+    identity: Identity,
+    /// kid → key, for signing and verifying.
+    keys: Arc<RwLock<HashMap<String, Arc<KeyPair>>>>,
+    /// tenant → the kid that signs, and when this node read it. Re-read after
+    /// [`ACTIVE_KEY_CACHE`], so a rotation on another node reaches this one.
+    active: Arc<RwLock<HashMap<Uuid, (String, std::time::Instant)>>>,
+    /// (scheme, factor) → a credential of a random password, verified when the user does not
+    /// exist so that the answer takes as long as a wrong password.
+    dummies: Arc<Mutex<HashMap<HashTarget, Credential>>>,
+    create_key: Arc<tokio::sync::Mutex<()>>,
+}
+
+fn sha256_hex(s: &str) -> String {
+    crate::service::api_key_hash(s)
+}
+
+fn secs(m: Millis) -> i64 {
+    m / 1000
+}
+
+impl Sessions {
+    pub fn new(identity: Identity) -> Self {
+        Self {
+            identity,
+            keys: Default::default(),
+            active: Default::default(),
+            dummies: Default::default(),
+            create_key: Default::default(),
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    fn store(&self) -> &Arc<dyn crate::Store> {
+        self.identity.store()
+    }
+
+    // ------------------------------------------------------------ login
+
+    /// `POST /api/login`.
+    pub async fn login(&self, scope: Scope, req: LoginRequest) -> Result<LoginOutcome> {
+        let mut errors = Errors::default();
+        let login_id = req.login_id.as_deref().map(str::trim).unwrap_or("");
+        if login_id.is_empty() {
+            errors.add_field(
+                "loginId",
+                "[blank]loginId",
+                "You must specify the [loginId] (an email or a username).",
+            );
+        }
+        let password = req.password.clone().unwrap_or(Password(String::new()));
+        if password.0.is_empty() {
+            errors.add_field(
+                "password",
+                "[blank]password",
+                "You must specify the [password].",
+            );
+        }
+        errors.into_result()?;
+        let tenant_id = self.identity.resolve_tenant(scope, None).await?;
+        let tenant = self
+            .store()
+            .tenant(tenant_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let app = match req.application_id {
+            None => None,
+            Some(a) => match self
+                .store()
+                .application(Scope::tenant(tenant_id), a)
+                .await?
+            {
+                Some(app) if app.active => Some(app),
+                _ => {
+                    return Err(Error::field(
+                        "applicationId",
+                        "[invalid]applicationId",
+                        format!(
+                            "The application [{a}] does not exist in this tenant or is inactive."
+                        ),
+                    ))
+                }
+            },
+        };
+        let settings = LoginSettings::of(&tenant, app.as_ref());
+        let now = now_millis();
+        let (mut stored, upgraded) = match self
+            .check_password(
+                tenant_id,
+                &settings,
+                login_id,
+                password,
+                req.ip_address.as_deref(),
+                now,
+            )
+            .await?
+        {
+            Checked::Right(u, c) => (*u, c),
+            Checked::Locked(until) => return Ok(LoginOutcome::Locked { until }),
+        };
+        let user_id = stored.user.id.expect("stored");
+
+        // The password is right: the account's own state decides now, never before (no
+        // enumeration of inactive or expired accounts).
+        if !stored.user.active {
+            tracing::info!(user = %user_id, "login refused: user inactive");
+            return Ok(LoginOutcome::Inactive);
+        }
+        if stored.user.expiry.is_some_and(|e| e <= now) {
+            tracing::info!(user = %user_id, "login refused: user expired");
+            return Ok(LoginOutcome::Expired);
+        }
+        let rehashed = upgraded.is_some();
+        if let Some(c) = upgraded {
+            tracing::info!(user = %user_id, from = %stored.credential.as_ref().map_or("", |c| c.scheme.as_str()), to = %c.scheme, "password rehashed on login");
+            stored.credential = Some(c);
+        }
+        if stored.user.password_change_required {
+            if rehashed {
+                self.store().update_user(&stored).await?;
+            }
+            let id = crate::service::new_api_key();
+            self.store()
+                .insert_change_password_id(
+                    &sha256_hex(&id),
+                    tenant_id,
+                    user_id,
+                    now + CHANGE_PASSWORD_ID_MILLIS,
+                )
+                .await?;
+            return Ok(LoginOutcome::PasswordChangeRequired {
+                change_password_id: id,
+            });
+        }
+
+        stored.user.last_login_instant = Some(now);
+        let registration = app.as_ref().and_then(|a| {
+            stored
+                .user
+                .registrations
+                .iter_mut()
+                .find(|r| r.application_id == a.id)
+        });
+        let registration = registration.map(|r| {
+            r.last_login_instant = Some(now);
+            r.clone()
+        });
+        self.store().update_user(&stored).await?;
+        if let Some(r) = &registration {
+            self.store().update_registration(user_id, r).await?;
+        }
+        tracing::info!(user = %user_id, application = ?req.application_id, "login succeeded");
+
+        let registered = app.is_none() || registration.is_some();
+        let sid = Uuid::new_v4();
+        let mut tokens = Tokens {
+            user: stored.user.clone(),
+            token: None,
+            token_expiration_instant: None,
+            refresh_token: None,
+            refresh_token_id: None,
+        };
+        if !req.no_jwt {
+            let (jwt, exp) = self
+                .access_token(
+                    &tenant,
+                    &settings,
+                    &stored.user,
+                    app.as_ref(),
+                    registration.as_ref(),
+                    now,
+                    sid,
+                )
+                .await?;
+            tokens.token = Some(jwt);
+            tokens.token_expiration_instant = Some(exp);
+        }
+        if let (Some(app), true, true) = (&app, registered, settings.generate_refresh_tokens) {
+            let (t, id) = self
+                .new_refresh_token(
+                    tenant_id,
+                    user_id,
+                    app.id.expect("stored"),
+                    sid,
+                    now,
+                    now,
+                    &settings,
+                )
+                .await?;
+            tokens.refresh_token = Some(t);
+            tokens.refresh_token_id = Some(id);
+        }
+        Ok(if !registered {
+            LoginOutcome::NotRegistered(tokens)
+        } else if settings.verify_email && !stored.user.verified {
+            LoginOutcome::EmailNotVerified(tokens)
+        } else {
+            LoginOutcome::Success(tokens)
+        })
+    }
+
+    /// Finds the user by login id, refuses while a brute-force lock holds (before any hash is
+    /// computed, MISSION §6), verifies the password on the pool (against a dummy hash when the
+    /// user does not exist, so both failures take as long) and counts failures. `NotFound` for an
+    /// unknown user or a wrong password alike. With the tenant's `modifyEncryptionSchemeOnLogin`,
+    /// a right password that `needs_rehash` is rehashed in the same pool job.
+    async fn check_password(
+        &self,
+        tenant_id: Uuid,
+        settings: &LoginSettings,
+        login_id: &str,
+        password: Password,
+        ip: Option<&str>,
+        now: Millis,
+    ) -> Result<Checked> {
+        let key = login_id.trim().to_lowercase();
+        let found = match self.store().user_by_email(tenant_id, &key).await? {
+            Some(u) => Some(u),
+            None => self.store().user_by_username(tenant_id, &key).await?,
+        };
+        let mut subjects = vec![match &found {
+            Some(u) => format!("user:{}", u.user.id.expect("stored")),
+            None => format!("login:{key}"),
+        }];
+        if let Some(ip) = ip.map(str::trim).filter(|s| !s.is_empty()) {
+            subjects.push(format!("ip:{ip}"));
+        }
+        if let Some(until) = self
+            .store()
+            .login_locked_until(tenant_id, &subjects, now)
+            .await?
+        {
+            return Ok(Checked::Locked(until));
+        }
+        let target = (
+            settings.passwords.scheme().to_string(),
+            settings.passwords.encryption_scheme_factor,
+        );
+        let credential = match found.as_ref().and_then(|u| u.credential.clone()) {
+            Some(c) => c,
+            None => self.dummy(&target).await?,
+        };
+        let rehash = settings.passwords.modify_encryption_scheme_on_login;
+        let (ok, upgraded) = self
+            .identity
+            .pool()
+            .run(move || {
+                let pw = password.0.as_bytes();
+                if !portcullis_hash::verify(&credential, pw) {
+                    return (false, None);
+                }
+                let (scheme, factor) = target;
+                let upgraded = (rehash
+                    && portcullis_hash::needs_rehash(&credential, &scheme, factor.unwrap_or(0)))
+                .then(|| portcullis_hash::hash_password(&scheme, factor, pw).ok())
+                .flatten();
+                (true, upgraded)
+            })
+            .await?;
+        let Some(stored) = found.filter(|u| ok && u.credential.is_some()) else {
+            self.failed(tenant_id, &subjects, settings, now).await?;
+            return Err(Error::NotFound);
+        };
+        self.store()
+            .clear_login_failures(tenant_id, &subjects[0])
+            .await?;
+        Ok(Checked::Right(Box::new(stored), upgraded))
+    }
+
+    async fn failed(
+        &self,
+        tenant: Uuid,
+        subjects: &[String],
+        settings: &LoginSettings,
+        now: Millis,
+    ) -> Result<()> {
+        let f = &settings.failed;
+        let since = now - f.reset_count_in_seconds.max(0) * 1000;
+        for s in subjects {
+            let n = self
+                .store()
+                .record_login_failure(tenant, s, now, since)
+                .await?;
+            if f.too_many_attempts > 0 && n >= f.too_many_attempts {
+                self.store()
+                    .lock_login(tenant, s, now + f.lock_millis())
+                    .await?;
+                self.store().clear_login_failures(tenant, s).await?;
+                tracing::warn!(tenant = %tenant, subject_kind = %s.split(':').next().unwrap_or(""), "login locked after too many failures");
+            }
+        }
+        tracing::info!(tenant = %tenant, "login failed");
+        Ok(())
+    }
+
+    /// A credential of a random password with the tenant's scheme, made once per scheme.
+    async fn dummy(&self, target: &HashTarget) -> Result<Credential> {
+        if let Some(c) = self.dummies.lock().expect("not poisoned").get(target) {
+            return Ok(c.clone());
+        }
+        let (scheme, factor) = target.clone();
+        let c = self
+            .identity
+            .pool()
+            .run(move || {
+                let pw = crate::service::new_api_key();
+                portcullis_hash::hash_password(&scheme, factor, pw.as_bytes())
+                    .or_else(|_| {
+                        portcullis_hash::hash_password(
+                            portcullis_hash::DEFAULT_SCHEME,
+                            None,
+                            pw.as_bytes(),
+                        )
+                    })
+                    .expect("the default scheme hashes")
+            })
+            .await?;
+        self.dummies
+            .lock()
+            .expect("not poisoned")
+            .insert(target.clone(), c.clone());
+        Ok(c)
+    }
+
+    // ------------------------------------------------------------ change password
+
+    /// `POST /api/user/change-password` with `loginId` and `currentPassword`: the current
+    /// password is checked like a login (same locks, same 404 for unknown user or wrong
+    /// password). `Ok(Some(until))` when locked.
+    pub async fn change_password(
+        &self,
+        scope: Scope,
+        req: ChangePasswordRequest,
+    ) -> Result<Option<Millis>> {
+        let tenant_id = self.identity.resolve_tenant(scope, None).await?;
+        let tenant = self
+            .store()
+            .tenant(tenant_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let settings = LoginSettings::of(&tenant, None);
+        let mut errors = Errors::default();
+        let login_id = req.login_id.as_deref().map(str::trim).unwrap_or("");
+        if login_id.is_empty() {
+            errors.add_field(
+                "loginId",
+                "[blank]loginId",
+                "You must specify the [loginId] (or use a change-password id).",
+            );
+        }
+        let current = req
+            .current_password
+            .clone()
+            .unwrap_or(Password(String::new()));
+        if current.0.is_empty() {
+            errors.add_field(
+                "currentPassword",
+                "[blank]currentPassword",
+                "You must specify the [currentPassword].",
+            );
+        }
+        let new = Self::new_password(&req, &settings, &mut errors);
+        errors.into_result()?;
+        let now = now_millis();
+        let stored = match self
+            .check_password(
+                tenant_id,
+                &settings,
+                login_id,
+                current,
+                req.ip_address.as_deref(),
+                now,
+            )
+            .await?
+        {
+            Checked::Right(u, _) => *u,
+            Checked::Locked(until) => return Ok(Some(until)),
+        };
+        self.set_password(stored, new, &settings).await?;
+        Ok(None)
+    }
+
+    /// `POST /api/user/change-password/{changePasswordId}`: the id (from a 203 login) stands in
+    /// for the current password, once, until it expires.
+    pub async fn change_password_by_id(
+        &self,
+        change_password_id: &str,
+        req: ChangePasswordRequest,
+    ) -> Result<()> {
+        let hash = sha256_hex(change_password_id);
+        let (tenant_id, user_id, expires) = self
+            .store()
+            .change_password_id(&hash)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if expires <= now_millis() {
+            self.store().delete_change_password_id(&hash).await?;
+            return Err(Error::NotFound);
+        }
+        let tenant = self
+            .store()
+            .tenant(tenant_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let settings = LoginSettings::of(&tenant, None);
+        let mut errors = Errors::default();
+        let new = Self::new_password(&req, &settings, &mut errors);
+        errors.into_result()?;
+        let stored = self
+            .store()
+            .user(Scope::tenant(tenant_id), user_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if !self.store().delete_change_password_id(&hash).await? {
+            return Err(Error::NotFound);
+        }
+        self.set_password(stored, new, &settings).await
+    }
+
+    fn new_password(
+        req: &ChangePasswordRequest,
+        settings: &LoginSettings,
+        errors: &mut Errors,
+    ) -> Password {
+        let new = req.password.clone().unwrap_or(Password(String::new()));
+        if new.0.is_empty() {
+            errors.add_field(
+                "password",
+                "[blank]password",
+                "You must specify the new [password].",
+            );
+        } else {
+            settings.rules.check(&new.0, "password", errors);
+        }
+        new
+    }
+
+    /// Hashes the new password with the tenant's scheme, clears `passwordChangeRequired` and,
+    /// unless the tenant says otherwise, revokes the user's refresh tokens.
+    async fn set_password(
+        &self,
+        mut stored: StoredUser,
+        new: Password,
+        settings: &LoginSettings,
+    ) -> Result<()> {
+        let scheme = settings.passwords.scheme().to_string();
+        let factor = settings.passwords.encryption_scheme_factor;
+        let credential = self
+            .identity
+            .pool()
+            .run(move || portcullis_hash::hash_password(&scheme, factor, new.0.as_bytes()))
+            .await?
+            .map_err(|e| Error::Store(format!("hashing the new password failed: {e}")))?;
+        let now = now_millis();
+        stored.credential = Some(credential);
+        stored.user.password_change_required = false;
+        stored.user.password_last_update_instant = Some(now);
+        stored.user.last_update_instant = Some(now);
+        self.store().update_user(&stored).await?;
+        let user_id = stored.user.id.expect("stored");
+        if settings.revoke_on_password_change {
+            self.store()
+                .delete_refresh_tokens(stored.user.tenant_id, RefreshTokens::User(user_id))
+                .await?;
+        }
+        tracing::info!(user = %user_id, "password changed");
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ keys and access tokens
+
+    async fn load_key(&self, stored: &StoredKey) -> Result<Arc<KeyPair>> {
+        if let Some(k) = self.keys.read().expect("not poisoned").get(&stored.kid) {
+            return Ok(k.clone());
+        }
+        let alg = Algorithm::parse(&stored.algorithm).map_err(|e| Error::Store(e.to_string()))?;
+        let k = KeyPair::from_parts(stored.kid.clone(), alg, &stored.secret)
+            .map_err(|e| Error::Store(e.to_string()))?;
+        let k = Arc::new(k);
+        self.keys
+            .write()
+            .expect("not poisoned")
+            .insert(stored.kid.clone(), k.clone());
+        Ok(k)
+    }
+
+    /// The tenant's signing key, generated and stored on first need. When two nodes generate at
+    /// once, both keep the oldest stored active key, so they agree.
+    pub async fn signing_key(&self, tenant: Uuid) -> Result<Arc<KeyPair>> {
+        let cached = self
+            .active
+            .read()
+            .expect("not poisoned")
+            .get(&tenant)
+            .filter(|(_, at)| at.elapsed() < ACTIVE_KEY_CACHE)
+            .map(|(kid, _)| kid.clone());
+        if let Some(kid) = cached {
+            if let Some(k) = self.keys.read().expect("not poisoned").get(&kid) {
+                return Ok(k.clone());
+            }
+        }
+        let _one_at_a_time = self.create_key.lock().await;
+        let mut active = self.active_keys(tenant).await?;
+        if active.is_empty() {
+            let k = tokio::task::spawn_blocking(|| {
+                KeyPair::generate(Uuid::new_v4().to_string(), DEFAULT_ALGORITHM)
+            })
+            .await
+            .map_err(|e| Error::Store(e.to_string()))?;
+            self.store()
+                .insert_signing_key(&StoredKey {
+                    kid: k.kid().to_string(),
+                    tenant_id: tenant,
+                    algorithm: k.algorithm().name().to_string(),
+                    secret: k.secret(),
+                    status: "active".into(),
+                    insert_instant: now_millis(),
+                    expires_instant: None,
+                })
+                .await?;
+            active = self.active_keys(tenant).await?;
+        }
+        let first = active
+            .first()
+            .ok_or_else(|| Error::Store("no signing key after creating one".into()))?;
+        let k = self.load_key(first).await?;
+        self.active
+            .write()
+            .expect("not poisoned")
+            .insert(tenant, (first.kid.clone(), std::time::Instant::now()));
+        Ok(k)
+    }
+
+    /// Rotates the tenant's signing key: a new key (of `algorithm`, else the current key's)
+    /// signs from now on; the old one turns `retiring` and stays published until every token it
+    /// signed has expired (the longest access-token lifetime of the tenant and its applications,
+    /// plus the time other nodes may still hold it as active), then is dropped.
+    pub async fn rotate_key(
+        &self,
+        tenant: Uuid,
+        algorithm: Option<Algorithm>,
+    ) -> Result<Arc<KeyPair>> {
+        let t = self.store().tenant(tenant).await?.ok_or(Error::NotFound)?;
+        let mut longest = LoginSettings::of(&t, None).access_ttl_secs;
+        for app in self.store().applications(Scope::tenant(tenant)).await? {
+            longest = longest.max(LoginSettings::of(&t, Some(&app)).access_ttl_secs);
+        }
+        let _one_at_a_time = self.create_key.lock().await;
+        let old = self.active_keys(tenant).await?;
+        let alg = match (algorithm, old.first()) {
+            (Some(a), _) => a,
+            (None, Some(k)) => {
+                Algorithm::parse(&k.algorithm).map_err(|e| Error::Store(e.to_string()))?
+            }
+            (None, None) => DEFAULT_ALGORITHM,
+        };
+        let k =
+            tokio::task::spawn_blocking(move || KeyPair::generate(Uuid::new_v4().to_string(), alg))
+                .await
+                .map_err(|e| Error::Store(e.to_string()))?;
+        let now = now_millis();
+        let stored = StoredKey {
+            kid: k.kid().to_string(),
+            tenant_id: tenant,
+            algorithm: alg.name().to_string(),
+            secret: k.secret(),
+            status: "active".into(),
+            insert_instant: now,
+            expires_instant: None,
+        };
+        self.store().insert_signing_key(&stored).await?;
+        let until = now + (longest + ACTIVE_KEY_CACHE.as_secs() as i64) * 1000;
+        for o in &old {
+            self.store().retire_signing_key(&o.kid, until).await?;
+        }
+        self.store().delete_expired_signing_keys(now).await?;
+        let k = self.load_key(&stored).await?;
+        self.active
+            .write()
+            .expect("not poisoned")
+            .insert(tenant, (stored.kid.clone(), std::time::Instant::now()));
+        tracing::info!(tenant = %tenant, kid = %stored.kid, algorithm = alg.name(), retired = old.len(), "signing key rotated");
+        Ok(k)
+    }
+
+    /// Keys that are published: active ones, and retiring ones until they expire.
+    async fn published_keys(&self, tenant: Option<Uuid>) -> Result<Vec<StoredKey>> {
+        let now = now_millis();
+        let mut keys = self.store().signing_keys(tenant).await?;
+        keys.retain(|k| k.status == "active" || k.expires_instant.is_some_and(|e| e > now));
+        Ok(keys)
+    }
+
+    async fn active_keys(&self, tenant: Uuid) -> Result<Vec<StoredKey>> {
+        let mut keys = self.store().signing_keys(Some(tenant)).await?;
+        keys.retain(|k| k.status == "active");
+        Ok(keys)
+    }
+
+    /// The public JWKs of every tenant's active and retiring keys (`/.well-known/jwks.json`).
+    pub async fn jwks(&self) -> Result<Value> {
+        let mut out = Vec::new();
+        for s in self.published_keys(None).await? {
+            if let Some(jwk) = self.load_key(&s).await?.public_jwk() {
+                out.push(jwk);
+            }
+        }
+        Ok(json!({ "keys": out }))
+    }
+
+    /// `GET /api/jwt/public-key`: PEM public keys by kid, of the scope's tenants (creating the
+    /// signing key of a tenant that has none yet); with `kid`, only that key.
+    pub async fn public_keys(&self, scope: Scope, kid: Option<&str>) -> Result<Map<String, Value>> {
+        if let Some(t) = scope.tenant {
+            self.signing_key(t).await?;
+        }
+        let mut out = Map::new();
+        for s in self.published_keys(scope.tenant).await? {
+            if kid.is_some_and(|k| k != s.kid) {
+                continue;
+            }
+            if let Some(pem) = self.load_key(&s).await?.public_pem() {
+                out.insert(s.kid.clone(), Value::String(pem));
+            }
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn access_token(
+        &self,
+        tenant: &Tenant,
+        settings: &LoginSettings,
+        user: &User,
+        app: Option<&Application>,
+        registration: Option<&Registration>,
+        auth_time: Millis,
+        sid: Uuid,
+    ) -> Result<(String, Millis)> {
+        let tenant_id = tenant.id.expect("stored");
+        let key = self.signing_key(tenant_id).await?;
+        let now = now_millis();
+        let exp = secs(now) + settings.access_ttl_secs;
+        let mut c = Map::new();
+        if let Some(a) = app.and_then(|a| a.id) {
+            c.insert("aud".into(), json!(a));
+        }
+        c.insert("exp".into(), json!(exp));
+        c.insert("iat".into(), json!(secs(now)));
+        c.insert("iss".into(), json!(settings.issuer));
+        c.insert("sub".into(), json!(user.id));
+        c.insert("jti".into(), json!(Uuid::new_v4()));
+        c.insert("authenticationType".into(), json!("PASSWORD"));
+        if let Some(e) = &user.email {
+            c.insert("email".into(), json!(e));
+            c.insert("email_verified".into(), json!(user.verified));
+        }
+        if let Some(u) = &user.username {
+            c.insert("preferred_username".into(), json!(u));
+        }
+        if let Some(a) = app.and_then(|a| a.id) {
+            c.insert("applicationId".into(), json!(a));
+        }
+        if let Some(r) = registration {
+            c.insert("roles".into(), json!(r.roles));
+        }
+        c.insert("auth_time".into(), json!(secs(auth_time)));
+        c.insert("sid".into(), json!(sid));
+        c.insert("tid".into(), json!(tenant_id));
+        Ok((key.sign(&c), exp * 1000))
+    }
+
+    /// `GET /api/jwt/validate`: the claims of a token we signed that has not expired, else
+    /// `Unauthorized`.
+    pub async fn validate(&self, token: &str) -> Result<Map<String, Value>> {
+        let kid = portcullis_jwt::key_id(token).ok_or(Error::Unauthorized)?;
+        let cached = self.keys.read().expect("not poisoned").get(&kid).cloned();
+        let key = match cached {
+            Some(k) => k,
+            None => match self.store().signing_key(&kid).await? {
+                Some(s) => self.load_key(&s).await?,
+                None => return Err(Error::Unauthorized),
+            },
+        };
+        key.verify(token, secs(now_millis()))
+            .map_err(|_| Error::Unauthorized)
+    }
+
+    // ------------------------------------------------------------ refresh tokens
+
+    #[allow(clippy::too_many_arguments)]
+    async fn new_refresh_token(
+        &self,
+        tenant: Uuid,
+        user: Uuid,
+        app: Uuid,
+        family: Uuid,
+        start: Millis,
+        now: Millis,
+        settings: &LoginSettings,
+    ) -> Result<(String, Uuid)> {
+        let token = crate::service::new_api_key();
+        let id = Uuid::new_v4();
+        self.store()
+            .insert_refresh_token(&StoredRefreshToken {
+                id,
+                token_hash: sha256_hex(&token),
+                family_id: family,
+                tenant_id: tenant,
+                user_id: user,
+                application_id: app,
+                start_instant: start,
+                insert_instant: now,
+                expires_instant: now + settings.refresh_ttl_millis,
+                used_instant: None,
+            })
+            .await?;
+        Ok((token, id))
+    }
+
+    /// `POST /api/jwt/refresh`: a new access token for a refresh token. With one-time use (the
+    /// default) the refresh token is exchanged for a new one; presenting a used token again
+    /// revokes its whole family (someone has a stolen copy). Unknown, expired, revoked and
+    /// reused tokens all answer `NotFound`.
+    ///
+    /// Tokens are looked up by their SHA-256 through a unique index, so no comparison of secret
+    /// bytes happens in our code and no constant-time compare is needed.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Refreshed> {
+        if refresh_token.is_empty() {
+            return Err(Error::field(
+                "refreshToken",
+                "[blank]refreshToken",
+                "You must specify the [refreshToken].",
+            ));
+        }
+        let hash = sha256_hex(refresh_token);
+        let now = now_millis();
+        let stored = self
+            .store()
+            .refresh_token(&hash)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if stored.expires_instant <= now {
+            self.store()
+                .delete_refresh_tokens(None, RefreshTokens::Hash(&hash))
+                .await?;
+            return Err(Error::NotFound);
+        }
+        let tenant = self
+            .store()
+            .tenant(stored.tenant_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let scope = Scope::tenant(stored.tenant_id);
+        let app = self
+            .store()
+            .application(scope, stored.application_id)
+            .await?
+            .filter(|a| a.active)
+            .ok_or(Error::NotFound)?;
+        let settings = LoginSettings::of(&tenant, Some(&app));
+        if settings.one_time_refresh && !self.store().use_refresh_token(&hash, now).await? {
+            let n = self
+                .store()
+                .delete_refresh_tokens(None, RefreshTokens::Family(stored.family_id))
+                .await?;
+            tracing::warn!(user = %stored.user_id, revoked = n, "refresh token reused: its family is revoked");
+            return Err(Error::NotFound);
+        }
+        let user = self
+            .store()
+            .user(scope, stored.user_id)
+            .await?
+            .filter(|u| u.user.active && u.user.expiry.is_none_or(|e| e > now))
+            .ok_or(Error::NotFound)?
+            .user;
+        let registration = user
+            .registrations
+            .iter()
+            .find(|r| r.application_id == app.id)
+            .ok_or(Error::NotFound)?;
+        let (token, _) = self
+            .access_token(
+                &tenant,
+                &settings,
+                &user,
+                Some(&app),
+                Some(registration),
+                stored.start_instant,
+                stored.family_id,
+            )
+            .await?;
+        let (refresh_token, refresh_token_id) = if settings.one_time_refresh {
+            self.new_refresh_token(
+                stored.tenant_id,
+                stored.user_id,
+                stored.application_id,
+                stored.family_id,
+                stored.start_instant,
+                now,
+                &settings,
+            )
+            .await?
+        } else {
+            (refresh_token.to_string(), stored.id)
+        };
+        Ok(Refreshed {
+            token,
+            refresh_token,
+            refresh_token_id,
+        })
+    }
+
+    /// `POST /api/user/refresh-token/import`: refresh tokens of the old system, so that its
+    /// sessions survive the move. Each token's user must exist in the caller's scope and its
+    /// application in the user's tenant; the lifetime (the tenant's, or the application's
+    /// override) counts from `insertInstant`. Only the SHA-256 is stored. All or nothing.
+    pub async fn import_refresh_tokens(
+        &self,
+        scope: Scope,
+        tokens: Vec<ImportedRefreshToken>,
+    ) -> Result<usize> {
+        let mut errors = Errors::default();
+        let now = now_millis();
+        let mut tenants: HashMap<Uuid, Tenant> = HashMap::new();
+        let mut apps: HashMap<Uuid, Option<Application>> = HashMap::new();
+        let mut users: HashMap<Uuid, Option<Uuid>> = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(tokens.len());
+        for (i, t) in tokens.into_iter().enumerate() {
+            let field = |f: &str| format!("refreshTokens[{i}].{f}");
+            let token = t.token.as_deref().unwrap_or("");
+            if token.is_empty() {
+                let f = field("token");
+                errors.add_field(&f, &format!("[blank]{f}"), "You must specify the [token].");
+            }
+            let hash = sha256_hex(token);
+            if !token.is_empty()
+                && (!seen.insert(hash.clone())
+                    || self.store().refresh_token(&hash).await?.is_some())
+            {
+                let f = field("token");
+                errors.add_field(
+                    &f,
+                    &format!("[duplicate]{f}"),
+                    "This refresh token already exists.",
+                );
+            }
+            let tenant = match t.user_id {
+                None => None,
+                Some(u) => match users.get(&u) {
+                    Some(known) => *known,
+                    None => {
+                        let found = self
+                            .store()
+                            .user(scope, u)
+                            .await?
+                            .and_then(|s| s.user.tenant_id);
+                        users.insert(u, found);
+                        found
+                    }
+                },
+            };
+            let Some(tenant_id) = tenant else {
+                let f = field("userId");
+                errors.add_field(
+                    &f,
+                    &format!("[invalid]{f}"),
+                    "The user does not exist in this tenant.",
+                );
+                continue;
+            };
+            let app = match t.application_id {
+                None => None,
+                Some(a) => {
+                    let found = match apps.get(&a) {
+                        Some(known) => known.clone(),
+                        None => {
+                            let found = self
+                                .store()
+                                .application(Scope::tenant(tenant_id), a)
+                                .await?;
+                            apps.insert(a, found.clone());
+                            found
+                        }
+                    };
+                    found.filter(|app| app.tenant_id == Some(tenant_id))
+                }
+            };
+            let Some(app) = app else {
+                let f = field("applicationId");
+                errors.add_field(
+                    &f,
+                    &format!("[invalid]{f}"),
+                    "The application does not exist in the user's tenant.",
+                );
+                continue;
+            };
+            let settings = match tenants.get(&tenant_id) {
+                Some(tenant) => LoginSettings::of(tenant, Some(&app)),
+                None => {
+                    let tenant = self
+                        .store()
+                        .tenant(tenant_id)
+                        .await?
+                        .ok_or(Error::NotFound)?;
+                    let settings = LoginSettings::of(&tenant, Some(&app));
+                    tenants.insert(tenant_id, tenant);
+                    settings
+                }
+            };
+            let issued = t.insert_instant.unwrap_or(now);
+            out.push(StoredRefreshToken {
+                id: Uuid::new_v4(),
+                token_hash: hash,
+                family_id: Uuid::new_v4(),
+                tenant_id,
+                user_id: t.user_id.expect("checked"),
+                application_id: app.id.expect("stored"),
+                start_instant: t.start_instant.unwrap_or(issued),
+                insert_instant: issued,
+                expires_instant: issued.saturating_add(settings.refresh_ttl_millis),
+                used_instant: None,
+            });
+        }
+        if out.is_empty() && errors.is_empty() {
+            errors.add_field(
+                "refreshTokens",
+                "[blank]refreshTokens",
+                "You must specify at least one refresh token.",
+            );
+        }
+        errors.into_result()?;
+        self.store().insert_refresh_tokens(&out).await?;
+        tracing::info!(count = out.len(), "refresh tokens imported");
+        Ok(out.len())
+    }
+
+    /// `DELETE /api/jwt/refresh`: revokes by token, user, application or user and application,
+    /// within the caller's tenant.
+    pub async fn revoke(
+        &self,
+        scope: Scope,
+        token: Option<&str>,
+        user: Option<Uuid>,
+        app: Option<Uuid>,
+    ) -> Result<u64> {
+        let hash = token.map(sha256_hex);
+        let which = match (&hash, user, app) {
+            (Some(h), None, None) => RefreshTokens::Hash(h),
+            (None, Some(u), None) => RefreshTokens::User(u),
+            (None, None, Some(a)) => RefreshTokens::Application(a),
+            (None, Some(u), Some(a)) => RefreshTokens::UserApplication(u, a),
+            _ => {
+                return Err(Error::general(
+                    "[invalid]query",
+                    "Give ?token=, ?userId=, ?applicationId= or ?userId= with ?applicationId=.",
+                ))
+            }
+        };
+        Ok(self
+            .store()
+            .delete_refresh_tokens(scope.tenant, which)
+            .await?)
+    }
+}

@@ -1,0 +1,381 @@
+//! Signing keys and compact JWS (RFC 7515) for the access tokens Portcullis issues.
+//!
+//! Why our own small JWS over RustCrypto primitives instead of the `jsonwebtoken` crate: we must
+//! *generate* keys (one per tenant, on first need) and *publish* them as JWKs, which
+//! `jsonwebtoken` does not do — we would need `p256`, `ed25519-dalek` and `rsa` anyway. Given those,
+//! a compact JWS is two base64url segments and one signature; what needs care (no `alg: none`,
+//! the header's `alg` must be the key's, expiry checked) is a few lines, tested here and
+//! cross-checked against PyJWT in the API tests.
+//!
+//! No I/O: a [`KeyPair`] is created from stored parts or generated, and keeps its parsed key.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use std::fmt;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwtError {
+    #[error("the token is not a compact JWS")]
+    Malformed,
+    #[error("the token's algorithm does not match the key")]
+    WrongAlgorithm,
+    #[error("the signature does not verify")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("unknown algorithm [{0}]")]
+    UnknownAlgorithm(String),
+    #[error("the stored key does not parse: {0}")]
+    BadKey(String),
+}
+
+/// The signing algorithms Portcullis offers (FusionAuth's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    ES256,
+    EdDSA,
+    RS256,
+    HS256,
+}
+
+impl Algorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::ES256 => "ES256",
+            Algorithm::EdDSA => "EdDSA",
+            Algorithm::RS256 => "RS256",
+            Algorithm::HS256 => "HS256",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, JwtError> {
+        match s {
+            "ES256" => Ok(Algorithm::ES256),
+            "EdDSA" => Ok(Algorithm::EdDSA),
+            "RS256" => Ok(Algorithm::RS256),
+            "HS256" => Ok(Algorithm::HS256),
+            other => Err(JwtError::UnknownAlgorithm(other.into())),
+        }
+    }
+}
+
+enum Secret {
+    Es256(p256::ecdsa::SigningKey),
+    EdDsa(ed25519_dalek::SigningKey),
+    Rs256(Box<rsa::RsaPrivateKey>),
+    Hs256(Vec<u8>),
+}
+
+/// A signing key with its id. `secret()` is what the store keeps; it never leaves the server.
+pub struct KeyPair {
+    kid: String,
+    alg: Algorithm,
+    secret: Secret,
+}
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyPair({} {}, ***)", self.alg.name(), self.kid)
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl KeyPair {
+    /// A fresh key from the OS random source. RSA keys are 2048 bits.
+    pub fn generate(kid: String, alg: Algorithm) -> Self {
+        let mut rng = rand::rngs::OsRng;
+        let secret = match alg {
+            Algorithm::ES256 => Secret::Es256(p256::ecdsa::SigningKey::random(&mut rng)),
+            Algorithm::EdDSA => Secret::EdDsa(ed25519_dalek::SigningKey::generate(&mut rng)),
+            Algorithm::RS256 => Secret::Rs256(Box::new(
+                rsa::RsaPrivateKey::new(&mut rng, 2048).expect("RSA key generation"),
+            )),
+            Algorithm::HS256 => {
+                use rand::RngCore;
+                let mut k = vec![0u8; 32];
+                rng.fill_bytes(&mut k);
+                Secret::Hs256(k)
+            }
+        };
+        KeyPair { kid, alg, secret }
+    }
+
+    /// A key from what [`secret`](Self::secret) returned (base64 PKCS#8 DER, or the raw HMAC
+    /// secret).
+    pub fn from_parts(kid: String, alg: Algorithm, secret: &str) -> Result<Self, JwtError> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+        let bad = |e: &dyn fmt::Display| JwtError::BadKey(e.to_string());
+        let der = STANDARD.decode(secret).map_err(|e| bad(&e))?;
+        let secret = match alg {
+            Algorithm::ES256 => {
+                Secret::Es256(p256::ecdsa::SigningKey::from_pkcs8_der(&der).map_err(|e| bad(&e))?)
+            }
+            Algorithm::EdDSA => {
+                Secret::EdDsa(ed25519_dalek::SigningKey::from_pkcs8_der(&der).map_err(|e| bad(&e))?)
+            }
+            Algorithm::RS256 => Secret::Rs256(Box::new(
+                rsa::RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| bad(&e))?,
+            )),
+            Algorithm::HS256 => Secret::Hs256(der),
+        };
+        Ok(KeyPair { kid, alg, secret })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The private material for the store: base64 of PKCS#8 DER (HMAC: of the raw secret).
+    pub fn secret(&self) -> String {
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        let der = match &self.secret {
+            Secret::Es256(k) => k.to_pkcs8_der().expect("encodes").as_bytes().to_vec(),
+            Secret::EdDsa(k) => k.to_pkcs8_der().expect("encodes").as_bytes().to_vec(),
+            Secret::Rs256(k) => k.to_pkcs8_der().expect("encodes").as_bytes().to_vec(),
+            Secret::Hs256(k) => k.clone(),
+        };
+        STANDARD.encode(der)
+    }
+
+    /// The public key as a JWK (RFC 7517); `None` for HMAC keys, which have no public half.
+    pub fn public_jwk(&self) -> Option<Value> {
+        let mut jwk = match &self.secret {
+            Secret::Es256(k) => {
+                let point = k.verifying_key().to_encoded_point(false);
+                json!({"kty": "EC", "crv": "P-256",
+                       "x": b64(point.x().expect("uncompressed")),
+                       "y": b64(point.y().expect("uncompressed"))})
+            }
+            Secret::EdDsa(k) => {
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.verifying_key().as_bytes())})
+            }
+            Secret::Rs256(k) => {
+                use rsa::traits::PublicKeyParts;
+                json!({"kty": "RSA", "n": b64(&k.n().to_bytes_be()), "e": b64(&k.e().to_bytes_be())})
+            }
+            Secret::Hs256(_) => return None,
+        };
+        jwk["kid"] = json!(self.kid);
+        jwk["alg"] = json!(self.alg.name());
+        jwk["use"] = json!("sig");
+        Some(jwk)
+    }
+
+    /// The public key as PEM (SubjectPublicKeyInfo), as FusionAuth's `/api/jwt/public-key`
+    /// answers; `None` for HMAC keys.
+    pub fn public_pem(&self) -> Option<String> {
+        use p256::pkcs8::{EncodePublicKey as _, LineEnding};
+        let pem = match &self.secret {
+            Secret::Es256(k) => k.verifying_key().to_public_key_pem(LineEnding::LF),
+            Secret::EdDsa(k) => k.verifying_key().to_public_key_pem(LineEnding::LF),
+            Secret::Rs256(k) => k.to_public_key().to_public_key_pem(LineEnding::LF),
+            Secret::Hs256(_) => return None,
+        };
+        Some(pem.expect("public keys encode"))
+    }
+
+    /// Signs `claims` as a compact JWS with `typ: JWT`, this key's `alg` and `kid`.
+    pub fn sign(&self, claims: &Map<String, Value>) -> String {
+        let header = json!({"alg": self.alg.name(), "typ": "JWT", "kid": self.kid});
+        let mut out = b64(header.to_string().as_bytes());
+        out.push('.');
+        out.push_str(&b64(Value::Object(claims.clone()).to_string().as_bytes()));
+        let sig = self.signature(out.as_bytes());
+        out.push('.');
+        out.push_str(&b64(&sig));
+        out
+    }
+
+    fn signature(&self, input: &[u8]) -> Vec<u8> {
+        use p256::ecdsa::signature::Signer as _;
+        match &self.secret {
+            Secret::Es256(k) => {
+                let s: p256::ecdsa::Signature = k.sign(input);
+                s.to_bytes().to_vec()
+            }
+            Secret::EdDsa(k) => k.sign(input).to_bytes().to_vec(),
+            Secret::Rs256(k) => {
+                let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new((**k).clone());
+                let s: rsa::pkcs1v15::Signature = key.sign(input);
+                Box::<[u8]>::from(s).to_vec()
+            }
+            Secret::Hs256(k) => hmac_sha256(k, input),
+        }
+    }
+
+    /// Verifies a token signed by this key and returns its claims. The header must name this
+    /// key's algorithm (no `none`, no RS/HS confusion); `exp`, when present, must be after
+    /// `now_secs`.
+    pub fn verify(&self, token: &str, now_secs: i64) -> Result<Map<String, Value>, JwtError> {
+        let parts = Parts::split(token)?;
+        if parts.header.get("alg").and_then(Value::as_str) != Some(self.alg.name()) {
+            return Err(JwtError::WrongAlgorithm);
+        }
+        let sig = URL_SAFE_NO_PAD
+            .decode(parts.signature)
+            .map_err(|_| JwtError::Malformed)?;
+        if !self.check(parts.signed.as_bytes(), &sig) {
+            return Err(JwtError::BadSignature);
+        }
+        let claims = parts.claims()?;
+        if let Some(exp) = claims.get("exp") {
+            match exp.as_i64() {
+                Some(exp) if exp > now_secs => {}
+                _ => return Err(JwtError::Expired),
+            }
+        }
+        Ok(claims)
+    }
+
+    fn check(&self, input: &[u8], sig: &[u8]) -> bool {
+        use p256::ecdsa::signature::Verifier as _;
+        match &self.secret {
+            Secret::Es256(k) => p256::ecdsa::Signature::from_slice(sig)
+                .is_ok_and(|s| k.verifying_key().verify(input, &s).is_ok()),
+            Secret::EdDsa(k) => ed25519_dalek::Signature::from_slice(sig)
+                .is_ok_and(|s| k.verifying_key().verify(input, &s).is_ok()),
+            Secret::Rs256(k) => rsa::pkcs1v15::Signature::try_from(sig).is_ok_and(|s| {
+                rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(k.to_public_key())
+                    .verify(input, &s)
+                    .is_ok()
+            }),
+            Secret::Hs256(k) => {
+                use subtle::ConstantTimeEq as _;
+                hmac_sha256(k, input).ct_eq(sig).into()
+            }
+        }
+    }
+}
+
+fn hmac_sha256(key: &[u8], input: &[u8]) -> Vec<u8> {
+    use hmac::Mac as _;
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    m.update(input);
+    m.finalize().into_bytes().to_vec()
+}
+
+/// A compact JWS taken apart, before any verification.
+struct Parts<'a> {
+    header: Map<String, Value>,
+    signed: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> Parts<'a> {
+    fn split(token: &'a str) -> Result<Self, JwtError> {
+        let (signed, signature) = token.rsplit_once('.').ok_or(JwtError::Malformed)?;
+        let (header, payload) = signed.split_once('.').ok_or(JwtError::Malformed)?;
+        if payload.contains('.') {
+            return Err(JwtError::Malformed);
+        }
+        Ok(Parts {
+            header: decode_object(header)?,
+            signed,
+            payload,
+            signature,
+        })
+    }
+
+    fn claims(&self) -> Result<Map<String, Value>, JwtError> {
+        decode_object(self.payload)
+    }
+}
+
+fn decode_object(seg: &str) -> Result<Map<String, Value>, JwtError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(seg)
+        .map_err(|_| JwtError::Malformed)?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(JwtError::Malformed),
+    }
+}
+
+/// The `kid` in a token's header, to find the key that verifies it. Unverified: use it only to
+/// pick a key.
+pub fn key_id(token: &str) -> Option<String> {
+    let parts = Parts::split(token).ok()?;
+    parts.header.get("kid")?.as_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Algorithm; 4] = [
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+        Algorithm::RS256,
+        Algorithm::HS256,
+    ];
+
+    fn claims() -> Map<String, Value> {
+        let Value::Object(m) = json!({"sub": "u", "exp": 2_000_000_000i64}) else {
+            unreachable!()
+        };
+        m
+    }
+
+    #[test]
+    fn every_algorithm_signs_and_verifies_and_survives_storage() {
+        for alg in ALL {
+            let k = KeyPair::generate(format!("k-{}", alg.name()), alg);
+            let t = k.sign(&claims());
+            assert_eq!(key_id(&t).as_deref(), Some(k.kid()));
+            let stored = KeyPair::from_parts(k.kid().into(), alg, &k.secret()).unwrap();
+            assert_eq!(stored.verify(&t, 1_000).unwrap()["sub"], "u", "{alg:?}");
+            assert_eq!(stored.public_jwk(), k.public_jwk());
+        }
+    }
+
+    #[test]
+    fn a_tampered_token_or_another_key_fails() {
+        for alg in ALL {
+            let k = KeyPair::generate("a".into(), alg);
+            let other = KeyPair::generate("a".into(), alg);
+            let t = k.sign(&claims());
+            assert_eq!(other.verify(&t, 0), Err(JwtError::BadSignature));
+            let (head, rest) = t.split_once('.').unwrap();
+            let (_, sig) = rest.split_once('.').unwrap();
+            let forged = format!("{head}.{}.{sig}", b64(br#"{"sub":"admin"}"#));
+            assert_eq!(k.verify(&forged, 0), Err(JwtError::BadSignature));
+        }
+    }
+
+    #[test]
+    fn the_header_algorithm_must_be_the_keys() {
+        let k = KeyPair::generate("a".into(), Algorithm::ES256);
+        let none = format!(
+            "{}.{}.",
+            b64(br#"{"alg":"none"}"#),
+            b64(br#"{"sub":"admin"}"#)
+        );
+        assert_eq!(k.verify(&none, 0), Err(JwtError::WrongAlgorithm));
+    }
+
+    #[test]
+    fn expired_tokens_fail() {
+        let k = KeyPair::generate("a".into(), Algorithm::EdDSA);
+        let t = k.sign(&claims());
+        assert_eq!(k.verify(&t, 2_000_000_000), Err(JwtError::Expired));
+    }
+
+    #[test]
+    fn public_keys_never_carry_private_parts() {
+        for alg in [Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256] {
+            let jwk = KeyPair::generate("a".into(), alg).public_jwk().unwrap();
+            assert!(jwk.get("d").is_none() && jwk.get("p").is_none(), "{jwk}");
+        }
+        assert!(KeyPair::generate("h".into(), Algorithm::HS256)
+            .public_jwk()
+            .is_none());
+    }
+}

@@ -1,0 +1,337 @@
+//! The domain's [`SessionStore`] on SQL: signing keys, refresh tokens (SHA-256 only),
+//! change-password ids, failed-login counts and locks (migration `0003_login.sql`).
+
+use super::{backend, bind_all, db_err, Arg, SqlStore};
+use portcullis_domain::{
+    Millis, RefreshTokens, SessionStore, StoreResult, StoredKey, StoredRefreshToken,
+};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+fn text(row: &AnyRow, col: &str) -> StoreResult<String> {
+    row.try_get(col).map_err(backend)
+}
+
+fn uuid(row: &AnyRow, col: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(&text(row, col)?).map_err(backend)
+}
+
+fn int(row: &AnyRow, col: &str) -> StoreResult<i64> {
+    row.try_get(col).map_err(backend)
+}
+
+fn key_of(row: &AnyRow) -> StoreResult<StoredKey> {
+    Ok(StoredKey {
+        kid: text(row, "kid")?,
+        tenant_id: uuid(row, "tenant_id")?,
+        algorithm: text(row, "algorithm")?,
+        secret: text(row, "secret")?,
+        status: text(row, "status")?,
+        insert_instant: int(row, "insert_instant")?,
+        expires_instant: row.try_get("expires_instant").map_err(backend)?,
+    })
+}
+
+fn refresh_of(row: &AnyRow) -> StoreResult<StoredRefreshToken> {
+    Ok(StoredRefreshToken {
+        id: uuid(row, "id")?,
+        token_hash: text(row, "token_hash")?,
+        family_id: uuid(row, "family_id")?,
+        tenant_id: uuid(row, "tenant_id")?,
+        user_id: uuid(row, "user_id")?,
+        application_id: uuid(row, "application_id")?,
+        start_instant: int(row, "start_instant")?,
+        insert_instant: int(row, "insert_instant")?,
+        expires_instant: int(row, "expires_instant")?,
+        used_instant: row.try_get("used_instant").map_err(backend)?,
+    })
+}
+
+const KEY_COLUMNS: &str =
+    "kid, tenant_id, algorithm, secret, status, insert_instant, expires_instant";
+const REFRESH_COLUMNS: &str = "token_hash, id, family_id, tenant_id, user_id, application_id, \
+                               start_instant, insert_instant, expires_instant, used_instant";
+
+impl SqlStore {
+    async fn rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<AnyRow>> {
+        bind_all(sqlx::query(sql), args)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SqlStore {
+    async fn insert_signing_key(&self, k: &StoredKey) -> StoreResult<()> {
+        self.exec(
+            &format!(
+                "INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL)"
+            ),
+            args![
+                k.kid.clone(),
+                k.tenant_id.to_string(),
+                k.algorithm.clone(),
+                k.secret.clone(),
+                k.status.clone(),
+                k.insert_instant,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self, tenant: Option<Uuid>) -> StoreResult<Vec<StoredKey>> {
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT {KEY_COLUMNS} FROM signing_keys WHERE ($1 IS NULL OR tenant_id = $1) \
+                     ORDER BY insert_instant, kid"
+                ),
+                args![tenant.map(|t| t.to_string())],
+            )
+            .await?;
+        rows.iter().map(key_of).collect()
+    }
+
+    async fn signing_key(&self, kid: &str) -> StoreResult<Option<StoredKey>> {
+        let rows = self
+            .rows(
+                &format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE kid = $1"),
+                args![kid.to_string()],
+            )
+            .await?;
+        rows.first().map(key_of).transpose()
+    }
+
+    async fn retire_signing_key(&self, kid: &str, expires: Millis) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "UPDATE signing_keys SET status = 'retiring', expires_instant = $1 WHERE kid = $2",
+                args![expires, kid.to_string()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn delete_expired_signing_keys(&self, now: Millis) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM signing_keys WHERE status = 'retiring' AND expires_instant <= $1",
+            args![now],
+        )
+        .await
+    }
+
+    async fn insert_refresh_token(&self, t: &StoredRefreshToken) -> StoreResult<()> {
+        self.insert_refresh_tokens(std::slice::from_ref(t)).await
+    }
+
+    async fn insert_refresh_tokens(&self, tokens: &[StoredRefreshToken]) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
+        );
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for t in tokens {
+            let args = args![
+                t.token_hash.clone(),
+                t.id.to_string(),
+                t.family_id.to_string(),
+                t.tenant_id.to_string(),
+                t.user_id.to_string(),
+                t.application_id.to_string(),
+                t.start_instant,
+                t.insert_instant,
+                t.expires_instant,
+            ];
+            bind_all(sqlx::query(&sql), args)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>> {
+        let rows = self
+            .rows(
+                &format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"),
+                args![token_hash.to_string()],
+            )
+            .await?;
+        rows.first().map(refresh_of).transpose()
+    }
+
+    async fn use_refresh_token(&self, token_hash: &str, now: Millis) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "UPDATE refresh_tokens SET used_instant = $1 \
+                 WHERE token_hash = $2 AND used_instant IS NULL",
+                args![now, token_hash.to_string()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn delete_refresh_tokens(
+        &self,
+        tenant: Option<Uuid>,
+        which: RefreshTokens<'_>,
+    ) -> StoreResult<u64> {
+        let t = tenant.map(|t| t.to_string());
+        let (cond, a, b) = match which {
+            RefreshTokens::Hash(h) => ("token_hash = $2", h.to_string(), None),
+            RefreshTokens::Family(f) => ("family_id = $2", f.to_string(), None),
+            RefreshTokens::User(u) => ("user_id = $2", u.to_string(), None),
+            RefreshTokens::Application(a) => ("application_id = $2", a.to_string(), None),
+            RefreshTokens::UserApplication(u, a) => (
+                "user_id = $2 AND application_id = $3",
+                u.to_string(),
+                Some(a.to_string()),
+            ),
+        };
+        let sql =
+            format!("DELETE FROM refresh_tokens WHERE ($1 IS NULL OR tenant_id = $1) AND {cond}");
+        match b {
+            Some(b) => self.exec(&sql, args![t, a, b]).await,
+            None => self.exec(&sql, args![t, a]).await,
+        }
+    }
+
+    async fn insert_change_password_id(
+        &self,
+        id_hash: &str,
+        tenant: Uuid,
+        user: Uuid,
+        expires: Millis,
+    ) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO change_password_ids (id_hash, tenant_id, user_id, expires_instant) \
+             VALUES ($1, $2, $3, $4)",
+            args![
+                id_hash.to_string(),
+                tenant.to_string(),
+                user.to_string(),
+                expires
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn change_password_id(&self, id_hash: &str) -> StoreResult<Option<(Uuid, Uuid, Millis)>> {
+        let rows = self
+            .rows(
+                "SELECT tenant_id, user_id, expires_instant FROM change_password_ids \
+                 WHERE id_hash = $1",
+                args![id_hash.to_string()],
+            )
+            .await?;
+        rows.first()
+            .map(|r| {
+                Ok((
+                    uuid(r, "tenant_id")?,
+                    uuid(r, "user_id")?,
+                    int(r, "expires_instant")?,
+                ))
+            })
+            .transpose()
+    }
+
+    async fn delete_change_password_id(&self, id_hash: &str) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "DELETE FROM change_password_ids WHERE id_hash = $1",
+                args![id_hash.to_string()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn record_login_failure(
+        &self,
+        tenant: Uuid,
+        subject: &str,
+        now: Millis,
+        since: Millis,
+    ) -> StoreResult<u64> {
+        let t = tenant.to_string();
+        let s = subject.to_string();
+        // Old failures no longer count; dropping them keeps the table small. Now and then the
+        // whole tenant's old failures and ended locks go too, so that login ids sprayed once
+        // each (never counted again) do not pile up.
+        self.exec(
+            "DELETE FROM login_failures WHERE tenant_id = $1 AND subject = $2 AND instant < $3",
+            args![t.clone(), s.clone(), since],
+        )
+        .await?;
+        if rand::random::<u8>() < 4 {
+            self.exec(
+                "DELETE FROM login_failures WHERE tenant_id = $1 AND instant < $2",
+                args![t.clone(), since],
+            )
+            .await?;
+            self.exec(
+                "DELETE FROM login_locks WHERE tenant_id = $1 AND until_instant < $2",
+                args![t.clone(), now],
+            )
+            .await?;
+        }
+        self.exec(
+            "INSERT INTO login_failures (tenant_id, subject, instant) VALUES ($1, $2, $3)",
+            args![t.clone(), s.clone(), now],
+        )
+        .await?;
+        let rows = self
+            .rows(
+                "SELECT COUNT(*) AS n FROM login_failures \
+                 WHERE tenant_id = $1 AND subject = $2 AND instant >= $3",
+                args![t, s, since],
+            )
+            .await?;
+        Ok(rows.first().map(|r| int(r, "n")).transpose()?.unwrap_or(0) as u64)
+    }
+
+    async fn clear_login_failures(&self, tenant: Uuid, subject: &str) -> StoreResult<()> {
+        self.exec(
+            "DELETE FROM login_failures WHERE tenant_id = $1 AND subject = $2",
+            args![tenant.to_string(), subject.to_string()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn lock_login(&self, tenant: Uuid, subject: &str, until: Millis) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO login_locks (tenant_id, subject, until_instant) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, subject) DO UPDATE SET until_instant = excluded.until_instant",
+            args![tenant.to_string(), subject.to_string(), until],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn login_locked_until(
+        &self,
+        tenant: Uuid,
+        subjects: &[String],
+        now: Millis,
+    ) -> StoreResult<Option<Millis>> {
+        let mut latest = None;
+        for s in subjects {
+            let rows = self
+                .rows(
+                    "SELECT until_instant FROM login_locks \
+                     WHERE tenant_id = $1 AND subject = $2 AND until_instant > $3",
+                    args![tenant.to_string(), s.clone(), now],
+                )
+                .await?;
+            if let Some(r) = rows.first() {
+                let u = int(r, "until_instant")?;
+                latest = Some(latest.map_or(u, |l: Millis| l.max(u)));
+            }
+        }
+        Ok(latest)
+    }
+}
