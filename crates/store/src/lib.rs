@@ -333,6 +333,64 @@ impl SqlStore {
         Ok(StoredUser { user, credential })
     }
 
+    /// The body of `table`'s row `id`, if it is in `scope`.
+    async fn scoped<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        scope: Scope,
+        id: Uuid,
+    ) -> StoreResult<Option<T>> {
+        self.one(
+            &format!("SELECT body FROM {table} WHERE id = $1 AND {SCOPED}"),
+            args![Some(id.to_string()), scope_param(scope)],
+        )
+        .await
+    }
+
+    /// Every body of `table` in `scope`, oldest first.
+    async fn scoped_all<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        scope: Scope,
+    ) -> StoreResult<Vec<T>> {
+        self.fetch_bodies(
+            &format!("SELECT body FROM {table} WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY insert_instant, id"),
+            args![scope_param(scope)],
+        )
+        .await
+    }
+
+    /// Deletes `table`'s row `id` (if in `scope`) and, first, the rows of `child` whose
+    /// `child_key` points at it, in one transaction.
+    async fn delete_scoped_with(
+        &self,
+        table: &str,
+        child: &str,
+        child_key: &str,
+        scope: Scope,
+        id: Uuid,
+    ) -> StoreResult<bool> {
+        let (id, t) = (Some(id.to_string()), scope_param(scope));
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(&format!(
+            "DELETE FROM {child} WHERE {child_key} IN (SELECT id FROM {table} WHERE id = $1 AND {SCOPED})"
+        ))
+        .bind(id.clone())
+        .bind(t.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let n = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1 AND {SCOPED}"))
+            .bind(id)
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        tx.commit().await.map_err(db_err)?;
+        Ok(n > 0)
+    }
+
     async fn user_where(&self, cond: &str, args: &[Arg]) -> StoreResult<Option<StoredUser>> {
         let sql =
             format!("SELECT body, pw_scheme, pw_factor, pw_salt, pw_hash FROM users WHERE {cond}");
@@ -518,19 +576,11 @@ impl Store for SqlStore {
     }
 
     async fn application(&self, scope: Scope, id: Uuid) -> StoreResult<Option<Application>> {
-        self.one(
-            &format!("SELECT body FROM applications WHERE id = $1 AND {SCOPED}"),
-            args![Some(id.to_string()), scope_param(scope)],
-        )
-        .await
+        self.scoped("applications", scope, id).await
     }
 
     async fn applications(&self, scope: Scope) -> StoreResult<Vec<Application>> {
-        self.fetch_bodies(
-            "SELECT body FROM applications WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY insert_instant, id",
-            args![scope_param(scope)],
-        )
-        .await
+        self.scoped_all("applications", scope).await
     }
 
     async fn update_application(&self, a: &Application) -> StoreResult<()> {
@@ -543,27 +593,8 @@ impl Store for SqlStore {
     }
 
     async fn delete_application(&self, scope: Scope, id: Uuid) -> StoreResult<bool> {
-        let args = [Some(id.to_string()), scope_param(scope)];
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query(&format!(
-            "DELETE FROM registrations WHERE application_id IN (SELECT id FROM applications WHERE id = $1 AND {SCOPED})"
-        ))
-        .bind(args[0].clone())
-        .bind(args[1].clone())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let n = sqlx::query(&format!(
-            "DELETE FROM applications WHERE id = $1 AND {SCOPED}"
-        ))
-        .bind(args[0].clone())
-        .bind(args[1].clone())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-        tx.commit().await.map_err(db_err)?;
-        Ok(n > 0)
+        self.delete_scoped_with("applications", "registrations", "application_id", scope, id)
+            .await
     }
 
     async fn insert_group(&self, g: &Group) -> StoreResult<()> {
@@ -582,19 +613,11 @@ impl Store for SqlStore {
     }
 
     async fn group(&self, scope: Scope, id: Uuid) -> StoreResult<Option<Group>> {
-        self.one(
-            &format!("SELECT body FROM user_groups WHERE id = $1 AND {SCOPED}"),
-            args![Some(id.to_string()), scope_param(scope)],
-        )
-        .await
+        self.scoped("user_groups", scope, id).await
     }
 
     async fn groups(&self, scope: Scope) -> StoreResult<Vec<Group>> {
-        self.fetch_bodies(
-            "SELECT body FROM user_groups WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY insert_instant, id",
-            args![scope_param(scope)],
-        )
-        .await
+        self.scoped_all("user_groups", scope).await
     }
 
     async fn update_group(&self, g: &Group) -> StoreResult<()> {
@@ -611,27 +634,8 @@ impl Store for SqlStore {
     }
 
     async fn delete_group(&self, scope: Scope, id: Uuid) -> StoreResult<bool> {
-        let (id, t) = (Some(id.to_string()), scope_param(scope));
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query(&format!(
-            "DELETE FROM group_members WHERE group_id IN (SELECT id FROM user_groups WHERE id = $1 AND {SCOPED})"
-        ))
-        .bind(id.clone())
-        .bind(t.clone())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let n = sqlx::query(&format!(
-            "DELETE FROM user_groups WHERE id = $1 AND {SCOPED}"
-        ))
-        .bind(id)
-        .bind(t)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-        tx.commit().await.map_err(db_err)?;
-        Ok(n > 0)
+        self.delete_scoped_with("user_groups", "group_members", "group_id", scope, id)
+            .await
     }
 
     async fn insert_memberships(&self, tenant: Uuid, members: &[Membership]) -> StoreResult<()> {
