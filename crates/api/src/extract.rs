@@ -78,3 +78,13 @@ pub fn uuid(segment: &str, name: &str) -> ApiResult<Uuid> {
         ))
     })
 }
+
+/// The id a create request names in its path (`POST /api/x/{id}`), or `None` for `POST /api/x`:
+/// one handler serves both routes.
+pub fn optional_uuid(
+    path: Option<axum::extract::Path<String>>,
+    name: &str,
+) -> ApiResult<Option<Uuid>> {
+    path.map(|axum::extract::Path(segment)| uuid(&segment, name))
+        .transpose()
+}

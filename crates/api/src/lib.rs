@@ -86,7 +86,7 @@ fn authenticated_routes(config: &ApiConfig) -> Routes {
         .route(
             "/api/tenant/{tenantId}",
             get(tenant::get)
-                .post(tenant::create_with_id)
+                .post(tenant::create)
                 .put(tenant::replace)
                 .patch(tenant::patch)
                 .delete(tenant::delete),
@@ -98,7 +98,7 @@ fn authenticated_routes(config: &ApiConfig) -> Routes {
         .route(
             "/api/application/{applicationId}",
             get(application::get)
-                .post(application::create_with_id)
+                .post(application::create)
                 .put(application::replace)
                 .patch(application::patch)
                 .delete(application::delete),
@@ -122,7 +122,7 @@ fn authenticated_routes(config: &ApiConfig) -> Routes {
         .route(
             "/api/group/{groupId}",
             get(group::get)
-                .post(group::create_with_id)
+                .post(group::create)
                 .put(group::replace)
                 .patch(group::patch)
                 .delete(group::delete),
@@ -131,7 +131,7 @@ fn authenticated_routes(config: &ApiConfig) -> Routes {
         .route(
             "/api/user/{userId}",
             get(user::get)
-                .post(user::create_with_id)
+                .post(user::create)
                 .put(user::replace)
                 .patch(user::patch)
                 .delete(user::delete),
@@ -162,7 +162,7 @@ fn authenticated_routes(config: &ApiConfig) -> Routes {
         .route(
             "/api/api-key/{keyId}",
             get(api_key::get)
-                .post(api_key::create_with_id)
+                .post(api_key::create)
                 .put(api_key::replace)
                 .patch(api_key::patch)
                 .delete(api_key::delete),

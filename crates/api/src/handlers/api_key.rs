@@ -2,7 +2,7 @@
 
 use super::{patch_root, wrap};
 use crate::error::ApiResult;
-use crate::extract::{uuid, Caller, JsonBody};
+use crate::extract::{optional_uuid, uuid, Caller, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -16,28 +16,17 @@ pub struct ApiKeyRequest {
     api_key: ApiKey,
 }
 
+/// Creates with a generated id, or with the one the path names (`POST .../{keyId}`).
 pub async fn create(
     State(s): State<AppState>,
     c: Caller,
+    id: Option<Path<String>>,
     JsonBody(req): JsonBody<ApiKeyRequest>,
 ) -> ApiResult<Json<Value>> {
+    let id = optional_uuid(id, "keyId")?;
     let k = s
         .identity
-        .create_api_key(Some(&c.key), None, req.api_key)
-        .await?;
-    Ok(wrap("apiKey", k))
-}
-
-pub async fn create_with_id(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-    JsonBody(req): JsonBody<ApiKeyRequest>,
-) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "keyId")?;
-    let k = s
-        .identity
-        .create_api_key(Some(&c.key), Some(id), req.api_key)
+        .create_api_key(Some(&c.key), id, req.api_key)
         .await?;
     Ok(wrap("apiKey", k))
 }

@@ -2,7 +2,7 @@
 
 use super::{patch_root, wrap, LifecycleQuery};
 use crate::error::ApiResult;
-use crate::extract::{parse_json, uuid, Caller, JsonBody};
+use crate::extract::{optional_uuid, parse_json, uuid, Caller, JsonBody};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -21,28 +21,17 @@ pub struct RoleRequest {
     role: Role,
 }
 
+/// Creates with a generated id, or with the one the path names (`POST .../{applicationId}`).
 pub async fn create(
     State(s): State<AppState>,
     c: Caller,
+    id: Option<Path<String>>,
     JsonBody(req): JsonBody<ApplicationRequest>,
 ) -> ApiResult<Json<Value>> {
+    let id = optional_uuid(id, "applicationId")?;
     let a = s
         .identity
-        .create_application(c.scope, None, req.application)
-        .await?;
-    Ok(wrap("application", a))
-}
-
-pub async fn create_with_id(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-    JsonBody(req): JsonBody<ApplicationRequest>,
-) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "applicationId")?;
-    let a = s
-        .identity
-        .create_application(c.scope, Some(id), req.application)
+        .create_application(c.scope, id, req.application)
         .await?;
     Ok(wrap("application", a))
 }

@@ -2,7 +2,7 @@
 
 use super::{patch_root, wrap};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{uuid, Caller, JsonBody};
+use crate::extract::{optional_uuid, uuid, Caller, JsonBody};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -36,28 +36,17 @@ async fn view(s: &AppState, g: &Group) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "group": s.identity.group_view(g).await? })))
 }
 
+/// Creates with a generated id, or with the one the path names (`POST .../{groupId}`).
 pub async fn create(
     State(s): State<AppState>,
     c: Caller,
+    id: Option<Path<String>>,
     JsonBody(req): JsonBody<GroupRequest>,
 ) -> ApiResult<Json<Value>> {
+    let id = optional_uuid(id, "groupId")?;
     let g = s
         .identity
-        .create_group(c.scope, None, req.into_group())
-        .await?;
-    view(&s, &g).await
-}
-
-pub async fn create_with_id(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-    JsonBody(req): JsonBody<GroupRequest>,
-) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "groupId")?;
-    let g = s
-        .identity
-        .create_group(c.scope, Some(id), req.into_group())
+        .create_group(c.scope, id, req.into_group())
         .await?;
     view(&s, &g).await
 }

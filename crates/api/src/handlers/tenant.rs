@@ -2,7 +2,7 @@
 
 use super::{patch_root, wrap};
 use crate::error::ApiResult;
-use crate::extract::{uuid, Caller, JsonBody};
+use crate::extract::{optional_uuid, uuid, Caller, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -15,26 +15,15 @@ pub struct TenantRequest {
     tenant: Tenant,
 }
 
+/// `POST /api/tenant` and `POST /api/tenant/{tenantId}` (create with a chosen id).
 pub async fn create(
     State(s): State<AppState>,
     c: Caller,
+    id: Option<Path<String>>,
     JsonBody(req): JsonBody<TenantRequest>,
 ) -> ApiResult<Json<Value>> {
-    let t = s.identity.create_tenant(c.scope, None, req.tenant).await?;
-    Ok(wrap("tenant", t))
-}
-
-pub async fn create_with_id(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-    JsonBody(req): JsonBody<TenantRequest>,
-) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "tenantId")?;
-    let t = s
-        .identity
-        .create_tenant(c.scope, Some(id), req.tenant)
-        .await?;
+    let id = optional_uuid(id, "tenantId")?;
+    let t = s.identity.create_tenant(c.scope, id, req.tenant).await?;
     Ok(wrap("tenant", t))
 }
 

@@ -2,7 +2,7 @@
 
 use super::{patch_root, wrap, LifecycleQuery};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{parse_json, uuid, Caller, JsonBody};
+use crate::extract::{optional_uuid, parse_json, uuid, Caller, JsonBody};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -22,25 +22,16 @@ fn user_json(u: &User) -> Json<Value> {
     Json(json!({ "user": u.to_wire() }))
 }
 
+/// Creates with a generated id, or with the one the path names (`POST .../{userId}`).
 pub async fn create(
     State(s): State<AppState>,
     c: Caller,
+    id: Option<Path<String>>,
     JsonBody(req): JsonBody<UserRequest>,
 ) -> ApiResult<Json<Value>> {
+    let id = optional_uuid(id, "userId")?;
     Ok(user_json(
-        &s.identity.create_user(c.scope, None, req.user).await?,
-    ))
-}
-
-pub async fn create_with_id(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-    JsonBody(req): JsonBody<UserRequest>,
-) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "userId")?;
-    Ok(user_json(
-        &s.identity.create_user(c.scope, Some(id), req.user).await?,
+        &s.identity.create_user(c.scope, id, req.user).await?,
     ))
 }
 
