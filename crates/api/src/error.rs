@@ -45,6 +45,18 @@ impl From<Error> for ApiError {
             },
             Error::Unauthorized => ApiError::unauthorized(),
             Error::Busy(m) => ApiError::general(StatusCode::SERVICE_UNAVAILABLE, "[Busy]", m),
+            Error::Legacy { connector, failure } => {
+                tracing::warn!(connector = %connector, kind = failure.kind.as_str(), error = %failure.message, "legacy system failed");
+                ApiError::general(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "[LegacySystemFailed]",
+                    format!(
+                        "The legacy system behind connector [{connector}] failed ({}): {}. Nothing was changed; try again later.",
+                        failure.kind.as_str(),
+                        failure.message
+                    ),
+                )
+            }
             Error::Store(m) => {
                 tracing::error!(error = %m, "storage failure");
                 ApiError::general(

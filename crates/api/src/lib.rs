@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Router};
-use handlers::{api_key, application, group, import, login, status, tenant, user};
+use handlers::{api_key, application, connector, group, import, login, status, tenant, user};
 use portcullis_domain::{Identity, Sessions};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
@@ -53,11 +53,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state of a server whose identity service asks legacy systems through
+    /// `portcullis-connect`, with the connectors' metrics on this server's `/metrics`.
     pub fn new(identity: Identity, config: ApiConfig) -> Self {
+        let metrics = Arc::new(metrics::Metrics::new());
+        let identity = identity.with_legacy(Arc::new(portcullis_connect::Connectors::new(Some(
+            metrics.registry(),
+        ))));
         Self {
             sessions: Sessions::new(identity.clone()),
             identity,
-            metrics: Arc::new(metrics::Metrics::new()),
+            metrics,
             config: Arc::new(config),
         }
     }
@@ -158,6 +164,19 @@ fn authenticated_routes(config: &ApiConfig) -> Routes {
             "/api/user/refresh-token/import",
             post(login::import_refresh_tokens),
         )
+        .route(
+            "/api/connector",
+            post(connector::create).get(connector::list),
+        )
+        .route(
+            "/api/connector/{connectorId}",
+            get(connector::get)
+                .post(connector::create)
+                .put(connector::replace)
+                .patch(connector::patch)
+                .delete(connector::delete),
+        )
+        .route("/api/migration/status", get(connector::status))
         .route("/api/api-key", post(api_key::create).get(api_key::list))
         .route(
             "/api/api-key/{keyId}",

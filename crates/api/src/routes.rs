@@ -62,6 +62,9 @@ pub const ROUTES: &[RouteDoc] = &[
     open("/api/jwt/refresh", &["POST", "DELETE"], "Exchange a refresh token for a new JWT (one-time use); DELETE (with an API key) revokes by ?token=, ?userId=, ?applicationId="),
     open("/api/jwt/public-key", &["GET"], "Public signing keys as PEM, by ?keyId= or ?applicationId=, or all"),
     open("/.well-known/jwks.json", &["GET"], "Public signing keys of every tenant as a JWK set"),
+    r("/api/connector", &["GET", "POST"], "List connectors; create a Generic, RESTMigration or LDAP connector to a legacy user store"),
+    r("/api/connector/{connectorId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete a connector"),
+    r("/api/migration/status", &["GET"], "Slow-migration progress per tenant and connector: exact counts, share migrated (?legacyCount=), forecast (?goal=)"),
     r("/api/api-key", &["GET", "POST"], "List API keys; create an API key"),
     r("/api/api-key/{keyId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete an API key"),
 ];

@@ -67,6 +67,13 @@ pub enum Error {
     /// Overloaded (the hashing pool is full): 503, retry later.
     #[error("{0}")]
     Busy(String),
+    /// A legacy system asked through a connector failed (down, slow, garbage, circuit open):
+    /// 503 with a general error that says so — never a 404, which would read as a wrong password.
+    #[error("legacy system of connector {connector} failed: {failure}")]
+    Legacy {
+        connector: String,
+        failure: crate::connectors::LegacyError,
+    },
     /// The store failed: 500. The message is for logs, not for callers.
     #[error("storage failed: {0}")]
     Store(String),

@@ -5,8 +5,10 @@
 //! tenant scoping, and the services that turn one API call into one store operation. It knows
 //! nothing of HTTP or SQL; [`Store`] is the interface a storage backend implements.
 
+pub mod connectors;
 mod error;
 pub mod import;
+pub mod migration;
 pub mod model;
 pub mod patch;
 pub mod service;
@@ -16,6 +18,7 @@ pub mod settings;
 mod store;
 pub mod validate;
 
+pub use connectors::{Connector, ConnectorPolicy, LegacySystems};
 pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
 pub use import::{ImportRequest, ImportSummary, ImportUser};
 pub use model::*;

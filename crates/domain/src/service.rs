@@ -17,6 +17,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Identity {
     store: Arc<dyn Store>,
     pool: HashPool,
+    legacy: Arc<dyn crate::LegacySystems>,
 }
 
 /// Applies a JSON merge patch to an entity, reporting a patch that breaks its shape as a field
@@ -67,7 +68,22 @@ pub const DEFAULT_APPLICATION_NAME: &str = "Portcullis";
 
 impl Identity {
     pub fn new(store: Arc<dyn Store>, pool: HashPool) -> Self {
-        Self { store, pool }
+        Self {
+            store,
+            pool,
+            legacy: Arc::new(crate::connectors::NoLegacySystems),
+        }
+    }
+
+    /// The same service, asking legacy systems through `legacy` (the `portcullis-connect`
+    /// crate's `Connectors` in a server).
+    pub fn with_legacy(mut self, legacy: Arc<dyn crate::LegacySystems>) -> Self {
+        self.legacy = legacy;
+        self
+    }
+
+    pub fn legacy(&self) -> &Arc<dyn crate::LegacySystems> {
+        &self.legacy
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -154,6 +170,7 @@ impl Identity {
         let mut errors = Errors::default();
         validate::named(&tenant.name, "tenant.name", &mut errors);
         errors.into_result()?;
+        self.check_connector_policies(&tenant).await?;
         let now = now_millis();
         tenant.id = Some(id.or(tenant.id).unwrap_or_else(Uuid::new_v4));
         tenant.insert_instant = Some(now);
@@ -180,6 +197,7 @@ impl Identity {
         let mut errors = Errors::default();
         validate::named(&new.name, "tenant.name", &mut errors);
         errors.into_result()?;
+        self.check_connector_policies(&new).await?;
         new.id = old.id;
         new.insert_instant = old.insert_instant;
         new.last_update_instant = Some(now_millis());

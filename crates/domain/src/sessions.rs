@@ -222,6 +222,7 @@ impl Sessions {
                 password,
                 req.ip_address.as_deref(),
                 now,
+                Some((&tenant, req.application_id)),
             )
             .await?
         {
@@ -334,6 +335,11 @@ impl Sessions {
     /// user does not exist, so both failures take as long) and counts failures. `NotFound` for an
     /// unknown user or a wrong password alike. With the tenant's `modifyEncryptionSchemeOnLogin`,
     /// a right password that `needs_rehash` is rehashed in the same pool job.
+    ///
+    /// With `connectors` (a login, not a password change), a user Portcullis lacks — or keeps
+    /// only as a `migrate: false` profile — is asked of the tenant's connectors after the lock
+    /// check (MISSION §7); a connector's "no" ends like a wrong password.
+    #[allow(clippy::too_many_arguments)]
     async fn check_password(
         &self,
         tenant_id: Uuid,
@@ -342,6 +348,7 @@ impl Sessions {
         password: Password,
         ip: Option<&str>,
         now: Millis,
+        connectors: Option<(&Tenant, Option<Uuid>)>,
     ) -> Result<Checked> {
         let key = login_id.trim().to_lowercase();
         let found = match self.store().user_by_email(tenant_id, &key).await? {
@@ -361,6 +368,33 @@ impl Sessions {
             .await?
         {
             return Ok(Checked::Locked(until));
+        }
+        if let Some((tenant, application_id)) = connectors {
+            let login = crate::connectors::LegacyLogin {
+                login_id: login_id.trim(),
+                password: &password,
+                application_id,
+                ip_address: ip,
+            };
+            let vouched = match &found {
+                None => Some(
+                    self.identity
+                        .login_through_connectors(tenant, settings, &login)
+                        .await?,
+                ),
+                Some(u) if u.credential.is_none() && u.user.connector_id.is_some() => Some(
+                    self.identity
+                        .relogin_through_connector(tenant, settings, u, &login)
+                        .await?,
+                ),
+                Some(_) => None,
+            };
+            if let Some(Some(v)) = vouched {
+                self.store()
+                    .clear_login_failures(tenant_id, &subjects[0])
+                    .await?;
+                return Ok(Checked::Right(Box::new(v.stored), None));
+            }
         }
         let target = (
             settings.passwords.scheme().to_string(),
@@ -500,6 +534,7 @@ impl Sessions {
                 current,
                 req.ip_address.as_deref(),
                 now,
+                None,
             )
             .await?
         {

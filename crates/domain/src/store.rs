@@ -9,7 +9,9 @@ use crate::StoreResult;
 use uuid::Uuid;
 
 #[async_trait::async_trait]
-pub trait Store: crate::SessionStore + Send + Sync + 'static {
+pub trait Store:
+    crate::SessionStore + crate::connectors::ConnectorStore + Send + Sync + 'static
+{
     /// Database readiness for `/api/status`.
     async fn ping(&self) -> StoreResult<()>;
     /// True when no user and no API key exists (Kickstart runs only then).

@@ -147,6 +147,7 @@ macro_rules! args {
 }
 
 // After `args!`, which it uses.
+mod connectors;
 mod sessions;
 
 fn bind_all<'q>(
@@ -677,54 +678,8 @@ impl Store for SqlStore {
     }
 
     async fn insert_user(&self, su: &StoredUser) -> StoreResult<()> {
-        let u = &su.user;
-        let tenant = id_of(u.tenant_id);
-        let id = id_of(u.id);
-        let c = su.credential.as_ref();
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(id.clone())
-        .bind(tenant.clone())
-        .bind(lower(&u.email))
-        .bind(lower(&u.username))
-        .bind(user_body(u))
-        .bind(c.map(|c| c.scheme.clone()))
-        .bind(c.map(|c| c.factor as i64))
-        .bind(c.map(|c| c.salt.clone()))
-        .bind(c.map(|c| c.hash.clone()))
-        .bind(u.insert_instant.unwrap_or(0))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        for r in &u.registrations {
-            sqlx::query(
-                "INSERT INTO registrations (id, tenant_id, user_id, application_id, body) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id_of(r.id))
-            .bind(tenant.clone())
-            .bind(id.clone())
-            .bind(id_of(r.application_id))
-            .bind(json(r))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        for m in &u.memberships {
-            sqlx::query(
-                "INSERT INTO group_members (id, tenant_id, group_id, user_id, body) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id_of(m.id))
-            .bind(tenant.clone())
-            .bind(id_of(m.group_id))
-            .bind(id.clone())
-            .bind(json(m))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
+        insert_user_tx(&mut tx, su).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -1066,4 +1021,59 @@ mod tests {
         );
         assert_eq!(duplicate_field("api_keys_key_hash_uq"), "apiKey.key");
     }
+}
+
+/// Inserts a user with their registrations and memberships inside `tx`.
+pub(crate) async fn insert_user_tx(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    su: &StoredUser,
+) -> StoreResult<()> {
+    let u = &su.user;
+    let tenant = id_of(u.tenant_id);
+    let id = id_of(u.id);
+    let c = su.credential.as_ref();
+    sqlx::query(
+            "INSERT INTO users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(id.clone())
+        .bind(tenant.clone())
+        .bind(lower(&u.email))
+        .bind(lower(&u.username))
+        .bind(user_body(u))
+        .bind(c.map(|c| c.scheme.clone()))
+        .bind(c.map(|c| c.factor as i64))
+        .bind(c.map(|c| c.salt.clone()))
+        .bind(c.map(|c| c.hash.clone()))
+        .bind(u.insert_instant.unwrap_or(0))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    for r in &u.registrations {
+        sqlx::query(
+                "INSERT INTO registrations (id, tenant_id, user_id, application_id, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id_of(r.id))
+            .bind(tenant.clone())
+            .bind(id.clone())
+            .bind(id_of(r.application_id))
+            .bind(json(r))
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    for m in &u.memberships {
+        sqlx::query(
+                "INSERT INTO group_members (id, tenant_id, group_id, user_id, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id_of(m.id))
+            .bind(tenant.clone())
+            .bind(id_of(m.group_id))
+            .bind(id.clone())
+            .bind(json(m))
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod application;
+pub mod connector;
 pub mod group;
 pub mod import;
 pub mod login;

@@ -1,0 +1,3 @@
+//! Connectors against real HTTP servers on loopback (and, for LDAP, a real slapd).
+
+mod http;

@@ -1,0 +1,138 @@
+//! The domain's [`ConnectorStore`] on SQL: connector resources and the daily migration counters
+//! (migration `0005_connectors.sql`).
+
+use super::{backend, db_err, id_of, insert_user_tx, json, Arg, SqlStore};
+use portcullis_domain::connectors::{Connector, ConnectorCount, ConnectorStore};
+use portcullis_domain::{StoreResult, StoredUser};
+use sqlx::Row;
+use uuid::Uuid;
+
+const BUMP: &str = "INSERT INTO connector_stats (tenant_id, connector_id, day, outcome, n) \
+                    VALUES ($1, $2, $3, $4, 1) \
+                    ON CONFLICT (tenant_id, connector_id, day, outcome) \
+                    DO UPDATE SET n = connector_stats.n + 1";
+
+#[async_trait::async_trait]
+impl ConnectorStore for SqlStore {
+    async fn insert_connector(&self, c: &Connector) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO connectors (id, body, insert_instant) VALUES ($1, $2, $3)",
+            args![id_of(c.id), json(c), c.insert_instant.unwrap_or(0)],
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            portcullis_domain::StoreError::Duplicate(_) => {
+                portcullis_domain::StoreError::Duplicate("connector.id")
+            }
+            e => e,
+        })
+    }
+
+    async fn connector(&self, id: Uuid) -> StoreResult<Option<Connector>> {
+        self.one(
+            "SELECT body FROM connectors WHERE id = $1",
+            args![id.to_string()],
+        )
+        .await
+    }
+
+    async fn connectors(&self) -> StoreResult<Vec<Connector>> {
+        self.fetch_bodies(
+            "SELECT body FROM connectors ORDER BY insert_instant, id",
+            &[],
+        )
+        .await
+    }
+
+    async fn update_connector(&self, c: &Connector) -> StoreResult<()> {
+        self.exec(
+            "UPDATE connectors SET body = $2 WHERE id = $1",
+            args![id_of(c.id), json(c)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_connector(&self, id: Uuid) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for sql in [
+            "DELETE FROM connector_stats WHERE connector_id = $1",
+            "DELETE FROM connectors WHERE id = $1",
+        ] {
+            let n = sqlx::query(sql)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+            if sql.starts_with("DELETE FROM connectors ") {
+                tx.commit().await.map_err(db_err)?;
+                return Ok(n > 0);
+            }
+        }
+        unreachable!("the last statement commits")
+    }
+
+    async fn insert_migrated_user(&self, su: &StoredUser, day: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        insert_user_tx(&mut tx, su).await?;
+        sqlx::query(BUMP)
+            .bind(id_of(su.user.tenant_id))
+            .bind(id_of(su.user.connector_id))
+            .bind(day)
+            .bind("migrated")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn count_connector(
+        &self,
+        tenant: Uuid,
+        connector: Uuid,
+        day: i64,
+        outcome: &str,
+    ) -> StoreResult<()> {
+        self.exec(
+            BUMP,
+            args![
+                tenant.to_string(),
+                connector.to_string(),
+                day,
+                outcome.to_string()
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn connector_counts(&self, tenant: Option<Uuid>) -> StoreResult<Vec<ConnectorCount>> {
+        let rows = super::bind_all(
+            sqlx::query(
+                "SELECT tenant_id, connector_id, day, outcome, n FROM connector_stats \
+                 WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY day, tenant_id, connector_id, outcome",
+            ),
+            args![tenant.map(|t| t.to_string())],
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let id = |c: &str| -> StoreResult<Uuid> {
+                    let s: String = r.try_get(c).map_err(backend)?;
+                    Uuid::parse_str(&s).map_err(backend)
+                };
+                Ok(ConnectorCount {
+                    tenant_id: id("tenant_id")?,
+                    connector_id: id("connector_id")?,
+                    day: r.try_get("day").map_err(backend)?,
+                    outcome: r.try_get("outcome").map_err(backend)?,
+                    count: r.try_get("n").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+}
