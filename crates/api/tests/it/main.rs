@@ -5,6 +5,7 @@ mod bad_input;
 mod import;
 mod kickstart;
 mod login;
+mod migration;
 mod resources;
 mod service;
 mod support;

@@ -1,0 +1,693 @@
+//! The slow migration end to end (MISSION §7): a real legacy server on loopback speaking the
+//! Generic and REST contracts, connectors and tenant policies set through the API, and logins
+//! that migrate, refuse, fail and are counted.
+
+use crate::support::*;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use portcullis_store::testing::Backend;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+portcullis_store::on_both_backends!(
+    first_login_migrates_and_later_logins_stay_local,
+    wrong_password_and_unknown_user_create_nothing,
+    a_legacy_system_that_is_down_slow_or_garbled_gives_503_and_writes_nothing,
+    policies_route_by_domain_in_order,
+    migrate_false_asks_every_time_and_refreshes_the_profile,
+    rest_connector_maps_roles_and_groups_into_the_tenant,
+    the_brute_force_lock_stops_before_the_legacy_system_is_asked,
+    migration_status_counts_exactly,
+    connector_resources_check_their_settings_and_references,
+);
+
+/// A legacy user: password, and the profile the legacy system answers.
+#[derive(Clone)]
+struct LegacyAccount {
+    password: String,
+    profile: Value,
+}
+
+/// A legacy system on loopback: Generic at `/generic`, REST at `/users/{id}`, a broken
+/// `/broken`, a slow `/slow` and a garbled `/garbage`. Counts every request it gets.
+#[derive(Clone, Default)]
+struct Legacy {
+    accounts: Arc<Mutex<HashMap<String, LegacyAccount>>>,
+    calls: Arc<AtomicUsize>,
+    url: String,
+}
+
+impl Legacy {
+    async fn start() -> Legacy {
+        let mut legacy = Legacy::default();
+        async fn generic(
+            State(l): State<Legacy>,
+            Json(b): Json<Value>,
+        ) -> (StatusCode, Json<Value>) {
+            l.calls.fetch_add(1, Ordering::SeqCst);
+            let id = b["loginId"].as_str().unwrap_or("").to_lowercase();
+            let acc = l.accounts.lock().unwrap().get(&id).cloned();
+            match acc {
+                Some(a) if b["password"] == json!(a.password) => {
+                    (StatusCode::OK, Json(json!({ "user": a.profile })))
+                }
+                _ => (StatusCode::NOT_FOUND, Json(json!({}))),
+            }
+        }
+        async fn rest_get(
+            State(l): State<Legacy>,
+            Path(id): Path<String>,
+        ) -> (StatusCode, Json<Value>) {
+            l.calls.fetch_add(1, Ordering::SeqCst);
+            match l.accounts.lock().unwrap().get(&id.to_lowercase()) {
+                Some(a) => (StatusCode::OK, Json(a.profile.clone())),
+                None => (StatusCode::NOT_FOUND, Json(json!({}))),
+            }
+        }
+        async fn rest_check(
+            State(l): State<Legacy>,
+            Path(id): Path<String>,
+            Json(b): Json<Value>,
+        ) -> StatusCode {
+            l.calls.fetch_add(1, Ordering::SeqCst);
+            match l.accounts.lock().unwrap().get(&id.to_lowercase()) {
+                Some(a) if b["password"] == json!(a.password) => StatusCode::OK,
+                _ => StatusCode::UNAUTHORIZED,
+            }
+        }
+        async fn counted(State(l): State<Legacy>) -> (StatusCode, &'static str) {
+            l.calls.fetch_add(1, Ordering::SeqCst);
+            (StatusCode::INTERNAL_SERVER_ERROR, "oops")
+        }
+        async fn slow(State(l): State<Legacy>) -> StatusCode {
+            l.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            StatusCode::NOT_FOUND
+        }
+        async fn garbage(State(l): State<Legacy>) -> (StatusCode, &'static str) {
+            l.calls.fetch_add(1, Ordering::SeqCst);
+            (StatusCode::OK, "{\"user\": 42}")
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        legacy.url = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new()
+            .route("/generic", post(generic))
+            .route("/users/{id}", get(rest_get).post(rest_check))
+            .route("/broken", post(counted))
+            .route("/slow", post(slow))
+            .route("/garbage", post(garbage))
+            .with_state(legacy.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        legacy
+    }
+
+    fn add(&self, key: &str, password: &str, profile: Value) {
+        self.accounts.lock().unwrap().insert(
+            key.to_lowercase(),
+            LegacyAccount {
+                password: password.into(),
+                profile,
+            },
+        );
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+async fn connector(s: &Server, body: Value) -> String {
+    let a = s
+        .call("POST", "/api/connector", json!({ "connector": body }))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    a.json["connector"]["id"].as_str().unwrap().to_string()
+}
+
+async fn generic_connector(s: &Server, legacy: &Legacy, path: &str) -> String {
+    connector(
+        s,
+        json!({"type": "Generic", "name": format!("legacy {path}"),
+               "authenticationURL": format!("{}{path}", legacy.url),
+               "connectTimeout": 500, "readTimeout": 300}),
+    )
+    .await
+}
+
+async fn set_policies(s: &Server, tenant: &str, policies: Value) {
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{tenant}"),
+            json!({"tenant": {"connectorPolicies": policies}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+}
+
+async fn login(s: &Server, login_id: &str, password: &str) -> Answer {
+    s.call(
+        "POST",
+        "/api/login",
+        json!({"loginId": login_id, "password": password}),
+    )
+    .await
+}
+
+async fn user_by_email(s: &Server, email: &str) -> Answer {
+    s.get(&format!("/api/user?email={email}")).await
+}
+
+async fn first_login_migrates_and_later_logins_stay_local(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    let app = s.new_app(&t, "Shop", &["admin", "user"]).await;
+    legacy.add(
+        "ann@legacy.example",
+        "old secret",
+        json!({"id": "5f3c8a1e-9c7d-4c1b-8a53-2f6f1d0e7a11", "email": "ann@legacy.example",
+               "firstName": "Ann", "data": {"plan": "gold"},
+               "registrations": [{"applicationId": app, "roles": ["admin", "ghost"]}]}),
+    );
+    let c = generic_connector(&s, &legacy, "/generic").await;
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
+
+    let a = s
+        .call(
+            "POST",
+            "/api/login",
+            json!({"loginId": "Ann@Legacy.example", "password": "old secret", "applicationId": app}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(a.json["token"].is_string());
+    assert_eq!(legacy.calls(), 1);
+
+    let u = user_by_email(&s, "ann@legacy.example").await;
+    assert_eq!(u.status, 200, "{u:?}");
+    let user = &u.json["user"];
+    assert_eq!(user["id"], "5f3c8a1e-9c7d-4c1b-8a53-2f6f1d0e7a11");
+    assert_eq!(user["data"]["migrated"], true);
+    assert_eq!(user["data"]["plan"], "gold");
+    assert_eq!(user["connectorId"], json!(c));
+    assert_eq!(
+        user["registrations"][0]["roles"],
+        json!(["admin"]),
+        "roles the app lacks are dropped"
+    );
+    assert!(user["lastLoginInstant"].is_i64());
+
+    // Portcullis is now the system of record: the legacy system is not asked again, even
+    // when the legacy password changes or the legacy system forgets the user.
+    legacy.accounts.lock().unwrap().clear();
+    let again = login(&s, "ann@legacy.example", "old secret").await;
+    assert_eq!(again.status, 200, "{again:?}");
+    let wrong = login(&s, "ann@legacy.example", "nope").await;
+    assert_eq!(wrong.status, 404);
+    assert_eq!(
+        legacy.calls(),
+        1,
+        "only the first login asked the legacy system"
+    );
+}
+
+async fn wrong_password_and_unknown_user_create_nothing(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    legacy.add(
+        "bo@legacy.example",
+        "right",
+        json!({"email": "bo@legacy.example"}),
+    );
+    let c = generic_connector(&s, &legacy, "/generic").await;
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
+
+    let wrong = login(&s, "bo@legacy.example", "wrong").await;
+    let unknown = login(&s, "nobody@legacy.example", "wrong").await;
+    assert_eq!(wrong.status, 404, "{wrong:?}");
+    assert_eq!(unknown.status, 404);
+    assert_eq!(wrong.text, unknown.text, "no user enumeration");
+    assert_eq!(
+        user_by_email(&s, "bo@legacy.example").await.status,
+        404,
+        "no half-migrated user"
+    );
+    assert_eq!(legacy.calls(), 2);
+    // The legacy user without an id gets a stable one on migration.
+    let ok = login(&s, "bo@legacy.example", "right").await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert!(user_by_email(&s, "bo@legacy.example").await.json["user"]["id"].is_string());
+}
+
+async fn a_legacy_system_that_is_down_slow_or_garbled_gives_503_and_writes_nothing(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    for path in ["/broken", "/slow", "/garbage"] {
+        let c = generic_connector(&s, &legacy, path).await;
+        set_policies(
+            &s,
+            &t,
+            json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
+        )
+        .await;
+        let started = std::time::Instant::now();
+        let a = login(&s, "cy@legacy.example", "whatever").await;
+        assert_eq!(a.status, 503, "{path}: {a:?}");
+        assert_eq!(a.general_code(), Some("[LegacySystemFailed]"), "{path}");
+        let msg = a.json["generalErrors"][0]["message"].as_str().unwrap();
+        assert!(msg.contains("legacy"), "{msg}");
+        assert!(!msg.contains("whatever"), "the password is never echoed");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{path} was not cut off"
+        );
+    }
+    // Down: nothing listens there.
+    let down = connector(
+        &s,
+        json!({"type": "Generic", "name": "down", "authenticationURL": "http://127.0.0.1:9/auth"}),
+    )
+    .await;
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": down, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
+    let a = login(&s, "cy@legacy.example", "whatever").await;
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(a.json["generalErrors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unreachable"));
+    assert_eq!(user_by_email(&s, "cy@legacy.example").await.status, 404);
+}
+
+async fn policies_route_by_domain_in_order(b: Backend) {
+    let s = Server::start(b).await;
+    let corp = Legacy::start().await;
+    let rest = Legacy::start().await;
+    let t = s.default_tenant().await;
+    corp.add(
+        "di@corp.example",
+        "pw-corp",
+        json!({"email": "di@corp.example"}),
+    );
+    rest.add(
+        "ed@else.example",
+        "pw-else",
+        json!({"email": "ed@else.example"}),
+    );
+    // The corp system also knows ed, with another password: it must not be asked about him.
+    corp.add(
+        "ed@else.example",
+        "pw-corp",
+        json!({"email": "ed@else.example"}),
+    );
+    let c1 = generic_connector(&s, &corp, "/generic").await;
+    let c2 = generic_connector(&s, &rest, "/generic").await;
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": c1, "domains": ["corp.example"], "migrate": true},
+               {"connectorId": c2, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
+    assert_eq!(login(&s, "ed@else.example", "pw-corp").await.status, 404);
+    assert_eq!(
+        corp.calls(),
+        0,
+        "the corp policy does not cover else.example"
+    );
+    assert_eq!(login(&s, "ed@else.example", "pw-else").await.status, 200);
+    assert_eq!(login(&s, "di@corp.example", "pw-corp").await.status, 200);
+    assert_eq!(corp.calls(), 1);
+    let ed = user_by_email(&s, "ed@else.example").await;
+    assert_eq!(ed.json["user"]["connectorId"], json!(c2));
+    // A "no" from the first matching connector moves on to the next policy.
+    rest.add(
+        "fa@corp.example",
+        "pw-fa",
+        json!({"email": "fa@corp.example"}),
+    );
+    assert_eq!(login(&s, "fa@corp.example", "pw-fa").await.status, 200);
+    assert_eq!(corp.calls(), 2);
+}
+
+async fn migrate_false_asks_every_time_and_refreshes_the_profile(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    legacy.add(
+        "gu@legacy.example",
+        "pw",
+        json!({"id": "0f0e0d0c-0b0a-4908-8706-050403020100", "email": "gu@legacy.example", "firstName": "Gus"}),
+    );
+    let c = generic_connector(&s, &legacy, "/generic").await;
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": c, "domains": ["*"], "migrate": false}]),
+    )
+    .await;
+    assert_eq!(login(&s, "gu@legacy.example", "pw").await.status, 200);
+    legacy.add(
+        "gu@legacy.example",
+        "pw2",
+        json!({"id": "0f0e0d0c-0b0a-4908-8706-050403020100", "email": "gu@legacy.example", "firstName": "Gustav"}),
+    );
+    // The old password no longer works: the legacy system decides every time.
+    assert_eq!(login(&s, "gu@legacy.example", "pw").await.status, 404);
+    let a = login(&s, "gu@legacy.example", "pw2").await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(legacy.calls(), 3);
+    let u = user_by_email(&s, "gu@legacy.example").await;
+    assert_eq!(u.json["user"]["firstName"], "Gustav");
+    assert_eq!(u.json["user"]["connectorId"], json!(c));
+
+    // Switching the policy to migrate: the next login keeps the password and stops asking.
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
+    assert_eq!(login(&s, "gu@legacy.example", "pw2").await.status, 200);
+    assert_eq!(legacy.calls(), 4);
+    assert_eq!(login(&s, "gu@legacy.example", "pw2").await.status, 200);
+    assert_eq!(legacy.calls(), 4, "migrated now");
+}
+
+async fn rest_connector_maps_roles_and_groups_into_the_tenant(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    let app = s
+        .new_app(&t, "Intranet", &["administrator", "viewer", "editor"])
+        .await;
+    let g = s
+        .call(
+            "POST",
+            "/api/group",
+            json!({"group": {"name": "employees"}}),
+        )
+        .await;
+    assert_eq!(g.status, 200, "{g:?}");
+    let group_id = g.json["group"]["id"].as_str().unwrap().to_string();
+    legacy.add(
+        "hal",
+        "pw",
+        json!({"id": 77, "username": "hal", "email": "hal@legacy.example", "firstName": "Hal",
+               "enabled": true, "emailVerified": true, "attributes": {"desk": ["4B"]},
+               "roles": ["admin", "viewer", "intern"], "groups": ["staff", "unknown-group"],
+               "requiredActions": ["UPDATE_PASSWORD"]}),
+    );
+    // The REST contract looks users up by what they type: register the email too.
+    let profile = legacy.accounts.lock().unwrap()["hal"].clone();
+    legacy
+        .accounts
+        .lock()
+        .unwrap()
+        .insert("hal@legacy.example".into(), profile);
+    let c = connector(
+        &s,
+        json!({"type": "RESTMigration", "name": "keycloak-style", "baseURL": format!("{}/users", legacy.url),
+               "applicationId": app, "roleMap": {"admin": "administrator"}, "migrateUnmappedRoles": false,
+               "groupMap": {"staff": "employees"}, "migrateUnmappedGroups": true}),
+    )
+    .await;
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
+    // UPDATE_PASSWORD becomes FusionAuth's 203: change the password first.
+    let a = login(&s, "hal@legacy.example", "pw").await;
+    assert_eq!(a.status, 203, "{a:?}");
+    assert!(a.json["changePasswordId"].is_string());
+    let u = user_by_email(&s, "hal@legacy.example").await.json["user"].clone();
+    assert_eq!(u["username"], "hal");
+    assert_eq!(u["verified"], true);
+    assert_eq!(u["data"]["desk"], "4B");
+    assert_eq!(u["data"]["legacyId"], "77");
+    assert_eq!(u["data"]["migrated"], true);
+    let reg = &u["registrations"][0];
+    assert_eq!(reg["applicationId"], json!(app));
+    assert_eq!(
+        reg["roles"],
+        json!(["administrator"]),
+        "viewer is unmapped and unmapped roles are off"
+    );
+    assert_eq!(u["memberships"].as_array().unwrap().len(), 1, "{u}");
+    assert_eq!(u["memberships"][0]["groupId"], json!(group_id));
+    // A wrong password through REST creates nothing.
+    legacy.add(
+        "ivy",
+        "pw",
+        json!({"username": "ivy", "email": "ivy@legacy.example"}),
+    );
+    assert_eq!(login(&s, "ivy", "nope").await.status, 404);
+    assert_eq!(user_by_email(&s, "ivy@legacy.example").await.status, 404);
+}
+
+async fn the_brute_force_lock_stops_before_the_legacy_system_is_asked(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    legacy.add(
+        "jo@legacy.example",
+        "right",
+        json!({"email": "jo@legacy.example"}),
+    );
+    let c = generic_connector(&s, &legacy, "/generic").await;
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{t}"),
+            json!({"tenant": {"connectorPolicies": [{"connectorId": c, "domains": ["*"], "migrate": true}],
+                   "failedAuthenticationConfiguration": {"tooManyAttempts": 3, "resetCountInSeconds": 60,
+                                                         "actionDuration": 1, "actionDurationUnit": "MINUTES"}}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    for _ in 0..3 {
+        assert_eq!(login(&s, "jo@legacy.example", "guess").await.status, 404);
+    }
+    assert_eq!(legacy.calls(), 3);
+    let locked = login(&s, "jo@legacy.example", "right").await;
+    assert_eq!(locked.status, 423, "{locked:?}");
+    assert_eq!(
+        legacy.calls(),
+        3,
+        "a locked login never reaches the legacy system"
+    );
+    assert_eq!(user_by_email(&s, "jo@legacy.example").await.status, 404);
+}
+
+async fn migration_status_counts_exactly(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    for i in 0..5 {
+        legacy.add(
+            &format!("u{i}@legacy.example"),
+            "pw",
+            json!({"email": format!("u{i}@legacy.example")}),
+        );
+    }
+    let c = generic_connector(&s, &legacy, "/generic").await;
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
+    let empty = s.get("/api/migration/status").await;
+    assert_eq!(empty.status, 200, "{empty:?}");
+    assert_eq!(empty.json["tenants"][0]["usersMigrated"], 0);
+    for i in 0..4 {
+        assert_eq!(
+            login(&s, &format!("u{i}@legacy.example"), "pw")
+                .await
+                .status,
+            200
+        );
+    }
+    login(&s, "u0@legacy.example", "pw").await; // local now: not counted again
+    login(&s, "u4@legacy.example", "bad").await;
+    login(&s, "zz@legacy.example", "bad").await;
+    let a = s.get("/api/migration/status?legacyCount=8&goal=0.75").await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let tenant = &a.json["tenants"][0];
+    assert_eq!(tenant["tenantId"], json!(t));
+    assert_eq!(tenant["usersMigrated"], 4);
+    assert_eq!(tenant["legacyUserCount"], 8);
+    assert_eq!(tenant["shareMigrated"], 0.5);
+    assert_eq!(tenant["migratedPerDay"][0]["count"], 4);
+    let conn = &tenant["connectors"][0];
+    assert_eq!(conn["connectorId"], json!(c));
+    assert_eq!(conn["usersMigrated"], 4);
+    assert_eq!(conn["logins"], 4);
+    assert_eq!(conn["notFound"], 2);
+    assert_eq!(tenant["forecast"]["goal"], 0.75);
+    assert!(
+        tenant["forecast"]["expectedDate"].is_null(),
+        "one partial day is not a measurement"
+    );
+    // Failures are counted by kind.
+    let down = connector(
+        &s,
+        json!({"type": "Generic", "name": "down", "authenticationURL": "http://127.0.0.1:9/x"}),
+    )
+    .await;
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": down, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
+    assert_eq!(login(&s, "u4@legacy.example", "pw").await.status, 503);
+    let a = s.get("/api/migration/status").await;
+    let conns = a.json["tenants"][0]["connectors"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let d = conns
+        .iter()
+        .find(|x| x["connectorId"] == json!(down))
+        .unwrap();
+    assert_eq!(d["failures"]["unreachable"], 1, "{a:?}");
+    // And they show in the metrics.
+    let m = send(s.req("GET", "/metrics")).await;
+    assert!(
+        m.text.contains("portcullis_connector_calls_total"),
+        "{}",
+        m.text
+    );
+    assert!(m.text.contains("outcome=\"unreachable\""));
+}
+
+async fn connector_resources_check_their_settings_and_references(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let a = s
+        .call(
+            "POST",
+            "/api/connector",
+            json!({"connector": {"type": "Generic", "name": "x"}}),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{a:?}");
+    assert_eq!(
+        a.field_code("connector.authenticationURL"),
+        Some("[blank]connector.authenticationURL")
+    );
+    let a = s
+        .call(
+            "POST",
+            "/api/connector",
+            json!({"connector": {"type": "Magic", "name": "x"}}),
+        )
+        .await;
+    assert_eq!(
+        a.field_code("connector.type"),
+        Some("[invalid]connector.type")
+    );
+    let a = s
+        .call(
+            "POST",
+            "/api/connector",
+            json!({"connector": {"type": "Generic", "name": "x", "authenticationURL": "https://x", "readTimeout": "soon"}}),
+        )
+        .await;
+    assert_eq!(
+        a.field_code("connector.readTimeout"),
+        Some("[invalid]connector.readTimeout")
+    );
+    let a = send(s.req("POST", "/api/connector").body("{not json")).await;
+    assert_eq!(a.status, 400);
+
+    let c = connector(
+        &s,
+        json!({"type": "Generic", "name": "ok", "authenticationURL": "https://legacy.example/auth"}),
+    )
+    .await;
+    assert_eq!(
+        s.get(&format!("/api/connector/{c}")).await.json["connector"]["name"],
+        "ok"
+    );
+    let p = s
+        .call(
+            "PATCH",
+            &format!("/api/connector/{c}"),
+            json!({"connector": {"readTimeout": 900}}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{p:?}");
+    assert_eq!(p.json["connector"]["readTimeout"], 900);
+    assert_eq!(
+        p.json["connector"]["authenticationURL"],
+        "https://legacy.example/auth"
+    );
+    assert_eq!(
+        s.get("/api/connector").await.json["connectors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A policy must name a connector that exists.
+    let bad = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{t}"),
+            json!({"tenant": {"connectorPolicies": [{"connectorId": uuid::Uuid::new_v4(), "domains": ["*"]}]}}),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(bad.json["fieldErrors"]["tenant.connectorPolicies[0].connectorId"].is_array());
+    let bad = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{t}"),
+            json!({"tenant": {"connectorPolicies": {"connectorId": c}}}),
+        )
+        .await;
+    assert_eq!(
+        bad.field_code("tenant.connectorPolicies"),
+        Some("[invalid]tenant.connectorPolicies")
+    );
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
+    // In use: not deleted.
+    let d = send(s.req("DELETE", &format!("/api/connector/{c}"))).await;
+    assert_eq!(d.status, 400, "{d:?}");
+    assert_eq!(d.general_code(), Some("[ConnectorInUse]"));
+    set_policies(&s, &t, json!([])).await;
+    let d = send(s.req("DELETE", &format!("/api/connector/{c}"))).await;
+    assert_eq!(d.status, 200, "{d:?}");
+    assert_eq!(s.get(&format!("/api/connector/{c}")).await.status, 404);
+}
