@@ -57,9 +57,11 @@ impl AppState {
     /// `portcullis-connect`, with the connectors' metrics on this server's `/metrics`.
     pub fn new(identity: Identity, config: ApiConfig) -> Self {
         let metrics = Arc::new(metrics::Metrics::new());
-        let identity = identity.with_legacy(Arc::new(portcullis_connect::Connectors::new(Some(
-            metrics.registry(),
-        ))));
+        let identity = identity
+            .with_legacy(Arc::new(portcullis_connect::Connectors::new(Some(
+                metrics.registry(),
+            ))))
+            .with_mailer(Arc::new(portcullis_mail::Smtp));
         Self {
             sessions: Sessions::new(identity.clone()),
             identity,
@@ -198,7 +200,8 @@ pub fn served_paths() -> Vec<&'static str> {
 
 /// Login routes without the API-key layer: they carry a JWT or a refresh token instead, or
 /// publish public keys, or a change-password id stands in for the key. (`DELETE /api/jwt/refresh` checks the API key in its handler.)
-const OPEN_LOGIN_PATHS: [&str; 5] = [
+const OPEN_LOGIN_PATHS: [&str; 6] = [
+    "/api/user/forgot-password",
     "/api/user/change-password/{changePasswordId}",
     "/api/jwt/validate",
     "/api/jwt/refresh",
@@ -238,6 +241,7 @@ pub fn router(state: AppState) -> Router {
             "/api/user/change-password/{changePasswordId}",
             post(login::change_password_by_id),
         )
+        .route("/api/user/forgot-password", post(login::forgot_password))
         .route("/.well-known/jwks.json", get(login::jwks))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

@@ -57,6 +57,7 @@ pub const ROUTES: &[RouteDoc] = &[
     r("/api/login", &["POST"], "Log in with loginId and password: a JWT (and a refresh token when the application issues them)"),
     r("/api/user/change-password", &["POST"], "Change a password with loginId and currentPassword; revokes the user's refresh tokens"),
     r("/api/user/refresh-token/import", &["POST"], "Import refresh tokens from the old system (stored as SHA-256), all or nothing"),
+    open("/api/user/forgot-password", &["POST"], "Start a password reset by loginId: always 200 {}, the email goes out if the user exists here or in a lookup connector; with sendForgotPasswordEmail=false and an API key, answers the changePasswordId"),
     open("/api/user/change-password/{changePasswordId}", &["POST"], "Change a password with the id a 203 login answered"),
     open("/api/jwt/validate", &["GET"], "Validate the JWT in Authorization: Bearer; answer its claims"),
     open("/api/jwt/refresh", &["POST", "DELETE"], "Exchange a refresh token for a new JWT (one-time use); DELETE (with an API key) revokes by ?token=, ?userId=, ?applicationId="),

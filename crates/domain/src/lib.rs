@@ -7,7 +7,9 @@
 
 pub mod connectors;
 mod error;
+pub mod forgot;
 pub mod import;
+pub mod mail;
 pub mod migration;
 pub mod model;
 pub mod patch;

@@ -173,7 +173,7 @@ impl Identity {
 
     // ------------------------------------------------------------ asking legacy systems
 
-    async fn count(&self, tenant: Uuid, connector: Uuid, outcome: &str) {
+    pub(crate) async fn count(&self, tenant: Uuid, connector: Uuid, outcome: &str) {
         // A counter that fails to write must not fail the login it counts.
         if let Err(e) = self
             .store()
@@ -432,6 +432,99 @@ impl Identity {
         )
         .await
         .map(Some)
+    }
+
+    /// Asks the tenant's connectors that can look users up without a password (REST, LDAP)
+    /// for `login_id`, in policy order, and stores the first profile found without a
+    /// credential (forgot password). Failures are errors; nothing is written then.
+    pub(crate) async fn lookup_through_connectors(
+        &self,
+        tenant: &Tenant,
+        login_id: &str,
+    ) -> Result<Option<StoredUser>> {
+        let tenant_id = tenant.id.expect("stored");
+        for policy in policies(tenant).iter().filter(|p| p.applies_to(login_id)) {
+            let Some(connector) = self.store().connector(policy.connector_id).await? else {
+                continue;
+            };
+            if !self.legacy().can_lookup(&connector) {
+                continue;
+            }
+            match self.legacy().lookup(&connector, login_id).await {
+                Ok(Some(lu)) => {
+                    let user = self.adopt(tenant_id, &connector, lu).await?;
+                    let v = self
+                        .store_vouched(
+                            StoredUser {
+                                user,
+                                credential: None,
+                            },
+                            &connector,
+                            false,
+                        )
+                        .await?;
+                    tracing::info!(user = ?v.stored.user.id, connector = %policy.connector_id, "profile copied from the legacy system for a password reset");
+                    return Ok(Some(v.stored));
+                }
+                Ok(None) => continue,
+                Err(failure) => {
+                    self.count(tenant_id, policy.connector_id, failure.kind.as_str())
+                        .await;
+                    return Err(Error::Legacy {
+                        connector: connector.name.clone(),
+                        failure,
+                    });
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Refuses to create a user whose email the legacy system still holds: that person should
+    /// log in (and be migrated), not register a second account.
+    pub(crate) async fn check_not_in_legacy(
+        &self,
+        tenant_id: Uuid,
+        user: &User,
+        errors: &mut Errors,
+    ) -> Result<()> {
+        let Some(email) = user
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        else {
+            return Ok(());
+        };
+        let Some(tenant) = self.store().tenant(tenant_id).await? else {
+            return Ok(());
+        };
+        for policy in policies(&tenant).iter().filter(|p| p.applies_to(email)) {
+            let Some(connector) = self.store().connector(policy.connector_id).await? else {
+                continue;
+            };
+            if !self.legacy().can_lookup(&connector) {
+                continue;
+            }
+            match self.legacy().lookup(&connector, email).await {
+                Ok(Some(_)) => {
+                    errors.add_field(
+                        "user.email",
+                        "[duplicate]user.email",
+                        "An account with this email already exists and has not moved to the new system yet: log in with your existing password instead (or use forgot password).",
+                    );
+                    return Ok(());
+                }
+                Ok(None) => {}
+                Err(failure) => {
+                    return Err(Error::Legacy {
+                        connector: connector.name.clone(),
+                        failure,
+                    })
+                }
+            }
+        }
+        Ok(())
     }
 
     // ------------------------------------------------------------ progress

@@ -18,6 +18,7 @@ pub struct Identity {
     store: Arc<dyn Store>,
     pool: HashPool,
     legacy: Arc<dyn crate::LegacySystems>,
+    mailer: Arc<dyn crate::mail::Mailer>,
 }
 
 /// Applies a JSON merge patch to an entity, reporting a patch that breaks its shape as a field
@@ -72,7 +73,18 @@ impl Identity {
             store,
             pool,
             legacy: Arc::new(crate::connectors::NoLegacySystems),
+            mailer: Arc::new(crate::mail::NoMailer),
         }
+    }
+
+    /// The same service, sending email through `mailer`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn crate::mail::Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    pub fn mailer(&self) -> &Arc<dyn crate::mail::Mailer> {
+        &self.mailer
     }
 
     /// The same service, asking legacy systems through `legacy` (the `portcullis-connect`
@@ -694,6 +706,9 @@ impl Identity {
         self.check_password_rules(tenant, &user, &mut errors)
             .await?;
         self.check_unique(tenant, &user, &mut errors).await?;
+        if errors.is_empty() {
+            self.check_not_in_legacy(tenant, &user, &mut errors).await?;
+        }
         if self
             .store
             .user(Scope::ALL, user.id.expect("set"))

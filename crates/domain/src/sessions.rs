@@ -617,6 +617,15 @@ impl Sessions {
             .await?
             .map_err(|e| Error::Store(format!("hashing the new password failed: {e}")))?;
         let now = now_millis();
+        // A profile copied from a legacy system for a reset becomes a migrated user when its
+        // first password is set here.
+        if let (None, Some(t), Some(c)) = (
+            &stored.credential,
+            stored.user.tenant_id,
+            stored.user.connector_id,
+        ) {
+            self.identity.count(t, c, crate::migration::MIGRATED).await;
+        }
         stored.credential = Some(credential);
         stored.user.password_change_required = false;
         stored.user.password_last_update_instant = Some(now);

@@ -992,37 +992,6 @@ impl Store for SqlStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_redacted_from_database_urls() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
-        assert_eq!(redact("sqlite://portcullis.db"), "sqlite://portcullis.db");
-    }
-
-    #[test]
-    fn constraint_messages_name_the_field() {
-        assert_eq!(
-            duplicate_field("UNIQUE constraint failed: users.tenant_id, users.email_lower "),
-            "user.email"
-        );
-        assert_eq!(duplicate_field("duplicate key value violates unique constraint \"users_username_uq\" users_username_uq"), "user.username");
-        assert_eq!(duplicate_field("x users_pkey"), "user.id");
-        assert_eq!(
-            duplicate_field(
-                "UNIQUE constraint failed: registrations.user_id, registrations.application_id"
-            ),
-            "registration.applicationId"
-        );
-        assert_eq!(duplicate_field("api_keys_key_hash_uq"), "apiKey.key");
-    }
-}
-
 /// Inserts a user with their registrations and memberships inside `tx`.
 pub(crate) async fn insert_user_tx(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -1076,4 +1045,35 @@ pub(crate) async fn insert_user_tx(
             .map_err(db_err)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact("sqlite://portcullis.db"), "sqlite://portcullis.db");
+    }
+
+    #[test]
+    fn constraint_messages_name_the_field() {
+        assert_eq!(
+            duplicate_field("UNIQUE constraint failed: users.tenant_id, users.email_lower "),
+            "user.email"
+        );
+        assert_eq!(duplicate_field("duplicate key value violates unique constraint \"users_username_uq\" users_username_uq"), "user.username");
+        assert_eq!(duplicate_field("x users_pkey"), "user.id");
+        assert_eq!(
+            duplicate_field(
+                "UNIQUE constraint failed: registrations.user_id, registrations.application_id"
+            ),
+            "registration.applicationId"
+        );
+        assert_eq!(duplicate_field("api_keys_key_hash_uq"), "apiKey.key");
+    }
 }

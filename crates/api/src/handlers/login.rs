@@ -8,6 +8,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use portcullis_domain::forgot::{ForgotOutcome, ForgotPasswordRequest};
 use portcullis_domain::sessions::Tokens;
 use portcullis_domain::{
     ChangePasswordRequest, Errors, ImportedRefreshToken, LoginOutcome, LoginRequest, Scope,
@@ -234,4 +235,44 @@ pub async fn public_key(
 /// `GET /.well-known/jwks.json`: the public keys of every tenant, for anyone verifying our tokens.
 pub async fn jwks(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(s.sessions.jwks().await?))
+}
+
+/// `POST /api/user/forgot-password` with `loginId`: 200 `{}` whether or not the user exists,
+/// and the reset email (to a user Portcullis has, or one a lookup connector still holds) goes
+/// out afterwards. No API key needed, as in FusionAuth; with `"sendForgotPasswordEmail": false`
+/// an API key is required and the answer is `{"changePasswordId"}` (404 for an unknown user).
+pub async fn forgot_password(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<ForgotPasswordRequest>,
+) -> ApiResult<Response> {
+    let (scope, trusted) = if headers.contains_key(AUTHORIZATION) {
+        let c =
+            crate::auth::caller(&s, Some("/api/user/forgot-password"), "POST", &headers).await?;
+        (c.scope, true)
+    } else {
+        let tenant = match headers.get(crate::auth::TENANT_HEADER) {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .ok()
+                    .and_then(|t| uuid::Uuid::parse_str(t.trim()).ok())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(Errors::default().general(
+                            "[invalid]tenantId",
+                            "The X-FusionAuth-TenantId header is not a valid UUID.",
+                        ))
+                    })?,
+            ),
+        };
+        (Scope { tenant }, false)
+    };
+    Ok(
+        match s.sessions.forgot_password(scope, req, trusted).await? {
+            ForgotOutcome::Accepted => (StatusCode::OK, Json(json!({}))).into_response(),
+            ForgotOutcome::ChangePasswordId(id) => {
+                (StatusCode::OK, Json(json!({ "changePasswordId": id }))).into_response()
+            }
+        },
+    )
 }

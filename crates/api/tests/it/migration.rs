@@ -23,6 +23,8 @@ portcullis_store::on_both_backends!(
     the_brute_force_lock_stops_before_the_legacy_system_is_asked,
     migration_status_counts_exactly,
     connector_resources_check_their_settings_and_references,
+    forgot_password_reaches_a_user_still_in_the_legacy_system,
+    registration_of_an_email_the_legacy_system_holds_is_refused,
 );
 
 /// A legacy user: password, and the profile the legacy system answers.
@@ -690,4 +692,160 @@ async fn connector_resources_check_their_settings_and_references(b: Backend) {
     let d = send(s.req("DELETE", &format!("/api/connector/{c}"))).await;
     assert_eq!(d.status, 200, "{d:?}");
     assert_eq!(s.get(&format!("/api/connector/{c}")).await.status, 404);
+}
+
+async fn rest_setup(s: &Server, legacy: &Legacy, t: &str) -> String {
+    let c = connector(
+        s,
+        json!({"type": "RESTMigration", "name": "rest", "baseURL": format!("{}/users", legacy.url)}),
+    )
+    .await;
+    set_policies(
+        s,
+        t,
+        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
+    c
+}
+
+async fn forgot_password_reaches_a_user_still_in_the_legacy_system(b: Backend) {
+    let s = Server::start(b).await;
+    let smtp = SmtpSink::start().await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    legacy.add(
+        "kim@legacy.example",
+        "forgotten",
+        json!({"username": "kim", "email": "kim@legacy.example", "firstName": "Kim"}),
+    );
+    rest_setup(&s, &legacy, &t).await;
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{t}"),
+            json!({"tenant": {"emailConfiguration": {"host": "127.0.0.1", "port": smtp.port, "security": "NONE",
+                   "defaultFromEmail": "accounts@shop.example",
+                   "forgotPasswordUrl": "https://shop.example/reset/{changePasswordId}"}}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+
+    // No API key: the answer is the same for a legacy user and for nobody.
+    let forgot = |id: &'static str| {
+        send(
+            s.http
+                .post(format!("{}/api/user/forgot-password", s.url))
+                .json(&json!({ "loginId": id })),
+        )
+    };
+    let known = forgot("kim@legacy.example").await;
+    let unknown = forgot("nobody@legacy.example").await;
+    assert_eq!(known.status, 200, "{known:?}");
+    assert_eq!((known.status, &known.text), (unknown.status, &unknown.text));
+
+    let mail = smtp.wait_for("kim@legacy.example").await;
+    assert!(mail.contains("accounts@shop.example"), "{mail}");
+    let link = mail
+        .split("https://shop.example/reset/")
+        .nth(1)
+        .expect("the reset link is in the email");
+    let id: String = link
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    // The profile is here now, without a password.
+    let u = user_by_email(&s, "kim@legacy.example").await;
+    assert_eq!(u.status, 200, "{u:?}");
+    assert_eq!(u.json["user"]["data"]["migrated"], true);
+
+    let c = send(
+        s.http
+            .post(format!("{}/api/user/change-password/{id}", s.url))
+            .json(&json!({"password": "a brand new password"})),
+    )
+    .await;
+    assert_eq!(c.status, 200, "{c:?}");
+    let calls = legacy.calls();
+    assert_eq!(
+        login(&s, "kim@legacy.example", "a brand new password")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        login(&s, "kim@legacy.example", "forgotten").await.status,
+        404
+    );
+    assert_eq!(
+        legacy.calls(),
+        calls,
+        "the user is ours now: no legacy call at login"
+    );
+    let st = s.get("/api/migration/status").await;
+    assert_eq!(st.json["tenants"][0]["usersMigrated"], 1, "{st:?}");
+    // Nobody got no email; kim got exactly one.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.messages().len(), 1);
+
+    // With an API key and sendForgotPasswordEmail=false, the id comes back instead.
+    let a = s
+        .call(
+            "POST",
+            "/api/user/forgot-password",
+            json!({"loginId": "kim", "sendForgotPasswordEmail": false}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(a.json["changePasswordId"].is_string());
+    let no_key = send(
+        s.http
+            .post(format!("{}/api/user/forgot-password", s.url))
+            .json(&json!({"loginId": "kim", "sendForgotPasswordEmail": false})),
+    )
+    .await;
+    assert_eq!(no_key.status, 401);
+    let blank = send(
+        s.http
+            .post(format!("{}/api/user/forgot-password", s.url))
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(blank.status, 400);
+    assert_eq!(blank.field_code("loginId"), Some("[blank]loginId"));
+}
+
+async fn registration_of_an_email_the_legacy_system_holds_is_refused(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    legacy.add(
+        "lee@legacy.example",
+        "pw",
+        json!({"username": "lee", "email": "lee@legacy.example"}),
+    );
+    rest_setup(&s, &legacy, &t).await;
+    let a = s
+        .call(
+            "POST",
+            "/api/user",
+            json!({"user": {"email": "lee@legacy.example", "password": "another password"}}),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{a:?}");
+    assert_eq!(a.field_code("user.email"), Some("[duplicate]user.email"));
+    assert!(a.json["fieldErrors"]["user.email"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("log in"));
+    assert_eq!(user_by_email(&s, "lee@legacy.example").await.status, 404);
+    // An email the legacy system does not hold registers as usual.
+    let ok = s
+        .call(
+            "POST",
+            "/api/user",
+            json!({"user": {"email": "new@legacy.example", "password": "another password"}}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{ok:?}");
 }

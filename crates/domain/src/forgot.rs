@@ -1,0 +1,168 @@
+//! Forgot password (`POST /api/user/forgot-password`), including users who are still only in a
+//! legacy system (MISSION §7): connectors that can look a user up without a password are asked,
+//! the profile is copied in, and the reset email goes out. The new password, set through the
+//! emailed change-password id, is what makes the user migrated.
+//!
+//! The caller's answer never depends on whether the user exists: with the email to send, the
+//! answer is an immediate 200 and the look-ups, the migration and the SMTP conversation happen
+//! afterwards, so neither the body nor the time tells.
+
+use crate::mail::{Email, EmailSettings};
+use crate::model::*;
+use crate::sessions::Sessions;
+use crate::{Error, Errors};
+use serde::Deserialize;
+use uuid::Uuid;
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// FusionAuth's forgot-password request.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ForgotPasswordRequest {
+    #[serde(default)]
+    pub login_id: Option<String>,
+    #[serde(default)]
+    pub application_id: Option<Uuid>,
+    /// Default true. False (API key required) answers the change-password id instead, for
+    /// callers that deliver it themselves.
+    #[serde(default)]
+    pub send_forgot_password_email: Option<bool>,
+}
+
+pub enum ForgotOutcome {
+    /// The email is on its way if the user exists (200 `{}`).
+    Accepted,
+    /// `sendForgotPasswordEmail: false`: the id, for the trusted caller.
+    ChangePasswordId(String),
+}
+
+/// How long an emailed change-password id is good for (FusionAuth's default:
+/// `tenant.externalIdentifierConfiguration.changePasswordIdTimeToLiveInSeconds` = 600).
+fn id_ttl_millis(tenant: &Tenant) -> Millis {
+    tenant
+        .settings
+        .get("externalIdentifierConfiguration")
+        .and_then(|v| v.get("changePasswordIdTimeToLiveInSeconds"))
+        .and_then(|v| v.as_i64())
+        .filter(|s| *s > 0)
+        .unwrap_or(600)
+        * 1000
+}
+
+impl Sessions {
+    /// `trusted`: the caller sent a valid API key.
+    pub async fn forgot_password(
+        &self,
+        scope: Scope,
+        req: ForgotPasswordRequest,
+        trusted: bool,
+    ) -> Result<ForgotOutcome> {
+        let login_id = req
+            .login_id
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or("")
+            .to_string();
+        if login_id.is_empty() {
+            return Err(Error::Invalid(Errors::default().field(
+                "loginId",
+                "[blank]loginId",
+                "You must specify the [loginId] (an email or a username).",
+            )));
+        }
+        let identity = self.identity();
+        let tenant_id = identity.resolve_tenant(scope, None).await?;
+        let tenant = identity
+            .store()
+            .tenant(tenant_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if req.send_forgot_password_email == Some(false) {
+            if !trusted {
+                return Err(Error::Unauthorized);
+            }
+            let user = self
+                .find_or_adopt(&tenant, &login_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            return Ok(ForgotOutcome::ChangePasswordId(
+                self.new_change_password_id(&tenant, &user).await?,
+            ));
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.send_reset(&tenant, &login_id).await {
+                tracing::warn!(tenant = ?tenant.id, error = %e, "forgot password: no email sent");
+            }
+        });
+        Ok(ForgotOutcome::Accepted)
+    }
+
+    /// The user by email or username; else a copy from the first connector (in policy order)
+    /// that can look users up and knows this login id.
+    async fn find_or_adopt(&self, tenant: &Tenant, login_id: &str) -> Result<Option<StoredUser>> {
+        let store = self.identity().store();
+        let tenant_id = tenant.id.expect("stored");
+        let key = login_id.to_lowercase();
+        if let Some(u) = store.user_by_email(tenant_id, &key).await? {
+            return Ok(Some(u));
+        }
+        if let Some(u) = store.user_by_username(tenant_id, &key).await? {
+            return Ok(Some(u));
+        }
+        self.identity()
+            .lookup_through_connectors(tenant, login_id)
+            .await
+    }
+
+    async fn new_change_password_id(&self, tenant: &Tenant, user: &StoredUser) -> Result<String> {
+        let id = crate::service::new_api_key();
+        self.identity()
+            .store()
+            .insert_change_password_id(
+                &crate::service::api_key_hash(&id),
+                tenant.id.expect("stored"),
+                user.user.id.expect("stored"),
+                now_millis() + id_ttl_millis(tenant),
+            )
+            .await?;
+        Ok(id)
+    }
+
+    async fn send_reset(&self, tenant: &Tenant, login_id: &str) -> Result<()> {
+        let Some(user) = self.find_or_adopt(tenant, login_id).await? else {
+            tracing::info!(tenant = ?tenant.id, "forgot password for an unknown login id: nothing sent");
+            return Ok(());
+        };
+        let Some(to) = user.user.email.clone().filter(|e| !e.is_empty()) else {
+            tracing::info!(user = ?user.user.id, "forgot password: the user has no email address");
+            return Ok(());
+        };
+        let id = self.new_change_password_id(tenant, &user).await?;
+        let settings = EmailSettings::of(tenant);
+        let link = settings.reset_link(&id);
+        let name = user
+            .user
+            .first_name
+            .clone()
+            .unwrap_or_else(|| "there".into());
+        let email = Email {
+            to,
+            subject: "Reset your password".into(),
+            text: format!(
+                "Hi {name},\n\nSomeone (hopefully you) asked to reset the password of your account.\n\
+                 Choose a new password here:\n\n{link}\n\n\
+                 The link works once, for {} minutes. If you did not ask for this, ignore this email.\n",
+                id_ttl_millis(tenant) / 60_000
+            ),
+        };
+        self.identity()
+            .mailer()
+            .send(&settings, &email)
+            .await
+            .map_err(|e| Error::Busy(format!("the email could not be sent: {e}")))?;
+        tracing::info!(user = ?user.user.id, "forgot-password email sent");
+        Ok(())
+    }
+}
