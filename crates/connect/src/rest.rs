@@ -182,13 +182,10 @@ impl Rest {
             Value::String(s) => s,
             other => other.to_string(),
         });
-        let id = match &legacy_id {
-            Some(s) => Some(
-                Uuid::parse_str(s)
-                    .unwrap_or_else(|_| mapping::stable_id(self.connector_id, &format!("id:{s}"))),
-            ),
-            None => None,
-        };
+        let id = legacy_id.as_ref().map(|s| {
+            Uuid::parse_str(s)
+                .unwrap_or_else(|_| mapping::stable_id(self.connector_id, &format!("id:{s}")))
+        });
         if let Some(l) = &legacy_id {
             data.insert("legacyId".into(), json!(l));
         }
