@@ -141,7 +141,9 @@ fn valid_attribute(a: &str) -> bool {
     let descr = name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     let oid = !name.is_empty()
-        && name.split('.').all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        && name
+            .split('.')
+            .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
     (descr || oid)
         && parts.all(|o| !o.is_empty() && o.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
@@ -288,7 +290,9 @@ impl Ldap {
         if !role_attribute.is_empty() && !valid_attribute(&role_attribute) {
             r.invalid(
                 "roleAttribute",
-                format!("[connector.roleAttribute] [{role_attribute}] is not an LDAP attribute name."),
+                format!(
+                    "[connector.roleAttribute] [{role_attribute}] is not an LDAP attribute name."
+                ),
             );
         }
         let role_attribute = Some(role_attribute).filter(|a| !a.is_empty());
@@ -492,7 +496,10 @@ impl Ldap {
         };
         LegacyError::new(
             kind,
-            format!("{} answered result code {} {doing}{text}", self.host, res.rc),
+            format!(
+                "{} answered result code {} {doing}{text}",
+                self.host, res.rc
+            ),
         )
     }
 
@@ -512,7 +519,11 @@ impl Ldap {
             return Ok(u);
         }
         if let Ok(bytes) = <[u8; 16]>::try_from(value) {
-            if text.is_none() || self.identifying_attribute.eq_ignore_ascii_case("objectGUID") {
+            if text.is_none()
+                || self
+                    .identifying_attribute
+                    .eq_ignore_ascii_case("objectGUID")
+            {
                 return Ok(guid_to_uuid(bytes));
             }
         }
@@ -599,11 +610,10 @@ fn tls_config(pem: &str) -> Result<Arc<rustls::ClientConfig>, String> {
     use rustls::pki_types::CertificateDer;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-        let cert =
-            cert.map_err(|e| format!("[connector.trustedCertificate] is not PEM: {e}"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("[connector.trustedCertificate] holds a certificate that cannot be used: {e}"))?;
+        let cert = cert.map_err(|e| format!("[connector.trustedCertificate] is not PEM: {e}"))?;
+        roots.add(cert).map_err(|e| {
+            format!("[connector.trustedCertificate] holds a certificate that cannot be used: {e}")
+        })?;
     }
     if roots.is_empty() {
         return Err("[connector.trustedCertificate] must hold PEM certificates.".into());
@@ -626,12 +636,7 @@ pub fn guid_to_uuid(bytes: [u8; 16]) -> Uuid {
 /// A DN in a form to compare: lower case, without spaces around `,` and `=`.
 fn normalize_dn(dn: &str) -> String {
     dn.split(',')
-        .map(|rdn| {
-            rdn.split('=')
-                .map(str::trim)
-                .collect::<Vec<_>>()
-                .join("=")
-        })
+        .map(|rdn| rdn.split('=').map(str::trim).collect::<Vec<_>>().join("="))
         .collect::<Vec<_>>()
         .join(",")
         .to_lowercase()
@@ -742,7 +747,13 @@ mod tests {
 
     #[test]
     fn attribute_names_are_names_or_oids() {
-        for ok in ["uid", "sAMAccountName", "ms-DS-ConsistencyGuid", "cn;lang-en", "2.5.4.3"] {
+        for ok in [
+            "uid",
+            "sAMAccountName",
+            "ms-DS-ConsistencyGuid",
+            "cn;lang-en",
+            "2.5.4.3",
+        ] {
             assert!(valid_attribute(ok), "{ok}");
         }
         for bad in ["", "uid=*", "(uid", "1uid", "2..5", "cn;", "mail)(uid"] {
@@ -752,7 +763,10 @@ mod tests {
 
     #[test]
     fn group_dns_become_role_names() {
-        assert_eq!(first_rdn_value("cn=admins,ou=groups,dc=example,dc=org"), "admins");
+        assert_eq!(
+            first_rdn_value("cn=admins,ou=groups,dc=example,dc=org"),
+            "admins"
+        );
         assert_eq!(first_rdn_value("CN=Sales\\, EMEA,OU=Groups"), "Sales, EMEA");
         assert_eq!(first_rdn_value("cn=caf\\c3\\a9,ou=g"), "café");
         assert_eq!(first_rdn_value("editors"), "editors");

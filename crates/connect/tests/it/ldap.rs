@@ -77,7 +77,13 @@ fn base64(bytes: &[u8]) -> String {
 /// A CA and a server certificate for 127.0.0.1, made with the `openssl` CLI.
 fn certificates(dir: &Path) {
     let d = |f: &str| dir.join(f).to_str().unwrap().to_string();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
     run(Command::new("openssl")
         .args(["req", "-x509"])
         .args(ec)
@@ -95,7 +101,13 @@ fn certificates(dir: &Path) {
     .unwrap();
     run(Command::new("openssl")
         .args(["x509", "-req", "-in", &d("server.csr")])
-        .args(["-CA", &d("ca.pem"), "-CAkey", &d("ca.key"), "-CAcreateserial"])
+        .args([
+            "-CA",
+            &d("ca.pem"),
+            "-CAkey",
+            &d("ca.key"),
+            "-CAcreateserial",
+        ])
         .args(["-out", &d("server.pem"), "-days", "2"])
         .args(["-extfile", &d("ext.cnf")]));
 }
@@ -145,7 +157,11 @@ impl Slapd {
         );
         std::fs::write(dir.path().join("slapd.conf"), conf).unwrap();
 
-        let hash = |pw: &str| run(Command::new("slappasswd").args(["-s", pw])).trim().to_string();
+        let hash = |pw: &str| {
+            run(Command::new("slappasswd").args(["-s", pw]))
+                .trim()
+                .to_string()
+        };
         let right = hash("right");
         let groups = format!("ou=groups,{BASE}");
         let mut ldif = format!(
@@ -171,7 +187,11 @@ impl Slapd {
             ),
         );
         for uid in ["carol", "carol2"] {
-            ldif += &person(uid, &right, "cn: Carol\nsn: Twin\nmail: twins@example.com\n");
+            ldif += &person(
+                uid,
+                &right,
+                "cn: Carol\nsn: Twin\nmail: twins@example.com\n",
+            );
         }
         std::fs::write(dir.path().join("seed.ldif"), ldif).unwrap();
         run(Command::new("slapadd").args(["-f", &p("slapd.conf"), "-l", &p("seed.ldif")]));
@@ -179,7 +199,9 @@ impl Slapd {
         let (port, tls_port) = (free_port(), free_port());
         let child = Command::new(SLAPD)
             .args(["-f", &p("slapd.conf"), "-d", "0", "-h"])
-            .arg(format!("ldap://127.0.0.1:{port}/ ldaps://127.0.0.1:{tls_port}/"))
+            .arg(format!(
+                "ldap://127.0.0.1:{port}/ ldaps://127.0.0.1:{tls_port}/"
+            ))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -285,7 +307,10 @@ fn roles(u: &LegacyUser) -> Vec<String> {
 async fn search_and_bind_find_the_user_and_map_profile_roles_and_id() {
     let slapd = Slapd::start();
     let c = connector(settings(&slapd.url(), json!({})));
-    let u = login(&c, "alice@example.com", "right").await.unwrap().unwrap();
+    let u = login(&c, "alice@example.com", "right")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(u.user.id, Some(ALICE_UUID.parse().unwrap()));
     assert_eq!(u.user.connector_id, c.id);
     assert_eq!(u.user.email.as_deref(), Some("alice@example.com"));
@@ -316,8 +341,14 @@ async fn unmapped_groups_are_dropped_when_asked() {
 async fn wrong_password_unknown_user_and_empty_password_are_not_found() {
     let slapd = Slapd::start();
     let c = connector(settings(&slapd.url(), json!({})));
-    assert!(login(&c, "alice@example.com", "wrong").await.unwrap().is_none());
-    assert!(login(&c, "nobody@example.com", "right").await.unwrap().is_none());
+    assert!(login(&c, "alice@example.com", "wrong")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(login(&c, "nobody@example.com", "right")
+        .await
+        .unwrap()
+        .is_none());
     assert!(login(&c, "alice@example.com", "").await.unwrap().is_none());
     assert!(login(&c, "", "right").await.unwrap().is_none());
 }
@@ -325,7 +356,10 @@ async fn wrong_password_unknown_user_and_empty_password_are_not_found() {
 #[tokio::test]
 async fn an_empty_password_never_reaches_the_directory() {
     // Nothing listens here: an answer other than "not found" would mean a connection was tried.
-    let c = connector(settings(&format!("ldap://127.0.0.1:{}", free_port()), json!({})));
+    let c = connector(settings(
+        &format!("ldap://127.0.0.1:{}", free_port()),
+        json!({}),
+    ));
     assert!(login(&c, "alice@example.com", "").await.unwrap().is_none());
 }
 
@@ -333,7 +367,14 @@ async fn an_empty_password_never_reaches_the_directory() {
 async fn filter_metacharacters_in_the_login_id_match_nobody() {
     let slapd = Slapd::start();
     let c = connector(settings(&slapd.url(), json!({"loginIdAttribute": "uid"})));
-    for id in ["*)(uid=*", "*", "alice)(|(uid=*", "al*", "alice\\", "alice\0"] {
+    for id in [
+        "*)(uid=*",
+        "*",
+        "alice)(|(uid=*",
+        "al*",
+        "alice\\",
+        "alice\0",
+    ] {
         assert!(
             login(&c, id, "right").await.unwrap().is_none(),
             "{id:?} matched"
@@ -356,7 +397,10 @@ async fn a_login_id_shared_by_two_entries_is_a_failure() {
 async fn a_stopped_directory_is_unreachable_not_a_wrong_password() {
     let mut slapd = Slapd::start();
     let c = connector(settings(&slapd.url(), json!({})));
-    assert!(login(&c, "alice@example.com", "right").await.unwrap().is_some());
+    assert!(login(&c, "alice@example.com", "right")
+        .await
+        .unwrap()
+        .is_some());
     slapd.stop();
     let e = failure(login(&c, "alice@example.com", "right").await);
     assert_eq!(e.kind, FailureKind::Unreachable, "{e}");
@@ -429,7 +473,10 @@ async fn a_binary_identifier_is_read_as_an_active_directory_guid() {
         &slapd.url(),
         json!({"identifyingAttribute": "jpegPhoto"}),
     ));
-    let u = login(&c, "bob@example.com", "builder").await.unwrap().unwrap();
+    let u = login(&c, "bob@example.com", "builder")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(u.user.id, Some(BOB_GUID.parse().unwrap()));
     // Bob has no groups: a registration without roles.
     assert_eq!(roles(&u), Vec::<String>::new());
@@ -438,13 +485,22 @@ async fn a_binary_identifier_is_read_as_an_active_directory_guid() {
 #[tokio::test]
 async fn an_identifier_that_is_no_uuid_gives_a_stable_id() {
     let slapd = Slapd::start();
-    let c = connector(settings(&slapd.url(), json!({"identifyingAttribute": "uid"})));
-    let u = login(&c, "alice@example.com", "right").await.unwrap().unwrap();
+    let c = connector(settings(
+        &slapd.url(),
+        json!({"identifyingAttribute": "uid"}),
+    ));
+    let u = login(&c, "alice@example.com", "right")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         u.user.id,
         Some(mapping::stable_id(c.id.unwrap(), "id:alice"))
     );
-    let again = login(&c, "alice@example.com", "right").await.unwrap().unwrap();
+    let again = login(&c, "alice@example.com", "right")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.user.id, u.user.id);
 }
 
@@ -456,12 +512,18 @@ async fn ldaps_and_starttls_trust_the_configured_certificate() {
         &ldaps,
         json!({"securityMethod": "LDAPS", "trustedCertificate": slapd.ca_pem}),
     ));
-    assert!(login(&c, "alice@example.com", "right").await.unwrap().is_some());
+    assert!(login(&c, "alice@example.com", "right")
+        .await
+        .unwrap()
+        .is_some());
     let c = connector(settings(
         &slapd.url(),
         json!({"securityMethod": "StartTLS", "trustedCertificate": slapd.ca_pem}),
     ));
-    assert!(login(&c, "alice@example.com", "right").await.unwrap().is_some());
+    assert!(login(&c, "alice@example.com", "right")
+        .await
+        .unwrap()
+        .is_some());
     // Without the CA the server's certificate is not trusted: a failure, not "wrong password".
     let c = connector(settings(&ldaps, json!({})));
     let e = failure(login(&c, "alice@example.com", "right").await);
@@ -484,7 +546,10 @@ fn settings_are_checked_on_save() {
         "connector.loginIdAttribute",
         "connector.identifyingAttribute",
     ] {
-        assert!(missing.contains(&f.to_string()), "{f} missing in {missing:?}");
+        assert!(
+            missing.contains(&f.to_string()),
+            "{f} missing in {missing:?}"
+        );
     }
     let url = "ldap://127.0.0.1:389";
     assert_eq!(
