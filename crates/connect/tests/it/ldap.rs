@@ -447,10 +447,31 @@ async fn a_server_that_is_not_ldap_is_a_bad_answer() {
     });
     let c = connector(settings(&format!("ldap://127.0.0.1:{port}"), json!({})));
     let e = failure(login(&c, "alice@example.com", "right").await);
-    assert!(
-        matches!(e.kind, FailureKind::BadAnswer | FailureKind::Timeout),
-        "{e}"
-    );
+    assert_eq!(e.kind, FailureKind::BadAnswer, "{e}");
+}
+
+#[tokio::test]
+async fn a_directory_that_does_not_answer_is_a_timeout() {
+    // Accepts connections, reads, never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = [0u8; 512];
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let c = connector(settings(
+        &format!("ldap://127.0.0.1:{port}"),
+        json!({"readTimeout": 300}),
+    ));
+    let start = Instant::now();
+    let e = failure(login(&c, "alice@example.com", "right").await);
+    assert_eq!(e.kind, FailureKind::Timeout, "{e}");
+    assert!(start.elapsed() < Duration::from_secs(3));
 }
 
 #[tokio::test]
