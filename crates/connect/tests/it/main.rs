@@ -1,3 +1,4 @@
 //! Connectors against real HTTP servers on loopback (and, for LDAP, a real slapd).
 
 mod http;
+mod ldap;
