@@ -17,6 +17,8 @@ pub mod http;
 pub mod ldap;
 pub mod mapping;
 pub mod rest;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use config::Reader;
 use guard::Guard;

@@ -25,6 +25,7 @@ portcullis_store::on_both_backends!(
     connector_resources_check_their_settings_and_references,
     forgot_password_reaches_a_user_still_in_the_legacy_system,
     registration_of_an_email_the_legacy_system_holds_is_refused,
+    ldap_first_login_migrates_and_then_the_directory_is_not_needed,
 );
 
 /// A legacy user: password, and the profile the legacy system answers.
@@ -848,4 +849,58 @@ async fn registration_of_an_email_the_legacy_system_holds_is_refused(b: Backend)
         )
         .await;
     assert_eq!(ok.status, 200, "{ok:?}");
+}
+
+async fn ldap_first_login_migrates_and_then_the_directory_is_not_needed(b: Backend) {
+    use portcullis_connect::testing::{Slapd, ADMIN, ADMIN_PASSWORD, ALICE_UUID, BASE};
+    let s = Server::start(b).await;
+    let mut slapd = tokio::task::spawn_blocking(Slapd::start).await.unwrap();
+    let t = s.default_tenant().await;
+    let app = s.new_app(&t, "Wiki", &["admin", "editor"]).await;
+    let c = connector(
+        &s,
+        json!({"type": "LDAP", "name": "directory", "authenticationURL": slapd.url(),
+               "securityMethod": "None", "baseStructure": BASE,
+               "systemAccountDN": ADMIN, "systemAccountPassword": ADMIN_PASSWORD,
+               "loginIdAttribute": "mail", "identifyingAttribute": "entryUUID",
+               "applicationId": app,
+               "roleMap": {"cn=Admins,ou=Groups,dc=example,dc=org": "admin"},
+               "connectTimeout": 1000, "readTimeout": 2000}),
+    )
+    .await;
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": c, "domains": ["example.com"], "migrate": true}]),
+    )
+    .await;
+
+    assert_eq!(login(&s, "bob@example.com", "not bob's").await.status, 404);
+    assert_eq!(
+        user_by_email(&s, "bob@example.com").await.status,
+        404,
+        "nothing half-migrated"
+    );
+    let a = s
+        .call(
+            "POST",
+            "/api/login",
+            json!({"loginId": "alice@example.com", "password": "right", "applicationId": app}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let u = user_by_email(&s, "alice@example.com").await.json["user"].clone();
+    assert_eq!(u["id"], ALICE_UUID);
+    assert_eq!(u["firstName"], "Alice");
+    assert_eq!(u["data"]["migrated"], true);
+    assert_eq!(u["connectorId"], json!(c));
+    assert_eq!(u["registrations"][0]["roles"], json!(["admin"]));
+
+    // With the directory gone, the migrated user still logs in; an unmigrated one gets a 503.
+    slapd.stop();
+    assert_eq!(login(&s, "alice@example.com", "right").await.status, 200);
+    assert_eq!(login(&s, "alice@example.com", "wrong").await.status, 404);
+    let down = login(&s, "bob@example.com", "whatever").await;
+    assert_eq!(down.status, 503, "{down:?}");
+    assert_eq!(down.general_code(), Some("[LegacySystemFailed]"));
 }
