@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod import;
 mod keys;
+mod migration;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,9 @@ enum Command {
     /// The tenants' signing keys: list, rotate.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// The slow migration: progress per tenant and connector, with a forecast.
+    #[command(subcommand)]
+    Migration(migration::MigrationCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Import(args) => rt.block_on(import::run(args)),
         Command::Bench(cmd) => rt.block_on(bench::run(cmd)),
         Command::Keys(cmd) => rt.block_on(keys::run(cmd)),
+        Command::Migration(cmd) => rt.block_on(migration::run(cmd)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
