@@ -5,8 +5,11 @@
 //! tenant scoping, and the services that turn one API call into one store operation. It knows
 //! nothing of HTTP or SQL; [`Store`] is the interface a storage backend implements.
 
+pub mod bulk_delete;
 mod error;
+pub mod event;
 pub mod import;
+pub mod jobs;
 pub mod model;
 pub mod patch;
 pub mod service;
@@ -16,12 +19,15 @@ pub mod settings;
 mod store;
 pub mod validate;
 
+pub use bulk_delete::{BulkDeleteOutcome, BulkDeleteRequest};
 pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
+pub use event::{Event, ImportJob, JobState};
 pub use import::{ImportRequest, ImportSummary, ImportUser};
+pub use jobs::JobInput;
 pub use model::*;
 pub use service::Identity;
 pub use session_store::{RefreshTokens, SessionStore, StoredKey, StoredRefreshToken};
 pub use sessions::{
     ChangePasswordRequest, ImportedRefreshToken, LoginOutcome, LoginRequest, Sessions,
 };
-pub use store::{Store, Taken};
+pub use store::{BulkDelete, Store, Taken};
