@@ -279,15 +279,21 @@ impl SqlStore {
             let n: i64 = row.try_get("n").map_err(backend)?;
             return Ok((n as u64, ids));
         }
-        // Rows hanging off the users go first, each table in one statement; for a whole tenant
-        // the selection is the tenant column itself.
+        // SQLite: rows hanging off the users go first, each table in one statement (for a whole
+        // tenant the selection is the tenant column itself) — faster than its per-row cascade
+        // (bench tenant-delete: 24,500 against 16,400 users/s). PostgreSQL's cascade is the faster
+        // there (33,600 against 23,700 users/s): its foreign-key triggers run per row either way.
         let whole_tenant = what == &BulkDelete::default();
-        for table in [
-            "group_members",
-            "registrations",
-            "refresh_tokens",
-            "change_password_ids",
-        ] {
+        let explicit: &[&str] = match self.dialect {
+            Dialect::Sqlite => &[
+                "group_members",
+                "registrations",
+                "refresh_tokens",
+                "change_password_ids",
+            ],
+            Dialect::Postgres => &[],
+        };
+        for table in explicit {
             let sql = if whole_tenant {
                 format!("DELETE FROM {table} WHERE tenant_id = $1")
             } else {

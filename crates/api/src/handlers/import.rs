@@ -143,7 +143,7 @@ pub async fn bulk_delete(
     let mut hard = false;
     for (k, v) in pairs {
         match k.as_str() {
-            "queryString" | "query" => req.query_string = Some(v),
+            "queryString" => req.query_string = Some(v),
             "userId" | "userIds" => {
                 for one in v.split(',').filter(|x| !x.is_empty()) {
                     req.user_ids.push(uuid(one, "userId")?);

@@ -310,6 +310,7 @@ async fn import_body_over_the_limit_says_to_split_the_file(b: Backend) {
     assert_eq!(a.status, 413);
     let msg = a.json["generalErrors"][0]["message"].as_str().unwrap();
     assert!(msg.contains("Split the file"), "{msg}");
+    assert!(msg.contains("/api/user/import/job"), "{msg}");
     // An import body larger than the general limit but under the import limit is accepted.
     let users: Vec<Value> = (0..3000)
         .map(|i| json!({"email": format!("u{i}@example.com")}))

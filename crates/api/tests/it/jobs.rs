@@ -101,6 +101,18 @@ async fn a_job_with_a_duplicate_fails_with_the_field_errors_and_writes_nothing(b
     assert_eq!((a.status, a.general_code()), (400, Some("[invalidJSON]")));
     let a = queue(&s, json!({"users": []})).await;
     assert_eq!(a.field_code("users"), Some("[missing]users"));
+    let a = queue(&s, json!({"file": 42})).await;
+    assert_eq!((a.status, a.general_code()), (400, Some("[invalidJSON]")));
+    let blob = "x".repeat(IMPORT_LIMIT);
+    let a = queue(
+        &s,
+        json!({"users": [{"email": "a@b.c", "data": {"blob": blob}}]}),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.general_code()),
+        (413, Some("[RequestTooLarge]"))
+    );
 }
 
 async fn a_body_job_with_plaintext_passwords_is_refused(b: Backend) {
