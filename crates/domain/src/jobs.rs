@@ -6,7 +6,10 @@
 //! A job is a row: a body job stores its request until it ends (then the body is dropped); a file
 //! job stores only the path of a file on the server. So jobs survive a restart: on start-up jobs
 //! left `running` go back to `queued` and run again from scratch — the import is one transaction,
-//! so an interrupted job wrote nothing and there is nothing half-done to resume.
+//! so an interrupted job wrote nothing and there is nothing half-done to resume. (With several
+//! nodes on one database, a node that starts also requeues a job another live node is running;
+//! the second run then fails on duplicates and nothing is written twice, but the job's recorded
+//! state is the last run's. Owner and heartbeat columns would tell the two cases apart.)
 //!
 //! Plaintext passwords are refused in a body job: its body would sit in the database until the
 //! job runs, and no plaintext password is ever stored. Send hashes (`encryptionScheme`), use the
