@@ -21,6 +21,7 @@ portcullis_store::on_both_backends!(
     upsert_creates_and_updates_in_one_request_and_merges_registrations,
     upsert_still_refuses_duplicates_and_conflicts_and_writes_nothing,
     import_records_one_user_bulk_create_event_without_secrets,
+    appended_events_read_back_newest_first_by_tenant_and_type,
 );
 
 const APP: &str = "00000000-0000-0000-0000-000000000002";
@@ -673,4 +674,39 @@ async fn import_records_one_user_bulk_create_event_without_secrets(b: Backend) {
     assert_eq!(a.status, 200);
     let events = s.db.store.events(None, None, 10).await.unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
+}
+
+async fn appended_events_read_back_newest_first_by_tenant_and_type(b: Backend) {
+    use portcullis_domain::{Event, Json};
+    let s = Server::start(b).await;
+    let (t1, t2) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut fields = Json::new();
+    fields.insert("loginId".into(), json!("a@example.com"));
+    let first = Event::new("user.login.failed", Some(t1), fields.clone());
+    let second = Event::new("user.login.success", Some(t1), fields.clone());
+    let other = Event::new("user.login.failed", Some(t2), fields);
+    s.db.store
+        .append_events(&[first.clone(), second.clone()])
+        .await
+        .unwrap();
+    s.db.store.append_events(&[other.clone()]).await.unwrap();
+    let all = s.db.store.events(None, None, 10).await.unwrap();
+    assert_eq!(all, vec![other.clone(), second.clone(), first.clone()]);
+    assert_eq!(
+        s.db.store.events(Some(t1), None, 10).await.unwrap(),
+        vec![second.clone(), first.clone()]
+    );
+    assert_eq!(
+        s.db.store
+            .events(None, Some("user.login.failed"), 10)
+            .await
+            .unwrap(),
+        vec![other, first.clone()]
+    );
+    assert_eq!(
+        s.db.store.events(Some(t1), None, 1).await.unwrap(),
+        vec![second]
+    );
+    assert_eq!(first.body["event"]["type"], "user.login.failed");
+    assert_eq!(first.body["event"]["loginId"], "a@example.com");
 }
