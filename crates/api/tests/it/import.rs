@@ -689,7 +689,10 @@ async fn appended_events_read_back_newest_first_by_tenant_and_type(b: Backend) {
         .append_events(&[first.clone(), second.clone()])
         .await
         .unwrap();
-    s.db.store.append_events(&[other.clone()]).await.unwrap();
+    s.db.store
+        .append_events(std::slice::from_ref(&other))
+        .await
+        .unwrap();
     let all = s.db.store.events(None, None, 10).await.unwrap();
     assert_eq!(all, vec![other.clone(), second.clone(), first.clone()]);
     assert_eq!(
