@@ -29,6 +29,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// The body's bytes within the route's limit: over it is a 413 with a JSON error that says what
+/// to do, never a bare text answer.
+async fn body_bytes(req: Request, state: &AppState) -> ApiResult<Bytes> {
+    Bytes::from_request(req, state).await.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::general(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "[RequestTooLarge]",
+                format!(
+                    "The request body is over this endpoint's size limit ({} bytes; {} for /api/user/import and /api/user/import/job). Split the file into smaller batches (up to 100,000 users each) and send them one by one, or queue a larger file as a job: POST /api/user/import/job with {{\"file\": \"/path/on/the/server.json\"}}.",
+                    state.config.max_body_bytes, state.config.max_import_bytes
+                ),
+            )
+        } else {
+            ApiError::general(StatusCode::BAD_REQUEST, "[invalidRequest]", rej.body_text())
+        }
+    })
+}
+
 /// A JSON body. Malformed JSON is a 400 naming the line and column; a body over the limit is a
 /// 413 with a JSON error, never a bare text answer.
 pub struct JsonBody<T>(pub T);
@@ -36,21 +55,19 @@ pub struct JsonBody<T>(pub T);
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::general(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "[RequestTooLarge]",
-                    format!(
-                        "The request body is over this endpoint's size limit ({} bytes; {} for /api/user/import). Split the file into smaller batches (up to 100,000 users each) and send them one by one.",
-                        state.config.max_body_bytes, state.config.max_import_bytes
-                    ),
-                )
-            } else {
-                ApiError::general(StatusCode::BAD_REQUEST, "[invalidRequest]", rej.body_text())
-            }
-        })?;
+        let bytes = body_bytes(req, state).await?;
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// The raw body, with the same limit answer as [`JsonBody`], for handlers that parse it in
+/// more than one way.
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        body_bytes(req, state).await.map(RawBody)
     }
 }
 

@@ -17,7 +17,7 @@ pub mod routes;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::{middleware, Router};
 use handlers::{api_key, application, connector, group, import, login, status, tenant, user};
 use portcullis_domain::{Identity, Sessions};
@@ -29,8 +29,11 @@ use tower_http::trace::TraceLayer;
 pub struct ApiConfig {
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
-    /// Largest body of `POST /api/user/import` (a file of up to ~100k users).
+    /// Largest body of `POST /api/user/import` (a file of up to ~100k users) and of an import
+    /// job.
     pub max_import_bytes: usize,
+    /// The directory whose files import jobs may read (`{"file": ...}`); `None` refuses file jobs.
+    pub import_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -38,6 +41,7 @@ impl Default for ApiConfig {
         Self {
             max_body_bytes: 16 * 1024 * 1024,
             max_import_bytes: 512 * 1024 * 1024,
+            import_dir: None,
         }
     }
 }
@@ -50,6 +54,8 @@ pub struct AppState {
     pub sessions: Sessions,
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<ApiConfig>,
+    /// Wakes the import job runner when a job is queued.
+    jobs: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -67,7 +73,46 @@ impl AppState {
             identity,
             metrics,
             config: Arc::new(config),
+            jobs: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Starts the import job runner on a background task: jobs left running by a stopped
+    /// process are queued again (they run from scratch — each is one transaction, so it wrote
+    /// nothing), then queued jobs run one at a time. It looks for work when a job is queued here
+    /// and every few seconds, for jobs queued on another node.
+    pub async fn start_import_jobs(&self) -> Result<(), portcullis_domain::Error> {
+        let requeued = self.identity.requeue_import_jobs().await?;
+        if requeued > 0 {
+            tracing::info!(jobs = requeued, "import jobs left running are queued again");
+        }
+        let identity = self.identity.clone();
+        let wake = self.jobs.clone();
+        let dir = self.config.import_dir.clone();
+        tokio::spawn(async move {
+            loop {
+                let dir = dir.clone();
+                // The file is checked again: it may have been replaced since it was queued.
+                let read = |path: String| async move {
+                    let file = handlers::import::allowed_file(dir.as_deref(), &path)?;
+                    tokio::fs::read(&file).await.map_err(|e| e.to_string())
+                };
+                match identity.run_next_import_job(read).await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "the import job runner failed; it tries again")
+                    }
+                }
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), wake.notified()).await;
+            }
+        });
+        Ok(())
+    }
+
+    fn wake_import_jobs(&self) {
+        self.jobs.notify_one();
     }
 }
 
@@ -148,6 +193,12 @@ fn authenticated_routes(config: &ApiConfig) -> Routes {
             "/api/user/import",
             post(import::import).layer(DefaultBodyLimit::max(config.max_import_bytes)),
         )
+        .route(
+            "/api/user/import/job",
+            post(import::queue_job).layer(DefaultBodyLimit::max(config.max_import_bytes)),
+        )
+        .route("/api/user/import/job/{jobId}", get(import::get_job))
+        .route("/api/user/bulk", delete(import::bulk_delete))
         .route("/api/user/registration", post(user::register))
         .route(
             "/api/user/registration/{userId}",

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct ServeArgs {
-    /// A TOML file with any of: bind, database, kickstart, max_body_bytes, dev, log.
+    /// A TOML file with any of: bind, database, kickstart, max_body_bytes, max_import_bytes,
+    /// import_dir, dev, log.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9011].
@@ -26,6 +27,10 @@ pub struct ServeArgs {
     /// Largest body of POST /api/user/import in bytes [default: 536870912].
     #[arg(long, env = "PORTCULLIS_MAX_IMPORT_BYTES")]
     pub max_import_bytes: Option<usize>,
+    /// The directory whose files import jobs may read (POST /api/user/import/job {"file": ...})
+    /// [default: none, file jobs refused].
+    #[arg(long, env = "PORTCULLIS_IMPORT_DIR")]
+    pub import_dir: Option<PathBuf>,
     /// Development mode: print a ready API key at start-up.
     #[arg(long, env = "PORTCULLIS_DEV")]
     pub dev: bool,
@@ -43,6 +48,7 @@ pub struct FileConfig {
     pub kickstart: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
     pub max_import_bytes: Option<usize>,
+    pub import_dir: Option<PathBuf>,
     pub dev: Option<bool>,
     pub log: Option<String>,
 }
@@ -55,6 +61,7 @@ pub struct Settings {
     pub kickstart: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub max_import_bytes: usize,
+    pub import_dir: Option<PathBuf>,
     pub dev: bool,
     pub log: String,
 }
@@ -88,6 +95,7 @@ impl ServeArgs {
                 .max_import_bytes
                 .or(file.max_import_bytes)
                 .unwrap_or(portcullis_api::ApiConfig::default().max_import_bytes),
+            import_dir: self.import_dir.or(file.import_dir),
             dev: self.dev || file.dev.unwrap_or(false),
             log: self
                 .log

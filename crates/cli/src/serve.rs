@@ -30,6 +30,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         ApiConfig {
             max_body_bytes: settings.max_body_bytes,
             max_import_bytes: settings.max_import_bytes,
+            import_dir: settings.import_dir.clone(),
         },
     );
 
@@ -46,6 +47,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             }
         }
     }
+
+    state
+        .start_import_jobs()
+        .await
+        .map_err(|e| format!("cannot start the import job runner: {e}"))?;
 
     let listener = tokio::net::TcpListener::bind(&settings.bind)
         .await

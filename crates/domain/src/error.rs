@@ -1,17 +1,17 @@
 //! The domain's one error type and FusionAuth's error body (`fieldErrors` / `generalErrors`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorItem {
     pub code: String,
     pub message: String,
 }
 
 /// FusionAuth's error body. Field keys are JSON paths (`user.email`, `users[3].email`).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Errors {
     pub field_errors: BTreeMap<String, Vec<ErrorItem>>,
     pub general_errors: Vec<ErrorItem>,

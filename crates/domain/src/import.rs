@@ -6,12 +6,19 @@
 //! run and name the user's index. Checks against the store's existing users are a query per
 //! thousand users, so they run when `validateDbConstraints` asks for them — and, whatever the
 //! flag, after a unique index refused the write, to say which user collided.
+//!
+//! With `upsert` (ours, for delta loads of a moving target) each user is first matched with a
+//! stored user of the tenant — by id, else email, else username — and a matched user is updated:
+//! the fields the request gives replace the stored ones (a JSON merge patch of exactly the keys
+//! present, so `data` merges key by key), the others are kept; given registrations and
+//! memberships are added or replace the one of the same application or group, the others stay.
 
 use crate::model::*;
 use crate::service::{Identity, Result};
-use crate::{validate, Error, Errors, StoreError};
-use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
+use crate::{patch, validate, Error, Errors, Event, StoreError};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 /// FusionAuth's import request.
@@ -29,21 +36,55 @@ pub struct ImportRequest {
     /// as a field error naming the user.
     #[serde(default)]
     pub validate_db_constraints: bool,
+    /// Ours: update users that already exist (matched by id, else email, else username) instead
+    /// of refusing them; the answer then counts created and updated users.
+    #[serde(default)]
+    pub upsert: bool,
 }
 
 /// A user to import: the user JSON plus how its `password` is hashed. Without
 /// `encryptionScheme` the password is plaintext and is hashed on import.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct ImportUser {
-    #[serde(flatten)]
     pub user: User,
-    #[serde(default)]
     pub encryption_scheme: Option<String>,
-    #[serde(default)]
     pub factor: Option<u32>,
-    #[serde(default)]
     pub salt: Option<String>,
+    /// The top-level keys the request gave for this user: with `upsert`, the fields that replace
+    /// the stored user's (an omitted field is kept, a `null` one is removed).
+    pub given: BTreeSet<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImportUserFields {
+    #[serde(flatten)]
+    user: User,
+    #[serde(default)]
+    encryption_scheme: Option<String>,
+    #[serde(default)]
+    factor: Option<u32>,
+    #[serde(default)]
+    salt: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ImportUser {
+    /// Parses the user once into its fields and once more for its key names only, from the raw
+    /// text: cheaper than going through a `serde_json::Value` for every user of a big file.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let f: ImportUserFields = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+        let keys: HashMap<String, serde::de::IgnoredAny> =
+            serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+        Ok(ImportUser {
+            user: f.user,
+            encryption_scheme: f.encryption_scheme,
+            factor: f.factor,
+            salt: f.salt,
+            given: keys.into_keys().collect(),
+        })
+    }
 }
 
 /// What an import did.
@@ -51,6 +92,7 @@ pub struct ImportUser {
 #[serde(rename_all = "camelCase")]
 pub struct ImportSummary {
     pub users_created: usize,
+    pub users_updated: usize,
 }
 
 /// Where a user's credential comes from, once its input is checked.
@@ -59,6 +101,27 @@ enum Secret {
     Hashed(portcullis_hash::Credential),
     Plain(Password),
 }
+
+/// A checked user of the request, before it is matched with the store.
+struct Checked {
+    index: usize,
+    user: User,
+    secret: Secret,
+    given: BTreeSet<String>,
+}
+
+/// Keys of a user that an upsert does not merge into the stored body: identity, the password
+/// (a credential, not a field) and the lists merged by application or group.
+const NOT_MERGED: [&str; 8] = [
+    "id",
+    "tenantId",
+    "password",
+    "encryptionScheme",
+    "factor",
+    "salt",
+    "registrations",
+    "memberships",
+];
 
 fn lower(s: &Option<String>) -> Option<String> {
     s.as_deref()
@@ -100,14 +163,14 @@ impl Identity {
             .encryption_scheme
             .clone()
             .unwrap_or_else(|| portcullis_hash::DEFAULT_SCHEME.to_string());
+        let upsert = req.upsert;
 
         let now = now_millis();
         let mut errors = Errors::default();
         let mut seen_ids: HashMap<Uuid, usize> = HashMap::new();
         let mut seen_emails: HashMap<String, usize> = HashMap::new();
         let mut seen_usernames: HashMap<String, usize> = HashMap::new();
-        let mut users = Vec::with_capacity(req.users.len());
-        let mut secrets = Vec::with_capacity(req.users.len());
+        let mut checked = Vec::with_capacity(req.users.len());
 
         for (i, input) in req.users.into_iter().enumerate() {
             let at = format!("users[{i}]");
@@ -116,6 +179,7 @@ impl Identity {
                 encryption_scheme,
                 factor,
                 salt,
+                given,
             } = input;
             let secret = match (encryption_scheme, user.password.take()) {
                 (_, None) => Secret::None,
@@ -137,15 +201,20 @@ impl Identity {
                     }
                 }
             };
-            validate::user(&user, &at, &mut errors);
-
-            let id = *user.id.get_or_insert_with(Uuid::new_v4);
-            if let Some(first) = seen_ids.insert(id, i) {
-                errors.add_field(
-                    &format!("{at}.id"),
-                    "[duplicate]user.id",
-                    format!("{at}: the id [{id}] is also used by users[{first}]."),
-                );
+            // An upsert may name a stored user by id alone: its own fields are checked once
+            // merged.
+            if !upsert {
+                validate::user(&user, &at, &mut errors);
+                user.id.get_or_insert_with(Uuid::new_v4);
+            }
+            if let Some(id) = user.id {
+                if let Some(first) = seen_ids.insert(id, i) {
+                    errors.add_field(
+                        &format!("{at}.id"),
+                        "[duplicate]user.id",
+                        format!("{at}: the id [{id}] is also used by users[{first}]."),
+                    );
+                }
             }
             if let Some(email) = lower(&user.email) {
                 if let Some(first) = seen_emails.insert(email, i) {
@@ -188,12 +257,10 @@ impl Identity {
                         );
                     }
                 }
-                r.id.get_or_insert_with(Uuid::new_v4);
-                r.insert_instant.get_or_insert(now);
                 r.last_update_instant = Some(now);
             }
             let mut joined = HashSet::new();
-            for (j, m) in user.memberships.iter_mut().enumerate() {
+            for (j, m) in user.memberships.iter().enumerate() {
                 let field = format!("{at}.memberships[{j}].groupId");
                 match m.group_id {
                     Some(g) if groups.contains(&g) => {
@@ -216,24 +283,72 @@ impl Identity {
                         format!("{at}: a membership needs a groupId."),
                     ),
                 }
-                m.id.get_or_insert_with(Uuid::new_v4);
-                m.user_id = Some(id);
-                m.insert_instant.get_or_insert(now);
             }
+            checked.push(Checked {
+                index: i,
+                user,
+                secret,
+                given,
+            });
+        }
 
-            user.tenant_id = Some(tenant);
-            user.insert_instant.get_or_insert(now);
-            user.last_update_instant = Some(now);
-            user.username_status.get_or_insert_with(|| "ACTIVE".into());
-            if !matches!(secret, Secret::None) {
-                user.password_last_update_instant.get_or_insert(now);
+        // Each user is created, or (upsert) updated over the stored user it matches.
+        let matches = if upsert {
+            self.match_stored(tenant, &checked, &mut errors).await?
+        } else {
+            checked.iter().map(|_| None).collect()
+        };
+        let mut created: Vec<(usize, User)> = Vec::new();
+        let mut updated: Vec<(User, Option<portcullis_hash::Credential>)> = Vec::new();
+        let (mut created_secrets, mut updated_secrets) = (Vec::new(), Vec::new());
+        for (c, stored) in checked.into_iter().zip(matches) {
+            let at = format!("users[{}]", c.index);
+            let has_secret = !matches!(c.secret, Secret::None);
+            match stored {
+                None => {
+                    let mut user = c.user;
+                    if upsert {
+                        validate::user(&user, &at, &mut errors);
+                    }
+                    stamp_new(&mut user, tenant, has_secret, now);
+                    created.push((c.index, user));
+                    created_secrets.push(c.secret);
+                }
+                Some(stored) => {
+                    let mut user = match merge_user(&stored.user, &c.user, &c.given) {
+                        Ok(u) => u,
+                        Err(e) => {
+                            errors.add_field(
+                                &at,
+                                "[invalid]user",
+                                format!("{at}: the fields do not fit the stored user: {e}"),
+                            );
+                            continue;
+                        }
+                    };
+                    validate::user(&user, &at, &mut errors);
+                    user.id = stored.user.id;
+                    user.tenant_id = Some(tenant);
+                    user.last_update_instant = Some(now);
+                    if has_secret && !c.given.contains("passwordLastUpdateInstant") {
+                        user.password_last_update_instant = Some(now);
+                    }
+                    user.registrations =
+                        merge_registrations(stored.user.registrations, c.user.registrations, now);
+                    user.memberships = merge_memberships(
+                        stored.user.memberships,
+                        c.user.memberships,
+                        user.id,
+                        now,
+                    );
+                    updated.push((user, stored.credential));
+                    updated_secrets.push(c.secret);
+                }
             }
-            users.push(user);
-            secrets.push(secret);
         }
 
         if req.validate_db_constraints {
-            self.check_against_store(tenant, &users, &mut errors)
+            self.check_against_store(tenant, &created, &mut errors)
                 .await?;
         }
         if !errors.is_empty() {
@@ -243,21 +358,51 @@ impl Identity {
             )));
         }
 
-        let credentials = self.hash_all(&plain_scheme, req.factor, secrets).await?;
-        let stored: Vec<StoredUser> = users
+        let n_created = created.len();
+        created_secrets.extend(updated_secrets);
+        let mut credentials = self
+            .hash_all(&plain_scheme, req.factor, created_secrets)
+            .await?;
+        let updated_credentials = credentials.split_off(n_created);
+        let (order, created_users): (Vec<usize>, Vec<StoredUser>) = created
             .into_iter()
             .zip(credentials)
-            .map(|(user, credential)| StoredUser { user, credential })
+            .map(|((i, user), credential)| (i, StoredUser { user, credential }))
+            .unzip();
+        // A matched user without a new password keeps the stored one.
+        let updated_users: Vec<StoredUser> = updated
+            .into_iter()
+            .zip(updated_credentials)
+            .map(|((user, old), new)| StoredUser {
+                user,
+                credential: new.or(old),
+            })
             .collect();
-        match self.store().insert_users(&stored).await {
+        let events: Vec<Event> = if created_users.is_empty() {
+            Vec::new()
+        } else {
+            vec![Event::user_bulk_create(
+                tenant,
+                created_users.iter().map(|s| &s.user),
+            )]
+        };
+        match self
+            .store()
+            .import_users(&created_users, &updated_users, &events)
+            .await
+        {
             Ok(()) => Ok(ImportSummary {
-                users_created: stored.len(),
+                users_created: created_users.len(),
+                users_updated: updated_users.len(),
             }),
             Err(StoreError::Duplicate(_)) => {
                 // A unique index refused the batch: find out who, so the answer is precise.
-                let users: Vec<User> = stored.into_iter().map(|s| s.user).collect();
+                let created: Vec<(usize, User)> = order
+                    .into_iter()
+                    .zip(created_users.into_iter().map(|s| s.user))
+                    .collect();
                 let mut errors = Errors::default();
-                self.check_against_store(tenant, &users, &mut errors)
+                self.check_against_store(tenant, &created, &mut errors)
                     .await?;
                 Err(Error::Invalid(errors.general(
                     "[ImportRequestFailed]",
@@ -268,18 +413,114 @@ impl Identity {
         }
     }
 
+    /// Upsert: the stored user each checked user updates, or `None` to create it. Conflicts
+    /// (an id that names another user than the email, two users of the request on one stored
+    /// user, an email or username that another stored user has) are field errors.
+    async fn match_stored(
+        &self,
+        tenant: Uuid,
+        users: &[Checked],
+        errors: &mut Errors,
+    ) -> Result<Vec<Option<StoredUser>>> {
+        let ids: Vec<Uuid> = users.iter().filter_map(|c| c.user.id).collect();
+        let emails: Vec<String> = users.iter().filter_map(|c| lower(&c.user.email)).collect();
+        let names: Vec<String> = users
+            .iter()
+            .filter_map(|c| lower(&c.user.username))
+            .collect();
+        let found = self
+            .store()
+            .find_users(tenant, &ids, &emails, &names)
+            .await?;
+        let mut by_id: HashMap<Uuid, usize> = HashMap::new();
+        let mut by_email: HashMap<String, usize> = HashMap::new();
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        for (k, s) in found.iter().enumerate() {
+            by_id.extend(s.user.id.map(|id| (id, k)));
+            by_email.extend(lower(&s.user.email).map(|e| (e, k)));
+            by_name.extend(lower(&s.user.username).map(|n| (n, k)));
+        }
+        let mut claimed: HashMap<usize, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(users.len());
+        for c in users {
+            let at = format!("users[{}]", c.index);
+            let email = lower(&c.user.email);
+            let name = lower(&c.user.username);
+            let hit = c
+                .user
+                .id
+                .and_then(|id| by_id.get(&id))
+                .or_else(|| email.as_ref().and_then(|e| by_email.get(e)))
+                .or_else(|| name.as_ref().and_then(|n| by_name.get(n)))
+                .copied();
+            let owner = |k: Option<&usize>| k.map(|&k| found[k].user.id);
+            if let Some(k) = hit {
+                let stored_id = found[k].user.id.unwrap_or_default();
+                if let Some(id) = c.user.id.filter(|id| *id != stored_id) {
+                    errors.add_field(
+                        &format!("{at}.id"),
+                        "[mismatch]user.id",
+                        format!("{at}: the id [{id}] differs from the id [{stored_id}] of the stored user with this email or username: correct the id or leave it out."),
+                    );
+                }
+                if let Some(first) = claimed.insert(k, c.index) {
+                    errors.add_field(
+                        &format!("{at}.id"),
+                        "[duplicate]user.id",
+                        format!(
+                            "{at}: users[{first}] already updates the stored user [{stored_id}]."
+                        ),
+                    );
+                }
+            }
+            let mine = hit.map(|k| found[k].user.id);
+            // The email and username the user will have must not belong to another stored user.
+            if email.is_some()
+                && owner(email.as_ref().and_then(|e| by_email.get(e)))
+                    .is_some_and(|o| Some(o) != mine)
+            {
+                errors.add_field(
+                    &format!("{at}.email"),
+                    "[duplicate]user.email",
+                    format!(
+                        "{at}: a user with the email [{}] already exists in the tenant.",
+                        c.user.email.as_deref().unwrap_or_default()
+                    ),
+                );
+            }
+            if name.is_some()
+                && owner(name.as_ref().and_then(|n| by_name.get(n)))
+                    .is_some_and(|o| Some(o) != mine)
+            {
+                errors.add_field(
+                    &format!("{at}.username"),
+                    "[duplicate]user.username",
+                    format!(
+                        "{at}: a user with the username [{}] already exists in the tenant.",
+                        c.user.username.as_deref().unwrap_or_default()
+                    ),
+                );
+            }
+            out.push(hit.map(|k| found[k].clone()));
+        }
+        Ok(out)
+    }
+
     /// Reports users whose id, email or username is already taken in the store.
     async fn check_against_store(
         &self,
         tenant: Uuid,
-        users: &[User],
+        users: &[(usize, User)],
         errors: &mut Errors,
     ) -> Result<()> {
-        let ids: Vec<Uuid> = users.iter().filter_map(|u| u.id).collect();
-        let emails: Vec<String> = users.iter().filter_map(|u| lower(&u.email)).collect();
-        let names: Vec<String> = users.iter().filter_map(|u| lower(&u.username)).collect();
+        let ids: Vec<Uuid> = users.iter().filter_map(|(_, u)| u.id).collect();
+        let emails: Vec<String> = users.iter().filter_map(|(_, u)| lower(&u.email)).collect();
+        let names: Vec<String> = users
+            .iter()
+            .filter_map(|(_, u)| lower(&u.username))
+            .collect();
         let taken = self.store().taken(tenant, &ids, &emails, &names).await?;
-        for (i, u) in users.iter().enumerate() {
+        for (i, u) in users {
             let at = format!("users[{i}]");
             if u.id.is_some_and(|id| taken.ids.contains(&id)) {
                 errors.add_field(
@@ -355,4 +596,95 @@ impl Identity {
             .try_collect()
             .await
     }
+}
+
+/// Fills what a new user gets from the import: ids, tenant, instants.
+fn stamp_new(user: &mut User, tenant: Uuid, has_secret: bool, now: Millis) {
+    let id = *user.id.get_or_insert_with(Uuid::new_v4);
+    for r in &mut user.registrations {
+        r.id.get_or_insert_with(Uuid::new_v4);
+        r.insert_instant.get_or_insert(now);
+    }
+    for m in &mut user.memberships {
+        m.id.get_or_insert_with(Uuid::new_v4);
+        m.user_id = Some(id);
+        m.insert_instant.get_or_insert(now);
+    }
+    user.tenant_id = Some(tenant);
+    user.insert_instant.get_or_insert(now);
+    user.last_update_instant = Some(now);
+    user.username_status.get_or_insert_with(|| "ACTIVE".into());
+    if has_secret {
+        user.password_last_update_instant.get_or_insert(now);
+    }
+}
+
+/// The stored user with the keys the request gave merged over it (RFC 7396): an omitted key is
+/// kept, `null` removes, objects such as `data` merge key by key.
+fn merge_user(
+    stored: &User,
+    given: &User,
+    keys: &BTreeSet<String>,
+) -> std::result::Result<User, serde_json::Error> {
+    let mut base = serde_json::to_value(stored)?;
+    let full = serde_json::to_value(given)?;
+    let mut p = Json::new();
+    for k in keys.iter().filter(|k| !NOT_MERGED.contains(&k.as_str())) {
+        p.insert(k.clone(), full.get(k).cloned().unwrap_or(Value::Null));
+    }
+    patch::merge(&mut base, &Value::Object(p));
+    serde_json::from_value(base)
+}
+
+/// Stored registrations plus the given ones; a given one replaces the stored registration of
+/// the same application (keeping its id and insert instant unless given).
+fn merge_registrations(
+    mut stored: Vec<Registration>,
+    given: Vec<Registration>,
+    now: Millis,
+) -> Vec<Registration> {
+    for mut r in given {
+        match stored
+            .iter_mut()
+            .find(|s| s.application_id == r.application_id)
+        {
+            Some(s) => {
+                r.id = r.id.or(s.id);
+                r.insert_instant = r.insert_instant.or(s.insert_instant);
+                r.last_login_instant = r.last_login_instant.or(s.last_login_instant);
+                *s = r;
+            }
+            None => {
+                r.id.get_or_insert_with(Uuid::new_v4);
+                r.insert_instant.get_or_insert(now);
+                stored.push(r);
+            }
+        }
+    }
+    stored
+}
+
+/// Stored memberships plus the given ones; a given one replaces the membership of the same group.
+fn merge_memberships(
+    mut stored: Vec<Membership>,
+    given: Vec<Membership>,
+    user: Option<Uuid>,
+    now: Millis,
+) -> Vec<Membership> {
+    for mut m in given {
+        m.user_id = user;
+        match stored.iter_mut().find(|s| s.group_id == m.group_id) {
+            Some(s) => {
+                m.id = m.id.or(s.id);
+                m.insert_instant = m.insert_instant.or(s.insert_instant);
+                *s = m;
+            }
+            None => {
+                m.id.get_or_insert_with(Uuid::new_v4);
+                m.insert_instant.get_or_insert(now);
+                stored.push(m);
+            }
+        }
+    }
+    stored
 }

@@ -5,10 +5,13 @@
 //! tenant scoping, and the services that turn one API call into one store operation. It knows
 //! nothing of HTTP or SQL; [`Store`] is the interface a storage backend implements.
 
+pub mod bulk_delete;
 pub mod connectors;
 mod error;
+pub mod event;
 pub mod forgot;
 pub mod import;
+pub mod jobs;
 pub mod mail;
 pub mod migration;
 pub mod model;
@@ -20,13 +23,16 @@ pub mod settings;
 mod store;
 pub mod validate;
 
+pub use bulk_delete::{BulkDeleteOutcome, BulkDeleteRequest};
 pub use connectors::{Connector, ConnectorPolicy, LegacySystems};
 pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
+pub use event::{Event, ImportJob, JobState};
 pub use import::{ImportRequest, ImportSummary, ImportUser};
+pub use jobs::JobInput;
 pub use model::*;
 pub use service::Identity;
 pub use session_store::{RefreshTokens, SessionStore, StoredKey, StoredRefreshToken};
 pub use sessions::{
     ChangePasswordRequest, ImportedRefreshToken, LoginOutcome, LoginRequest, Sessions,
 };
-pub use store::{Store, Taken};
+pub use store::{BulkDelete, Store, Taken};

@@ -5,7 +5,7 @@
 //! limited to tenant A cannot reach tenant B's rows by id.
 
 use crate::model::*;
-use crate::StoreResult;
+use crate::{Event, ImportJob, StoreResult};
 use uuid::Uuid;
 
 #[async_trait::async_trait]
@@ -71,9 +71,60 @@ pub trait Store:
         application: Uuid,
     ) -> StoreResult<bool>;
 
-    /// Inserts many users with their credentials, registrations and memberships in one
-    /// transaction, using the store's bulk path. All or nothing.
-    async fn insert_users(&self, users: &[StoredUser]) -> StoreResult<()>;
+    /// One import's write, in one transaction, all or nothing: inserts `created` with their
+    /// credentials, registrations and memberships through the store's bulk path; rewrites
+    /// `updated` (profile, credential, and their whole lists of registrations and memberships);
+    /// appends `events`.
+    async fn import_users(
+        &self,
+        created: &[StoredUser],
+        updated: &[StoredUser],
+        events: &[Event],
+    ) -> StoreResult<()>;
+    /// The users of `tenant` whose id, lower-cased email or lower-cased username is listed, with
+    /// credentials, registrations and memberships.
+    async fn find_users(
+        &self,
+        tenant: Uuid,
+        ids: &[Uuid],
+        emails: &[String],
+        usernames: &[String],
+    ) -> StoreResult<Vec<StoredUser>>;
+    /// Hard-deletes the users of `tenant` that `what` selects, with everything that hangs off
+    /// them, in one transaction of set-based statements (none per user); with `dry_run` nothing
+    /// is deleted. Answers the exact count and up to `id_limit` of the ids.
+    async fn delete_users(
+        &self,
+        tenant: Uuid,
+        what: &BulkDelete,
+        dry_run: bool,
+        id_limit: usize,
+    ) -> StoreResult<(u64, Vec<Uuid>)>;
+
+    /// Appends events (normally a store writes them inside the transaction of their change;
+    /// this is for events that describe no write of their own, such as a failed login).
+    async fn append_events(&self, events: &[Event]) -> StoreResult<()>;
+    /// The latest events, newest first, of `tenant` (or every tenant) and `kind` (or every kind).
+    async fn events(
+        &self,
+        tenant: Option<Uuid>,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Event>>;
+
+    /// Stores a new import job with its request body (a body job) or none (a file job).
+    async fn insert_import_job(&self, job: &ImportJob, body: Option<&str>) -> StoreResult<()>;
+    async fn import_job(&self, scope: Scope, id: Uuid) -> StoreResult<Option<ImportJob>>;
+    /// Takes the oldest queued job and marks it running (atomically: of several nodes, one wins);
+    /// answers it with its stored body.
+    async fn claim_import_job(
+        &self,
+        now: Millis,
+    ) -> StoreResult<Option<(ImportJob, Option<String>)>>;
+    /// Records a job's end (state, counts, errors, finish instant) and drops its stored body.
+    async fn finish_import_job(&self, job: &ImportJob) -> StoreResult<()>;
+    /// Puts jobs left running (by a process that stopped) back in the queue; answers how many.
+    async fn requeue_import_jobs(&self) -> StoreResult<u64>;
     /// Which of these ids (any tenant), lower-cased emails and usernames (in `tenant`) are taken.
     async fn taken(
         &self,
@@ -89,6 +140,17 @@ pub trait Store:
     async fn api_keys(&self) -> StoreResult<Vec<ApiKey>>;
     async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()>;
     async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool>;
+}
+
+/// Which users a bulk delete removes: the conjunction of every filter given, inside one tenant.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BulkDelete {
+    /// Only these ids, when given.
+    pub ids: Option<Vec<Uuid>>,
+    /// A lower-cased email, exact or with `*` wildcards.
+    pub email: Option<String>,
+    /// `user.data` keys (dotted paths) and the text value each must have.
+    pub data: Vec<(String, String)>,
 }
 
 /// The answer of [`Store::taken`].

@@ -7,10 +7,9 @@
 //! body beside the columns we index, so a new optional field never needs a migration.
 
 use portcullis_domain::{
-    ApiKey, Application, Group, Membership, Registration, Scope, Store, StoreError, StoreResult,
-    StoredUser, Tenant, User,
+    ApiKey, Application, BulkDelete, Event, Group, ImportJob, Membership, Millis, Registration,
+    Scope, Store, StoreError, StoreResult, StoredUser, Tenant, User,
 };
-use portcullis_hash::Credential;
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -146,8 +145,10 @@ macro_rules! args {
     ($($a:expr),* $(,)?) => { &[$(Arg::from($a)),*] };
 }
 
-// After `args!`, which it uses.
+// After `args!`, which they use.
+mod bulk;
 mod connectors;
+mod jobs;
 mod sessions;
 
 fn bind_all<'q>(
@@ -299,25 +300,7 @@ impl SqlStore {
     /// Loads users' registrations and memberships.
     async fn complete_user(&self, row: AnyRow) -> StoreResult<StoredUser> {
         let mut user: User = body(&row)?;
-        let scheme: Option<String> = row.try_get("pw_scheme").map_err(backend)?;
-        let credential = match scheme {
-            Some(scheme) => Some(Credential {
-                scheme,
-                factor: row
-                    .try_get::<Option<i64>, _>("pw_factor")
-                    .map_err(backend)?
-                    .unwrap_or(0) as u32,
-                salt: row
-                    .try_get::<Option<String>, _>("pw_salt")
-                    .map_err(backend)?
-                    .unwrap_or_default(),
-                hash: row
-                    .try_get::<Option<String>, _>("pw_hash")
-                    .map_err(backend)?
-                    .unwrap_or_default(),
-            }),
-            None => None,
-        };
+        let credential = bulk::credential_of(&row)?;
         let id = Some(id_of(user.id));
         user.registrations = self
             .fetch_bodies(
@@ -535,17 +518,30 @@ impl Store for SqlStore {
     }
 
     async fn delete_tenant(&self, id: Uuid) -> StoreResult<bool> {
-        // Children first, table by table: one statement each instead of a cascade per row.
         let id = Some(id.to_string());
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        for sql in [
-            "DELETE FROM group_members WHERE tenant_id = $1",
-            "DELETE FROM registrations WHERE tenant_id = $1",
+        // Children first, one statement per table. Rows hanging off users: explicit on SQLite
+        // (faster than its cascade), left to the cascade on PostgreSQL (faster there; see
+        // `bench tenant-delete` and `Store::delete_users`).
+        let user_children: &[&str] = match self.dialect {
+            Dialect::Sqlite => &[
+                "DELETE FROM group_members WHERE tenant_id = $1",
+                "DELETE FROM registrations WHERE tenant_id = $1",
+                "DELETE FROM refresh_tokens WHERE tenant_id = $1",
+                "DELETE FROM change_password_ids WHERE tenant_id = $1",
+            ],
+            Dialect::Postgres => &[],
+        };
+        for sql in user_children.iter().copied().chain([
             "DELETE FROM users WHERE tenant_id = $1",
             "DELETE FROM user_groups WHERE tenant_id = $1",
             "DELETE FROM applications WHERE tenant_id = $1",
             "DELETE FROM api_keys WHERE tenant_id = $1",
-        ] {
+            "DELETE FROM import_jobs WHERE tenant_id = $1",
+            "DELETE FROM login_failures WHERE tenant_id = $1",
+            "DELETE FROM login_locks WHERE tenant_id = $1",
+            "DELETE FROM signing_keys WHERE tenant_id = $1",
+        ]) {
             sqlx::query(sql)
                 .bind(id.clone())
                 .execute(&mut *tx)
@@ -805,74 +801,70 @@ impl Store for SqlStore {
             > 0)
     }
 
-    async fn insert_users(&self, users: &[StoredUser]) -> StoreResult<()> {
-        let regs: Vec<(&User, &Registration)> = users
-            .iter()
-            .flat_map(|s| s.user.registrations.iter().map(move |r| (&s.user, r)))
-            .collect();
-        let members: Vec<(&User, &Membership)> = users
-            .iter()
-            .flat_map(|s| s.user.memberships.iter().map(move |m| (&s.user, m)))
-            .collect();
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        bulk_insert(
-            self.dialect,
-            &mut tx,
-            "users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)",
-            10,
-            users,
-            |s| {
-                let (u, c) = (&s.user, s.credential.as_ref());
-                vec![
-                    id_of(u.id).into(),
-                    id_of(u.tenant_id).into(),
-                    lower(&u.email).into(),
-                    lower(&u.username).into(),
-                    user_body(u).into(),
-                    c.map(|c| c.scheme.clone()).into(),
-                    Arg::OptInt(c.map(|c| c.factor as i64)),
-                    c.map(|c| c.salt.clone()).into(),
-                    c.map(|c| c.hash.clone()).into(),
-                    u.insert_instant.unwrap_or(0).into(),
-                ]
-            },
-        )
-        .await?;
-        bulk_insert(
-            self.dialect,
-            &mut tx,
-            "registrations (id, tenant_id, user_id, application_id, body)",
-            5,
-            &regs,
-            |(u, r)| {
-                vec![
-                    id_of(r.id).into(),
-                    id_of(u.tenant_id).into(),
-                    id_of(u.id).into(),
-                    id_of(r.application_id).into(),
-                    json(r).into(),
-                ]
-            },
-        )
-        .await?;
-        bulk_insert(
-            self.dialect,
-            &mut tx,
-            "group_members (id, tenant_id, group_id, user_id, body)",
-            5,
-            &members,
-            |(u, m)| {
-                vec![
-                    id_of(m.id).into(),
-                    id_of(u.tenant_id).into(),
-                    id_of(m.group_id).into(),
-                    id_of(u.id).into(),
-                    json(m).into(),
-                ]
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(db_err)
+    async fn import_users(
+        &self,
+        created: &[StoredUser],
+        updated: &[StoredUser],
+        events: &[Event],
+    ) -> StoreResult<()> {
+        self.write_import(created, updated, events).await
+    }
+
+    async fn find_users(
+        &self,
+        tenant: Uuid,
+        ids: &[Uuid],
+        emails: &[String],
+        usernames: &[String],
+    ) -> StoreResult<Vec<StoredUser>> {
+        self.find_users_in(tenant, ids, emails, usernames).await
+    }
+
+    async fn delete_users(
+        &self,
+        tenant: Uuid,
+        what: &BulkDelete,
+        dry_run: bool,
+        id_limit: usize,
+    ) -> StoreResult<(u64, Vec<Uuid>)> {
+        self.delete_users_where(tenant, what, dry_run, id_limit)
+            .await
+    }
+
+    async fn append_events(&self, events: &[Event]) -> StoreResult<()> {
+        self.append(events).await
+    }
+
+    async fn events(
+        &self,
+        tenant: Option<Uuid>,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Event>> {
+        self.read_events(tenant, kind, limit).await
+    }
+
+    async fn insert_import_job(&self, job: &ImportJob, body: Option<&str>) -> StoreResult<()> {
+        self.insert_job(job, body).await
+    }
+
+    async fn import_job(&self, scope: Scope, id: Uuid) -> StoreResult<Option<ImportJob>> {
+        self.job(scope, id).await
+    }
+
+    async fn claim_import_job(
+        &self,
+        now: Millis,
+    ) -> StoreResult<Option<(ImportJob, Option<String>)>> {
+        self.claim_job(now).await
+    }
+
+    async fn finish_import_job(&self, job: &ImportJob) -> StoreResult<()> {
+        self.finish_job(job).await
+    }
+
+    async fn requeue_import_jobs(&self) -> StoreResult<u64> {
+        self.requeue_jobs().await
     }
 
     async fn taken(

@@ -5,6 +5,7 @@ use crate::support::*;
 use portcullis_domain::{Scope, Store};
 use portcullis_store::testing::Backend;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 portcullis_store::on_both_backends!(
     fusionauths_documented_example_imports_unchanged,
@@ -15,6 +16,12 @@ portcullis_store::on_both_backends!(
     users_already_stored_are_named_with_validate_db_constraints,
     users_already_stored_fail_cleanly_without_validate_db_constraints,
     import_body_over_the_limit_says_to_split_the_file,
+    upsert_updates_users_matched_by_id_email_or_username_and_keeps_omitted_fields,
+    upsert_replaces_the_password_and_the_new_one_logs_in,
+    upsert_creates_and_updates_in_one_request_and_merges_registrations,
+    upsert_still_refuses_duplicates_and_conflicts_and_writes_nothing,
+    import_records_one_user_bulk_create_event_without_secrets,
+    appended_events_read_back_newest_first_by_tenant_and_type,
 );
 
 const APP: &str = "00000000-0000-0000-0000-000000000002";
@@ -304,6 +311,7 @@ async fn import_body_over_the_limit_says_to_split_the_file(b: Backend) {
     assert_eq!(a.status, 413);
     let msg = a.json["generalErrors"][0]["message"].as_str().unwrap();
     assert!(msg.contains("Split the file"), "{msg}");
+    assert!(msg.contains("/api/user/import/job"), "{msg}");
     // An import body larger than the general limit but under the import limit is accepted.
     let users: Vec<Value> = (0..3000)
         .map(|i| json!({"email": format!("u{i}@example.com")}))
@@ -312,4 +320,396 @@ async fn import_body_over_the_limit_says_to_split_the_file(b: Backend) {
         .call("POST", "/api/user/import", json!({"users": users}))
         .await;
     assert_eq!(a.status, 200, "{}", a.text);
+}
+
+async fn import(s: &Server, body: Value) -> Answer {
+    s.call("POST", "/api/user/import", body).await
+}
+
+/// The stored user with this email, as the API shows it.
+async fn user_by_email(s: &Server, email: &str) -> Value {
+    let a = s.get(&format!("/api/user?email={email}")).await;
+    assert_eq!(a.status, 200, "{email}: {a:?}");
+    a.json["user"].clone()
+}
+
+async fn upsert_updates_users_matched_by_id_email_or_username_and_keeps_omitted_fields(b: Backend) {
+    let s = Server::start(b).await;
+    let id1 = Uuid::new_v4();
+    let a = import(&s, json!({"users": [
+        {"id": id1, "email": "one@example.com", "firstName": "One", "lastName": "Old", "data": {"a": 1, "b": 2}},
+        {"email": "two@example.com", "firstName": "Two", "lastName": "Old", "data": {"a": 1, "b": 2}},
+        {"username": "three", "email": "three@example.com", "firstName": "Three", "mobilePhone": "111"}
+    ]})).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let id2 = user_by_email(&s, "two@example.com").await["id"].clone();
+    let id3 = user_by_email(&s, "three@example.com").await["id"].clone();
+
+    let a = import(
+        &s,
+        json!({"upsert": true, "users": [
+            {"id": id1, "lastName": "ById"},
+            {"email": "TWO@Example.com", "lastName": "ByEmail", "data": {"b": 3, "c": 4}},
+            {"username": "THREE", "mobilePhone": "333", "firstName": null}
+        ]}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.json, json!({"usersCreated": 0, "usersUpdated": 3}));
+
+    let one = user_by_email(&s, "one@example.com").await;
+    assert_eq!(one["id"], json!(id1));
+    assert_eq!(
+        (one["firstName"].as_str(), one["lastName"].as_str()),
+        (Some("One"), Some("ById"))
+    );
+    assert_eq!(one["data"], json!({"a": 1, "b": 2}), "omitted data is kept");
+    let two = user_by_email(&s, "two@example.com").await;
+    assert_eq!(two["lastName"], "ByEmail");
+    assert_eq!(two["id"], id2, "matched by email, not created again");
+    assert_eq!(
+        (two["firstName"].as_str(), two["lastName"].as_str()),
+        (Some("Two"), Some("ByEmail"))
+    );
+    assert_eq!(
+        two["data"],
+        json!({"a": 1, "b": 3, "c": 4}),
+        "data merges key by key"
+    );
+    assert_eq!(
+        two["email"], "TWO@Example.com",
+        "a given field replaces, even the matched email's spelling"
+    );
+    let three = user_by_email(&s, "three@example.com").await;
+    assert_eq!(three["id"], id3);
+    assert_eq!(three["mobilePhone"], "333");
+    assert!(
+        three.get("firstName").is_none(),
+        "null removes a field: {three}"
+    );
+    assert_eq!(three["username"], "THREE", "the matched username as given");
+}
+
+async fn upsert_replaces_the_password_and_the_new_one_logs_in(b: Backend) {
+    let s = Server::start(b).await;
+    let a = import(&s, json!({"users": [{"email": "pw@example.com", "password": "old-password-1", "firstName": "Kept"}]})).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let login = |pw: &'static str| {
+        let s = &s;
+        async move {
+            s.call(
+                "POST",
+                "/api/login",
+                json!({"loginId": "pw@example.com", "password": pw}),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(login("old-password-1").await, 200);
+    let a = import(&s, json!({"upsert": true, "users": [{"email": "pw@example.com", "password": "new-password-2"}]})).await;
+    assert_eq!(
+        a.json,
+        json!({"usersCreated": 0, "usersUpdated": 1}),
+        "{a:?}"
+    );
+    assert_eq!(
+        login("new-password-2").await,
+        200,
+        "the new password logs in"
+    );
+    assert_eq!(
+        login("old-password-1").await,
+        404,
+        "the old one no longer does"
+    );
+    assert_eq!(
+        user_by_email(&s, "pw@example.com").await["firstName"],
+        "Kept"
+    );
+
+    // A hash replaces it too; a user given without a password keeps the stored one.
+    let bcrypt = "$2y$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e";
+    let a = import(
+        &s,
+        json!({"upsert": true, "users": [
+            {"email": "pw@example.com", "password": bcrypt, "encryptionScheme": "bcrypt"}
+        ]}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let t: Uuid = s.default_tenant().await.parse().unwrap();
+    let stored =
+        s.db.store
+            .user_by_email(t, "pw@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(stored.credential.as_ref().unwrap().hash, bcrypt);
+    let a = import(
+        &s,
+        json!({"upsert": true, "users": [{"email": "pw@example.com", "lastName": "L"}]}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let again =
+        s.db.store
+            .user_by_email(t, "pw@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(
+        again.credential, stored.credential,
+        "no password given: the hash is kept"
+    );
+}
+
+async fn upsert_creates_and_updates_in_one_request_and_merges_registrations(b: Backend) {
+    let s = Server::start(b).await;
+    with_app_and_group(&s).await;
+    let t = s.default_tenant().await;
+    let app2 = s.new_app(&t, "Shop", &["buyer", "seller"]).await;
+    let a = import(
+        &s,
+        json!({"users": [{"email": "old@example.com",
+        "registrations": [{"applicationId": APP, "roles": ["moderator"], "data": {"x": 1}}],
+        "memberships": [{"groupId": GROUP}]}]}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let before = user_by_email(&s, "old@example.com").await;
+
+    let a = import(&s, json!({"upsert": true, "users": [
+        {"email": "new@example.com", "firstName": "New"},
+        {"email": "old@example.com", "registrations": [{"applicationId": app2, "roles": ["buyer"]}]},
+    ]})).await;
+    assert_eq!(
+        a.json,
+        json!({"usersCreated": 1, "usersUpdated": 1}),
+        "{a:?}"
+    );
+    assert_eq!(
+        user_by_email(&s, "new@example.com").await["firstName"],
+        "New"
+    );
+    let after = user_by_email(&s, "old@example.com").await;
+    let regs = after["registrations"].as_array().unwrap();
+    assert_eq!(
+        regs.len(),
+        2,
+        "the given registration is added, the stored one kept: {after}"
+    );
+    assert!(regs
+        .iter()
+        .any(|r| r["applicationId"] == APP && r["roles"] == json!(["moderator"])));
+    assert!(regs
+        .iter()
+        .any(|r| r["applicationId"] == json!(app2) && r["roles"] == json!(["buyer"])));
+    assert_eq!(
+        after["memberships"][0]["groupId"], GROUP,
+        "memberships omitted are kept"
+    );
+
+    // A registration for the same application replaces the stored one (same id).
+    let a = import(
+        &s,
+        json!({"upsert": true, "users": [
+            {"email": "old@example.com", "registrations": [{"applicationId": APP, "roles": []}]}
+        ]}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let last = user_by_email(&s, "old@example.com").await;
+    let reg = last["registrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["applicationId"] == APP)
+        .unwrap()
+        .clone();
+    let old_reg = before["registrations"][0].clone();
+    assert_eq!(reg["id"], old_reg["id"]);
+    assert_eq!(reg["roles"], json!([]));
+    assert!(
+        reg.get("data").is_none_or(|d| d == &json!({})),
+        "replaced, not merged: {reg}"
+    );
+    assert_eq!(last["registrations"].as_array().unwrap().len(), 2);
+}
+
+async fn upsert_still_refuses_duplicates_and_conflicts_and_writes_nothing(b: Backend) {
+    let s = Server::start(b).await;
+    let a = import(
+        &s,
+        json!({"users": [
+            {"email": "a@example.com", "username": "a", "firstName": "A"},
+            {"email": "b@example.com", "username": "b", "firstName": "B"}
+        ]}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let id_a = user_by_email(&s, "a@example.com").await["id"].clone();
+
+    // The same email twice in the request.
+    let a = import(&s, json!({"upsert": true, "users": [
+        {"email": "a@example.com", "firstName": "X"}, {"email": "A@example.com", "firstName": "Y"},
+        {"email": "c@example.com"}
+    ]})).await;
+    assert_eq!(a.status, 400, "{a:?}");
+    assert_eq!(
+        a.field_code("users[1].email"),
+        Some("[duplicate]user.email")
+    );
+    // Two users of the request on one stored user (by id, by username).
+    let a = import(
+        &s,
+        json!({"upsert": true, "users": [
+            {"id": id_a, "firstName": "X"}, {"username": "A", "firstName": "Y"}
+        ]}),
+    )
+    .await;
+    assert_eq!(
+        a.field_code("users[1].id"),
+        Some("[duplicate]user.id"),
+        "{a:?}"
+    );
+    // An id that is not the id of the user the email names.
+    let a = import(
+        &s,
+        json!({"upsert": true, "users": [
+            {"id": Uuid::new_v4(), "email": "a@example.com", "firstName": "X"}
+        ]}),
+    )
+    .await;
+    assert_eq!(
+        a.field_code("users[0].id"),
+        Some("[mismatch]user.id"),
+        "{a:?}"
+    );
+    // Taking another stored user's email.
+    let a = import(
+        &s,
+        json!({"upsert": true, "users": [
+            {"id": id_a, "email": "b@example.com"}, {"email": "d@example.com"}
+        ]}),
+    )
+    .await;
+    assert_eq!(
+        a.field_code("users[0].email"),
+        Some("[duplicate]user.email"),
+        "{a:?}"
+    );
+    // A merged user must still be valid.
+    let a = import(
+        &s,
+        json!({"upsert": true, "users": [
+            {"id": id_a, "email": null, "username": null}
+        ]}),
+    )
+    .await;
+    assert_eq!(
+        a.field_code("users[0].email"),
+        Some("[blank]users[0].email"),
+        "{a:?}"
+    );
+
+    assert_eq!(
+        user_by_email(&s, "a@example.com").await["firstName"],
+        "A",
+        "nothing was written"
+    );
+    for e in ["c@example.com", "d@example.com"] {
+        assert_eq!(s.get(&format!("/api/user?email={e}")).await.status, 404);
+    }
+}
+
+async fn import_records_one_user_bulk_create_event_without_secrets(b: Backend) {
+    let s = Server::start(b).await;
+    let t: Uuid = s.default_tenant().await.parse().unwrap();
+    let bcrypt = "$2y$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e";
+    let a = import(
+        &s,
+        json!({"users": [
+            {"email": "e1@example.com", "password": "plaintext-password"},
+            {"username": "e2", "password": bcrypt, "encryptionScheme": "bcrypt"}
+        ]}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let events =
+        s.db.store
+            .events(Some(t), Some("user.bulk.create"), 10)
+            .await
+            .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0].body["event"];
+    assert_eq!(e["type"], "user.bulk.create");
+    assert_eq!(e["tenantId"], json!(t));
+    assert_eq!(e["id"], json!(events[0].id));
+    assert!(e["createInstant"].as_i64().unwrap() > 0);
+    let users = e["users"].as_array().unwrap();
+    assert_eq!(users.len(), 2);
+    let id1 = user_by_email(&s, "e1@example.com").await["id"].clone();
+    assert!(users
+        .iter()
+        .any(|u| u["id"] == id1 && u["email"] == "e1@example.com"));
+    assert!(users.iter().any(|u| u["username"] == "e2"));
+    let text = events[0].body.to_string();
+    for secret in ["plaintext-password", "$2y$", "argon2", "password"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+
+    // A failed import records nothing; an upsert that only updates records no creation.
+    let a = import(
+        &s,
+        json!({"users": [{"email": "e1@example.com"}, {"email": "e3@example.com"}]}),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    let a = import(
+        &s,
+        json!({"upsert": true, "users": [{"email": "e1@example.com", "firstName": "F"}]}),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let events = s.db.store.events(None, None, 10).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+}
+
+async fn appended_events_read_back_newest_first_by_tenant_and_type(b: Backend) {
+    use portcullis_domain::{Event, Json};
+    let s = Server::start(b).await;
+    let (t1, t2) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut fields = Json::new();
+    fields.insert("loginId".into(), json!("a@example.com"));
+    let first = Event::new("user.login.failed", Some(t1), fields.clone());
+    let second = Event::new("user.login.success", Some(t1), fields.clone());
+    let other = Event::new("user.login.failed", Some(t2), fields);
+    s.db.store
+        .append_events(&[first.clone(), second.clone()])
+        .await
+        .unwrap();
+    s.db.store
+        .append_events(std::slice::from_ref(&other))
+        .await
+        .unwrap();
+    let all = s.db.store.events(None, None, 10).await.unwrap();
+    assert_eq!(all, vec![other.clone(), second.clone(), first.clone()]);
+    assert_eq!(
+        s.db.store.events(Some(t1), None, 10).await.unwrap(),
+        vec![second.clone(), first.clone()]
+    );
+    assert_eq!(
+        s.db.store
+            .events(None, Some("user.login.failed"), 10)
+            .await
+            .unwrap(),
+        vec![other, first.clone()]
+    );
+    assert_eq!(
+        s.db.store.events(Some(t1), None, 1).await.unwrap(),
+        vec![second]
+    );
+    assert_eq!(first.body["event"]["type"], "user.login.failed");
+    assert_eq!(first.body["event"]["loginId"], "a@example.com");
 }

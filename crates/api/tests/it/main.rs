@@ -2,7 +2,9 @@
 
 mod auth;
 mod bad_input;
+mod bulk_delete;
 mod import;
+mod jobs;
 mod kickstart;
 mod login;
 mod migration;

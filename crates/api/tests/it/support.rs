@@ -14,6 +14,8 @@ pub const IMPORT_LIMIT: usize = 16 * 1024 * 1024;
 
 pub struct Server {
     pub url: String,
+    /// The server's state, to start the import job runner late (see [`Setup`]).
+    pub state: AppState,
     /// A key with every permission and no tenant lock.
     pub key: String,
     pub http: reqwest::Client,
@@ -38,8 +40,30 @@ impl Answer {
     }
 }
 
+/// How a test server is set up beyond the defaults.
+pub struct Setup {
+    /// The directory import jobs may read files from.
+    pub import_dir: Option<std::path::PathBuf>,
+    /// Whether the import job runner starts with the server (a test that must act between
+    /// queueing a job and its run starts it itself with `state.start_import_jobs()`).
+    pub run_jobs: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            import_dir: None,
+            run_jobs: true,
+        }
+    }
+}
+
 impl Server {
     pub async fn start(backend: Backend) -> Server {
+        Self::start_with(backend, Setup::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, setup: Setup) -> Server {
         let db = TestDb::new(backend).await;
         let identity = Identity::new(Arc::new(db.store.clone()), HashPool::new(2, 64));
         identity.ensure_defaults().await.unwrap();
@@ -54,14 +78,19 @@ impl Server {
             ApiConfig {
                 max_body_bytes: BODY_LIMIT,
                 max_import_bytes: IMPORT_LIMIT,
+                import_dir: setup.import_dir,
             },
         );
+        if setup.run_jobs {
+            state.start_import_jobs().await.unwrap();
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = portcullis_api::router(state);
+        let app = portcullis_api::router(state.clone());
         tokio::spawn(async move { axum_serve(listener, app).await });
         Server {
             url,
+            state,
             key,
             http: reqwest::Client::new(),
             db,

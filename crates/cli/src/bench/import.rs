@@ -37,14 +37,14 @@ pub async fn run(b: ImportBench) -> Result<(), String> {
 }
 
 /// A throw-away database: a SQLite file in a temporary directory, or a fresh PostgreSQL schema.
-struct Db {
-    url: String,
+pub(super) struct Db {
+    pub(super) url: String,
     schema: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Db {
-    fn sqlite() -> Result<Db, String> {
+    pub(super) fn sqlite() -> Result<Db, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let url = format!("sqlite://{}", dir.path().join("bench.db").display());
         Ok(Db {
@@ -54,7 +54,7 @@ impl Db {
         })
     }
 
-    async fn postgres(base: &str) -> Result<Db, String> {
+    pub(super) async fn postgres(base: &str) -> Result<Db, String> {
         sqlx::any::install_default_drivers();
         let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
         let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(base)
@@ -71,7 +71,7 @@ impl Db {
         })
     }
 
-    async fn drop_schema(&self) {
+    pub(super) async fn drop_schema(&self) {
         if let Some((base, schema)) = &self.schema {
             if let Ok(mut c) = <sqlx::AnyConnection as sqlx::Connection>::connect(base).await {
                 let _ = c
@@ -116,7 +116,11 @@ fn user(i: usize, apps: &[String; 2], group: &str) -> Value {
 }
 
 /// Creates two applications and a group; returns the request bodies of `n` users in batches.
-async fn fixtures(identity: &Identity, n: usize, batch: usize) -> Result<Vec<Vec<u8>>, String> {
+pub(super) async fn fixtures(
+    identity: &Identity,
+    n: usize,
+    batch: usize,
+) -> Result<Vec<Vec<u8>>, String> {
     use portcullis_domain::{Application, Group, Role};
     let role = || Role {
         name: "member".into(),
@@ -161,7 +165,7 @@ async fn fixtures(identity: &Identity, n: usize, batch: usize) -> Result<Vec<Vec
         .collect())
 }
 
-async fn setup(url: &str) -> Result<(SqlStore, Identity), String> {
+pub(super) async fn setup(url: &str) -> Result<(SqlStore, Identity), String> {
     let store = SqlStore::connect(url).await.map_err(|e| e.to_string())?;
     let identity = Identity::new(Arc::new(store.clone()), HashPool::for_this_machine());
     identity

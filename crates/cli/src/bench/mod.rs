@@ -3,6 +3,7 @@
 
 mod import;
 mod login;
+mod tenant_delete;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
@@ -12,11 +13,15 @@ pub enum BenchCommand {
     /// Logins/s at the tenant's default hash against cores / verify time; CPU per login beside
     /// the hash; refresh-token grants/s. SQLite and PostgreSQL (PORTCULLIS_TEST_POSTGRES_URL).
     Login(login::LoginBench),
+    /// Users/s deleting a tenant of imported users (DELETE /api/tenant, DELETE /api/user/bulk)
+    /// against a bare DELETE FROM users; the time 1 M users would take.
+    TenantDelete(tenant_delete::TenantDeleteBench),
 }
 
 pub async fn run(cmd: BenchCommand) -> Result<(), String> {
     match cmd {
         BenchCommand::Import(b) => import::run(b).await,
         BenchCommand::Login(b) => login::run(b).await,
+        BenchCommand::TenantDelete(b) => tenant_delete::run(b).await,
     }
 }

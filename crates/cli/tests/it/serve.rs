@@ -168,3 +168,86 @@ fn two_nodes_share_one_postgres_database() {
         "one default tenant, not two"
     );
 }
+
+/// Import jobs are rows: a job queued on a server that dies (SIGKILL, no goodbye) runs when the
+/// next `serve` starts on the same database. A big job goes first so the second is still queued
+/// (or the first still running) when the process dies; either way the restarted server must
+/// finish both, with every user in place.
+fn an_import_job_survives_a_crash(backend: Backend) {
+    let mut first = Server::start(backend);
+    let bcrypt = "$2y$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e";
+    let users = |n: usize, p: &str| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|i| serde_json::json!({"email": format!("{p}{i}@example.com"), "password": bcrypt, "encryptionScheme": "bcrypt"}))
+            .collect()
+    };
+    let jobs_url = format!("{}/api/user/import/job", first.url);
+    let (status, big) = post(
+        &jobs_url,
+        &first.api_key,
+        &serde_json::json!({"users": users(40_000, "big")}),
+    );
+    assert_eq!(status, 202, "{big}");
+    let (status, small) = post(
+        &jobs_url,
+        &first.api_key,
+        &serde_json::json!({"users": users(10, "small")}),
+    );
+    assert_eq!(status, 202, "{small}");
+    let small_id = small["job"]["id"].as_str().unwrap().to_string();
+    let (_, before) = get(&format!("{jobs_url}/{small_id}"), &first.api_key);
+    first.kill();
+    eprintln!(
+        "the second job was {} when the server died",
+        before["job"]["state"]
+    );
+
+    let mut cmd = Command::new(binary());
+    cmd.args([
+        "serve",
+        "--dev",
+        "--bind",
+        "127.0.0.1:0",
+        "--database",
+        first.database_url(),
+    ]);
+    let second = Server::start_from(cmd, TestDb::Shared);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    for id in [big["job"]["id"].as_str().unwrap(), small_id.as_str()] {
+        let job = loop {
+            let (status, j) = get(
+                &format!("{}/api/user/import/job/{id}", second.url),
+                &second.api_key,
+            );
+            assert_eq!(status, 200, "{j}");
+            let state = j["job"]["state"].as_str().unwrap().to_string();
+            if state == "succeeded" || state == "failed" {
+                break j["job"].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {id} is still {state}: {}",
+                second.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(job["state"], "succeeded", "{job}");
+    }
+    for email in ["big39999@example.com", "small9@example.com"] {
+        let (status, _) = get(
+            &format!("{}/api/user?email={email}", second.url),
+            &second.api_key,
+        );
+        assert_eq!(status, 200, "{email} was imported");
+    }
+}
+
+#[test]
+fn an_import_job_survives_a_crash_on_sqlite() {
+    an_import_job_survives_a_crash(Backend::Sqlite)
+}
+
+#[test]
+fn an_import_job_survives_a_crash_on_postgres() {
+    an_import_job_survives_a_crash(Backend::Postgres)
+}

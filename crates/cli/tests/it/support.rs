@@ -239,6 +239,15 @@ impl Server {
 }
 
 impl Server {
+    /// Kills the process at once (SIGKILL), as a crash or a power cut would stop it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+    }
+
     /// Sends SIGTERM and waits up to 5 s; `None` when the process had to be killed.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")

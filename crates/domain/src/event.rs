@@ -1,0 +1,124 @@
+//! Events (MISSION §10): what happened, in FusionAuth's event shape, recorded by the store in the
+//! same transaction as the change it describes — so a change is never committed without its event,
+//! and the webhooks issue can deliver them from the table as an outbox.
+//!
+//! Event bodies name users by id, email and username only: never a password, a hash or a
+//! two-factor secret.
+
+use crate::model::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// One recorded event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    /// FusionAuth's `type`, e.g. `user.bulk.create`.
+    pub kind: String,
+    pub create_instant: Millis,
+    /// The whole body as a webhook would send it: `{"event": {"type", "id", "tenantId",
+    /// "createInstant", ...}}`.
+    pub body: Value,
+}
+
+impl Event {
+    /// An event of `kind` now, with `fields` beside FusionAuth's common ones.
+    pub fn new(kind: &str, tenant: Option<Uuid>, fields: Json) -> Event {
+        let id = Uuid::new_v4();
+        let create_instant = now_millis();
+        let mut e = fields;
+        e.insert("type".into(), json!(kind));
+        e.insert("id".into(), json!(id));
+        e.insert("createInstant".into(), json!(create_instant));
+        if let Some(t) = tenant {
+            e.insert("tenantId".into(), json!(t));
+        }
+        Event {
+            id,
+            tenant_id: tenant,
+            kind: kind.to_string(),
+            create_instant,
+            body: json!({ "event": e }),
+        }
+    }
+
+    /// `user.bulk.create` for the users one import created: their ids, emails and usernames.
+    pub fn user_bulk_create<'a>(tenant: Uuid, users: impl Iterator<Item = &'a User>) -> Event {
+        let users: Vec<Value> = users.map(user_ref).collect();
+        let mut fields = Json::new();
+        fields.insert("users".into(), Value::Array(users));
+        Event::new("user.bulk.create", Some(tenant), fields)
+    }
+}
+
+/// A user as events name them: never the whole body.
+fn user_ref(u: &User) -> Value {
+    let mut m = Json::new();
+    m.insert("id".into(), json!(u.id));
+    if let Some(e) = &u.email {
+        m.insert("email".into(), json!(e));
+    }
+    if let Some(n) = &u.username {
+        m.insert("username".into(), json!(n));
+    }
+    Value::Object(m)
+}
+
+/// Where an asynchronous import job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<JobState> {
+        Some(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "succeeded" => JobState::Succeeded,
+            "failed" => JobState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// An asynchronous import (`POST /api/user/import/job`): one import request, run later, all or
+/// nothing like the synchronous one. Its input is the stored request body or a file on the server.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportJob {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub state: JobState,
+    /// The file on the server the job reads, for a file job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Users in the request; unknown for a file job until it is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users_total: Option<u64>,
+    /// Users written: 0 until the job succeeds (it is one transaction), then all of them.
+    pub users_done: u64,
+    pub users_created: u64,
+    pub users_updated: u64,
+    /// What the synchronous import would have answered with its 400, when the job failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<crate::Errors>,
+    pub insert_instant: Millis,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_instant: Option<Millis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_instant: Option<Millis>,
+}

@@ -1,0 +1,370 @@
+//! The bulk paths: one import's write (created users through multi-row INSERTs, updated users
+//! rewritten, events appended, one transaction), the look-up an upsert matches against, and bulk
+//! deletes as set-based statements — one per table, never one per user.
+
+use super::{
+    backend, bind_all, bulk_insert, db_err, id_of, json, lower, user_body, Arg, Dialect, SqlStore,
+};
+use portcullis_domain::{
+    BulkDelete, Event, Membership, Registration, StoreResult, StoredUser, User,
+};
+use portcullis_hash::Credential;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Parameters per `IN (...)` list in look-ups.
+const IN_CHUNK: usize = 1000;
+
+/// `$from, $from+1, ...` for `n` parameters.
+pub(crate) fn in_list(n: usize, from: usize) -> String {
+    (0..n)
+        .map(|i| format!("${}", i + from))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The credential columns of a `users` row.
+pub(crate) fn credential_of(row: &AnyRow) -> StoreResult<Option<Credential>> {
+    let scheme: Option<String> = row.try_get("pw_scheme").map_err(backend)?;
+    Ok(match scheme {
+        Some(scheme) => Some(Credential {
+            scheme,
+            factor: row
+                .try_get::<Option<i64>, _>("pw_factor")
+                .map_err(backend)?
+                .unwrap_or(0) as u32,
+            salt: row
+                .try_get::<Option<String>, _>("pw_salt")
+                .map_err(backend)?
+                .unwrap_or_default(),
+            hash: row
+                .try_get::<Option<String>, _>("pw_hash")
+                .map_err(backend)?
+                .unwrap_or_default(),
+        }),
+        None => None,
+    })
+}
+
+/// Appends events inside a transaction.
+pub(crate) async fn insert_events(
+    dialect: Dialect,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    events: &[Event],
+) -> StoreResult<()> {
+    bulk_insert(
+        dialect,
+        tx,
+        "events (id, tenant_id, type, create_instant, body)",
+        5,
+        events,
+        |e| {
+            vec![
+                e.id.to_string().into(),
+                e.tenant_id.map(|t| t.to_string()).into(),
+                e.kind.clone().into(),
+                e.create_instant.into(),
+                e.body.to_string().into(),
+            ]
+        },
+    )
+    .await
+}
+
+impl SqlStore {
+    pub(crate) async fn write_import(
+        &self,
+        created: &[StoredUser],
+        updated: &[StoredUser],
+        events: &[Event],
+    ) -> StoreResult<()> {
+        let all = || created.iter().chain(updated);
+        let regs: Vec<(&User, &Registration)> = all()
+            .flat_map(|s| s.user.registrations.iter().map(move |r| (&s.user, r)))
+            .collect();
+        let members: Vec<(&User, &Membership)> = all()
+            .flat_map(|s| s.user.memberships.iter().map(move |m| (&s.user, m)))
+            .collect();
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        bulk_insert(
+            self.dialect,
+            &mut tx,
+            "users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)",
+            10,
+            created,
+            |s| {
+                let (u, c) = (&s.user, s.credential.as_ref());
+                vec![
+                    id_of(u.id).into(),
+                    id_of(u.tenant_id).into(),
+                    lower(&u.email).into(),
+                    lower(&u.username).into(),
+                    user_body(u).into(),
+                    c.map(|c| c.scheme.clone()).into(),
+                    Arg::OptInt(c.map(|c| c.factor as i64)),
+                    c.map(|c| c.salt.clone()).into(),
+                    c.map(|c| c.hash.clone()).into(),
+                    u.insert_instant.unwrap_or(0).into(),
+                ]
+            },
+        )
+        .await?;
+        // Updated users: their row, then their whole lists of registrations and memberships
+        // (stored ones kept, given ones merged in by the domain) are written again.
+        for s in updated {
+            let (u, c) = (&s.user, s.credential.as_ref());
+            sqlx::query(
+                "UPDATE users SET email_lower = $2, username_lower = $3, body = $4, pw_scheme = $5, pw_factor = $6, pw_salt = $7, pw_hash = $8 WHERE id = $1 AND tenant_id = $9",
+            )
+            .bind(id_of(u.id))
+            .bind(lower(&u.email))
+            .bind(lower(&u.username))
+            .bind(user_body(u))
+            .bind(c.map(|c| c.scheme.clone()))
+            .bind(c.map(|c| c.factor as i64))
+            .bind(c.map(|c| c.salt.clone()))
+            .bind(c.map(|c| c.hash.clone()))
+            .bind(id_of(u.tenant_id))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        let ids: Vec<String> = updated.iter().map(|s| id_of(s.user.id)).collect();
+        for chunk in ids.chunks(IN_CHUNK) {
+            for table in ["registrations", "group_members"] {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE user_id IN ({})",
+                    in_list(chunk.len(), 1)
+                );
+                let args: Vec<Arg> = chunk.iter().map(|i| Arg::from(i.clone())).collect();
+                bind_all(sqlx::query(&sql), &args)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        bulk_insert(
+            self.dialect,
+            &mut tx,
+            "registrations (id, tenant_id, user_id, application_id, body)",
+            5,
+            &regs,
+            |(u, r)| {
+                vec![
+                    id_of(r.id).into(),
+                    id_of(u.tenant_id).into(),
+                    id_of(u.id).into(),
+                    id_of(r.application_id).into(),
+                    json(r).into(),
+                ]
+            },
+        )
+        .await?;
+        bulk_insert(
+            self.dialect,
+            &mut tx,
+            "group_members (id, tenant_id, group_id, user_id, body)",
+            5,
+            &members,
+            |(u, m)| {
+                vec![
+                    id_of(m.id).into(),
+                    id_of(u.tenant_id).into(),
+                    id_of(m.group_id).into(),
+                    id_of(u.id).into(),
+                    json(m).into(),
+                ]
+            },
+        )
+        .await?;
+        insert_events(self.dialect, &mut tx, events).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    pub(crate) async fn find_users_in(
+        &self,
+        tenant: Uuid,
+        ids: &[Uuid],
+        emails: &[String],
+        usernames: &[String],
+    ) -> StoreResult<Vec<StoredUser>> {
+        let mut found: HashMap<Uuid, StoredUser> = HashMap::new();
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        for (column, values) in [
+            ("id", &ids),
+            ("email_lower", &emails.to_vec()),
+            ("username_lower", &usernames.to_vec()),
+        ] {
+            for chunk in values.chunks(IN_CHUNK) {
+                let sql = format!(
+                    "SELECT body, pw_scheme, pw_factor, pw_salt, pw_hash FROM users WHERE tenant_id = $1 AND {column} IN ({})",
+                    in_list(chunk.len(), 2)
+                );
+                let mut args: Vec<Arg> = vec![tenant.to_string().into()];
+                args.extend(chunk.iter().map(|v| Arg::from(v.clone())));
+                for row in bind_all(sqlx::query(&sql), &args)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                {
+                    let user: User = super::body(&row)?;
+                    let credential = credential_of(&row)?;
+                    if let Some(id) = user.id {
+                        found.entry(id).or_insert(StoredUser { user, credential });
+                    }
+                }
+            }
+        }
+        // Registrations and memberships of every found user, a query per thousand users.
+        let keys: Vec<String> = found.keys().map(Uuid::to_string).collect();
+        for chunk in keys.chunks(IN_CHUNK) {
+            let args: Vec<Arg> = chunk.iter().map(|k| Arg::from(k.clone())).collect();
+            for table in ["registrations", "group_members"] {
+                let sql = format!(
+                    "SELECT user_id, body FROM {table} WHERE user_id IN ({}) ORDER BY id",
+                    in_list(chunk.len(), 1)
+                );
+                for row in bind_all(sqlx::query(&sql), &args)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                {
+                    let user_id: String = row.try_get("user_id").map_err(backend)?;
+                    let Some(s) = Uuid::parse_str(&user_id)
+                        .ok()
+                        .and_then(|id| found.get_mut(&id))
+                    else {
+                        continue;
+                    };
+                    if table == "registrations" {
+                        s.user.registrations.push(super::body(&row)?);
+                    } else {
+                        s.user.memberships.push(super::body(&row)?);
+                    }
+                }
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    pub(crate) async fn delete_users_where(
+        &self,
+        tenant: Uuid,
+        what: &BulkDelete,
+        dry_run: bool,
+        id_limit: usize,
+    ) -> StoreResult<(u64, Vec<Uuid>)> {
+        let (cond, args) = self.selection(tenant, what);
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let ids_sql = format!("SELECT id FROM users WHERE {cond} ORDER BY id LIMIT {id_limit}");
+        let mut ids = Vec::new();
+        for row in bind_all(sqlx::query(&ids_sql), &args)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?
+        {
+            let id: String = row.try_get("id").map_err(backend)?;
+            ids.extend(Uuid::parse_str(&id).ok());
+        }
+        if dry_run {
+            let row = bind_all(
+                sqlx::query(&format!("SELECT COUNT(*) AS n FROM users WHERE {cond}")),
+                &args,
+            )
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let n: i64 = row.try_get("n").map_err(backend)?;
+            return Ok((n as u64, ids));
+        }
+        // SQLite: rows hanging off the users go first, each table in one statement (for a whole
+        // tenant the selection is the tenant column itself) — faster than its per-row cascade
+        // (bench tenant-delete: 24,500 against 16,400 users/s). PostgreSQL's cascade is the faster
+        // there (33,600 against 23,700 users/s): its foreign-key triggers run per row either way.
+        let whole_tenant = what == &BulkDelete::default();
+        let explicit: &[&str] = match self.dialect {
+            Dialect::Sqlite => &[
+                "group_members",
+                "registrations",
+                "refresh_tokens",
+                "change_password_ids",
+            ],
+            Dialect::Postgres => &[],
+        };
+        for table in explicit {
+            let sql = if whole_tenant {
+                format!("DELETE FROM {table} WHERE tenant_id = $1")
+            } else {
+                format!("DELETE FROM {table} WHERE tenant_id = $1 AND user_id IN (SELECT id FROM users WHERE {cond})")
+            };
+            bind_all(sqlx::query(&sql), &args)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        let n = bind_all(
+            sqlx::query(&format!("DELETE FROM users WHERE {cond}")),
+            &args,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        tx.commit().await.map_err(db_err)?;
+        Ok((n, ids))
+    }
+
+    /// The `WHERE` condition (parameter `$1` is the tenant) selecting `what`'s users.
+    fn selection(&self, tenant: Uuid, what: &BulkDelete) -> (String, Vec<Arg>) {
+        let mut cond = String::from("tenant_id = $1");
+        let mut args: Vec<Arg> = vec![tenant.to_string().into()];
+        if let Some(ids) = &what.ids {
+            if ids.is_empty() {
+                cond.push_str(" AND 1 = 0");
+            } else {
+                let from = args.len() + 1;
+                cond.push_str(&format!(" AND id IN ({})", in_list(ids.len(), from)));
+                args.extend(ids.iter().map(|i| Arg::from(i.to_string())));
+            }
+        }
+        if let Some(email) = &what.email {
+            let n = args.len() + 1;
+            if email.contains('*') {
+                let pattern: String = email
+                    .chars()
+                    .flat_map(|c| match c {
+                        '*' => vec!['%'],
+                        '%' | '_' | '\\' => vec!['\\', c],
+                        c => vec![c],
+                    })
+                    .collect();
+                cond.push_str(&format!(" AND email_lower LIKE ${n} ESCAPE '\\'"));
+                args.push(pattern.into());
+            } else {
+                cond.push_str(&format!(" AND email_lower = ${n}"));
+                args.push(email.clone().into());
+            }
+        }
+        for (path, value) in &what.data {
+            // Paths were checked by the domain to be dotted names of [A-Za-z0-9_-]: safe inline.
+            let n = args.len() + 1;
+            let expr = match self.dialect {
+                Dialect::Sqlite => {
+                    let p = format!("'$.data.{path}'");
+                    format!("(CASE json_type(body, {p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(body, {p}) AS TEXT) END)")
+                }
+                Dialect::Postgres => {
+                    format!(
+                        "(CAST(body AS JSONB) #>> '{{data,{}}}')",
+                        path.replace('.', ",")
+                    )
+                }
+            };
+            cond.push_str(&format!(" AND {expr} = ${n}"));
+            args.push(value.clone().into());
+        }
+        (cond, args)
+    }
+}
