@@ -271,7 +271,13 @@ pub trait ConnectorStore: Send + Sync + 'static {
     /// Inserts a user a connector migrated (with registrations and memberships) and counts them
     /// as `migrated` on `day`, in one transaction: the count is exact because it cannot drift
     /// from the users written.
-    async fn insert_migrated_user(&self, user: &StoredUser, day: i64) -> StoreResult<()>;
+    /// `event` (`user.migrated`) is recorded in the same transaction.
+    async fn insert_migrated_user(
+        &self,
+        user: &StoredUser,
+        day: i64,
+        event: &crate::Event,
+    ) -> StoreResult<()>;
     /// Adds one to a daily counter.
     async fn count_connector(
         &self,

@@ -52,6 +52,50 @@ impl Event {
     }
 }
 
+impl Event {
+    /// `user.migrated` (ours): a connector's user became Portcullis' own.
+    pub fn user_migrated(user: &User, connector: Option<Uuid>) -> Event {
+        let mut fields = Json::new();
+        fields.insert("user".into(), user_ref(user));
+        fields.insert("connectorId".into(), json!(connector));
+        Event::new("user.migrated", user.tenant_id, fields)
+    }
+
+    /// `user.login.success`.
+    pub fn login_success(user: &User, application: Option<Uuid>, ip: Option<&str>) -> Event {
+        let mut fields = Json::new();
+        fields.insert("user".into(), user_ref(user));
+        fields.insert("applicationId".into(), json!(application));
+        fields.insert("authenticationType".into(), json!("PASSWORD"));
+        if let Some(c) = user.connector_id {
+            fields.insert("connectorId".into(), json!(c));
+        }
+        if let Some(ip) = ip {
+            fields.insert("ipAddress".into(), json!(ip));
+        }
+        Event::new("user.login.success", user.tenant_id, fields)
+    }
+
+    /// `user.login.failed`: names the user only when the login id belongs to one (never echoes
+    /// what was typed, which is sometimes a password in the wrong field).
+    pub fn login_failed(
+        tenant: Uuid,
+        user: Option<&User>,
+        application: Option<Uuid>,
+        ip: Option<&str>,
+    ) -> Event {
+        let mut fields = Json::new();
+        if let Some(u) = user {
+            fields.insert("user".into(), user_ref(u));
+        }
+        fields.insert("applicationId".into(), json!(application));
+        if let Some(ip) = ip {
+            fields.insert("ipAddress".into(), json!(ip));
+        }
+        Event::new("user.login.failed", Some(tenant), fields)
+    }
+}
+
 /// A user as events name them: never the whole body.
 fn user_ref(u: &User) -> Value {
     let mut m = Json::new();

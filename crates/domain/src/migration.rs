@@ -184,6 +184,18 @@ impl Identity {
         }
     }
 
+    /// Records an event outside a transaction (the change it describes is already written).
+    /// Failing to record must not fail the request.
+    pub(crate) async fn record(&self, event: crate::Event) {
+        if let Err(e) = self
+            .store()
+            .append_events(std::slice::from_ref(&event))
+            .await
+        {
+            tracing::warn!(error = %e, kind = %event.kind, "could not record an event");
+        }
+    }
+
     /// Turns a legacy user into a user of `tenant`: registrations only on applications the
     /// tenant has, roles only those the application defines, groups found by name (others are
     /// dropped and logged: the legacy system cannot create our roles and groups).
@@ -327,8 +339,9 @@ impl Identity {
         let id = stored.user.id.expect("set");
         let written = if migrate {
             stored.user.password_last_update_instant = stored.user.insert_instant;
+            let event = crate::Event::user_migrated(&stored.user, connector.id);
             self.store()
-                .insert_migrated_user(&stored, day_of(now_millis()))
+                .insert_migrated_user(&stored, day_of(now_millis()), &event)
                 .await
         } else {
             // Asked again on every login: the profile is refreshed, the credential stays empty.
@@ -420,6 +433,8 @@ impl Identity {
             stored.user.memberships = existing.user.memberships.clone();
             self.store().update_user(&stored).await?;
             self.count(tenant_id, cid, MIGRATED).await;
+            self.record(crate::Event::user_migrated(&stored.user, Some(cid)))
+                .await;
             return Ok(Some(Vouched { stored }));
         }
         self.store_vouched(

@@ -281,6 +281,13 @@ impl Sessions {
             self.store().update_registration(user_id, r).await?;
         }
         tracing::info!(user = %user_id, application = ?req.application_id, "login succeeded");
+        self.identity
+            .record(crate::Event::login_success(
+                &stored.user,
+                req.application_id,
+                req.ip_address.as_deref(),
+            ))
+            .await;
 
         let registered = app.is_none() || registration.is_some();
         let sid = Uuid::new_v4();
@@ -421,8 +428,16 @@ impl Sessions {
                 (true, upgraded)
             })
             .await?;
-        let Some(stored) = found.filter(|u| ok && u.credential.is_some()) else {
+        let Some(stored) = found.clone().filter(|u| ok && u.credential.is_some()) else {
             self.failed(tenant_id, &subjects, settings, now).await?;
+            self.identity
+                .record(crate::Event::login_failed(
+                    tenant_id,
+                    found.as_ref().map(|u| &u.user),
+                    connectors.and_then(|(_, a)| a),
+                    ip,
+                ))
+                .await;
             return Err(Error::NotFound);
         };
         self.store()

@@ -74,9 +74,15 @@ impl ConnectorStore for SqlStore {
         unreachable!("the last statement commits")
     }
 
-    async fn insert_migrated_user(&self, su: &StoredUser, day: i64) -> StoreResult<()> {
+    async fn insert_migrated_user(
+        &self,
+        su: &StoredUser,
+        day: i64,
+        event: &portcullis_domain::Event,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         insert_user_tx(&mut tx, su).await?;
+        super::bulk::insert_events(self.dialect, &mut tx, std::slice::from_ref(event)).await?;
         sqlx::query(BUMP)
             .bind(id_of(su.user.tenant_id))
             .bind(id_of(su.user.connector_id))

@@ -222,6 +222,28 @@ async fn first_login_migrates_and_later_logins_stay_local(b: Backend) {
         1,
         "only the first login asked the legacy system"
     );
+
+    // Recorded as events, without the password.
+    use portcullis_domain::Store;
+    let events = |kind: &'static str| s.db.store.events(None, Some(kind), 10);
+    let migrated = events("user.migrated").await.unwrap();
+    assert_eq!(migrated.len(), 1);
+    assert_eq!(
+        migrated[0].body["event"]["user"]["email"],
+        "ann@legacy.example"
+    );
+    assert_eq!(migrated[0].body["event"]["connectorId"], json!(c));
+    assert_eq!(events("user.login.success").await.unwrap().len(), 2);
+    let failed = events("user.login.failed").await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].body["event"]["user"]["id"],
+        "5f3c8a1e-9c7d-4c1b-8a53-2f6f1d0e7a11"
+    );
+    for e in migrated.iter().chain(&failed) {
+        assert!(!e.body.to_string().contains("old secret"));
+        assert!(!e.body.to_string().contains("nope"));
+    }
 }
 
 async fn wrong_password_and_unknown_user_create_nothing(b: Backend) {
