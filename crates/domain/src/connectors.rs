@@ -269,14 +269,14 @@ pub trait ConnectorStore: Send + Sync + 'static {
     async fn update_connector(&self, c: &Connector) -> StoreResult<()>;
     async fn delete_connector(&self, id: Uuid) -> StoreResult<bool>;
     /// Inserts a user a connector migrated (with registrations and memberships) and counts them
-    /// as `migrated` on `day`, in one transaction: the count is exact because it cannot drift
+    /// as `migrated` and as a `login` on `day`, in one transaction: the count is exact because it cannot drift
     /// from the users written.
-    /// `event` (`user.migrated`) is recorded in the same transaction.
+    /// `events` (`user.migrated`, and the login's own) are recorded in the same transaction.
     async fn insert_migrated_user(
         &self,
         user: &StoredUser,
         day: i64,
-        event: &crate::Event,
+        events: &[crate::Event],
     ) -> StoreResult<()>;
     /// Adds one to a daily counter.
     async fn count_connector(

@@ -36,6 +36,8 @@ pub const NOT_FOUND: &str = "notFound";
 /// A user a connector vouched for, ready for the rest of the login.
 pub(crate) struct Vouched {
     pub stored: StoredUser,
+    /// Written by this login with its `lastLoginInstant`s already set.
+    pub fresh: bool,
 }
 
 impl Identity {
@@ -297,8 +299,19 @@ impl Identity {
                 self.count(tenant_id, cid, NOT_FOUND).await;
                 continue;
             };
-            self.count(tenant_id, cid, LOGIN).await;
-            let user = self.adopt(tenant_id, &connector, lu).await?;
+            if !policy.migrate {
+                // A migration counts its login in its own transaction.
+                self.count(tenant_id, cid, LOGIN).await;
+            }
+            let mut user = self.adopt(tenant_id, &connector, lu).await?;
+            // Written once, with this login's instants, instead of written and then updated.
+            let now = now_millis();
+            user.last_login_instant = Some(now);
+            for r in &mut user.registrations {
+                if r.application_id.is_some() && r.application_id == login.application_id {
+                    r.last_login_instant = Some(now);
+                }
+            }
             let credential = if policy.migrate {
                 Some(self.hash_login_password(settings, login.password).await?)
             } else {
@@ -306,7 +319,7 @@ impl Identity {
             };
             let stored = StoredUser { user, credential };
             return self
-                .store_vouched(stored, &connector, policy.migrate)
+                .store_vouched(stored, &connector, policy.migrate, Some(login))
                 .await
                 .map(Some);
         }
@@ -329,19 +342,29 @@ impl Identity {
 
     /// Writes a user a connector vouched for. Two first logins of one user at once both reach
     /// here; the second finds the first's row and goes on with it.
+    ///
+    /// `login`: the login this migration serves, whose success event is written with the user.
     async fn store_vouched(
         &self,
         mut stored: StoredUser,
         connector: &Connector,
         migrate: bool,
+        login: Option<&LegacyLogin<'_>>,
     ) -> Result<Vouched> {
         let tenant = stored.user.tenant_id.expect("set");
         let id = stored.user.id.expect("set");
         let written = if migrate {
             stored.user.password_last_update_instant = stored.user.insert_instant;
-            let event = crate::Event::user_migrated(&stored.user, connector.id);
+            let mut events = vec![crate::Event::user_migrated(&stored.user, connector.id)];
+            if let Some(l) = login {
+                events.push(crate::Event::login_success(
+                    &stored.user,
+                    l.application_id,
+                    l.ip_address,
+                ));
+            }
             self.store()
-                .insert_migrated_user(&stored, day_of(now_millis()), &event)
+                .insert_migrated_user(&stored, day_of(now_millis()), &events)
                 .await
         } else {
             // Asked again on every login: the profile is refreshed, the credential stays empty.
@@ -364,12 +387,18 @@ impl Identity {
                 if migrate {
                     tracing::info!(user = %id, connector = ?connector.id, "user migrated from legacy system");
                 }
-                Ok(Vouched { stored })
+                Ok(Vouched {
+                    stored,
+                    fresh: migrate,
+                })
             }
             Err(StoreError::Duplicate(field)) => {
                 if let Some(existing) = self.store().user(Scope::tenant(tenant), id).await? {
                     if existing.user.connector_id == connector.id {
-                        return Ok(Vouched { stored: existing });
+                        return Ok(Vouched {
+                            stored: existing,
+                            fresh: false,
+                        });
                     }
                 }
                 Err(Error::Legacy {
@@ -435,7 +464,10 @@ impl Identity {
             self.count(tenant_id, cid, MIGRATED).await;
             self.record(crate::Event::user_migrated(&stored.user, Some(cid)))
                 .await;
-            return Ok(Some(Vouched { stored }));
+            return Ok(Some(Vouched {
+                stored,
+                fresh: false,
+            }));
         }
         self.store_vouched(
             StoredUser {
@@ -444,6 +476,7 @@ impl Identity {
             },
             &connector,
             false,
+            None,
         )
         .await
         .map(Some)
@@ -476,6 +509,7 @@ impl Identity {
                             },
                             &connector,
                             false,
+                            None,
                         )
                         .await?;
                     tracing::info!(user = ?v.stored.user.id, connector = %policy.connector_id, "profile copied from the legacy system for a password reset");

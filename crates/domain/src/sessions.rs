@@ -108,8 +108,10 @@ pub struct Refreshed {
 
 /// The result of a password check that did not fail.
 enum Checked {
-    /// The password is right; with the rehashed credential when the tenant upgrades on login.
-    Right(Box<StoredUser>, Option<Credential>),
+    /// The password is right; with the rehashed credential when the tenant upgrades on login,
+    /// and whether the user was just written with this login's instants (a migration), so the
+    /// login need not write them again.
+    Right(Box<StoredUser>, Option<Credential>, bool),
     Locked(Millis),
 }
 
@@ -214,7 +216,7 @@ impl Sessions {
         };
         let settings = LoginSettings::of(&tenant, app.as_ref());
         let now = now_millis();
-        let (mut stored, upgraded) = match self
+        let (mut stored, upgraded, fresh) = match self
             .check_password(
                 tenant_id,
                 &settings,
@@ -226,7 +228,7 @@ impl Sessions {
             )
             .await?
         {
-            Checked::Right(u, c) => (*u, c),
+            Checked::Right(u, c, fresh) => (*u, c, fresh),
             Checked::Locked(until) => return Ok(LoginOutcome::Locked { until }),
         };
         let user_id = stored.user.id.expect("stored");
@@ -276,18 +278,23 @@ impl Sessions {
             r.last_login_instant = Some(now);
             r.clone()
         });
-        self.store().update_user(&stored).await?;
-        if let Some(r) = &registration {
-            self.store().update_registration(user_id, r).await?;
+        if !fresh {
+            self.store().update_user(&stored).await?;
+            if let Some(r) = &registration {
+                self.store().update_registration(user_id, r).await?;
+            }
         }
         tracing::info!(user = %user_id, application = ?req.application_id, "login succeeded");
-        self.identity
-            .record(crate::Event::login_success(
-                &stored.user,
-                req.application_id,
-                req.ip_address.as_deref(),
-            ))
-            .await;
+        if !fresh {
+            // A migration wrote its login's event with the user.
+            self.identity
+                .record(crate::Event::login_success(
+                    &stored.user,
+                    req.application_id,
+                    req.ip_address.as_deref(),
+                ))
+                .await;
+        }
 
         let registered = app.is_none() || registration.is_some();
         let sid = Uuid::new_v4();
@@ -400,7 +407,7 @@ impl Sessions {
                 self.store()
                     .clear_login_failures(tenant_id, &subjects[0])
                     .await?;
-                return Ok(Checked::Right(Box::new(v.stored), None));
+                return Ok(Checked::Right(Box::new(v.stored), None, v.fresh));
             }
         }
         let target = (
@@ -443,7 +450,7 @@ impl Sessions {
         self.store()
             .clear_login_failures(tenant_id, &subjects[0])
             .await?;
-        Ok(Checked::Right(Box::new(stored), upgraded))
+        Ok(Checked::Right(Box::new(stored), upgraded, false))
     }
 
     async fn failed(
@@ -553,7 +560,7 @@ impl Sessions {
             )
             .await?
         {
-            Checked::Right(u, _) => *u,
+            Checked::Right(u, _, _) => *u,
             Checked::Locked(until) => return Ok(Some(until)),
         };
         self.set_password(stored, new, &settings).await?;

@@ -78,19 +78,22 @@ impl ConnectorStore for SqlStore {
         &self,
         su: &StoredUser,
         day: i64,
-        event: &portcullis_domain::Event,
+        events: &[portcullis_domain::Event],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         insert_user_tx(&mut tx, su).await?;
-        super::bulk::insert_events(self.dialect, &mut tx, std::slice::from_ref(event)).await?;
-        sqlx::query(BUMP)
-            .bind(id_of(su.user.tenant_id))
-            .bind(id_of(su.user.connector_id))
-            .bind(day)
-            .bind("migrated")
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        super::bulk::insert_events(self.dialect, &mut tx, events).await?;
+        // The migration is also the login the connector served.
+        for outcome in ["migrated", "login"] {
+            sqlx::query(BUMP)
+                .bind(id_of(su.user.tenant_id))
+                .bind(id_of(su.user.connector_id))
+                .bind(day)
+                .bind(outcome)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         tx.commit().await.map_err(db_err)
     }
 

@@ -1,0 +1,226 @@
+//! `portcullis bench migrate`: the slow-migration login (MISSION §13: ≤ 1 ms added beyond the
+//! legacy call and the hash), against a Generic legacy endpoint in this process that answers at
+//! once, on throw-away SQLite and PostgreSQL databases.
+//!
+//! Every login is a first login of a new user, so each one asks the legacy system, hashes the
+//! typed password with the tenant's scheme and writes the user, its counter and its event. The
+//! three parts are timed apart, one login at a time: the legacy call through the same connector
+//! client, the hash alone, and the whole login; "ours" is what is left. A second run with the
+//! default scheme (argon2id) and concurrent logins gives migrations/s beside the hash limit.
+
+use axum::routing::post;
+use axum::{Json, Router};
+use clap::Args;
+use portcullis_connect::Connectors;
+use portcullis_domain::connectors::{LegacyLogin, LegacySystems};
+use portcullis_domain::{
+    Connector, Identity, LoginOutcome, LoginRequest, Password, Scope, Sessions, Tenant,
+};
+use portcullis_hash::HashPool;
+use portcullis_store::testing::{Backend, TestDb};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct MigrateBench {
+    /// First logins timed one at a time, per backend.
+    #[arg(long, default_value_t = 300)]
+    users: usize,
+    /// Seconds of concurrent first logins with the default hash.
+    #[arg(long, default_value_t = 3)]
+    seconds: u64,
+    /// Backends to measure (comma-separated: sqlite, postgres).
+    #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
+    backends: Vec<String>,
+}
+
+const PASSWORD: &str = "legacy password";
+
+/// A Generic legacy endpoint that knows everyone whose password is [`PASSWORD`].
+async fn legacy() -> Result<String, String> {
+    async fn auth(Json(b): Json<Value>) -> (axum::http::StatusCode, Json<Value>) {
+        if b["password"] == PASSWORD {
+            (
+                axum::http::StatusCode::OK,
+                Json(json!({"user": {"email": b["loginId"], "firstName": "Bench"}})),
+            )
+        } else {
+            (axum::http::StatusCode::NOT_FOUND, Json(json!({})))
+        }
+    }
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!("http://{}/auth", l.local_addr().map_err(|e| e.to_string())?);
+    tokio::spawn(async move { axum::serve(l, Router::new().route("/auth", post(auth))).await });
+    Ok(url)
+}
+
+struct Fixture {
+    _db: TestDb,
+    sessions: Sessions,
+    connectors: Arc<Connectors>,
+    connector: Connector,
+    tenant: Tenant,
+}
+
+async fn fixture(
+    backend: Backend,
+    url: &str,
+    scheme: &str,
+    factor: Option<u32>,
+) -> Result<Fixture, String> {
+    let e = |e: portcullis_domain::Error| e.to_string();
+    let db = TestDb::new(backend).await;
+    let connectors = Arc::new(Connectors::default());
+    let identity = Identity::new(Arc::new(db.store.clone()), HashPool::for_this_machine())
+        .with_legacy(connectors.clone());
+    identity.ensure_defaults().await.map_err(e)?;
+    let connector: Connector = serde_json::from_value(json!({
+        "type": "Generic", "name": "bench legacy", "authenticationURL": url,
+        "maxConcurrency": 1024
+    }))
+    .map_err(|e| e.to_string())?;
+    let connector = identity
+        .create_connector(Scope::ALL, None, connector)
+        .await
+        .map_err(e)?;
+    let tenant = identity.tenants(Scope::ALL).await.map_err(e)?.remove(0);
+    let id = tenant.id.expect("stored");
+    let tenant = identity
+        .patch_tenant(
+            Scope::ALL,
+            id,
+            &json!({"connectorPolicies": [{"connectorId": connector.id, "domains": ["*"], "migrate": true}],
+                    "passwordEncryptionConfiguration": {"encryptionScheme": scheme, "encryptionSchemeFactor": factor}}),
+        )
+        .await
+        .map_err(e)?;
+    Ok(Fixture {
+        _db: db,
+        sessions: Sessions::new(identity),
+        connectors,
+        connector,
+        tenant,
+    })
+}
+
+async fn first_login(f: &Fixture, email: String) -> Result<(), String> {
+    let req = LoginRequest {
+        login_id: Some(email),
+        password: Some(Password(PASSWORD.into())),
+        ..LoginRequest::default()
+    };
+    match f.sessions.login(Scope::ALL, req).await {
+        Ok(LoginOutcome::Success(_)) => Ok(()),
+        other => Err(format!("a bench migration did not succeed: {other:?}")),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub async fn run(args: MigrateBench) -> Result<(), String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let url = legacy().await?;
+    let n = args.users.max(10);
+    // The hash of a migration is one hash_password with the tenant's scheme.
+    let time_hash = |scheme: &str, factor: Option<u32>, rounds: u32| -> Result<Duration, String> {
+        let t = Instant::now();
+        for _ in 0..rounds {
+            portcullis_hash::hash_password(scheme, factor, PASSWORD.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(t.elapsed() / rounds)
+    };
+    let trivial = time_hash("salted-sha256", Some(1), 1000)?;
+    let argon = time_hash(portcullis_hash::DEFAULT_SCHEME, None, 10)?;
+    let limit = cores as f64 / argon.as_secs_f64();
+    println!(
+        "portcullis bench migrate: {cores} cores; a Generic legacy endpoint in this process answering at once; {n} first logins timed one at a time"
+    );
+    println!(
+        "hash of a migration: salted-sha256 factor 1 {:.3} ms; {} {:.1} ms → limit {cores} / hash = {limit:.1} migrations/s",
+        ms(trivial),
+        portcullis_hash::DEFAULT_SCHEME,
+        ms(argon)
+    );
+    println!();
+    println!(
+        "{:<9} {:>12} {:>10} {:>12} {:>12}   {:<26} {:>14}",
+        "backend", "legacy call", "hash", "whole login", "ours", "target", "argon2id"
+    );
+    for name in &args.backends {
+        let backend = match name.trim() {
+            "sqlite" => Backend::Sqlite,
+            "postgres" => Backend::Postgres,
+            other => return Err(format!("unknown backend [{other}]: use sqlite or postgres")),
+        };
+        // One login at a time, trivial hash: what a migration adds beside the legacy call.
+        let f = fixture(backend, &url, "salted-sha256", Some(1)).await?;
+        for i in 0..10 {
+            first_login(&f, format!("warm{i}@legacy.example")).await?;
+        }
+        let pw = Password(PASSWORD.into());
+        let t = Instant::now();
+        for i in 0..n {
+            let id = format!("direct{i}@legacy.example");
+            let l = LegacyLogin {
+                login_id: &id,
+                password: &pw,
+                application_id: None,
+                ip_address: None,
+            };
+            f.connectors
+                .authenticate(&f.connector, &l)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("the bench legacy system refused")?;
+        }
+        let call = t.elapsed() / n as u32;
+        let t = Instant::now();
+        for i in 0..n {
+            first_login(&f, format!("user{i}@legacy.example")).await?;
+        }
+        let whole = t.elapsed() / n as u32;
+        let ours = whole.as_secs_f64() - call.as_secs_f64() - trivial.as_secs_f64();
+        let _ = &f.tenant;
+
+        // Concurrent first logins at the default scheme: migrations/s against the hash limit.
+        let g = Arc::new(fixture(backend, &url, portcullis_hash::DEFAULT_SCHEME, None).await?);
+        let done = Arc::new(AtomicU64::new(0));
+        let deadline = Instant::now() + Duration::from_secs(args.seconds);
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for task in 0..cores * 4 {
+            let (g, done) = (g.clone(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut i = 0;
+                while Instant::now() < deadline {
+                    first_login(&g, format!("c{task}-{i}@legacy.example")).await?;
+                    i += 1;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok::<(), String>(())
+            }));
+        }
+        for h in tasks {
+            h.await.map_err(|e| e.to_string())??;
+        }
+        let rate = done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
+        println!(
+            "{name:<9} {:>9.3} ms {:>7.3} ms {:>9.3} ms {:>9.3} ms   {:<26} {:>8.1}/s ({:.0}% of limit)",
+            ms(call),
+            ms(trivial),
+            ms(whole),
+            ours * 1e3,
+            if ours <= 1e-3 { "≤ 1 ms: met" } else { "≤ 1 ms: NOT met" },
+            rate,
+            100.0 * rate / limit
+        );
+    }
+    Ok(())
+}
