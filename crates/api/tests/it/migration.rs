@@ -26,6 +26,7 @@ portcullis_store::on_both_backends!(
     forgot_password_reaches_a_user_still_in_the_legacy_system,
     registration_of_an_email_the_legacy_system_holds_is_refused,
     ldap_first_login_migrates_and_then_the_directory_is_not_needed,
+    the_example_legacy_app_of_the_guide_migrates_through_both_endpoint_styles,
 );
 
 /// A legacy user: password, and the profile the legacy system answers.
@@ -925,4 +926,90 @@ async fn ldap_first_login_migrates_and_then_the_directory_is_not_needed(b: Backe
     let down = login(&s, "bob@example.com", "whatever").await;
     assert_eq!(down.status, 503, "{down:?}");
     assert_eq!(down.general_code(), Some("[LegacySystemFailed]"));
+}
+
+/// `examples/legacy-app/legacy.py`, the runnable legacy system of docs/migration/slow.md, with
+/// its bcrypt `users` table: killed on drop.
+struct ExampleApp {
+    url: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ExampleApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn example_app(token: &str) -> ExampleApp {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/legacy-app/legacy.py");
+    let child = std::process::Command::new("python3")
+        .arg(script)
+        .args(["--seed", "--port", &port.to_string(), "--token", token, "--db"])
+        .arg(dir.path().join("legacy.sqlite"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 runs the example legacy app (pip install -r examples/legacy-app/requirements.txt; scripts/test does)");
+    let app = ExampleApp { url: format!("http://127.0.0.1:{port}"), child, _dir: dir };
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return app;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the example legacy app did not start (is bcrypt installed? pip install -r examples/legacy-app/requirements.txt)");
+}
+
+async fn the_example_legacy_app_of_the_guide_migrates_through_both_endpoint_styles(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = example_app("legacy-secret").await;
+    let t = s.default_tenant().await;
+    let app = s.new_app(&t, "Shop", &["admin", "user"]).await;
+    let generic = connector(
+        &s,
+        json!({"type": "Generic", "name": "legacy php app", "authenticationURL": format!("{}/fusionauth/login", legacy.url),
+               "headers": {"Authorization": "Bearer legacy-secret"}}),
+    )
+    .await;
+    let rest = connector(
+        &s,
+        json!({"type": "RESTMigration", "name": "legacy users api", "baseURL": format!("{}/keycloak/users", legacy.url),
+               "bearerToken": "legacy-secret", "applicationId": app, "migrateUnmappedRoles": true}),
+    )
+    .await;
+    // Alice's domain goes to the Generic endpoint; everyone else to the REST one.
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": generic, "domains": ["legacy.example"], "migrate": true},
+               {"connectorId": rest, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
+    assert_eq!(login(&s, "alice@legacy.example", "wrong").await.status, 404);
+    assert_eq!(login(&s, "alice@legacy.example", "alice-password").await.status, 200);
+    let alice = user_by_email(&s, "alice@legacy.example").await.json["user"].clone();
+    assert_eq!(alice["connectorId"], json!(generic));
+    assert_eq!(alice["data"]["legacyId"], 1);
+    // Bob by username goes through REST, with his roles on the application.
+    assert_eq!(login(&s, "bob", "bob-password").await.status, 200);
+    let bob = user_by_email(&s, "bob@legacy.example").await.json["user"].clone();
+    assert_eq!(bob["connectorId"], json!(rest));
+    assert_eq!(bob["registrations"][0]["roles"], json!(["user"]));
+    // Carol must change her password (requiredActions UPDATE_PASSWORD): 203.
+    assert_eq!(login(&s, "carol", "carol-password").await.status, 203);
+    // Without its token the legacy app answers 401: that is the legacy system refusing us, a
+    // 503, not a wrong password.
+    let no_token = connector(
+        &s,
+        json!({"type": "Generic", "name": "no token", "authenticationURL": format!("{}/fusionauth/login", legacy.url)}),
+    )
+    .await;
+    set_policies(&s, &t, json!([{"connectorId": no_token, "domains": ["*"], "migrate": true}])).await;
+    let refused = login(&s, "dan@legacy.example", "whatever").await;
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert!(refused.text.contains("401"), "{}", refused.text);
 }
