@@ -25,6 +25,15 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Runs one raw statement (benchmarks shaping data the API would take long to make).
+    pub async fn execute(&self, sql: &str) -> Result<u64, String> {
+        sqlx::query(sql)
+            .execute(&self.store.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| e.to_string())
+    }
+
     pub async fn new(backend: Backend) -> TestDb {
         match backend {
             Backend::Sqlite => Self::sqlite().await,

@@ -944,9 +944,16 @@ impl Drop for ExampleApp {
 }
 
 async fn example_app(token: &str) -> ExampleApp {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/legacy-app/legacy.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/legacy-app/legacy.py"
+    );
     let child = std::process::Command::new("python3")
         .arg(script)
         .args(["--seed", "--port", &port.to_string(), "--token", token, "--db"])
@@ -954,9 +961,16 @@ async fn example_app(token: &str) -> ExampleApp {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("python3 runs the example legacy app (pip install -r examples/legacy-app/requirements.txt; scripts/test does)");
-    let app = ExampleApp { url: format!("http://127.0.0.1:{port}"), child, _dir: dir };
+    let app = ExampleApp {
+        url: format!("http://127.0.0.1:{port}"),
+        child,
+        _dir: dir,
+    };
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return app;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -990,7 +1004,12 @@ async fn the_example_legacy_app_of_the_guide_migrates_through_both_endpoint_styl
     )
     .await;
     assert_eq!(login(&s, "alice@legacy.example", "wrong").await.status, 404);
-    assert_eq!(login(&s, "alice@legacy.example", "alice-password").await.status, 200);
+    assert_eq!(
+        login(&s, "alice@legacy.example", "alice-password")
+            .await
+            .status,
+        200
+    );
     let alice = user_by_email(&s, "alice@legacy.example").await.json["user"].clone();
     assert_eq!(alice["connectorId"], json!(generic));
     assert_eq!(alice["data"]["legacyId"], 1);
@@ -1008,7 +1027,12 @@ async fn the_example_legacy_app_of_the_guide_migrates_through_both_endpoint_styl
         json!({"type": "Generic", "name": "no token", "authenticationURL": format!("{}/fusionauth/login", legacy.url)}),
     )
     .await;
-    set_policies(&s, &t, json!([{"connectorId": no_token, "domains": ["*"], "migrate": true}])).await;
+    set_policies(
+        &s,
+        &t,
+        json!([{"connectorId": no_token, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
     let refused = login(&s, "dan@legacy.example", "whatever").await;
     assert_eq!(refused.status, 503, "{refused:?}");
     assert!(refused.text.contains("401"), "{}", refused.text);
