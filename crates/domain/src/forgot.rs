@@ -5,7 +5,8 @@
 //!
 //! The caller's answer never depends on whether the user exists: with the email to send, the
 //! answer is an immediate 200 and the look-ups, the migration and the SMTP conversation happen
-//! afterwards, so neither the body nor the time tells.
+//! afterwards, so neither the body nor the time tells. At most three resets per login id an hour
+//! are acted on, so the open endpoint floods neither an inbox nor the legacy system.
 
 use crate::mail::{Email, EmailSettings};
 use crate::model::*;
@@ -49,6 +50,10 @@ fn id_ttl_millis(tenant: &Tenant) -> Millis {
         .unwrap_or(600)
         * 1000
 }
+
+/// Reset emails per login id within [`RESET_WINDOW_MILLIS`].
+const RESETS_PER_WINDOW: u64 = 3;
+const RESET_WINDOW_MILLIS: Millis = 3_600_000;
 
 impl Sessions {
     /// `trusted`: the caller sent a valid API key.
@@ -131,6 +136,25 @@ impl Sessions {
     }
 
     async fn send_reset(&self, tenant: &Tenant, login_id: &str) -> Result<()> {
+        // An open endpoint must not become a way to flood someone's inbox or the legacy
+        // system's lookups: a few resets per login id per hour, counted in the store so every
+        // node agrees. The caller's answer is the same either way.
+        let now = now_millis();
+        let subject = format!("reset:{}", login_id.to_lowercase());
+        let n = self
+            .identity()
+            .store()
+            .record_login_failure(
+                tenant.id.expect("stored"),
+                &subject,
+                now,
+                now - RESET_WINDOW_MILLIS,
+            )
+            .await?;
+        if n > RESETS_PER_WINDOW {
+            tracing::warn!(tenant = ?tenant.id, "forgot password: too many requests for one login id; nothing sent");
+            return Ok(());
+        }
         let Some(user) = self.find_or_adopt(tenant, login_id).await? else {
             tracing::info!(tenant = ?tenant.id, "forgot password for an unknown login id: nothing sent");
             return Ok(());
