@@ -72,7 +72,9 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// A CA and a server certificate for 127.0.0.1, made with the `openssl` CLI.
-fn certificates(dir: &Path) {
+/// A CA (`ca.pem`, `ca.key`), a server certificate for 127.0.0.1/localhost (`server.pem`,
+/// `server.key`) and a client certificate (`client.pem`, `client.key`), made with `openssl`.
+pub fn certificates(dir: &Path) {
     let d = |f: &str| dir.join(f).to_str().unwrap().to_string();
     let ec = [
         "-newkey",
@@ -107,6 +109,27 @@ fn certificates(dir: &Path) {
         ])
         .args(["-out", &d("server.pem"), "-days", "2"])
         .args(["-extfile", &d("ext.cnf")]));
+    run(Command::new("openssl")
+        .arg("req")
+        .args(ec)
+        .args(["-keyout", &d("client.key"), "-out", &d("client.csr")])
+        .args(["-subj", "/CN=portcullis-connector"]));
+    std::fs::write(
+        dir.join("client.cnf"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-in", &d("client.csr")])
+        .args([
+            "-CA",
+            &d("ca.pem"),
+            "-CAkey",
+            &d("ca.key"),
+            "-CAcreateserial",
+        ])
+        .args(["-out", &d("client.pem"), "-days", "2"])
+        .args(["-extfile", &d("client.cnf")]));
 }
 
 fn person(uid: &str, password_hash: &str, extra: &str) -> String {
