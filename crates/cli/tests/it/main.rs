@@ -6,4 +6,5 @@ mod support;
 mod fusionauth_client;
 mod import;
 mod keys;
+mod migration;
 mod serve;

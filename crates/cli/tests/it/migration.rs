@@ -1,0 +1,90 @@
+//! `portcullis migration status` against a running server and straight on its database.
+
+use crate::support::*;
+use serde_json::json;
+use std::process::Command;
+use std::time::Duration;
+
+fn status_reports_policies_counts_and_the_share(backend: Backend) {
+    let s = Server::start(backend);
+    let http = reqwest::blocking::Client::new();
+    let call = |method: &str, path: &str, body: serde_json::Value| {
+        let r = http
+            .request(method.parse().unwrap(), format!("{}{path}", s.url))
+            .header("Authorization", &s.api_key)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json::<serde_json::Value>().unwrap()
+    };
+    let c = call(
+        "POST",
+        "/api/connector",
+        json!({"connector": {"type": "Generic", "name": "old-php-app",
+                             "authenticationURL": "http://127.0.0.1:9/login"}}),
+    );
+    let cid = c["connector"]["id"].as_str().unwrap().to_string();
+    let t = call("GET", "/api/tenant", json!(null));
+    let tid = t["tenants"][0]["id"].as_str().unwrap().to_string();
+    call(
+        "PATCH",
+        &format!("/api/tenant/{tid}"),
+        json!({"tenant": {"connectorPolicies": [{"connectorId": cid, "domains": ["*"], "migrate": true}],
+                          "data": {"legacyUserCount": 1000}}}),
+    );
+    // One login to a legacy system that is down: a failure, counted.
+    let r = http
+        .post(format!("{}/api/login", s.url))
+        .header("Authorization", &s.api_key)
+        .json(&json!({"loginId": "someone@legacy.example", "password": "pw"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 503);
+
+    let run = |args: &[&str]| {
+        run_with_timeout(
+            Command::new(binary())
+                .args(["migration", "status"])
+                .args(args),
+            Duration::from_secs(60),
+        )
+    };
+    let (ok, out) = run(&["--url", &s.url, "--api-key", &s.api_key]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("tenant {tid}: 0 users migrated of 1000 (0.0%)")),
+        "{out}"
+    );
+    assert!(out.contains("old-php-app"), "{out}");
+    assert!(out.contains("unreachable=1"), "{out}");
+
+    let (ok, out) = run(&[
+        "--database",
+        s.database_url(),
+        "--legacy-count",
+        "4",
+        "--json",
+    ]);
+    assert!(ok, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["tenants"][0]["legacyUserCount"], 4);
+    assert_eq!(
+        v["tenants"][0]["connectors"][0]["failures"]["unreachable"],
+        1
+    );
+
+    let (ok, out) = run(&["--database", s.database_url(), "--goal", "2"]);
+    assert!(!ok);
+    assert!(out.contains("--goal must be between 0 and 1"), "{out}");
+}
+
+#[test]
+fn migration_status_sqlite() {
+    status_reports_policies_counts_and_the_share(Backend::Sqlite);
+}
+
+#[test]
+fn migration_status_postgres() {
+    status_reports_policies_counts_and_the_share(Backend::Postgres);
+}
