@@ -88,3 +88,72 @@ fn migration_status_sqlite() {
 fn migration_status_postgres() {
     status_reports_policies_counts_and_the_share(Backend::Postgres);
 }
+
+/// With every log level on, the typed password of a login that goes to a connector — right,
+/// wrong, or to a legacy system that is down — appears nowhere in what the server prints.
+#[test]
+fn passwords_sent_to_connectors_never_reach_the_log() {
+    let db = TestDb::new(Backend::Sqlite);
+    let mut cmd = Command::new(binary());
+    cmd.args([
+        "serve",
+        "--dev",
+        "--bind",
+        "127.0.0.1:0",
+        "--database",
+        db.url(),
+    ])
+    .env("PORTCULLIS_LOG", "trace");
+    let s = Server::start_from(cmd, db);
+    let http = reqwest::blocking::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{}{path}", s.url))
+            .header("Authorization", &s.api_key)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    let c: serde_json::Value = post(
+        "/api/connector",
+        json!({"connector": {"type": "Generic", "name": "down", "authenticationURL": "http://127.0.0.1:9/login"}}),
+    )
+    .json()
+    .unwrap();
+    let t: serde_json::Value = http
+        .get(format!("{}/api/tenant", s.url))
+        .header("Authorization", &s.api_key)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let tid = t["tenants"][0]["id"].as_str().unwrap();
+    let r = http
+        .patch(format!("{}/api/tenant/{tid}", s.url))
+        .header("Authorization", &s.api_key)
+        .json(&json!({"tenant": {"connectorPolicies": [{"connectorId": c["connector"]["id"], "domains": ["*"], "migrate": true}]}}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    let secret = "Sup3r-Secret-Typed-Password";
+    let r = post(
+        "/api/login",
+        json!({"loginId": "who@legacy.example", "password": secret}),
+    );
+    assert_eq!(r.status(), 503);
+    let r = post(
+        "/api/user/forgot-password",
+        json!({"loginId": secret, "sendForgotPasswordEmail": false}),
+    );
+    assert_eq!(r.status(), 404);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = s.log();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "trace logging is on: {log}"
+    );
+    assert!(log.contains("legacy"), "the failure is logged: {log}");
+    assert!(
+        !log.contains(secret),
+        "the password leaked into the log:\n{log}"
+    );
+}
