@@ -12,6 +12,12 @@ const BUMP: &str = "INSERT INTO connector_stats (tenant_id, connector_id, day, o
                     ON CONFLICT (tenant_id, connector_id, day, outcome) \
                     DO UPDATE SET n = connector_stats.n + 1";
 
+const BUMP_MIGRATED_AND_LOGIN: &str =
+    "INSERT INTO connector_stats (tenant_id, connector_id, day, outcome, n) \
+     VALUES ($1, $2, $3, 'migrated', 1), ($4, $5, $6, 'login', 1) \
+     ON CONFLICT (tenant_id, connector_id, day, outcome) \
+     DO UPDATE SET n = connector_stats.n + 1";
+
 #[async_trait::async_trait]
 impl ConnectorStore for SqlStore {
     async fn insert_connector(&self, c: &Connector) -> StoreResult<()> {
@@ -83,17 +89,18 @@ impl ConnectorStore for SqlStore {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         insert_user_tx(&mut tx, su).await?;
         super::bulk::insert_events(self.dialect, &mut tx, events).await?;
-        // The migration is also the login the connector served.
-        for outcome in ["migrated", "login"] {
-            sqlx::query(BUMP)
-                .bind(id_of(su.user.tenant_id))
-                .bind(id_of(su.user.connector_id))
-                .bind(day)
-                .bind(outcome)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
+        // The migration is also the login the connector served: both counters in one statement.
+        let (tenant, connector) = (id_of(su.user.tenant_id), id_of(su.user.connector_id));
+        sqlx::query(BUMP_MIGRATED_AND_LOGIN)
+            .bind(tenant.clone())
+            .bind(connector.clone())
+            .bind(day)
+            .bind(tenant)
+            .bind(connector)
+            .bind(day)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)
     }
 
