@@ -33,6 +33,6 @@ pub use model::*;
 pub use service::Identity;
 pub use session_store::{RefreshTokens, SessionStore, StoredKey, StoredRefreshToken};
 pub use sessions::{
-    ChangePasswordRequest, ImportedRefreshToken, LoginOutcome, LoginRequest, Sessions,
+    ChangePasswordRequest, ImportedRefreshToken, KeyView, LoginOutcome, LoginRequest, Sessions,
 };
 pub use store::{BulkDelete, Store, Taken};

@@ -57,6 +57,8 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn signing_key(&self, kid: &str) -> StoreResult<Option<StoredKey>>;
     /// Marks a key `retiring` until `expires`; false when no such key.
     async fn retire_signing_key(&self, kid: &str, expires: Millis) -> StoreResult<bool>;
+    /// Deletes one key; false when there was none.
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<bool>;
     /// Drops retiring keys whose tokens have all expired.
     async fn delete_expired_signing_keys(&self, now: Millis) -> StoreResult<u64>;
 

@@ -106,6 +106,29 @@ pub struct Refreshed {
     pub refresh_token_id: Uuid,
 }
 
+/// A signing key as the Key API shows it (FusionAuth's field names, plus `tenantId` and
+/// `status`). It has no field for private key material or an HMAC secret, so none can leak.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView {
+    pub id: String,
+    pub kid: String,
+    pub algorithm: String,
+    /// `EC`, `OKP`, `RSA` or `HMAC`.
+    #[serde(rename = "type")]
+    pub key_type: String,
+    /// PEM; none for HMAC keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    pub has_private_key: bool,
+    pub tenant_id: Uuid,
+    /// `active` (signs) or `retiring` (verifies until `expirationInstant`).
+    pub status: String,
+    pub insert_instant: Millis,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_instant: Option<Millis>,
+}
+
 /// The result of a password check that did not fail.
 enum Checked {
     /// The password is right; with the rehashed credential when the tenant upgrades on login.
@@ -127,8 +150,9 @@ type HashTarget = (String, Option<u32>);
 #[derive(Clone)]
 pub struct Sessions {
     identity: Identity,
-    /// kid → key, for signing and verifying.
-    keys: Arc<RwLock<HashMap<String, Arc<KeyPair>>>>,
+    /// kid → key, for signing and verifying, and when the database last confirmed it (a key
+    /// deleted through the Key API stops verifying on other nodes after [`ACTIVE_KEY_CACHE`]).
+    keys: Arc<RwLock<HashMap<String, (Arc<KeyPair>, std::time::Instant)>>>,
     /// tenant → the kid that signs, and when this node read it. Re-read after
     /// [`ACTIVE_KEY_CACHE`], so a rotation on another node reaches this one.
     active: Arc<RwLock<HashMap<Uuid, (String, std::time::Instant)>>>,
@@ -658,8 +682,15 @@ impl Sessions {
 
     // ------------------------------------------------------------ keys and access tokens
 
+    /// The key of a row just read from the store (so the cache entry counts as confirmed now).
     async fn load_key(&self, stored: &StoredKey) -> Result<Arc<KeyPair>> {
-        if let Some(k) = self.keys.read().expect("not poisoned").get(&stored.kid) {
+        if let Some((k, at)) = self
+            .keys
+            .write()
+            .expect("not poisoned")
+            .get_mut(&stored.kid)
+        {
+            *at = std::time::Instant::now();
             return Ok(k.clone());
         }
         let alg = Algorithm::parse(&stored.algorithm).map_err(|e| Error::Store(e.to_string()))?;
@@ -669,7 +700,7 @@ impl Sessions {
         self.keys
             .write()
             .expect("not poisoned")
-            .insert(stored.kid.clone(), k.clone());
+            .insert(stored.kid.clone(), (k.clone(), std::time::Instant::now()));
         Ok(k)
     }
 
@@ -684,7 +715,7 @@ impl Sessions {
             .filter(|(_, at)| at.elapsed() < ACTIVE_KEY_CACHE)
             .map(|(kid, _)| kid.clone());
         if let Some(kid) = cached {
-            if let Some(k) = self.keys.read().expect("not poisoned").get(&kid) {
+            if let Some((k, _)) = self.keys.read().expect("not poisoned").get(&kid) {
                 return Ok(k.clone());
             }
         }
@@ -815,6 +846,111 @@ impl Sessions {
         Ok(out)
     }
 
+    // ------------------------------------------------------------ key management API
+
+    /// `GET /api/key`: the signing keys of the scope's tenants (creating the signing key of a
+    /// tenant that has none yet), oldest first, public halves only.
+    pub async fn keys(&self, scope: Scope) -> Result<Vec<KeyView>> {
+        if let Some(t) = scope.tenant {
+            self.signing_key(t).await?;
+        }
+        let mut out = Vec::new();
+        for s in self.store().signing_keys(scope.tenant).await? {
+            out.push(self.key_view(&s).await?);
+        }
+        Ok(out)
+    }
+
+    /// `GET /api/key/{keyId}`: one key of the scope; `NotFound` for another tenant's.
+    pub async fn key(&self, scope: Scope, kid: &str) -> Result<KeyView> {
+        let s = self.scoped_key(scope, kid).await?;
+        self.key_view(&s).await
+    }
+
+    /// `POST /api/key/generate`: rotates the tenant's signing key (as `portcullis keys rotate`
+    /// does) to `algorithm` (default: the current key's); the old key stays published until its
+    /// tokens have expired.
+    pub async fn generate_key(
+        &self,
+        scope: Scope,
+        tenant: Option<Uuid>,
+        algorithm: Option<&str>,
+    ) -> Result<KeyView> {
+        let alg = match algorithm.map(str::trim).filter(|a| !a.is_empty()) {
+            None => None,
+            Some(a) => Some(Algorithm::parse(a).map_err(|_| {
+                Error::field(
+                    "key.algorithm",
+                    "[invalid]key.algorithm",
+                    format!(
+                        "The algorithm [{a}] is not offered: use ES256, EdDSA, RS256 or HS256."
+                    ),
+                )
+            })?),
+        };
+        let tenant = self.identity.resolve_tenant(scope, tenant).await?;
+        let k = self.rotate_key(tenant, alg).await?;
+        let stored = self
+            .store()
+            .signing_key(k.kid())
+            .await?
+            .ok_or(Error::NotFound)?;
+        self.key_view(&stored).await
+    }
+
+    /// `DELETE /api/key/{keyId}`: drops a retiring key now (its tokens stop validating on this
+    /// node at once, on others within [`ACTIVE_KEY_CACHE`]). The active key cannot be deleted:
+    /// generate a new one first.
+    pub async fn delete_key(&self, scope: Scope, kid: &str) -> Result<()> {
+        let s = self.scoped_key(scope, kid).await?;
+        if s.status == "active" {
+            return Err(Error::general(
+                "[KeyInUse]",
+                format!(
+                    "The key [{kid}] is the tenant's active signing key: generate a new key \
+                     (POST /api/key/generate) first, then delete this one."
+                ),
+            ));
+        }
+        if !self.store().delete_signing_key(kid).await? {
+            return Err(Error::NotFound);
+        }
+        self.keys.write().expect("not poisoned").remove(kid);
+        tracing::info!(tenant = %s.tenant_id, kid = %kid, "signing key deleted");
+        Ok(())
+    }
+
+    async fn scoped_key(&self, scope: Scope, kid: &str) -> Result<StoredKey> {
+        self.store()
+            .signing_key(kid)
+            .await?
+            .filter(|k| scope.tenant.is_none_or(|t| t == k.tenant_id))
+            .ok_or(Error::NotFound)
+    }
+
+    async fn key_view(&self, s: &StoredKey) -> Result<KeyView> {
+        let key = self.load_key(s).await?;
+        let alg = key.algorithm();
+        Ok(KeyView {
+            id: s.kid.clone(),
+            kid: s.kid.clone(),
+            algorithm: alg.name().to_string(),
+            key_type: match alg {
+                Algorithm::ES256 => "EC",
+                Algorithm::EdDSA => "OKP",
+                Algorithm::RS256 => "RSA",
+                Algorithm::HS256 => "HMAC",
+            }
+            .to_string(),
+            public_key: key.public_pem(),
+            has_private_key: alg != Algorithm::HS256,
+            tenant_id: s.tenant_id,
+            status: s.status.clone(),
+            insert_instant: s.insert_instant,
+            expiration_instant: s.expires_instant,
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn access_token(
         &self,
@@ -863,12 +999,21 @@ impl Sessions {
     /// `Unauthorized`.
     pub async fn validate(&self, token: &str) -> Result<Map<String, Value>> {
         let kid = portcullis_jwt::key_id(token).ok_or(Error::Unauthorized)?;
-        let cached = self.keys.read().expect("not poisoned").get(&kid).cloned();
+        let cached = self
+            .keys
+            .read()
+            .expect("not poisoned")
+            .get(&kid)
+            .filter(|(_, at)| at.elapsed() < ACTIVE_KEY_CACHE)
+            .map(|(k, _)| k.clone());
         let key = match cached {
             Some(k) => k,
             None => match self.store().signing_key(&kid).await? {
                 Some(s) => self.load_key(&s).await?,
-                None => return Err(Error::Unauthorized),
+                None => {
+                    self.keys.write().expect("not poisoned").remove(&kid);
+                    return Err(Error::Unauthorized);
+                }
             },
         };
         key.verify(token, secs(now_millis()))

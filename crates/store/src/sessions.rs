@@ -115,6 +115,16 @@ impl SessionStore for SqlStore {
         Ok(n == 1)
     }
 
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "DELETE FROM signing_keys WHERE kid = $1",
+                args![kid.to_string()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn delete_expired_signing_keys(&self, now: Millis) -> StoreResult<u64> {
         self.exec(
             "DELETE FROM signing_keys WHERE status = 'retiring' AND expires_instant <= $1",
