@@ -265,15 +265,12 @@ impl Sessions {
             tracing::info!(user = %user_id, "login refused: user expired");
             return Ok(LoginOutcome::Expired);
         }
-        let rehashed = upgraded.is_some();
         if let Some(c) = upgraded {
             tracing::info!(user = %user_id, from = %stored.credential.as_ref().map_or("", |c| c.scheme.as_str()), to = %c.scheme, "password rehashed on login");
+            self.store().update_credential(user_id, &c).await?;
             stored.credential = Some(c);
         }
         if stored.user.password_change_required {
-            if rehashed {
-                self.store().update_user(&stored).await?;
-            }
             let id = crate::service::new_api_key();
             self.store()
                 .insert_change_password_id(
@@ -300,10 +297,9 @@ impl Sessions {
             r.last_login_instant = Some(now);
             r.clone()
         });
-        self.store().update_user(&stored).await?;
-        if let Some(r) = &registration {
-            self.store().update_registration(user_id, r).await?;
-        }
+        self.store()
+            .set_last_login(user_id, registration.as_ref().and(req.application_id), now)
+            .await?;
         tracing::info!(user = %user_id, application = ?req.application_id, "login succeeded");
         self.identity
             .record(crate::Event::login_success(
@@ -382,10 +378,7 @@ impl Sessions {
         connectors: Option<(&Tenant, Option<Uuid>)>,
     ) -> Result<Checked> {
         let key = login_id.trim().to_lowercase();
-        let found = match self.store().user_by_email(tenant_id, &key).await? {
-            Some(u) => Some(u),
-            None => self.store().user_by_username(tenant_id, &key).await?,
-        };
+        let found = self.store().user_by_login_id(tenant_id, &key).await?;
         let mut subjects = vec![match &found {
             Some(u) => format!("user:{}", u.user.id.expect("stored")),
             None => format!("login:{key}"),
@@ -393,11 +386,8 @@ impl Sessions {
         if let Some(ip) = ip.map(str::trim).filter(|s| !s.is_empty()) {
             subjects.push(format!("ip:{ip}"));
         }
-        if let Some(until) = self
-            .store()
-            .login_locked_until(tenant_id, &subjects, now)
-            .await?
-        {
+        let locks = self.store().login_locks(tenant_id, &subjects, now).await?;
+        if let Some(until) = locks.locked_until {
             return Ok(Checked::Locked(until));
         }
         if let Some((tenant, application_id)) = connectors {
@@ -421,9 +411,11 @@ impl Sessions {
                 Some(_) => None,
             };
             if let Some(Some(v)) = vouched {
-                self.store()
-                    .clear_login_failures(tenant_id, &subjects[0])
-                    .await?;
+                if locks.first_has_failures {
+                    self.store()
+                        .clear_login_failures(tenant_id, &subjects[0])
+                        .await?;
+                }
                 return Ok(Checked::Right(Box::new(v.stored), None));
             }
         }
@@ -464,9 +456,11 @@ impl Sessions {
                 .await;
             return Err(Error::NotFound);
         };
-        self.store()
-            .clear_login_failures(tenant_id, &subjects[0])
-            .await?;
+        if locks.first_has_failures {
+            self.store()
+                .clear_login_failures(tenant_id, &subjects[0])
+                .await?;
+        }
         Ok(Checked::Right(Box::new(stored), upgraded))
     }
 
@@ -1069,11 +1063,18 @@ impl Sessions {
         }
         let hash = sha256_hex(refresh_token);
         let now = now_millis();
-        let stored = self
-            .store()
-            .refresh_token(&hash)
-            .await?
-            .ok_or(Error::NotFound)?;
+        // Mark it used first (one statement for the common case); whether that was right is
+        // known once the settings are read.
+        let (stored, taken) = match self.store().take_refresh_token(&hash, now).await? {
+            Some(t) => (t, true),
+            None => (
+                self.store()
+                    .refresh_token(&hash)
+                    .await?
+                    .ok_or(Error::NotFound)?,
+                false,
+            ),
+        };
         if stored.expires_instant <= now {
             self.store()
                 .delete_refresh_tokens(None, RefreshTokens::Hash(&hash))
@@ -1093,7 +1094,12 @@ impl Sessions {
             .filter(|a| a.active)
             .ok_or(Error::NotFound)?;
         let settings = LoginSettings::of(&tenant, Some(&app));
-        if settings.one_time_refresh && !self.store().use_refresh_token(&hash, now).await? {
+        if !settings.one_time_refresh && taken {
+            // Reusable tokens stay unused; a grant racing with this one that found it marked
+            // passes too (below), as a reusable token is never "reused".
+            self.store().release_refresh_token(&hash).await?;
+        }
+        if settings.one_time_refresh && !taken {
             let n = self
                 .store()
                 .delete_refresh_tokens(None, RefreshTokens::Family(stored.family_id))

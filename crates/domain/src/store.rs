@@ -6,6 +6,7 @@
 
 use crate::model::*;
 use crate::{Event, ImportJob, StoreResult};
+use portcullis_hash::Credential;
 use uuid::Uuid;
 
 #[async_trait::async_trait]
@@ -53,6 +54,27 @@ pub trait Store:
         tenant: Uuid,
         username: &str,
     ) -> StoreResult<Option<StoredUser>>;
+    /// The user whose email (first) or username is `login_id` (lower-cased), in one read.
+    async fn user_by_login_id(
+        &self,
+        tenant: Uuid,
+        login_id: &str,
+    ) -> StoreResult<Option<StoredUser>> {
+        match self.user_by_email(tenant, login_id).await? {
+            Some(u) => Ok(Some(u)),
+            None => self.user_by_username(tenant, login_id).await,
+        }
+    }
+    /// Replaces only the user's credential (a rehash on login).
+    async fn update_credential(&self, user: Uuid, credential: &Credential) -> StoreResult<()>;
+    /// Sets only `lastLoginInstant` of the user and, with `application`, of that registration;
+    /// the rest of the stored user is not rewritten, so a concurrent update is never lost.
+    async fn set_last_login(
+        &self,
+        user: Uuid,
+        application: Option<Uuid>,
+        now: Millis,
+    ) -> StoreResult<()>;
     /// Updates the user's profile and credential (not registrations or memberships).
     async fn update_user(&self, user: &StoredUser) -> StoreResult<()>;
     async fn delete_user(&self, scope: Scope, id: Uuid) -> StoreResult<bool>;
