@@ -297,18 +297,6 @@ impl Sessions {
             r.last_login_instant = Some(now);
             r.clone()
         });
-        self.store()
-            .set_last_login(user_id, registration.as_ref().and(req.application_id), now)
-            .await?;
-        tracing::info!(user = %user_id, application = ?req.application_id, "login succeeded");
-        self.identity
-            .record(crate::Event::login_success(
-                &stored.user,
-                req.application_id,
-                req.ip_address.as_deref(),
-            ))
-            .await;
-
         let registered = app.is_none() || registration.is_some();
         let sid = Uuid::new_v4();
         let mut tokens = Tokens {
@@ -333,9 +321,9 @@ impl Sessions {
             tokens.token = Some(jwt);
             tokens.token_expiration_instant = Some(exp);
         }
-        if let (Some(app), true, true) = (&app, registered, settings.generate_refresh_tokens) {
-            let (t, id) = self
-                .new_refresh_token(
+        let refresh = match (&app, registered, settings.generate_refresh_tokens) {
+            (Some(app), true, true) => {
+                let (t, row) = Self::refresh_token_row(
                     tenant_id,
                     user_id,
                     app.id.expect("stored"),
@@ -343,11 +331,30 @@ impl Sessions {
                     now,
                     now,
                     &settings,
-                )
-                .await?;
-            tokens.refresh_token = Some(t);
-            tokens.refresh_token_id = Some(id);
-        }
+                );
+                tokens.refresh_token = Some(t);
+                tokens.refresh_token_id = Some(row.id);
+                Some(row)
+            }
+            _ => None,
+        };
+        // The login's writes, in one round trip: lastLoginInstant (user and registration), the
+        // event and the refresh token.
+        let event = crate::Event::login_success(
+            &stored.user,
+            req.application_id,
+            req.ip_address.as_deref(),
+        );
+        self.store()
+            .record_login(&crate::LoginWrites {
+                user: user_id,
+                application: registration.as_ref().and(req.application_id),
+                now,
+                event: Some(&event),
+                refresh_token: refresh.as_ref(),
+            })
+            .await?;
+        tracing::info!(user = %user_id, application = ?req.application_id, "login succeeded");
         Ok(if !registered {
             LoginOutcome::NotRegistered(tokens)
         } else if settings.verify_email && !stored.user.verified {
@@ -1016,6 +1023,33 @@ impl Sessions {
 
     // ------------------------------------------------------------ refresh tokens
 
+    /// A new refresh token and its stored row (only the SHA-256 of the token).
+    #[allow(clippy::too_many_arguments)]
+    fn refresh_token_row(
+        tenant: Uuid,
+        user: Uuid,
+        app: Uuid,
+        family: Uuid,
+        start: Millis,
+        now: Millis,
+        settings: &LoginSettings,
+    ) -> (String, StoredRefreshToken) {
+        let token = crate::service::new_api_key();
+        let row = StoredRefreshToken {
+            id: Uuid::new_v4(),
+            token_hash: sha256_hex(&token),
+            family_id: family,
+            tenant_id: tenant,
+            user_id: user,
+            application_id: app,
+            start_instant: start,
+            insert_instant: now,
+            expires_instant: now + settings.refresh_ttl_millis,
+            used_instant: None,
+        };
+        (token, row)
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn new_refresh_token(
         &self,
@@ -1027,23 +1061,9 @@ impl Sessions {
         now: Millis,
         settings: &LoginSettings,
     ) -> Result<(String, Uuid)> {
-        let token = crate::service::new_api_key();
-        let id = Uuid::new_v4();
-        self.store()
-            .insert_refresh_token(&StoredRefreshToken {
-                id,
-                token_hash: sha256_hex(&token),
-                family_id: family,
-                tenant_id: tenant,
-                user_id: user,
-                application_id: app,
-                start_instant: start,
-                insert_instant: now,
-                expires_instant: now + settings.refresh_ttl_millis,
-                used_instant: None,
-            })
-            .await?;
-        Ok((token, id))
+        let (token, row) = Self::refresh_token_row(tenant, user, app, family, start, now, settings);
+        self.store().insert_refresh_token(&row).await?;
+        Ok((token, row.id))
     }
 
     /// `POST /api/jwt/refresh`: a new access token for a refresh token. With one-time use (the

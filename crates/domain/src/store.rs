@@ -9,6 +9,19 @@ use crate::{Event, ImportJob, StoreResult};
 use portcullis_hash::Credential;
 use uuid::Uuid;
 
+/// What a successful login writes. Only `lastLoginInstant` of the user (and, with
+/// `application`, of that registration) changes: the rest of the stored user is not rewritten,
+/// so a profile update running at the same time is never lost.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginWrites<'a> {
+    pub user: Uuid,
+    pub application: Option<Uuid>,
+    pub now: Millis,
+    /// `user.login.success`, riding with the change it describes.
+    pub event: Option<&'a Event>,
+    pub refresh_token: Option<&'a crate::StoredRefreshToken>,
+}
+
 #[async_trait::async_trait]
 pub trait Store:
     crate::SessionStore + crate::connectors::ConnectorStore + Send + Sync + 'static
@@ -67,14 +80,8 @@ pub trait Store:
     }
     /// Replaces only the user's credential (a rehash on login).
     async fn update_credential(&self, user: Uuid, credential: &Credential) -> StoreResult<()>;
-    /// Sets only `lastLoginInstant` of the user and, with `application`, of that registration;
-    /// the rest of the stored user is not rewritten, so a concurrent update is never lost.
-    async fn set_last_login(
-        &self,
-        user: Uuid,
-        application: Option<Uuid>,
-        now: Millis,
-    ) -> StoreResult<()>;
+    /// The writes of a successful login, in one round trip (see [`LoginWrites`]).
+    async fn record_login(&self, login: &LoginWrites<'_>) -> StoreResult<()>;
     /// Updates the user's profile and credential (not registrations or memberships).
     async fn update_user(&self, user: &StoredUser) -> StoreResult<()>;
     async fn delete_user(&self, scope: Scope, id: Uuid) -> StoreResult<bool>;

@@ -3,13 +3,14 @@
 //!
 //! Both backends run through sqlx's `Any` driver with the same SQL: every statement here is
 //! portable (`$n` parameters, `ON CONFLICT`, no dialect functions); what differs — DDL
-//! migrations, connection set-up and the one in-place JSON edit (`set_last_login`) — is chosen
+//! migrations, connection set-up, the one in-place JSON edit and the batching of
+//! independent writes (`record_login`) — is chosen
 //! by [`Dialect`]. Each entity is stored as its JSON
 //! body beside the columns we index, so a new optional field never needs a migration.
 
 use portcullis_domain::{
-    ApiKey, Application, BulkDelete, Event, Group, ImportJob, Membership, Millis, Registration,
-    Scope, Store, StoreError, StoreResult, StoredUser, Tenant, User,
+    ApiKey, Application, BulkDelete, Event, Group, ImportJob, LoginWrites, Membership, Millis,
+    Registration, Scope, Store, StoreError, StoreResult, StoredUser, Tenant, User,
 };
 use portcullis_hash::Credential;
 use serde_json::Value;
@@ -294,6 +295,40 @@ impl SqlStore {
         Ok(t)
     }
 
+    /// Runs independent writes in one round trip to the database: on SQLite one query of
+    /// several statements (sqlx runs them in turn on the connection's thread: one hop instead of
+    /// one per statement), on PostgreSQL one statement whose leading parts are CTEs. Each part
+    /// numbers its own parameters from `$1`. Not a transaction: a part that fails leaves the
+    /// earlier ones written.
+    async fn batch(&self, parts: Vec<(String, Vec<Arg>)>) -> StoreResult<()> {
+        let mut sql = String::new();
+        let mut args = Vec::new();
+        let last = parts.len().saturating_sub(1);
+        for (i, (part, part_args)) in parts.into_iter().enumerate() {
+            let part = renumber(&part, args.len());
+            match self.dialect {
+                Dialect::Sqlite => {
+                    sql.push_str(&part);
+                    sql.push_str(";\n");
+                }
+                Dialect::Postgres if i < last => {
+                    sql.push_str(if i == 0 { "WITH " } else { ", " });
+                    sql.push_str(&format!("p{i} AS ({part})"));
+                }
+                Dialect::Postgres => {
+                    sql.push(' ');
+                    sql.push_str(&part);
+                }
+            }
+            args.extend(part_args);
+        }
+        bind_owned(sqlx::query(&sql), args)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     /// A guard that invalidates the tenant and application cache when the write it guards
     /// ends, however it ends (and once before, so no read during the write is kept).
     fn invalidates(&self) -> Invalidate<'_> {
@@ -427,6 +462,27 @@ impl SqlStore {
     }
 }
 
+/// `sql` with every `$n` turned into `$(n + offset)`.
+fn renumber(sql: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut n = String::new();
+        while let Some(&(_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+            n.push(d);
+            chars.next();
+        }
+        if let Ok(n) = n.parse::<usize>() {
+            out.push_str(&(n + offset).to_string());
+        }
+    }
+    out
+}
+
 struct Invalidate<'a>(&'a cache::Cache);
 
 impl Drop for Invalidate<'_> {
@@ -505,10 +561,6 @@ fn redact(url: &str) -> String {
 }
 
 const SCOPED: &str = "($2 IS NULL OR tenant_id = $2)";
-
-/// Sets `lastLoginInstant` ($2) inside a PostgreSQL row's JSON body.
-const PG_LAST_LOGIN: &str =
-    "body = (body::jsonb || jsonb_build_object('lastLoginInstant', $2::bigint))::text";
 
 #[async_trait::async_trait]
 impl Store for SqlStore {
@@ -800,52 +852,48 @@ impl Store for SqlStore {
         .map(|_| ())
     }
 
-    async fn set_last_login(
-        &self,
-        user: Uuid,
-        application: Option<Uuid>,
-        now: Millis,
-    ) -> StoreResult<()> {
-        // Only `lastLoginInstant` changes, inside the stored JSON, so a profile update running
-        // at the same time is never overwritten by the login (a rewrite of the whole body would).
-        let (u, a) = (Some(user.to_string()), application.map(|a| a.to_string()));
-        match (self.dialect, a) {
-            (Dialect::Sqlite, a) => {
-                self.exec(
-                    "UPDATE users SET body = json_set(body, '$.lastLoginInstant', $2) WHERE id = $1",
-                    args![u.clone(), now],
-                )
-                .await?;
-                if let Some(a) = a {
-                    self.exec(
-                        "UPDATE registrations SET body = json_set(body, '$.lastLoginInstant', $3) \
-                         WHERE user_id = $1 AND application_id = $2",
-                        args![u, Some(a), now],
-                    )
-                    .await?;
-                }
-            }
-            (Dialect::Postgres, None) => {
-                self.exec(
-                    &format!("UPDATE users SET {PG_LAST_LOGIN} WHERE id = $1"),
-                    args![u, now],
-                )
-                .await?;
-            }
-            (Dialect::Postgres, Some(a)) => {
-                // One statement for both rows.
-                self.exec(
-                    &format!(
-                        "WITH u AS (UPDATE users SET {PG_LAST_LOGIN} WHERE id = $1) \
-                         UPDATE registrations SET {PG_LAST_LOGIN} \
-                         WHERE user_id = $1 AND application_id = $3"
-                    ),
-                    args![u, now, Some(a)],
-                )
-                .await?;
-            }
+    async fn record_login(&self, w: &LoginWrites<'_>) -> StoreResult<()> {
+        let user = Some(w.user.to_string());
+        let last_login = |table: &str, cond: &str| match self.dialect {
+            Dialect::Sqlite => format!(
+                "UPDATE {table} SET body = json_set(body, '$.lastLoginInstant', $1) WHERE {cond}"
+            ),
+            Dialect::Postgres => format!(
+                "UPDATE {table} SET body = (body::jsonb || \
+                 jsonb_build_object('lastLoginInstant', $1::bigint))::text WHERE {cond}"
+            ),
+        };
+        let mut parts = vec![(
+            last_login("users", "id = $2"),
+            vec![Arg::from(w.now), Arg::from(user.clone())],
+        )];
+        if let Some(a) = w.application {
+            parts.push((
+                last_login("registrations", "user_id = $2 AND application_id = $3"),
+                vec![Arg::from(w.now), Arg::from(user), Arg::from(a.to_string())],
+            ));
         }
-        Ok(())
+        if let Some(e) = w.event {
+            parts.push((
+                "INSERT INTO events (id, tenant_id, type, create_instant, body) \
+                 VALUES ($1, $2, $3, $4, $5)"
+                    .into(),
+                vec![
+                    e.id.to_string().into(),
+                    e.tenant_id.map(|t| t.to_string()).into(),
+                    e.kind.clone().into(),
+                    e.create_instant.into(),
+                    e.body.to_string().into(),
+                ],
+            ));
+        }
+        if let Some(t) = w.refresh_token {
+            parts.push((
+                sessions::INSERT_REFRESH_TOKEN.to_string(),
+                sessions::refresh_token_args(t),
+            ));
+        }
+        self.batch(parts).await
     }
 
     async fn update_user(&self, su: &StoredUser) -> StoreResult<()> {
@@ -1183,6 +1231,15 @@ pub(crate) async fn insert_user_tx(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batched_parts_number_their_parameters_after_the_earlier_ones() {
+        assert_eq!(
+            super::renumber("UPDATE t SET b = json_set(b, '$.x', $1) WHERE id = $2", 3),
+            "UPDATE t SET b = json_set(b, '$.x', $4) WHERE id = $5"
+        );
+        assert_eq!(super::renumber("$10 $9", 0), "$10 $9");
+    }
 
     #[test]
     fn passwords_are_redacted_from_database_urls() {

@@ -53,6 +53,24 @@ const KEY_COLUMNS: &str =
 const REFRESH_COLUMNS: &str = "token_hash, id, family_id, tenant_id, user_id, application_id, \
                                start_instant, insert_instant, expires_instant, used_instant";
 
+pub(crate) const INSERT_REFRESH_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, id, \
+    family_id, tenant_id, user_id, application_id, start_instant, insert_instant, \
+    expires_instant, used_instant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)";
+
+pub(crate) fn refresh_token_args(t: &StoredRefreshToken) -> Vec<Arg> {
+    vec![
+        t.token_hash.clone().into(),
+        t.id.to_string().into(),
+        t.family_id.to_string().into(),
+        t.tenant_id.to_string().into(),
+        t.user_id.to_string().into(),
+        t.application_id.to_string().into(),
+        t.start_instant.into(),
+        t.insert_instant.into(),
+        t.expires_instant.into(),
+    ]
+}
+
 impl SqlStore {
     async fn rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<AnyRow>> {
         bind_all(sqlx::query(sql), args)
@@ -134,25 +152,9 @@ impl SessionStore for SqlStore {
     }
 
     async fn insert_refresh_token(&self, t: &StoredRefreshToken) -> StoreResult<()> {
-        // One statement, no transaction: a login or a grant pays one round trip for it.
-        self.exec(
-            &format!(
-                "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
-            ),
-            args![
-                t.token_hash.clone(),
-                t.id.to_string(),
-                t.family_id.to_string(),
-                t.tenant_id.to_string(),
-                t.user_id.to_string(),
-                t.application_id.to_string(),
-                t.start_instant,
-                t.insert_instant,
-                t.expires_instant,
-            ],
-        )
-        .await?;
+        // One statement, no transaction: a grant pays one round trip for it.
+        self.exec(INSERT_REFRESH_TOKEN, &refresh_token_args(t))
+            .await?;
         Ok(())
     }
 

@@ -179,7 +179,16 @@ async fn last_login_does_not_undo_a_profile_update_made_since_the_user_was_read(
     let mut updated = db.store.user(Scope::ALL, id).await.unwrap().unwrap();
     updated.user.first_name = Some("Renamed".into());
     db.store.update_user(&updated).await.unwrap();
-    db.store.set_last_login(id, app.id, 1234).await.unwrap();
+    db.store
+        .record_login(&LoginWrites {
+            user: id,
+            application: app.id,
+            now: 1234,
+            event: None,
+            refresh_token: None,
+        })
+        .await
+        .unwrap();
 
     let after = db.store.user(Scope::ALL, id).await.unwrap().unwrap();
     assert_eq!(after.user.first_name.as_deref(), Some("Renamed"));
@@ -189,7 +198,16 @@ async fn last_login_does_not_undo_a_profile_update_made_since_the_user_was_read(
     assert_eq!(after.user.registrations[0].roles, ["admin"]);
     assert_eq!(after.credential, u.credential);
     // Without an application only the user's instant moves.
-    db.store.set_last_login(id, None, 5678).await.unwrap();
+    db.store
+        .record_login(&LoginWrites {
+            user: id,
+            application: None,
+            now: 5678,
+            event: None,
+            refresh_token: None,
+        })
+        .await
+        .unwrap();
     let after = db.store.user(Scope::ALL, id).await.unwrap().unwrap();
     assert_eq!(after.user.last_login_instant, Some(5678));
     assert_eq!(after.user.registrations[0].last_login_instant, Some(1234));
