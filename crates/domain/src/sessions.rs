@@ -143,6 +143,9 @@ const ACTIVE_KEY_CACHE: std::time::Duration = std::time::Duration::from_secs(30)
 /// How long a change-password id is good for.
 const CHANGE_PASSWORD_ID_MILLIS: Millis = 10 * 60_000;
 
+/// A loaded key and when the database last confirmed it.
+type CachedKey = (Arc<KeyPair>, std::time::Instant);
+
 /// A scheme and factor to hash with (`None`: the scheme's default).
 type HashTarget = (String, Option<u32>);
 
@@ -152,7 +155,7 @@ pub struct Sessions {
     identity: Identity,
     /// kid → key, for signing and verifying, and when the database last confirmed it (a key
     /// deleted through the Key API stops verifying on other nodes after [`ACTIVE_KEY_CACHE`]).
-    keys: Arc<RwLock<HashMap<String, (Arc<KeyPair>, std::time::Instant)>>>,
+    keys: Arc<RwLock<HashMap<String, CachedKey>>>,
     /// tenant → the kid that signs, and when this node read it. Re-read after
     /// [`ACTIVE_KEY_CACHE`], so a rotation on another node reaches this one.
     active: Arc<RwLock<HashMap<Uuid, (String, std::time::Instant)>>>,
