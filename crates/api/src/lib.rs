@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, MethodRouter};
 use axum::{middleware, Router};
-use handlers::{api_key, application, connector, group, import, login, status, tenant, user};
+use handlers::{api_key, application, connector, group, import, key, login, status, tenant, user};
 use portcullis_domain::{Identity, Sessions};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
@@ -239,6 +239,9 @@ fn authenticated_routes(config: &ApiConfig) -> Routes {
                 .patch(api_key::patch)
                 .delete(api_key::delete),
         )
+        .route("/api/key", get(key::list))
+        .route("/api/key/generate", post(key::generate))
+        .route("/api/key/{keyId}", get(key::get).delete(key::delete))
 }
 
 /// Paths the router serves, for the test that keeps the OpenAPI document true.

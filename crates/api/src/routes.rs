@@ -71,4 +71,7 @@ pub const ROUTES: &[RouteDoc] = &[
     r("/api/migration/status", &["GET"], "Slow-migration progress per tenant and connector: exact counts, share migrated (?legacyCount=), forecast (?goal=)"),
     r("/api/api-key", &["GET", "POST"], "List API keys; create an API key"),
     r("/api/api-key/{keyId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete an API key"),
+    r("/api/key", &["GET"], "List the signing keys of the caller's tenants (public halves only)"),
+    r("/api/key/generate", &["POST"], "Rotate a tenant's signing key ({\"key\": {\"algorithm\", \"tenantId\"?}}); the old key verifies until its tokens expire"),
+    r("/api/key/{keyId}", &["GET", "DELETE"], "Retrieve a signing key; delete a retiring one (400 for the active key)"),
 ];

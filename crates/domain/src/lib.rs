@@ -31,8 +31,8 @@ pub use import::{ImportRequest, ImportSummary, ImportUser};
 pub use jobs::JobInput;
 pub use model::*;
 pub use service::Identity;
-pub use session_store::{RefreshTokens, SessionStore, StoredKey, StoredRefreshToken};
+pub use session_store::{LoginLocks, RefreshTokens, SessionStore, StoredKey, StoredRefreshToken};
 pub use sessions::{
-    ChangePasswordRequest, ImportedRefreshToken, LoginOutcome, LoginRequest, Sessions,
+    ChangePasswordRequest, ImportedRefreshToken, KeyView, LoginOutcome, LoginRequest, Sessions,
 };
-pub use store::{BulkDelete, Store, Taken};
+pub use store::{BulkDelete, LoginWrites, Store, Taken};

@@ -39,6 +39,13 @@ pub struct StoredRefreshToken {
     pub used_instant: Option<Millis>,
 }
 
+/// What a login learns before it hashes: see [`SessionStore::login_locks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginLocks {
+    pub locked_until: Option<Millis>,
+    pub first_has_failures: bool,
+}
+
 /// Which refresh tokens to revoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshTokens<'a> {
@@ -57,6 +64,8 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn signing_key(&self, kid: &str) -> StoreResult<Option<StoredKey>>;
     /// Marks a key `retiring` until `expires`; false when no such key.
     async fn retire_signing_key(&self, kid: &str, expires: Millis) -> StoreResult<bool>;
+    /// Deletes one key; false when there was none.
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<bool>;
     /// Drops retiring keys whose tokens have all expired.
     async fn delete_expired_signing_keys(&self, now: Millis) -> StoreResult<u64>;
 
@@ -64,9 +73,15 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Inserts tokens in one transaction (an import): all or none.
     async fn insert_refresh_tokens(&self, tokens: &[StoredRefreshToken]) -> StoreResult<()>;
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>>;
-    /// Marks an unused token used; false when it was already used or does not exist. Atomic, so
-    /// two nodes racing with one token cannot both win.
-    async fn use_refresh_token(&self, token_hash: &str, now: Millis) -> StoreResult<bool>;
+    /// Marks an unused token used and returns it; `None` when it was already used or does not
+    /// exist. Atomic (one statement), so two nodes racing with one token cannot both win.
+    async fn take_refresh_token(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> StoreResult<Option<StoredRefreshToken>>;
+    /// Undoes [`take_refresh_token`](Self::take_refresh_token) for a reusable token.
+    async fn release_refresh_token(&self, token_hash: &str) -> StoreResult<()>;
     /// Deletes the matching tokens of `tenant`; returns how many.
     async fn delete_refresh_tokens(
         &self,
@@ -97,11 +112,12 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> StoreResult<u64>;
     async fn clear_login_failures(&self, tenant: Uuid, subject: &str) -> StoreResult<()>;
     async fn lock_login(&self, tenant: Uuid, subject: &str, until: Millis) -> StoreResult<()>;
-    /// The latest lock end among `subjects` that is after `now`.
-    async fn login_locked_until(
+    /// The latest lock end among `subjects` that is after `now`, and whether the first subject
+    /// has failures counted (so a success clears them only when there are some), in one read.
+    async fn login_locks(
         &self,
         tenant: Uuid,
         subjects: &[String],
         now: Millis,
-    ) -> StoreResult<Option<Millis>>;
+    ) -> StoreResult<LoginLocks>;
 }

@@ -106,11 +106,34 @@ pub struct Refreshed {
     pub refresh_token_id: Uuid,
 }
 
+/// A signing key as the Key API shows it (FusionAuth's field names, plus `tenantId` and
+/// `status`). It has no field for private key material or an HMAC secret, so none can leak.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView {
+    pub id: String,
+    pub kid: String,
+    pub algorithm: String,
+    /// `EC`, `OKP`, `RSA` or `HMAC`.
+    #[serde(rename = "type")]
+    pub key_type: String,
+    /// PEM; none for HMAC keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    pub has_private_key: bool,
+    pub tenant_id: Uuid,
+    /// `active` (signs) or `retiring` (verifies until `expirationInstant`).
+    pub status: String,
+    pub insert_instant: Millis,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_instant: Option<Millis>,
+}
+
 /// The result of a password check that did not fail.
 enum Checked {
     /// The password is right; with the rehashed credential when the tenant upgrades on login,
-    /// and whether the user was just written with this login's instants (a migration), so the
-    /// login need not write them again.
+    /// and whether the user was just written with this login's instants and event (a
+    /// migration), so the login need not write them again.
     Right(Box<StoredUser>, Option<Credential>, bool),
     Locked(Millis),
 }
@@ -122,6 +145,9 @@ const ACTIVE_KEY_CACHE: std::time::Duration = std::time::Duration::from_secs(30)
 /// How long a change-password id is good for.
 const CHANGE_PASSWORD_ID_MILLIS: Millis = 10 * 60_000;
 
+/// A loaded key and when the database last confirmed it.
+type CachedKey = (Arc<KeyPair>, std::time::Instant);
+
 /// A scheme and factor to hash with (`None`: the scheme's default).
 type HashTarget = (String, Option<u32>);
 
@@ -129,8 +155,9 @@ type HashTarget = (String, Option<u32>);
 #[derive(Clone)]
 pub struct Sessions {
     identity: Identity,
-    /// kid → key, for signing and verifying.
-    keys: Arc<RwLock<HashMap<String, Arc<KeyPair>>>>,
+    /// kid → key, for signing and verifying, and when the database last confirmed it (a key
+    /// deleted through the Key API stops verifying on other nodes after [`ACTIVE_KEY_CACHE`]).
+    keys: Arc<RwLock<HashMap<String, CachedKey>>>,
     /// tenant → the kid that signs, and when this node read it. Re-read after
     /// [`ACTIVE_KEY_CACHE`], so a rotation on another node reaches this one.
     active: Arc<RwLock<HashMap<Uuid, (String, std::time::Instant)>>>,
@@ -243,15 +270,12 @@ impl Sessions {
             tracing::info!(user = %user_id, "login refused: user expired");
             return Ok(LoginOutcome::Expired);
         }
-        let rehashed = upgraded.is_some();
         if let Some(c) = upgraded {
             tracing::info!(user = %user_id, from = %stored.credential.as_ref().map_or("", |c| c.scheme.as_str()), to = %c.scheme, "password rehashed on login");
+            self.store().update_credential(user_id, &c).await?;
             stored.credential = Some(c);
         }
         if stored.user.password_change_required {
-            if rehashed {
-                self.store().update_user(&stored).await?;
-            }
             let id = crate::service::new_api_key();
             self.store()
                 .insert_change_password_id(
@@ -278,24 +302,6 @@ impl Sessions {
             r.last_login_instant = Some(now);
             r.clone()
         });
-        if !fresh {
-            self.store().update_user(&stored).await?;
-            if let Some(r) = &registration {
-                self.store().update_registration(user_id, r).await?;
-            }
-        }
-        tracing::info!(user = %user_id, application = ?req.application_id, "login succeeded");
-        if !fresh {
-            // A migration wrote its login's event with the user.
-            self.identity
-                .record(crate::Event::login_success(
-                    &stored.user,
-                    req.application_id,
-                    req.ip_address.as_deref(),
-                ))
-                .await;
-        }
-
         let registered = app.is_none() || registration.is_some();
         let sid = Uuid::new_v4();
         let mut tokens = Tokens {
@@ -320,9 +326,9 @@ impl Sessions {
             tokens.token = Some(jwt);
             tokens.token_expiration_instant = Some(exp);
         }
-        if let (Some(app), true, true) = (&app, registered, settings.generate_refresh_tokens) {
-            let (t, id) = self
-                .new_refresh_token(
+        let refresh = match (&app, registered, settings.generate_refresh_tokens) {
+            (Some(app), true, true) => {
+                let (t, row) = Self::refresh_token_row(
                     tenant_id,
                     user_id,
                     app.id.expect("stored"),
@@ -330,11 +336,31 @@ impl Sessions {
                     now,
                     now,
                     &settings,
-                )
+                );
+                tokens.refresh_token = Some(t);
+                tokens.refresh_token_id = Some(row.id);
+                Some(row)
+            }
+            _ => None,
+        };
+        // The login's writes, in one round trip: lastLoginInstant (user and registration), the
+        // event and the refresh token.
+        // A migration wrote the user with this login's instants and its event already.
+        let event = (!fresh).then(|| {
+            crate::Event::login_success(&stored.user, req.application_id, req.ip_address.as_deref())
+        });
+        if !fresh || refresh.is_some() {
+            self.store()
+                .record_login(&crate::LoginWrites {
+                    user: user_id,
+                    application: registration.as_ref().and(req.application_id),
+                    now,
+                    event: event.as_ref(),
+                    refresh_token: refresh.as_ref(),
+                })
                 .await?;
-            tokens.refresh_token = Some(t);
-            tokens.refresh_token_id = Some(id);
         }
+        tracing::info!(user = %user_id, application = ?req.application_id, "login succeeded");
         Ok(if !registered {
             LoginOutcome::NotRegistered(tokens)
         } else if settings.verify_email && !stored.user.verified {
@@ -365,10 +391,7 @@ impl Sessions {
         connectors: Option<(&Tenant, Option<Uuid>)>,
     ) -> Result<Checked> {
         let key = login_id.trim().to_lowercase();
-        let found = match self.store().user_by_email(tenant_id, &key).await? {
-            Some(u) => Some(u),
-            None => self.store().user_by_username(tenant_id, &key).await?,
-        };
+        let found = self.store().user_by_login_id(tenant_id, &key).await?;
         let mut subjects = vec![match &found {
             Some(u) => format!("user:{}", u.user.id.expect("stored")),
             None => format!("login:{key}"),
@@ -376,11 +399,8 @@ impl Sessions {
         if let Some(ip) = ip.map(str::trim).filter(|s| !s.is_empty()) {
             subjects.push(format!("ip:{ip}"));
         }
-        if let Some(until) = self
-            .store()
-            .login_locked_until(tenant_id, &subjects, now)
-            .await?
-        {
+        let locks = self.store().login_locks(tenant_id, &subjects, now).await?;
+        if let Some(until) = locks.locked_until {
             return Ok(Checked::Locked(until));
         }
         if let Some((tenant, application_id)) = connectors {
@@ -404,9 +424,11 @@ impl Sessions {
                 Some(_) => None,
             };
             if let Some(Some(v)) = vouched {
-                self.store()
-                    .clear_login_failures(tenant_id, &subjects[0])
-                    .await?;
+                if locks.first_has_failures {
+                    self.store()
+                        .clear_login_failures(tenant_id, &subjects[0])
+                        .await?;
+                }
                 return Ok(Checked::Right(Box::new(v.stored), None, v.fresh));
             }
         }
@@ -447,9 +469,11 @@ impl Sessions {
                 .await;
             return Err(Error::NotFound);
         };
-        self.store()
-            .clear_login_failures(tenant_id, &subjects[0])
-            .await?;
+        if locks.first_has_failures {
+            self.store()
+                .clear_login_failures(tenant_id, &subjects[0])
+                .await?;
+        }
         Ok(Checked::Right(Box::new(stored), upgraded, false))
     }
 
@@ -665,8 +689,15 @@ impl Sessions {
 
     // ------------------------------------------------------------ keys and access tokens
 
+    /// The key of a row just read from the store (so the cache entry counts as confirmed now).
     async fn load_key(&self, stored: &StoredKey) -> Result<Arc<KeyPair>> {
-        if let Some(k) = self.keys.read().expect("not poisoned").get(&stored.kid) {
+        if let Some((k, at)) = self
+            .keys
+            .write()
+            .expect("not poisoned")
+            .get_mut(&stored.kid)
+        {
+            *at = std::time::Instant::now();
             return Ok(k.clone());
         }
         let alg = Algorithm::parse(&stored.algorithm).map_err(|e| Error::Store(e.to_string()))?;
@@ -676,7 +707,7 @@ impl Sessions {
         self.keys
             .write()
             .expect("not poisoned")
-            .insert(stored.kid.clone(), k.clone());
+            .insert(stored.kid.clone(), (k.clone(), std::time::Instant::now()));
         Ok(k)
     }
 
@@ -691,7 +722,7 @@ impl Sessions {
             .filter(|(_, at)| at.elapsed() < ACTIVE_KEY_CACHE)
             .map(|(kid, _)| kid.clone());
         if let Some(kid) = cached {
-            if let Some(k) = self.keys.read().expect("not poisoned").get(&kid) {
+            if let Some((k, _)) = self.keys.read().expect("not poisoned").get(&kid) {
                 return Ok(k.clone());
             }
         }
@@ -822,6 +853,111 @@ impl Sessions {
         Ok(out)
     }
 
+    // ------------------------------------------------------------ key management API
+
+    /// `GET /api/key`: the signing keys of the scope's tenants (creating the signing key of a
+    /// tenant that has none yet), oldest first, public halves only.
+    pub async fn keys(&self, scope: Scope) -> Result<Vec<KeyView>> {
+        if let Some(t) = scope.tenant {
+            self.signing_key(t).await?;
+        }
+        let mut out = Vec::new();
+        for s in self.store().signing_keys(scope.tenant).await? {
+            out.push(self.key_view(&s).await?);
+        }
+        Ok(out)
+    }
+
+    /// `GET /api/key/{keyId}`: one key of the scope; `NotFound` for another tenant's.
+    pub async fn key(&self, scope: Scope, kid: &str) -> Result<KeyView> {
+        let s = self.scoped_key(scope, kid).await?;
+        self.key_view(&s).await
+    }
+
+    /// `POST /api/key/generate`: rotates the tenant's signing key (as `portcullis keys rotate`
+    /// does) to `algorithm` (default: the current key's); the old key stays published until its
+    /// tokens have expired.
+    pub async fn generate_key(
+        &self,
+        scope: Scope,
+        tenant: Option<Uuid>,
+        algorithm: Option<&str>,
+    ) -> Result<KeyView> {
+        let alg = match algorithm.map(str::trim).filter(|a| !a.is_empty()) {
+            None => None,
+            Some(a) => Some(Algorithm::parse(a).map_err(|_| {
+                Error::field(
+                    "key.algorithm",
+                    "[invalid]key.algorithm",
+                    format!(
+                        "The algorithm [{a}] is not offered: use ES256, EdDSA, RS256 or HS256."
+                    ),
+                )
+            })?),
+        };
+        let tenant = self.identity.resolve_tenant(scope, tenant).await?;
+        let k = self.rotate_key(tenant, alg).await?;
+        let stored = self
+            .store()
+            .signing_key(k.kid())
+            .await?
+            .ok_or(Error::NotFound)?;
+        self.key_view(&stored).await
+    }
+
+    /// `DELETE /api/key/{keyId}`: drops a retiring key now (its tokens stop validating on this
+    /// node at once, on others within [`ACTIVE_KEY_CACHE`]). The active key cannot be deleted:
+    /// generate a new one first.
+    pub async fn delete_key(&self, scope: Scope, kid: &str) -> Result<()> {
+        let s = self.scoped_key(scope, kid).await?;
+        if s.status == "active" {
+            return Err(Error::general(
+                "[KeyInUse]",
+                format!(
+                    "The key [{kid}] is the tenant's active signing key: generate a new key \
+                     (POST /api/key/generate) first, then delete this one."
+                ),
+            ));
+        }
+        if !self.store().delete_signing_key(kid).await? {
+            return Err(Error::NotFound);
+        }
+        self.keys.write().expect("not poisoned").remove(kid);
+        tracing::info!(tenant = %s.tenant_id, kid = %kid, "signing key deleted");
+        Ok(())
+    }
+
+    async fn scoped_key(&self, scope: Scope, kid: &str) -> Result<StoredKey> {
+        self.store()
+            .signing_key(kid)
+            .await?
+            .filter(|k| scope.tenant.is_none_or(|t| t == k.tenant_id))
+            .ok_or(Error::NotFound)
+    }
+
+    async fn key_view(&self, s: &StoredKey) -> Result<KeyView> {
+        let key = self.load_key(s).await?;
+        let alg = key.algorithm();
+        Ok(KeyView {
+            id: s.kid.clone(),
+            kid: s.kid.clone(),
+            algorithm: alg.name().to_string(),
+            key_type: match alg {
+                Algorithm::ES256 => "EC",
+                Algorithm::EdDSA => "OKP",
+                Algorithm::RS256 => "RSA",
+                Algorithm::HS256 => "HMAC",
+            }
+            .to_string(),
+            public_key: key.public_pem(),
+            has_private_key: alg != Algorithm::HS256,
+            tenant_id: s.tenant_id,
+            status: s.status.clone(),
+            insert_instant: s.insert_instant,
+            expiration_instant: s.expires_instant,
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn access_token(
         &self,
@@ -870,12 +1006,21 @@ impl Sessions {
     /// `Unauthorized`.
     pub async fn validate(&self, token: &str) -> Result<Map<String, Value>> {
         let kid = portcullis_jwt::key_id(token).ok_or(Error::Unauthorized)?;
-        let cached = self.keys.read().expect("not poisoned").get(&kid).cloned();
+        let cached = self
+            .keys
+            .read()
+            .expect("not poisoned")
+            .get(&kid)
+            .filter(|(_, at)| at.elapsed() < ACTIVE_KEY_CACHE)
+            .map(|(k, _)| k.clone());
         let key = match cached {
             Some(k) => k,
             None => match self.store().signing_key(&kid).await? {
                 Some(s) => self.load_key(&s).await?,
-                None => return Err(Error::Unauthorized),
+                None => {
+                    self.keys.write().expect("not poisoned").remove(&kid);
+                    return Err(Error::Unauthorized);
+                }
             },
         };
         key.verify(token, secs(now_millis()))
@@ -883,6 +1028,33 @@ impl Sessions {
     }
 
     // ------------------------------------------------------------ refresh tokens
+
+    /// A new refresh token and its stored row (only the SHA-256 of the token).
+    #[allow(clippy::too_many_arguments)]
+    fn refresh_token_row(
+        tenant: Uuid,
+        user: Uuid,
+        app: Uuid,
+        family: Uuid,
+        start: Millis,
+        now: Millis,
+        settings: &LoginSettings,
+    ) -> (String, StoredRefreshToken) {
+        let token = crate::service::new_api_key();
+        let row = StoredRefreshToken {
+            id: Uuid::new_v4(),
+            token_hash: sha256_hex(&token),
+            family_id: family,
+            tenant_id: tenant,
+            user_id: user,
+            application_id: app,
+            start_instant: start,
+            insert_instant: now,
+            expires_instant: now + settings.refresh_ttl_millis,
+            used_instant: None,
+        };
+        (token, row)
+    }
 
     #[allow(clippy::too_many_arguments)]
     async fn new_refresh_token(
@@ -895,23 +1067,9 @@ impl Sessions {
         now: Millis,
         settings: &LoginSettings,
     ) -> Result<(String, Uuid)> {
-        let token = crate::service::new_api_key();
-        let id = Uuid::new_v4();
-        self.store()
-            .insert_refresh_token(&StoredRefreshToken {
-                id,
-                token_hash: sha256_hex(&token),
-                family_id: family,
-                tenant_id: tenant,
-                user_id: user,
-                application_id: app,
-                start_instant: start,
-                insert_instant: now,
-                expires_instant: now + settings.refresh_ttl_millis,
-                used_instant: None,
-            })
-            .await?;
-        Ok((token, id))
+        let (token, row) = Self::refresh_token_row(tenant, user, app, family, start, now, settings);
+        self.store().insert_refresh_token(&row).await?;
+        Ok((token, row.id))
     }
 
     /// `POST /api/jwt/refresh`: a new access token for a refresh token. With one-time use (the
@@ -931,11 +1089,18 @@ impl Sessions {
         }
         let hash = sha256_hex(refresh_token);
         let now = now_millis();
-        let stored = self
-            .store()
-            .refresh_token(&hash)
-            .await?
-            .ok_or(Error::NotFound)?;
+        // Mark it used first (one statement for the common case); whether that was right is
+        // known once the settings are read.
+        let (stored, taken) = match self.store().take_refresh_token(&hash, now).await? {
+            Some(t) => (t, true),
+            None => (
+                self.store()
+                    .refresh_token(&hash)
+                    .await?
+                    .ok_or(Error::NotFound)?,
+                false,
+            ),
+        };
         if stored.expires_instant <= now {
             self.store()
                 .delete_refresh_tokens(None, RefreshTokens::Hash(&hash))
@@ -955,7 +1120,12 @@ impl Sessions {
             .filter(|a| a.active)
             .ok_or(Error::NotFound)?;
         let settings = LoginSettings::of(&tenant, Some(&app));
-        if settings.one_time_refresh && !self.store().use_refresh_token(&hash, now).await? {
+        if !settings.one_time_refresh && taken {
+            // Reusable tokens stay unused; a grant racing with this one that found it marked
+            // passes too (below), as a reusable token is never "reused".
+            self.store().release_refresh_token(&hash).await?;
+        }
+        if settings.one_time_refresh && !taken {
             let n = self
                 .store()
                 .delete_refresh_tokens(None, RefreshTokens::Family(stored.family_id))

@@ -6,7 +6,21 @@
 
 use crate::model::*;
 use crate::{Event, ImportJob, StoreResult};
+use portcullis_hash::Credential;
 use uuid::Uuid;
+
+/// What a successful login writes. Only `lastLoginInstant` of the user (and, with
+/// `application`, of that registration) changes: the rest of the stored user is not rewritten,
+/// so a profile update running at the same time is never lost.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginWrites<'a> {
+    pub user: Uuid,
+    pub application: Option<Uuid>,
+    pub now: Millis,
+    /// `user.login.success`, riding with the change it describes.
+    pub event: Option<&'a Event>,
+    pub refresh_token: Option<&'a crate::StoredRefreshToken>,
+}
 
 #[async_trait::async_trait]
 pub trait Store:
@@ -53,6 +67,21 @@ pub trait Store:
         tenant: Uuid,
         username: &str,
     ) -> StoreResult<Option<StoredUser>>;
+    /// The user whose email (first) or username is `login_id` (lower-cased), in one read.
+    async fn user_by_login_id(
+        &self,
+        tenant: Uuid,
+        login_id: &str,
+    ) -> StoreResult<Option<StoredUser>> {
+        match self.user_by_email(tenant, login_id).await? {
+            Some(u) => Ok(Some(u)),
+            None => self.user_by_username(tenant, login_id).await,
+        }
+    }
+    /// Replaces only the user's credential (a rehash on login).
+    async fn update_credential(&self, user: Uuid, credential: &Credential) -> StoreResult<()>;
+    /// The writes of a successful login, in one round trip (see [`LoginWrites`]).
+    async fn record_login(&self, login: &LoginWrites<'_>) -> StoreResult<()>;
     /// Updates the user's profile and credential (not registrations or memberships).
     async fn update_user(&self, user: &StoredUser) -> StoreResult<()>;
     async fn delete_user(&self, scope: Scope, id: Uuid) -> StoreResult<bool>;

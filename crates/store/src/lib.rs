@@ -3,16 +3,20 @@
 //!
 //! Both backends run through sqlx's `Any` driver with the same SQL: every statement here is
 //! portable (`$n` parameters, `ON CONFLICT`, no dialect functions); what differs — DDL
-//! migrations and connection set-up — is chosen by [`Dialect`]. Each entity is stored as its JSON
+//! migrations, connection set-up, the one in-place JSON edit and the batching of
+//! independent writes (`record_login`) — is chosen
+//! by [`Dialect`]. Each entity is stored as its JSON
 //! body beside the columns we index, so a new optional field never needs a migration.
 
 use portcullis_domain::{
-    ApiKey, Application, BulkDelete, Event, Group, ImportJob, Membership, Millis, Registration,
-    Scope, Store, StoreError, StoreResult, StoredUser, Tenant, User,
+    ApiKey, Application, BulkDelete, Event, Group, ImportJob, LoginWrites, Membership, Millis,
+    Registration, Scope, Store, StoreError, StoreResult, StoredUser, Tenant, User,
 };
+use portcullis_hash::Credential;
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -45,6 +49,8 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// Tenants and applications, shared by the clones of this store (see `cache`).
+    cache: Arc<cache::Cache>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -147,6 +153,7 @@ macro_rules! args {
 
 // After `args!`, which they use.
 mod bulk;
+mod cache;
 mod connectors;
 mod jobs;
 mod sessions;
@@ -263,11 +270,70 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("schema migration failed: {e}")))?;
-        Ok(Self { pool, dialect })
+        Ok(Self {
+            pool,
+            dialect,
+            cache: Default::default(),
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// Every tenant, from the cache or the database.
+    async fn cached_tenants(&self) -> StoreResult<Arc<cache::Tenants>> {
+        if let Some(t) = self.cache.tenants() {
+            return Ok(t);
+        }
+        let generation = self.cache.generation();
+        let all = self
+            .fetch_bodies("SELECT body FROM tenants ORDER BY insert_instant, id", &[])
+            .await?;
+        let t = Arc::new(cache::Tenants::new(all));
+        self.cache.put_tenants(generation, t.clone());
+        Ok(t)
+    }
+
+    /// Runs independent writes in one round trip to the database: on SQLite one query of
+    /// several statements (sqlx runs them in turn on the connection's thread: one hop instead of
+    /// one per statement), on PostgreSQL one statement whose leading parts are CTEs. Each part
+    /// numbers its own parameters from `$1`. Not a transaction: a part that fails leaves the
+    /// earlier ones written.
+    async fn batch(&self, parts: Vec<(String, Vec<Arg>)>) -> StoreResult<()> {
+        let mut sql = String::new();
+        let mut args = Vec::new();
+        let last = parts.len().saturating_sub(1);
+        for (i, (part, part_args)) in parts.into_iter().enumerate() {
+            let part = renumber(&part, args.len());
+            match self.dialect {
+                Dialect::Sqlite => {
+                    sql.push_str(&part);
+                    sql.push_str(";\n");
+                }
+                Dialect::Postgres if i < last => {
+                    sql.push_str(if i == 0 { "WITH " } else { ", " });
+                    sql.push_str(&format!("p{i} AS ({part})"));
+                }
+                Dialect::Postgres => {
+                    sql.push(' ');
+                    sql.push_str(&part);
+                }
+            }
+            args.extend(part_args);
+        }
+        bind_owned(sqlx::query(&sql), args)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// A guard that invalidates the tenant and application cache when the write it guards
+    /// ends, however it ends (and once before, so no read during the write is kept).
+    fn invalidates(&self) -> Invalidate<'_> {
+        self.cache.invalidate();
+        Invalidate(&self.cache)
     }
 
     pub async fn close(&self) {
@@ -295,26 +361,6 @@ impl SqlStore {
         args: &[Arg],
     ) -> StoreResult<Option<T>> {
         Ok(self.fetch_bodies(sql, args).await?.into_iter().next())
-    }
-
-    /// Loads users' registrations and memberships.
-    async fn complete_user(&self, row: AnyRow) -> StoreResult<StoredUser> {
-        let mut user: User = body(&row)?;
-        let credential = bulk::credential_of(&row)?;
-        let id = Some(id_of(user.id));
-        user.registrations = self
-            .fetch_bodies(
-                "SELECT body FROM registrations WHERE user_id = $1 ORDER BY id",
-                args![id.clone()],
-            )
-            .await?;
-        user.memberships = self
-            .fetch_bodies(
-                "SELECT body FROM group_members WHERE user_id = $1 ORDER BY id",
-                args![id],
-            )
-            .await?;
-        Ok(StoredUser { user, credential })
     }
 
     /// The body of `table`'s row `id`, if it is in `scope`.
@@ -375,14 +421,73 @@ impl SqlStore {
         Ok(n > 0)
     }
 
-    async fn user_where(&self, cond: &str, args: &[Arg]) -> StoreResult<Option<StoredUser>> {
-        let sql =
-            format!("SELECT body, pw_scheme, pw_factor, pw_salt, pw_hash FROM users WHERE {cond}");
-        let q = bind_all(sqlx::query(&sql), args);
-        match q.fetch_optional(&self.pool).await.map_err(db_err)? {
-            Some(row) => Ok(Some(self.complete_user(row).await?)),
-            None => Ok(None),
+    /// The user `cond` selects (with `order`, the first), with registrations and memberships,
+    /// in one statement: a login reads a user with one round trip, not three.
+    async fn user_where(
+        &self,
+        cond: &str,
+        order: &str,
+        args: &[Arg],
+    ) -> StoreResult<Option<StoredUser>> {
+        let sql = format!(
+            "WITH u AS (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash FROM users \
+               WHERE {cond} {order} LIMIT 1) \
+             SELECT CAST(0 AS BIGINT) AS part, id, body, pw_scheme, pw_factor, pw_salt, pw_hash \
+               FROM u \
+             UNION ALL SELECT CAST(1 AS BIGINT), r.id, r.body, NULL, NULL, NULL, NULL \
+               FROM registrations r WHERE r.user_id IN (SELECT id FROM u) \
+             UNION ALL SELECT CAST(2 AS BIGINT), m.id, m.body, NULL, NULL, NULL, NULL \
+               FROM group_members m WHERE m.user_id IN (SELECT id FROM u) \
+             ORDER BY 1, 2"
+        );
+        let rows = bind_all(sqlx::query(&sql), args)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let mut rows = rows.iter();
+        let Some(first) = rows.next() else {
+            return Ok(None);
+        };
+        let mut user: User = body(first)?;
+        let credential = bulk::credential_of(first)?;
+        user.registrations.clear();
+        user.memberships.clear();
+        for row in rows {
+            match row.try_get::<i64, _>("part").map_err(backend)? {
+                1 => user.registrations.push(body(row)?),
+                _ => user.memberships.push(body(row)?),
+            }
         }
+        Ok(Some(StoredUser { user, credential }))
+    }
+}
+
+/// `sql` with every `$n` turned into `$(n + offset)`.
+fn renumber(sql: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut n = String::new();
+        while let Some(&(_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+            n.push(d);
+            chars.next();
+        }
+        if let Ok(n) = n.parse::<usize>() {
+            out.push_str(&(n + offset).to_string());
+        }
+    }
+    out
+}
+
+struct Invalidate<'a>(&'a cache::Cache);
+
+impl Drop for Invalidate<'_> {
+    fn drop(&mut self) {
+        self.0.invalidate();
     }
 }
 
@@ -478,6 +583,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_tenant(&self, t: &Tenant) -> StoreResult<()> {
+        let _invalidate = self.invalidates();
         self.exec(
             "INSERT INTO tenants (id, name_lower, body, insert_instant) VALUES ($1, $2, $3, $4)",
             args![
@@ -492,19 +598,15 @@ impl Store for SqlStore {
     }
 
     async fn tenant(&self, id: Uuid) -> StoreResult<Option<Tenant>> {
-        self.one(
-            "SELECT body FROM tenants WHERE id = $1",
-            args![Some(id.to_string())],
-        )
-        .await
+        Ok(self.cached_tenants().await?.get(id).cloned())
     }
 
     async fn tenants(&self) -> StoreResult<Vec<Tenant>> {
-        self.fetch_bodies("SELECT body FROM tenants ORDER BY insert_instant, id", &[])
-            .await
+        Ok(self.cached_tenants().await?.all.clone())
     }
 
     async fn update_tenant(&self, t: &Tenant) -> StoreResult<()> {
+        let _invalidate = self.invalidates();
         self.exec(
             "UPDATE tenants SET name_lower = $2, body = $3 WHERE id = $1",
             args![
@@ -518,6 +620,7 @@ impl Store for SqlStore {
     }
 
     async fn delete_tenant(&self, id: Uuid) -> StoreResult<bool> {
+        let _invalidate = self.invalidates();
         let id = Some(id.to_string());
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // Children first, one statement per table. Rows hanging off users: explicit on SQLite
@@ -573,7 +676,16 @@ impl Store for SqlStore {
     }
 
     async fn application(&self, scope: Scope, id: Uuid) -> StoreResult<Option<Application>> {
-        self.scoped("applications", scope, id).await
+        let in_scope = |a: &Application| scope.tenant.is_none_or(|t| a.tenant_id == Some(t));
+        if let Some(a) = self.cache.application(id) {
+            return Ok(Some(a).filter(in_scope));
+        }
+        let generation = self.cache.generation();
+        let found: Option<Application> = self.scoped("applications", Scope::ALL, id).await?;
+        if let Some(a) = &found {
+            self.cache.put_application(generation, a.clone());
+        }
+        Ok(found.filter(in_scope))
     }
 
     async fn applications(&self, scope: Scope) -> StoreResult<Vec<Application>> {
@@ -581,6 +693,7 @@ impl Store for SqlStore {
     }
 
     async fn update_application(&self, a: &Application) -> StoreResult<()> {
+        let _invalidate = self.invalidates();
         self.exec(
             "UPDATE applications SET body = $2 WHERE id = $1",
             args![Some(id_of(a.id)), Some(json(a))],
@@ -590,6 +703,7 @@ impl Store for SqlStore {
     }
 
     async fn delete_application(&self, scope: Scope, id: Uuid) -> StoreResult<bool> {
+        let _invalidate = self.invalidates();
         self.delete_scoped_with("applications", "registrations", "application_id", scope, id)
             .await
     }
@@ -682,6 +796,7 @@ impl Store for SqlStore {
     async fn user(&self, scope: Scope, id: Uuid) -> StoreResult<Option<StoredUser>> {
         self.user_where(
             &format!("id = $1 AND {SCOPED}"),
+            "",
             args![Some(id.to_string()), scope_param(scope)],
         )
         .await
@@ -690,6 +805,7 @@ impl Store for SqlStore {
     async fn user_by_email(&self, tenant: Uuid, email: &str) -> StoreResult<Option<StoredUser>> {
         self.user_where(
             "tenant_id = $1 AND email_lower = $2",
+            "",
             args![Some(tenant.to_string()), Some(email.to_lowercase())],
         )
         .await
@@ -702,9 +818,82 @@ impl Store for SqlStore {
     ) -> StoreResult<Option<StoredUser>> {
         self.user_where(
             "tenant_id = $1 AND username_lower = $2",
+            "",
             args![Some(tenant.to_string()), Some(username.to_lowercase())],
         )
         .await
+    }
+
+    async fn user_by_login_id(
+        &self,
+        tenant: Uuid,
+        login_id: &str,
+    ) -> StoreResult<Option<StoredUser>> {
+        self.user_where(
+            "tenant_id = $1 AND (email_lower = $2 OR username_lower = $2)",
+            "ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 END",
+            args![Some(tenant.to_string()), Some(login_id.to_lowercase())],
+        )
+        .await
+    }
+
+    async fn update_credential(&self, user: Uuid, c: &Credential) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET pw_scheme = $2, pw_factor = $3, pw_salt = $4, pw_hash = $5 WHERE id = $1",
+        )
+        .bind(user.to_string())
+        .bind(c.scheme.clone())
+        .bind(c.factor as i64)
+        .bind(c.salt.clone())
+        .bind(c.hash.clone())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)
+        .map(|_| ())
+    }
+
+    async fn record_login(&self, w: &LoginWrites<'_>) -> StoreResult<()> {
+        let user = Some(w.user.to_string());
+        let last_login = |table: &str, cond: &str| match self.dialect {
+            Dialect::Sqlite => format!(
+                "UPDATE {table} SET body = json_set(body, '$.lastLoginInstant', $1) WHERE {cond}"
+            ),
+            Dialect::Postgres => format!(
+                "UPDATE {table} SET body = (body::jsonb || \
+                 jsonb_build_object('lastLoginInstant', $1::bigint))::text WHERE {cond}"
+            ),
+        };
+        let mut parts = vec![(
+            last_login("users", "id = $2"),
+            vec![Arg::from(w.now), Arg::from(user.clone())],
+        )];
+        if let Some(a) = w.application {
+            parts.push((
+                last_login("registrations", "user_id = $2 AND application_id = $3"),
+                vec![Arg::from(w.now), Arg::from(user), Arg::from(a.to_string())],
+            ));
+        }
+        if let Some(e) = w.event {
+            parts.push((
+                "INSERT INTO events (id, tenant_id, type, create_instant, body) \
+                 VALUES ($1, $2, $3, $4, $5)"
+                    .into(),
+                vec![
+                    e.id.to_string().into(),
+                    e.tenant_id.map(|t| t.to_string()).into(),
+                    e.kind.clone().into(),
+                    e.create_instant.into(),
+                    e.body.to_string().into(),
+                ],
+            ));
+        }
+        if let Some(t) = w.refresh_token {
+            parts.push((
+                sessions::INSERT_REFRESH_TOKEN.to_string(),
+                sessions::refresh_token_args(t),
+            ));
+        }
+        self.batch(parts).await
     }
 
     async fn update_user(&self, su: &StoredUser) -> StoreResult<()> {
@@ -1042,6 +1231,15 @@ pub(crate) async fn insert_user_tx(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batched_parts_number_their_parameters_after_the_earlier_ones() {
+        assert_eq!(
+            super::renumber("UPDATE t SET b = json_set(b, '$.x', $1) WHERE id = $2", 3),
+            "UPDATE t SET b = json_set(b, '$.x', $4) WHERE id = $5"
+        );
+        assert_eq!(super::renumber("$10 $9", 0), "$10 $9");
+    }
 
     #[test]
     fn passwords_are_redacted_from_database_urls() {

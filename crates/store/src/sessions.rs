@@ -3,7 +3,7 @@
 
 use super::{backend, bind_all, db_err, Arg, SqlStore};
 use portcullis_domain::{
-    Millis, RefreshTokens, SessionStore, StoreResult, StoredKey, StoredRefreshToken,
+    LoginLocks, Millis, RefreshTokens, SessionStore, StoreResult, StoredKey, StoredRefreshToken,
 };
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -52,6 +52,24 @@ const KEY_COLUMNS: &str =
     "kid, tenant_id, algorithm, secret, status, insert_instant, expires_instant";
 const REFRESH_COLUMNS: &str = "token_hash, id, family_id, tenant_id, user_id, application_id, \
                                start_instant, insert_instant, expires_instant, used_instant";
+
+pub(crate) const INSERT_REFRESH_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, id, \
+    family_id, tenant_id, user_id, application_id, start_instant, insert_instant, \
+    expires_instant, used_instant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)";
+
+pub(crate) fn refresh_token_args(t: &StoredRefreshToken) -> Vec<Arg> {
+    vec![
+        t.token_hash.clone().into(),
+        t.id.to_string().into(),
+        t.family_id.to_string().into(),
+        t.tenant_id.to_string().into(),
+        t.user_id.to_string().into(),
+        t.application_id.to_string().into(),
+        t.start_instant.into(),
+        t.insert_instant.into(),
+        t.expires_instant.into(),
+    ]
+}
 
 impl SqlStore {
     async fn rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<AnyRow>> {
@@ -115,6 +133,16 @@ impl SessionStore for SqlStore {
         Ok(n == 1)
     }
 
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "DELETE FROM signing_keys WHERE kid = $1",
+                args![kid.to_string()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn delete_expired_signing_keys(&self, now: Millis) -> StoreResult<u64> {
         self.exec(
             "DELETE FROM signing_keys WHERE status = 'retiring' AND expires_instant <= $1",
@@ -124,7 +152,10 @@ impl SessionStore for SqlStore {
     }
 
     async fn insert_refresh_token(&self, t: &StoredRefreshToken) -> StoreResult<()> {
-        self.insert_refresh_tokens(std::slice::from_ref(t)).await
+        // One statement, no transaction: a grant pays one round trip for it.
+        self.exec(INSERT_REFRESH_TOKEN, &refresh_token_args(t))
+            .await?;
+        Ok(())
     }
 
     async fn insert_refresh_tokens(&self, tokens: &[StoredRefreshToken]) -> StoreResult<()> {
@@ -163,15 +194,30 @@ impl SessionStore for SqlStore {
         rows.first().map(refresh_of).transpose()
     }
 
-    async fn use_refresh_token(&self, token_hash: &str, now: Millis) -> StoreResult<bool> {
-        let n = self
-            .exec(
-                "UPDATE refresh_tokens SET used_instant = $1 \
-                 WHERE token_hash = $2 AND used_instant IS NULL",
+    async fn take_refresh_token(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> StoreResult<Option<StoredRefreshToken>> {
+        let rows = self
+            .rows(
+                &format!(
+                    "UPDATE refresh_tokens SET used_instant = $1 \
+                     WHERE token_hash = $2 AND used_instant IS NULL RETURNING {REFRESH_COLUMNS}"
+                ),
                 args![now, token_hash.to_string()],
             )
             .await?;
-        Ok(n == 1)
+        rows.first().map(refresh_of).transpose()
+    }
+
+    async fn release_refresh_token(&self, token_hash: &str) -> StoreResult<()> {
+        self.exec(
+            "UPDATE refresh_tokens SET used_instant = NULL WHERE token_hash = $1",
+            args![token_hash.to_string()],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn delete_refresh_tokens(
@@ -312,26 +358,33 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn login_locked_until(
+    async fn login_locks(
         &self,
         tenant: Uuid,
         subjects: &[String],
         now: Millis,
-    ) -> StoreResult<Option<Millis>> {
-        let mut latest = None;
-        for s in subjects {
-            let rows = self
-                .rows(
-                    "SELECT until_instant FROM login_locks \
-                     WHERE tenant_id = $1 AND subject = $2 AND until_instant > $3",
-                    args![tenant.to_string(), s.clone(), now],
-                )
-                .await?;
-            if let Some(r) = rows.first() {
-                let u = int(r, "until_instant")?;
-                latest = Some(latest.map_or(u, |l: Millis| l.max(u)));
-            }
+    ) -> StoreResult<LoginLocks> {
+        if subjects.is_empty() {
+            return Ok(LoginLocks::default());
         }
-        Ok(latest)
+        let list = (0..subjects.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT (SELECT MAX(until_instant) FROM login_locks \
+               WHERE tenant_id = $1 AND until_instant > $2 AND subject IN ({list})) AS until_instant, \
+             (SELECT COUNT(*) FROM login_failures WHERE tenant_id = $1 AND subject = $3) AS failures"
+        );
+        let mut args = vec![Arg::from(tenant.to_string()), Arg::from(now)];
+        args.extend(subjects.iter().map(|s| Arg::from(s.clone())));
+        let rows = self.rows(&sql, &args).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| backend("the lock check returned no row"))?;
+        Ok(LoginLocks {
+            locked_until: row.try_get("until_instant").map_err(backend)?,
+            first_has_failures: int(row, "failures")? > 0,
+        })
     }
 }

@@ -6,6 +6,7 @@ pub mod application;
 pub mod connector;
 pub mod group;
 pub mod import;
+pub mod key;
 pub mod login;
 pub mod status;
 pub mod tenant;

@@ -5,6 +5,7 @@ mod bad_input;
 mod bulk_delete;
 mod import;
 mod jobs;
+mod key;
 mod kickstart;
 mod login;
 mod migration;

@@ -9,6 +9,10 @@ portcullis_store::on_both_backends!(
     duplicate_email_is_reported_as_a_field,
     failed_user_insert_leaves_nothing_behind,
     deleting_a_tenant_removes_everything_in_it,
+    last_login_does_not_undo_a_profile_update_made_since_the_user_was_read,
+    a_login_id_finds_the_email_first_then_the_username_with_everything_loaded,
+    tenant_and_application_writes_are_seen_at_once_despite_the_cache,
+    the_lock_check_tells_whether_the_subject_has_failures,
 );
 
 async fn tenant(db: &TestDb, name: &str) -> Uuid {
@@ -143,4 +147,210 @@ async fn deleting_a_tenant_removes_everything_in_it(backend: Backend) {
         .await
         .unwrap()
         .is_some());
+}
+
+async fn app_in(db: &TestDb, t: Uuid) -> Application {
+    let app = Application {
+        id: Some(Uuid::new_v4()),
+        tenant_id: Some(t),
+        name: "app".into(),
+        insert_instant: Some(1),
+        ..Application::default()
+    };
+    db.store.insert_application(&app).await.unwrap();
+    app
+}
+
+async fn last_login_does_not_undo_a_profile_update_made_since_the_user_was_read(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let t = tenant(&db, "t").await;
+    let app = app_in(&db, t).await;
+    let mut u = user(t, "race@example.com");
+    u.user.registrations = vec![Registration {
+        id: Some(Uuid::new_v4()),
+        application_id: app.id,
+        roles: vec!["admin".into()],
+        ..Registration::default()
+    }];
+    db.store.insert_user(&u).await.unwrap();
+    let id = u.user.id.unwrap();
+    // A login has read the user (the copy `u`); a profile update lands; then the login records
+    // its instant. The update must survive.
+    let mut updated = db.store.user(Scope::ALL, id).await.unwrap().unwrap();
+    updated.user.first_name = Some("Renamed".into());
+    db.store.update_user(&updated).await.unwrap();
+    db.store
+        .record_login(&LoginWrites {
+            user: id,
+            application: app.id,
+            now: 1234,
+            event: None,
+            refresh_token: None,
+        })
+        .await
+        .unwrap();
+
+    let after = db.store.user(Scope::ALL, id).await.unwrap().unwrap();
+    assert_eq!(after.user.first_name.as_deref(), Some("Renamed"));
+    assert_eq!(after.user.last_login_instant, Some(1234));
+    assert_eq!(after.user.registrations.len(), 1);
+    assert_eq!(after.user.registrations[0].last_login_instant, Some(1234));
+    assert_eq!(after.user.registrations[0].roles, ["admin"]);
+    assert_eq!(after.credential, u.credential);
+    // Without an application only the user's instant moves.
+    db.store
+        .record_login(&LoginWrites {
+            user: id,
+            application: None,
+            now: 5678,
+            event: None,
+            refresh_token: None,
+        })
+        .await
+        .unwrap();
+    let after = db.store.user(Scope::ALL, id).await.unwrap().unwrap();
+    assert_eq!(after.user.last_login_instant, Some(5678));
+    assert_eq!(after.user.registrations[0].last_login_instant, Some(1234));
+}
+
+async fn a_login_id_finds_the_email_first_then_the_username_with_everything_loaded(
+    backend: Backend,
+) {
+    let db = TestDb::new(backend).await;
+    let t = tenant(&db, "t").await;
+    let app = app_in(&db, t).await;
+    let mut by_username = user(t, "someone@example.com");
+    by_username.user.username = Some("Shared@Example.com".into());
+    let mut by_email = user(t, "shared@example.com");
+    by_email.user.registrations = vec![Registration {
+        id: Some(Uuid::new_v4()),
+        application_id: app.id,
+        ..Registration::default()
+    }];
+    db.store.insert_user(&by_username).await.unwrap();
+    db.store.insert_user(&by_email).await.unwrap();
+    let found = db
+        .store
+        .user_by_login_id(t, "shared@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        found, by_email,
+        "the email wins, registrations and credential loaded"
+    );
+    db.store
+        .delete_user(Scope::ALL, by_email.user.id.unwrap())
+        .await
+        .unwrap();
+    let found = db
+        .store
+        .user_by_login_id(t, "shared@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.user.id, by_username.user.id);
+    assert!(db
+        .store
+        .user_by_login_id(t, "nobody")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn tenant_and_application_writes_are_seen_at_once_despite_the_cache(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let t = tenant(&db, "before").await;
+    let mut app = app_in(&db, t).await;
+    // Warm the cache.
+    assert_eq!(db.store.tenant(t).await.unwrap().unwrap().name, "before");
+    assert!(db
+        .store
+        .application(Scope::ALL, app.id.unwrap())
+        .await
+        .unwrap()
+        .is_some());
+
+    let mut tenant = db.store.tenant(t).await.unwrap().unwrap();
+    tenant.name = "after".into();
+    db.store.update_tenant(&tenant).await.unwrap();
+    assert_eq!(db.store.tenant(t).await.unwrap().unwrap().name, "after");
+    assert_eq!(db.store.tenants().await.unwrap()[0].name, "after");
+
+    app.name = "renamed".into();
+    db.store.update_application(&app).await.unwrap();
+    let id = app.id.unwrap();
+    assert_eq!(
+        db.store
+            .application(Scope::ALL, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "renamed"
+    );
+    let other = tenant_in(&db).await;
+    assert!(
+        db.store
+            .application(Scope::tenant(other), id)
+            .await
+            .unwrap()
+            .is_none(),
+        "a cached application keeps its tenant scope"
+    );
+    assert!(db.store.delete_application(Scope::ALL, id).await.unwrap());
+    assert!(db
+        .store
+        .application(Scope::ALL, id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(db.store.delete_tenant(t).await.unwrap());
+    assert!(db.store.tenant(t).await.unwrap().is_none());
+}
+
+async fn tenant_in(db: &TestDb) -> Uuid {
+    tenant(db, "other").await
+}
+
+async fn the_lock_check_tells_whether_the_subject_has_failures(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let t = tenant(&db, "t").await;
+    let subjects = vec!["user:a".to_string(), "ip:1.2.3.4".to_string()];
+    let none = db.store.login_locks(t, &subjects, 100).await.unwrap();
+    assert_eq!(none, LoginLocks::default());
+    db.store
+        .record_login_failure(t, "ip:1.2.3.4", 100, 0)
+        .await
+        .unwrap();
+    let l = db.store.login_locks(t, &subjects, 100).await.unwrap();
+    assert!(
+        !l.first_has_failures,
+        "only the first subject's failures count"
+    );
+    db.store
+        .record_login_failure(t, "user:a", 100, 0)
+        .await
+        .unwrap();
+    assert!(
+        db.store
+            .login_locks(t, &subjects, 100)
+            .await
+            .unwrap()
+            .first_has_failures
+    );
+    db.store.lock_login(t, "ip:1.2.3.4", 500).await.unwrap();
+    db.store.lock_login(t, "user:a", 300).await.unwrap();
+    let l = db.store.login_locks(t, &subjects, 100).await.unwrap();
+    assert_eq!(l.locked_until, Some(500), "the latest lock end");
+    let l = db.store.login_locks(t, &subjects[..1], 300).await.unwrap();
+    assert_eq!(l.locked_until, None, "an ended lock does not hold");
+    db.store.clear_login_failures(t, "user:a").await.unwrap();
+    assert!(
+        !db.store
+            .login_locks(t, &subjects, 100)
+            .await
+            .unwrap()
+            .first_has_failures
+    );
 }

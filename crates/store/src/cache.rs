@@ -1,0 +1,95 @@
+//! A per-node cache of tenants and applications, which every login and refresh grant reads.
+//!
+//! Writes through this store invalidate it at once, so this node sees its own updates
+//! immediately; another node's cache may serve the old settings for up to [`TTL`]. A read that
+//! raced with a write never re-populates the cache with what it read before the write: each
+//! write bumps a generation, and a value read under an older generation is not kept.
+
+use portcullis_domain::{Application, Tenant};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// How long another node's write may go unseen here.
+pub const TTL: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub(crate) struct Cache {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    generation: u64,
+    /// Every tenant, oldest first, and by id.
+    tenants: Option<(Instant, Arc<Tenants>)>,
+    applications: HashMap<Uuid, (Instant, Application)>,
+}
+
+pub(crate) struct Tenants {
+    pub all: Vec<Tenant>,
+    pub by_id: HashMap<Uuid, usize>,
+}
+
+impl Tenants {
+    pub fn new(all: Vec<Tenant>) -> Self {
+        let by_id = all
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| Some((t.id?, i)))
+            .collect();
+        Tenants { all, by_id }
+    }
+
+    pub fn get(&self, id: Uuid) -> Option<&Tenant> {
+        self.by_id.get(&id).map(|&i| &self.all[i])
+    }
+}
+
+impl Cache {
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("not poisoned")
+    }
+
+    /// The generation to hand back to a `put_*` after reading the database.
+    pub fn generation(&self) -> u64 {
+        self.inner().generation
+    }
+
+    pub fn tenants(&self) -> Option<Arc<Tenants>> {
+        match &self.inner().tenants {
+            Some((at, t)) if at.elapsed() < TTL => Some(t.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn put_tenants(&self, generation: u64, tenants: Arc<Tenants>) {
+        let mut inner = self.inner();
+        if inner.generation == generation {
+            inner.tenants = Some((Instant::now(), tenants));
+        }
+    }
+
+    pub fn application(&self, id: Uuid) -> Option<Application> {
+        match self.inner().applications.get(&id) {
+            Some((at, a)) if at.elapsed() < TTL => Some(a.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn put_application(&self, generation: u64, app: Application) {
+        let mut inner = self.inner();
+        if let (true, Some(id)) = (inner.generation == generation, app.id) {
+            inner.applications.insert(id, (Instant::now(), app));
+        }
+    }
+
+    /// After any write to tenants or applications.
+    pub fn invalidate(&self) {
+        let mut inner = self.inner();
+        inner.generation += 1;
+        inner.tenants = None;
+        inner.applications.clear();
+    }
+}
