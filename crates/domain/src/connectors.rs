@@ -41,7 +41,27 @@ pub struct Connector {
     pub settings: Json,
 }
 
+/// Settings that are secrets: kept in the store, never in an API answer.
+pub const SECRET_SETTINGS: [&str; 4] = [
+    "httpAuthenticationPassword",
+    "bearerToken",
+    "systemAccountPassword",
+    "clientKey",
+];
+
 impl Connector {
+    /// The connector as the API shows it: secret settings are left out (a replace that leaves
+    /// them out keeps the stored ones, so a GET-modify-PUT round trip loses nothing).
+    pub fn to_wire(&self) -> serde_json::Value {
+        let mut v = self.to_json();
+        if let Some(m) = v.as_object_mut() {
+            for k in SECRET_SETTINGS {
+                m.remove(k);
+            }
+        }
+        v
+    }
+
     /// The connector's settings as one JSON object, the form implementations parse.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("connectors serialize")

@@ -86,6 +86,14 @@ impl Identity {
             return Err(Error::Unauthorized);
         }
         let old = self.connector(id).await?;
+        // Answers never carry secrets, so a replace built from one keeps the stored ones.
+        for k in SECRET_SETTINGS {
+            if !new.settings.contains_key(k) {
+                if let Some(v) = old.settings.get(k) {
+                    new.settings.insert(k.to_string(), v.clone());
+                }
+            }
+        }
         new.id = old.id;
         new.insert_instant = old.insert_instant;
         new.last_update_instant = Some(now_millis());

@@ -31,11 +31,18 @@ pub async fn create(
         .identity
         .create_connector(c.scope, id, req.connector)
         .await?;
-    Ok(wrap("connector", created))
+    Ok(wrap("connector", created.to_wire()))
 }
 
 pub async fn list(State(s): State<AppState>, _c: Caller) -> ApiResult<Json<Value>> {
-    Ok(wrap("connectors", s.identity.connectors().await?))
+    let all: Vec<Value> = s
+        .identity
+        .connectors()
+        .await?
+        .iter()
+        .map(Connector::to_wire)
+        .collect();
+    Ok(wrap("connectors", all))
 }
 
 pub async fn get(
@@ -44,7 +51,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "connectorId")?;
-    Ok(wrap("connector", s.identity.connector(id).await?))
+    Ok(wrap("connector", s.identity.connector(id).await?.to_wire()))
 }
 
 pub async fn replace(
@@ -58,7 +65,8 @@ pub async fn replace(
         "connector",
         s.identity
             .replace_connector(c.scope, id, req.connector)
-            .await?,
+            .await?
+            .to_wire(),
     ))
 }
 
@@ -72,7 +80,7 @@ pub async fn patch(
     let p = patch_root(&body, "connector")?;
     Ok(wrap(
         "connector",
-        s.identity.patch_connector(c.scope, id, p).await?,
+        s.identity.patch_connector(c.scope, id, p).await?.to_wire(),
     ))
 }
 

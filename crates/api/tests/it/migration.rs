@@ -681,6 +681,43 @@ async fn connector_resources_check_their_settings_and_references(b: Backend) {
         1
     );
 
+    // Secrets are stored but never answered; a PUT of what GET gave keeps them.
+    let secret = connector(
+        &s,
+        json!({"type": "RESTMigration", "name": "with secret", "baseURL": "https://legacy.example/users",
+               "bearerToken": "tok-3141592653"}),
+    )
+    .await;
+    let got = s.get(&format!("/api/connector/{secret}")).await;
+    assert!(!got.text.contains("tok-3141592653"), "{}", got.text);
+    assert!(!s
+        .get("/api/connector")
+        .await
+        .text
+        .contains("tok-3141592653"));
+    let mut body = got.json["connector"].clone();
+    body["readTimeout"] = json!(1234);
+    let put = s
+        .call(
+            "PUT",
+            &format!("/api/connector/{secret}"),
+            json!({ "connector": body }),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{put:?}");
+    assert!(!put.text.contains("tok-3141592653"));
+    use portcullis_domain::connectors::ConnectorStore;
+    let stored =
+        s.db.store
+            .connector(secret.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(stored.settings["bearerToken"], "tok-3141592653");
+    assert_eq!(stored.settings["readTimeout"], 1234);
+    let d = send(s.req("DELETE", &format!("/api/connector/{secret}"))).await;
+    assert_eq!(d.status, 200);
+
     // A policy must name a connector that exists.
     let bad = s
         .call(
