@@ -87,6 +87,16 @@ impl ConnectorStore for SqlStore {
         events: &[portcullis_domain::Event],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
+        if self.dialect == super::Dialect::Postgres {
+            // The commit need not wait for the WAL flush: a migration lost in a crash is whole
+            // (user, credential, counters and events go together) and simply happens again at
+            // the user's next login, with the same id, because the legacy system still has
+            // them. Everything else keeps PostgreSQL's synchronous commit.
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         insert_user_tx(&mut tx, su).await?;
         super::bulk::insert_events(self.dialect, &mut tx, events).await?;
         // The migration is also the login the connector served: both counters in one statement.
