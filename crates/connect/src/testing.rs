@@ -88,48 +88,41 @@ pub fn certificates(dir: &Path) {
         .args(ec)
         .args(["-keyout", &d("ca.key"), "-out", &d("ca.pem")])
         .args(["-days", "2", "-subj", "/CN=Portcullis test CA"]));
-    run(Command::new("openssl")
-        .arg("req")
-        .args(ec)
-        .args(["-keyout", &d("server.key"), "-out", &d("server.csr")])
-        .args(["-subj", "/CN=localhost"]));
-    std::fs::write(
-        dir.join("ext.cnf"),
+    // A key and certificate signed by the CA: `{name}.key`, `{name}.pem`.
+    let signed = |name: &str, subject: &str, extensions: &str| {
+        run(Command::new("openssl")
+            .arg("req")
+            .args(ec)
+            .args([
+                "-keyout",
+                &d(&format!("{name}.key")),
+                "-out",
+                &d(&format!("{name}.csr")),
+            ])
+            .args(["-subj", subject]));
+        std::fs::write(dir.join(format!("{name}.cnf")), extensions).unwrap();
+        run(Command::new("openssl")
+            .args(["x509", "-req", "-in", &d(&format!("{name}.csr"))])
+            .args([
+                "-CA",
+                &d("ca.pem"),
+                "-CAkey",
+                &d("ca.key"),
+                "-CAcreateserial",
+            ])
+            .args(["-out", &d(&format!("{name}.pem")), "-days", "2"])
+            .args(["-extfile", &d(&format!("{name}.cnf"))]));
+    };
+    signed(
+        "server",
+        "/CN=localhost",
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(Command::new("openssl")
-        .args(["x509", "-req", "-in", &d("server.csr")])
-        .args([
-            "-CA",
-            &d("ca.pem"),
-            "-CAkey",
-            &d("ca.key"),
-            "-CAcreateserial",
-        ])
-        .args(["-out", &d("server.pem"), "-days", "2"])
-        .args(["-extfile", &d("ext.cnf")]));
-    run(Command::new("openssl")
-        .arg("req")
-        .args(ec)
-        .args(["-keyout", &d("client.key"), "-out", &d("client.csr")])
-        .args(["-subj", "/CN=portcullis-connector"]));
-    std::fs::write(
-        dir.join("client.cnf"),
+    );
+    signed(
+        "client",
+        "/CN=portcullis-connector",
         "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-    )
-    .unwrap();
-    run(Command::new("openssl")
-        .args(["x509", "-req", "-in", &d("client.csr")])
-        .args([
-            "-CA",
-            &d("ca.pem"),
-            "-CAkey",
-            &d("ca.key"),
-            "-CAcreateserial",
-        ])
-        .args(["-out", &d("client.pem"), "-days", "2"])
-        .args(["-extfile", &d("client.cnf")]));
+    );
 }
 
 fn person(uid: &str, password_hash: &str, extra: &str) -> String {

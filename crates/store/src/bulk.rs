@@ -114,22 +114,10 @@ impl SqlStore {
         // Updated users: their row, then their whole lists of registrations and memberships
         // (stored ones kept, given ones merged in by the domain) are written again.
         for s in updated {
-            let (u, c) = (&s.user, s.credential.as_ref());
-            sqlx::query(
-                "UPDATE users SET email_lower = $2, username_lower = $3, body = $4, pw_scheme = $5, pw_factor = $6, pw_salt = $7, pw_hash = $8 WHERE id = $1 AND tenant_id = $9",
-            )
-            .bind(id_of(u.id))
-            .bind(lower(&u.email))
-            .bind(lower(&u.username))
-            .bind(user_body(u))
-            .bind(c.map(|c| c.scheme.clone()))
-            .bind(c.map(|c| c.factor as i64))
-            .bind(c.map(|c| c.salt.clone()))
-            .bind(c.map(|c| c.hash.clone()))
-            .bind(id_of(u.tenant_id))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            super::update_user_query(s)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
         }
         let ids: Vec<String> = updated.iter().map(|s| id_of(s.user.id)).collect();
         for chunk in ids.chunks(IN_CHUNK) {

@@ -897,23 +897,11 @@ impl Store for SqlStore {
     }
 
     async fn update_user(&self, su: &StoredUser) -> StoreResult<()> {
-        let u = &su.user;
-        let c = su.credential.as_ref();
-        sqlx::query(
-            "UPDATE users SET email_lower = $2, username_lower = $3, body = $4, pw_scheme = $5, pw_factor = $6, pw_salt = $7, pw_hash = $8 WHERE id = $1",
-        )
-        .bind(id_of(u.id))
-        .bind(lower(&u.email))
-        .bind(lower(&u.username))
-        .bind(user_body(u))
-        .bind(c.map(|c| c.scheme.clone()))
-        .bind(c.map(|c| c.factor as i64))
-        .bind(c.map(|c| c.salt.clone()))
-        .bind(c.map(|c| c.hash.clone()))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)
-        .map(|_| ())
+        update_user_query(su)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)
+            .map(|_| ())
     }
 
     async fn delete_user(&self, scope: Scope, id: Uuid) -> StoreResult<bool> {
@@ -1171,6 +1159,26 @@ impl Store for SqlStore {
             .await?
             > 0)
     }
+}
+
+/// The statement that rewrites a user's row (body, indexed columns, credential) in its tenant.
+pub(crate) fn update_user_query(
+    su: &StoredUser,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+    let (u, c) = (&su.user, su.credential.as_ref());
+    sqlx::query(
+        "UPDATE users SET email_lower = $2, username_lower = $3, body = $4, pw_scheme = $5, \
+         pw_factor = $6, pw_salt = $7, pw_hash = $8 WHERE id = $1 AND tenant_id = $9",
+    )
+    .bind(id_of(u.id))
+    .bind(lower(&u.email))
+    .bind(lower(&u.username))
+    .bind(user_body(u))
+    .bind(c.map(|c| c.scheme.clone()))
+    .bind(c.map(|c| c.factor as i64))
+    .bind(c.map(|c| c.salt.clone()))
+    .bind(c.map(|c| c.hash.clone()))
+    .bind(id_of(u.tenant_id))
 }
 
 /// Inserts a user with their registrations and memberships inside `tx`.

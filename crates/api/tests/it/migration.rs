@@ -153,6 +153,25 @@ async fn set_policies(s: &Server, tenant: &str, policies: Value) {
     assert_eq!(a.status, 200, "{a:?}");
 }
 
+/// One policy: every login id, migrated, through `connector`.
+async fn migrate_all_through(s: &Server, tenant: &str, connector: &str) {
+    set_policies(
+        s,
+        tenant,
+        json!([{"connectorId": connector, "domains": ["*"], "migrate": true}]),
+    )
+    .await;
+}
+
+/// A Generic connector to a port where nothing listens.
+async fn down_connector(s: &Server) -> String {
+    connector(
+        s,
+        json!({"type": "Generic", "name": "down", "authenticationURL": "http://127.0.0.1:9/auth"}),
+    )
+    .await
+}
+
 async fn login(s: &Server, login_id: &str, password: &str) -> Answer {
     s.call(
         "POST",
@@ -179,12 +198,7 @@ async fn first_login_migrates_and_later_logins_stay_local(b: Backend) {
                "registrations": [{"applicationId": app, "roles": ["admin", "ghost"]}]}),
     );
     let c = generic_connector(&s, &legacy, "/generic").await;
-    set_policies(
-        &s,
-        &t,
-        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
-    )
-    .await;
+    migrate_all_through(&s, &t, &c).await;
 
     let a = s
         .call(
@@ -257,12 +271,7 @@ async fn wrong_password_and_unknown_user_create_nothing(b: Backend) {
         json!({"email": "bo@legacy.example"}),
     );
     let c = generic_connector(&s, &legacy, "/generic").await;
-    set_policies(
-        &s,
-        &t,
-        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
-    )
-    .await;
+    migrate_all_through(&s, &t, &c).await;
 
     let wrong = login(&s, "bo@legacy.example", "wrong").await;
     let unknown = login(&s, "nobody@legacy.example", "wrong").await;
@@ -287,12 +296,7 @@ async fn a_legacy_system_that_is_down_slow_or_garbled_gives_503_and_writes_nothi
     let t = s.default_tenant().await;
     for path in ["/broken", "/slow", "/garbage"] {
         let c = generic_connector(&s, &legacy, path).await;
-        set_policies(
-            &s,
-            &t,
-            json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
-        )
-        .await;
+        migrate_all_through(&s, &t, &c).await;
         let started = std::time::Instant::now();
         let a = login(&s, "cy@legacy.example", "whatever").await;
         assert_eq!(a.status, 503, "{path}: {a:?}");
@@ -306,17 +310,8 @@ async fn a_legacy_system_that_is_down_slow_or_garbled_gives_503_and_writes_nothi
         );
     }
     // Down: nothing listens there.
-    let down = connector(
-        &s,
-        json!({"type": "Generic", "name": "down", "authenticationURL": "http://127.0.0.1:9/auth"}),
-    )
-    .await;
-    set_policies(
-        &s,
-        &t,
-        json!([{"connectorId": down, "domains": ["*"], "migrate": true}]),
-    )
-    .await;
+    let down = down_connector(&s).await;
+    migrate_all_through(&s, &t, &down).await;
     let a = login(&s, "cy@legacy.example", "whatever").await;
     assert_eq!(a.status, 503, "{a:?}");
     assert!(a.json["generalErrors"][0]["message"]
@@ -409,12 +404,7 @@ async fn migrate_false_asks_every_time_and_refreshes_the_profile(b: Backend) {
     assert_eq!(u.json["user"]["connectorId"], json!(c));
 
     // Switching the policy to migrate: the next login keeps the password and stops asking.
-    set_policies(
-        &s,
-        &t,
-        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
-    )
-    .await;
+    migrate_all_through(&s, &t, &c).await;
     assert_eq!(login(&s, "gu@legacy.example", "pw2").await.status, 200);
     assert_eq!(legacy.calls(), 4);
     assert_eq!(login(&s, "gu@legacy.example", "pw2").await.status, 200);
@@ -459,12 +449,7 @@ async fn rest_connector_maps_roles_and_groups_into_the_tenant(b: Backend) {
                "groupMap": {"staff": "employees"}, "migrateUnmappedGroups": true}),
     )
     .await;
-    set_policies(
-        &s,
-        &t,
-        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
-    )
-    .await;
+    migrate_all_through(&s, &t, &c).await;
     // UPDATE_PASSWORD becomes FusionAuth's 203: change the password first.
     let a = login(&s, "hal@legacy.example", "pw").await;
     assert_eq!(a.status, 203, "{a:?}");
@@ -540,12 +525,7 @@ async fn migration_status_counts_exactly(b: Backend) {
         );
     }
     let c = generic_connector(&s, &legacy, "/generic").await;
-    set_policies(
-        &s,
-        &t,
-        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
-    )
-    .await;
+    migrate_all_through(&s, &t, &c).await;
     let empty = s.get("/api/migration/status").await;
     assert_eq!(empty.status, 200, "{empty:?}");
     assert_eq!(empty.json["tenants"][0]["usersMigrated"], 0);
@@ -579,17 +559,8 @@ async fn migration_status_counts_exactly(b: Backend) {
         "one partial day is not a measurement"
     );
     // Failures are counted by kind.
-    let down = connector(
-        &s,
-        json!({"type": "Generic", "name": "down", "authenticationURL": "http://127.0.0.1:9/x"}),
-    )
-    .await;
-    set_policies(
-        &s,
-        &t,
-        json!([{"connectorId": down, "domains": ["*"], "migrate": true}]),
-    )
-    .await;
+    let down = down_connector(&s).await;
+    migrate_all_through(&s, &t, &down).await;
     assert_eq!(login(&s, "u4@legacy.example", "pw").await.status, 503);
     let a = s.get("/api/migration/status").await;
     let conns = a.json["tenants"][0]["connectors"]
@@ -739,12 +710,7 @@ async fn connector_resources_check_their_settings_and_references(b: Backend) {
         bad.field_code("tenant.connectorPolicies"),
         Some("[invalid]tenant.connectorPolicies")
     );
-    set_policies(
-        &s,
-        &t,
-        json!([{"connectorId": c, "domains": ["*"], "migrate": true}]),
-    )
-    .await;
+    migrate_all_through(&s, &t, &c).await;
     // In use: not deleted.
     let d = send(s.req("DELETE", &format!("/api/connector/{c}"))).await;
     assert_eq!(d.status, 400, "{d:?}");
@@ -1084,12 +1050,7 @@ async fn the_example_legacy_app_of_the_guide_migrates_through_both_endpoint_styl
         json!({"type": "Generic", "name": "no token", "authenticationURL": format!("{}/fusionauth/login", legacy.url)}),
     )
     .await;
-    set_policies(
-        &s,
-        &t,
-        json!([{"connectorId": no_token, "domains": ["*"], "migrate": true}]),
-    )
-    .await;
+    migrate_all_through(&s, &t, &no_token).await;
     let refused = login(&s, "dan@legacy.example", "whatever").await;
     assert_eq!(refused.status, 503, "{refused:?}");
     assert!(refused.text.contains("401"), "{}", refused.text);
