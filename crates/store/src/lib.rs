@@ -300,7 +300,7 @@ impl SqlStore {
     /// one per statement), on PostgreSQL one statement whose leading parts are CTEs. Each part
     /// numbers its own parameters from `$1`. Not a transaction: a part that fails leaves the
     /// earlier ones written.
-    async fn batch(&self, parts: Vec<(String, Vec<Arg>)>) -> StoreResult<()> {
+    pub(crate) async fn batch(&self, parts: Vec<(String, Vec<Arg>)>) -> StoreResult<()> {
         let mut sql = String::new();
         let mut args = Vec::new();
         let last = parts.len().saturating_sub(1);
@@ -1179,6 +1179,60 @@ pub(crate) fn update_user_query(
     .bind(c.map(|c| c.salt.clone()))
     .bind(c.map(|c| c.hash.clone()))
     .bind(id_of(u.tenant_id))
+}
+
+/// A user's inserts (row, registrations, memberships) as parts for [`SqlStore::batch`].
+pub(crate) fn insert_user_parts(su: &StoredUser) -> Vec<(String, Vec<Arg>)> {
+    let u = &su.user;
+    let (tenant, id) = (id_of(u.tenant_id), id_of(u.id));
+    let c = su.credential.as_ref();
+    let mut parts = vec![(
+        "INSERT INTO users (id, tenant_id, email_lower, username_lower, body, pw_scheme, \
+         pw_factor, pw_salt, pw_hash, insert_instant) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            .to_string(),
+        vec![
+            Arg::from(id.clone()),
+            Arg::from(tenant.clone()),
+            Arg::from(lower(&u.email)),
+            Arg::from(lower(&u.username)),
+            Arg::from(user_body(u)),
+            Arg::from(c.map(|c| c.scheme.clone())),
+            Arg::OptInt(c.map(|c| c.factor as i64)),
+            Arg::from(c.map(|c| c.salt.clone())),
+            Arg::from(c.map(|c| c.hash.clone())),
+            Arg::from(u.insert_instant.unwrap_or(0)),
+        ],
+    )];
+    for r in &u.registrations {
+        parts.push((
+            "INSERT INTO registrations (id, tenant_id, user_id, application_id, body) \
+             VALUES ($1, $2, $3, $4, $5)"
+                .into(),
+            vec![
+                Arg::from(id_of(r.id)),
+                Arg::from(tenant.clone()),
+                Arg::from(id.clone()),
+                Arg::from(id_of(r.application_id)),
+                Arg::from(json(r)),
+            ],
+        ));
+    }
+    for m in &u.memberships {
+        parts.push((
+            "INSERT INTO group_members (id, tenant_id, group_id, user_id, body) \
+             VALUES ($1, $2, $3, $4, $5)"
+                .into(),
+            vec![
+                Arg::from(id_of(m.id)),
+                Arg::from(tenant.clone()),
+                Arg::from(id_of(m.group_id)),
+                Arg::from(id.clone()),
+                Arg::from(json(m)),
+            ],
+        ));
+    }
+    parts
 }
 
 /// Inserts a user with their registrations and memberships inside `tx`.
