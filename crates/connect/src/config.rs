@@ -57,18 +57,15 @@ impl<'a> Reader<'a> {
 
     /// A required non-empty string.
     pub fn string(&mut self, field: &str) -> String {
+        let present = self.json.get(field).is_some_and(|v| !v.is_null());
         match self.opt::<String>(field) {
             Some(s) if !s.trim().is_empty() => s.trim().to_string(),
-            Some(_) | None
-                if self
-                    .json
-                    .get(field)
-                    .is_none_or(|v| v.is_null() || v.is_string()) =>
-            {
+            // A value of the wrong type has its error already.
+            None if present => String::new(),
+            _ => {
                 self.missing(field);
                 String::new()
             }
-            _ => String::new(),
         }
     }
 

@@ -149,15 +149,6 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 6] = [
-        FailureKind::Unreachable,
-        FailureKind::Timeout,
-        FailureKind::BadAnswer,
-        FailureKind::CircuitOpen,
-        FailureKind::Busy,
-        FailureKind::Unsupported,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             FailureKind::Unreachable => "unreachable",

@@ -645,7 +645,6 @@ impl Identity {
                     match r.outcome.as_str() {
                         MIGRATED => {
                             s.users_migrated += r.count;
-                            *s.migrated_per_day.entry(r.day).or_default() += r.count;
                             *per_day_all.entry(r.day).or_default() += r.count;
                         }
                         LOGIN => s.logins += r.count,
@@ -733,8 +732,6 @@ pub struct ConnectorStatus {
     pub not_found: i64,
     /// Failures by kind (`timeout`, `unreachable`, `badAnswer`, `circuitOpen`, `busy`).
     pub failures: BTreeMap<String, i64>,
-    #[serde(skip)]
-    pub migrated_per_day: BTreeMap<i64, i64>,
 }
 
 /// When the goal share is expected, from S = 1 − (1 − P)^D.

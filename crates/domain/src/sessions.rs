@@ -457,17 +457,20 @@ impl Sessions {
                 (true, upgraded)
             })
             .await?;
-        let Some(stored) = found.clone().filter(|u| ok && u.credential.is_some()) else {
-            self.failed(tenant_id, &subjects, settings, now).await?;
-            self.identity
-                .record(crate::Event::login_failed(
-                    tenant_id,
-                    found.as_ref().map(|u| &u.user),
-                    connectors.and_then(|(_, a)| a),
-                    ip,
-                ))
-                .await;
-            return Err(Error::NotFound);
+        let stored = match found {
+            Some(u) if ok && u.credential.is_some() => u,
+            other => {
+                self.failed(tenant_id, &subjects, settings, now).await?;
+                self.identity
+                    .record(crate::Event::login_failed(
+                        tenant_id,
+                        other.as_ref().map(|u| &u.user),
+                        connectors.and_then(|(_, a)| a),
+                        ip,
+                    ))
+                    .await;
+                return Err(Error::NotFound);
+            }
         };
         if locks.first_has_failures {
             self.store()

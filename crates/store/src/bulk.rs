@@ -74,6 +74,42 @@ pub(crate) async fn insert_events(
 }
 
 impl SqlStore {
+    /// `SELECT {select} FROM users WHERE [tenant_id = $1 AND] {column} IN (...)` for every
+    /// value, a query per [`IN_CHUNK`] values.
+    pub(crate) async fn users_where_in(
+        &self,
+        select: &str,
+        tenant: Option<Uuid>,
+        column: &str,
+        values: &[String],
+    ) -> StoreResult<Vec<AnyRow>> {
+        let mut rows = Vec::new();
+        let first = if tenant.is_some() { 2 } else { 1 };
+        for chunk in values.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT {select} FROM users WHERE {}{column} IN ({})",
+                if tenant.is_some() {
+                    "tenant_id = $1 AND "
+                } else {
+                    ""
+                },
+                in_list(chunk.len(), first)
+            );
+            let mut args: Vec<Arg> = tenant
+                .map(|t| Arg::from(t.to_string()))
+                .into_iter()
+                .collect();
+            args.extend(chunk.iter().map(|v| Arg::from(v.clone())));
+            rows.extend(
+                bind_all(sqlx::query(&sql), &args)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?,
+            );
+        }
+        Ok(rows)
+    }
+
     pub(crate) async fn write_import(
         &self,
         created: &[StoredUser],
@@ -185,23 +221,19 @@ impl SqlStore {
             ("email_lower", &emails.to_vec()),
             ("username_lower", &usernames.to_vec()),
         ] {
-            for chunk in values.chunks(IN_CHUNK) {
-                let sql = format!(
-                    "SELECT body, pw_scheme, pw_factor, pw_salt, pw_hash FROM users WHERE tenant_id = $1 AND {column} IN ({})",
-                    in_list(chunk.len(), 2)
-                );
-                let mut args: Vec<Arg> = vec![tenant.to_string().into()];
-                args.extend(chunk.iter().map(|v| Arg::from(v.clone())));
-                for row in bind_all(sqlx::query(&sql), &args)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?
-                {
-                    let user: User = super::body(&row)?;
-                    let credential = credential_of(&row)?;
-                    if let Some(id) = user.id {
-                        found.entry(id).or_insert(StoredUser { user, credential });
-                    }
+            for row in self
+                .users_where_in(
+                    "body, pw_scheme, pw_factor, pw_salt, pw_hash",
+                    Some(tenant),
+                    column,
+                    values,
+                )
+                .await?
+            {
+                let user: User = super::body(&row)?;
+                let credential = credential_of(&row)?;
+                if let Some(id) = user.id {
+                    found.entry(id).or_insert(StoredUser { user, credential });
                 }
             }
         }

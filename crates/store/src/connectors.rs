@@ -91,20 +91,7 @@ impl ConnectorStore for SqlStore {
             // One statement (its parts as CTEs): one round trip instead of a transaction's six,
             // and atomic on its own.
             let mut parts = super::insert_user_parts(su);
-            for e in events {
-                parts.push((
-                    "INSERT INTO events (id, tenant_id, type, create_instant, body) \
-                     VALUES ($1, $2, $3, $4, $5)"
-                        .into(),
-                    vec![
-                        e.id.to_string().into(),
-                        e.tenant_id.map(|t| t.to_string()).into(),
-                        e.kind.clone().into(),
-                        e.create_instant.into(),
-                        e.body.to_string().into(),
-                    ],
-                ));
-            }
+            parts.extend(events.iter().map(super::event_part));
             parts.push((
                 BUMP_MIGRATED_AND_LOGIN.into(),
                 vec![

@@ -873,20 +873,7 @@ impl Store for SqlStore {
                 vec![Arg::from(w.now), Arg::from(user), Arg::from(a.to_string())],
             ));
         }
-        if let Some(e) = w.event {
-            parts.push((
-                "INSERT INTO events (id, tenant_id, type, create_instant, body) \
-                 VALUES ($1, $2, $3, $4, $5)"
-                    .into(),
-                vec![
-                    e.id.to_string().into(),
-                    e.tenant_id.map(|t| t.to_string()).into(),
-                    e.kind.clone().into(),
-                    e.create_instant.into(),
-                    e.body.to_string().into(),
-                ],
-            ));
-        }
+        parts.extend(w.event.map(event_part));
         if let Some(t) = w.refresh_token {
             parts.push((
                 sessions::INSERT_REFRESH_TOKEN.to_string(),
@@ -1052,46 +1039,20 @@ impl Store for SqlStore {
         usernames: &[String],
     ) -> StoreResult<portcullis_domain::Taken> {
         let mut taken = portcullis_domain::Taken::default();
-        const CHUNK: usize = 1000;
-        let in_list = |n: usize, from: usize| {
-            (0..n)
-                .map(|i| format!("${}", i + from))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        for chunk in ids.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT id FROM users WHERE id IN ({})",
-                in_list(chunk.len(), 1)
-            );
-            let args: Vec<Arg> = chunk.iter().map(|i| i.to_string().into()).collect();
-            for row in bind_all(sqlx::query(&sql), &args)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?
-            {
-                let id: String = row.try_get("id").map_err(backend)?;
-                taken.ids.extend(Uuid::parse_str(&id).ok());
-            }
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        for row in self.users_where_in("id", None, "id", &ids).await? {
+            let id: String = row.try_get("id").map_err(backend)?;
+            taken.ids.extend(Uuid::parse_str(&id).ok());
         }
         for (column, values, into) in [
             ("email_lower", emails, &mut taken.emails),
             ("username_lower", usernames, &mut taken.usernames),
         ] {
-            for chunk in values.chunks(CHUNK) {
-                let sql = format!(
-                    "SELECT {column} AS v FROM users WHERE tenant_id = $1 AND {column} IN ({})",
-                    in_list(chunk.len(), 2)
-                );
-                let mut args: Vec<Arg> = vec![tenant.to_string().into()];
-                args.extend(chunk.iter().map(|v| Arg::from(v.clone())));
-                for row in bind_all(sqlx::query(&sql), &args)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?
-                {
-                    into.insert(row.try_get::<String, _>("v").map_err(backend)?);
-                }
+            for row in self
+                .users_where_in(&format!("{column} AS v"), Some(tenant), column, values)
+                .await?
+            {
+                into.insert(row.try_get::<String, _>("v").map_err(backend)?);
             }
         }
         Ok(taken)
@@ -1181,6 +1142,21 @@ pub(crate) fn update_user_query(
     .bind(id_of(u.tenant_id))
 }
 
+/// An event's insert as a part for [`SqlStore::batch`].
+pub(crate) fn event_part(e: &portcullis_domain::Event) -> (String, Vec<Arg>) {
+    (
+        "INSERT INTO events (id, tenant_id, type, create_instant, body) VALUES ($1, $2, $3, $4, $5)"
+            .into(),
+        vec![
+            e.id.to_string().into(),
+            e.tenant_id.map(|t| t.to_string()).into(),
+            e.kind.clone().into(),
+            e.create_instant.into(),
+            e.body.to_string().into(),
+        ],
+    )
+}
+
 /// A user's inserts (row, registrations, memberships) as parts for [`SqlStore::batch`].
 pub(crate) fn insert_user_parts(su: &StoredUser) -> Vec<(String, Vec<Arg>)> {
     let u = &su.user;
@@ -1240,49 +1216,8 @@ pub(crate) async fn insert_user_tx(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     su: &StoredUser,
 ) -> StoreResult<()> {
-    let u = &su.user;
-    let tenant = id_of(u.tenant_id);
-    let id = id_of(u.id);
-    let c = su.credential.as_ref();
-    sqlx::query(
-            "INSERT INTO users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(id.clone())
-        .bind(tenant.clone())
-        .bind(lower(&u.email))
-        .bind(lower(&u.username))
-        .bind(user_body(u))
-        .bind(c.map(|c| c.scheme.clone()))
-        .bind(c.map(|c| c.factor as i64))
-        .bind(c.map(|c| c.salt.clone()))
-        .bind(c.map(|c| c.hash.clone()))
-        .bind(u.insert_instant.unwrap_or(0))
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-    for r in &u.registrations {
-        sqlx::query(
-                "INSERT INTO registrations (id, tenant_id, user_id, application_id, body) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id_of(r.id))
-            .bind(tenant.clone())
-            .bind(id.clone())
-            .bind(id_of(r.application_id))
-            .bind(json(r))
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-    }
-    for m in &u.memberships {
-        sqlx::query(
-                "INSERT INTO group_members (id, tenant_id, group_id, user_id, body) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id_of(m.id))
-            .bind(tenant.clone())
-            .bind(id_of(m.group_id))
-            .bind(id.clone())
-            .bind(json(m))
+    for (sql, args) in insert_user_parts(su) {
+        bind_owned(sqlx::query(&sql), args)
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
