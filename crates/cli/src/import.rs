@@ -20,7 +20,12 @@ pub struct ImportArgs {
     #[arg(long, env = "PORTCULLIS_URL", conflicts_with = "database")]
     pub url: Option<String>,
     /// The API key for --url (needs POST on /api/user/import).
-    #[arg(long, env = "PORTCULLIS_API_KEY", requires = "url")]
+    #[arg(
+        long,
+        env = "PORTCULLIS_API_KEY",
+        requires = "url",
+        allow_hyphen_values = true
+    )]
     pub api_key: Option<String>,
     /// Import straight into this store (sqlite://FILE or postgres://...), no server needed.
     #[arg(long, env = "PORTCULLIS_DATABASE")]

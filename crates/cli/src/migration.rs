@@ -21,8 +21,14 @@ pub struct StatusArgs {
     /// Ask a running server's API at this URL.
     #[arg(long, env = "PORTCULLIS_URL", conflicts_with = "database")]
     url: Option<String>,
-    /// The API key for --url (needs GET on /api/migration/status).
-    #[arg(long, env = "PORTCULLIS_API_KEY", requires = "url")]
+    /// The API key for --url (needs GET on /api/migration/status). Keys are base64url and may
+    /// begin with `-`, so the value is taken as given.
+    #[arg(
+        long,
+        env = "PORTCULLIS_API_KEY",
+        requires = "url",
+        allow_hyphen_values = true
+    )]
     api_key: Option<String>,
     /// Read the database directly (sqlite://FILE or postgres://...).
     #[arg(long, env = "PORTCULLIS_DATABASE")]

@@ -50,6 +50,15 @@ fn status_reports_policies_counts_and_the_share(backend: Backend) {
             Duration::from_secs(60),
         )
     };
+    // The key is base64url: it may begin with `-`, and must still be taken as the value.
+    let (ok, out) = run(&["--url", &s.url, "--api-key", &s.api_key]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["--url", &s.url, "--api-key", "-not-a-key"]);
+    assert!(!ok);
+    assert!(
+        out.contains("401"),
+        "a hyphenated key is sent, not parsed as a flag: {out}"
+    );
     let (ok, out) = run(&["--url", &s.url, "--api-key", &s.api_key]);
     assert!(ok, "{out}");
     assert!(
