@@ -35,4 +35,4 @@ pub use session_store::{LoginLocks, RefreshTokens, SessionStore, StoredKey, Stor
 pub use sessions::{
     ChangePasswordRequest, ImportedRefreshToken, KeyView, LoginOutcome, LoginRequest, Sessions,
 };
-pub use store::{BulkDelete, LoginWrites, Store, Taken};
+pub use store::{login_subject, BulkDelete, LoginWrites, Store, Taken};

@@ -391,15 +391,16 @@ impl Sessions {
         connectors: Option<(&Tenant, Option<Uuid>)>,
     ) -> Result<Checked> {
         let key = login_id.trim().to_lowercase();
-        let found = self.store().user_by_login_id(tenant_id, &key).await?;
-        let mut subjects = vec![match &found {
-            Some(u) => format!("user:{}", u.user.id.expect("stored")),
-            None => format!("login:{key}"),
-        }];
-        if let Some(ip) = ip.map(str::trim).filter(|s| !s.is_empty()) {
-            subjects.push(format!("ip:{ip}"));
-        }
-        let locks = self.store().login_locks(tenant_id, &subjects, now).await?;
+        let ip_subject = ip
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|ip| format!("ip:{ip}"));
+        let (found, locks) = self
+            .store()
+            .user_for_login(tenant_id, &key, ip_subject.as_deref(), now)
+            .await?;
+        let mut subjects = vec![crate::login_subject(found.as_ref(), &key)];
+        subjects.extend(ip_subject);
         if let Some(until) = locks.locked_until {
             return Ok(Checked::Locked(until));
         }

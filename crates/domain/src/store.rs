@@ -5,7 +5,7 @@
 //! limited to tenant A cannot reach tenant B's rows by id.
 
 use crate::model::*;
-use crate::{Event, ImportJob, StoreResult};
+use crate::{Event, ImportJob, LoginLocks, StoreResult};
 use portcullis_hash::Credential;
 use uuid::Uuid;
 
@@ -77,6 +77,23 @@ pub trait Store:
             Some(u) => Ok(Some(u)),
             None => self.user_by_username(tenant, login_id).await,
         }
+    }
+    /// What a login reads before it hashes, in one round trip: the user of `login_id` (as
+    /// [`user_by_login_id`](Self::user_by_login_id)) and the locks of its subjects (as
+    /// [`login_locks`](crate::SessionStore::login_locks)): `user:{id}` when the user exists,
+    /// else `login_id` itself, then `extra` (the client's address).
+    async fn user_for_login(
+        &self,
+        tenant: Uuid,
+        login_id: &str,
+        extra: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<(Option<StoredUser>, LoginLocks)> {
+        let user = self.user_by_login_id(tenant, login_id).await?;
+        let mut subjects = vec![login_subject(user.as_ref(), login_id)];
+        subjects.extend(extra.map(str::to_string));
+        let locks = self.login_locks(tenant, &subjects, now).await?;
+        Ok((user, locks))
     }
     /// Replaces only the user's credential (a rehash on login).
     async fn update_credential(&self, user: Uuid, credential: &Credential) -> StoreResult<()>;
@@ -188,4 +205,14 @@ pub struct Taken {
     pub ids: std::collections::HashSet<Uuid>,
     pub emails: std::collections::HashSet<String>,
     pub usernames: std::collections::HashSet<String>,
+}
+
+/// The subject whose failures a login counts: the user once known (so a lock follows the
+/// account whichever of its login ids is typed), else the typed login id (lower-cased), so a
+/// lock tells nothing about which accounts exist.
+pub fn login_subject(user: Option<&StoredUser>, login_id: &str) -> String {
+    match user.and_then(|u| u.user.id) {
+        Some(id) => format!("user:{id}"),
+        None => format!("login:{login_id}"),
+    }
 }

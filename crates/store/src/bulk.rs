@@ -123,7 +123,7 @@ impl SqlStore {
         let members: Vec<(&User, &Membership)> = all()
             .flat_map(|s| s.user.memberships.iter().map(move |m| (&s.user, m)))
             .collect();
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
         bulk_insert(
             self.dialect,
             &mut tx,
@@ -277,7 +277,7 @@ impl SqlStore {
         id_limit: usize,
     ) -> StoreResult<(u64, Vec<Uuid>)> {
         let (cond, args) = self.selection(tenant, what);
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
         let ids_sql = format!("SELECT id FROM users WHERE {cond} ORDER BY id LIMIT {id_limit}");
         let mut ids = Vec::new();
         for row in bind_all(sqlx::query(&ids_sql), &args)

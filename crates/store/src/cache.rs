@@ -1,10 +1,12 @@
-//! A per-node cache of tenants and applications, which every login and refresh grant reads.
+//! A per-node cache of tenants, applications and connectors, which every login, refresh grant
+//! and slow-migration login reads.
 //!
 //! Writes through this store invalidate it at once, so this node sees its own updates
 //! immediately; another node's cache may serve the old settings for up to [`TTL`]. A read that
 //! raced with a write never re-populates the cache with what it read before the write: each
 //! write bumps a generation, and a value read under an older generation is not kept.
 
+use portcullis_domain::connectors::Connector;
 use portcullis_domain::{Application, Tenant};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,7 @@ struct Inner {
     /// Every tenant, oldest first, and by id.
     tenants: Option<(Instant, Arc<Tenants>)>,
     applications: HashMap<Uuid, (Instant, Application)>,
+    connectors: HashMap<Uuid, (Instant, Connector)>,
 }
 
 pub(crate) struct Tenants {
@@ -85,11 +88,26 @@ impl Cache {
         }
     }
 
-    /// After any write to tenants or applications.
+    pub fn connector(&self, id: Uuid) -> Option<Connector> {
+        match self.inner().connectors.get(&id) {
+            Some((at, c)) if at.elapsed() < TTL => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn put_connector(&self, generation: u64, c: Connector) {
+        let mut inner = self.inner();
+        if let (true, Some(id)) = (inner.generation == generation, c.id) {
+            inner.connectors.insert(id, (Instant::now(), c));
+        }
+    }
+
+    /// After any write to tenants, applications or connectors.
     pub fn invalidate(&self) {
         let mut inner = self.inner();
         inner.generation += 1;
         inner.tenants = None;
         inner.applications.clear();
+        inner.connectors.clear();
     }
 }

@@ -21,6 +21,7 @@ const BUMP_MIGRATED_AND_LOGIN: &str =
 #[async_trait::async_trait]
 impl ConnectorStore for SqlStore {
     async fn insert_connector(&self, c: &Connector) -> StoreResult<()> {
+        let _invalidate = self.invalidates();
         self.exec(
             "INSERT INTO connectors (id, body, insert_instant) VALUES ($1, $2, $3)",
             args![id_of(c.id), json(c), c.insert_instant.unwrap_or(0)],
@@ -36,11 +37,22 @@ impl ConnectorStore for SqlStore {
     }
 
     async fn connector(&self, id: Uuid) -> StoreResult<Option<Connector>> {
-        self.one(
-            "SELECT body FROM connectors WHERE id = $1",
-            args![id.to_string()],
-        )
-        .await
+        // Every slow-migration login reads its connector: from the per-node cache (a round
+        // trip saved), refreshed like the tenants' (see `cache`).
+        if let Some(c) = self.cache.connector(id) {
+            return Ok(Some(c));
+        }
+        let generation = self.cache.generation();
+        let found: Option<Connector> = self
+            .one(
+                "SELECT body FROM connectors WHERE id = $1",
+                args![id.to_string()],
+            )
+            .await?;
+        if let Some(c) = &found {
+            self.cache.put_connector(generation, c.clone());
+        }
+        Ok(found)
     }
 
     async fn connectors(&self) -> StoreResult<Vec<Connector>> {
@@ -52,6 +64,7 @@ impl ConnectorStore for SqlStore {
     }
 
     async fn update_connector(&self, c: &Connector) -> StoreResult<()> {
+        let _invalidate = self.invalidates();
         self.exec(
             "UPDATE connectors SET body = $2 WHERE id = $1",
             args![id_of(c.id), json(c)],
@@ -61,7 +74,8 @@ impl ConnectorStore for SqlStore {
     }
 
     async fn delete_connector(&self, id: Uuid) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let _invalidate = self.invalidates();
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
         for sql in [
             "DELETE FROM connector_stats WHERE connector_id = $1",
             "DELETE FROM connectors WHERE id = $1",
@@ -105,7 +119,7 @@ impl ConnectorStore for SqlStore {
             ));
             return self.batch(parts).await;
         }
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
         insert_user_tx(&mut tx, su).await?;
         super::bulk::insert_events(self.dialect, &mut tx, events).await?;
         // The migration is also the login the connector served: both counters in one statement.

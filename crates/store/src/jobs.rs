@@ -49,7 +49,7 @@ fn job_of(row: &AnyRow) -> StoreResult<ImportJob> {
 
 impl SqlStore {
     pub(crate) async fn append(&self, events: &[Event]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
         super::bulk::insert_events(self.dialect, &mut tx, events).await?;
         tx.commit().await.map_err(db_err)
     }
@@ -106,7 +106,7 @@ impl SqlStore {
                 Arg::Int(job.insert_instant),
             ],
         )
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(db_err)
         .map(|_| ())
@@ -149,7 +149,7 @@ impl SqlStore {
             )
             .bind(id.clone())
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(db_err)?
             .rows_affected()
@@ -185,7 +185,7 @@ impl SqlStore {
                 Arg::OptInt(job.finish_instant),
             ],
         )
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(db_err)
         .map(|_| ())
@@ -195,7 +195,7 @@ impl SqlStore {
         Ok(sqlx::query(
             "UPDATE import_jobs SET state = 'queued', start_instant = NULL WHERE state = 'running'",
         )
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(db_err)?
         .rows_affected())

@@ -78,6 +78,14 @@ impl SqlStore {
             .await
             .map_err(db_err)
     }
+
+    /// As `rows`, for a statement that writes (`UPDATE ... RETURNING`): on the writer.
+    async fn write_rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<AnyRow>> {
+        bind_all(sqlx::query(sql), args)
+            .fetch_all(&self.writer)
+            .await
+            .map_err(db_err)
+    }
 }
 
 #[async_trait::async_trait]
@@ -163,7 +171,7 @@ impl SessionStore for SqlStore {
             "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
         );
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
         for t in tokens {
             let args = args![
                 t.token_hash.clone(),
@@ -200,7 +208,7 @@ impl SessionStore for SqlStore {
         now: Millis,
     ) -> StoreResult<Option<StoredRefreshToken>> {
         let rows = self
-            .rows(
+            .write_rows(
                 &format!(
                     "UPDATE refresh_tokens SET used_instant = $1 \
                      WHERE token_hash = $2 AND used_instant IS NULL RETURNING {REFRESH_COLUMNS}"

@@ -28,7 +28,7 @@ impl TestDb {
     /// Runs one raw statement (benchmarks shaping data the API would take long to make).
     pub async fn execute(&self, sql: &str) -> Result<u64, String> {
         sqlx::query(sql)
-            .execute(&self.store.pool)
+            .execute(&self.store.writer)
             .await
             .map(|r| r.rows_affected())
             .map_err(|e| e.to_string())

@@ -26,6 +26,9 @@ pub struct LoginBench {
     /// Backends to measure (comma-separated: sqlite, postgres).
     #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
     backends: Vec<String>,
+    /// Measurements to run (comma-separated: logins, cpu, refresh); fewer make a cleaner profile.
+    #[arg(long, default_value = "logins,cpu,refresh", value_delimiter = ',')]
+    measure: Vec<String>,
 }
 
 const USERS: usize = 32;
@@ -178,23 +181,27 @@ pub async fn run(args: LoginBench) -> Result<(), String> {
         };
         let f = Arc::new(fixture(backend, HashPool::for_this_machine()).await?);
 
+        let measure = |m: &str| args.measure.iter().any(|x| x.trim() == m);
+
         // 1. Logins/s with the tenant's default scheme, against the hash-bound limit.
-        let f1 = f.clone();
-        let (n, wall, _) = drive(cores * 4, args.seconds, move |t, i| {
-            let f = f1.clone();
-            async move {
-                let req = request(&f, t + i as usize * 7);
-                expect_success(f.sessions.login(Scope::ALL, req).await)
-            }
-        })
-        .await?;
-        let rate = n as f64 / wall.as_secs_f64();
-        println!(
-            "{name:<9} {:<46} {:>12.1}/s   ≥ 90% of {limit:.1}/s: {:.0}%",
-            "logins, default hash",
-            rate,
-            100.0 * rate / limit
-        );
+        if measure("logins") {
+            let f1 = f.clone();
+            let (n, wall, _) = drive(cores * 4, args.seconds, move |t, i| {
+                let f = f1.clone();
+                async move {
+                    let req = request(&f, t + i as usize * 7);
+                    expect_success(f.sessions.login(Scope::ALL, req).await)
+                }
+            })
+            .await?;
+            let rate = n as f64 / wall.as_secs_f64();
+            println!(
+                "{name:<9} {:<46} {:>12.1}/s   ≥ 90% of {limit:.1}/s: {:.0}%",
+                "logins, default hash",
+                rate,
+                100.0 * rate / limit
+            );
+        }
 
         // 2. CPU per login beside the hash: the same users with a one-round salted SHA-256.
         for email in &f.logins {
@@ -213,23 +220,28 @@ pub async fn run(args: LoginBench) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let f2 = f.clone();
-        let (n, wall, cpu) = drive(cores * 2, args.seconds, move |t, i| {
-            let f = f2.clone();
-            async move {
-                let req = request(&f, t + i as usize * 7);
-                expect_success(f.sessions.login(Scope::ALL, req).await)
-            }
-        })
-        .await?;
-        println!(
-            "{name:<9} {:<46} {:>11.0} µs   ≤ 100 µs ({:.0} logins/s)",
-            "CPU per login beside the hash",
-            cpu.as_secs_f64() * 1e6 / n as f64,
-            n as f64 / wall.as_secs_f64()
-        );
+        if measure("cpu") {
+            let f2 = f.clone();
+            let (n, wall, cpu) = drive(cores * 2, args.seconds, move |t, i| {
+                let f = f2.clone();
+                async move {
+                    let req = request(&f, t + i as usize * 7);
+                    expect_success(f.sessions.login(Scope::ALL, req).await)
+                }
+            })
+            .await?;
+            println!(
+                "{name:<9} {:<46} {:>11.0} µs   ≤ 100 µs ({:.0} logins/s)",
+                "CPU per login beside the hash",
+                cpu.as_secs_f64() * 1e6 / n as f64,
+                n as f64 / wall.as_secs_f64()
+            );
+        }
 
         // 3. Refresh-token grants/s: each task follows its own rotation chain.
+        if !measure("refresh") {
+            continue;
+        }
         let mut chains = Vec::new();
         for t in 0..cores * 4 {
             match f.sessions.login(Scope::ALL, request(&f, t)).await {

@@ -13,6 +13,7 @@ portcullis_store::on_both_backends!(
     a_login_id_finds_the_email_first_then_the_username_with_everything_loaded,
     tenant_and_application_writes_are_seen_at_once_despite_the_cache,
     the_lock_check_tells_whether_the_subject_has_failures,
+    the_login_read_carries_the_same_locks_as_the_lock_check,
 );
 
 async fn tenant(db: &TestDb, name: &str) -> Uuid {
@@ -352,5 +353,73 @@ async fn the_lock_check_tells_whether_the_subject_has_failures(backend: Backend)
             .await
             .unwrap()
             .first_has_failures
+    );
+}
+
+/// `user_for_login` is one statement; the trait's default is the two reads it replaces. Both
+/// must agree for a known user, an unknown login id, an address, failures and ended locks.
+async fn the_login_read_carries_the_same_locks_as_the_lock_check(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let t = tenant(&db, "t").await;
+    let u = user(t, "Ann@Example.com");
+    db.store.insert_user(&u).await.unwrap();
+    let id = u.user.id.unwrap();
+    let user_subject = format!("user:{id}");
+    let check = |login: &'static str, ip: Option<&'static str>, now: i64| {
+        let store = db.store.clone();
+        async move {
+            let (found, locks) = store.user_for_login(t, login, ip, now).await.unwrap();
+            let mut subjects = vec![login_subject(found.as_ref(), login)];
+            subjects.extend(ip.map(str::to_string));
+            let expected = store.login_locks(t, &subjects, now).await.unwrap();
+            assert_eq!(locks, expected, "{login} {ip:?} at {now}");
+            (found.map(|f| f.user.id.unwrap()), locks)
+        }
+    };
+    assert_eq!(
+        check("ann@example.com", None, 100).await,
+        (Some(id), LoginLocks::default())
+    );
+    assert_eq!(
+        check("nobody@example.com", None, 100).await,
+        (None, LoginLocks::default())
+    );
+
+    db.store
+        .record_login_failure(t, &user_subject, 100, 0)
+        .await
+        .unwrap();
+    db.store
+        .record_login_failure(t, "login:nobody@example.com", 100, 0)
+        .await
+        .unwrap();
+    let (_, l) = check("ann@example.com", None, 100).await;
+    assert!(l.first_has_failures && l.locked_until.is_none());
+    let (_, l) = check("nobody@example.com", Some("ip:1.2.3.4"), 100).await;
+    assert!(l.first_has_failures, "an unknown login id counts as itself");
+
+    db.store.lock_login(t, &user_subject, 300).await.unwrap();
+    db.store.lock_login(t, "ip:1.2.3.4", 500).await.unwrap();
+    assert_eq!(
+        check("ann@example.com", None, 100).await.1.locked_until,
+        Some(300)
+    );
+    assert_eq!(
+        check("ann@example.com", Some("ip:1.2.3.4"), 100)
+            .await
+            .1
+            .locked_until,
+        Some(500),
+        "the latest of the user's and the address's locks"
+    );
+    assert_eq!(
+        check("nobody@example.com", None, 100).await.1.locked_until,
+        None,
+        "another account's lock does not hold an unknown login id"
+    );
+    assert_eq!(
+        check("ann@example.com", None, 300).await.1.locked_until,
+        None,
+        "ended"
     );
 }
