@@ -30,10 +30,59 @@ pub struct ImportBench {
     /// Skip PostgreSQL.
     #[arg(long)]
     sqlite_only: bool,
+    /// Users with plaintext passwords for the hashing measurement (hashed at the default
+    /// scheme, argon2id: a few hundred take seconds); 0 skips it.
+    #[arg(long, default_value_t = 400)]
+    plaintext: usize,
 }
 
 pub async fn run(b: ImportBench) -> Result<(), String> {
-    import(b.users, b.batch, &b.postgres, b.sqlite_only).await
+    import(b.users, b.batch, &b.postgres, b.sqlite_only).await?;
+    if b.plaintext > 0 {
+        plaintext(b.plaintext).await?;
+    }
+    Ok(())
+}
+
+/// Plaintext passwords: users/s of an import that hashes every password (the default scheme,
+/// on the shared pool) against the limit `cores × single-core hash rate`, measured in this run.
+async fn plaintext(n: usize) -> Result<(), String> {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let scheme = portcullis_hash::DEFAULT_SCHEME;
+    // One thread's rate, measured before and after the import (the machine's speed drifts
+    // while it runs), averaged.
+    let single_core = || -> Result<f64, String> {
+        let rounds = 8;
+        let t = Instant::now();
+        for i in 0..rounds {
+            portcullis_hash::hash_password(scheme, None, format!("password {i}").as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(rounds as f64 / t.elapsed().as_secs_f64())
+    };
+    let before = single_core()?;
+    let db = Db::sqlite()?;
+    let (_store, identity) = setup(&db.url).await?;
+    let users: Vec<Value> = (0..n)
+        .map(|i| json!({"email": format!("plain{i}@legacy.example.com"), "password": format!("password {i}")}))
+        .collect();
+    let req = serde_json::from_value(json!({ "users": users })).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    identity
+        .import_users(Scope::ALL, req)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let after = single_core()?;
+    let single = (before + after) / 2.0;
+    let limit = cores as f64 * single;
+    println!();
+    println!("plaintext passwords: {n} users hashed with {scheme} on import into SQLite");
+    println!(
+        "single-core hash rate {single:.1}/s ({before:.1} before, {after:.1} after) × {cores} cores = limit {limit:.1}/s; import {rate:.1} users/s = {:.0}% of the limit (target ≥ 90%)",
+        100.0 * rate / limit
+    );
+    Ok(())
 }
 
 /// A throw-away database: a SQLite file in a temporary directory, or a fresh PostgreSQL schema.
