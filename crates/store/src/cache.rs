@@ -50,6 +50,14 @@ impl Tenants {
     }
 }
 
+/// The entry for `id` while younger than [`TTL`].
+fn fresh<T: Clone>(map: &HashMap<Uuid, (Instant, T)>, id: Uuid) -> Option<T> {
+    match map.get(&id) {
+        Some((at, v)) if at.elapsed() < TTL => Some(v.clone()),
+        _ => None,
+    }
+}
+
 impl Cache {
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().expect("not poisoned")
@@ -75,10 +83,7 @@ impl Cache {
     }
 
     pub fn application(&self, id: Uuid) -> Option<Application> {
-        match self.inner().applications.get(&id) {
-            Some((at, a)) if at.elapsed() < TTL => Some(a.clone()),
-            _ => None,
-        }
+        fresh(&self.inner().applications, id)
     }
 
     pub fn put_application(&self, generation: u64, app: Application) {
@@ -89,10 +94,7 @@ impl Cache {
     }
 
     pub fn connector(&self, id: Uuid) -> Option<Connector> {
-        match self.inner().connectors.get(&id) {
-            Some((at, c)) if at.elapsed() < TTL => Some(c.clone()),
-            _ => None,
-        }
+        fresh(&self.inner().connectors, id)
     }
 
     pub fn put_connector(&self, generation: u64, c: Connector) {

@@ -58,7 +58,7 @@ pub struct SqlStore {
     /// handler (a millisecond or more per collision); on PostgreSQL the same pool as `pool`.
     writer: AnyPool,
     dialect: Dialect,
-    /// Tenants and applications, shared by the clones of this store (see `cache`).
+    /// Tenants, applications and connectors, shared by the clones of this store (see `cache`).
     cache: Arc<cache::Cache>,
 }
 
@@ -627,6 +627,10 @@ fn redact(url: &str) -> String {
 
 const SCOPED: &str = "($2 IS NULL OR tenant_id = $2)";
 
+/// A user by login id (`$1` the tenant, `$2` the lower-cased id): email or username, email first.
+const LOGIN_ID_COND: &str = "tenant_id = $1 AND (email_lower = $2 OR username_lower = $2)";
+const LOGIN_ID_ORDER: &str = "ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 END";
+
 #[async_trait::async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -895,8 +899,8 @@ impl Store for SqlStore {
         login_id: &str,
     ) -> StoreResult<Option<StoredUser>> {
         self.user_where(
-            "tenant_id = $1 AND (email_lower = $2 OR username_lower = $2)",
-            "ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 END",
+            LOGIN_ID_COND,
+            LOGIN_ID_ORDER,
             args![Some(tenant.to_string()), Some(login_id.to_lowercase())],
         )
         .await
@@ -921,13 +925,13 @@ impl Store for SqlStore {
         let login_id = login_id.to_lowercase();
         let (user, row) = self
             .user_where_with(
-                "tenant_id = $1 AND (email_lower = $2 OR username_lower = $2)",
-                "ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 END",
+                LOGIN_ID_COND,
+                LOGIN_ID_ORDER,
                 &locks,
                 args![
                     Some(tenant.to_string()),
                     Some(login_id.clone()),
-                    Some(format!("login:{login_id}")),
+                    Some(portcullis_domain::login_subject(None, &login_id)),
                     now,
                     extra.map(str::to_string),
                 ],
