@@ -2,15 +2,11 @@
 //! rewritten, events appended, one transaction), the look-up an upsert matches against, and bulk
 //! deletes as set-based statements — one per table, never one per user.
 
-use super::{
-    backend, bind_all, bulk_insert, db_err, id_of, json, lower, user_body, Arg, Dialect, SqlStore,
-};
+use super::{bulk_insert, id_of, json, lower, user_body, Arg, Dialect, Row, SqlStore, Tx};
 use portcullis_domain::{
     BulkDelete, Event, Membership, Registration, StoreResult, StoredUser, User,
 };
 use portcullis_hash::Credential;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -26,23 +22,14 @@ pub(crate) fn in_list(n: usize, from: usize) -> String {
 }
 
 /// The credential columns of a `users` row.
-pub(crate) fn credential_of(row: &AnyRow) -> StoreResult<Option<Credential>> {
-    let scheme: Option<String> = row.try_get("pw_scheme").map_err(backend)?;
+pub(crate) fn credential_of(row: &Row) -> StoreResult<Option<Credential>> {
+    let scheme: Option<String> = row.get("pw_scheme")?;
     Ok(match scheme {
         Some(scheme) => Some(Credential {
             scheme,
-            factor: row
-                .try_get::<Option<i64>, _>("pw_factor")
-                .map_err(backend)?
-                .unwrap_or(0) as u32,
-            salt: row
-                .try_get::<Option<String>, _>("pw_salt")
-                .map_err(backend)?
-                .unwrap_or_default(),
-            hash: row
-                .try_get::<Option<String>, _>("pw_hash")
-                .map_err(backend)?
-                .unwrap_or_default(),
+            factor: row.get::<Option<i64>>("pw_factor")?.unwrap_or(0) as u32,
+            salt: row.get::<Option<String>>("pw_salt")?.unwrap_or_default(),
+            hash: row.get::<Option<String>>("pw_hash")?.unwrap_or_default(),
         }),
         None => None,
     })
@@ -51,7 +38,7 @@ pub(crate) fn credential_of(row: &AnyRow) -> StoreResult<Option<Credential>> {
 /// Appends events inside a transaction.
 pub(crate) async fn insert_events(
     dialect: Dialect,
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx,
     events: &[Event],
 ) -> StoreResult<()> {
     bulk_insert(
@@ -82,7 +69,7 @@ impl SqlStore {
         tenant: Option<Uuid>,
         column: &str,
         values: &[String],
-    ) -> StoreResult<Vec<AnyRow>> {
+    ) -> StoreResult<Vec<Row>> {
         let mut rows = Vec::new();
         let first = if tenant.is_some() { 2 } else { 1 };
         for chunk in values.chunks(IN_CHUNK) {
@@ -100,12 +87,7 @@ impl SqlStore {
                 .into_iter()
                 .collect();
             args.extend(chunk.iter().map(|v| Arg::from(v.clone())));
-            rows.extend(
-                bind_all(sqlx::query(&sql), &args)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?,
-            );
+            rows.extend(self.db.read(&sql, &args).await?);
         }
         Ok(rows)
     }
@@ -123,7 +105,7 @@ impl SqlStore {
         let members: Vec<(&User, &Membership)> = all()
             .flat_map(|s| s.user.memberships.iter().map(move |m| (&s.user, m)))
             .collect();
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin_long().await?;
         bulk_insert(
             self.dialect,
             &mut tx,
@@ -150,10 +132,8 @@ impl SqlStore {
         // Updated users: their row, then their whole lists of registrations and memberships
         // (stored ones kept, given ones merged in by the domain) are written again.
         for s in updated {
-            super::update_user_query(s)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            tx.write_owned(super::UPDATE_USER, super::update_user_args(s))
+                .await?;
         }
         let ids: Vec<String> = updated.iter().map(|s| id_of(s.user.id)).collect();
         for chunk in ids.chunks(IN_CHUNK) {
@@ -163,10 +143,7 @@ impl SqlStore {
                     in_list(chunk.len(), 1)
                 );
                 let args: Vec<Arg> = chunk.iter().map(|i| Arg::from(i.clone())).collect();
-                bind_all(sqlx::query(&sql), &args)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+                tx.write(&sql, &args).await?;
             }
         }
         bulk_insert(
@@ -204,7 +181,7 @@ impl SqlStore {
         )
         .await?;
         insert_events(self.dialect, &mut tx, events).await?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     pub(crate) async fn find_users_in(
@@ -246,12 +223,8 @@ impl SqlStore {
                     "SELECT user_id, body FROM {table} WHERE user_id IN ({}) ORDER BY id",
                     in_list(chunk.len(), 1)
                 );
-                for row in bind_all(sqlx::query(&sql), &args)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?
-                {
-                    let user_id: String = row.try_get("user_id").map_err(backend)?;
+                for row in self.db.read(&sql, &args).await? {
+                    let user_id: String = row.get("user_id")?;
                     let Some(s) = Uuid::parse_str(&user_id)
                         .ok()
                         .and_then(|id| found.get_mut(&id))
@@ -277,26 +250,24 @@ impl SqlStore {
         id_limit: usize,
     ) -> StoreResult<(u64, Vec<Uuid>)> {
         let (cond, args) = self.selection(tenant, what);
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin_long().await?;
         let ids_sql = format!("SELECT id FROM users WHERE {cond} ORDER BY id LIMIT {id_limit}");
         let mut ids = Vec::new();
-        for row in bind_all(sqlx::query(&ids_sql), &args)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?
-        {
-            let id: String = row.try_get("id").map_err(backend)?;
+        for row in tx.read(&ids_sql, &args).await? {
+            let id: String = row.get("id")?;
             ids.extend(Uuid::parse_str(&id).ok());
         }
         if dry_run {
-            let row = bind_all(
-                sqlx::query(&format!("SELECT COUNT(*) AS n FROM users WHERE {cond}")),
-                &args,
-            )
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            let n: i64 = row.try_get("n").map_err(backend)?;
+            let rows = tx
+                .read(
+                    &format!("SELECT COUNT(*) AS n FROM users WHERE {cond}"),
+                    &args,
+                )
+                .await?;
+            let n: i64 = match rows.first() {
+                Some(row) => row.get("n")?,
+                None => 0,
+            };
             return Ok((n as u64, ids));
         }
         // SQLite: rows hanging off the users go first, each table in one statement (for a whole
@@ -319,20 +290,12 @@ impl SqlStore {
             } else {
                 format!("DELETE FROM {table} WHERE tenant_id = $1 AND user_id IN (SELECT id FROM users WHERE {cond})")
             };
-            bind_all(sqlx::query(&sql), &args)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            tx.write(&sql, &args).await?;
         }
-        let n = bind_all(
-            sqlx::query(&format!("DELETE FROM users WHERE {cond}")),
-            &args,
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-        tx.commit().await.map_err(db_err)?;
+        let n = tx
+            .write(&format!("DELETE FROM users WHERE {cond}"), &args)
+            .await?;
+        tx.commit().await?;
         Ok((n, ids))
     }
 

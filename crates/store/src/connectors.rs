@@ -1,10 +1,9 @@
 //! The domain's [`ConnectorStore`] on SQL: connector resources and the daily migration counters
 //! (migration `0005_connectors.sql`).
 
-use super::{backend, db_err, id_of, insert_user_tx, json, Arg, SqlStore};
+use super::{backend, id_of, json, Arg, SqlStore};
 use portcullis_domain::connectors::{Connector, ConnectorCount, ConnectorStore};
 use portcullis_domain::{StoreResult, StoredUser};
-use sqlx::Row;
 use uuid::Uuid;
 
 const BUMP: &str = "INSERT INTO connector_stats (tenant_id, connector_id, day, outcome, n) \
@@ -75,23 +74,18 @@ impl ConnectorStore for SqlStore {
 
     async fn delete_connector(&self, id: Uuid) -> StoreResult<bool> {
         let _invalidate = self.invalidates();
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
-        for sql in [
+        let mut tx = self.db.begin().await?;
+        let id = id.to_string();
+        tx.write(
             "DELETE FROM connector_stats WHERE connector_id = $1",
-            "DELETE FROM connectors WHERE id = $1",
-        ] {
-            let n = sqlx::query(sql)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
-            if sql.starts_with("DELETE FROM connectors ") {
-                tx.commit().await.map_err(db_err)?;
-                return Ok(n > 0);
-            }
-        }
-        unreachable!("the last statement commits")
+            args![id.clone()],
+        )
+        .await?;
+        let n = tx
+            .write("DELETE FROM connectors WHERE id = $1", args![id])
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
     }
 
     async fn insert_migrated_user(
@@ -101,39 +95,23 @@ impl ConnectorStore for SqlStore {
         events: &[portcullis_domain::Event],
     ) -> StoreResult<()> {
         let (tenant, connector) = (id_of(su.user.tenant_id), id_of(su.user.connector_id));
-        if self.dialect == super::Dialect::Postgres {
-            // One statement (its parts as CTEs): one round trip instead of a transaction's six,
-            // and atomic on its own.
-            let mut parts = super::insert_user_parts(su);
-            parts.extend(events.iter().map(super::event_part));
-            parts.push((
-                BUMP_MIGRATED_AND_LOGIN.into(),
-                vec![
-                    Arg::from(tenant.clone()),
-                    Arg::from(connector.clone()),
-                    Arg::from(day),
-                    Arg::from(tenant),
-                    Arg::from(connector),
-                    Arg::from(day),
-                ],
-            ));
-            return self.batch(parts).await;
-        }
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
-        insert_user_tx(&mut tx, su).await?;
-        super::bulk::insert_events(self.dialect, &mut tx, events).await?;
-        // The migration is also the login the connector served: both counters in one statement.
-        sqlx::query(BUMP_MIGRATED_AND_LOGIN)
-            .bind(tenant.clone())
-            .bind(connector.clone())
-            .bind(day)
-            .bind(tenant)
-            .bind(connector)
-            .bind(day)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        // The user, the events and both counters (the migration is also the login the
+        // connector served) as one batch: on PostgreSQL one statement (its parts as CTEs, atomic
+        // on its own), on SQLite one transaction.
+        let mut parts = super::insert_user_parts(su);
+        parts.extend(events.iter().map(super::event_part));
+        parts.push((
+            BUMP_MIGRATED_AND_LOGIN.into(),
+            vec![
+                Arg::from(tenant.clone()),
+                Arg::from(connector.clone()),
+                Arg::from(day),
+                Arg::from(tenant),
+                Arg::from(connector),
+                Arg::from(day),
+            ],
+        ));
+        self.batch(parts).await
     }
 
     async fn count_connector(
@@ -157,28 +135,26 @@ impl ConnectorStore for SqlStore {
     }
 
     async fn connector_counts(&self, tenant: Option<Uuid>) -> StoreResult<Vec<ConnectorCount>> {
-        let rows = super::bind_all(
-            sqlx::query(
+        let rows = self
+            .db
+            .read(
                 "SELECT tenant_id, connector_id, day, outcome, n FROM connector_stats \
                  WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY day, tenant_id, connector_id, outcome",
-            ),
-            args![tenant.map(|t| t.to_string())],
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+                args![tenant.map(|t| t.to_string())],
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 let id = |c: &str| -> StoreResult<Uuid> {
-                    let s: String = r.try_get(c).map_err(backend)?;
+                    let s: String = r.get(c)?;
                     Uuid::parse_str(&s).map_err(backend)
                 };
                 Ok(ConnectorCount {
                     tenant_id: id("tenant_id")?,
                     connector_id: id("connector_id")?,
-                    day: r.try_get("day").map_err(backend)?,
-                    outcome: r.try_get("outcome").map_err(backend)?,
-                    count: r.try_get("n").map_err(backend)?,
+                    day: r.get("day")?,
+                    outcome: r.get("outcome")?,
+                    count: r.get("n")?,
                 })
             })
             .collect()

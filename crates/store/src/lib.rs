@@ -1,21 +1,22 @@
 //! The SQL store: the domain's [`Store`] on SQLite (the embedded default, one file in WAL mode)
 //! and on PostgreSQL (for production and for several `serve` nodes on one database).
 //!
-//! Both backends run through sqlx's `Any` driver with the same SQL: every statement here is
-//! portable (`$n` parameters, `ON CONFLICT`, no dialect functions); what differs — DDL
-//! migrations, connection set-up, the one in-place JSON edit and the batching of
-//! independent writes (`record_login`) — is chosen
-//! by [`Dialect`]. Each entity is stored as its JSON
+//! Both backends take the same SQL: every statement here is portable (`$n` parameters, `ON
+//! CONFLICT`, no dialect functions); what differs — DDL migrations, connection set-up, the one
+//! in-place JSON edit and the batching of independent writes (`record_login`) — is chosen by
+//! [`Dialect`]. PostgreSQL is reached through sqlx's pool, SQLite through `rusqlite` on the
+//! calling thread (`db` and `lite` say why). Each entity is stored as its JSON
 //! body beside the columns we index, so a new optional field never needs a migration.
 
+use db::{Db, Row, Tx};
 use portcullis_domain::{
     ApiKey, Application, BulkDelete, Event, Group, ImportJob, LoginLocks, LoginWrites, Membership,
     Millis, Registration, Scope, Store, StoreError, StoreResult, StoredUser, Tenant, User,
 };
 use portcullis_hash::Credential;
 use serde_json::Value;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::any::AnyPoolOptions;
+use sqlx::Executor;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -41,22 +42,13 @@ impl Dialect {
     }
 }
 
-/// Reading connections of a SQLite store (the writer is one more). More than the cores gains
-/// nothing and costs page caches that every write elsewhere invalidates.
-const SQLITE_READERS: u32 = 4;
-
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// The store over its connection pools.
+/// The store over its database.
 #[derive(Clone)]
 pub struct SqlStore {
-    /// Reads. On SQLite several connections read side by side (WAL).
-    pool: AnyPool,
-    /// Writes and every transaction. On SQLite one connection, so this process's writers queue
-    /// here, in order, instead of colliding on the database lock and sleeping in SQLite's busy
-    /// handler (a millisecond or more per collision); on PostgreSQL the same pool as `pool`.
-    writer: AnyPool,
+    db: Db,
     dialect: Dialect,
     /// Tenants, applications and connectors, shared by the clones of this store (see `cache`).
     cache: Arc<cache::Cache>,
@@ -120,8 +112,8 @@ fn duplicate_field(what: &str) -> &'static str {
     }
 }
 
-fn body<T: serde::de::DeserializeOwned>(row: &AnyRow) -> StoreResult<T> {
-    let text: String = row.try_get("body").map_err(backend)?;
+fn body<T: serde::de::DeserializeOwned>(row: &Row) -> StoreResult<T> {
+    let text: String = row.get("body")?;
     serde_json::from_str(&text).map_err(backend)
 }
 
@@ -164,7 +156,9 @@ macro_rules! args {
 mod bulk;
 mod cache;
 mod connectors;
+mod db;
 mod jobs;
+mod lite;
 mod sessions;
 
 fn bind_all<'q>(
@@ -220,97 +214,55 @@ impl SqlStore {
     /// As [`connect`](Self::connect); on PostgreSQL every connection works in `schema` (tests
     /// give each test its own).
     pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> StoreResult<Self> {
-        sqlx::any::install_default_drivers();
         let dialect = Dialect::of_url(url).ok_or_else(|| {
             StoreError::Backend(format!(
                 "unsupported database URL [{url}]: use sqlite://FILE or postgres://USER@HOST/DB"
             ))
         })?;
-        let mut url = url.to_string();
-        if dialect == Dialect::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
-            url.push_str(if url.contains('?') {
-                "&mode=rwc"
-            } else {
-                "?mode=rwc"
-            });
-        }
-        let open = |max: u32| {
-            // No ping before each acquire (sqlx's default): it is one more round trip (on
-            // SQLite one more thread hop) per statement, and a dead connection shows itself as
-            // an error on the statement anyway.
-            let options = AnyPoolOptions::new()
-                .acquire_timeout(Duration::from_secs(10))
-                .test_before_acquire(false)
-                .max_connections(max);
-            let options = match dialect {
-                Dialect::Sqlite => options.after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute(
-                            // A 32 MiB page cache per connection: UUID keys land all over the
-                            // indexes, and with SQLite's default 2 MiB cache a bulk load spends
-                            // its time copying pages back in from the OS. No mmap: every
-                            // connection remaps the file as it grows, and the TLB shootdowns of
-                            // those munmaps cost more than the copies they save (bench login:
-                            // CPU per login 2.2 → 1.4 ms).
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                             PRAGMA cache_size = -32768;",
-                        )
-                        .await?;
-                        Ok(())
-                    })
-                }),
-                Dialect::Postgres => {
-                    let schema = schema.map(str::to_string);
-                    options.after_connect(move |conn, _| {
-                        let schema = schema.clone();
-                        Box::pin(async move {
-                            if let Some(s) = schema {
-                                conn.execute(format!("SET search_path TO \"{s}\"").as_str())
-                                    .await?;
-                            }
-                            Ok(())
-                        })
-                    })
-                }
-            };
-            let url = url.clone();
-            async move {
-                options.connect(&url).await.map_err(|e| {
-                    StoreError::Backend(format!("cannot open the database [{}]: {e}", redact(&url)))
-                })
-            }
-        };
-        // An in-memory SQLite database exists once per connection: exactly one, for everything.
-        let memory = url.contains(":memory:");
-        let (pool, writer) = match dialect {
-            Dialect::Sqlite if memory => {
-                let p = open(1).await?;
-                (p.clone(), p)
-            }
+        let db = match dialect {
             Dialect::Sqlite => {
-                let writer = open(1).await?;
-                (open(SQLITE_READERS).await?, writer)
+                let lite = lite::Lite::open(url)?;
+                db::migrate_lite(&lite, &SQLITE_MIGRATIONS).await?;
+                Db::Lite(Arc::new(lite))
             }
-            Dialect::Postgres => {
-                let p = open(16).await?;
-                (p.clone(), p)
-            }
+            Dialect::Postgres => Db::Pg(Self::open_postgres(url, schema).await?),
         };
-        let migrator = match dialect {
-            Dialect::Sqlite => &SQLITE_MIGRATIONS,
-            Dialect::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Backend(format!("schema migration failed: {e}")))?;
         Ok(Self {
-            pool,
-            writer,
+            db,
             dialect,
             cache: Default::default(),
         })
+    }
+
+    async fn open_postgres(url: &str, schema: Option<&str>) -> StoreResult<sqlx::AnyPool> {
+        sqlx::any::install_default_drivers();
+        let schema = schema.map(str::to_string);
+        // No ping before each acquire (sqlx's default): it is one more round trip per
+        // statement, and a dead connection shows itself as an error on the statement anyway.
+        let pool = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
+            .max_connections(16)
+            .after_connect(move |conn, _| {
+                let schema = schema.clone();
+                Box::pin(async move {
+                    if let Some(s) = schema {
+                        conn.execute(format!("SET search_path TO \"{s}\"").as_str())
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(|e| {
+                StoreError::Backend(format!("cannot open the database [{}]: {e}", redact(url)))
+            })?;
+        POSTGRES_MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("schema migration failed: {e}")))?;
+        Ok(pool)
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -331,38 +283,33 @@ impl SqlStore {
         Ok(t)
     }
 
-    /// Runs independent writes in one round trip to the database: on SQLite one query of
-    /// several statements (sqlx runs them in turn on the connection's thread: one hop instead of
-    /// one per statement), on PostgreSQL one statement whose leading parts are CTEs. Each part
-    /// numbers its own parameters from `$1`. Not a transaction: a part that fails leaves the
-    /// earlier ones written.
+    /// Runs independent writes together: on SQLite in one transaction on the writer (one
+    /// commit), on PostgreSQL as one statement whose leading parts are CTEs (one round trip).
+    /// Each part numbers its own parameters from `$1`. On PostgreSQL not a transaction: a part
+    /// that fails leaves the earlier ones written.
     pub(crate) async fn batch(&self, parts: Vec<(String, Vec<Arg>)>) -> StoreResult<()> {
+        if let Db::Lite(_) = self.db {
+            let mut tx = self.db.begin().await?;
+            for (sql, args) in parts {
+                tx.write_owned(&sql, args).await?;
+            }
+            return tx.commit().await;
+        }
         let mut sql = String::new();
         let mut args = Vec::new();
         let last = parts.len().saturating_sub(1);
         for (i, (part, part_args)) in parts.into_iter().enumerate() {
             let part = renumber(&part, args.len());
-            match self.dialect {
-                Dialect::Sqlite => {
-                    sql.push_str(&part);
-                    sql.push_str(";\n");
-                }
-                Dialect::Postgres if i < last => {
-                    sql.push_str(if i == 0 { "WITH " } else { ", " });
-                    sql.push_str(&format!("p{i} AS ({part})"));
-                }
-                Dialect::Postgres => {
-                    sql.push(' ');
-                    sql.push_str(&part);
-                }
+            if i < last {
+                sql.push_str(if i == 0 { "WITH " } else { ", " });
+                sql.push_str(&format!("p{i} AS ({part})"));
+            } else {
+                sql.push(' ');
+                sql.push_str(&part);
             }
             args.extend(part_args);
         }
-        bind_owned(sqlx::query(&sql), args)
-            .execute(&self.writer)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        self.db.write(&sql, &args).await.map(|_| ())
     }
 
     /// A guard that invalidates the tenant and application cache when the write it guards
@@ -373,8 +320,7 @@ impl SqlStore {
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
-        self.writer.close().await;
+        self.db.close().await;
     }
 
     async fn fetch_bodies<T: serde::de::DeserializeOwned>(
@@ -382,17 +328,12 @@ impl SqlStore {
         sql: &str,
         args: &[Arg],
     ) -> StoreResult<Vec<T>> {
-        let q = bind_all(sqlx::query(sql), args);
-        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = self.db.read(sql, args).await?;
         rows.iter().map(body).collect()
     }
 
     async fn exec(&self, sql: &str, args: &[Arg]) -> StoreResult<u64> {
-        let q = bind_all(sqlx::query(sql), args);
-        Ok(q.execute(&self.writer)
-            .await
-            .map_err(db_err)?
-            .rows_affected())
+        self.db.write(sql, args).await
     }
 
     async fn one<T: serde::de::DeserializeOwned>(
@@ -441,23 +382,19 @@ impl SqlStore {
         id: Uuid,
     ) -> StoreResult<bool> {
         let (id, t) = (Some(id.to_string()), scope_param(scope));
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
-        sqlx::query(&format!(
-            "DELETE FROM {child} WHERE {child_key} IN (SELECT id FROM {table} WHERE id = $1 AND {SCOPED})"
-        ))
-        .bind(id.clone())
-        .bind(t.clone())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let n = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1 AND {SCOPED}"))
-            .bind(id)
-            .bind(t)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        tx.commit().await.map_err(db_err)?;
+        let mut tx = self.db.begin().await?;
+        tx.write(
+            &format!("DELETE FROM {child} WHERE {child_key} IN (SELECT id FROM {table} WHERE id = $1 AND {SCOPED})"),
+            args![id.clone(), t.clone()],
+        )
+        .await?;
+        let n = tx
+            .write(
+                &format!("DELETE FROM {table} WHERE id = $1 AND {SCOPED}"),
+                args![id, t],
+            )
+            .await?;
+        tx.commit().await?;
         Ok(n > 0)
     }
 
@@ -481,7 +418,7 @@ impl SqlStore {
         order: &str,
         extra: &str,
         args: &[Arg],
-    ) -> StoreResult<(Option<StoredUser>, Option<AnyRow>)> {
+    ) -> StoreResult<(Option<StoredUser>, Option<Row>)> {
         let sql = format!(
             "WITH u AS (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash FROM users \
                WHERE {cond} {order} LIMIT 1) \
@@ -494,15 +431,12 @@ impl SqlStore {
              {extra} \
              ORDER BY 1, 2"
         );
-        let rows = bind_all(sqlx::query(&sql), args)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows = self.db.read(&sql, args).await?;
         let mut user: Option<User> = None;
         let mut credential = None;
         let mut extra_row = None;
         for row in rows {
-            match row.try_get::<i64, _>("part").map_err(backend)? {
+            match row.get::<i64>("part")? {
                 0 => {
                     let mut u: User = body(&row)?;
                     u.registrations.clear();
@@ -559,9 +493,9 @@ impl Drop for Invalidate<'_> {
 /// `(?, ?, ..), (?, ..), ..` (SQLite) or `($1, $2, ..), ($k+1, ..), ..` (PostgreSQL) for `rows`
 /// rows of `cols` parameters.
 ///
-/// SQLite gets anonymous parameters: binding a numbered one makes sqlx ask SQLite its name, and
-/// SQLite finds names by a linear scan, so thousands of `$n` in one statement bind in quadratic
-/// time (35% of an import's time before this).
+/// SQLite gets anonymous parameters: SQLite keeps named ones (`$n` is a name to it) in a list it
+/// scans linearly when it parses and binds them, so thousands of `$n` in one statement cost
+/// quadratic time (35% of an import's time, when it had them).
 fn values_sql(dialect: Dialect, rows: usize, cols: usize) -> String {
     let mut sql = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
@@ -590,7 +524,7 @@ const BULK_PARAMS: usize = 4000;
 /// Runs `INSERT INTO {head} VALUES ...` for `rows`, `cols` parameters each, in chunks.
 async fn bulk_insert<T>(
     dialect: Dialect,
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx,
     head: &str,
     cols: usize,
     rows: &[T],
@@ -603,10 +537,7 @@ async fn bulk_insert<T>(
             values_sql(dialect, chunk.len(), cols)
         );
         let args: Vec<Arg> = chunk.iter().flat_map(&bind).collect();
-        bind_owned(sqlx::query(&sql), args)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
+        tx.write_owned(&sql, args).await?;
     }
     Ok(())
 }
@@ -634,21 +565,21 @@ const LOGIN_ID_ORDER: &str = "ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 
 #[async_trait::async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.writer)
-            .await
-            .map(|_| ())
-            .map_err(db_err)
+        self.db.read("SELECT 1", &[]).await.map(|_| ())
     }
 
     async fn is_pristine(&self) -> StoreResult<bool> {
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM api_keys) AS n",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(row.try_get::<i64, _>("n").map_err(backend)? == 0)
+        let rows = self
+            .db
+            .read(
+                "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM api_keys) AS n",
+                &[],
+            )
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| backend("COUNT returned no row"))?;
+        Ok(row.get::<i64>("n")? == 0)
     }
 
     async fn insert_tenant(&self, t: &Tenant) -> StoreResult<()> {
@@ -691,7 +622,7 @@ impl Store for SqlStore {
     async fn delete_tenant(&self, id: Uuid) -> StoreResult<bool> {
         let _invalidate = self.invalidates();
         let id = Some(id.to_string());
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin_long().await?;
         // Children first, one statement per table. Rows hanging off users: explicit on SQLite
         // (faster than its cascade), left to the cascade on PostgreSQL (faster there; see
         // `bench tenant-delete` and `Store::delete_users`).
@@ -714,19 +645,12 @@ impl Store for SqlStore {
             "DELETE FROM login_locks WHERE tenant_id = $1",
             "DELETE FROM signing_keys WHERE tenant_id = $1",
         ]) {
-            sqlx::query(sql)
-                .bind(id.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            tx.write(sql, args![id.clone()]).await?;
         }
-        let n = sqlx::query("DELETE FROM tenants WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        tx.commit().await.map_err(db_err)?;
+        let n = tx
+            .write("DELETE FROM tenants WHERE id = $1", args![id])
+            .await?;
+        tx.commit().await?;
         Ok(n > 0)
     }
 
@@ -819,21 +743,15 @@ impl Store for SqlStore {
     }
 
     async fn insert_memberships(&self, tenant: Uuid, members: &[Membership]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin().await?;
         for m in members {
-            sqlx::query(
+            tx.write(
                 "INSERT INTO group_members (id, tenant_id, group_id, user_id, body) VALUES ($1, $2, $3, $4, $5)",
+                args![id_of(m.id), tenant.to_string(), id_of(m.group_id), id_of(m.user_id), json(m)],
             )
-            .bind(id_of(m.id))
-            .bind(tenant.to_string())
-            .bind(id_of(m.group_id))
-            .bind(id_of(m.user_id))
-            .bind(json(m))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn delete_membership(&self, scope: Scope, group: Uuid, user: Uuid) -> StoreResult<bool> {
@@ -857,9 +775,9 @@ impl Store for SqlStore {
     }
 
     async fn insert_user(&self, su: &StoredUser) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin().await?;
         insert_user_tx(&mut tx, su).await?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn user(&self, scope: Scope, id: Uuid) -> StoreResult<Option<StoredUser>> {
@@ -939,24 +857,24 @@ impl Store for SqlStore {
             .await?;
         let row = row.ok_or_else(|| backend("the lock check returned no row"))?;
         let locks = LoginLocks {
-            locked_until: row.try_get("until_instant").map_err(backend)?,
-            first_has_failures: row.try_get::<i64, _>("n").map_err(backend)? > 0,
+            locked_until: row.get("until_instant")?,
+            first_has_failures: row.get::<i64>("n")? > 0,
         };
         Ok((user, locks))
     }
 
     async fn update_credential(&self, user: Uuid, c: &Credential) -> StoreResult<()> {
-        sqlx::query(
+        self.exec(
             "UPDATE users SET pw_scheme = $2, pw_factor = $3, pw_salt = $4, pw_hash = $5 WHERE id = $1",
+            args![
+                user.to_string(),
+                c.scheme.clone(),
+                c.factor as i64,
+                c.salt.clone(),
+                c.hash.clone(),
+            ],
         )
-        .bind(user.to_string())
-        .bind(c.scheme.clone())
-        .bind(c.factor as i64)
-        .bind(c.salt.clone())
-        .bind(c.hash.clone())
-        .execute(&self.writer)
         .await
-        .map_err(db_err)
         .map(|_| ())
     }
 
@@ -992,36 +910,29 @@ impl Store for SqlStore {
     }
 
     async fn update_user(&self, su: &StoredUser) -> StoreResult<()> {
-        update_user_query(su)
-            .execute(&self.writer)
+        self.exec(UPDATE_USER, &update_user_args(su))
             .await
-            .map_err(db_err)
             .map(|_| ())
     }
 
     async fn delete_user(&self, scope: Scope, id: Uuid) -> StoreResult<bool> {
         let (id, t) = (Some(id.to_string()), scope_param(scope));
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let n = sqlx::query(&format!("DELETE FROM users WHERE id = $1 AND {SCOPED}"))
-            .bind(id.clone())
-            .bind(t)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
+        let mut tx = self.db.begin().await?;
+        let n = tx
+            .write(
+                &format!("DELETE FROM users WHERE id = $1 AND {SCOPED}"),
+                args![id.clone(), t],
+            )
+            .await?;
         if n > 0 {
             for sql in [
                 "DELETE FROM registrations WHERE user_id = $1",
                 "DELETE FROM group_members WHERE user_id = $1",
             ] {
-                sqlx::query(sql)
-                    .bind(id.clone())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+                tx.write(sql, args![id.clone()]).await?;
             }
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(n > 0)
     }
 
@@ -1149,7 +1060,7 @@ impl Store for SqlStore {
         let mut taken = portcullis_domain::Taken::default();
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         for row in self.users_where_in("id", None, "id", &ids).await? {
-            let id: String = row.try_get("id").map_err(backend)?;
+            let id: String = row.get("id")?;
             taken.ids.extend(Uuid::parse_str(&id).ok());
         }
         for (column, values, into) in [
@@ -1160,7 +1071,7 @@ impl Store for SqlStore {
                 .users_where_in(&format!("{column} AS v"), Some(tenant), column, values)
                 .await?
             {
-                into.insert(row.try_get::<String, _>("v").map_err(backend)?);
+                into.insert(row.get::<String>("v")?);
             }
         }
         Ok(taken)
@@ -1230,24 +1141,25 @@ impl Store for SqlStore {
     }
 }
 
-/// The statement that rewrites a user's row (body, indexed columns, credential) in its tenant.
-pub(crate) fn update_user_query(
-    su: &StoredUser,
-) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+/// The statement that rewrites a user's row (body, indexed columns, credential) in its tenant;
+/// its arguments are [`update_user_args`].
+pub(crate) const UPDATE_USER: &str =
+    "UPDATE users SET email_lower = $2, username_lower = $3, body = $4, pw_scheme = $5, \
+     pw_factor = $6, pw_salt = $7, pw_hash = $8 WHERE id = $1 AND tenant_id = $9";
+
+pub(crate) fn update_user_args(su: &StoredUser) -> Vec<Arg> {
     let (u, c) = (&su.user, su.credential.as_ref());
-    sqlx::query(
-        "UPDATE users SET email_lower = $2, username_lower = $3, body = $4, pw_scheme = $5, \
-         pw_factor = $6, pw_salt = $7, pw_hash = $8 WHERE id = $1 AND tenant_id = $9",
-    )
-    .bind(id_of(u.id))
-    .bind(lower(&u.email))
-    .bind(lower(&u.username))
-    .bind(user_body(u))
-    .bind(c.map(|c| c.scheme.clone()))
-    .bind(c.map(|c| c.factor as i64))
-    .bind(c.map(|c| c.salt.clone()))
-    .bind(c.map(|c| c.hash.clone()))
-    .bind(id_of(u.tenant_id))
+    vec![
+        Arg::from(id_of(u.id)),
+        Arg::from(lower(&u.email)),
+        Arg::from(lower(&u.username)),
+        Arg::from(user_body(u)),
+        Arg::from(c.map(|c| c.scheme.clone())),
+        Arg::OptInt(c.map(|c| c.factor as i64)),
+        Arg::from(c.map(|c| c.salt.clone())),
+        Arg::from(c.map(|c| c.hash.clone())),
+        Arg::from(id_of(u.tenant_id)),
+    ]
 }
 
 /// An event's insert as a part for [`SqlStore::batch`].
@@ -1320,15 +1232,9 @@ pub(crate) fn insert_user_parts(su: &StoredUser) -> Vec<(String, Vec<Arg>)> {
 }
 
 /// Inserts a user with their registrations and memberships inside `tx`.
-pub(crate) async fn insert_user_tx(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    su: &StoredUser,
-) -> StoreResult<()> {
+pub(crate) async fn insert_user_tx(tx: &mut Tx, su: &StoredUser) -> StoreResult<()> {
     for (sql, args) in insert_user_parts(su) {
-        bind_owned(sqlx::query(&sql), args)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
+        tx.write_owned(&sql, args).await?;
     }
     Ok(())
 }

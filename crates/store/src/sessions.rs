@@ -1,27 +1,25 @@
 //! The domain's [`SessionStore`] on SQL: signing keys, refresh tokens (SHA-256 only),
 //! change-password ids, failed-login counts and locks (migration `0003_login.sql`).
 
-use super::{backend, bind_all, db_err, Arg, SqlStore};
+use super::{backend, Arg, Row, SqlStore};
 use portcullis_domain::{
     LoginLocks, Millis, RefreshTokens, SessionStore, StoreResult, StoredKey, StoredRefreshToken,
 };
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use uuid::Uuid;
 
-fn text(row: &AnyRow, col: &str) -> StoreResult<String> {
-    row.try_get(col).map_err(backend)
+fn text(row: &Row, col: &str) -> StoreResult<String> {
+    row.get(col)
 }
 
-fn uuid(row: &AnyRow, col: &str) -> StoreResult<Uuid> {
+fn uuid(row: &Row, col: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(&text(row, col)?).map_err(backend)
 }
 
-fn int(row: &AnyRow, col: &str) -> StoreResult<i64> {
-    row.try_get(col).map_err(backend)
+fn int(row: &Row, col: &str) -> StoreResult<i64> {
+    row.get(col)
 }
 
-fn key_of(row: &AnyRow) -> StoreResult<StoredKey> {
+fn key_of(row: &Row) -> StoreResult<StoredKey> {
     Ok(StoredKey {
         kid: text(row, "kid")?,
         tenant_id: uuid(row, "tenant_id")?,
@@ -29,11 +27,11 @@ fn key_of(row: &AnyRow) -> StoreResult<StoredKey> {
         secret: text(row, "secret")?,
         status: text(row, "status")?,
         insert_instant: int(row, "insert_instant")?,
-        expires_instant: row.try_get("expires_instant").map_err(backend)?,
+        expires_instant: row.get("expires_instant")?,
     })
 }
 
-fn refresh_of(row: &AnyRow) -> StoreResult<StoredRefreshToken> {
+fn refresh_of(row: &Row) -> StoreResult<StoredRefreshToken> {
     Ok(StoredRefreshToken {
         id: uuid(row, "id")?,
         token_hash: text(row, "token_hash")?,
@@ -44,7 +42,7 @@ fn refresh_of(row: &AnyRow) -> StoreResult<StoredRefreshToken> {
         start_instant: int(row, "start_instant")?,
         insert_instant: int(row, "insert_instant")?,
         expires_instant: int(row, "expires_instant")?,
-        used_instant: row.try_get("used_instant").map_err(backend)?,
+        used_instant: row.get("used_instant")?,
     })
 }
 
@@ -72,19 +70,13 @@ pub(crate) fn refresh_token_args(t: &StoredRefreshToken) -> Vec<Arg> {
 }
 
 impl SqlStore {
-    async fn rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<AnyRow>> {
-        bind_all(sqlx::query(sql), args)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)
+    async fn rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
+        self.db.read(sql, args).await
     }
 
     /// As `rows`, for a statement that writes (`UPDATE ... RETURNING`): on the writer.
-    async fn write_rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<AnyRow>> {
-        bind_all(sqlx::query(sql), args)
-            .fetch_all(&self.writer)
-            .await
-            .map_err(db_err)
+    async fn write_rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
+        self.db.write_rows(sql, args).await
     }
 }
 
@@ -171,7 +163,7 @@ impl SessionStore for SqlStore {
             "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
         );
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin().await?;
         for t in tokens {
             let args = args![
                 t.token_hash.clone(),
@@ -184,12 +176,9 @@ impl SessionStore for SqlStore {
                 t.insert_instant,
                 t.expires_instant,
             ];
-            bind_all(sqlx::query(&sql), args)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            tx.write(&sql, args).await?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>> {
@@ -391,7 +380,7 @@ impl SessionStore for SqlStore {
             .first()
             .ok_or_else(|| backend("the lock check returned no row"))?;
         Ok(LoginLocks {
-            locked_until: row.try_get("until_instant").map_err(backend)?,
+            locked_until: row.get("until_instant")?,
             first_has_failures: int(row, "failures")? > 0,
         })
     }

@@ -27,10 +27,10 @@ pub struct TestDb {
 impl TestDb {
     /// Runs one raw statement (benchmarks shaping data the API would take long to make).
     pub async fn execute(&self, sql: &str) -> Result<u64, String> {
-        sqlx::query(sql)
-            .execute(&self.store.writer)
+        self.store
+            .db
+            .write(sql, &[])
             .await
-            .map(|r| r.rows_affected())
             .map_err(|e| e.to_string())
     }
 

@@ -1,0 +1,213 @@
+//! The store's two ways to its database, behind one small interface: PostgreSQL through
+//! sqlx's connection pool, SQLite through `rusqlite` on the calling thread (see `lite`).
+//!
+//! The store's SQL is the same on both (`$n` parameters, portable statements); what differs
+//! here is only how a statement reaches the database and how a row is read back.
+
+use crate::lite::{self, Lite, LiteRow, LiteTx};
+use crate::{backend, bind_all, bind_owned, db_err, Arg};
+use portcullis_domain::StoreResult;
+use rusqlite::types::Value;
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row as _};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub(crate) enum Db {
+    /// PostgreSQL: one pool for reads, writes and transactions.
+    Pg(AnyPool),
+    Lite(Arc<Lite>),
+}
+
+/// A result row of either backend.
+pub(crate) enum Row {
+    Pg(AnyRow),
+    Lite(LiteRow),
+}
+
+/// A column type the store reads: text, integers, either of them nullable.
+pub(crate) trait Col: Sized {
+    fn of_pg(row: &AnyRow, column: &str) -> Result<Self, sqlx::Error>;
+    fn of_lite(v: &Value) -> Option<Self>;
+}
+
+impl Col for String {
+    fn of_pg(row: &AnyRow, column: &str) -> Result<Self, sqlx::Error> {
+        row.try_get(column)
+    }
+    fn of_lite(v: &Value) -> Option<Self> {
+        match v {
+            Value::Text(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl Col for i64 {
+    fn of_pg(row: &AnyRow, column: &str) -> Result<Self, sqlx::Error> {
+        row.try_get(column)
+    }
+    fn of_lite(v: &Value) -> Option<Self> {
+        match v {
+            Value::Integer(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Col> Col for Option<T>
+where
+    for<'r> Option<T>: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    fn of_pg(row: &AnyRow, column: &str) -> Result<Self, sqlx::Error> {
+        row.try_get(column)
+    }
+    fn of_lite(v: &Value) -> Option<Self> {
+        match v {
+            Value::Null => Some(None),
+            v => T::of_lite(v).map(Some),
+        }
+    }
+}
+
+impl Row {
+    /// Column `column` as a `T`; a wrong type is a backend error naming the column.
+    pub(crate) fn get<T: Col>(&self, column: &str) -> StoreResult<T> {
+        match self {
+            Row::Pg(r) => T::of_pg(r, column).map_err(backend),
+            Row::Lite(r) => {
+                let v = r.value(column)?;
+                T::of_lite(v).ok_or_else(|| {
+                    backend(format!(
+                        "column [{column}] holds {:?}, not {}",
+                        v.data_type(),
+                        std::any::type_name::<T>()
+                    ))
+                })
+            }
+        }
+    }
+}
+
+fn pg_rows(rows: Vec<AnyRow>) -> Vec<Row> {
+    rows.into_iter().map(Row::Pg).collect()
+}
+
+fn lite_rows(rows: Vec<LiteRow>) -> Vec<Row> {
+    rows.into_iter().map(Row::Lite).collect()
+}
+
+impl Db {
+    /// A read (on SQLite, beside the writer).
+    pub(crate) async fn read(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
+        match self {
+            Db::Pg(p) => bind_all(sqlx::query(sql), args)
+                .fetch_all(p)
+                .await
+                .map(pg_rows)
+                .map_err(db_err),
+            Db::Lite(l) => l.read(sql, args).await.map(lite_rows),
+        }
+    }
+
+    /// One write statement on its own; the rows it changed.
+    pub(crate) async fn write(&self, sql: &str, args: &[Arg]) -> StoreResult<u64> {
+        match self {
+            Db::Pg(p) => bind_all(sqlx::query(sql), args)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db_err),
+            Db::Lite(l) => l.write(sql, args).await,
+        }
+    }
+
+    /// A write that returns rows (`UPDATE ... RETURNING`).
+    pub(crate) async fn write_rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
+        match self {
+            Db::Pg(p) => bind_all(sqlx::query(sql), args)
+                .fetch_all(p)
+                .await
+                .map(pg_rows)
+                .map_err(db_err),
+            Db::Lite(l) => l.write_rows(sql, args).await.map(lite_rows),
+        }
+    }
+
+    /// A transaction of short statements.
+    pub(crate) async fn begin(&self) -> StoreResult<Tx> {
+        self.begin_with(false).await
+    }
+
+    /// A transaction whose statements may run long (bulk loads and deletes): on SQLite they run
+    /// where the runtime can move its other tasks off the thread meanwhile.
+    pub(crate) async fn begin_long(&self) -> StoreResult<Tx> {
+        self.begin_with(true).await
+    }
+
+    async fn begin_with(&self, long: bool) -> StoreResult<Tx> {
+        match self {
+            Db::Pg(p) => p.begin().await.map(Tx::Pg).map_err(db_err),
+            Db::Lite(l) => l.begin(long).await.map(Tx::Lite),
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        match self {
+            Db::Pg(p) => p.close().await,
+            Db::Lite(l) => l.close(),
+        }
+    }
+}
+
+/// An open transaction; dropped uncommitted, it rolls back.
+pub(crate) enum Tx {
+    Pg(sqlx::Transaction<'static, sqlx::Any>),
+    Lite(LiteTx),
+}
+
+impl Tx {
+    pub(crate) async fn read(&mut self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
+        match self {
+            Tx::Pg(tx) => bind_all(sqlx::query(sql), args)
+                .fetch_all(&mut **tx)
+                .await
+                .map(pg_rows)
+                .map_err(db_err),
+            Tx::Lite(tx) => tx.read(sql, args).map(lite_rows),
+        }
+    }
+
+    pub(crate) async fn write(&mut self, sql: &str, args: &[Arg]) -> StoreResult<u64> {
+        match self {
+            Tx::Pg(tx) => bind_all(sqlx::query(sql), args)
+                .execute(&mut **tx)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db_err),
+            Tx::Lite(tx) => tx.write(sql, args),
+        }
+    }
+
+    /// As [`write`](Self::write), moving the arguments in: the bulk path binds every user's
+    /// body once, uncopied.
+    pub(crate) async fn write_owned(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
+        match self {
+            Tx::Pg(tx) => bind_owned(sqlx::query(sql), args)
+                .execute(&mut **tx)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db_err),
+            Tx::Lite(tx) => tx.write(sql, &args),
+        }
+    }
+
+    pub(crate) async fn commit(self) -> StoreResult<()> {
+        match self {
+            Tx::Pg(tx) => tx.commit().await.map_err(db_err),
+            Tx::Lite(tx) => tx.commit(),
+        }
+    }
+}
+
+pub(crate) use lite::migrate as migrate_lite;
