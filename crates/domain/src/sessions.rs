@@ -441,23 +441,29 @@ impl Sessions {
             Some(c) => c,
             None => self.dummy(&target).await?,
         };
-        let rehash = settings.passwords.modify_encryption_scheme_on_login;
-        let (ok, upgraded) = self
-            .identity
-            .pool()
-            .run(move || {
-                let pw = password.0.as_bytes();
-                if !portcullis_hash::verify(&credential, pw) {
-                    return (false, None);
-                }
-                let (scheme, factor) = target;
-                let upgraded = (rehash
-                    && portcullis_hash::needs_rehash(&credential, &scheme, factor.unwrap_or(0)))
+        let rehash = settings.passwords.modify_encryption_scheme_on_login
+            && portcullis_hash::needs_rehash(&credential, &target.0, target.1.unwrap_or(0));
+        let kind = (credential.scheme.clone(), credential.factor);
+        let job = move || {
+            let pw = password.0.as_bytes();
+            if !portcullis_hash::verify(&credential, pw) {
+                return (false, None);
+            }
+            let (scheme, factor) = target;
+            let upgraded = rehash
                 .then(|| portcullis_hash::hash_password(&scheme, factor, pw).ok())
                 .flatten();
-                (true, upgraded)
-            })
-            .await?;
+            (true, upgraded)
+        };
+        // A verify alone is sized by its scheme and factor (cheap legacy digests run inline);
+        // one that may re-hash always goes to the pool.
+        let pool = self.identity.pool();
+        let (ok, upgraded) = if rehash {
+            pool.run(job).await?
+        } else {
+            pool.run_as(&format!("verify {}:{}", kind.0, kind.1), job)
+                .await?
+        };
         let stored = match found {
             Some(u) if ok && u.credential.is_some() => u,
             other => {

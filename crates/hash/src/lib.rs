@@ -23,7 +23,7 @@ mod schemes;
 
 use std::sync::OnceLock;
 
-pub use pool::{HashPool, PoolBusy};
+pub use pool::{HashPool, PoolBusy, INLINE_BELOW};
 pub use registry::{Hasher, Registry};
 
 /// A stored password credential: FusionAuth's split form (scheme, factor, salt, hash).

@@ -6,8 +6,15 @@
 //! holds at most `queue_limit` waiting jobs; past that, [`HashPool::run`] answers [`PoolBusy`]
 //! at once so the caller can answer 503 instead of queueing without bound.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A job of a kind last measured under this runs on the caller's thread (see
+/// [`HashPool::run_as`]): handing it to a pool thread and waking the caller again costs more
+/// than the job.
+pub const INLINE_BELOW: Duration = Duration::from_micros(50);
 
 /// The pool is full: the caller should answer 503 and let the client retry.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
@@ -23,6 +30,8 @@ pub struct HashPool {
     sender: SyncSender<Job>,
     workers: usize,
     queue_limit: usize,
+    /// The last measured duration of each kind of job given to [`HashPool::run_as`].
+    costs: Arc<Mutex<HashMap<String, Duration>>>,
 }
 
 impl std::fmt::Debug for HashPool {
@@ -62,6 +71,7 @@ impl HashPool {
             sender,
             workers,
             queue_limit,
+            costs: Arc::default(),
         }
     }
 
@@ -97,5 +107,44 @@ impl HashPool {
             }
         }
         rx.await.map_err(|_| PoolBusy)
+    }
+
+    /// As [`run`](Self::run) for a job of `kind` (say, a verify of one scheme and factor): a
+    /// kind whose last run took under [`INLINE_BELOW`] runs on the caller's thread (a salted
+    /// SHA-256 takes a microsecond; the round trip to a pool thread costs tens), every other on
+    /// the pool. Each run is timed, so a kind that turns slow goes back to the pool.
+    pub async fn run_as<T, F>(&self, kind: &str, job: F) -> Result<T, PoolBusy>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let cheap = self
+            .costs
+            .lock()
+            .map(|c| c.get(kind).is_some_and(|d| *d < INLINE_BELOW))
+            .unwrap_or(false);
+        let costs = Arc::clone(&self.costs);
+        let kind = kind.to_string();
+        let timed = move || {
+            let t0 = Instant::now();
+            let out = job();
+            if let Ok(mut c) = costs.lock() {
+                c.insert(kind, t0.elapsed());
+            }
+            out
+        };
+        if cheap {
+            return std::panic::catch_unwind(std::panic::AssertUnwindSafe(timed))
+                .map_err(|_| PoolBusy);
+        }
+        self.run(timed).await
+    }
+
+    /// Whether a job of `kind` would run on the caller's thread now.
+    pub fn runs_inline(&self, kind: &str) -> bool {
+        self.costs
+            .lock()
+            .map(|c| c.get(kind).is_some_and(|d| *d < INLINE_BELOW))
+            .unwrap_or(false)
     }
 }

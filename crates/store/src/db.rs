@@ -1,38 +1,39 @@
 //! The store's two ways to its database, behind one small interface: PostgreSQL through
-//! sqlx's connection pool, SQLite through `rusqlite` on the calling thread (see `lite`).
+//! sqlx's PostgreSQL pool (its own driver: the `Any` driver converted every argument and row
+//! once more), SQLite through `rusqlite` on the calling thread (see `lite`).
 //!
 //! The store's SQL is the same on both (`$n` parameters, portable statements); what differs
 //! here is only how a statement reaches the database and how a row is read back.
 
 use crate::lite::{self, Lite, LiteRow, LiteTx};
-use crate::{backend, bind_all, bind_owned, db_err, Arg};
+use crate::{backend, db_err, Arg};
 use portcullis_domain::StoreResult;
 use rusqlite::types::Value;
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row as _};
+use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::{Postgres, Row as _};
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub(crate) enum Db {
     /// PostgreSQL: one pool for reads, writes and transactions.
-    Pg(AnyPool),
+    Pg(PgPool),
     Lite(Arc<Lite>),
 }
 
 /// A result row of either backend.
 pub(crate) enum Row {
-    Pg(AnyRow),
+    Pg(PgRow),
     Lite(LiteRow),
 }
 
 /// A column type the store reads: text, integers, either of them nullable.
 pub(crate) trait Col: Sized {
-    fn of_pg(row: &AnyRow, column: &str) -> Result<Self, sqlx::Error>;
+    fn of_pg(row: &PgRow, column: &str) -> Result<Self, sqlx::Error>;
     fn of_lite(v: &Value) -> Option<Self>;
 }
 
 impl Col for String {
-    fn of_pg(row: &AnyRow, column: &str) -> Result<Self, sqlx::Error> {
+    fn of_pg(row: &PgRow, column: &str) -> Result<Self, sqlx::Error> {
         row.try_get(column)
     }
     fn of_lite(v: &Value) -> Option<Self> {
@@ -44,7 +45,7 @@ impl Col for String {
 }
 
 impl Col for i64 {
-    fn of_pg(row: &AnyRow, column: &str) -> Result<Self, sqlx::Error> {
+    fn of_pg(row: &PgRow, column: &str) -> Result<Self, sqlx::Error> {
         row.try_get(column)
     }
     fn of_lite(v: &Value) -> Option<Self> {
@@ -57,9 +58,9 @@ impl Col for i64 {
 
 impl<T: Col> Col for Option<T>
 where
-    for<'r> Option<T>: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    for<'r> Option<T>: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
 {
-    fn of_pg(row: &AnyRow, column: &str) -> Result<Self, sqlx::Error> {
+    fn of_pg(row: &PgRow, column: &str) -> Result<Self, sqlx::Error> {
         row.try_get(column)
     }
     fn of_lite(v: &Value) -> Option<Self> {
@@ -89,7 +90,26 @@ impl Row {
     }
 }
 
-fn pg_rows(rows: Vec<AnyRow>) -> Vec<Row> {
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+fn bind_all<'q>(sql: &'q str, args: &[Arg]) -> PgQuery<'q> {
+    args.iter().fold(sqlx::query(sql), |q, a| match a {
+        Arg::Text(t) => q.bind(t.clone()),
+        Arg::Int(i) => q.bind(*i),
+        Arg::OptInt(i) => q.bind(*i),
+    })
+}
+
+/// As [`bind_all`], moving the values in: the bulk path binds every user's body once, uncopied.
+fn bind_owned(sql: &str, args: Vec<Arg>) -> PgQuery<'_> {
+    args.into_iter().fold(sqlx::query(sql), |q, a| match a {
+        Arg::Text(t) => q.bind(t),
+        Arg::Int(i) => q.bind(i),
+        Arg::OptInt(i) => q.bind(i),
+    })
+}
+
+fn pg_rows(rows: Vec<PgRow>) -> Vec<Row> {
     rows.into_iter().map(Row::Pg).collect()
 }
 
@@ -101,7 +121,7 @@ impl Db {
     /// A read (on SQLite, beside the writer).
     pub(crate) async fn read(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
         match self {
-            Db::Pg(p) => bind_all(sqlx::query(sql), args)
+            Db::Pg(p) => bind_all(sql, args)
                 .fetch_all(p)
                 .await
                 .map(pg_rows)
@@ -113,7 +133,7 @@ impl Db {
     /// One write statement on its own; the rows it changed.
     pub(crate) async fn write(&self, sql: &str, args: &[Arg]) -> StoreResult<u64> {
         match self {
-            Db::Pg(p) => bind_all(sqlx::query(sql), args)
+            Db::Pg(p) => bind_all(sql, args)
                 .execute(p)
                 .await
                 .map(|r| r.rows_affected())
@@ -125,7 +145,7 @@ impl Db {
     /// A write that returns rows (`UPDATE ... RETURNING`).
     pub(crate) async fn write_rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
         match self {
-            Db::Pg(p) => bind_all(sqlx::query(sql), args)
+            Db::Pg(p) => bind_all(sql, args)
                 .fetch_all(p)
                 .await
                 .map(pg_rows)
@@ -162,14 +182,14 @@ impl Db {
 
 /// An open transaction; dropped uncommitted, it rolls back.
 pub(crate) enum Tx {
-    Pg(sqlx::Transaction<'static, sqlx::Any>),
+    Pg(sqlx::Transaction<'static, Postgres>),
     Lite(LiteTx),
 }
 
 impl Tx {
     pub(crate) async fn read(&mut self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
         match self {
-            Tx::Pg(tx) => bind_all(sqlx::query(sql), args)
+            Tx::Pg(tx) => bind_all(sql, args)
                 .fetch_all(&mut **tx)
                 .await
                 .map(pg_rows)
@@ -180,7 +200,7 @@ impl Tx {
 
     pub(crate) async fn write(&mut self, sql: &str, args: &[Arg]) -> StoreResult<u64> {
         match self {
-            Tx::Pg(tx) => bind_all(sqlx::query(sql), args)
+            Tx::Pg(tx) => bind_all(sql, args)
                 .execute(&mut **tx)
                 .await
                 .map(|r| r.rows_affected())
@@ -193,7 +213,7 @@ impl Tx {
     /// body once, uncopied.
     pub(crate) async fn write_owned(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
         match self {
-            Tx::Pg(tx) => bind_owned(sqlx::query(sql), args)
+            Tx::Pg(tx) => bind_owned(sql, args)
                 .execute(&mut **tx)
                 .await
                 .map(|r| r.rows_affected())

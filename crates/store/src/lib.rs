@@ -15,7 +15,7 @@ use portcullis_domain::{
 };
 use portcullis_hash::Credential;
 use serde_json::Value;
-use sqlx::any::AnyPoolOptions;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Executor;
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,29 +161,6 @@ mod jobs;
 mod lite;
 mod sessions;
 
-fn bind_all<'q>(
-    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    args: &[Arg],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    args.iter().fold(q, |q, a| match a {
-        Arg::Text(t) => q.bind(t.clone()),
-        Arg::Int(i) => q.bind(*i),
-        Arg::OptInt(i) => q.bind(*i),
-    })
-}
-
-/// As [`bind_all`], moving the values in: the bulk path binds every user's body once, uncopied.
-fn bind_owned<'q>(
-    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    args: Vec<Arg>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    args.into_iter().fold(q, |q, a| match a {
-        Arg::Text(t) => q.bind(t),
-        Arg::Int(i) => q.bind(i),
-        Arg::OptInt(i) => q.bind(i),
-    })
-}
-
 fn scope_param(scope: Scope) -> Option<String> {
     scope.tenant.map(|t| t.to_string())
 }
@@ -234,12 +211,11 @@ impl SqlStore {
         })
     }
 
-    async fn open_postgres(url: &str, schema: Option<&str>) -> StoreResult<sqlx::AnyPool> {
-        sqlx::any::install_default_drivers();
+    async fn open_postgres(url: &str, schema: Option<&str>) -> StoreResult<PgPool> {
         let schema = schema.map(str::to_string);
         // No ping before each acquire (sqlx's default): it is one more round trip per
         // statement, and a dead connection shows itself as an error on the statement anyway.
-        let pool = AnyPoolOptions::new()
+        let pool = PgPoolOptions::new()
             .acquire_timeout(Duration::from_secs(10))
             .test_before_acquire(false)
             .max_connections(16)

@@ -55,10 +55,9 @@ impl TestDb {
 
     pub async fn postgres() -> TestDb {
         use sqlx::Executor;
-        sqlx::any::install_default_drivers();
         let base = postgres_url();
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
             .await
             .unwrap_or_else(|e| {
                 panic!("PostgreSQL at {base} is needed for these tests (set PORTCULLIS_TEST_POSTGRES_URL): {e}")
@@ -94,7 +93,7 @@ impl Drop for TestDb {
                 .expect("runtime");
             rt.block_on(async move {
                 use sqlx::Executor;
-                if let Ok(mut c) = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await {
+                if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await {
                     let _ = c
                         .execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
                         .await;

@@ -360,44 +360,50 @@ async fn raw_sqlite(url: &str, n: usize) -> Result<f64, String> {
         regs,
         members,
     } = raw_rows(n, &tenant, &apps, &group);
-    let pool = sqlx::SqlitePool::connect(url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let start = Instant::now();
-    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
-    async fn insert<const C: usize>(
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    let file = url
+        .strip_prefix("sqlite://")
+        .ok_or_else(|| format!("not a SQLite file URL: {url}"))?;
+    let conn = rusqlite::Connection::open(file).map_err(|e| e.to_string())?;
+    // The store's own pragmas, so the two loads differ only in who sends the rows.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -32768;",
+    )
+    .map_err(|e| e.to_string())?;
+    fn insert<const C: usize>(
+        conn: &rusqlite::Connection,
         head: &str,
         rows: &[[String; C]],
-    ) -> Result<(), String> {
+    ) -> rusqlite::Result<()> {
         for chunk in rows.chunks(4000 / C) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO {head} "));
-            q.push_values(chunk, |mut b, row| {
-                for v in row {
-                    b.push_bind(v.as_str());
-                }
-            });
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| e.to_string())?;
+            let one = format!("({})", vec!["?"; C].join(", "));
+            let sql = format!(
+                "INSERT INTO {head} VALUES {}",
+                vec![one.as_str(); chunk.len()].join(", ")
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let values = chunk.iter().flat_map(|r| r.iter().map(String::as_str));
+            stmt.execute(rusqlite::params_from_iter(values))?;
         }
         Ok(())
     }
-    insert(&mut tx, "users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)", &users).await?;
-    insert(
-        &mut tx,
-        "registrations (id, tenant_id, user_id, application_id, body)",
-        &regs,
-    )
-    .await?;
-    insert(
-        &mut tx,
-        "group_members (id, tenant_id, group_id, user_id, body)",
-        &members,
-    )
-    .await?;
-    tx.commit().await.map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    (|| {
+        conn.execute_batch("BEGIN")?;
+        insert(&conn, "users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)", &users)?;
+        insert(
+            &conn,
+            "registrations (id, tenant_id, user_id, application_id, body)",
+            &regs,
+        )?;
+        insert(
+            &conn,
+            "group_members (id, tenant_id, group_id, user_id, body)",
+            &members,
+        )?;
+        conn.execute_batch("COMMIT")
+    })()
+    .map_err(|e| e.to_string())?;
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 

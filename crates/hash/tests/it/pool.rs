@@ -114,3 +114,27 @@ fn for_this_machine_has_a_thread_per_core() {
     let cores = std::thread::available_parallelism().unwrap().get();
     assert_eq!(HashPool::for_this_machine().workers(), cores);
 }
+
+fn on_a_pool_thread() -> bool {
+    std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with("portcullis-hash-"))
+}
+
+#[tokio::test]
+async fn a_kind_measured_cheap_runs_on_the_callers_thread_and_a_slow_one_stays_on_the_pool() {
+    let pool = HashPool::new(1, 4);
+    // Unmeasured: the pool.
+    assert!(pool.run_as("cheap", on_a_pool_thread).await.unwrap());
+    // Measured at well under INLINE_BELOW: here.
+    assert!(pool.runs_inline("cheap"));
+    assert!(!pool.run_as("cheap", on_a_pool_thread).await.unwrap());
+    let slow = || {
+        std::thread::sleep(portcullis_hash::INLINE_BELOW * 4);
+        on_a_pool_thread()
+    };
+    for _ in 0..3 {
+        assert!(pool.run_as("slow", slow).await.unwrap());
+    }
+    assert!(!pool.runs_inline("slow"));
+}
