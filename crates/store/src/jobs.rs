@@ -150,7 +150,7 @@ impl SqlStore {
                 .first()
                 .ok_or_else(|| backend("a claimed job vanished"))?;
             let body: Option<String> = row.get("body")?;
-            return Ok(Some((job_of(&row)?, body)));
+            return Ok(Some((job_of(row)?, body)));
         }
     }
 
