@@ -73,15 +73,15 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Inserts tokens in one transaction (an import): all or none.
     async fn insert_refresh_tokens(&self, tokens: &[StoredRefreshToken]) -> StoreResult<()>;
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>>;
-    /// Marks an unused token used and returns it; `None` when it was already used or does not
-    /// exist. Atomic (one statement), so two nodes racing with one token cannot both win.
-    async fn take_refresh_token(
+    /// Marks `token_hash` used and inserts `next` (its successor), together: `false`, and
+    /// nothing written, when the token was used (or deleted) meanwhile. Atomic, so two nodes
+    /// racing with one token cannot both win.
+    async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         now: Millis,
-    ) -> StoreResult<Option<StoredRefreshToken>>;
-    /// Undoes [`take_refresh_token`](Self::take_refresh_token) for a reusable token.
-    async fn release_refresh_token(&self, token_hash: &str) -> StoreResult<()>;
+        next: &StoredRefreshToken,
+    ) -> StoreResult<bool>;
     /// Deletes the matching tokens of `tenant`; returns how many.
     async fn delete_refresh_tokens(
         &self,

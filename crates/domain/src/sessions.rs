@@ -1066,20 +1066,15 @@ impl Sessions {
         (token, row)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn new_refresh_token(
-        &self,
-        tenant: Uuid,
-        user: Uuid,
-        app: Uuid,
-        family: Uuid,
-        start: Millis,
-        now: Millis,
-        settings: &LoginSettings,
-    ) -> Result<(String, Uuid)> {
-        let (token, row) = Self::refresh_token_row(tenant, user, app, family, start, now, settings);
-        self.store().insert_refresh_token(&row).await?;
-        Ok((token, row.id))
+    /// A one-time refresh token presented again: someone has a stolen copy, so its whole family
+    /// is revoked. Returns the error the grant answers.
+    async fn revoke_reused(&self, stored: &StoredRefreshToken) -> Result<Error> {
+        let n = self
+            .store()
+            .delete_refresh_tokens(None, RefreshTokens::Family(stored.family_id))
+            .await?;
+        tracing::warn!(user = %stored.user_id, revoked = n, "refresh token reused: its family is revoked");
+        Ok(Error::NotFound)
     }
 
     /// `POST /api/jwt/refresh`: a new access token for a refresh token. With one-time use (the
@@ -1099,18 +1094,13 @@ impl Sessions {
         }
         let hash = sha256_hex(refresh_token);
         let now = now_millis();
-        // Mark it used first (one statement for the common case); whether that was right is
-        // known once the settings are read.
-        let (stored, taken) = match self.store().take_refresh_token(&hash, now).await? {
-            Some(t) => (t, true),
-            None => (
-                self.store()
-                    .refresh_token(&hash)
-                    .await?
-                    .ok_or(Error::NotFound)?,
-                false,
-            ),
-        };
+        // Read only: the one write, marking it used together with its successor, comes once
+        // the grant is known to succeed (`rotate_refresh_token`, one commit).
+        let stored = self
+            .store()
+            .refresh_token(&hash)
+            .await?
+            .ok_or(Error::NotFound)?;
         if stored.expires_instant <= now {
             self.store()
                 .delete_refresh_tokens(None, RefreshTokens::Hash(&hash))
@@ -1130,18 +1120,9 @@ impl Sessions {
             .filter(|a| a.active)
             .ok_or(Error::NotFound)?;
         let settings = LoginSettings::of(&tenant, Some(&app));
-        if !settings.one_time_refresh && taken {
-            // Reusable tokens stay unused; a grant racing with this one that found it marked
-            // passes too (below), as a reusable token is never "reused".
-            self.store().release_refresh_token(&hash).await?;
-        }
-        if settings.one_time_refresh && !taken {
-            let n = self
-                .store()
-                .delete_refresh_tokens(None, RefreshTokens::Family(stored.family_id))
-                .await?;
-            tracing::warn!(user = %stored.user_id, revoked = n, "refresh token reused: its family is revoked");
-            return Err(Error::NotFound);
+        // A reusable token is never marked, so never "reused".
+        if settings.one_time_refresh && stored.used_instant.is_some() {
+            return Err(self.revoke_reused(&stored).await?);
         }
         let user = self
             .store()
@@ -1167,7 +1148,7 @@ impl Sessions {
             )
             .await?;
         let (refresh_token, refresh_token_id) = if settings.one_time_refresh {
-            self.new_refresh_token(
+            let (next, row) = Self::refresh_token_row(
                 stored.tenant_id,
                 stored.user_id,
                 stored.application_id,
@@ -1175,8 +1156,12 @@ impl Sessions {
                 stored.start_instant,
                 now,
                 &settings,
-            )
-            .await?
+            );
+            if !self.store().rotate_refresh_token(&hash, now, &row).await? {
+                // A grant racing with this one used it first: two holders of one token.
+                return Err(self.revoke_reused(&stored).await?);
+            }
+            (next, row.id)
         } else {
             (refresh_token.to_string(), stored.id)
         };

@@ -142,18 +142,6 @@ impl Db {
         }
     }
 
-    /// A write that returns rows (`UPDATE ... RETURNING`).
-    pub(crate) async fn write_rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
-        match self {
-            Db::Pg(p) => bind_all(sql, args)
-                .fetch_all(p)
-                .await
-                .map(pg_rows)
-                .map_err(db_err),
-            Db::Lite(l) => l.write_rows(sql, args).await.map(lite_rows),
-        }
-    }
-
     /// A transaction of short statements.
     pub(crate) async fn begin(&self) -> StoreResult<Tx> {
         self.begin_with(false).await

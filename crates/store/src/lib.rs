@@ -126,6 +126,7 @@ fn id_of(id: Option<Uuid>) -> String {
 }
 
 /// A bound parameter: the store binds only text (ids, JSON) and integers (instants).
+#[derive(Clone)]
 enum Arg {
     Text(Option<String>),
     Int(i64),

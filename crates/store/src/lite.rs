@@ -27,7 +27,7 @@ use portcullis_domain::{StoreError, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
@@ -57,8 +57,9 @@ pub(crate) struct Lite {
     writer: Arc<AsyncMutex<Connection>>,
     /// Set by [`close`](Lite::close): every later statement fails, as on a closed pool.
     closed: AtomicBool,
-    /// A long transaction (a bulk load or delete) holds the writer: reads go to the readers.
-    long_held: Arc<AtomicBool>,
+    /// Long transactions (bulk loads and deletes) holding or awaiting the writer: while there
+    /// are any, reads go to the readers instead of queueing behind them.
+    long_held: Arc<AtomicUsize>,
 }
 
 /// A row as SQLite returned it.
@@ -123,7 +124,9 @@ impl Lite {
         })
     }
 
-    /// Runs `f` on a reading connection (on the writer for `:memory:`).
+    /// Runs `f` for a read: on the writer's connection in its turn (always for `:memory:`), or
+    /// on a reading connection while a long transaction holds or awaits the writer. So a task
+    /// holding a transaction must read through it, never through this.
     pub(crate) async fn with_reader<R>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<R>,
@@ -137,7 +140,7 @@ impl Lite {
         // has committed, and reads the pages back from the OS (bench login: `pread` and
         // `pcache1Truncate`); a statement is microseconds, so waiting for the writer's turn
         // costs less.
-        if !self.long_held.load(Ordering::Relaxed) {
+        if self.long_held.load(Ordering::Relaxed) == 0 {
             return f(&*self.writer().await?);
         }
         let idle = self.readers.lock().expect("reader list").pop();
@@ -174,22 +177,17 @@ impl Lite {
         execute(&*self.writer().await?, sql, args)
     }
 
-    pub(crate) async fn write_rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<LiteRow>> {
-        query(&*self.writer().await?, sql, args)
-    }
-
     /// Opens a transaction on the writer (`BEGIN IMMEDIATE`: it takes the write lock at once,
     /// so another process cannot make it fail half-way on upgrading a read lock).
     pub(crate) async fn begin(&self, long: bool) -> StoreResult<LiteTx> {
+        // Counted before waiting, so reads that come meanwhile do not queue behind it.
+        let long = long.then(|| LongHeld::new(&self.long_held));
         let conn = self.writer().await?;
         conn.execute_batch("BEGIN IMMEDIATE").map_err(lite_err)?;
-        if long {
-            self.long_held.store(true, Ordering::Relaxed);
-        }
         Ok(LiteTx {
             conn,
             open: true,
-            long: long.then(|| self.long_held.clone()),
+            long,
         })
     }
 
@@ -216,9 +214,24 @@ fn connect(path: &Option<PathBuf>, flags: OpenFlags) -> StoreResult<Connection> 
 pub(crate) struct LiteTx {
     conn: OwnedMutexGuard<Connection>,
     open: bool,
-    /// Its statements may take long: run them where the runtime can move other tasks away, and
-    /// clear this flag (reads go to the readers meanwhile) when done.
-    long: Option<Arc<AtomicBool>>,
+    /// Its statements may take long: run them where the runtime can move other tasks away.
+    long: Option<LongHeld>,
+}
+
+/// One long transaction counted in [`Lite::long_held`] for as long as this lives.
+struct LongHeld(Arc<AtomicUsize>);
+
+impl LongHeld {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        LongHeld(count.clone())
+    }
+}
+
+impl Drop for LongHeld {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl LiteTx {
@@ -252,9 +265,6 @@ impl Drop for LiteTx {
             if let Err(e) = self.conn.execute_batch("ROLLBACK") {
                 tracing::error!(error = %e, "rolling back a SQLite transaction failed");
             }
-        }
-        if let Some(flag) = &self.long {
-            flag.store(false, Ordering::Relaxed);
         }
     }
 }
@@ -422,6 +432,36 @@ mod tests {
         tx.write("INSERT INTO t (a) VALUES (2)", &[]).unwrap();
         tx.commit().unwrap();
         assert_eq!(lite.read("SELECT a FROM t", &[]).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn reads_do_not_queue_behind_a_long_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let lite = Lite::open(&format!("sqlite://{}", dir.path().join("x.db").display())).unwrap();
+        lite.write("CREATE TABLE t (a INTEGER)", &[]).await.unwrap();
+        lite.write("INSERT INTO t (a) VALUES (1)", &[])
+            .await
+            .unwrap();
+        let tx = lite.begin(true).await.unwrap();
+        tx.write("INSERT INTO t (a) VALUES (2)", &[]).unwrap();
+        // On the writer's queue this read would wait for the transaction, here for ever.
+        let count = || async {
+            let rows = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                lite.read("SELECT COUNT(*) AS n FROM t", &[]),
+            )
+            .await
+            .expect("the read did not wait for the transaction")
+            .unwrap();
+            rows[0].value("n").unwrap().clone()
+        };
+        assert_eq!(
+            count().await,
+            Value::Integer(1),
+            "uncommitted rows are not seen"
+        );
+        tx.commit().unwrap();
+        assert_eq!(count().await, Value::Integer(2));
     }
 
     #[tokio::test]

@@ -73,11 +73,6 @@ impl SqlStore {
     async fn rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
         self.db.read(sql, args).await
     }
-
-    /// As `rows`, for a statement that writes (`UPDATE ... RETURNING`): on the writer.
-    async fn write_rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
-        self.db.write_rows(sql, args).await
-    }
 }
 
 #[async_trait::async_trait]
@@ -191,30 +186,34 @@ impl SessionStore for SqlStore {
         rows.first().map(refresh_of).transpose()
     }
 
-    async fn take_refresh_token(
+    async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         now: Millis,
-    ) -> StoreResult<Option<StoredRefreshToken>> {
-        let rows = self
-            .write_rows(
-                &format!(
-                    "UPDATE refresh_tokens SET used_instant = $1 \
-                     WHERE token_hash = $2 AND used_instant IS NULL RETURNING {REFRESH_COLUMNS}"
-                ),
-                args![now, token_hash.to_string()],
-            )
+        next: &StoredRefreshToken,
+    ) -> StoreResult<bool> {
+        const TAKE: &str = "UPDATE refresh_tokens SET used_instant = $1 \
+                            WHERE token_hash = $2 AND used_instant IS NULL";
+        let taken = args![now, token_hash.to_string()];
+        if self.dialect == super::Dialect::Postgres {
+            // One statement: the insert happens only if the mark did.
+            let mut args = refresh_token_args(next);
+            args.extend(taken.iter().cloned());
+            let sql = format!(
+                "WITH taken AS ({} RETURNING 1) INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, NULL FROM taken",
+                super::renumber(TAKE, 9)
+            );
+            return Ok(self.exec(&sql, &args).await? == 1);
+        }
+        let mut tx = self.db.begin().await?;
+        if tx.write(TAKE, taken).await? == 0 {
+            return Ok(false);
+        }
+        tx.write(INSERT_REFRESH_TOKEN, &refresh_token_args(next))
             .await?;
-        rows.first().map(refresh_of).transpose()
-    }
-
-    async fn release_refresh_token(&self, token_hash: &str) -> StoreResult<()> {
-        self.exec(
-            "UPDATE refresh_tokens SET used_instant = NULL WHERE token_hash = $1",
-            args![token_hash.to_string()],
-        )
-        .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn delete_refresh_tokens(

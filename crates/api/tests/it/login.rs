@@ -18,6 +18,7 @@ portcullis_store::on_both_backends!(
     token_lifetime_comes_from_the_tenant_and_the_application,
     signing_keys_are_stored_and_only_public_halves_are_published,
     refresh_tokens_rotate_and_a_reused_one_revokes_its_family,
+    concurrent_grants_with_one_token_let_exactly_one_win,
     refresh_tokens_are_revoked_by_token_user_or_application,
     login_rehashes_a_salted_md5_user_to_the_tenant_scheme,
     failed_logins_lock_the_account_until_the_lock_ends,
@@ -540,6 +541,34 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family(b: Backend) {
         blank.field_code("refreshToken"),
         Some("[blank]refreshToken")
     );
+}
+
+/// Two grants presenting one token at the same moment (a stolen copy used in parallel): exactly
+/// one wins, and the loser revokes the family, the winner's new token with it.
+async fn concurrent_grants_with_one_token_let_exactly_one_win(b: Backend) {
+    let s = Server::start(b).await;
+    let (_, app, _) = fixture(&s).await;
+    enable_refresh_tokens(&s, &app).await;
+    for _ in 0..3 {
+        let a = login(
+            &s,
+            json!({"loginId": "jane", "password": PASSWORD, "applicationId": app}),
+        )
+        .await;
+        let r0 = a.json["refreshToken"].as_str().unwrap().to_string();
+        let (a1, a2, a3, a4) = tokio::join!(
+            refresh(&s, &r0),
+            refresh(&s, &r0),
+            refresh(&s, &r0),
+            refresh(&s, &r0)
+        );
+        let answers = [a1, a2, a3, a4];
+        let won: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
+        assert_eq!(won.len(), 1, "{answers:?}");
+        assert!(answers.iter().all(|a| a.status == 200 || a.status == 404));
+        let next = won[0].json["refreshToken"].as_str().unwrap();
+        assert_eq!(refresh(&s, next).await.status, 404, "family revoked");
+    }
 }
 
 async fn refresh_tokens_are_revoked_by_token_user_or_application(b: Backend) {
