@@ -41,13 +41,10 @@ const STATEMENT_CACHE: usize = 256;
 /// waiting up to 10 s for another process's write, and a 32 MiB page cache (UUID keys land all
 /// over the indexes; with SQLite's default 2 MiB a bulk load copies pages back in from the OS).
 /// No mmap: every connection remaps the growing file, and the TLB shootdowns of those munmaps
-/// cost more than the copies they save. A checkpoint every 10,000 WAL pages (40 MiB) instead of
-/// 1,000: each checkpoint copies every page the WAL holds into the database file and syncs it,
-/// and the pages a login writes again and again (the event log's tail, hot index pages) are
-/// copied once per checkpoint, not once per login.
+/// cost more than the copies they save.
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                        PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                       PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 10000;";
+                       PRAGMA cache_size = -32768;";
 
 pub(crate) struct Lite {
     /// The file, or `None` for `:memory:`.
