@@ -2,7 +2,7 @@
 //! rewritten, events appended, one transaction), the look-up an upsert matches against, and bulk
 //! deletes as set-based statements — one per table, never one per user.
 
-use super::{bulk_insert, id_of, json, lower, user_body, Arg, Dialect, Row, SqlStore, Tx};
+use super::{bulk_insert, id_of, json, Arg, Dialect, Row, SqlStore, Tx};
 use portcullis_domain::{
     BulkDelete, Event, Membership, Registration, StoreResult, StoredUser, User,
 };
@@ -112,21 +112,7 @@ impl SqlStore {
             "users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)",
             10,
             created,
-            |s| {
-                let (u, c) = (&s.user, s.credential.as_ref());
-                vec![
-                    id_of(u.id).into(),
-                    id_of(u.tenant_id).into(),
-                    lower(&u.email).into(),
-                    lower(&u.username).into(),
-                    user_body(u).into(),
-                    c.map(|c| c.scheme.clone()).into(),
-                    Arg::OptInt(c.map(|c| c.factor as i64)),
-                    c.map(|c| c.salt.clone()).into(),
-                    c.map(|c| c.hash.clone()).into(),
-                    u.insert_instant.unwrap_or(0).into(),
-                ]
-            },
+            super::insert_user_args,
         )
         .await?;
         // Updated users: their row, then their whole lists of registrations and memberships

@@ -1125,9 +1125,16 @@ pub(crate) const UPDATE_USER: &str =
      pw_factor = $6, pw_salt = $7, pw_hash = $8 WHERE id = $1 AND tenant_id = $9";
 
 pub(crate) fn update_user_args(su: &StoredUser) -> Vec<Arg> {
+    let mut args = vec![Arg::from(id_of(su.user.id))];
+    args.extend(user_row_args(su));
+    args.push(Arg::from(id_of(su.user.tenant_id)));
+    args
+}
+
+/// A user's columns from `email_lower` to `pw_hash`, in the table's order.
+fn user_row_args(su: &StoredUser) -> [Arg; 7] {
     let (u, c) = (&su.user, su.credential.as_ref());
-    vec![
-        Arg::from(id_of(u.id)),
+    [
         Arg::from(lower(&u.email)),
         Arg::from(lower(&u.username)),
         Arg::from(user_body(u)),
@@ -1135,8 +1142,17 @@ pub(crate) fn update_user_args(su: &StoredUser) -> Vec<Arg> {
         Arg::OptInt(c.map(|c| c.factor as i64)),
         Arg::from(c.map(|c| c.salt.clone())),
         Arg::from(c.map(|c| c.hash.clone())),
-        Arg::from(id_of(u.tenant_id)),
     ]
+}
+
+/// A user's row for `INSERT INTO users (id, tenant_id, email_lower, username_lower, body,
+/// pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)`.
+pub(crate) fn insert_user_args(su: &StoredUser) -> Vec<Arg> {
+    let u = &su.user;
+    let mut args = vec![Arg::from(id_of(u.id)), Arg::from(id_of(u.tenant_id))];
+    args.extend(user_row_args(su));
+    args.push(Arg::from(u.insert_instant.unwrap_or(0)));
+    args
 }
 
 /// An event's insert as a part for [`SqlStore::batch`].
@@ -1158,24 +1174,12 @@ pub(crate) fn event_part(e: &portcullis_domain::Event) -> (String, Vec<Arg>) {
 pub(crate) fn insert_user_parts(su: &StoredUser) -> Vec<(String, Vec<Arg>)> {
     let u = &su.user;
     let (tenant, id) = (id_of(u.tenant_id), id_of(u.id));
-    let c = su.credential.as_ref();
     let mut parts = vec![(
         "INSERT INTO users (id, tenant_id, email_lower, username_lower, body, pw_scheme, \
          pw_factor, pw_salt, pw_hash, insert_instant) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             .to_string(),
-        vec![
-            Arg::from(id.clone()),
-            Arg::from(tenant.clone()),
-            Arg::from(lower(&u.email)),
-            Arg::from(lower(&u.username)),
-            Arg::from(user_body(u)),
-            Arg::from(c.map(|c| c.scheme.clone())),
-            Arg::OptInt(c.map(|c| c.factor as i64)),
-            Arg::from(c.map(|c| c.salt.clone())),
-            Arg::from(c.map(|c| c.hash.clone())),
-            Arg::from(u.insert_instant.unwrap_or(0)),
-        ],
+        insert_user_args(su),
     )];
     for r in &u.registrations {
         parts.push((
