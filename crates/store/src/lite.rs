@@ -6,7 +6,7 @@
 //! so here the calling task runs it directly:
 //!
 //! - **Reads** run on the writer connection, in its queue (its page cache is the warm one; a
-//!   statement takes microseconds), except while a long transaction holds it: then on a
+//!   statement takes microseconds), except while a long transaction holds or awaits it: then on a
 //!   connection from a small idle list (opened when the list is empty; WAL lets them read side
 //!   by side with the writer).
 //! - **Writes and transactions** hold the one writer connection behind an async mutex, so this
