@@ -423,3 +423,20 @@ async fn the_login_read_carries_the_same_locks_as_the_lock_check(backend: Backen
         "ended"
     );
 }
+
+/// Opening a SQLite file again applies nothing twice and accepts what is recorded (the same
+/// `_sqlx_migrations` rows and checksums sqlx wrote when it ran the migrations).
+#[tokio::test]
+async fn a_sqlite_file_opens_again_with_its_migrations_recorded_once() {
+    let db = TestDb::sqlite().await;
+    let again = portcullis_store::SqlStore::connect(&db.url)
+        .await
+        .expect("reopens");
+    again.ping().await.expect("answers");
+    again.close().await;
+    let n = db
+        .execute("UPDATE _sqlx_migrations SET success = success WHERE success")
+        .await
+        .unwrap();
+    assert_eq!(n, 4, "each migration recorded once, as succeeded");
+}
