@@ -443,7 +443,7 @@ impl Sessions {
         };
         let rehash = settings.passwords.modify_encryption_scheme_on_login
             && portcullis_hash::needs_rehash(&credential, &target.0, target.1.unwrap_or(0));
-        let kind = (credential.scheme.clone(), credential.factor);
+        let kind = format!("verify {}:{}", credential.scheme, credential.factor);
         let job = move || {
             let pw = password.0.as_bytes();
             if !portcullis_hash::verify(&credential, pw) {
@@ -461,8 +461,7 @@ impl Sessions {
         let (ok, upgraded) = if rehash {
             pool.run(job).await?
         } else {
-            pool.run_as(&format!("verify {}:{}", kind.0, kind.1), job)
-                .await?
+            pool.run_as(&kind, job).await?
         };
         let stored = match found {
             Some(u) if ok && u.credential.is_some() => u,

@@ -118,11 +118,7 @@ impl HashPool {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let cheap = self
-            .costs
-            .lock()
-            .map(|c| c.get(kind).is_some_and(|d| *d < INLINE_BELOW))
-            .unwrap_or(false);
+        let cheap = self.runs_inline(kind);
         let costs = Arc::clone(&self.costs);
         let kind = kind.to_string();
         let timed = move || {

@@ -58,6 +58,13 @@ fn fresh<T: Clone>(map: &HashMap<Uuid, (Instant, T)>, id: Uuid) -> Option<T> {
     }
 }
 
+/// Keeps `v` under `id` (a stored value always has one), stamped now.
+fn keep<T>(map: &mut HashMap<Uuid, (Instant, T)>, id: Option<Uuid>, v: T) {
+    if let Some(id) = id {
+        map.insert(id, (Instant::now(), v));
+    }
+}
+
 impl Cache {
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().expect("not poisoned")
@@ -88,8 +95,8 @@ impl Cache {
 
     pub fn put_application(&self, generation: u64, app: Application) {
         let mut inner = self.inner();
-        if let (true, Some(id)) = (inner.generation == generation, app.id) {
-            inner.applications.insert(id, (Instant::now(), app));
+        if inner.generation == generation {
+            keep(&mut inner.applications, app.id, app);
         }
     }
 
@@ -99,8 +106,8 @@ impl Cache {
 
     pub fn put_connector(&self, generation: u64, c: Connector) {
         let mut inner = self.inner();
-        if let (true, Some(id)) = (inner.generation == generation, c.id) {
-            inner.connectors.insert(id, (Instant::now(), c));
+        if inner.generation == generation {
+            keep(&mut inner.connectors, c.id, c);
         }
     }
 

@@ -160,6 +160,10 @@ mod connectors;
 mod db;
 mod jobs;
 mod lite;
+
+/// The pragmas every SQLite connection of the store runs (see `lite`), for tools that write the
+/// same file by other means (the import bench's raw baseline).
+pub use lite::PRAGMAS as SQLITE_PRAGMAS;
 mod sessions;
 
 fn scope_param(scope: Scope) -> Option<String> {

@@ -42,7 +42,7 @@ const STATEMENT_CACHE: usize = 256;
 /// over the indexes; with SQLite's default 2 MiB a bulk load copies pages back in from the OS).
 /// No mmap: every connection remaps the growing file, and the TLB shootdowns of those munmaps
 /// cost more than the copies they save.
-const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+pub const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                        PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
                        PRAGMA cache_size = -32768;";
 

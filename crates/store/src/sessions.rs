@@ -69,12 +69,6 @@ pub(crate) fn refresh_token_args(t: &StoredRefreshToken) -> Vec<Arg> {
     ]
 }
 
-impl SqlStore {
-    async fn rows(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
-        self.db.read(sql, args).await
-    }
-}
-
 #[async_trait::async_trait]
 impl SessionStore for SqlStore {
     async fn insert_signing_key(&self, k: &StoredKey) -> StoreResult<()> {
@@ -97,7 +91,8 @@ impl SessionStore for SqlStore {
 
     async fn signing_keys(&self, tenant: Option<Uuid>) -> StoreResult<Vec<StoredKey>> {
         let rows = self
-            .rows(
+            .db
+            .read(
                 &format!(
                     "SELECT {KEY_COLUMNS} FROM signing_keys WHERE ($1 IS NULL OR tenant_id = $1) \
                      ORDER BY insert_instant, kid"
@@ -110,7 +105,8 @@ impl SessionStore for SqlStore {
 
     async fn signing_key(&self, kid: &str) -> StoreResult<Option<StoredKey>> {
         let rows = self
-            .rows(
+            .db
+            .read(
                 &format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE kid = $1"),
                 args![kid.to_string()],
             )
@@ -154,31 +150,18 @@ impl SessionStore for SqlStore {
     }
 
     async fn insert_refresh_tokens(&self, tokens: &[StoredRefreshToken]) -> StoreResult<()> {
-        let sql = format!(
-            "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
-        );
         let mut tx = self.db.begin().await?;
         for t in tokens {
-            let args = args![
-                t.token_hash.clone(),
-                t.id.to_string(),
-                t.family_id.to_string(),
-                t.tenant_id.to_string(),
-                t.user_id.to_string(),
-                t.application_id.to_string(),
-                t.start_instant,
-                t.insert_instant,
-                t.expires_instant,
-            ];
-            tx.write(&sql, args).await?;
+            tx.write_owned(INSERT_REFRESH_TOKEN, refresh_token_args(t))
+                .await?;
         }
         tx.commit().await
     }
 
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>> {
         let rows = self
-            .rows(
+            .db
+            .read(
                 &format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"),
                 args![token_hash.to_string()],
             )
@@ -264,7 +247,8 @@ impl SessionStore for SqlStore {
 
     async fn change_password_id(&self, id_hash: &str) -> StoreResult<Option<(Uuid, Uuid, Millis)>> {
         let rows = self
-            .rows(
+            .db
+            .read(
                 "SELECT tenant_id, user_id, expires_instant FROM change_password_ids \
                  WHERE id_hash = $1",
                 args![id_hash.to_string()],
@@ -326,7 +310,8 @@ impl SessionStore for SqlStore {
         )
         .await?;
         let rows = self
-            .rows(
+            .db
+            .read(
                 "SELECT COUNT(*) AS n FROM login_failures \
                  WHERE tenant_id = $1 AND subject = $2 AND instant >= $3",
                 args![t, s, since],
@@ -374,7 +359,7 @@ impl SessionStore for SqlStore {
         );
         let mut args = vec![Arg::from(tenant.to_string()), Arg::from(now)];
         args.extend(subjects.iter().map(|s| Arg::from(s.clone())));
-        let rows = self.rows(&sql, &args).await?;
+        let rows = self.db.read(&sql, &args).await?;
         let row = rows
             .first()
             .ok_or_else(|| backend("the lock check returned no row"))?;

@@ -365,11 +365,8 @@ async fn raw_sqlite(url: &str, n: usize) -> Result<f64, String> {
         .ok_or_else(|| format!("not a SQLite file URL: {url}"))?;
     let conn = rusqlite::Connection::open(file).map_err(|e| e.to_string())?;
     // The store's own pragmas, so the two loads differ only in who sends the rows.
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -32768;",
-    )
-    .map_err(|e| e.to_string())?;
+    conn.execute_batch(portcullis_store::SQLITE_PRAGMAS)
+        .map_err(|e| e.to_string())?;
     fn insert<const C: usize>(
         conn: &rusqlite::Connection,
         head: &str,

@@ -138,6 +138,23 @@ where
     Ok((done.load(Ordering::Relaxed), t0.elapsed(), cpu))
 }
 
+/// `tasks` concurrent loops of successful logins, spread over the fixture's users.
+async fn logins(
+    f: &Arc<Fixture>,
+    tasks: usize,
+    secs: u64,
+) -> Result<(u64, Duration, Duration), String> {
+    let f = f.clone();
+    drive(tasks, secs, move |t, i| {
+        let f = f.clone();
+        async move {
+            let req = request(&f, t + i as usize * 7);
+            expect_success(f.sessions.login(Scope::ALL, req).await)
+        }
+    })
+    .await
+}
+
 fn expect_success(o: Result<LoginOutcome, portcullis_domain::Error>) -> Result<(), String> {
     match o {
         Ok(LoginOutcome::Success(_)) => Ok(()),
@@ -185,15 +202,7 @@ pub async fn run(args: LoginBench) -> Result<(), String> {
 
         // 1. Logins/s with the tenant's default scheme, against the hash-bound limit.
         if measure("logins") {
-            let f1 = f.clone();
-            let (n, wall, _) = drive(cores * 4, args.seconds, move |t, i| {
-                let f = f1.clone();
-                async move {
-                    let req = request(&f, t + i as usize * 7);
-                    expect_success(f.sessions.login(Scope::ALL, req).await)
-                }
-            })
-            .await?;
+            let (n, wall, _) = logins(&f, cores * 4, args.seconds).await?;
             let rate = n as f64 / wall.as_secs_f64();
             println!(
                 "{name:<9} {:<46} {:>12.1}/s   ≥ 90% of {limit:.1}/s: {:.0}%",
@@ -221,15 +230,7 @@ pub async fn run(args: LoginBench) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
         }
         if measure("cpu") {
-            let f2 = f.clone();
-            let (n, wall, cpu) = drive(cores * 2, args.seconds, move |t, i| {
-                let f = f2.clone();
-                async move {
-                    let req = request(&f, t + i as usize * 7);
-                    expect_success(f.sessions.login(Scope::ALL, req).await)
-                }
-            })
-            .await?;
+            let (n, wall, cpu) = logins(&f, cores * 2, args.seconds).await?;
             println!(
                 "{name:<9} {:<46} {:>11.0} µs   ≤ 100 µs ({:.0} logins/s)",
                 "CPU per login beside the hash",
