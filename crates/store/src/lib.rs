@@ -264,17 +264,17 @@ impl SqlStore {
         Ok(t)
     }
 
-    /// Runs independent writes together: on SQLite in one transaction on the writer (one
-    /// commit), on PostgreSQL as one statement whose leading parts are CTEs (one round trip).
-    /// Each part numbers its own parameters from `$1`. On PostgreSQL not a transaction: a part
-    /// that fails leaves the earlier ones written.
+    /// Runs independent writes together: on SQLite as one write in the writer's next group
+    /// commit (`lite::Lite::submit`), on PostgreSQL as one statement whose leading parts are
+    /// CTEs (one round trip). Each part numbers its own parameters from `$1`. On PostgreSQL not
+    /// a transaction: a part that fails leaves the earlier ones written.
     pub(crate) async fn batch(&self, parts: Vec<(String, Vec<Arg>)>) -> StoreResult<()> {
-        if let Db::Lite(_) = self.db {
-            let mut tx = self.db.begin().await?;
-            for (sql, args) in parts {
-                tx.write_owned(&sql, args).await?;
-            }
-            return tx.commit().await;
+        if let Db::Lite(l) = &self.db {
+            let steps = parts
+                .into_iter()
+                .map(|(sql, args)| lite::Step::new(sql, args))
+                .collect();
+            return l.submit(steps).await.map(|_| ());
         }
         let mut sql = String::new();
         let mut args = Vec::new();

@@ -2,6 +2,8 @@
 //! change-password ids, failed-login counts and locks (migration `0003_login.sql`).
 
 use super::{backend, Arg, Row, SqlStore};
+use crate::db::Db;
+use crate::lite::Step;
 use portcullis_domain::{
     LoginLocks, Millis, RefreshTokens, SessionStore, StoreResult, StoredKey, StoredRefreshToken,
 };
@@ -189,14 +191,21 @@ impl SessionStore for SqlStore {
             );
             return Ok(self.exec(&sql, &args).await? == 1);
         }
-        let mut tx = self.db.begin().await?;
-        if tx.write(TAKE, taken).await? == 0 {
-            return Ok(false);
-        }
-        tx.write(INSERT_REFRESH_TOKEN, &refresh_token_args(next))
+        let Db::Lite(lite) = &self.db else {
+            unreachable!("PostgreSQL returned above")
+        };
+        // One write in the writer's group commit: the successor goes in only if the mark did.
+        let changed = lite
+            .submit(vec![
+                Step {
+                    sql: TAKE.into(),
+                    args: taken.to_vec(),
+                    stop_unless_changed: true,
+                },
+                Step::new(INSERT_REFRESH_TOKEN, refresh_token_args(next)),
+            ])
             .await?;
-        tx.commit().await?;
-        Ok(true)
+        Ok(changed.len() == 2)
     }
 
     async fn delete_refresh_tokens(
