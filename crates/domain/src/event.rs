@@ -25,7 +25,7 @@ pub struct Event {
 impl Event {
     /// An event of `kind` now, with `fields` beside FusionAuth's common ones.
     pub fn new(kind: &str, tenant: Option<Uuid>, fields: Json) -> Event {
-        let id = Uuid::new_v4();
+        let id = crate::new_id();
         let create_instant = now_millis();
         let mut e = fields;
         e.insert("type".into(), json!(kind));

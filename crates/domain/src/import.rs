@@ -205,7 +205,7 @@ impl Identity {
             // merged.
             if !upsert {
                 validate::user(&user, &at, &mut errors);
-                user.id.get_or_insert_with(Uuid::new_v4);
+                user.id.get_or_insert_with(crate::new_id);
             }
             if let Some(id) = user.id {
                 if let Some(first) = seen_ids.insert(id, i) {
@@ -600,13 +600,13 @@ impl Identity {
 
 /// Fills what a new user gets from the import: ids, tenant, instants.
 fn stamp_new(user: &mut User, tenant: Uuid, has_secret: bool, now: Millis) {
-    let id = *user.id.get_or_insert_with(Uuid::new_v4);
+    let id = *user.id.get_or_insert_with(crate::new_id);
     for r in &mut user.registrations {
-        r.id.get_or_insert_with(Uuid::new_v4);
+        r.id.get_or_insert_with(crate::new_id);
         r.insert_instant.get_or_insert(now);
     }
     for m in &mut user.memberships {
-        m.id.get_or_insert_with(Uuid::new_v4);
+        m.id.get_or_insert_with(crate::new_id);
         m.user_id = Some(id);
         m.insert_instant.get_or_insert(now);
     }
@@ -655,7 +655,7 @@ fn merge_registrations(
                 *s = r;
             }
             None => {
-                r.id.get_or_insert_with(Uuid::new_v4);
+                r.id.get_or_insert_with(crate::new_id);
                 r.insert_instant.get_or_insert(now);
                 stored.push(r);
             }
@@ -680,7 +680,7 @@ fn merge_memberships(
                 *s = m;
             }
             None => {
-                m.id.get_or_insert_with(Uuid::new_v4);
+                m.id.get_or_insert_with(crate::new_id);
                 m.insert_instant.get_or_insert(now);
                 stored.push(m);
             }

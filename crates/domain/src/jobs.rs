@@ -37,7 +37,7 @@ impl Identity {
     pub async fn queue_import_job(&self, scope: Scope, input: JobInput<'_>) -> Result<ImportJob> {
         let tenant = self.resolve_tenant(scope, None).await?;
         let mut job = ImportJob {
-            id: Uuid::new_v4(),
+            id: crate::new_id(),
             tenant_id: tenant,
             state: JobState::Queued,
             file: None,

@@ -59,7 +59,7 @@ impl Identity {
         if scope.tenant.is_some() {
             return Err(Error::Unauthorized);
         }
-        c.id = Some(id.or(c.id).unwrap_or_else(Uuid::new_v4));
+        c.id = Some(id.or(c.id).unwrap_or_else(crate::new_id));
         self.check_connector(&c)?;
         let now = now_millis();
         c.insert_instant = Some(now);
@@ -242,7 +242,7 @@ impl Identity {
                 tracing::warn!(connector = ?connector.id, application = ?app.id, roles = ?drop, "legacy roles dropped: the application does not define them");
             }
             r.roles = keep;
-            r.id = Some(Uuid::new_v4());
+            r.id = Some(crate::new_id());
             r.insert_instant = Some(now);
             r.last_update_instant = Some(now);
             if !regs
@@ -259,7 +259,7 @@ impl Identity {
             for name in &lu.groups {
                 match groups.iter().find(|g| g.name.eq_ignore_ascii_case(name)) {
                     Some(g) => user.memberships.push(Membership {
-                        id: Some(Uuid::new_v4()),
+                        id: Some(crate::new_id()),
                         group_id: g.id,
                         user_id: user.id,
                         data: Json::new(),

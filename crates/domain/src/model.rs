@@ -14,6 +14,16 @@ pub type Millis = i64;
 /// Free-form JSON object (`user.data`, `registration.data`, unknown tenant settings...).
 pub type Json = serde_json::Map<String, Value>;
 
+/// The id of a new stored entity (user, registration, membership, event, refresh token...):
+/// a time-ordered UUID (version 7). Rows made one after another get neighbouring ids, so a bulk
+/// load appends to the end of every index keyed by id instead of touching a random page of it
+/// per row (SQLite took an import with random version 4 ids at about 60% of the speed). Its
+/// first 48 bits tell when it was made, which the entity's `insertInstant` tells anyway; ids are
+/// names, never secrets (secrets, like refresh tokens, are random bytes of their own).
+pub fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
 pub fn now_millis() -> Millis {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -184,7 +184,7 @@ impl Identity {
         errors.into_result()?;
         self.check_connector_policies(&tenant).await?;
         let now = now_millis();
-        tenant.id = Some(id.or(tenant.id).unwrap_or_else(Uuid::new_v4));
+        tenant.id = Some(id.or(tenant.id).unwrap_or_else(crate::new_id));
         tenant.insert_instant = Some(now);
         tenant.last_update_instant = Some(now);
         self.store.insert_tenant(&tenant).await?;
@@ -245,7 +245,7 @@ impl Identity {
 
     fn stamp_roles(roles: &mut [Role], now: Millis) {
         for r in roles {
-            r.id.get_or_insert_with(Uuid::new_v4);
+            r.id.get_or_insert_with(crate::new_id);
             r.insert_instant.get_or_insert(now);
             r.last_update_instant = Some(now);
         }
@@ -260,7 +260,7 @@ impl Identity {
         Self::check_application(&app)?;
         let tenant = self.resolve_tenant(scope, app.tenant_id).await?;
         let now = now_millis();
-        app.id = Some(id.or(app.id).unwrap_or_else(Uuid::new_v4));
+        app.id = Some(id.or(app.id).unwrap_or_else(crate::new_id));
         app.tenant_id = Some(tenant);
         app.insert_instant = Some(now);
         app.last_update_instant = Some(now);
@@ -337,7 +337,7 @@ impl Identity {
         mut role: Role,
     ) -> Result<Role> {
         let mut app = self.application(scope, app_id).await?;
-        role.id = Some(role_id.or(role.id).unwrap_or_else(Uuid::new_v4));
+        role.id = Some(role_id.or(role.id).unwrap_or_else(crate::new_id));
         if app.roles.iter().any(|r| r.id == role.id) {
             return Err(Error::field(
                 "role.id",
@@ -462,7 +462,7 @@ impl Identity {
         let tenant = self.resolve_tenant(scope, group.tenant_id).await?;
         self.check_group(&group, tenant).await?;
         let now = now_millis();
-        group.id = Some(id.or(group.id).unwrap_or_else(Uuid::new_v4));
+        group.id = Some(id.or(group.id).unwrap_or_else(crate::new_id));
         group.tenant_id = Some(tenant);
         group.insert_instant = Some(now);
         group.last_update_instant = Some(now);
@@ -548,7 +548,7 @@ impl Identity {
                             format!("The user [{u}] does not exist in the group's tenant."),
                         ),
                     Some(_) => {
-                        m.id.get_or_insert_with(Uuid::new_v4);
+                        m.id.get_or_insert_with(crate::new_id);
                         m.group_id = Some(group_id);
                         m.insert_instant = Some(now);
                         added.push(m);
@@ -684,7 +684,7 @@ impl Identity {
                         .collect();
                 }
             }
-            r.id.get_or_insert_with(Uuid::new_v4);
+            r.id.get_or_insert_with(crate::new_id);
             r.insert_instant = Some(now);
             r.last_update_instant = Some(now);
         }
@@ -699,7 +699,7 @@ impl Identity {
         mut user: User,
     ) -> Result<User> {
         let tenant = self.resolve_tenant(scope, user.tenant_id).await?;
-        user.id = Some(id.or(user.id).unwrap_or_else(Uuid::new_v4));
+        user.id = Some(id.or(user.id).unwrap_or_else(crate::new_id));
         user.tenant_id = Some(tenant);
         let mut errors = Errors::default();
         validate::user(&user, "user", &mut errors);
@@ -744,7 +744,7 @@ impl Identity {
                     "The group does not exist in this tenant.",
                 );
             }
-            m.id.get_or_insert_with(Uuid::new_v4);
+            m.id.get_or_insert_with(crate::new_id);
             m.user_id = user.id;
             m.insert_instant = Some(now);
         }
@@ -1053,7 +1053,7 @@ impl Identity {
             }
         }
         let now = now_millis();
-        key.id = Some(id.or(key.id).unwrap_or_else(Uuid::new_v4));
+        key.id = Some(id.or(key.id).unwrap_or_else(crate::new_id));
         key.insert_instant = Some(now);
         key.last_update_instant = Some(now);
         self.store

@@ -303,7 +303,7 @@ impl Sessions {
             r.clone()
         });
         let registered = app.is_none() || registration.is_some();
-        let sid = Uuid::new_v4();
+        let sid = crate::new_id();
         let mut tokens = Tokens {
             user: stored.user.clone(),
             token: None,
@@ -1051,7 +1051,7 @@ impl Sessions {
     ) -> (String, StoredRefreshToken) {
         let token = crate::service::new_api_key();
         let row = StoredRefreshToken {
-            id: Uuid::new_v4(),
+            id: crate::new_id(),
             token_hash: sha256_hex(&token),
             family_id: family,
             tenant_id: tenant,
@@ -1271,9 +1271,9 @@ impl Sessions {
             };
             let issued = t.insert_instant.unwrap_or(now);
             out.push(StoredRefreshToken {
-                id: Uuid::new_v4(),
+                id: crate::new_id(),
                 token_hash: hash,
-                family_id: Uuid::new_v4(),
+                family_id: crate::new_id(),
                 tenant_id,
                 user_id: t.user_id.expect("checked"),
                 application_id: app.id.expect("stored"),
