@@ -52,6 +52,8 @@ pub struct SqlStore {
     dialect: Dialect,
     /// Tenants, applications and connectors, shared by the clones of this store (see `cache`).
     cache: Arc<cache::Cache>,
+    /// Users per transaction of a large delete on SQLite (`SqlStore::delete_users_sliced`).
+    delete_slice: usize,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -213,6 +215,7 @@ impl SqlStore {
             db,
             dialect,
             cache: Default::default(),
+            delete_slice: bulk::DELETE_SLICE,
         })
     }
 
@@ -248,6 +251,13 @@ impl SqlStore {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// Large deletes on SQLite in slices of `users` (tests: slices without a million users).
+    #[cfg(feature = "testing")]
+    pub fn with_delete_slice(mut self, users: usize) -> Self {
+        self.delete_slice = users.max(1);
+        self
     }
 
     /// Every tenant, from the cache or the database.
@@ -603,6 +613,13 @@ impl Store for SqlStore {
     async fn delete_tenant(&self, id: Uuid) -> StoreResult<bool> {
         let _invalidate = self.invalidates();
         let id = Some(id.to_string());
+        // SQLite: the users first, in slices of their own transactions (`delete_users_sliced`
+        // says why); what a slice left, or a user added meanwhile, goes in the last transaction
+        // below with the tenant.
+        if self.dialect == Dialect::Sqlite {
+            self.delete_users_sliced("tenant_id = $1", args![id.clone()])
+                .await?;
+        }
         let mut tx = self.db.begin_long().await?;
         // Children first, one statement per table. Rows hanging off users: explicit on SQLite
         // (faster than its cascade), left to the cascade on PostgreSQL (faster there; see

@@ -14,6 +14,7 @@ portcullis_store::on_both_backends!(
     tenant_and_application_writes_are_seen_at_once_despite_the_cache,
     the_lock_check_tells_whether_the_subject_has_failures,
     the_login_read_carries_the_same_locks_as_the_lock_check,
+    large_deletes_take_whole_users_slice_by_slice,
 );
 
 async fn tenant(db: &TestDb, name: &str) -> Uuid {
@@ -148,6 +149,93 @@ async fn deleting_a_tenant_removes_everything_in_it(backend: Backend) {
         .await
         .unwrap()
         .is_some());
+}
+
+/// On SQLite a delete of more users than a slice goes in slices, each picked after the last
+/// one in the order the users were stored; here slices of 4 over a tenant's 25 users stored
+/// between another tenant's, each user with a registration and a membership.
+async fn large_deletes_take_whole_users_slice_by_slice(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store.clone().with_delete_slice(4);
+    let (gone, kept) = (tenant(&db, "gone").await, tenant(&db, "kept").await);
+    let (app, other_app) = (app_in(&db, gone).await, app_in(&db, kept).await);
+    let group = |t: Uuid| Group {
+        id: Some(Uuid::new_v4()),
+        tenant_id: Some(t),
+        name: format!("g{t}"),
+        insert_instant: Some(1),
+        ..Group::default()
+    };
+    let (g, other_g) = (group(gone), group(kept));
+    for x in [&g, &other_g] {
+        store.insert_group(x).await.unwrap();
+    }
+    let with_links = |t: Uuid, email: String, a: &Application, g: &Group, half: bool| {
+        let mut u = user(t, &email);
+        u.user.registrations = vec![Registration {
+            id: Some(Uuid::new_v4()),
+            application_id: a.id,
+            ..Registration::default()
+        }];
+        u.user.memberships = vec![Membership {
+            id: Some(Uuid::new_v4()),
+            group_id: g.id,
+            ..Membership::default()
+        }];
+        u.user.data.insert(
+            "half".into(),
+            serde_json::json!(if half { "a" } else { "b" }),
+        );
+        u
+    };
+    let mut kept_ids = Vec::new();
+    for i in 0..25 {
+        store
+            .insert_user(&with_links(gone, format!("g{i}@x.com"), &app, &g, false))
+            .await
+            .unwrap();
+        if i % 2 == 0 {
+            let k = with_links(
+                kept,
+                format!("k{i}@x.com"),
+                &other_app,
+                &other_g,
+                i % 4 == 0,
+            );
+            kept_ids.push((k.user.id.unwrap(), i % 4 == 0));
+            store.insert_user(&k).await.unwrap();
+        }
+    }
+    // A bulk delete of the kept tenant's "a" half (7 of its 13 users): two slices.
+    let half_a = BulkDelete {
+        data: vec![("half".into(), "a".into())],
+        ..BulkDelete::default()
+    };
+    let (n, ids) = store.delete_users(kept, &half_a, false, 100).await.unwrap();
+    assert_eq!(n, 7);
+    assert_eq!(ids.len(), 7);
+    // The tenant delete: its 25 users in seven slices, then the rest.
+    assert!(store.delete_tenant(gone).await.unwrap());
+    let left = store
+        .delete_users(kept, &BulkDelete::default(), true, 100)
+        .await
+        .unwrap();
+    assert_eq!(left.0, 6, "the kept tenant's other half stays");
+    for (id, a) in kept_ids {
+        let found = store.user(Scope::ALL, id).await.unwrap();
+        assert_eq!(found.is_none(), a, "user {id}");
+        if let Some(u) = found {
+            assert_eq!(u.user.registrations.len(), 1, "its registration stays");
+            assert_eq!(u.user.memberships.len(), 1, "its membership stays");
+        }
+    }
+    for table in ["users", "registrations", "group_members"] {
+        let left = db
+            .execute(&format!("DELETE FROM {table} WHERE tenant_id = '{gone}'"))
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "nothing of the deleted tenant is left in {table}");
+    }
 }
 
 async fn app_in(db: &TestDb, t: Uuid) -> Application {
