@@ -25,6 +25,12 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// The PostgreSQL schema this database lives in (`None` for SQLite): a second connection
+    /// must `SET search_path` to it.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
     /// Runs one raw statement (benchmarks shaping data the API would take long to make).
     pub async fn execute(&self, sql: &str) -> Result<u64, String> {
         self.store
