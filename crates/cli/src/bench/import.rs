@@ -370,10 +370,12 @@ async fn ids(identity: &Identity) -> Result<(String, [String; 2], String), Strin
     ))
 }
 
-/// Users/s of a bare multi-row INSERT of the same rows into the same SQLite schema; with
-/// `users_only`, of the `users` rows alone (no registrations or memberships): the most SQLite
-/// takes on this machine for a layout with one row per user and its unique keys.
-async fn raw_sqlite(url: &str, n: usize, users_only: bool) -> Result<f64, String> {
+/// Users/s of a bare multi-row INSERT of the same rows into the same SQLite schema, a
+/// transaction per `batch` users as the import's requests are (with the store open beside it,
+/// so its checkpointer copies the commits as it does for the import); with `users_only`, of the
+/// `users` rows alone (no registrations or memberships): the most SQLite takes on this machine
+/// for a layout with one row per user and its unique keys.
+async fn raw_sqlite(url: &str, n: usize, batch: usize, users_only: bool) -> Result<f64, String> {
     let (_store, identity) = setup(url).await?;
     fixtures(&identity, 0, 1).await?;
     let (tenant, apps, group) = ids(&identity).await?;
@@ -406,24 +408,28 @@ async fn raw_sqlite(url: &str, n: usize, users_only: bool) -> Result<f64, String
         }
         Ok(())
     }
+    let batch = batch.max(1);
     let start = Instant::now();
     (|| {
-        conn.execute_batch("BEGIN")?;
-        insert(&conn, "users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)", &users)?;
-        if users_only {
-            return conn.execute_batch("COMMIT");
+        for k in 0..n.div_ceil(batch) {
+            let (from, to) = (k * batch, ((k + 1) * batch).min(n));
+            conn.execute_batch("BEGIN")?;
+            insert(&conn, "users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)", &users[from..to])?;
+            if !users_only {
+                insert(
+                    &conn,
+                    "registrations (id, tenant_id, user_id, application_id, body)",
+                    &regs[2 * from..2 * to],
+                )?;
+                insert(
+                    &conn,
+                    "group_members (id, tenant_id, group_id, user_id, body)",
+                    &members[from..to],
+                )?;
+            }
+            conn.execute_batch("COMMIT")?;
         }
-        insert(
-            &conn,
-            "registrations (id, tenant_id, user_id, application_id, body)",
-            &regs,
-        )?;
-        insert(
-            &conn,
-            "group_members (id, tenant_id, group_id, user_id, body)",
-            &members,
-        )?;
-        conn.execute_batch("COMMIT")
+        Ok::<(), rusqlite::Error>(())
     })()
     .map_err(|e| e.to_string())?;
     Ok(n as f64 / start.elapsed().as_secs_f64())
@@ -498,7 +504,7 @@ async fn import(n: usize, batch: usize, postgres: &str, sqlite_only: bool) -> Re
         let api = via_api(&d1.url, n, batch).await?;
         let store = direct(&d2.url, n, batch).await?;
         let raw = match pg {
-            None => raw_sqlite(&d3.url, n, false).await?,
+            None => raw_sqlite(&d3.url, n, batch, false).await?,
             Some(_) => raw_postgres(&d3, n).await?,
         };
         for d in [&d1, &d2, &d3] {
@@ -510,7 +516,7 @@ async fn import(n: usize, batch: usize, postgres: &str, sqlite_only: bool) -> Re
             100.0 * store / raw
         );
         if pg.is_none() {
-            floor = Some(raw_sqlite(&fresh().await?.url, n, true).await?);
+            floor = Some(raw_sqlite(&fresh().await?.url, n, batch, true).await?);
         }
     }
     if let Some(f) = floor {
