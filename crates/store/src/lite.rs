@@ -355,10 +355,17 @@ impl Drop for Checkpointer {
 /// write starts the WAL over (see the module doc).
 fn catch_up(conn: &Connection, wal_long: &AtomicBool) {
     if wal_long.swap(false, Ordering::Relaxed) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "a SQLite checkpoint failed; the next one retries");
-        }
+        passive_checkpoint(conn);
     }
+}
+
+/// A passive checkpoint; the frames in the WAL after it (`None` if it failed, which is logged:
+/// the next one retries).
+fn passive_checkpoint(conn: &Connection) -> Option<i64> {
+    // Its row: busy, frames in the WAL, frames copied.
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+        .map_err(|e| tracing::warn!(error = %e, "a SQLite checkpoint failed; the next one retries"))
+        .ok()
 }
 
 /// Every [`CHECKPOINT_EVERY`], when another connection has committed since the last look
@@ -395,13 +402,8 @@ fn checkpoint_until_stopped(
             continue;
         }
         seen = now;
-        // Its row: busy, frames in the WAL, frames copied.
-        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
-            Ok(frames) if frames > CATCH_UP_FRAMES => wal_long.store(true, Ordering::Relaxed),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "a SQLite checkpoint failed; the next one retries")
-            }
+        if passive_checkpoint(&conn).is_some_and(|frames| frames > CATCH_UP_FRAMES) {
+            wal_long.store(true, Ordering::Relaxed);
         }
     }
 }

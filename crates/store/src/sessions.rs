@@ -180,32 +180,34 @@ impl SessionStore for SqlStore {
         const TAKE: &str = "UPDATE refresh_tokens SET used_instant = $1 \
                             WHERE token_hash = $2 AND used_instant IS NULL";
         let taken = args![now, token_hash.to_string()];
-        if self.dialect == super::Dialect::Postgres {
-            // One statement: the insert happens only if the mark did.
-            let mut args = refresh_token_args(next);
-            args.extend(taken.iter().cloned());
-            let sql = format!(
-                "WITH taken AS ({} RETURNING 1) INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, NULL FROM taken",
-                super::renumber(TAKE, 9)
-            );
-            return Ok(self.exec(&sql, &args).await? == 1);
+        match &self.db {
+            Db::Pg(_) => {
+                // One statement: the insert happens only if the mark did.
+                let mut args = refresh_token_args(next);
+                args.extend(taken.iter().cloned());
+                let sql = format!(
+                    "WITH taken AS ({} RETURNING 1) INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, NULL FROM taken",
+                    super::renumber(TAKE, 9)
+                );
+                Ok(self.exec(&sql, &args).await? == 1)
+            }
+            Db::Lite(lite) => {
+                // One write in the writer's group commit: the successor goes in only if the
+                // mark did.
+                let changed = lite
+                    .submit(vec![
+                        Step {
+                            sql: TAKE.into(),
+                            args: taken.to_vec(),
+                            stop_unless_changed: true,
+                        },
+                        Step::new(INSERT_REFRESH_TOKEN, refresh_token_args(next)),
+                    ])
+                    .await?;
+                Ok(changed.len() == 2)
+            }
         }
-        let Db::Lite(lite) = &self.db else {
-            unreachable!("PostgreSQL returned above")
-        };
-        // One write in the writer's group commit: the successor goes in only if the mark did.
-        let changed = lite
-            .submit(vec![
-                Step {
-                    sql: TAKE.into(),
-                    args: taken.to_vec(),
-                    stop_unless_changed: true,
-                },
-                Step::new(INSERT_REFRESH_TOKEN, refresh_token_args(next)),
-            ])
-            .await?;
-        Ok(changed.len() == 2)
     }
 
     async fn delete_refresh_tokens(
