@@ -341,9 +341,8 @@ impl Identity {
     ) -> Result<Credential> {
         let scheme = settings.passwords.scheme().to_string();
         let factor = settings.passwords.encryption_scheme_factor;
-        let pw = password.clone();
         self.pool()
-            .run(move || portcullis_hash::hash_password(&scheme, factor, pw.0.as_bytes()))
+            .hash_password(scheme, factor, password.0.clone())
             .await?
             .map_err(|e| Error::Store(format!("the tenant's password scheme cannot hash: {e}")))
     }

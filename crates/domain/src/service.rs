@@ -583,8 +583,8 @@ impl Identity {
 
     // ---------------------------------------------------------------- users
 
-    /// Hashes a new password on the shared pool (never on the async runtime) with the tenant's
-    /// `passwordEncryptionConfiguration` (argon2id by default).
+    /// Hashes a new password with the tenant's `passwordEncryptionConfiguration` (argon2id by
+    /// default) on the shared pool; only a scheme measured as cheap runs on the async runtime.
     async fn hash(&self, tenant: Uuid, password: Password) -> Result<portcullis_hash::Credential> {
         let config = match self.store.tenant(tenant).await? {
             Some(t) => crate::settings::PasswordEncryption::of(&t),
@@ -592,9 +592,8 @@ impl Identity {
         };
         let scheme = config.scheme().to_string();
         let factor = config.encryption_scheme_factor;
-        let job = move || portcullis_hash::hash_password(&scheme, factor, password.0.as_bytes());
         self.pool
-            .run(job)
+            .hash_password(scheme, factor, password.0)
             .await?
             .map_err(|e| Error::Store(format!("hashing a new password failed: {e}")))
     }

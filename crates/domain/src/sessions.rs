@@ -668,7 +668,7 @@ impl Sessions {
         let credential = self
             .identity
             .pool()
-            .run(move || portcullis_hash::hash_password(&scheme, factor, new.0.as_bytes()))
+            .hash_password(scheme, factor, new.0)
             .await?
             .map_err(|e| Error::Store(format!("hashing the new password failed: {e}")))?;
         let now = now_millis();

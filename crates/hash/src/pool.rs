@@ -6,6 +6,7 @@
 //! holds at most `queue_limit` waiting jobs; past that, [`HashPool::run`] answers [`PoolBusy`]
 //! at once so the caller can answer 503 instead of queueing without bound.
 
+use crate::{Credential, HashError};
 use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -134,6 +135,25 @@ impl HashPool {
                 .map_err(|_| PoolBusy);
         }
         self.run(timed).await
+    }
+
+    /// Hashes a new password with `scheme` and `factor` through [`run_as`](Self::run_as): a
+    /// scheme as cheap as a salted SHA-256 runs on the caller's thread, argon2id and its like on
+    /// the pool.
+    pub async fn hash_password<P>(
+        &self,
+        scheme: String,
+        factor: Option<u32>,
+        password: P,
+    ) -> Result<Result<Credential, HashError>, PoolBusy>
+    where
+        P: AsRef<[u8]> + Send + 'static,
+    {
+        let kind = format!("hash {scheme}:{}", factor.unwrap_or(0));
+        self.run_as(&kind, move || {
+            crate::hash_password(&scheme, factor, password.as_ref())
+        })
+        .await
     }
 
     /// Whether a job of `kind` would run on the caller's thread now.

@@ -138,3 +138,37 @@ async fn a_kind_measured_cheap_runs_on_the_callers_thread_and_a_slow_one_stays_o
     }
     assert!(!pool.runs_inline("slow"));
 }
+
+#[tokio::test]
+async fn new_passwords_of_a_cheap_scheme_hash_here_and_argon2id_on_the_pool() {
+    let pool = HashPool::new(1, 4);
+    let cheap = |pool: HashPool| async move {
+        pool.hash_password("salted-sha256".into(), Some(1), b"pw".to_vec())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    // The first run is on the pool and also builds the scheme registry; the second is timed alone.
+    for _ in 0..2 {
+        assert!(verify(&cheap(pool.clone()).await, b"pw"));
+    }
+    assert!(pool.runs_inline("hash salted-sha256:1"));
+    assert!(verify(&cheap(pool.clone()).await, b"pw"));
+    let argon = pool
+        .hash_password(
+            portcullis_hash::DEFAULT_SCHEME.into(),
+            None,
+            "pw".to_string(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(verify(&argon, b"pw"));
+    assert!(!pool.runs_inline(&format!("hash {}:0", portcullis_hash::DEFAULT_SCHEME)));
+    // An unknown scheme is an error, not a panic.
+    assert!(pool
+        .hash_password("no-such-scheme".into(), None, "pw".to_string())
+        .await
+        .unwrap()
+        .is_err());
+}
