@@ -154,6 +154,17 @@ impl Connectors {
         Ok(built)
     }
 
+    /// Calls of `operation` (`authenticate`, `lookup`) to a connector so far and their summed
+    /// seconds, as the latency metric has them: `portcullis bench migrate` takes the legacy
+    /// system's share of a login from here, timed where the login makes the call.
+    pub fn call_seconds(&self, connector: Uuid, operation: &str) -> (u64, f64) {
+        let h = self
+            .metrics
+            .latency
+            .with_label_values(&[&connector.to_string(), operation]);
+        (h.get_sample_count(), h.get_sample_sum())
+    }
+
     /// Whether a connector's circuit breaker is open now.
     pub fn is_open(&self, id: Uuid) -> bool {
         self.clients
