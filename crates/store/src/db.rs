@@ -1,22 +1,24 @@
-//! The store's two ways to its database, behind one small interface: PostgreSQL through
-//! sqlx's PostgreSQL pool (its own driver: the `Any` driver converted every argument and row
-//! once more), SQLite through `rusqlite` on the calling thread (see `lite`).
+//! The store's two ways to its database, behind one small interface: PostgreSQL through sqlx's
+//! PostgreSQL driver (its own driver: the `Any` driver converted every argument and row once
+//! more; connections as `pg` keeps them), SQLite through `rusqlite` on the calling thread (see
+//! `lite`).
 //!
 //! The store's SQL is the same on both (`$n` parameters, portable statements); what differs
 //! here is only how a statement reaches the database and how a row is read back.
 
 use crate::lite::{self, Lite, LiteRow, LiteTx};
+use crate::pg::Pg;
 use crate::{backend, db_err, Arg};
 use portcullis_domain::StoreResult;
 use rusqlite::types::Value;
-use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Postgres, Row as _};
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub(crate) enum Db {
-    /// PostgreSQL: one pool for reads, writes and transactions.
-    Pg(PgPool),
+    /// PostgreSQL: statements alone on `pg`'s own connections, transactions on sqlx's pool.
+    Pg(Arc<Pg>),
     Lite(Arc<Lite>),
 }
 
@@ -121,11 +123,11 @@ impl Db {
     /// A read (on SQLite, beside the writer).
     pub(crate) async fn read(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
         match self {
-            Db::Pg(p) => bind_all(sql, args)
-                .fetch_all(p)
-                .await
-                .map(pg_rows)
-                .map_err(db_err),
+            Db::Pg(pg) => {
+                let mut s = pg.single().await.map_err(db_err)?;
+                let rows = bind_all(sql, args).fetch_all(&mut s.conn).await;
+                s.finish(rows).map(pg_rows).map_err(db_err)
+            }
             Db::Lite(l) => l.read(sql, args).await.map(lite_rows),
         }
     }
@@ -133,11 +135,11 @@ impl Db {
     /// One write statement on its own; the rows it changed.
     pub(crate) async fn write(&self, sql: &str, args: &[Arg]) -> StoreResult<u64> {
         match self {
-            Db::Pg(p) => bind_all(sql, args)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected())
-                .map_err(db_err),
+            Db::Pg(pg) => {
+                let mut s = pg.single().await.map_err(db_err)?;
+                let done = bind_all(sql, args).execute(&mut s.conn).await;
+                s.finish(done).map(|r| r.rows_affected()).map_err(db_err)
+            }
             Db::Lite(l) => l.write(sql, args).await,
         }
     }
@@ -155,14 +157,14 @@ impl Db {
 
     async fn begin_with(&self, long: bool) -> StoreResult<Tx> {
         match self {
-            Db::Pg(p) => p.begin().await.map(Tx::Pg).map_err(db_err),
+            Db::Pg(pg) => pg.pool.begin().await.map(Tx::Pg).map_err(db_err),
             Db::Lite(l) => l.begin(long).await.map(Tx::Lite),
         }
     }
 
     pub(crate) async fn close(&self) {
         match self {
-            Db::Pg(p) => p.close().await,
+            Db::Pg(pg) => pg.close().await,
             Db::Lite(l) => l.close(),
         }
     }

@@ -15,10 +15,9 @@ use portcullis_domain::{
 };
 use portcullis_hash::Credential;
 use serde_json::Value;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::Executor;
 use std::sync::Arc;
-use std::time::Duration;
 use uuid::Uuid;
 
 #[cfg(feature = "testing")]
@@ -162,6 +161,7 @@ mod connectors;
 mod db;
 mod jobs;
 mod lite;
+mod pg;
 
 /// The pragmas every SQLite connection of the store runs (see `lite`), for tools that write the
 /// same file by other means (the import bench's raw baseline).
@@ -209,7 +209,7 @@ impl SqlStore {
                 db::migrate_lite(&lite, &SQLITE_MIGRATIONS).await?;
                 Db::Lite(Arc::new(lite))
             }
-            Dialect::Postgres => Db::Pg(Self::open_postgres(url, schema).await?),
+            Dialect::Postgres => Db::Pg(Arc::new(Self::open_postgres(url, schema).await?)),
         };
         Ok(Self {
             db,
@@ -219,16 +219,17 @@ impl SqlStore {
         })
     }
 
-    async fn open_postgres(url: &str, schema: Option<&str>) -> StoreResult<PgPool> {
+    async fn open_postgres(url: &str, schema: Option<&str>) -> StoreResult<pg::Pg> {
         let schema = schema.map(str::to_string);
+        let for_pool = schema.clone();
         // No ping before each acquire (sqlx's default): it is one more round trip per
         // statement, and a dead connection shows itself as an error on the statement anyway.
         let pool = PgPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(pg::ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
-            .max_connections(16)
+            .max_connections(pg::TRANSACTION_CONNECTIONS)
             .after_connect(move |conn, _| {
-                let schema = schema.clone();
+                let schema = for_pool.clone();
                 Box::pin(async move {
                     if let Some(s) = schema {
                         conn.execute(format!("SET search_path TO \"{s}\"").as_str())
@@ -246,7 +247,7 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("schema migration failed: {e}")))?;
-        Ok(pool)
+        Ok(pg::Pg::new(pool, schema))
     }
 
     pub fn dialect(&self) -> Dialect {

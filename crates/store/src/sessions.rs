@@ -181,7 +181,7 @@ impl SessionStore for SqlStore {
                             WHERE token_hash = $2 AND used_instant IS NULL";
         let taken = args![now, token_hash.to_string()];
         match &self.db {
-            Db::Pg(_) => {
+            Db::Pg(..) => {
                 // One statement: the insert happens only if the mark did.
                 let mut args = refresh_token_args(next);
                 args.extend(taken.iter().cloned());
