@@ -304,7 +304,7 @@ pub async fn run(args: LoginBench) -> Result<(), String> {
 
 /// The floor under a login's CPU (its database work and its signature) and the ceiling over
 /// refresh grants (their statements alone), without Portcullis: SQL as the store sends it.
-mod floor {
+pub(super) mod floor {
     use super::{cpu_time, Fixture};
     use portcullis_jwt::{Algorithm, KeyPair};
     use portcullis_store::testing::Backend;
@@ -320,7 +320,7 @@ mod floor {
 
     /// A login's one read, as the store sends it: the user by login id with registrations,
     /// memberships and the lock check (`SqlStore::user_for_login`).
-    const READ: &str = "WITH u AS (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash \
+    pub(in crate::bench) const READ: &str = "WITH u AS (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash \
         FROM users WHERE tenant_id = $1 AND (email_lower = $2 OR username_lower = $2) \
         ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 END LIMIT 1) \
       SELECT CAST(0 AS BIGINT) AS part, id, body, pw_scheme, pw_factor, pw_salt, pw_hash, \
@@ -581,7 +581,7 @@ mod floor {
     }
 
     /// A connection of our own to the store's SQLite file, with the store's pragmas.
-    fn bare_sqlite(url: &str) -> Result<rusqlite::Connection, String> {
+    pub(in crate::bench) fn bare_sqlite(url: &str) -> Result<rusqlite::Connection, String> {
         let file = url
             .strip_prefix("sqlite://")
             .ok_or("not a SQLite file URL")?;
@@ -605,7 +605,10 @@ mod floor {
     }
 
     /// A connection of our own to the store's PostgreSQL database, in its schema.
-    async fn bare_postgres(url: &str, schema: Option<&str>) -> Result<sqlx::PgConnection, String> {
+    pub(in crate::bench) async fn bare_postgres(
+        url: &str,
+        schema: Option<&str>,
+    ) -> Result<sqlx::PgConnection, String> {
         use sqlx::{Connection, Executor};
         let mut conn = sqlx::PgConnection::connect(url)
             .await
