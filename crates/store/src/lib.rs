@@ -15,8 +15,6 @@ use portcullis_domain::{
 };
 use portcullis_hash::Credential;
 use serde_json::Value;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::Executor;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -209,7 +207,9 @@ impl SqlStore {
                 db::migrate_lite(&lite, &SQLITE_MIGRATIONS).await?;
                 Db::Lite(Arc::new(lite))
             }
-            Dialect::Postgres => Db::Pg(Arc::new(Self::open_postgres(url, schema).await?)),
+            Dialect::Postgres => Db::Pg(Arc::new(
+                pg::Pg::open(url, schema, &POSTGRES_MIGRATIONS).await?,
+            )),
         };
         Ok(Self {
             db,
@@ -217,37 +217,6 @@ impl SqlStore {
             cache: Default::default(),
             delete_slice: bulk::DELETE_SLICE,
         })
-    }
-
-    async fn open_postgres(url: &str, schema: Option<&str>) -> StoreResult<pg::Pg> {
-        let schema = schema.map(str::to_string);
-        let for_pool = schema.clone();
-        // No ping before each acquire (sqlx's default): it is one more round trip per
-        // statement, and a dead connection shows itself as an error on the statement anyway.
-        let pool = PgPoolOptions::new()
-            .acquire_timeout(pg::ACQUIRE_TIMEOUT)
-            .test_before_acquire(false)
-            .max_connections(pg::TRANSACTION_CONNECTIONS)
-            .after_connect(move |conn, _| {
-                let schema = for_pool.clone();
-                Box::pin(async move {
-                    if let Some(s) = schema {
-                        conn.execute(format!("SET search_path TO \"{s}\"").as_str())
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(url)
-            .await
-            .map_err(|e| {
-                StoreError::Backend(format!("cannot open the database [{}]: {e}", redact(url)))
-            })?;
-        POSTGRES_MIGRATIONS
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(format!("schema migration failed: {e}")))?;
-        Ok(pg::Pg::new(pool, schema))
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -535,7 +504,7 @@ async fn bulk_insert<T>(
 }
 
 /// The URL without its password, for error messages.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];

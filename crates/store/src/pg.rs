@@ -11,18 +11,19 @@
 //! itself. One whose caller went away mid-statement, or that failed in transport, is dropped,
 //! and the next caller opens a fresh one.
 
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
+use portcullis_domain::{StoreError, StoreResult};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Connections for single statements at most (besides the pool's for transactions).
-pub(crate) const SINGLE_CONNECTIONS: usize = 16;
+const SINGLE_CONNECTIONS: usize = 16;
 /// Connections sqlx's pool keeps for transactions at most.
-pub(crate) const TRANSACTION_CONNECTIONS: u32 = 8;
+const TRANSACTION_CONNECTIONS: u32 = 8;
 /// How long a statement waits for a free connection before it fails.
-pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) struct Pg {
     /// Transactions (`begin`), and the schema migrations.
@@ -40,8 +41,48 @@ pub(crate) struct Single<'a> {
     _permit: SemaphorePermit<'a>,
 }
 
+/// Makes `conn` work in `schema` (tests give each test its own).
+async fn enter_schema(conn: &mut PgConnection, schema: &Option<String>) -> Result<(), sqlx::Error> {
+    if let Some(s) = schema {
+        conn.execute(format!("SET search_path TO \"{s}\"").as_str())
+            .await?;
+    }
+    Ok(())
+}
+
 impl Pg {
-    pub fn new(pool: PgPool, schema: Option<String>) -> Self {
+    /// The database at `url`, migrated; every connection works in `schema` when one is given.
+    pub async fn open(
+        url: &str,
+        schema: Option<&str>,
+        migrations: &sqlx::migrate::Migrator,
+    ) -> StoreResult<Self> {
+        let schema = schema.map(str::to_string);
+        let for_pool = schema.clone();
+        // No ping before each acquire (sqlx's default): it is one more round trip per
+        // statement, and a dead connection shows itself as an error on the statement anyway.
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .max_connections(TRANSACTION_CONNECTIONS)
+            .after_connect(move |conn, _| {
+                let schema = for_pool.clone();
+                Box::pin(async move { enter_schema(conn, &schema).await })
+            })
+            .connect(url)
+            .await
+            .map_err(|e| {
+                let url = crate::redact(url);
+                StoreError::Backend(format!("cannot open the database [{url}]: {e}"))
+            })?;
+        migrations
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("schema migration failed: {e}")))?;
+        Ok(Self::new(pool, schema))
+    }
+
+    fn new(pool: PgPool, schema: Option<String>) -> Self {
         let options = (*pool.connect_options()).clone();
         Self {
             pool,
@@ -63,7 +104,7 @@ impl Pg {
             let idle = self.idle.lock().expect("not poisoned").pop();
             let conn = match idle {
                 Some(c) => c,
-                None => self.open().await?,
+                None => self.connect_one().await?,
             };
             Ok(Single {
                 conn,
@@ -75,12 +116,9 @@ impl Pg {
         .map_err(|_| sqlx::Error::PoolTimedOut)?
     }
 
-    async fn open(&self) -> Result<PgConnection, sqlx::Error> {
+    async fn connect_one(&self) -> Result<PgConnection, sqlx::Error> {
         let mut conn = self.options.connect().await?;
-        if let Some(s) = &self.schema {
-            conn.execute(format!("SET search_path TO \"{s}\"").as_str())
-                .await?;
-        }
+        enter_schema(&mut conn, &self.schema).await?;
         Ok(conn)
     }
 

@@ -320,7 +320,7 @@ pub(super) mod floor {
 
     /// A login's one read, as the store sends it: the user by login id with registrations,
     /// memberships and the lock check (`SqlStore::user_for_login`).
-    pub(in crate::bench) const READ: &str = "WITH u AS (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash \
+    const READ: &str = "WITH u AS (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash \
         FROM users WHERE tenant_id = $1 AND (email_lower = $2 OR username_lower = $2) \
         ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 END LIMIT 1) \
       SELECT CAST(0 AS BIGINT) AS part, id, body, pw_scheme, pw_factor, pw_salt, pw_hash, \
@@ -335,6 +335,46 @@ pub(super) mod floor {
         (SELECT COUNT(*) FROM login_failures WHERE tenant_id = $1 \
            AND subject = COALESCE((SELECT 'user:' || id FROM u), $3)) \
       ORDER BY 1, 2";
+
+    /// A login's read of `email` on bare rusqlite, every row's body fetched.
+    pub(in crate::bench) fn read_sqlite(
+        conn: &rusqlite::Connection,
+        tenant: &str,
+        email: &str,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        let mut read = conn.prepare_cached(READ)?;
+        let mut rows = read.query(rusqlite::params![
+            tenant,
+            email,
+            format!("login:{email}"),
+            now,
+            None::<String>
+        ])?;
+        while let Some(row) = rows.next()? {
+            std::hint::black_box(row.get_ref(2)?);
+        }
+        Ok(())
+    }
+
+    /// The same read on a bare PostgreSQL connection.
+    pub(in crate::bench) async fn read_postgres(
+        conn: &mut sqlx::PgConnection,
+        tenant: &str,
+        email: &str,
+        now: i64,
+    ) -> sqlx::Result<()> {
+        let rows = sqlx::query(READ)
+            .bind(tenant)
+            .bind(email)
+            .bind(format!("login:{email}"))
+            .bind(now)
+            .bind(None::<String>)
+            .fetch_all(conn)
+            .await?;
+        std::hint::black_box(rows);
+        Ok(())
+    }
 
     /// A login's writes (`SqlStore::record_login`): lastLoginInstant on the user and the
     /// registration, the event, the refresh token. SQLite's JSON edit; PostgreSQL's below.
@@ -724,20 +764,7 @@ pub(super) mod floor {
                 let (id, email) = &users[n % users.len()];
                 n += 1;
                 let now = 1_800_000_000_000i64 + n as i64;
-                let mut read = conn.prepare_cached(READ).map_err(e)?;
-                let mut rows = read
-                    .query(rusqlite::params![
-                        tenant,
-                        email,
-                        format!("login:{email}"),
-                        now,
-                        None::<String>
-                    ])
-                    .map_err(e)?;
-                while let Some(row) = rows.next().map_err(e)? {
-                    std::hint::black_box(row.get_ref(2).map_err(e)?);
-                }
-                drop(rows);
+                read_sqlite(&conn, tenant, email, now).map_err(e)?;
                 let run = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
                     conn.prepare_cached(sql).and_then(|mut s| s.execute(p))
                 };
@@ -795,16 +822,9 @@ pub(super) mod floor {
             let (id, email) = &users[n % users.len()];
             n += 1;
             let now = 1_800_000_000_000i64 + n as i64;
-            let rows = sqlx::query(READ)
-                .bind(tenant)
-                .bind(email)
-                .bind(format!("login:{email}"))
-                .bind(now)
-                .bind(None::<String>)
-                .fetch_all(&mut conn)
+            read_postgres(&mut conn, tenant, email, now)
                 .await
                 .map_err(e)?;
-            std::hint::black_box(rows);
             sqlx::query(WRITE_POSTGRES)
                 .bind(now)
                 .bind(id)
