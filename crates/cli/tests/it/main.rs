@@ -3,6 +3,7 @@
 
 mod support;
 
+mod crash;
 mod fusionauth_client;
 mod import;
 mod keys;
