@@ -4,13 +4,15 @@
 It keeps its own `users` table (SQLite) with bcrypt password hashes, the way many PHP and Python
 apps do, and exposes both endpoint styles Portcullis' connectors speak:
 
-  FusionAuth Generic connector:   POST /fusionauth/login  {"loginId", "password", ...}
-                                  -> 200 {"user": {...}} | 404
+  FusionAuth Generic connector:   POST /fusionauth/login  {"loginId", "password", "applicationId", ...}
+                                  -> 200 {"user": {...}} | 404; the user's roles come as a
+                                     registration for the applicationId sent
   Keycloak REST-migration style:  GET  /keycloak/users/{usernameOrEmail} -> 200 user | 404
                                   POST /keycloak/users/{username} {"password"} -> 200 | 401
 
 Run:  pip install -r requirements.txt
       python3 legacy.py --db legacy.sqlite --seed --port 8081 [--token SECRET]
+      (--port 0 takes any free port; the first line printed names it)
 
 With --token, every request must carry `Authorization: Bearer SECRET` (the connectors'
 `bearerToken`, or for Generic a custom header). Standard library plus `bcrypt` only.
@@ -142,14 +144,21 @@ class Handler(BaseHTTPRequestHandler):
             row = self.legacy.find(b.get("loginId", ""))
             if not self.legacy.check(row, b.get("password", "")):
                 return self.answer(404)
-            return self.answer(200, {"user": {
+            user = {
                 "email": row["email"],
                 "username": row["username"],
                 "firstName": row["first_name"],
                 "lastName": row["last_name"],
-                "data": {"legacyId": row["id"], "roles": split(row["roles"])},
+                "data": {"legacyId": row["id"]},
                 "passwordChangeRequired": bool(row["must_change_password"]),
-            }})
+            }
+            # FusionAuth's user JSON carries roles in registrations: one for the application the
+            # login is for, so the roles land on it (a login for no application gets none).
+            if b.get("applicationId"):
+                user["registrations"] = [
+                    {"applicationId": b["applicationId"], "roles": split(row["roles"])}
+                ]
+            return self.answer(200, {"user": user})
         prefix = "/keycloak/users/"
         if self.path.startswith(prefix):
             row = self.legacy.find(urllib.parse.unquote(self.path[len(prefix):]))
@@ -170,7 +179,8 @@ def main():
     if a.seed:
         Handler.legacy.seed()
     server = ThreadingHTTPServer((a.host, a.port), Handler)
-    print(f"legacy app on http://{a.host}:{a.port}", flush=True)
+    # The bound port, so `--port 0` (any free port) tells which one it got.
+    print(f"legacy app on http://{a.host}:{server.server_address[1]}", flush=True)
     server.serve_forever()
 
 

@@ -121,29 +121,22 @@ fn table(s: &serde_json::Value) -> String {
             out.push_str(&format!(" of {n} ({:.1}%)", share * 100.0));
         }
         out.push('\n');
-        out.push_str(&format!(
-            "  {:<36}  {:<20} {:>10} {:>10} {:>10} failures\n",
-            "connector", "name", "migrated", "logins", "notFound"
+        let rows: Vec<Vec<String>> = t["connectors"]
+            .as_array()
+            .map(|cs| cs.iter().map(connector_row).collect())
+            .unwrap_or_default();
+        out.push_str(&columns(
+            &[
+                "connector",
+                "name",
+                "migrated",
+                "logins",
+                "notFound",
+                "failures",
+            ],
+            &[false, false, true, true, true, false],
+            &rows,
         ));
-        for c in t["connectors"].as_array().cloned().unwrap_or_default() {
-            let failures: Vec<String> = c["failures"]
-                .as_object()
-                .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect())
-                .unwrap_or_default();
-            out.push_str(&format!(
-                "  {:<36}  {:<20} {:>10} {:>10} {:>10} {}\n",
-                c["connectorId"].as_str().unwrap_or(""),
-                c["name"].as_str().unwrap_or(""),
-                c["usersMigrated"],
-                c["logins"],
-                c["notFound"],
-                if failures.is_empty() {
-                    "-".to_string()
-                } else {
-                    failures.join(" ")
-                }
-            ));
-        }
         let days = t["migratedPerDay"].as_array().cloned().unwrap_or_default();
         if !days.is_empty() {
             let last: Vec<String> = days
@@ -181,4 +174,242 @@ fn table(s: &serde_json::Value) -> String {
         }
     }
     out
+}
+
+/// A connector's line of the status table, as cells.
+fn connector_row(c: &serde_json::Value) -> Vec<String> {
+    let failures: Vec<String> = c["failures"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect())
+        .unwrap_or_default();
+    vec![
+        c["connectorId"].as_str().unwrap_or("").to_string(),
+        c["name"].as_str().unwrap_or("").to_string(),
+        c["usersMigrated"].to_string(),
+        c["logins"].to_string(),
+        c["notFound"].to_string(),
+        if failures.is_empty() {
+            "-".to_string()
+        } else {
+            failures.join(" ")
+        },
+    ]
+}
+
+/// A table indented by two spaces: each column as wide as its widest cell (header included),
+/// measured in terminal columns, two spaces between columns; the columns `right` marks (numbers)
+/// aligned right, the others left. The last column is not padded, so no line ends in spaces.
+/// Control characters in a cell (a connector's name is anyone's text) are shown escaped, never
+/// sent to the terminal.
+fn columns(header: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
+    let lines: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| h.to_string()).collect())
+        .chain(
+            rows.iter()
+                .map(|r| r.iter().map(|c| printable(c)).collect()),
+        )
+        .collect();
+    let mut widths = vec![0; header.len()];
+    for line in &lines {
+        for (w, cell) in widths.iter_mut().zip(line) {
+            *w = (*w).max(display_width(cell));
+        }
+    }
+    let mut out = String::new();
+    for line in &lines {
+        let mut text = String::from(" ");
+        for (i, cell) in line.iter().enumerate() {
+            let pad = " ".repeat(widths[i] - display_width(cell));
+            text.push(' ');
+            if right[i] {
+                text.push_str(&pad);
+                text.push_str(cell);
+            } else {
+                text.push_str(cell);
+                text.push_str(&pad);
+            }
+            if i + 1 < line.len() {
+                text.push(' ');
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `cell` with control characters escaped (`\n`, `\u{1b}`), so a cell is one line of known width.
+fn printable(cell: &str) -> String {
+    cell.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The columns `s` takes on a terminal: combining marks and zero-width characters take none,
+/// East Asian wide and fullwidth characters (CJK, Hangul, fullwidth forms, most emoji) two, every
+/// other character one. Good for names; not a full Unicode width table.
+fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c as u32 {
+            0x0300..=0x036F
+            | 0x0483..=0x0489
+            | 0x0591..=0x05BD
+            | 0x0610..=0x061A
+            | 0x064B..=0x065F
+            | 0x1AB0..=0x1AFF
+            | 0x1DC0..=0x1DFF
+            | 0x200B..=0x200F
+            | 0x20D0..=0x20FF
+            | 0xFE00..=0xFE0F
+            | 0xFE20..=0xFE2F => 0,
+            0x1100..=0x115F
+            | 0x2E80..=0x303E
+            | 0x3041..=0x33FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xA000..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x1F300..=0x1F64F
+            | 0x1F900..=0x1F9FF
+            | 0x20000..=0x3FFFD => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The display column where each cell of `line` ends, given the table's cells.
+    fn ends(line: &str, cells: &[&str]) -> Vec<usize> {
+        let mut from = 0;
+        cells
+            .iter()
+            .map(|c| {
+                let at = from
+                    + line[from..]
+                        .find(c)
+                        .unwrap_or_else(|| panic!("{c} in {line:?}"));
+                from = at + c.len();
+                display_width(&line[..from])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn columns_are_as_wide_as_their_widest_cell_and_numbers_align_right() {
+        let rows = vec![
+            vec!["a".to_string(), "7".to_string(), "x".to_string()],
+            vec![
+                "a much longer name".to_string(),
+                "1234567".to_string(),
+                "yy".to_string(),
+            ],
+            vec!["mid".to_string(), "42".to_string(), "-".to_string()],
+        ];
+        let out = columns(&["name", "count", "last"], &[false, true, false], &rows);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "  name                  count  last",
+                "  a                         7  x",
+                "  a much longer name  1234567  yy",
+                "  mid                      42  -",
+            ],
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn wide_and_combining_characters_count_by_the_columns_they_take() {
+        assert_eq!(display_width("abc"), 3);
+        assert_eq!(display_width("Système"), 7);
+        assert_eq!(display_width("Syste\u{300}me"), 7);
+        assert_eq!(display_width("移行システム"), 12);
+        let rows = vec![
+            vec!["移行システム".to_string(), "5".to_string()],
+            vec!["Syste\u{300}me".to_string(), "10".to_string()],
+            vec!["ldap".to_string(), "300".to_string()],
+        ];
+        let out = columns(&["name", "migrated"], &[false, true], &rows);
+        let widths: Vec<usize> = out.lines().map(display_width).collect();
+        assert!(widths.iter().all(|w| *w == widths[0]), "{out}");
+    }
+
+    #[test]
+    fn control_characters_in_a_name_are_escaped() {
+        let out = columns(
+            &["name", "n"],
+            &[false, true],
+            &[vec!["evil\x1b[2J\nname".into(), "1".into()]],
+        );
+        assert!(!out.contains('\x1b'), "{out:?}");
+        assert_eq!(out.lines().count(), 2, "{out:?}");
+    }
+
+    #[test]
+    fn the_status_table_lines_up_connectors_of_different_widths() {
+        let status = json!({"tenants": [{
+            "tenantId": "6a1e8c2e-0000-4000-8000-000000000001",
+            "usersMigrated": 1234570,
+            "connectors": [
+                {"connectorId": "0190c6a4-0000-7000-8000-000000000001", "name": "php",
+                 "usersMigrated": 1234567, "logins": 2000000, "notFound": 3, "failures": {}},
+                {"connectorId": "0190c6a4-0000-7000-8000-000000000002",
+                 "name": "Corporate Active Directory (EMEA)", "usersMigrated": 3, "logins": 9,
+                 "notFound": 12345, "failures": {"timeout": 2, "unreachable": 1}}
+            ],
+            "forecast": null
+        }]});
+        let out = table(&status);
+        let lines: Vec<&str> = out.lines().collect();
+        let header = ends(
+            lines[1],
+            &["connector", "name", "migrated", "logins", "notFound"],
+        );
+        let php = ends(
+            lines[2],
+            &[
+                "0190c6a4-0000-7000-8000-000000000001",
+                "php",
+                "1234567",
+                "2000000",
+                "3",
+            ],
+        );
+        let ad = ends(
+            lines[3],
+            &[
+                "0190c6a4-0000-7000-8000-000000000002",
+                "Corporate Active Directory (EMEA)",
+                "3",
+                "9",
+                "12345",
+            ],
+        );
+        // Numbers end where their header ends; the failures start in one column.
+        assert_eq!(header[2..], php[2..], "{out}");
+        assert_eq!(header[2..], ad[2..], "{out}");
+        let starts: Vec<usize> = [("failures", 1), ("-", 2), ("timeout=2", 3)]
+            .iter()
+            .map(|(c, i)| display_width(&lines[*i][..lines[*i].rfind(c).unwrap()]))
+            .collect();
+        assert!(starts.iter().all(|s| *s == starts[0]), "{out}");
+        // Names start in one column too.
+        let name_at = |i: usize, n: &str| display_width(&lines[i][..lines[i].find(n).unwrap()]);
+        assert_eq!(name_at(1, "name"), name_at(2, "php"), "{out}");
+        assert_eq!(name_at(1, "name"), name_at(3, "Corporate"), "{out}");
+    }
 }

@@ -6,6 +6,7 @@ use portcullis_api::{kickstart, ApiConfig, AppState};
 use portcullis_domain::{ApiKey, Identity, Json};
 use portcullis_hash::HashPool;
 use portcullis_store::SqlStore;
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
@@ -15,6 +16,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             tracing_subscriber::EnvFilter::try_new(&settings.log)
                 .map_err(|e| format!("invalid log filter [{}]: {e}", settings.log))?,
         )
+        .with_ansi(log_in_colour())
         .init();
 
     let store = SqlStore::connect(&settings.database)
@@ -119,4 +121,11 @@ async fn shutdown() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Log lines (written to stdout) are coloured only for a person at a terminal: in a file, a pipe
+/// or a log collector, ANSI escape codes are noise that breaks grep. `NO_COLOR` turns colour off
+/// even at a terminal (no-color.org).
+fn log_in_colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

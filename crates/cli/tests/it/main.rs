@@ -8,4 +8,5 @@ mod fusionauth_client;
 mod import;
 mod keys;
 mod migration;
+mod quickstart;
 mod serve;

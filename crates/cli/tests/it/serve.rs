@@ -251,3 +251,67 @@ fn an_import_job_survives_a_crash_on_sqlite() {
 fn an_import_job_survives_a_crash_on_postgres() {
     an_import_job_survives_a_crash(Backend::Postgres)
 }
+
+/// Log lines written to a file or a pipe carry no ANSI colour codes (no ESC byte), with the
+/// most verbose filter so every kind of line is written: colour is for a terminal only.
+#[test]
+fn the_log_in_a_file_or_a_pipe_has_no_colour_codes() {
+    // A pipe: the harness reads stdout and stderr through pipes.
+    let db = TestDb::new(Backend::Sqlite);
+    let mut cmd = Command::new(binary());
+    cmd.args(["serve", "--dev", "--bind", "127.0.0.1:0", "--log", "debug"])
+        .args(["--database", db.url()])
+        .env_remove("NO_COLOR");
+    let mut s = Server::start_from(cmd, db);
+    assert_eq!(get(&format!("{}/api/tenant", s.url), &s.api_key).0, 200);
+    s.terminate();
+    let log = s.log();
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "colour codes in a piped log:\n{log:?}"
+    );
+
+    // A file, as `portcullis serve > portcullis.log 2>&1` writes it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portcullis.log");
+    let file = std::fs::File::create(&path).unwrap();
+    let db = format!("sqlite://{}", dir.path().join("portcullis.db").display());
+    let mut child = Command::new(binary())
+        .args(["serve", "--dev", "--bind", "127.0.0.1:0", "--log", "debug"])
+        .args(["--database", &db])
+        .env_remove("NO_COLOR")
+        .env_remove("PORTCULLIS_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let url = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.starts_with("Portcullis listening on "))
+        {
+            break line["Portcullis listening on ".len()..].trim().to_string();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve did not start:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(get(&format!("{url}/api/status"), "").0, 200);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let bytes = std::fs::read(&path).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("shutting down"), "{text}");
+    assert!(
+        !bytes.contains(&0x1b),
+        "colour codes in the log file:\n{text:?}"
+    );
+}
