@@ -1,4 +1,4 @@
-//! `portcullis bench import` generates realistic users (2 registrations, 1 membership, a `data` object,
+//! `portcullis-bench import` generates realistic users (2 registrations, 1 membership, a `data` object,
 //! pre-hashed bcrypt and PBKDF2 credentials) and loads them four ways on each database: through
 //! the HTTP API, straight into the store, and — the database's own limit — the same rows with a
 //! bare multi-row INSERT (SQLite) or `COPY` (PostgreSQL).

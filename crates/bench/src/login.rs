@@ -1,4 +1,4 @@
-//! `portcullis bench login`: end-to-end figures of the login path (MISSION §13) on throw-away
+//! `portcullis-bench login`: end-to-end figures of the login path (MISSION §13) on throw-away
 //! SQLite and PostgreSQL databases, each printed beside the figure it is judged against.
 //!
 //! It drives the login service (`Sessions`) in-process — store, hashing pool, JWT signing — so
@@ -187,7 +187,7 @@ pub async fn run(args: LoginBench) -> Result<(), String> {
     let verify = t0.elapsed() / rounds;
     let limit = cores as f64 / verify.as_secs_f64();
     println!(
-        "portcullis bench login: {cores} cores, hash pool of {cores} workers, {} s per measurement",
+        "portcullis-bench login: {cores} cores, hash pool of {cores} workers, {} s per measurement",
         args.seconds
     );
     println!(
@@ -337,7 +337,7 @@ pub(super) mod floor {
       ORDER BY 1, 2";
 
     /// A login's read of `email` on bare rusqlite, every row's body fetched.
-    pub(in crate::bench) fn read_sqlite(
+    pub(crate) fn read_sqlite(
         conn: &rusqlite::Connection,
         tenant: &str,
         email: &str,
@@ -358,7 +358,7 @@ pub(super) mod floor {
     }
 
     /// The same read on a bare PostgreSQL connection.
-    pub(in crate::bench) async fn read_postgres(
+    pub(crate) async fn read_postgres(
         conn: &mut sqlx::PgConnection,
         tenant: &str,
         email: &str,
@@ -621,7 +621,7 @@ pub(super) mod floor {
     }
 
     /// A connection of our own to the store's SQLite file, with the store's pragmas.
-    pub(in crate::bench) fn bare_sqlite(url: &str) -> Result<rusqlite::Connection, String> {
+    pub(crate) fn bare_sqlite(url: &str) -> Result<rusqlite::Connection, String> {
         let file = url
             .strip_prefix("sqlite://")
             .ok_or("not a SQLite file URL")?;
@@ -645,7 +645,7 @@ pub(super) mod floor {
     }
 
     /// A connection of our own to the store's PostgreSQL database, in its schema.
-    pub(in crate::bench) async fn bare_postgres(
+    pub(crate) async fn bare_postgres(
         url: &str,
         schema: Option<&str>,
     ) -> Result<sqlx::PgConnection, String> {

@@ -1,4 +1,4 @@
-//! `portcullis bench migrate`: the slow-migration login (MISSION §13: ≤ 1 ms added beyond the
+//! `portcullis-bench migrate`: the slow-migration login (MISSION §13: ≤ 1 ms added beyond the
 //! legacy call and the hash), against a Generic legacy endpoint in this process that answers at
 //! once, on throw-away SQLite and PostgreSQL databases.
 //!
@@ -174,7 +174,7 @@ pub async fn run(args: MigrateBench) -> Result<(), String> {
     let argon = time_hash(portcullis_hash::DEFAULT_SCHEME, None, 10)?;
     let limit = cores as f64 / argon.as_secs_f64();
     println!(
-        "portcullis bench migrate: {cores} cores; a Generic legacy endpoint in this process answering at once; {n} first logins timed one at a time"
+        "portcullis-bench migrate: {cores} cores; a Generic legacy endpoint in this process answering at once; {n} first logins timed one at a time"
     );
     println!(
         "hash of a migration: salted-sha256 factor 1 {:.3} ms; {} {:.1} ms → limit {cores} / hash = {limit:.1} migrations/s",
