@@ -8,6 +8,9 @@ mod login;
 mod migrate;
 mod tenant_delete;
 
+#[cfg(test)]
+mod floor_sql;
+
 #[derive(clap::Parser)]
 #[command(
     name = "portcullis-bench",

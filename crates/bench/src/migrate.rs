@@ -563,4 +563,33 @@ mod floor {
         .map_err(e)?;
         conn.execute_batch("COMMIT").map_err(e)
     }
+
+    /// The statements above, each with the store path it copies and the backends the store
+    /// sends it on: `crate::floor_sql` fails when the store sends another text.
+    #[cfg(test)]
+    pub(crate) const STATEMENTS: &[(&str, &[Backend], &str)] = &[
+        (
+            "insert_migrated_user as one statement",
+            &[Backend::Postgres],
+            WRITE_POSTGRES,
+        ),
+        (
+            "insert_migrated_user: the user",
+            &[Backend::Sqlite],
+            WRITES_SQLITE[0],
+        ),
+        (
+            "insert_migrated_user: an event",
+            &[Backend::Sqlite],
+            WRITES_SQLITE[1],
+        ),
+        (
+            "insert_migrated_user: the counters",
+            &[Backend::Sqlite],
+            WRITES_SQLITE[3],
+        ),
+    ];
 }
+
+#[cfg(test)]
+pub(crate) use floor::STATEMENTS as FLOOR_STATEMENTS;
