@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The ceiling of a SQLite bulk load of Portcullis's users on this machine, without Portcullis.
 
-`portcullis bench import` compares our import with a bare multi-row INSERT through sqlx. This
+`portcullis-bench import` compares our import with a bare multi-row INSERT through sqlx. This
 script asks how fast SQLite itself can take the same rows at all: one prepared INSERT per table
 run by Python's C-level `executemany` in one transaction, on the real schema
 (`crates/store/migrations/sqlite/0001_identity.sql`), with the pragmas the store sets. Then the

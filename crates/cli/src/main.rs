@@ -1,7 +1,6 @@
 //! The `portcullis` binary: parses the command line and runs a subcommand. Each subcommand lives
 //! in its own module; this file only dispatches.
 
-mod bench;
 mod config;
 mod import;
 mod keys;
@@ -28,9 +27,6 @@ enum Command {
     /// Bulk-load users from a FusionAuth import JSON file, or a directory of them, through the
     /// API or straight into a store.
     Import(import::ImportArgs),
-    /// End-to-end benchmarks on throw-away databases, each figure beside its target.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
     /// The tenants' signing keys: list, rotate.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -53,7 +49,6 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => rt.block_on(serve::run(args)),
         Command::Import(args) => rt.block_on(import::run(args)),
-        Command::Bench(cmd) => rt.block_on(bench::run(cmd)),
         Command::Keys(cmd) => rt.block_on(keys::run(cmd)),
         Command::Migration(cmd) => rt.block_on(migration::run(cmd)),
     };

@@ -155,7 +155,7 @@ impl Connectors {
     }
 
     /// Calls of `operation` (`authenticate`, `lookup`) to a connector so far and their summed
-    /// seconds, as the latency metric has them: `portcullis bench migrate` takes the legacy
+    /// seconds, as the latency metric has them: `portcullis-bench migrate` takes the legacy
     /// system's share of a login from here, timed where the login makes the call.
     pub fn call_seconds(&self, connector: Uuid, operation: &str) -> (u64, f64) {
         let h = self

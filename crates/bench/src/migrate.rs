@@ -1,4 +1,4 @@
-//! `portcullis bench migrate`: the slow-migration login (MISSION §13: ≤ 1 ms added beyond the
+//! `portcullis-bench migrate`: the slow-migration login (MISSION §13: ≤ 1 ms added beyond the
 //! legacy call and the hash), against a Generic legacy endpoint in this process that answers at
 //! once, on throw-away SQLite and PostgreSQL databases.
 //!
@@ -174,7 +174,7 @@ pub async fn run(args: MigrateBench) -> Result<(), String> {
     let argon = time_hash(portcullis_hash::DEFAULT_SCHEME, None, 10)?;
     let limit = cores as f64 / argon.as_secs_f64();
     println!(
-        "portcullis bench migrate: {cores} cores; a Generic legacy endpoint in this process answering at once; {n} first logins timed one at a time"
+        "portcullis-bench migrate: {cores} cores; a Generic legacy endpoint in this process answering at once; {n} first logins timed one at a time"
     );
     println!(
         "hash of a migration: salted-sha256 factor 1 {:.3} ms; {} {:.1} ms → limit {cores} / hash = {limit:.1} migrations/s",
@@ -563,4 +563,33 @@ mod floor {
         .map_err(e)?;
         conn.execute_batch("COMMIT").map_err(e)
     }
+
+    /// The statements above, each with the store path it copies and the backends the store
+    /// sends it on: `crate::floor_sql` fails when the store sends another text.
+    #[cfg(test)]
+    pub(crate) const STATEMENTS: &[(&str, &[Backend], &str)] = &[
+        (
+            "insert_migrated_user as one statement",
+            &[Backend::Postgres],
+            WRITE_POSTGRES,
+        ),
+        (
+            "insert_migrated_user: the user",
+            &[Backend::Sqlite],
+            WRITES_SQLITE[0],
+        ),
+        (
+            "insert_migrated_user: an event",
+            &[Backend::Sqlite],
+            WRITES_SQLITE[1],
+        ),
+        (
+            "insert_migrated_user: the counters",
+            &[Backend::Sqlite],
+            WRITES_SQLITE[3],
+        ),
+    ];
 }
+
+#[cfg(test)]
+pub(crate) use floor::STATEMENTS as FLOOR_STATEMENTS;

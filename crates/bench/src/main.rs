@@ -1,12 +1,22 @@
-//! `portcullis bench ...`: end-to-end figures, each printed beside the limit it is judged by and
-//! measured in the same run (MISSION §13). One module per path measured.
+//! `portcullis-bench ...`: end-to-end figures, each printed beside the limit it is judged by and
+//! measured in the same run (MISSION §13). One module per path measured. A binary of its own, so
+//! the server's (`portcullis`) links none of the throw-away databases and bare connections these
+//! need.
 
 mod import;
 mod login;
 mod migrate;
 mod tenant_delete;
 
-#[derive(clap::Subcommand)]
+#[cfg(test)]
+mod floor_sql;
+
+#[derive(clap::Parser)]
+#[command(
+    name = "portcullis-bench",
+    version,
+    about = "End-to-end benchmarks of Portcullis on throw-away databases, each figure beside its target"
+)]
 pub enum BenchCommand {
     /// Import users/s through the API and into the store, against a bare INSERT (SQLite) and
     /// COPY (PostgreSQL) of the same rows.
@@ -28,5 +38,24 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
         BenchCommand::Login(b) => login::run(b).await,
         BenchCommand::Migrate(b) => migrate::run(b).await,
         BenchCommand::TenantDelete(b) => tenant_delete::run(b).await,
+    }
+}
+
+/// The server's allocator (`crates/cli/src/main.rs`), so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> std::process::ExitCode {
+    let cmd = <BenchCommand as clap::Parser>::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    match rt.block_on(run(cmd)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("portcullis-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! `portcullis bench login`: end-to-end figures of the login path (MISSION §13) on throw-away
+//! `portcullis-bench login`: end-to-end figures of the login path (MISSION §13) on throw-away
 //! SQLite and PostgreSQL databases, each printed beside the figure it is judged against.
 //!
 //! It drives the login service (`Sessions`) in-process — store, hashing pool, JWT signing — so
@@ -187,7 +187,7 @@ pub async fn run(args: LoginBench) -> Result<(), String> {
     let verify = t0.elapsed() / rounds;
     let limit = cores as f64 / verify.as_secs_f64();
     println!(
-        "portcullis bench login: {cores} cores, hash pool of {cores} workers, {} s per measurement",
+        "portcullis-bench login: {cores} cores, hash pool of {cores} workers, {} s per measurement",
         args.seconds
     );
     println!(
@@ -337,7 +337,7 @@ pub(super) mod floor {
       ORDER BY 1, 2";
 
     /// A login's read of `email` on bare rusqlite, every row's body fetched.
-    pub(in crate::bench) fn read_sqlite(
+    pub(crate) fn read_sqlite(
         conn: &rusqlite::Connection,
         tenant: &str,
         email: &str,
@@ -358,7 +358,7 @@ pub(super) mod floor {
     }
 
     /// The same read on a bare PostgreSQL connection.
-    pub(in crate::bench) async fn read_postgres(
+    pub(crate) async fn read_postgres(
         conn: &mut sqlx::PgConnection,
         tenant: &str,
         email: &str,
@@ -388,17 +388,18 @@ pub(super) mod floor {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
     ];
 
-    /// The same writes as one PostgreSQL statement, as the store batches them.
+    /// The same writes as one PostgreSQL statement, as the store batches them: each part's
+    /// parameters numbered on from the one before's.
     const WRITE_POSTGRES: &str = "WITH p0 AS (UPDATE users SET body = (body::jsonb || \
         jsonb_build_object('lastLoginInstant', $1::bigint))::text WHERE id = $2), \
       p1 AS (UPDATE registrations SET body = (body::jsonb || \
-        jsonb_build_object('lastLoginInstant', $1::bigint))::text \
-        WHERE user_id = $2 AND application_id = $3), \
+        jsonb_build_object('lastLoginInstant', $3::bigint))::text \
+        WHERE user_id = $4 AND application_id = $5), \
       p2 AS (INSERT INTO events (id, tenant_id, type, create_instant, body) \
-        VALUES ($4, $5, 'user.login.success', $1, $6)) \
+        VALUES ($6, $7, $8, $9, $10)) \
       INSERT INTO refresh_tokens (token_hash, id, family_id, tenant_id, user_id, application_id, \
         start_instant, insert_instant, expires_instant, used_instant) \
-      VALUES ($7, $8, $9, $5, $2, $3, $1, $1, $10, NULL)";
+      VALUES ($11, $12, $13, $14, $15, $16, $17, $18, $19, NULL)";
 
     /// Logins per commit in the SQLite floor: about what the store's group commit gathers with
     /// the bench's four concurrent logins.
@@ -621,7 +622,7 @@ pub(super) mod floor {
     }
 
     /// A connection of our own to the store's SQLite file, with the store's pragmas.
-    pub(in crate::bench) fn bare_sqlite(url: &str) -> Result<rusqlite::Connection, String> {
+    pub(crate) fn bare_sqlite(url: &str) -> Result<rusqlite::Connection, String> {
         let file = url
             .strip_prefix("sqlite://")
             .ok_or("not a SQLite file URL")?;
@@ -645,7 +646,7 @@ pub(super) mod floor {
     }
 
     /// A connection of our own to the store's PostgreSQL database, in its schema.
-    pub(in crate::bench) async fn bare_postgres(
+    pub(crate) async fn bare_postgres(
         url: &str,
         schema: Option<&str>,
     ) -> Result<sqlx::PgConnection, String> {
@@ -828,13 +829,22 @@ pub(super) mod floor {
             sqlx::query(WRITE_POSTGRES)
                 .bind(now)
                 .bind(id)
+                .bind(now)
+                .bind(id)
                 .bind(app)
                 .bind(portcullis_domain::new_id().to_string())
                 .bind(tenant)
+                .bind("user.login.success")
+                .bind(now)
                 .bind(event(id, email, app))
                 .bind(token_hash())
                 .bind(portcullis_domain::new_id().to_string())
                 .bind(portcullis_domain::new_id().to_string())
+                .bind(tenant)
+                .bind(id)
+                .bind(app)
+                .bind(now)
+                .bind(now)
                 .bind(now + 86_400_000)
                 .execute(&mut conn)
                 .await
@@ -843,6 +853,58 @@ pub(super) mod floor {
         let cpu = cpu_time().unwrap_or_default().saturating_sub(c0);
         Ok(cpu.as_secs_f64() * 1e6 / n as f64)
     }
+
+    /// The statements above, each with the store path it copies and the backends the store
+    /// sends it on: `crate::floor_sql` fails when the store sends another text.
+    #[cfg(test)]
+    pub(crate) const STATEMENTS: &[(&str, &[Backend], &str)] = &[
+        (
+            "a login's read (user_for_login)",
+            &[Backend::Sqlite, Backend::Postgres],
+            READ,
+        ),
+        (
+            "record_login: the user",
+            &[Backend::Sqlite],
+            WRITES_SQLITE[0],
+        ),
+        (
+            "record_login: the registration",
+            &[Backend::Sqlite],
+            WRITES_SQLITE[1],
+        ),
+        (
+            "record_login: the event",
+            &[Backend::Sqlite],
+            WRITES_SQLITE[2],
+        ),
+        (
+            "record_login: the refresh token",
+            &[Backend::Sqlite],
+            WRITES_SQLITE[3],
+        ),
+        (
+            "record_login as one statement",
+            &[Backend::Postgres],
+            WRITE_POSTGRES,
+        ),
+        (
+            "a grant's token (refresh_token)",
+            &[Backend::Sqlite, Backend::Postgres],
+            TOKEN,
+        ),
+        (
+            "a grant's user (user)",
+            &[Backend::Sqlite, Backend::Postgres],
+            USER,
+        ),
+        ("rotate_refresh_token: the mark", &[Backend::Sqlite], TAKE),
+        (
+            "rotate_refresh_token as one statement",
+            &[Backend::Postgres],
+            ROTATE_POSTGRES,
+        ),
+    ];
 }
 
 async fn tenant_of(store: &portcullis_store::SqlStore) -> Result<Uuid, String> {

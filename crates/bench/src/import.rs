@@ -1,4 +1,4 @@
-//! `portcullis bench import` generates realistic users (2 registrations, 1 membership, a `data` object,
+//! `portcullis-bench import` generates realistic users (2 registrations, 1 membership, a `data` object,
 //! pre-hashed bcrypt and PBKDF2 credentials) and loads them four ways on each database: through
 //! the HTTP API, straight into the store, and — the database's own limit — the same rows with a
 //! bare multi-row INSERT (SQLite) or `COPY` (PostgreSQL).
@@ -294,6 +294,24 @@ async fn via_api(url: &str, n: usize, batch: usize) -> Result<f64, String> {
     Ok(rate)
 }
 
+/// The tables a bare load fills, as `table (columns)`: the columns, in the order, of the store's
+/// import (`crate::floor_sql` holds them to it).
+pub(crate) const TABLES: [&str; 3] = [
+    "users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)",
+    "registrations (id, tenant_id, user_id, application_id, body)",
+    "group_members (id, tenant_id, group_id, user_id, body)",
+];
+
+/// A bare multi-row INSERT into `head` of `rows` rows of `cols` anonymous parameters, as the
+/// store's import writes SQLite's.
+pub(crate) fn insert_sql(head: &str, cols: usize, rows: usize) -> String {
+    let one = format!("({})", vec!["?"; cols].join(", "));
+    format!(
+        "INSERT INTO {head} VALUES {}",
+        vec![one.as_str(); rows].join(", ")
+    )
+}
+
 /// Rows of the users, registrations and group_members tables, as text.
 struct RawRows {
     users: Vec<[String; 10]>,
@@ -397,11 +415,7 @@ async fn raw_sqlite(url: &str, n: usize, batch: usize, users_only: bool) -> Resu
         rows: &[[String; C]],
     ) -> rusqlite::Result<()> {
         for chunk in rows.chunks(4000 / C) {
-            let one = format!("({})", vec!["?"; C].join(", "));
-            let sql = format!(
-                "INSERT INTO {head} VALUES {}",
-                vec![one.as_str(); chunk.len()].join(", ")
-            );
+            let sql = insert_sql(head, C, chunk.len());
             let mut stmt = conn.prepare_cached(&sql)?;
             let values = chunk.iter().flat_map(|r| r.iter().map(String::as_str));
             stmt.execute(rusqlite::params_from_iter(values))?;
@@ -414,18 +428,10 @@ async fn raw_sqlite(url: &str, n: usize, batch: usize, users_only: bool) -> Resu
         for k in 0..n.div_ceil(batch) {
             let (from, to) = (k * batch, ((k + 1) * batch).min(n));
             conn.execute_batch("BEGIN")?;
-            insert(&conn, "users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)", &users[from..to])?;
+            insert(&conn, TABLES[0], &users[from..to])?;
             if !users_only {
-                insert(
-                    &conn,
-                    "registrations (id, tenant_id, user_id, application_id, body)",
-                    &regs[2 * from..2 * to],
-                )?;
-                insert(
-                    &conn,
-                    "group_members (id, tenant_id, group_id, user_id, body)",
-                    &members[from..to],
-                )?;
+                insert(&conn, TABLES[1], &regs[2 * from..2 * to])?;
+                insert(&conn, TABLES[2], &members[from..to])?;
             }
             conn.execute_batch("COMMIT")?;
         }
@@ -469,12 +475,9 @@ async fn raw_postgres(db: &Db, n: usize) -> Result<f64, String> {
     let mut tx = sqlx::Connection::begin(&mut conn)
         .await
         .map_err(|e| e.to_string())?;
-    for (sql, data) in [
-        ("COPY users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant) FROM STDIN (FORMAT csv)", u),
-        ("COPY registrations (id, tenant_id, user_id, application_id, body) FROM STDIN (FORMAT csv)", r),
-        ("COPY group_members (id, tenant_id, group_id, user_id, body) FROM STDIN (FORMAT csv)", m),
-    ] {
-        let mut copy = tx.copy_in_raw(sql).await.map_err(|e| e.to_string())?;
+    for (table, data) in TABLES.iter().zip([u, r, m]) {
+        let sql = format!("COPY {table} FROM STDIN (FORMAT csv)");
+        let mut copy = tx.copy_in_raw(&sql).await.map_err(|e| e.to_string())?;
         copy.send(data).await.map_err(|e| e.to_string())?;
         copy.finish().await.map_err(|e| e.to_string())?;
     }
