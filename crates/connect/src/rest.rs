@@ -121,7 +121,9 @@ impl Rest {
             .map_err(http::failure)?;
         let status = res.status();
         if status == reqwest::StatusCode::OK {
-            return http::json_body(res, self.max_response_bytes).await.map(Some);
+            return http::json_body(res, self.max_response_bytes)
+                .await
+                .map(Some);
         }
         if status.is_server_error() {
             return Err(http::unexpected(status, &url));

@@ -390,7 +390,10 @@ mod tests {
             serde_json::json!({"Authorization": MASK, "X-Trace": MASK})
         );
         let debug = format!("{stored:?}");
-        assert!(!debug.contains("tok-1") && !debug.contains("hdr-1"), "{debug}");
+        assert!(
+            !debug.contains("tok-1") && !debug.contains("hdr-1"),
+            "{debug}"
+        );
 
         // The answer saved back: everything kept.
         let mut back: Connector = serde_json::from_value(wire.clone()).unwrap();

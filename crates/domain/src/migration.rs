@@ -73,11 +73,7 @@ impl Identity {
             Some(v) => {
                 let id = v.as_str().and_then(|s| Uuid::parse_str(s.trim()).ok());
                 let exists = match id {
-                    Some(id) => self
-                        .store()
-                        .application(Scope::ALL, id)
-                        .await?
-                        .is_some(),
+                    Some(id) => self.store().application(Scope::ALL, id).await?.is_some(),
                     None => false,
                 };
                 if !exists {
@@ -192,7 +188,9 @@ impl Identity {
     ) -> Result<()> {
         let field = "tenant.connectorPolicies";
         if !manages_connectors {
-            let stored = old.and_then(|t| t.settings.get("connectorPolicies")).cloned();
+            let stored = old
+                .and_then(|t| t.settings.get("connectorPolicies"))
+                .cloned();
             let sent = tenant.settings.get("connectorPolicies").cloned();
             let as_list = |v: &Option<Value>| -> Option<Vec<ConnectorPolicy>> {
                 match v {

@@ -48,7 +48,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "tenantId")?;
-    Ok(wrap("tenant", s.identity.tenant(c.scope, id).await?.to_wire()))
+    Ok(wrap(
+        "tenant",
+        s.identity.tenant(c.scope, id).await?.to_wire(),
+    ))
 }
 
 pub async fn replace(

@@ -277,9 +277,17 @@ async fn tenant_locked_key_gets_401_on_every_connector_route(b: Backend) {
         ("GET", "/api/connector", None),
         ("GET", path.as_str(), None),
         ("POST", "/api/connector", Some(&body)),
-        ("POST", &format!("/api/connector/{}", uuid::Uuid::new_v4()), Some(&body)),
+        (
+            "POST",
+            &format!("/api/connector/{}", uuid::Uuid::new_v4()),
+            Some(&body),
+        ),
         ("PUT", path.as_str(), Some(&body)),
-        ("PATCH", path.as_str(), Some(&json!({"connector": {"name": "evil"}}))),
+        (
+            "PATCH",
+            path.as_str(),
+            Some(&json!({"connector": {"name": "evil"}})),
+        ),
         ("DELETE", path.as_str(), None),
     ] {
         let mut rb = s.req_as(&key_a, m, p);
@@ -291,7 +299,11 @@ async fn tenant_locked_key_gets_401_on_every_connector_route(b: Backend) {
     }
     // Nothing changed, nothing was added.
     let list = s.get("/api/connector").await;
-    assert_eq!(list.json["connectors"].as_array().unwrap().len(), 1, "{list:?}");
+    assert_eq!(
+        list.json["connectors"].as_array().unwrap().len(),
+        1,
+        "{list:?}"
+    );
     assert_eq!(list.json["connectors"][0]["name"], "global");
 }
 
@@ -303,8 +315,10 @@ async fn only_a_key_that_manages_connectors_sets_connector_policies(b: Backend) 
     let key_a = s.key_with(json!({"tenantId": a})).await;
     // Global, but without permission to write connectors.
     let tenants_only = s
-        .key_with(json!({"permissions": {"endpoints": {"/api/tenant": ["GET", "POST", "PUT", "PATCH"],
-                                                        "/api/connector": ["GET"]}}}))
+        .key_with(
+            json!({"permissions": {"endpoints": {"/api/tenant": ["GET", "POST", "PUT", "PATCH"],
+                                                        "/api/connector": ["GET"]}}}),
+        )
         .await;
     let made = s
         .call(
@@ -334,7 +348,11 @@ async fn only_a_key_that_manages_connectors_sets_connector_policies(b: Backend) 
         refused(&r);
         let mut t = s.get(&tenant_path).await.json["tenant"].clone();
         t["connectorPolicies"] = policies.clone();
-        let r = send(s.req_as(key, "PUT", &tenant_path).json(&json!({ "tenant": t }))).await;
+        let r = send(
+            s.req_as(key, "PUT", &tenant_path)
+                .json(&json!({ "tenant": t })),
+        )
+        .await;
         refused(&r);
     }
     let r = send(
@@ -350,7 +368,10 @@ async fn only_a_key_that_manages_connectors_sets_connector_policies(b: Backend) 
         "nothing was written"
     );
     assert_eq!(
-        s.get("/api/tenant").await.json["tenants"].as_array().unwrap().len(),
+        s.get("/api/tenant").await.json["tenants"]
+            .as_array()
+            .unwrap()
+            .len(),
         2,
         "no tenant was created"
     );
@@ -373,7 +394,11 @@ async fn only_a_key_that_manages_connectors_sets_connector_policies(b: Backend) 
         .await;
         assert_eq!(r.status, 200, "{r:?}");
         let t = s.get(&tenant_path).await.json["tenant"].clone();
-        let r = send(s.req_as(key, "PUT", &tenant_path).json(&json!({ "tenant": t }))).await;
+        let r = send(
+            s.req_as(key, "PUT", &tenant_path)
+                .json(&json!({ "tenant": t })),
+        )
+        .await;
         assert_eq!(r.status, 200, "{r:?}");
         let mut without = t.clone();
         without.as_object_mut().unwrap().remove("connectorPolicies");

@@ -1064,25 +1064,32 @@ async fn the_example_legacy_app_of_the_guide_migrates_through_both_endpoint_styl
 async fn guarded_legacy(accepted: Arc<AtomicUsize>, refused: Arc<AtomicUsize>) -> String {
     let app = Router::new().route(
         "/guarded",
-        post(move |headers: axum::http::HeaderMap, Json(b): Json<Value>| {
-            let (accepted, refused) = (accepted.clone(), refused.clone());
-            async move {
-                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-                // "portcullis:basic-secret-141421"
-                let basic = "Basic cG9ydGN1bGxpczpiYXNpYy1zZWNyZXQtMTQxNDIx";
-                if h("x-legacy-key").as_deref() != Some("hdr-secret-271828")
-                    || h("authorization").as_deref() != Some(basic)
-                {
-                    refused.fetch_add(1, Ordering::SeqCst);
-                    return (StatusCode::UNAUTHORIZED, Json(json!({})));
+        post(
+            move |headers: axum::http::HeaderMap, Json(b): Json<Value>| {
+                let (accepted, refused) = (accepted.clone(), refused.clone());
+                async move {
+                    let h = |n: &str| {
+                        headers
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string)
+                    };
+                    // "portcullis:basic-secret-141421"
+                    let basic = "Basic cG9ydGN1bGxpczpiYXNpYy1zZWNyZXQtMTQxNDIx";
+                    if h("x-legacy-key").as_deref() != Some("hdr-secret-271828")
+                        || h("authorization").as_deref() != Some(basic)
+                    {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                        return (StatusCode::UNAUTHORIZED, Json(json!({})));
+                    }
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    (
+                        StatusCode::OK,
+                        Json(json!({"user": {"email": b["loginId"], "firstName": "Guarded"}})),
+                    )
                 }
-                accepted.fetch_add(1, Ordering::SeqCst);
-                (
-                    StatusCode::OK,
-                    Json(json!({"user": {"email": b["loginId"], "firstName": "Guarded"}})),
-                )
-            }
-        }),
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/guarded", listener.local_addr().unwrap());
@@ -1180,16 +1187,25 @@ async fn config_answers_carry_no_secrets_and_a_round_trip_keeps_them(b: Backend)
             .unwrap()
             .settings
     };
-    assert_eq!(stored(rest.clone()).await["bearerToken"], "tok-secret-173205");
+    assert_eq!(
+        stored(rest.clone()).await["bearerToken"],
+        "tok-secret-173205"
+    );
     assert_eq!(
         stored(ldap.clone()).await["systemAccountPassword"],
         "bind-secret-223606"
     );
     migrate_all_through(&s, &t, &c).await;
     let a = login(&s, "gus@legacy.example", "whatever").await;
-    assert_eq!(a.status, 200, "the login still sends the header and password: {a:?}");
     assert_eq!(
-        (accepted.load(Ordering::SeqCst), refused.load(Ordering::SeqCst)),
+        a.status, 200,
+        "the login still sends the header and password: {a:?}"
+    );
+    assert_eq!(
+        (
+            accepted.load(Ordering::SeqCst),
+            refused.load(Ordering::SeqCst)
+        ),
         (1, 0)
     );
 
@@ -1201,7 +1217,11 @@ async fn config_answers_carry_no_secrets_and_a_round_trip_keeps_them(b: Backend)
             json!({"connector": {"headers": {"X-Legacy-Key": "changed", "X-New": "********"}}}),
         )
         .await;
-    assert_eq!(p.field_code("connector.headers"), Some("[invalid]connector.headers"), "{p:?}");
+    assert_eq!(
+        p.field_code("connector.headers"),
+        Some("[invalid]connector.headers"),
+        "{p:?}"
+    );
     let p = s
         .call(
             "PATCH",
@@ -1210,10 +1230,26 @@ async fn config_answers_carry_no_secrets_and_a_round_trip_keeps_them(b: Backend)
         )
         .await;
     assert_eq!(p.status, 200, "{p:?}");
-    assert_eq!(stored(c.clone()).await["headers"], json!({"X-Legacy-Key": "changed", "X-Trace": "on"}));
+    assert_eq!(
+        stored(c.clone()).await["headers"],
+        json!({"X-Legacy-Key": "changed", "X-Trace": "on"})
+    );
     let a = login(&s, "hal@legacy.example", "whatever").await;
     assert_eq!(a.status, 503, "{a:?}");
     assert_eq!(refused.load(Ordering::SeqCst), 1);
+
+    // A failure names the legacy host, never the user and password its URL may carry.
+    let down = connector(
+        &s,
+        json!({"type": "Generic", "name": "down with userinfo",
+               "authenticationURL": "http://svc:url-secret-264575@127.0.0.1:9/auth"}),
+    )
+    .await;
+    migrate_all_through(&s, &t, &down).await;
+    let a = login(&s, "jo@legacy.example", "whatever").await;
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(a.text.contains("127.0.0.1:9"), "{}", a.text);
+    assert!(!a.text.contains("url-secret-264575"), "{}", a.text);
 
     // The tenant's SMTP password: the same rules.
     let tp = format!("/api/tenant/{t}");
@@ -1267,19 +1303,6 @@ async fn config_answers_carry_no_secrets_and_a_round_trip_keeps_them(b: Backend)
     assert_eq!(r.status, 200, "{r:?}");
     assert!(!r.text.contains("new-smtp-password"));
     assert_eq!(smtp(t.clone()).await["password"], "new-smtp-password");
-
-    // A failure names the legacy host, never the user and password its URL may carry.
-    let down = connector(
-        &s,
-        json!({"type": "Generic", "name": "down with userinfo",
-               "authenticationURL": "http://svc:url-secret-264575@127.0.0.1:9/auth"}),
-    )
-    .await;
-    migrate_all_through(&s, &t, &down).await;
-    let a = login(&s, "jo@legacy.example", "whatever").await;
-    assert_eq!(a.status, 503, "{a:?}");
-    assert!(a.text.contains("127.0.0.1:9"), "{}", a.text);
-    assert!(!a.text.contains("url-secret-264575"), "{}", a.text);
 }
 
 async fn a_connector_application_id_must_name_an_application(b: Backend) {
@@ -1311,7 +1334,10 @@ async fn a_connector_application_id_must_name_an_application(b: Backend) {
     );
     let ok = s.call("POST", "/api/connector", body(&app)).await;
     assert_eq!(ok.status, 200, "{ok:?}");
-    let path = format!("/api/connector/{}", ok.json["connector"]["id"].as_str().unwrap());
+    let path = format!(
+        "/api/connector/{}",
+        ok.json["connector"]["id"].as_str().unwrap()
+    );
     refused(&s.call("PUT", &path, body(&ghost)).await);
     refused(
         &s.call(
@@ -1325,9 +1351,16 @@ async fn a_connector_application_id_must_name_an_application(b: Backend) {
                "baseStructure": "dc=example,dc=org", "loginIdAttribute": "mail",
                "identifyingAttribute": "entryUUID", "applicationId": ghost}});
     refused(&s.call("POST", "/api/connector", ldap).await);
-    assert_eq!(s.get(&path).await.json["connector"]["applicationId"], json!(app));
+    assert_eq!(
+        s.get(&path).await.json["connector"]["applicationId"],
+        json!(app)
+    );
     let cleared = s
-        .call("PATCH", &path, json!({"connector": {"applicationId": null}}))
+        .call(
+            "PATCH",
+            &path,
+            json!({"connector": {"applicationId": null}}),
+        )
         .await;
     assert_eq!(cleared.status, 200, "{cleared:?}");
 }
@@ -1412,7 +1445,10 @@ async fn a_huge_or_endless_legacy_answer_is_cut_off_within_the_deadline(b: Backe
         // plus what loopback socket buffers hold, never the whole body.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let n = sent.load(Ordering::SeqCst);
-        assert!(n < CAP + (16 << 20), "{what}: the legacy system sent {n} bytes");
+        assert!(
+            n < CAP + (16 << 20),
+            "{what}: the legacy system sent {n} bytes"
+        );
         assert_eq!(user_by_email(&s, "ivy@legacy.example").await.status, 404);
     }
 }

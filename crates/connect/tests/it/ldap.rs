@@ -179,10 +179,16 @@ async fn a_search_answer_over_max_response_bytes_is_a_failure() {
         .unwrap_err();
     assert_eq!(e.kind, FailureKind::BadAnswer);
     // Alice is small enough.
-    assert!(login(&c, "alice@example.com", "right").await.unwrap().is_some());
+    assert!(login(&c, "alice@example.com", "right")
+        .await
+        .unwrap()
+        .is_some());
     // Within the default limit (1 MiB) the huge entry is read.
     let c = connector(settings(&slapd.url(), wanted));
-    let u = login(&c, "huge@example.com", "right").await.unwrap().unwrap();
+    let u = login(&c, "huge@example.com", "right")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         u.user.data["description"].as_str().map(str::len),
         Some(HUGE_DESCRIPTION_BYTES)
@@ -190,7 +196,10 @@ async fn a_search_answer_over_max_response_bytes_is_a_failure() {
     let mut bad = settings(&slapd.url(), json!({}));
     bad["maxResponseBytes"] = json!(10);
     let e = Connectors::default().check(&connector(bad)).unwrap_err();
-    assert!(format!("{e:?}").contains("connector.maxResponseBytes"), "{e:?}");
+    assert!(
+        format!("{e:?}").contains("connector.maxResponseBytes"),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
