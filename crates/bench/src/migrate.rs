@@ -108,6 +108,7 @@ async fn fixture(
             id,
             &json!({"connectorPolicies": [{"connectorId": connector.id, "domains": ["*"], "migrate": true}],
                     "passwordEncryptionConfiguration": {"encryptionScheme": scheme, "encryptionSchemeFactor": factor}}),
+            true,
         )
         .await
         .map_err(e)?;

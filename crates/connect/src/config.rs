@@ -7,6 +7,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
 
+/// The range of `maxResponseBytes`: an answer smaller than 1 KiB cannot hold a user, and one of
+/// 64 MiB per login already costs a server its memory under a few hundred concurrent logins.
+const MIN_RESPONSE_BYTES: i64 = 1 << 10;
+const MAX_RESPONSE_BYTES: i64 = 64 << 20;
+
 /// A connector's JSON with error collection: each getter records a field error instead of
 /// failing, so one save reports every problem.
 pub struct Reader<'a> {
@@ -110,7 +115,8 @@ impl<'a> Reader<'a> {
     }
 
     /// `connectTimeout`, `readTimeout` (FusionAuth's names, milliseconds), and ours:
-    /// `maxConcurrency` and `circuitBreaker {failureThreshold, openSeconds}`.
+    /// `maxConcurrency`, `circuitBreaker {failureThreshold, openSeconds}` and `maxResponseBytes`
+    /// (1 KiB to 64 MiB, default 1 MiB).
     pub fn limits(&mut self) -> Limits {
         let d = Limits::default();
         let connect_timeout = self.millis("connectTimeout", d.connect_timeout);
@@ -132,6 +138,17 @@ impl<'a> Reader<'a> {
             failure_threshold: Option<u32>,
             open_seconds: Option<u64>,
         }
+        let max_response_bytes = match self.opt::<i64>("maxResponseBytes") {
+            None => d.max_response_bytes,
+            Some(n) if (MIN_RESPONSE_BYTES..=MAX_RESPONSE_BYTES).contains(&n) => n as usize,
+            Some(_) => {
+                self.invalid(
+                    "maxResponseBytes",
+                    format!("[connector.maxResponseBytes] must be between {MIN_RESPONSE_BYTES} and {MAX_RESPONSE_BYTES}."),
+                );
+                d.max_response_bytes
+            }
+        };
         let b: Breaker = self.opt("circuitBreaker").unwrap_or_default();
         Limits {
             connect_timeout,
@@ -139,6 +156,7 @@ impl<'a> Reader<'a> {
             max_concurrency,
             failure_threshold: b.failure_threshold.unwrap_or(d.failure_threshold).max(1),
             open_for: b.open_seconds.map_or(d.open_for, Duration::from_secs),
+            max_response_bytes,
         }
     }
 

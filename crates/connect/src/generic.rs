@@ -18,6 +18,7 @@ pub struct Generic {
     url: reqwest::Url,
     auth: Auth,
     client: reqwest::Client,
+    max_response_bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +36,7 @@ impl Generic {
             url: url?,
             auth,
             client: client?,
+            max_response_bytes: limits.max_response_bytes,
         })
     }
 
@@ -52,7 +54,7 @@ impl Generic {
         let res = req.send().await.map_err(http::failure)?;
         match res.status().as_u16() {
             200 => {
-                let a: Answer = http::json_body(res).await?;
+                let a: Answer = http::json_body(res, self.max_response_bytes).await?;
                 mapping::finish(self.connector_id, a.user, Vec::new()).map(Some)
             }
             404 => Ok(None),

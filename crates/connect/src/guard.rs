@@ -22,7 +22,13 @@ pub struct Limits {
     pub max_concurrency: usize,
     pub failure_threshold: u32,
     pub open_for: Duration,
+    /// The most bytes one answer may carry (an HTTP body; for LDAP, the attribute values of the
+    /// entries a search returns). A larger answer is abandoned as it streams in, a bad answer.
+    pub max_response_bytes: usize,
 }
+
+/// `maxResponseBytes` when the connector does not say: a user's profile is kilobytes.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -32,13 +38,14 @@ impl Default for Limits {
             max_concurrency: 64,
             failure_threshold: 5,
             open_for: Duration::from_secs(30),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
 
 impl Limits {
-    /// The longest one call may take: connecting plus reading (a lookup and a verify are two
-    /// calls, each with its own deadline).
+    /// The longest one call may take, from asking for a permit to the last byte of the answer:
+    /// connecting plus reading (a lookup and a verify are two calls, each with its own deadline).
     pub fn deadline(&self) -> Duration {
         self.connect_timeout + self.read_timeout
     }
@@ -129,6 +136,9 @@ impl Guard {
                 "the legacy system failed repeatedly; not asking it until the circuit breaker's wait is over",
             ));
         }
+        // The deadline covers the whole call, waiting for a permit included: a login never
+        // waits on a connector longer than `deadline()`.
+        let deadline = tokio::time::Instant::now() + self.limits.deadline();
         // Waiting for a permit counts against the connect timeout: a queue longer than that
         // would only turn into timeouts later.
         let permit =
@@ -145,7 +155,7 @@ impl Guard {
                     ));
                 }
             };
-        let out = match tokio::time::timeout(self.limits.deadline(), f).await {
+        let out = match tokio::time::timeout_at(deadline, f).await {
             Ok(r) => r,
             Err(_) => Err(LegacyError::new(
                 FailureKind::Timeout,
@@ -189,6 +199,7 @@ mod tests {
             connect_timeout: Duration::from_millis(50),
             read_timeout: Duration::from_millis(50),
             max_concurrency: 1,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         })
     }
 

@@ -138,6 +138,15 @@ pub fn client(r: &mut Reader, limits: &Limits) -> Option<reqwest::Client> {
     }
 }
 
+/// `scheme://host:port` of a URL, for messages: never the user and password a URL may carry.
+pub fn origin(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{}://{host}:{p}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    }
+}
+
 /// A transport error as a failure kind. The message names the legacy host, never a body.
 pub fn failure(e: reqwest::Error) -> LegacyError {
     let kind = if e.is_timeout() {
@@ -152,10 +161,7 @@ pub fn failure(e: reqwest::Error) -> LegacyError {
         FailureKind::Unreachable => "could not be reached",
         _ => "answered something unreadable",
     };
-    let host = e
-        .url()
-        .map(|u| format!("{}://{}", u.scheme(), u.authority()))
-        .unwrap_or_default();
+    let host = e.url().map(origin).unwrap_or_default();
     // Walk to the root cause (connection refused, certificate unknown...), which reqwest's
     // own message hides.
     let mut cause = String::new();
@@ -171,27 +177,50 @@ pub fn failure(e: reqwest::Error) -> LegacyError {
 pub fn unexpected(status: reqwest::StatusCode, url: &reqwest::Url) -> LegacyError {
     LegacyError::new(
         FailureKind::BadAnswer,
-        format!(
-            "{}://{} answered HTTP {status}",
-            url.scheme(),
-            url.authority()
-        ),
+        format!("{} answered HTTP {status}", origin(url)),
     )
 }
 
-/// Reads a JSON body, failing as a bad answer.
+/// Reads a body of at most `max` bytes as it streams in. A body that says or turns out to be
+/// longer is abandoned at once (the connection is dropped, not drained), a bad answer: a legacy
+/// system cannot make a login hold more than `max` bytes, however much it sends.
+pub async fn capped_body(mut res: reqwest::Response, max: usize) -> Result<Vec<u8>, LegacyError> {
+    let url = res.url().clone();
+    let too_big = || {
+        LegacyError::new(
+            FailureKind::BadAnswer,
+            format!(
+                "{} answered more than {max} bytes (the connector's maxResponseBytes)",
+                origin(&url)
+            ),
+        )
+    };
+    if res.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::with_capacity(res.content_length().map_or(0, |n| n as usize));
+    while let Some(chunk) = res.chunk().await.map_err(failure)? {
+        if body.len() + chunk.len() > max {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Reads a JSON body of at most `max` bytes, failing as a bad answer.
 pub async fn json_body<T: serde::de::DeserializeOwned>(
     res: reqwest::Response,
+    max: usize,
 ) -> Result<T, LegacyError> {
     let url = res.url().clone();
-    let bytes = res.bytes().await.map_err(failure)?;
+    let bytes = capped_body(res, max).await?;
     serde_json::from_slice(&bytes).map_err(|e| {
         LegacyError::new(
             FailureKind::BadAnswer,
             format!(
-                "{}://{} answered a body that does not fit the contract: {e}",
-                url.scheme(),
-                url.authority()
+                "{} answered a body that does not fit the contract: {e}",
+                origin(&url)
             ),
         )
     })

@@ -37,6 +37,10 @@
 //!   `admins`) when `migrateUnmappedRoles` (default true), or is dropped.
 //! - `applicationId` — the application whose registration carries the roles.
 //! - `connectTimeout`, `readTimeout` (milliseconds; the read timeout applies to each operation).
+//! - `maxResponseBytes` (ours, default 1 MiB) — the most bytes of DNs and attribute values a
+//!   search may return; more is a failure. A search also ends as a failure at its second entry,
+//!   whatever size limit the directory applies. One LDAP message is still read whole by the
+//!   protocol library before it is counted; the call's deadline bounds how long that may take.
 
 use crate::config::Reader;
 use crate::guard::Limits;
@@ -131,6 +135,8 @@ pub struct Ldap {
     role_map: HashMap<String, String>,
     migrate_unmapped_roles: bool,
     application_id: Option<Uuid>,
+    /// The most attribute bytes a search may return (`maxResponseBytes`).
+    max_response_bytes: usize,
 }
 
 /// An attribute description as RFC 4512 allows it: a name (`sAMAccountName`, with `;options`)
@@ -312,7 +318,7 @@ impl Ldap {
         let url = url?;
         Some(Self {
             connector_id,
-            host: format!("{}://{}", url.scheme(), url.authority()),
+            host: crate::http::origin(&url),
             url: url.to_string(),
             settings,
             read_timeout: limits.read_timeout,
@@ -329,6 +335,7 @@ impl Ldap {
                 .collect(),
             migrate_unmapped_roles: r.opt("migrateUnmappedRoles").unwrap_or(true),
             application_id: r.opt("applicationId"),
+            max_response_bytes: limits.max_response_bytes,
         })
     }
 
@@ -418,29 +425,52 @@ impl Ldap {
         }
         let filter = format!("({}={})", self.login_id_attribute, ldap_escape(login_id));
         let seconds = self.read_timeout.as_secs().max(1);
-        let res = ldap
+        // Entries are read one by one and counted here too, not only by the server's size
+        // limit: a directory that ignores it cannot make a login hold more than two entries, or
+        // more than `maxResponseBytes` of attribute values.
+        let mut stream = ldap
             .with_timeout(self.read_timeout)
             .with_search_options(
                 SearchOptions::new()
                     .sizelimit(2)
                     .timelimit(i32::try_from(seconds).unwrap_or(i32::MAX)),
             )
-            .search(&self.base, Scope::Subtree, &filter, &self.attributes)
+            .streaming_search(&self.base, Scope::Subtree, &filter, &self.attributes)
             .await
             .map_err(|e| self.failure("searching", e))?;
-        let ldap3::SearchResult(found, result) = res;
-        let entries: Vec<Entry> = found
-            .into_iter()
-            .filter(|e| !e.is_ref() && !e.is_intermediate())
-            .map(|e| {
-                Entry::parse(e).ok_or_else(|| {
-                    LegacyError::new(
-                        FailureKind::BadAnswer,
-                        format!("{} answered a search entry that is not LDAP", self.host),
-                    )
-                })
-            })
-            .collect::<LegacyResult<_>>()?;
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut bytes = 0usize;
+        loop {
+            let found = stream
+                .next()
+                .await
+                .map_err(|e| self.failure("searching", e))?;
+            let Some(e) = found else { break };
+            if e.is_ref() || e.is_intermediate() {
+                continue;
+            }
+            let entry = Entry::parse(e).ok_or_else(|| {
+                LegacyError::new(
+                    FailureKind::BadAnswer,
+                    format!("{} answered a search entry that is not LDAP", self.host),
+                )
+            })?;
+            bytes += entry.size();
+            if bytes > self.max_response_bytes {
+                return Err(LegacyError::new(
+                    FailureKind::BadAnswer,
+                    format!(
+                        "{} answered more than {} bytes of attributes (the connector's maxResponseBytes)",
+                        self.host, self.max_response_bytes
+                    ),
+                ));
+            }
+            entries.push(entry);
+            if entries.len() > 1 {
+                return Err(self.not_unique());
+            }
+        }
+        let result = stream.finish().await;
         match result.rc {
             rc::SUCCESS | rc::SIZE_LIMIT_EXCEEDED => {}
             rc::NO_SUCH_OBJECT => {
@@ -454,16 +484,20 @@ impl Ldap {
             }
             _ => return Err(self.refused("searching", &result)),
         }
-        if entries.len() > 1 || result.rc == rc::SIZE_LIMIT_EXCEEDED {
-            return Err(LegacyError::new(
-                FailureKind::BadAnswer,
-                format!(
-                    "more than one entry under {} has this {}; the connector's loginIdAttribute must be unique",
-                    self.base, self.login_id_attribute
-                ),
-            ));
+        if result.rc == rc::SIZE_LIMIT_EXCEEDED {
+            return Err(self.not_unique());
         }
         Ok(entries.into_iter().next())
+    }
+
+    fn not_unique(&self) -> LegacyError {
+        LegacyError::new(
+            FailureKind::BadAnswer,
+            format!(
+                "more than one entry under {} has this {}; the connector's loginIdAttribute must be unique",
+                self.base, self.login_id_attribute
+            ),
+        )
     }
 
     /// A failed operation on an open connection.
@@ -683,6 +717,16 @@ struct Entry {
 }
 
 impl Entry {
+    /// The bytes of its DN, attribute names and values.
+    fn size(&self) -> usize {
+        self.dn.len()
+            + self
+                .attrs
+                .iter()
+                .map(|(k, vs)| k.len() + vs.iter().map(Vec::len).sum::<usize>())
+                .sum::<usize>()
+    }
+
     /// Reads a SearchResultEntry without panicking on a malformed one (ldap3's own
     /// `SearchEntry::construct` panics).
     fn parse(re: ResultEntry) -> Option<Entry> {

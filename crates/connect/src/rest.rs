@@ -28,6 +28,7 @@ pub struct Rest {
     base: reqwest::Url,
     auth: Auth,
     client: reqwest::Client,
+    max_response_bytes: usize,
     legacy_id_for_credentials: bool,
     application_id: Option<Uuid>,
     role_map: BTreeMap<String, String>,
@@ -96,6 +97,7 @@ impl Rest {
             migrate_unmapped_groups: r.opt("migrateUnmappedGroups").unwrap_or(true),
             base: base?,
             client: client?,
+            max_response_bytes: limits.max_response_bytes,
         })
     }
 
@@ -119,7 +121,9 @@ impl Rest {
             .map_err(http::failure)?;
         let status = res.status();
         if status == reqwest::StatusCode::OK {
-            return http::json_body(res).await.map(Some);
+            return http::json_body(res, self.max_response_bytes)
+                .await
+                .map(Some);
         }
         if status.is_server_error() {
             return Err(http::unexpected(status, &url));

@@ -16,6 +16,8 @@ pub const SLAPD: &str = "/usr/sbin/slapd";
 pub const BASE: &str = "dc=example,dc=org";
 pub const ADMIN: &str = "cn=admin,dc=example,dc=org";
 pub const ADMIN_PASSWORD: &str = "directory-secret";
+/// The size of `huge@example.com`'s `description` (password `right`).
+pub const HUGE_DESCRIPTION_BYTES: usize = 256 << 10;
 pub const ALICE_UUID: &str = "6f1c2a9e-3b4d-4e5f-8a7b-1c2d3e4f5a6b";
 /// Bob's `jpegPhoto` holds these 16 bytes, the way Active Directory stores the objectGUID
 /// {f1e2d3c4-b5a6-9788-99aa-bbccddeeff00}.
@@ -206,6 +208,15 @@ impl Slapd {
                 "cn: Carol\nsn: Twin\nmail: twins@example.com\n",
             );
         }
+        // An entry whose description is 256 KiB, for the limits on what a search may return.
+        ldif += &person(
+            "huge",
+            &right,
+            &format!(
+                "cn: Huge\nsn: Entry\nmail: huge@example.com\ndescription: {}\n",
+                "x".repeat(HUGE_DESCRIPTION_BYTES)
+            ),
+        );
         std::fs::write(dir.path().join("seed.ldif"), ldif).unwrap();
         run(Command::new("slapadd").args(["-f", &p("slapd.conf"), "-l", &p("seed.ldif")]));
 

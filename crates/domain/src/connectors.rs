@@ -14,8 +14,9 @@ use uuid::Uuid;
 
 /// A connector resource (`/api/connector`), in FusionAuth's JSON shape. Type-specific settings
 /// (`authenticationURL`, `baseURL`, `baseStructure`...) stay in `settings` and are interpreted by
-/// the implementation of [`LegacySystems`], which also checks them on save.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// the implementation of [`LegacySystems`], which also checks them on save. Its `Debug` shows
+/// the wire form, so a connector in a log line carries no secret.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Connector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,7 +42,8 @@ pub struct Connector {
     pub settings: Json,
 }
 
-/// Settings that are secrets: kept in the store, never in an API answer.
+/// Settings that are secrets: kept in the store, never in an API answer. A save that leaves
+/// one out keeps the stored value; a save that sends one replaces it.
 pub const SECRET_SETTINGS: [&str; 4] = [
     "httpAuthenticationPassword",
     "bearerToken",
@@ -49,14 +51,27 @@ pub const SECRET_SETTINGS: [&str; 4] = [
     "clientKey",
 ];
 
+/// `headers` is a map of header name → value, and every value is a secret (`Authorization`,
+/// API keys, cookies): answers keep the names and show each value as this mask. A save that sends
+/// the mask as a header's value keeps the stored value of that header; a header left out of a
+/// `headers` that is sent is removed; a save without `headers` keeps the stored ones.
+pub const HEADERS: &str = "headers";
+pub const MASK: &str = "********";
+
 impl Connector {
-    /// The connector as the API shows it: secret settings are left out (a replace that leaves
-    /// them out keeps the stored ones, so a GET-modify-PUT round trip loses nothing).
+    /// The connector as the API shows it: secret settings are left out and header values are
+    /// masked (a save that leaves them out, or sends the mask, keeps the stored ones, so a
+    /// GET-modify-PUT round trip loses nothing).
     pub fn to_wire(&self) -> serde_json::Value {
         let mut v = self.to_json();
         if let Some(m) = v.as_object_mut() {
             for k in SECRET_SETTINGS {
                 m.remove(k);
+            }
+            if let Some(serde_json::Value::Object(h)) = m.get_mut(HEADERS) {
+                for value in h.values_mut() {
+                    *value = serde_json::Value::String(MASK.into());
+                }
             }
         }
         v
@@ -65,6 +80,45 @@ impl Connector {
     /// The connector's settings as one JSON object, the form implementations parse.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("connectors serialize")
+    }
+
+    /// Puts the stored secrets of `old` into a save that left them out or sent the mask.
+    /// Returns the names of masked headers that have no stored value (a save cannot invent one).
+    pub fn keep_secrets(&mut self, old: &Connector) -> Vec<String> {
+        for k in SECRET_SETTINGS {
+            if !self.settings.contains_key(k) {
+                if let Some(v) = old.settings.get(k) {
+                    self.settings.insert(k.to_string(), v.clone());
+                }
+            }
+        }
+        let mut unknown = Vec::new();
+        match self.settings.get_mut(HEADERS) {
+            None => {
+                if let Some(h) = old.settings.get(HEADERS) {
+                    self.settings.insert(HEADERS.into(), h.clone());
+                }
+            }
+            Some(serde_json::Value::Object(h)) => {
+                let stored = old.settings.get(HEADERS).and_then(|v| v.as_object());
+                for (name, value) in h.iter_mut() {
+                    if value.as_str() == Some(MASK) {
+                        match stored.and_then(|s| s.get(name)) {
+                            Some(v) => *value = v.clone(),
+                            None => unknown.push(name.clone()),
+                        }
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+        unknown
+    }
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Connector({})", self.to_wire())
     }
 }
 
@@ -317,6 +371,43 @@ mod tests {
         assert!(!p(&["example.com"]).applies_to("a@example.org"));
         assert!(!p(&["example.com"]).applies_to("example.com"));
         assert!(!p(&["example.com"]).applies_to("a@sub.example.com"));
+    }
+
+    fn connector(v: serde_json::Value) -> Connector {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn answers_and_debug_hide_secrets_and_a_save_keeps_them() {
+        let stored = connector(serde_json::json!({
+            "type": "Generic", "name": "x", "bearerToken": "tok-1",
+            "headers": {"Authorization": "Bearer hdr-1", "X-Trace": "on"}
+        }));
+        let wire = stored.to_wire();
+        assert!(wire.get("bearerToken").is_none());
+        assert_eq!(
+            wire["headers"],
+            serde_json::json!({"Authorization": MASK, "X-Trace": MASK})
+        );
+        let debug = format!("{stored:?}");
+        assert!(
+            !debug.contains("tok-1") && !debug.contains("hdr-1"),
+            "{debug}"
+        );
+
+        // The answer saved back: everything kept.
+        let mut back: Connector = serde_json::from_value(wire.clone()).unwrap();
+        assert!(back.keep_secrets(&stored).is_empty());
+        assert_eq!(back.settings, stored.settings);
+        // A new value replaces, a header left out goes, an unknown masked header is named.
+        let mut changed = connector(serde_json::json!({
+            "type": "Generic", "name": "x",
+            "headers": {"Authorization": "Bearer hdr-2", "X-New": MASK}
+        }));
+        assert_eq!(changed.keep_secrets(&stored), vec!["X-New".to_string()]);
+        assert_eq!(changed.settings["headers"]["Authorization"], "Bearer hdr-2");
+        assert!(changed.settings["headers"].get("X-Trace").is_none());
+        assert_eq!(changed.settings["bearerToken"], "tok-1");
     }
 
     #[test]

@@ -43,9 +43,48 @@ pub(crate) struct Vouched {
 impl Identity {
     // ------------------------------------------------------------ connector resources
 
-    fn check_connector(&self, c: &Connector) -> Result<()> {
+    /// Connectors are global configuration: a caller acting in one tenant (a tenant-locked key,
+    /// or a global key with a tenant header) neither sees nor changes them.
+    fn connectors_allowed(scope: Scope) -> Result<()> {
+        match scope.tenant {
+            Some(_) => Err(Error::Unauthorized),
+            None => Ok(()),
+        }
+    }
+
+    async fn check_connector(&self, c: &Connector) -> Result<()> {
         let mut errors = Errors::default();
         crate::validate::named(&c.name, "connector.name", &mut errors);
+        if let Some(Value::Object(h)) = c.settings.get(HEADERS) {
+            for (name, value) in h {
+                if value.as_str() == Some(MASK) {
+                    errors.add_field(
+                        "connector.headers",
+                        "[invalid]connector.headers",
+                        format!("The header [{name}] has the masked value {MASK} but no stored value to keep; send its value."),
+                    );
+                }
+            }
+        }
+        // The application whose registration migrated users get must exist: a login would
+        // otherwise fail on a reference nobody can see.
+        match c.settings.get("applicationId") {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                let id = v.as_str().and_then(|s| Uuid::parse_str(s.trim()).ok());
+                let exists = match id {
+                    Some(id) => self.store().application(Scope::ALL, id).await?.is_some(),
+                    None => false,
+                };
+                if !exists {
+                    errors.add_field(
+                        "connector.applicationId",
+                        "[invalid]connector.applicationId",
+                        format!("[connector.applicationId] {v} names no application."),
+                    );
+                }
+            }
+        }
         errors.into_result()?;
         self.legacy().check(c)
     }
@@ -56,11 +95,9 @@ impl Identity {
         id: Option<Uuid>,
         mut c: Connector,
     ) -> Result<Connector> {
-        if scope.tenant.is_some() {
-            return Err(Error::Unauthorized);
-        }
+        Self::connectors_allowed(scope)?;
         c.id = Some(id.or(c.id).unwrap_or_else(crate::new_id));
-        self.check_connector(&c)?;
+        self.check_connector(&c).await?;
         let now = now_millis();
         c.insert_instant = Some(now);
         c.last_update_instant = Some(now);
@@ -68,11 +105,13 @@ impl Identity {
         Ok(c)
     }
 
-    pub async fn connector(&self, id: Uuid) -> Result<Connector> {
+    pub async fn connector(&self, scope: Scope, id: Uuid) -> Result<Connector> {
+        Self::connectors_allowed(scope)?;
         self.store().connector(id).await?.ok_or(Error::NotFound)
     }
 
-    pub async fn connectors(&self) -> Result<Vec<Connector>> {
+    pub async fn connectors(&self, scope: Scope) -> Result<Vec<Connector>> {
+        Self::connectors_allowed(scope)?;
         Ok(self.store().connectors().await?)
     }
 
@@ -82,28 +121,19 @@ impl Identity {
         id: Uuid,
         mut new: Connector,
     ) -> Result<Connector> {
-        if scope.tenant.is_some() {
-            return Err(Error::Unauthorized);
-        }
-        let old = self.connector(id).await?;
+        let old = self.connector(scope, id).await?;
         // Answers never carry secrets, so a replace built from one keeps the stored ones.
-        for k in SECRET_SETTINGS {
-            if !new.settings.contains_key(k) {
-                if let Some(v) = old.settings.get(k) {
-                    new.settings.insert(k.to_string(), v.clone());
-                }
-            }
-        }
+        new.keep_secrets(&old);
         new.id = old.id;
         new.insert_instant = old.insert_instant;
         new.last_update_instant = Some(now_millis());
-        self.check_connector(&new)?;
+        self.check_connector(&new).await?;
         self.store().update_connector(&new).await?;
         Ok(new)
     }
 
     pub async fn patch_connector(&self, scope: Scope, id: Uuid, p: &Value) -> Result<Connector> {
-        let old = self.connector(id).await?;
+        let old = self.connector(scope, id).await?;
         let mut v = serde_json::to_value(&old).map_err(|e| Error::Store(e.to_string()))?;
         crate::patch::merge(&mut v, p);
         let new: Connector = serde_json::from_value(v).map_err(|e| {
@@ -119,9 +149,7 @@ impl Identity {
     /// Refused while a tenant's policy names the connector: the tenant would silently stop
     /// migrating.
     pub async fn delete_connector(&self, scope: Scope, id: Uuid) -> Result<()> {
-        if scope.tenant.is_some() {
-            return Err(Error::Unauthorized);
-        }
+        Self::connectors_allowed(scope)?;
         let users: Vec<String> = self
             .store()
             .tenants()
@@ -146,12 +174,51 @@ impl Identity {
             .ok_or(Error::NotFound)
     }
 
-    /// Checks `tenant.connectorPolicies` on save: the shape, and that each connector exists.
-    pub(crate) async fn check_connector_policies(&self, tenant: &Tenant) -> Result<()> {
+    /// Checks `tenant.connectorPolicies` on save: who may change them, the shape, and that each
+    /// connector exists. Only a caller that manages connectors (`ApiKey::manages_connectors`)
+    /// sets or changes them: a policy sends the tenant's logins, typed passwords included, to a
+    /// legacy system, so pointing one at a connector is configuring that connector's use. Anyone
+    /// else may save the tenant with its policies unchanged, or without them (the stored ones
+    /// are kept).
+    pub(crate) async fn check_connector_policies(
+        &self,
+        old: Option<&Tenant>,
+        tenant: &mut Tenant,
+        manages_connectors: bool,
+    ) -> Result<()> {
+        let field = "tenant.connectorPolicies";
+        if !manages_connectors {
+            let stored = old
+                .and_then(|t| t.settings.get("connectorPolicies"))
+                .cloned();
+            let sent = tenant.settings.get("connectorPolicies").cloned();
+            let as_list = |v: &Option<Value>| -> Option<Vec<ConnectorPolicy>> {
+                match v {
+                    None | Some(Value::Null) => Some(Vec::new()),
+                    Some(v) => serde_json::from_value(v.clone()).ok(),
+                }
+            };
+            let same = match (as_list(&sent), as_list(&stored)) {
+                (Some(a), Some(b)) => a == b,
+                _ => sent == stored,
+            };
+            match (sent, stored) {
+                (None, Some(v)) => {
+                    tenant.settings.insert("connectorPolicies".into(), v);
+                }
+                _ if same => {}
+                _ => {
+                    return Err(Error::field(
+                        field,
+                        &format!("[notAllowed]{field}"),
+                        "Only an API key that may manage connectors (not locked to a tenant, and allowed to write /api/connector) can set or change [tenant.connectorPolicies].",
+                    ))
+                }
+            }
+        }
         let Some(raw) = tenant.settings.get("connectorPolicies") else {
             return Ok(());
         };
-        let field = "tenant.connectorPolicies";
         let list: Vec<ConnectorPolicy> = serde_json::from_value(raw.clone()).map_err(|e| {
             Error::field(
                 field,

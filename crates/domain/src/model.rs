@@ -54,7 +54,9 @@ impl std::fmt::Debug for Password {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+/// A tenant. Its `Debug` shows the wire form ([`Tenant::to_wire`]), so a tenant in a log line
+/// carries no secret.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,6 +73,42 @@ pub struct Tenant {
     /// a round trip through Portcullis loses nothing.
     #[serde(flatten)]
     pub settings: Json,
+}
+
+/// Tenant settings that are secrets, as (block, key): the SMTP password. Kept in the store, never
+/// in an API answer; a save whose block leaves one out keeps the stored value, a save that sends
+/// one replaces it (a save without the block at all drops the block, secret included).
+pub const TENANT_SECRETS: [(&str, &str); 1] = [("emailConfiguration", "password")];
+
+impl Tenant {
+    /// The tenant as the API shows it: without [`TENANT_SECRETS`].
+    pub fn to_wire(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("tenants serialize");
+        for (block, key) in TENANT_SECRETS {
+            if let Some(b) = v.get_mut(block).and_then(|b| b.as_object_mut()) {
+                b.remove(key);
+            }
+        }
+        v
+    }
+
+    /// Puts the stored secrets of `old` into a save whose blocks leave them out.
+    pub fn keep_secrets(&mut self, old: &Tenant) {
+        for (block, key) in TENANT_SECRETS {
+            let Some(stored) = old.settings.get(block).and_then(|b| b.get(key)) else {
+                continue;
+            };
+            if let Some(b) = self.settings.get_mut(block).and_then(|b| b.as_object_mut()) {
+                b.entry(key).or_insert_with(|| stored.clone());
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tenant({})", self.to_wire())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -330,6 +368,16 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
+    /// Whether this key may manage connectors, the global configuration of legacy systems: it is
+    /// not locked to a tenant and may write `/api/connector`. Only such a key sets a tenant's
+    /// `connectorPolicies`.
+    pub fn manages_connectors(&self) -> bool {
+        self.tenant_id.is_none()
+            && ["POST", "PUT", "PATCH"]
+                .iter()
+                .any(|m| self.allows("/api/connector", m))
+    }
+
     /// Whether this key may call `method` on `endpoint` (the route's static prefix, e.g.
     /// `/api/user/registration`).
     pub fn allows(&self, endpoint: &str, method: &str) -> bool {

@@ -119,6 +119,7 @@ impl Identity {
                     name: DEFAULT_TENANT_NAME.into(),
                     ..Tenant::default()
                 },
+                true,
             )
             .await;
         let tenant = match created {
@@ -175,6 +176,7 @@ impl Identity {
         scope: Scope,
         id: Option<Uuid>,
         mut tenant: Tenant,
+        manages_connectors: bool,
     ) -> Result<Tenant> {
         if scope.tenant.is_some() {
             return Err(Error::Unauthorized);
@@ -182,7 +184,8 @@ impl Identity {
         let mut errors = Errors::default();
         validate::named(&tenant.name, "tenant.name", &mut errors);
         errors.into_result()?;
-        self.check_connector_policies(&tenant).await?;
+        self.check_connector_policies(None, &mut tenant, manages_connectors)
+            .await?;
         let now = now_millis();
         tenant.id = Some(id.or(tenant.id).unwrap_or_else(crate::new_id));
         tenant.insert_instant = Some(now);
@@ -204,12 +207,22 @@ impl Identity {
         Ok(all)
     }
 
-    pub async fn replace_tenant(&self, scope: Scope, id: Uuid, mut new: Tenant) -> Result<Tenant> {
+    /// `manages_connectors`: whether the caller may set `connectorPolicies`
+    /// (`ApiKey::manages_connectors`).
+    pub async fn replace_tenant(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        mut new: Tenant,
+        manages_connectors: bool,
+    ) -> Result<Tenant> {
         let old = self.tenant(scope, id).await?;
         let mut errors = Errors::default();
         validate::named(&new.name, "tenant.name", &mut errors);
         errors.into_result()?;
-        self.check_connector_policies(&new).await?;
+        new.keep_secrets(&old);
+        self.check_connector_policies(Some(&old), &mut new, manages_connectors)
+            .await?;
         new.id = old.id;
         new.insert_instant = old.insert_instant;
         new.last_update_instant = Some(now_millis());
@@ -217,10 +230,17 @@ impl Identity {
         Ok(new)
     }
 
-    pub async fn patch_tenant(&self, scope: Scope, id: Uuid, p: &Value) -> Result<Tenant> {
+    pub async fn patch_tenant(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        p: &Value,
+        manages_connectors: bool,
+    ) -> Result<Tenant> {
         let old = self.tenant(scope, id).await?;
         let new = patched(&old, p, "tenant")?;
-        self.replace_tenant(scope, id, new).await
+        self.replace_tenant(scope, id, new, manages_connectors)
+            .await
     }
 
     pub async fn delete_tenant(&self, scope: Scope, id: Uuid) -> Result<()> {

@@ -1,5 +1,7 @@
 //! `/api/connector` (FusionAuth's Connector API: Generic, LDAP and our `RESTMigration`) and
-//! `/api/migration/status` (the slow migration's exact progress).
+//! `/api/migration/status` (the slow migration's exact progress). Connectors are global
+//! configuration: a caller acting in one tenant gets 401 on every connector route, and answers
+//! never carry a connector's secrets (`Connector::to_wire`).
 
 use super::{patch_root, wrap};
 use crate::error::ApiResult;
@@ -34,10 +36,10 @@ pub async fn create(
     Ok(wrap("connector", created.to_wire()))
 }
 
-pub async fn list(State(s): State<AppState>, _c: Caller) -> ApiResult<Json<Value>> {
+pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>> {
     let all: Vec<Value> = s
         .identity
-        .connectors()
+        .connectors(c.scope)
         .await?
         .iter()
         .map(Connector::to_wire)
@@ -47,11 +49,14 @@ pub async fn list(State(s): State<AppState>, _c: Caller) -> ApiResult<Json<Value
 
 pub async fn get(
     State(s): State<AppState>,
-    _c: Caller,
+    c: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "connectorId")?;
-    Ok(wrap("connector", s.identity.connector(id).await?.to_wire()))
+    Ok(wrap(
+        "connector",
+        s.identity.connector(c.scope, id).await?.to_wire(),
+    ))
 }
 
 pub async fn replace(

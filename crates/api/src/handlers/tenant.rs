@@ -1,4 +1,5 @@
-//! `/api/tenant`: tenants, the boundary of every other entity.
+//! `/api/tenant`: tenants, the boundary of every other entity. Answers never carry the tenant's
+//! secrets (`Tenant::to_wire`); only a key that manages connectors changes `connectorPolicies`.
 
 use super::{patch_root, wrap};
 use crate::error::ApiResult;
@@ -23,12 +24,22 @@ pub async fn create(
     JsonBody(req): JsonBody<TenantRequest>,
 ) -> ApiResult<Json<Value>> {
     let id = optional_uuid(id, "tenantId")?;
-    let t = s.identity.create_tenant(c.scope, id, req.tenant).await?;
-    Ok(wrap("tenant", t))
+    let t = s
+        .identity
+        .create_tenant(c.scope, id, req.tenant, c.key.manages_connectors())
+        .await?;
+    Ok(wrap("tenant", t.to_wire()))
 }
 
 pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>> {
-    Ok(wrap("tenants", s.identity.tenants(c.scope).await?))
+    let all: Vec<Value> = s
+        .identity
+        .tenants(c.scope)
+        .await?
+        .iter()
+        .map(Tenant::to_wire)
+        .collect();
+    Ok(wrap("tenants", all))
 }
 
 pub async fn get(
@@ -37,7 +48,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = uuid(&id, "tenantId")?;
-    Ok(wrap("tenant", s.identity.tenant(c.scope, id).await?))
+    Ok(wrap(
+        "tenant",
+        s.identity.tenant(c.scope, id).await?.to_wire(),
+    ))
 }
 
 pub async fn replace(
@@ -49,7 +63,10 @@ pub async fn replace(
     let id = uuid(&id, "tenantId")?;
     Ok(wrap(
         "tenant",
-        s.identity.replace_tenant(c.scope, id, req.tenant).await?,
+        s.identity
+            .replace_tenant(c.scope, id, req.tenant, c.key.manages_connectors())
+            .await?
+            .to_wire(),
     ))
 }
 
@@ -63,7 +80,10 @@ pub async fn patch(
     let p = patch_root(&body, "tenant")?;
     Ok(wrap(
         "tenant",
-        s.identity.patch_tenant(c.scope, id, p).await?,
+        s.identity
+            .patch_tenant(c.scope, id, p, c.key.manages_connectors())
+            .await?
+            .to_wire(),
     ))
 }
 

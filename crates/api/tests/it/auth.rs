@@ -13,6 +13,8 @@ portcullis_store::on_both_backends!(
     tenant_locked_key_cannot_switch_tenant_by_header,
     tenant_locked_key_cannot_manage_tenants_or_keys,
     deleted_key_stops_working,
+    tenant_locked_key_gets_401_on_every_connector_route,
+    only_a_key_that_manages_connectors_sets_connector_policies,
 );
 
 async fn missing_or_wrong_key_is_401_with_an_empty_body(b: Backend) {
@@ -250,4 +252,171 @@ async fn deleted_key_stops_working(b: Backend) {
         200
     );
     assert_eq!(send(s.req_as(&key, "GET", "/api/tenant")).await.status, 401);
+}
+
+/// Connectors are global configuration: a key locked to a tenant neither reads nor writes them.
+async fn tenant_locked_key_gets_401_on_every_connector_route(b: Backend) {
+    let s = Server::start(b).await;
+    let a = s.new_tenant("A").await;
+    let key_a = s.key_with(json!({"tenantId": a})).await;
+    let made = s
+        .call(
+            "POST",
+            "/api/connector",
+            json!({"connector": {"type": "Generic", "name": "global",
+                   "authenticationURL": "https://legacy.example/auth",
+                   "headers": {"Authorization": "Bearer hdr-secret-161803"}}}),
+        )
+        .await;
+    assert_eq!(made.status, 200, "{made:?}");
+    let c = made.json["connector"]["id"].as_str().unwrap().to_string();
+    let body = json!({"connector": {"type": "Generic", "name": "evil",
+                      "authenticationURL": "https://evil.example/auth"}});
+    let path = format!("/api/connector/{c}");
+    for (m, p, b) in [
+        ("GET", "/api/connector", None),
+        ("GET", path.as_str(), None),
+        ("POST", "/api/connector", Some(&body)),
+        (
+            "POST",
+            &format!("/api/connector/{}", uuid::Uuid::new_v4()),
+            Some(&body),
+        ),
+        ("PUT", path.as_str(), Some(&body)),
+        (
+            "PATCH",
+            path.as_str(),
+            Some(&json!({"connector": {"name": "evil"}})),
+        ),
+        ("DELETE", path.as_str(), None),
+    ] {
+        let mut rb = s.req_as(&key_a, m, p);
+        if let Some(b) = b {
+            rb = rb.json(b);
+        }
+        let r = send(rb).await;
+        assert_eq!((r.status, r.text.as_str()), (401, ""), "{m} {p}");
+    }
+    // Nothing changed, nothing was added.
+    let list = s.get("/api/connector").await;
+    assert_eq!(
+        list.json["connectors"].as_array().unwrap().len(),
+        1,
+        "{list:?}"
+    );
+    assert_eq!(list.json["connectors"][0]["name"], "global");
+}
+
+/// Pointing a tenant at a connector sends its logins (typed passwords included) to that legacy
+/// system: only a key that may manage connectors sets or changes `connectorPolicies`.
+async fn only_a_key_that_manages_connectors_sets_connector_policies(b: Backend) {
+    let s = Server::start(b).await;
+    let a = s.new_tenant("A").await;
+    let key_a = s.key_with(json!({"tenantId": a})).await;
+    // Global, but without permission to write connectors.
+    let tenants_only = s
+        .key_with(
+            json!({"permissions": {"endpoints": {"/api/tenant": ["GET", "POST", "PUT", "PATCH"],
+                                                        "/api/connector": ["GET"]}}}),
+        )
+        .await;
+    let made = s
+        .call(
+            "POST",
+            "/api/connector",
+            json!({"connector": {"type": "Generic", "name": "other tenant's legacy",
+                   "authenticationURL": "https://legacy.example/auth"}}),
+        )
+        .await;
+    let c = made.json["connector"]["id"].as_str().unwrap().to_string();
+    let policies = json!([{"connectorId": c, "domains": ["*"], "migrate": true}]);
+    let refused = |r: &Answer| {
+        assert_eq!(r.status, 400, "{r:?}");
+        assert_eq!(
+            r.field_code("tenant.connectorPolicies"),
+            Some("[notAllowed]tenant.connectorPolicies"),
+            "{r:?}"
+        );
+    };
+    let tenant_path = format!("/api/tenant/{a}");
+    for key in [&key_a, &tenants_only] {
+        let r = send(
+            s.req_as(key, "PATCH", &tenant_path)
+                .json(&json!({"tenant": {"connectorPolicies": policies}})),
+        )
+        .await;
+        refused(&r);
+        let mut t = s.get(&tenant_path).await.json["tenant"].clone();
+        t["connectorPolicies"] = policies.clone();
+        let r = send(
+            s.req_as(key, "PUT", &tenant_path)
+                .json(&json!({ "tenant": t })),
+        )
+        .await;
+        refused(&r);
+    }
+    let r = send(
+        s.req_as(&tenants_only, "POST", "/api/tenant")
+            .json(&json!({"tenant": {"name": "new", "connectorPolicies": policies}})),
+    )
+    .await;
+    refused(&r);
+    assert!(
+        s.get(&tenant_path).await.json["tenant"]
+            .get("connectorPolicies")
+            .is_none(),
+        "nothing was written"
+    );
+    assert_eq!(
+        s.get("/api/tenant").await.json["tenants"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "no tenant was created"
+    );
+
+    // The all-powerful key sets them; the others still save the tenant with them unchanged,
+    // or without them (kept), but cannot change or remove them.
+    let set = s
+        .call(
+            "PATCH",
+            &tenant_path,
+            json!({"tenant": {"connectorPolicies": policies}}),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{set:?}");
+    for key in [&key_a, &tenants_only] {
+        let r = send(
+            s.req_as(key, "PATCH", &tenant_path)
+                .json(&json!({"tenant": {"data": {"by": key}}})),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let t = s.get(&tenant_path).await.json["tenant"].clone();
+        let r = send(
+            s.req_as(key, "PUT", &tenant_path)
+                .json(&json!({ "tenant": t })),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let mut without = t.clone();
+        without.as_object_mut().unwrap().remove("connectorPolicies");
+        let r = send(
+            s.req_as(key, "PUT", &tenant_path)
+                .json(&json!({ "tenant": without })),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.json["tenant"]["connectorPolicies"], policies, "kept");
+        let r = send(
+            s.req_as(key, "PATCH", &tenant_path)
+                .json(&json!({"tenant": {"connectorPolicies": []}})),
+        )
+        .await;
+        refused(&r);
+    }
+    let t = s.get(&tenant_path).await.json["tenant"].clone();
+    assert_eq!(t["connectorPolicies"], policies);
+    assert_eq!(t["data"]["by"], tenants_only.as_str());
 }

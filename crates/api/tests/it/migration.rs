@@ -27,6 +27,9 @@ portcullis_store::on_both_backends!(
     registration_of_an_email_the_legacy_system_holds_is_refused,
     ldap_first_login_migrates_and_then_the_directory_is_not_needed,
     the_example_legacy_app_of_the_guide_migrates_through_both_endpoint_styles,
+    config_answers_carry_no_secrets_and_a_round_trip_keeps_them,
+    a_connector_application_id_must_name_an_application,
+    a_huge_or_endless_legacy_answer_is_cut_off_within_the_deadline,
 );
 
 /// A legacy user: password, and the profile the legacy system answers.
@@ -1054,4 +1057,398 @@ async fn the_example_legacy_app_of_the_guide_migrates_through_both_endpoint_styl
     let refused = login(&s, "dan@legacy.example", "whatever").await;
     assert_eq!(refused.status, 503, "{refused:?}");
     assert!(refused.text.contains("401"), "{}", refused.text);
+}
+
+/// A legacy endpoint that answers only a caller with the right `X-Legacy-Key` header and basic
+/// auth; it counts the callers it accepted and refused.
+async fn guarded_legacy(accepted: Arc<AtomicUsize>, refused: Arc<AtomicUsize>) -> String {
+    let app = Router::new().route(
+        "/guarded",
+        post(
+            move |headers: axum::http::HeaderMap, Json(b): Json<Value>| {
+                let (accepted, refused) = (accepted.clone(), refused.clone());
+                async move {
+                    let h = |n: &str| {
+                        headers
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string)
+                    };
+                    // "portcullis:basic-secret-141421"
+                    let basic = "Basic cG9ydGN1bGxpczpiYXNpYy1zZWNyZXQtMTQxNDIx";
+                    if h("x-legacy-key").as_deref() != Some("hdr-secret-271828")
+                        || h("authorization").as_deref() != Some(basic)
+                    {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                        return (StatusCode::UNAUTHORIZED, Json(json!({})));
+                    }
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    (
+                        StatusCode::OK,
+                        Json(json!({"user": {"email": b["loginId"], "firstName": "Guarded"}})),
+                    )
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/guarded", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// Connector header values, basic-auth passwords, bearer tokens, LDAP bind passwords and the
+/// tenant's SMTP password are stored but never answered; header names are answered with the
+/// value masked. A GET → modify → PUT (or a PATCH) keeps them: a login afterwards still sends
+/// the right header and password to the legacy system.
+async fn config_answers_carry_no_secrets_and_a_round_trip_keeps_them(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let (accepted, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let url = guarded_legacy(accepted.clone(), refused.clone()).await;
+    let secrets = [
+        "hdr-secret-271828",
+        "basic-secret-141421",
+        "tok-secret-173205",
+        "bind-secret-223606",
+        "smtp-secret-244948",
+    ];
+    let clean = |what: &str, a: &Answer| {
+        for x in secrets {
+            assert!(!a.text.contains(x), "{what} carries {x}: {}", a.text);
+        }
+    };
+    let made = s
+        .call(
+            "POST",
+            "/api/connector",
+            json!({"connector": {"type": "Generic", "name": "guarded", "authenticationURL": url,
+                   "httpAuthenticationUsername": "portcullis",
+                   "httpAuthenticationPassword": "basic-secret-141421",
+                   "headers": {"X-Legacy-Key": "hdr-secret-271828", "X-Trace": "on"},
+                   "connectTimeout": 500, "readTimeout": 1000}}),
+        )
+        .await;
+    assert_eq!(made.status, 200, "{made:?}");
+    clean("create", &made);
+    assert_eq!(
+        made.json["connector"]["headers"],
+        json!({"X-Legacy-Key": "********", "X-Trace": "********"}),
+        "header names are answered, their values masked"
+    );
+    let c = made.json["connector"]["id"].as_str().unwrap().to_string();
+    let rest = connector(
+        &s,
+        json!({"type": "RESTMigration", "name": "rest", "baseURL": "https://legacy.example/users",
+               "bearerToken": "tok-secret-173205"}),
+    )
+    .await;
+    let ldap = connector(
+        &s,
+        json!({"type": "LDAP", "name": "dir", "authenticationURL": "ldap://127.0.0.1:9",
+               "baseStructure": "dc=example,dc=org", "systemAccountDN": "cn=admin,dc=example,dc=org",
+               "systemAccountPassword": "bind-secret-223606",
+               "loginIdAttribute": "mail", "identifyingAttribute": "entryUUID"}),
+    )
+    .await;
+    for id in [&c, &rest, &ldap] {
+        clean("get", &s.get(&format!("/api/connector/{id}")).await);
+    }
+    clean("list", &s.get("/api/connector").await);
+
+    // GET → modify → PUT, and a PATCH, keep every secret.
+    let path = format!("/api/connector/{c}");
+    let mut body = s.get(&path).await.json["connector"].clone();
+    body["readTimeout"] = json!(1500);
+    let put = s.call("PUT", &path, json!({ "connector": body })).await;
+    assert_eq!(put.status, 200, "{put:?}");
+    clean("put", &put);
+    let patch = s
+        .call("PATCH", &path, json!({"connector": {"name": "guarded 2"}}))
+        .await;
+    assert_eq!(patch.status, 200, "{patch:?}");
+    clean("patch", &patch);
+    for id in [&rest, &ldap] {
+        let p = format!("/api/connector/{id}");
+        let mut body = s.get(&p).await.json["connector"].clone();
+        body["name"] = json!("renamed");
+        clean(
+            "put",
+            &s.call("PUT", &p, json!({ "connector": body })).await,
+        );
+    }
+    use portcullis_domain::connectors::ConnectorStore;
+    let store = &s.db.store;
+    let stored = |id: String| async move {
+        store
+            .connector(id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .settings
+    };
+    assert_eq!(
+        stored(rest.clone()).await["bearerToken"],
+        "tok-secret-173205"
+    );
+    assert_eq!(
+        stored(ldap.clone()).await["systemAccountPassword"],
+        "bind-secret-223606"
+    );
+    migrate_all_through(&s, &t, &c).await;
+    let a = login(&s, "gus@legacy.example", "whatever").await;
+    assert_eq!(
+        a.status, 200,
+        "the login still sends the header and password: {a:?}"
+    );
+    assert_eq!(
+        (
+            accepted.load(Ordering::SeqCst),
+            refused.load(Ordering::SeqCst)
+        ),
+        (1, 0)
+    );
+
+    // A new value replaces the stored one; a masked header without a stored value is refused.
+    let p = s
+        .call(
+            "PATCH",
+            &path,
+            json!({"connector": {"headers": {"X-Legacy-Key": "changed", "X-New": "********"}}}),
+        )
+        .await;
+    assert_eq!(
+        p.field_code("connector.headers"),
+        Some("[invalid]connector.headers"),
+        "{p:?}"
+    );
+    let p = s
+        .call(
+            "PATCH",
+            &path,
+            json!({"connector": {"headers": {"X-Legacy-Key": "changed"}}}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{p:?}");
+    assert_eq!(
+        stored(c.clone()).await["headers"],
+        json!({"X-Legacy-Key": "changed", "X-Trace": "on"})
+    );
+    let a = login(&s, "hal@legacy.example", "whatever").await;
+    assert_eq!(a.status, 503, "{a:?}");
+    assert_eq!(refused.load(Ordering::SeqCst), 1);
+
+    // A failure names the legacy host, never the user and password its URL may carry.
+    let down = connector(
+        &s,
+        json!({"type": "Generic", "name": "down with userinfo",
+               "authenticationURL": "http://svc:url-secret-264575@127.0.0.1:9/auth"}),
+    )
+    .await;
+    migrate_all_through(&s, &t, &down).await;
+    let a = login(&s, "jo@legacy.example", "whatever").await;
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(a.text.contains("127.0.0.1:9"), "{}", a.text);
+    assert!(!a.text.contains("url-secret-264575"), "{}", a.text);
+
+    // The tenant's SMTP password: the same rules.
+    let tp = format!("/api/tenant/{t}");
+    let r = s
+        .call(
+            "PATCH",
+            &tp,
+            json!({"tenant": {"emailConfiguration": {"host": "127.0.0.1", "port": 2525,
+                   "username": "mailer", "password": "smtp-secret-244948"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    clean("tenant patch", &r);
+    assert_eq!(r.json["tenant"]["emailConfiguration"]["username"], "mailer");
+    clean("tenant get", &s.get(&tp).await);
+    clean("tenant list", &s.get("/api/tenant").await);
+    let mut body = s.get(&tp).await.json["tenant"].clone();
+    body["emailConfiguration"]["port"] = json!(2526);
+    let put = s.call("PUT", &tp, json!({ "tenant": body })).await;
+    assert_eq!(put.status, 200, "{put:?}");
+    clean("tenant put", &put);
+    let created = s
+        .call(
+            "POST",
+            "/api/tenant",
+            json!({"tenant": {"name": "mailing", "emailConfiguration": {"password": "smtp-secret-244948"}}}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{created:?}");
+    clean("tenant create", &created);
+    use portcullis_domain::Store;
+    let smtp = |id: String| async move {
+        store
+            .tenant(id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .settings["emailConfiguration"]
+            .clone()
+    };
+    let kept = smtp(t.clone()).await;
+    assert_eq!(kept["password"], "smtp-secret-244948");
+    assert_eq!(kept["port"], 2526);
+    let r = s
+        .call(
+            "PATCH",
+            &tp,
+            json!({"tenant": {"emailConfiguration": {"password": "new-smtp-password"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(!r.text.contains("new-smtp-password"));
+    assert_eq!(smtp(t.clone()).await["password"], "new-smtp-password");
+}
+
+async fn a_connector_application_id_must_name_an_application(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let app = s.new_app(&t, "Shop", &["admin"]).await;
+    let ghost = uuid::Uuid::new_v4().to_string();
+    let body = |app: &str| {
+        json!({"connector": {"type": "RESTMigration", "name": "rest",
+               "baseURL": "https://legacy.example/users", "applicationId": app}})
+    };
+    let refused = |a: &Answer| {
+        assert_eq!(a.status, 400, "{a:?}");
+        assert_eq!(
+            a.field_code("connector.applicationId"),
+            Some("[invalid]connector.applicationId"),
+            "{a:?}"
+        );
+    };
+    refused(&s.call("POST", "/api/connector", body(&ghost)).await);
+    refused(&s.call("POST", "/api/connector", body("not-a-uuid")).await);
+    assert_eq!(
+        s.get("/api/connector").await.json["connectors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "nothing was written"
+    );
+    let ok = s.call("POST", "/api/connector", body(&app)).await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let path = format!(
+        "/api/connector/{}",
+        ok.json["connector"]["id"].as_str().unwrap()
+    );
+    refused(&s.call("PUT", &path, body(&ghost)).await);
+    refused(
+        &s.call(
+            "PATCH",
+            &path,
+            json!({"connector": {"applicationId": ghost}}),
+        )
+        .await,
+    );
+    let ldap = json!({"connector": {"type": "LDAP", "name": "dir", "authenticationURL": "ldap://127.0.0.1:9",
+               "baseStructure": "dc=example,dc=org", "loginIdAttribute": "mail",
+               "identifyingAttribute": "entryUUID", "applicationId": ghost}});
+    refused(&s.call("POST", "/api/connector", ldap).await);
+    assert_eq!(
+        s.get(&path).await.json["connector"]["applicationId"],
+        json!(app)
+    );
+    let cleared = s
+        .call(
+            "PATCH",
+            &path,
+            json!({"connector": {"applicationId": null}}),
+        )
+        .await;
+    assert_eq!(cleared.status, 200, "{cleared:?}");
+}
+
+/// A legacy endpoint on a raw socket that answers 200 and then streams `{"user": {"data": "aaaa…`
+/// in `chunk`-byte writes with `pause` between them, up to `total` bytes, or until the reader
+/// goes away. Returns its URL and the bytes it managed to write.
+async fn streaming_legacy(
+    chunk: usize,
+    pause: std::time::Duration,
+    total: usize,
+) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/auth", listener.local_addr().unwrap());
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let sent = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"user\": {\"data\": {\"x\": \"";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let block = vec![b'a'; chunk];
+                let mut written = 0;
+                while written < total {
+                    if sock.write_all(&block).await.is_err() {
+                        return;
+                    }
+                    written += chunk;
+                    sent.fetch_add(chunk, Ordering::SeqCst);
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            });
+        }
+    });
+    (url, sent)
+}
+
+/// A legacy system that answers a login with an enormous body, fast or slowly: the login is a
+/// 503 within the connector's deadline (plus a small margin), nothing is written, and the body is
+/// abandoned near `maxResponseBytes` instead of read to the end.
+async fn a_huge_or_endless_legacy_answer_is_cut_off_within_the_deadline(b: Backend) {
+    use std::time::{Duration, Instant};
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    const CAP: usize = 1 << 20;
+    const TOTAL: usize = 256 << 20;
+    // connectTimeout + readTimeout: the deadline of one call.
+    let deadline = Duration::from_millis(300 + 900);
+    let margin = Duration::from_millis(500);
+    for (what, chunk, pause) in [
+        ("fast", 64 << 10, Duration::ZERO),
+        ("slow", 4 << 10, Duration::from_millis(20)),
+    ] {
+        let (url, sent) = streaming_legacy(chunk, pause, TOTAL).await;
+        let c = connector(
+            &s,
+            json!({"type": "Generic", "name": format!("huge {what}"), "authenticationURL": url,
+                   "connectTimeout": 300, "readTimeout": 900}),
+        )
+        .await;
+        migrate_all_through(&s, &t, &c).await;
+        let started = Instant::now();
+        let a = login(&s, "ivy@legacy.example", "whatever").await;
+        let took = started.elapsed();
+        assert_eq!(a.status, 503, "{what}: {a:?}");
+        assert_eq!(a.general_code(), Some("[LegacySystemFailed]"), "{what}");
+        assert!(took < deadline + margin, "{what}: answered after {took:?}");
+        let msg = a.json["generalErrors"][0]["message"].as_str().unwrap();
+        match what {
+            "fast" => assert!(msg.contains("maxResponseBytes"), "{msg}"),
+            _ => assert!(msg.contains("timeout"), "{msg}"),
+        }
+        // Let the server notice the reader is gone, then see how much it got to send: the cap,
+        // plus what loopback socket buffers hold, never the whole body.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let n = sent.load(Ordering::SeqCst);
+        assert!(
+            n < CAP + (16 << 20),
+            "{what}: the legacy system sent {n} bytes"
+        );
+        assert_eq!(user_by_email(&s, "ivy@legacy.example").await.status, 404);
+    }
 }

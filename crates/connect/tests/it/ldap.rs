@@ -160,6 +160,48 @@ async fn a_login_id_shared_by_two_entries_is_a_failure() {
     assert!(e.message.contains("loginIdAttribute"), "{e}");
 }
 
+/// A search answer larger than `maxResponseBytes` (here one huge attribute) is a failure, not
+/// a user, for a login and for a look-up; the same entry within the limit is a user.
+#[tokio::test]
+async fn a_search_answer_over_max_response_bytes_is_a_failure() {
+    let slapd = Slapd::start();
+    let wanted = json!({"requestedAttributes": ["cn", "mail", "description"],
+                        "attributeMap": {"data.description": "description"}});
+    let mut small = settings(&slapd.url(), wanted.clone());
+    small["maxResponseBytes"] = json!(64 << 10);
+    let c = connector(small);
+    let e = failure(login(&c, "huge@example.com", "right").await);
+    assert_eq!(e.kind, FailureKind::BadAnswer);
+    assert!(e.message.contains("maxResponseBytes"), "{e}");
+    let e = Connectors::default()
+        .lookup(&c, "huge@example.com")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, FailureKind::BadAnswer);
+    // Alice is small enough.
+    assert!(login(&c, "alice@example.com", "right")
+        .await
+        .unwrap()
+        .is_some());
+    // Within the default limit (1 MiB) the huge entry is read.
+    let c = connector(settings(&slapd.url(), wanted));
+    let u = login(&c, "huge@example.com", "right")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        u.user.data["description"].as_str().map(str::len),
+        Some(HUGE_DESCRIPTION_BYTES)
+    );
+    let mut bad = settings(&slapd.url(), json!({}));
+    bad["maxResponseBytes"] = json!(10);
+    let e = Connectors::default().check(&connector(bad)).unwrap_err();
+    assert!(
+        format!("{e:?}").contains("connector.maxResponseBytes"),
+        "{e:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_stopped_directory_is_unreachable_not_a_wrong_password() {
     let mut slapd = Slapd::start();
