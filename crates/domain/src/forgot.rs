@@ -63,19 +63,15 @@ impl Sessions {
         req: ForgotPasswordRequest,
         trusted: bool,
     ) -> Result<ForgotOutcome> {
-        let login_id = req
-            .login_id
-            .as_deref()
-            .map(str::trim)
-            .unwrap_or("")
-            .to_string();
-        if login_id.is_empty() {
-            return Err(Error::Invalid(Errors::default().field(
-                "loginId",
-                "[blank]loginId",
-                "You must specify the [loginId] (an email or a username).",
-            )));
-        }
+        let mut errors = Errors::default();
+        let login_id = crate::validate::login_id(
+            req.login_id.as_deref(),
+            "loginId",
+            "You must specify the [loginId] (an email or a username).",
+            &mut errors,
+        )
+        .to_string();
+        errors.into_result()?;
         let identity = self.identity();
         let tenant_id = identity.resolve_tenant(scope, None).await?;
         let tenant = identity

@@ -130,6 +130,16 @@ fn lower(s: &Option<String>) -> Option<String> {
         .map(str::to_lowercase)
 }
 
+/// The email and username a store look-up searches for. A value `validate::user` refuses is
+/// left out: the request fails on it anyway, and PostgreSQL would refuse the whole statement.
+fn lookup_email(u: &User) -> Option<String> {
+    lower(&u.email).filter(|e| validate::is_identifier(e, validate::EMAIL_MAX))
+}
+
+fn lookup_username(u: &User) -> Option<String> {
+    lower(&u.username).filter(|n| validate::is_identifier(n, validate::USERNAME_MAX))
+}
+
 impl Identity {
     /// Imports `req.users` into the scope's tenant, all or nothing.
     pub async fn import_users(
@@ -423,10 +433,10 @@ impl Identity {
         errors: &mut Errors,
     ) -> Result<Vec<Option<StoredUser>>> {
         let ids: Vec<Uuid> = users.iter().filter_map(|c| c.user.id).collect();
-        let emails: Vec<String> = users.iter().filter_map(|c| lower(&c.user.email)).collect();
+        let emails: Vec<String> = users.iter().filter_map(|c| lookup_email(&c.user)).collect();
         let names: Vec<String> = users
             .iter()
-            .filter_map(|c| lower(&c.user.username))
+            .filter_map(|c| lookup_username(&c.user))
             .collect();
         let found = self
             .store()
@@ -514,10 +524,10 @@ impl Identity {
         errors: &mut Errors,
     ) -> Result<()> {
         let ids: Vec<Uuid> = users.iter().filter_map(|(_, u)| u.id).collect();
-        let emails: Vec<String> = users.iter().filter_map(|(_, u)| lower(&u.email)).collect();
+        let emails: Vec<String> = users.iter().filter_map(|(_, u)| lookup_email(u)).collect();
         let names: Vec<String> = users
             .iter()
-            .filter_map(|(_, u)| lower(&u.username))
+            .filter_map(|(_, u)| lookup_username(u))
             .collect();
         let taken = self.store().taken(tenant, &ids, &emails, &names).await?;
         for (i, u) in users {

@@ -46,6 +46,16 @@ fn lower(s: &Option<String>) -> Option<String> {
         .map(str::to_lowercase)
 }
 
+/// The lower-cased key a look-up by email, username or login id searches for; a value no user
+/// can have (a control character, over the bound) is a 400 on `field` before the store sees it.
+fn lookup_key(raw: &str, field: &str, max: usize) -> Result<String> {
+    let key = raw.trim();
+    let mut errors = Errors::default();
+    validate::identifier(key, field, max, &mut errors);
+    errors.into_result()?;
+    Ok(key.to_lowercase())
+}
+
 /// SHA-256 of an API key, hex. Keys are long random strings, so a fast hash is enough, and
 /// looking the hash up by index compares nothing byte by byte in our code.
 pub fn api_key_hash(key: &str) -> String {
@@ -641,7 +651,10 @@ impl Identity {
     /// Duplicate email/username checks against the store, as field errors. The unique indexes
     /// catch races; this gives the common case a precise answer.
     async fn check_unique(&self, tenant: Uuid, user: &User, errors: &mut Errors) -> Result<()> {
-        if let Some(email) = lower(&user.email) {
+        // A value `validate::user` refused is never looked up: the request fails anyway, and
+        // PostgreSQL would refuse the statement itself.
+        let lower = |s: &Option<String>, max| lower(s).filter(|s| validate::is_identifier(s, max));
+        if let Some(email) = lower(&user.email, validate::EMAIL_MAX) {
             if let Some(other) = self.store.user_by_email(tenant, &email).await? {
                 if other.user.id != user.id {
                     errors.add_field(
@@ -652,7 +665,7 @@ impl Identity {
                 }
             }
         }
-        if let Some(name) = lower(&user.username) {
+        if let Some(name) = lower(&user.username, validate::USERNAME_MAX) {
             if let Some(other) = self.store.user_by_username(tenant, &name).await? {
                 if other.user.id != user.id {
                     errors.add_field(
@@ -788,27 +801,23 @@ impl Identity {
     }
 
     pub async fn user_by_email(&self, scope: Scope, email: &str) -> Result<User> {
+        let email = lookup_key(email, "email", validate::EMAIL_MAX)?;
         let tenant = self.resolve_tenant(scope, None).await?;
-        let u = self
-            .store
-            .user_by_email(tenant, &email.trim().to_lowercase())
-            .await?;
+        let u = self.store.user_by_email(tenant, &email).await?;
         Ok(not_found(u)?.user)
     }
 
     pub async fn user_by_username(&self, scope: Scope, username: &str) -> Result<User> {
+        let username = lookup_key(username, "username", validate::USERNAME_MAX)?;
         let tenant = self.resolve_tenant(scope, None).await?;
-        let u = self
-            .store
-            .user_by_username(tenant, &username.trim().to_lowercase())
-            .await?;
+        let u = self.store.user_by_username(tenant, &username).await?;
         Ok(not_found(u)?.user)
     }
 
     /// A login id is an email or a username; email wins when both would match.
     pub async fn user_by_login_id(&self, scope: Scope, login_id: &str) -> Result<User> {
+        let key = lookup_key(login_id, "loginId", validate::LOGIN_ID_MAX)?;
         let tenant = self.resolve_tenant(scope, None).await?;
-        let key = login_id.trim().to_lowercase();
         if let Some(u) = self.store.user_by_email(tenant, &key).await? {
             return Ok(u.user);
         }
@@ -1055,6 +1064,14 @@ impl Identity {
             Self::may_manage_keys(c)?;
         }
         let secret = key.key.take().unwrap_or_else(new_api_key);
+        if secret.chars().any(char::is_control) {
+            // Such a key could never be sent in an Authorization header.
+            return Err(Error::field(
+                "apiKey.key",
+                "[invalid]apiKey.key",
+                "An API key must not contain control characters.",
+            ));
+        }
         if secret.len() < 16 {
             return Err(Error::field(
                 "apiKey.key",

@@ -7,7 +7,7 @@
 use crate::model::*;
 use crate::session_store::{RefreshTokens, StoredKey, StoredRefreshToken};
 use crate::settings::LoginSettings;
-use crate::{Error, Errors, Identity};
+use crate::{validate, Error, Errors, Identity};
 use portcullis_hash::Credential;
 use portcullis_jwt::{Algorithm, KeyPair};
 use serde::Deserialize;
@@ -199,14 +199,15 @@ impl Sessions {
     /// `POST /api/login`.
     pub async fn login(&self, scope: Scope, req: LoginRequest) -> Result<LoginOutcome> {
         let mut errors = Errors::default();
-        let login_id = req.login_id.as_deref().map(str::trim).unwrap_or("");
-        if login_id.is_empty() {
-            errors.add_field(
-                "loginId",
-                "[blank]loginId",
-                "You must specify the [loginId] (an email or a username).",
-            );
-        }
+        // Checked before anything is read or hashed: a login id no user can have (a control
+        // character, over the length bound) and an ipAddress that is no IP address are 400s.
+        let login_id = validate::login_id(
+            req.login_id.as_deref(),
+            "loginId",
+            "You must specify the [loginId] (an email or a username).",
+            &mut errors,
+        );
+        let ip = validate::optional_ip_address(req.ip_address.as_deref(), "ipAddress", &mut errors);
         let password = req.password.clone().unwrap_or(Password(String::new()));
         if password.0.is_empty() {
             errors.add_field(
@@ -249,7 +250,7 @@ impl Sessions {
                 &settings,
                 login_id,
                 password,
-                req.ip_address.as_deref(),
+                ip.as_deref(),
                 now,
                 Some((&tenant, req.application_id)),
             )
@@ -346,9 +347,8 @@ impl Sessions {
         // The login's writes, in one round trip: lastLoginInstant (user and registration), the
         // event and the refresh token.
         // A migration wrote the user with this login's instants and its event already.
-        let event = (!fresh).then(|| {
-            crate::Event::login_success(&stored.user, req.application_id, req.ip_address.as_deref())
-        });
+        let event = (!fresh)
+            .then(|| crate::Event::login_success(&stored.user, req.application_id, ip.as_deref()));
         if !fresh || refresh.is_some() {
             self.store()
                 .record_login(&crate::LoginWrites {
@@ -559,14 +559,13 @@ impl Sessions {
             .ok_or(Error::NotFound)?;
         let settings = LoginSettings::of(&tenant, None);
         let mut errors = Errors::default();
-        let login_id = req.login_id.as_deref().map(str::trim).unwrap_or("");
-        if login_id.is_empty() {
-            errors.add_field(
-                "loginId",
-                "[blank]loginId",
-                "You must specify the [loginId] (or use a change-password id).",
-            );
-        }
+        let login_id = validate::login_id(
+            req.login_id.as_deref(),
+            "loginId",
+            "You must specify the [loginId] (or use a change-password id).",
+            &mut errors,
+        );
+        let ip = validate::optional_ip_address(req.ip_address.as_deref(), "ipAddress", &mut errors);
         let current = req
             .current_password
             .clone()
@@ -587,7 +586,7 @@ impl Sessions {
                 &settings,
                 login_id,
                 current,
-                req.ip_address.as_deref(),
+                ip.as_deref(),
                 now,
                 None,
             )
@@ -937,6 +936,9 @@ impl Sessions {
     }
 
     async fn scoped_key(&self, scope: Scope, kid: &str) -> Result<StoredKey> {
+        let mut errors = Errors::default();
+        validate::identifier(kid, "keyId", validate::NAME_MAX, &mut errors);
+        errors.into_result()?;
         self.store()
             .signing_key(kid)
             .await?

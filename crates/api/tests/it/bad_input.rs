@@ -1,6 +1,7 @@
 //! Every malformed request gets a precise status and a JSON error, and writes nothing.
 
 use crate::support::*;
+use portcullis_domain::Store;
 use portcullis_store::testing::Backend;
 use serde_json::json;
 
@@ -19,6 +20,8 @@ portcullis_store::on_both_backends!(
     creating_an_existing_id_is_a_duplicate,
     ambiguous_tenant_is_tenant_id_required,
     patch_without_its_root_object_is_400,
+    bad_identifiers_in_users_are_field_errors_on_every_path_and_write_nothing,
+    bad_names_keys_and_path_ids_are_field_errors_and_write_nothing,
 );
 
 async fn malformed_json_is_400_naming_the_position(b: Backend) {
@@ -277,4 +280,296 @@ async fn patch_without_its_root_object_is_400(b: Backend) {
         .await;
     assert_eq!(a.status, 400);
     assert_eq!(a.field_code("user"), Some("[missing]user"));
+}
+
+/// Truncates a long answer for an assertion message.
+fn short(a: &Answer) -> &str {
+    &a.text[..a.text.len().min(300)]
+}
+
+async fn bad_identifiers_in_users_are_field_errors_on_every_path_and_write_nothing(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let app = s.new_app(&t, "shop", &[]).await;
+    let kept = s.new_user(&t, "kept@example.com").await;
+    let before = s.get(&format!("/api/user/{kept}")).await.json;
+    // Just over each bound, and far over (more than a PostgreSQL index row holds).
+    let email_321 = format!("{}@example.com", "e".repeat(321 - 12));
+    let email_4k = format!("{}@example.com", "e".repeat(4000));
+    let cases = [
+        (
+            json!({"email": "a\u{0}b@example.com"}),
+            "user.email",
+            "[invalid]user.email",
+        ),
+        (
+            json!({"email": "a\u{1b}b@example.com"}),
+            "user.email",
+            "[invalid]user.email",
+        ),
+        (
+            json!({"email": "ab@example.com\u{85}"}),
+            "user.email",
+            "[invalid]user.email",
+        ),
+        (
+            json!({"email": email_321}),
+            "user.email",
+            "[tooLong]user.email",
+        ),
+        (
+            json!({"email": email_4k}),
+            "user.email",
+            "[tooLong]user.email",
+        ),
+        (
+            json!({"username": "neo\u{0}"}),
+            "user.username",
+            "[invalid]user.username",
+        ),
+        (
+            json!({"username": "ne\u{8}o"}),
+            "user.username",
+            "[invalid]user.username",
+        ),
+        (
+            json!({"username": "n".repeat(256)}),
+            "user.username",
+            "[tooLong]user.username",
+        ),
+        (
+            json!({"username": "n".repeat(4000)}),
+            "user.username",
+            "[tooLong]user.username",
+        ),
+        // Free text may hold a newline, never a NUL (PostgreSQL cannot read it as jsonb).
+        (
+            json!({"email": "new@example.com", "firstName": "A\u{0}"}),
+            "user.firstName",
+            "[invalid]user.firstName",
+        ),
+        (
+            json!({"email": "new@example.com", "data": {"k": ["x", "y\u{0}"]}}),
+            "user.data",
+            "[invalid]user.data",
+        ),
+        (
+            json!({"email": "new@example.com", "data": {"k\u{0}": 1}}),
+            "user.data",
+            "[invalid]user.data",
+        ),
+    ];
+    for (user, field, code) in &cases {
+        let what = format!("{:.60}", user.to_string());
+        let id = uuid::Uuid::new_v4();
+        for (method, path, body) in [
+            ("POST", "/api/user".to_string(), json!({"user": user})),
+            ("POST", format!("/api/user/{id}"), json!({"user": user})),
+            ("PUT", format!("/api/user/{kept}"), json!({"user": user})),
+            ("PATCH", format!("/api/user/{kept}"), json!({"user": user})),
+            (
+                "POST",
+                "/api/user/registration".to_string(),
+                json!({"user": user, "registration": {"applicationId": app}}),
+            ),
+            (
+                "POST",
+                format!("/api/user/registration/{id}"),
+                json!({"user": user, "registration": {"applicationId": app}}),
+            ),
+        ] {
+            let a = s.call(method, &path, body).await;
+            assert_eq!(
+                (a.status, a.field_code(field)),
+                (400, Some(*code)),
+                "{method} {path} {what}: {}",
+                short(&a)
+            );
+        }
+        assert_eq!(
+            s.get(&format!("/api/user/{id}")).await.status,
+            404,
+            "{what}"
+        );
+    }
+    // Look-ups refuse what no user can have, before the store sees it.
+    for (param, value, code) in [
+        ("email", "a\u{0}b@example.com", "[invalid]email"),
+        ("email", email_321.as_str(), "[tooLong]email"),
+        ("username", "neo\u{0}", "[invalid]username"),
+        ("username", &"n".repeat(256), "[tooLong]username"),
+        ("loginId", "ne\u{1}o", "[invalid]loginId"),
+        ("loginId", email_321.as_str(), "[tooLong]loginId"),
+    ] {
+        let a = send(s.req("GET", "/api/user").query(&[(param, value)])).await;
+        assert_eq!(
+            (a.status, a.field_code(param)),
+            (400, Some(code)),
+            "?{param}: {}",
+            short(&a)
+        );
+    }
+    // Nothing was written: the one user is as it was, and no other exists.
+    assert_eq!(s.get(&format!("/api/user/{kept}")).await.json, before);
+    assert_eq!(s.get("/api/user?email=new@example.com").await.status, 404);
+    let all =
+        s.db.store
+            .find_users(
+                t.parse().unwrap(),
+                &[],
+                &["kept@example.com".into(), "new@example.com".into()],
+                &[],
+            )
+            .await
+            .unwrap();
+    assert_eq!(all.len(), 1);
+    // The bounds are inclusive.
+    let email_320 = format!("{}@example.com", "e".repeat(320 - 12));
+    let a = s
+        .call(
+            "POST",
+            "/api/user",
+            json!({"user": {"email": email_320, "username": "n".repeat(255)}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", short(&a));
+    assert_eq!(
+        send(s.req("GET", "/api/user").query(&[("loginId", &email_320)]))
+            .await
+            .status,
+        200
+    );
+}
+
+async fn bad_names_keys_and_path_ids_are_field_errors_and_write_nothing(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let long = "x".repeat(4000);
+    let cases = [
+        (
+            "POST",
+            "/api/tenant",
+            json!({"tenant": {"name": "T\u{0}"}}),
+            "tenant.name",
+            "[invalid]tenant.name",
+        ),
+        (
+            "POST",
+            "/api/tenant",
+            json!({"tenant": {"name": "T\u{7}"}}),
+            "tenant.name",
+            "[invalid]tenant.name",
+        ),
+        (
+            "POST",
+            "/api/tenant",
+            json!({"tenant": {"name": long}}),
+            "tenant.name",
+            "[tooLong]tenant.name",
+        ),
+        (
+            "POST",
+            "/api/tenant",
+            json!({"tenant": {"name": "x".repeat(256)}}),
+            "tenant.name",
+            "[tooLong]tenant.name",
+        ),
+        (
+            "PATCH",
+            &format!("/api/tenant/{t}"),
+            json!({"tenant": {"name": "T\u{0}"}}),
+            "tenant.name",
+            "[invalid]tenant.name",
+        ),
+        (
+            "POST",
+            "/api/application",
+            json!({"application": {"name": "A\u{0}"}}),
+            "application.name",
+            "[invalid]application.name",
+        ),
+        (
+            "POST",
+            "/api/application",
+            json!({"application": {"name": long}}),
+            "application.name",
+            "[tooLong]application.name",
+        ),
+        (
+            "POST",
+            "/api/application",
+            json!({"application": {"name": "A", "roles": [{"name": "r\u{0}"}]}}),
+            "role.name",
+            "[invalid]role.name",
+        ),
+        (
+            "POST",
+            "/api/group",
+            json!({"group": {"name": "G\u{0}"}}),
+            "group.name",
+            "[invalid]group.name",
+        ),
+        (
+            "POST",
+            "/api/group",
+            json!({"group": {"name": long}}),
+            "group.name",
+            "[tooLong]group.name",
+        ),
+        (
+            "POST",
+            "/api/api-key",
+            json!({"apiKey": {"key": "0123456789abcdef\u{0}"}}),
+            "apiKey.key",
+            "[invalid]apiKey.key",
+        ),
+        (
+            "POST",
+            "/api/api-key",
+            json!({"apiKey": {"key": "0123456789abcdef\u{1}"}}),
+            "apiKey.key",
+            "[invalid]apiKey.key",
+        ),
+    ];
+    for (method, path, body, field, code) in cases {
+        let a = s.call(method, path, body).await;
+        assert_eq!(
+            (a.status, a.field_code(field)),
+            (400, Some(code)),
+            "{method} {path} {code}: {}",
+            short(&a)
+        );
+    }
+    // A signing key's id is the one id in a path that is not a UUID.
+    for method in ["GET", "DELETE"] {
+        let a = send(s.req(method, "/api/key/a%00b")).await;
+        assert_eq!(
+            (a.status, a.field_code("keyId")),
+            (400, Some("[invalid]keyId")),
+            "{method}: {}",
+            short(&a)
+        );
+    }
+    let a = send(s.req("GET", &format!("/api/key/{long}"))).await;
+    assert_eq!(
+        a.field_code("keyId"),
+        Some("[tooLong]keyId"),
+        "{}",
+        short(&a)
+    );
+    // Nothing was written.
+    assert_eq!(
+        s.get("/api/tenant").await.json["tenants"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let tenant = s.get(&format!("/api/tenant/{t}")).await;
+    assert_eq!(tenant.json["tenant"]["name"], "Default");
+    let apps = s.get("/api/application").await;
+    assert_eq!(apps.json["applications"].as_array().unwrap().len(), 1);
+    let groups = s.get("/api/group").await;
+    assert_eq!(groups.json["groups"].as_array().map_or(0, Vec::len), 0);
+    assert_eq!(s.db.store.api_keys().await.unwrap().len(), 1);
 }

@@ -12,6 +12,7 @@ portcullis_store::on_both_backends!(
     plaintext_passwords_are_hashed_and_hashes_are_kept,
     empty_users_is_missing_users,
     each_bad_user_is_named_by_index_and_nothing_is_written,
+    bad_identifiers_are_named_by_index_with_every_option_and_nothing_is_written,
     duplicate_email_at_index_73412_of_100k_is_named_and_nothing_is_written,
     users_already_stored_are_named_with_validate_db_constraints,
     users_already_stored_fail_cleanly_without_validate_db_constraints,
@@ -219,6 +220,67 @@ async fn each_bad_user_is_named_by_index_and_nothing_is_written(b: Backend) {
         404,
         "nothing was written"
     );
+}
+
+async fn bad_identifiers_are_named_by_index_with_every_option_and_nothing_is_written(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let stored = s.new_user(&t, "stored@example.com").await;
+    let before = s.get(&format!("/api/user/{stored}")).await.json;
+    let users = json!([
+        {"email": "fine@example.com"},
+        {"email": "a\u{0}b@example.com"},
+        {"username": "ne\u{1}o"},
+        {"email": format!("{}@example.com", "e".repeat(4000))},
+        {"username": "n".repeat(256)},
+        {"email": "text@example.com", "firstName": "A\u{0}"},
+        {"email": "stored@example.com", "username": "ne\u{0}o"},
+    ]);
+    let expected = [
+        ("users[1].email", "[invalid]users[1].email"),
+        ("users[2].username", "[invalid]users[2].username"),
+        ("users[3].email", "[tooLong]users[3].email"),
+        ("users[4].username", "[tooLong]users[4].username"),
+        ("users[5].firstName", "[invalid]users[5].firstName"),
+        ("users[6].username", "[invalid]users[6].username"),
+    ];
+    // Whether or not the store is asked (validateDbConstraints, upsert's matching), a bad value
+    // is named and never reaches a statement.
+    for (validate_db, upsert) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = s
+            .call(
+                "POST",
+                "/api/user/import",
+                json!({"users": users, "validateDbConstraints": validate_db, "upsert": upsert}),
+            )
+            .await;
+        let what = format!("validateDbConstraints {validate_db}, upsert {upsert}");
+        assert_eq!(a.status, 400, "{what}: {:.400}", a.text);
+        assert_eq!(a.general_code(), Some("[ImportRequestFailed]"), "{what}");
+        for (field, code) in expected {
+            assert_eq!(a.field_code(field), Some(code), "{what}: {:.400}", a.text);
+        }
+        assert!(
+            a.json["fieldErrors"].get("users[0].email").is_none(),
+            "{what}: the good user is not blamed"
+        );
+    }
+    // A stored user updated by id is checked once merged.
+    let a = s
+        .call(
+            "POST",
+            "/api/user/import",
+            json!({"upsert": true, "users": [{"id": stored, "email": "st\u{0}red@example.com"}]}),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.field_code("users[0].email")),
+        (400, Some("[invalid]users[0].email")),
+        "{:.400}",
+        a.text
+    );
+    assert_eq!(s.get("/api/user?email=fine@example.com").await.status, 404);
+    assert_eq!(s.get(&format!("/api/user/{stored}")).await.json, before);
 }
 
 async fn duplicate_email_at_index_73412_of_100k_is_named_and_nothing_is_written(b: Backend) {

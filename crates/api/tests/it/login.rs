@@ -23,6 +23,8 @@ portcullis_store::on_both_backends!(
     login_rehashes_a_salted_md5_user_to_the_tenant_scheme,
     failed_logins_lock_the_account_until_the_lock_ends,
     failed_logins_from_one_ip_lock_that_ip,
+    an_ip_lock_holds_however_the_address_is_written,
+    bad_login_ids_and_ip_addresses_are_field_errors_before_anything_is_read_or_written,
     change_password_checks_the_current_password_and_the_rules_and_revokes_refresh_tokens,
     a_203_login_gives_an_id_that_changes_the_password_once,
     new_passwords_get_the_tenant_scheme,
@@ -760,6 +762,210 @@ async fn failed_logins_from_one_ip_lock_that_ip(b: Backend) {
     )
     .await;
     assert_eq!(elsewhere.status, 200);
+}
+
+async fn an_ip_lock_holds_however_the_address_is_written(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, _, _) = fixture(&s).await;
+    patch_tenant(
+        &s,
+        &t,
+        json!({"failedAuthenticationConfiguration": {"tooManyAttempts": 2,
+               "actionDuration": 1, "actionDurationUnit": "MINUTES"}}),
+    )
+    .await;
+    // Two failures from one address, each for a login id of its own (so only the IP locks).
+    let fail_from = |ip: &'static str, who: [&'static str; 2]| {
+        let s = &s;
+        async move {
+            for who in who {
+                let a = login(
+                    s,
+                    json!({"loginId": who, "password": "guess", "ipAddress": ip}),
+                )
+                .await;
+                assert_eq!(a.status, 404, "{ip}: {a:?}");
+            }
+        }
+    };
+    fail_from("203.0.113.7", ["a@example.com", "b@example.com"]).await;
+    for ip in [
+        "203.0.113.7",
+        " 203.0.113.7 ",
+        "::ffff:203.0.113.7",
+        "::FFFF:CB00:7107",
+        "0:0:0:0:0:ffff:203.0.113.7",
+        "203.0.113.7:4444",
+        "[::ffff:203.0.113.7]:443",
+    ] {
+        let a = login(
+            &s,
+            json!({"loginId": "jane", "password": PASSWORD, "ipAddress": ip}),
+        )
+        .await;
+        assert_eq!(a.status, 423, "{ip} is 203.0.113.7: {a:?}");
+        let a = s
+            .call(
+                "POST",
+                "/api/user/change-password",
+                json!({"loginId": "jane", "currentPassword": PASSWORD,
+                       "password": "a new password", "ipAddress": ip}),
+            )
+            .await;
+        assert_eq!(a.status, 423, "change password from {ip}: {a:?}");
+    }
+    // IPv6 has one text too, whatever the case and zero compression.
+    fail_from("2001:DB8:0:0:0:0:0:1", ["c@example.com", "d@example.com"]).await;
+    for ip in ["2001:db8::1", "[2001:db8::1]:80", "2001:0db8::0001"] {
+        let a = login(
+            &s,
+            json!({"loginId": "jane", "password": PASSWORD, "ipAddress": ip}),
+        )
+        .await;
+        assert_eq!(a.status, 423, "{ip} is 2001:db8::1: {a:?}");
+    }
+    // Anything that is not one IP address is refused, and counts nothing.
+    let junk = [
+        "203.0.113.007",
+        "0203.0.113.7",
+        "203.0.113",
+        "203.0.113.7.1",
+        "203.0.113.256",
+        "203.0.113.7:99999",
+        "203.0.113.7/32",
+        "2001:db8::g",
+        "not an address",
+        "203.0.113.7\u{0}",
+        "203.0.\u{1}113.7",
+    ];
+    for ip in junk {
+        let a = login(
+            &s,
+            json!({"loginId": "jane", "password": PASSWORD, "ipAddress": ip}),
+        )
+        .await;
+        assert_eq!(
+            (a.status, a.field_code("ipAddress")),
+            (400, Some("[invalid]ipAddress")),
+            "{ip:?}: {a:?}"
+        );
+    }
+    // Other addresses are not locked, and the events name the canonical address.
+    let a = login(
+        &s,
+        json!({"loginId": "jane", "password": PASSWORD, "ipAddress": "::ffff:198.51.100.1"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let events =
+        s.db.store
+            .events(None, Some("user.login.success"), 1)
+            .await
+            .unwrap();
+    assert_eq!(events[0].body["event"]["ipAddress"], "198.51.100.1");
+    let failed =
+        s.db.store
+            .events(None, Some("user.login.failed"), 100)
+            .await
+            .unwrap();
+    assert_eq!(failed.len(), 4, "only the four real failures count");
+    assert!(failed.iter().all(|e| ["203.0.113.7", "2001:db8::1"]
+        .contains(&e.body["event"]["ipAddress"].as_str().unwrap())));
+}
+
+async fn bad_login_ids_and_ip_addresses_are_field_errors_before_anything_is_read_or_written(
+    b: Backend,
+) {
+    let s = Server::start(b).await;
+    fixture(&s).await;
+    // Far over the bound, and over what a PostgreSQL index row holds (~2.7 KB).
+    let long = format!("{}@example.com", "j".repeat(60_000));
+    let just_over = format!("{}@example.com", "j".repeat(321 - 12));
+    let cases: [(&str, &str); 6] = [
+        ("jane\u{0}", "[invalid]loginId"),
+        ("ja\u{0}ne@example.com", "[invalid]loginId"),
+        ("ja\u{7}ne", "[invalid]loginId"),
+        ("jane\u{7f}", "[invalid]loginId"),
+        (&long, "[tooLong]loginId"),
+        (&just_over, "[tooLong]loginId"),
+    ];
+    for (id, code) in cases {
+        let what = &id[..id.len().min(16)];
+        let a = login(&s, json!({"loginId": id, "password": PASSWORD})).await;
+        assert_eq!(
+            (a.status, a.field_code("loginId")),
+            (400, Some(code)),
+            "login {what:?}: {}",
+            &a.text[..a.text.len().min(300)]
+        );
+        let a = s
+            .call(
+                "POST",
+                "/api/user/change-password",
+                json!({"loginId": id, "currentPassword": PASSWORD, "password": "a new password"}),
+            )
+            .await;
+        assert_eq!(
+            (a.status, a.field_code("loginId")),
+            (400, Some(code)),
+            "change password {what:?}: {}",
+            &a.text[..a.text.len().min(300)]
+        );
+        for email in [true, false] {
+            let a = s
+                .call(
+                    "POST",
+                    "/api/user/forgot-password",
+                    json!({"loginId": id, "sendForgotPasswordEmail": email}),
+                )
+                .await;
+            assert_eq!(
+                (a.status, a.field_code("loginId")),
+                (400, Some(code)),
+                "forgot password {what:?} (email {email}): {}",
+                &a.text[..a.text.len().min(300)]
+            );
+        }
+    }
+    // The bound is inclusive: a 320-byte login id is looked up (and is nobody).
+    let at_bound = format!("{}@example.com", "j".repeat(320 - 12));
+    let a = login(&s, json!({"loginId": at_bound, "password": "guess"})).await;
+    assert_eq!(a.status, 404, "{a:?}");
+    for ip in ["203.0.113.9\u{0}", "\u{0}"] {
+        let a = login(
+            &s,
+            json!({"loginId": "jane", "password": "guess", "ipAddress": ip}),
+        )
+        .await;
+        assert_eq!(
+            (a.status, a.field_code("ipAddress")),
+            (400, Some("[invalid]ipAddress")),
+            "{a:?}"
+        );
+        let a = s
+            .call(
+                "POST",
+                "/api/user/change-password",
+                json!({"loginId": "jane", "currentPassword": PASSWORD,
+                       "password": "a new password", "ipAddress": ip}),
+            )
+            .await;
+        assert_eq!(
+            (a.status, a.field_code("ipAddress")),
+            (400, Some("[invalid]ipAddress")),
+            "{a:?}"
+        );
+    }
+    // Nothing was counted or changed: one failed login (the 320-byte id) is the only event, and
+    // the password is the old one.
+    let failed =
+        s.db.store
+            .events(None, Some("user.login.failed"), 100)
+            .await
+            .unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let a = login(&s, json!({"loginId": "jane", "password": PASSWORD})).await;
+    assert_eq!(a.status, 200, "{a:?}");
 }
 
 async fn change_password_checks_the_current_password_and_the_rules_and_revokes_refresh_tokens(

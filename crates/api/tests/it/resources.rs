@@ -16,6 +16,7 @@ portcullis_store::on_both_backends!(
     registrations_support_every_verb,
     groups_grant_roles_and_hold_members,
     deleting_a_tenant_deletes_its_users,
+    a_chosen_id_of_another_tenant_answers_as_one_of_the_own_tenant,
 );
 
 async fn fresh_store_has_a_default_tenant_and_application(b: Backend) {
@@ -560,4 +561,125 @@ async fn deleting_a_tenant_deletes_its_users(b: Backend) {
     );
     assert_eq!(s.get(&format!("/api/user/{u}")).await.status, 404);
     assert_eq!(s.get(&format!("/api/application/{app}")).await.status, 404);
+}
+
+/// Ids are global, so a chosen id that another tenant's entity has cannot be created; the answer
+/// is the one a duplicate in the caller's own tenant gets, byte for byte, and says nothing of
+/// other tenants.
+async fn a_chosen_id_of_another_tenant_answers_as_one_of_the_own_tenant(b: Backend) {
+    let s = Server::start(b).await;
+    let a = s.new_tenant("A").await;
+    let other = s.new_tenant("B").await;
+    let key_a = s.key_with(json!({"tenantId": a})).await;
+    let as_a = |method: &'static str, path: String, body: serde_json::Value| {
+        let s = &s;
+        let key_a = key_a.clone();
+        async move { send(s.req_as(&key_a, method, &path).json(&body)).await }
+    };
+    let in_tenant = |t: &str, path: &str, body: serde_json::Value| {
+        s.req("POST", path)
+            .header("X-FusionAuth-TenantId", t.to_string())
+            .json(&body)
+    };
+    let mut ids = Vec::new();
+    for t in [&a, &other] {
+        let user = s.new_user(t, &format!("u@{t}.example.com")).await;
+        let app = s.new_app(t, "app", &[]).await;
+        let group = send(in_tenant(t, "/api/group", json!({"group": {"name": "g"}}))).await;
+        let group = group.json["group"]["id"].as_str().unwrap().to_string();
+        ids.push((user, app, group));
+    }
+    let (own, theirs) = (&ids[0], &ids[1]);
+    for (label, own_id, their_id, path, body) in [
+        (
+            "user",
+            &own.0,
+            &theirs.0,
+            "/api/user",
+            json!({"user": {"email": "new@example.com"}}),
+        ),
+        (
+            "application",
+            &own.1,
+            &theirs.1,
+            "/api/application",
+            json!({"application": {"name": "new"}}),
+        ),
+        (
+            "group",
+            &own.2,
+            &theirs.2,
+            "/api/group",
+            json!({"group": {"name": "new"}}),
+        ),
+    ] {
+        let mine = as_a("POST", format!("{path}/{own_id}"), body.clone()).await;
+        let elsewhere = as_a("POST", format!("{path}/{their_id}"), body.clone()).await;
+        assert_eq!(mine.status, 400, "{label}: {mine:?}");
+        assert_eq!(
+            (elsewhere.status, &elsewhere.text),
+            (mine.status, &mine.text),
+            "{label}: another tenant's id answers as one of the caller's own"
+        );
+        assert!(
+            !elsewhere.text.to_lowercase().contains("tenant"),
+            "{label}: {elsewhere:?}"
+        );
+        // The other tenant's entity is untouched and still invisible to the caller.
+        assert_eq!(
+            as_a("GET", format!("{path}/{their_id}"), json!({}))
+                .await
+                .status,
+            404,
+            "{label}"
+        );
+    }
+    // The import names a taken id the same way, wherever the user is.
+    let import = |id: &String| json!({"validateDbConstraints": true, "users": [{"id": id, "email": "imp@example.com"}]});
+    let mine = as_a("POST", "/api/user/import".into(), import(&own.0)).await;
+    let elsewhere = as_a("POST", "/api/user/import".into(), import(&theirs.0)).await;
+    assert_eq!(mine.status, 400, "{mine:?}");
+    assert_eq!(
+        (elsewhere.status, elsewhere.text.replace(&theirs.0, "ID")),
+        (mine.status, mine.text.replace(&own.0, "ID"))
+    );
+    // A tenant-locked key creates no tenant, API key or connector at all: the same 401 for a
+    // taken id and a free one.
+    let free = uuid::Uuid::new_v4().to_string();
+    for (path, body) in [
+        ("/api/tenant", json!({"tenant": {"name": "C"}})),
+        ("/api/api-key", json!({"apiKey": {}})),
+        (
+            "/api/connector",
+            json!({"connector": {"type": "Generic", "name": "c",
+                   "authenticationURL": "http://127.0.0.1:9/"}}),
+        ),
+    ] {
+        for id in [&other, &free] {
+            let x = as_a("POST", format!("{path}/{id}"), body.clone()).await;
+            assert_eq!((x.status, x.text.as_str()), (401, ""), "{path}/{id}");
+        }
+    }
+    // Nothing was written in either tenant.
+    for t in [&a, &other] {
+        let users = send(
+            s.req("GET", "/api/user?email=new@example.com")
+                .header("X-FusionAuth-TenantId", t.to_string()),
+        )
+        .await;
+        assert_eq!(users.status, 404);
+        let apps = send(
+            s.req("GET", "/api/application")
+                .header("X-FusionAuth-TenantId", t.to_string()),
+        )
+        .await;
+        assert_eq!(apps.json["applications"].as_array().unwrap().len(), 1);
+    }
+    assert_eq!(
+        s.get("/api/tenant").await.json["tenants"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 }
