@@ -160,7 +160,7 @@ enum Verdict {
 enum Failed {
     /// A wrong password, or a legacy answer refused (`reason` says why, never the password).
     Wrong {
-        user: Option<User>,
+        user: Option<Box<User>>,
         reason: Option<String>,
     },
     /// Nothing was decided.
@@ -520,7 +520,7 @@ impl Sessions {
                 }
                 let event = crate::Event::login_failed(
                     tenant_id,
-                    user.as_ref(),
+                    user.as_deref(),
                     connectors.and_then(|(_, a)| a),
                     ip,
                 );
@@ -633,7 +633,7 @@ impl Sessions {
                         }
                     }
                     return Err(Failed::Wrong {
-                        user: existing.map(|e| e.user),
+                        user: existing.map(|e| Box::new(e.user)),
                         reason: Some(reason),
                     });
                 }
@@ -691,7 +691,7 @@ impl Sessions {
                     .await?;
                 }
                 Err(Failed::Wrong {
-                    user: other.map(|u| u.user),
+                    user: other.map(|u| Box::new(u.user)),
                     reason: None,
                 })
             }
