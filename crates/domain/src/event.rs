@@ -94,6 +94,15 @@ impl Event {
         }
         Event::new("user.login.failed", Some(tenant), fields)
     }
+
+    /// The event with `reason` beside its fields (why a login failed, when it is not the
+    /// password: never anything the caller typed).
+    pub fn with_reason(mut self, reason: &str) -> Event {
+        if let Some(e) = self.body.get_mut("event").and_then(|e| e.as_object_mut()) {
+            e.insert("reason".into(), json!(reason));
+        }
+        self
+    }
 }
 
 /// A user as events name them: never the whole body.

@@ -140,13 +140,15 @@ impl Sessions {
         let n = self
             .identity()
             .store()
-            .record_login_failure(
+            .count_login_attempt(
                 tenant.id.expect("stored"),
-                &subject,
+                std::slice::from_ref(&subject),
                 now,
-                now - RESET_WINDOW_MILLIS,
+                now + RESET_WINDOW_MILLIS,
             )
-            .await?;
+            .await?
+            .first()
+            .map_or(0, |c| c.n);
         if n > RESETS_PER_WINDOW {
             tracing::warn!(tenant = ?tenant.id, "forgot password: too many requests for one login id; nothing sent");
             return Ok(());

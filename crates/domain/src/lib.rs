@@ -31,7 +31,10 @@ pub use import::{ImportRequest, ImportSummary, ImportUser};
 pub use jobs::JobInput;
 pub use model::*;
 pub use service::Identity;
-pub use session_store::{LoginLocks, RefreshTokens, SessionStore, StoredKey, StoredRefreshToken};
+pub use session_store::{
+    AttemptCount, AttemptsBack, LoginLocks, RefreshTokens, SessionStore, StoredKey,
+    StoredRefreshToken,
+};
 pub use sessions::{
     ChangePasswordRequest, ImportedRefreshToken, KeyView, LoginOutcome, LoginRequest, Sessions,
 };

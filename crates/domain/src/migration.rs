@@ -40,6 +40,36 @@ pub(crate) struct Vouched {
     pub fresh: bool,
 }
 
+/// What the legacy systems made of a login Portcullis could not decide itself.
+pub(crate) enum Legacy {
+    /// No connector knows the login id, or the password is wrong there.
+    No,
+    /// A connector vouched and the user is written (or their profile refreshed).
+    Vouched(Vouched),
+    /// A connector vouched, but its answer names a user Portcullis already holds (same id,
+    /// email or username): no legacy answer authenticates such a user, and nothing is written.
+    /// `existing` is that user when the answer names exactly one. With `verify`, the login may
+    /// still succeed as `existing` when the typed password verifies against its stored
+    /// credential: that is Portcullis authenticating with its own credential (two first logins
+    /// of one legacy user at once end here, the second finding the first's row).
+    Collides {
+        existing: Option<StoredUser>,
+        verify: bool,
+        reason: String,
+    },
+}
+
+/// The users of a tenant a legacy answer names.
+enum Collision {
+    /// None: the answer may be written.
+    None,
+    /// Only a profile this connector keeps without a credential (`migrate: false`, or a
+    /// forgot-password look-up): the connector stays in charge and the profile is refreshed.
+    Profile(StoredUser),
+    /// A user Portcullis holds (or several users): the answer authenticates no one.
+    Held(Option<StoredUser>, String),
+}
+
 impl Identity {
     // ------------------------------------------------------------ connector resources
 
@@ -342,14 +372,15 @@ impl Identity {
     }
 
     /// Asks the tenant's connectors about a login id Portcullis does not know, in policy order.
-    /// `Ok(None)`: no connector knows the user or the password is wrong (the caller answers 404
-    /// as for any unknown user). A connector failure is an error and writes nothing.
+    /// `Legacy::No`: no connector knows the user or the password is wrong (the caller answers
+    /// 404 as for any unknown user). A connector failure is an error and writes nothing. An
+    /// answer that names a user Portcullis holds is `Legacy::Collides` and writes nothing.
     pub(crate) async fn login_through_connectors(
         &self,
         tenant: &Tenant,
         settings: &LoginSettings,
         login: &LegacyLogin<'_>,
-    ) -> Result<Option<Vouched>> {
+    ) -> Result<Legacy> {
         let tenant_id = tenant.id.expect("stored");
         for policy in policies(tenant)
             .iter()
@@ -374,11 +405,21 @@ impl Identity {
                 self.count(tenant_id, cid, NOT_FOUND).await;
                 continue;
             };
+            let mut user = self.adopt(tenant_id, &connector, lu).await?;
+            // A migration's insert is refused by the unique indexes when the answer names a
+            // user Portcullis holds; a profile's write replaces the row of its id, so it looks
+            // first.
             if !policy.migrate {
-                // A migration counts its login in its own transaction.
+                match self.collision(tenant_id, &connector, &user, None).await? {
+                    Collision::None => {}
+                    other => {
+                        return self
+                            .collided(tenant_id, settings, &connector, false, other, user, login)
+                            .await
+                    }
+                }
                 self.count(tenant_id, cid, LOGIN).await;
             }
-            let mut user = self.adopt(tenant_id, &connector, lu).await?;
             // Written once, with this login's instants, instead of written and then updated.
             let now = now_millis();
             user.last_login_instant = Some(now);
@@ -392,13 +433,130 @@ impl Identity {
             } else {
                 None
             };
-            let stored = StoredUser { user, credential };
-            return self
+            let stored = StoredUser {
+                user: user.clone(),
+                credential,
+            };
+            return match self
                 .store_vouched(stored, &connector, policy.migrate, Some(login))
-                .await
-                .map(Some);
+                .await?
+            {
+                Ok(v) => Ok(Legacy::Vouched(v)),
+                // Written meanwhile (two first logins at once) or held: the same rules.
+                Err(field) => {
+                    let c = match self.collision(tenant_id, &connector, &user, None).await? {
+                        Collision::None => Collision::Held(
+                            None,
+                            format!("the legacy user collides with another user ({field})"),
+                        ),
+                        c => c,
+                    };
+                    self.collided(
+                        tenant_id,
+                        settings,
+                        &connector,
+                        policy.migrate,
+                        c,
+                        user,
+                        login,
+                    )
+                    .await
+                }
+            };
         }
-        Ok(None)
+        Ok(Legacy::No)
+    }
+
+    /// A first login whose legacy answer names users of the tenant: a profile the connector
+    /// keeps is refreshed (and migrated with `migrate`); a held user is `Legacy::Collides`.
+    #[allow(clippy::too_many_arguments)]
+    async fn collided(
+        &self,
+        tenant_id: Uuid,
+        settings: &LoginSettings,
+        connector: &Connector,
+        migrate: bool,
+        collision: Collision,
+        user: User,
+        login: &LegacyLogin<'_>,
+    ) -> Result<Legacy> {
+        match collision {
+            Collision::Profile(existing) => {
+                if let Some(cid) = connector.id {
+                    self.count(tenant_id, cid, LOGIN).await;
+                }
+                self.refresh_profile(
+                    tenant_id, settings, &existing, connector, migrate, user, login,
+                )
+                .await
+            }
+            Collision::Held(existing, reason) => Ok(Legacy::Collides {
+                existing,
+                verify: true,
+                reason,
+            }),
+            Collision::None => Ok(Legacy::No),
+        }
+    }
+
+    /// Which users of `tenant` (other than `except`) a legacy answer for `user` names by id,
+    /// email or username, and what that means for the login.
+    async fn collision(
+        &self,
+        tenant: Uuid,
+        connector: &Connector,
+        user: &User,
+        except: Option<Uuid>,
+    ) -> Result<Collision> {
+        let lower = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_lowercase)
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        let ids: Vec<Uuid> = user.id.into_iter().collect();
+        let mut found = self
+            .store()
+            .find_users(tenant, &ids, &lower(&user.email), &lower(&user.username))
+            .await?;
+        found.retain(|u| u.user.id.is_some() && u.user.id != except);
+        found.sort_by_key(|u| u.user.id);
+        found.dedup_by_key(|u| u.user.id);
+        let named = |u: &StoredUser| {
+            let mut by = Vec::new();
+            if u.user.id.is_some() && u.user.id == user.id {
+                by.push("id");
+            }
+            let same = |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a.trim().eq_ignore_ascii_case(b.trim()));
+            if same(&u.user.email, &user.email) {
+                by.push("email");
+            }
+            if same(&u.user.username, &user.username) {
+                by.push("username");
+            }
+            by.join(", ")
+        };
+        Ok(match found.len() {
+            0 => Collision::None,
+            1 => {
+                let existing = found.pop().expect("one");
+                if existing.credential.is_none() && existing.user.connector_id == connector.id {
+                    Collision::Profile(existing)
+                } else {
+                    let reason = format!(
+                        "the legacy answer names a user Portcullis holds (same {})",
+                        named(&existing)
+                    );
+                    Collision::Held(Some(existing), reason)
+                }
+            }
+            n => Collision::Held(
+                None,
+                format!("the legacy answer names {n} users Portcullis holds"),
+            ),
+        })
     }
 
     async fn hash_login_password(
@@ -414,8 +572,8 @@ impl Identity {
             .map_err(|e| Error::Store(format!("the tenant's password scheme cannot hash: {e}")))
     }
 
-    /// Writes a user a connector vouched for. Two first logins of one user at once both reach
-    /// here; the second finds the first's row and goes on with it.
+    /// Writes a user a connector vouched for: `Ok(Err(field))` when a unique index refused it
+    /// (nothing is written), for the caller to decide with [`collision`](Self::collision).
     ///
     /// `login`: the login this migration serves, whose success event is written with the user.
     async fn store_vouched(
@@ -424,7 +582,7 @@ impl Identity {
         connector: &Connector,
         migrate: bool,
         login: Option<&LegacyLogin<'_>>,
-    ) -> Result<Vouched> {
+    ) -> Result<std::result::Result<Vouched, String>> {
         let tenant = stored.user.tenant_id.expect("set");
         let id = stored.user.id.expect("set");
         let written = if migrate {
@@ -461,50 +619,33 @@ impl Identity {
                 if migrate {
                     tracing::info!(user = %id, connector = ?connector.id, "user migrated from legacy system");
                 }
-                Ok(Vouched {
+                Ok(Ok(Vouched {
                     stored,
                     fresh: migrate,
-                })
+                }))
             }
-            Err(StoreError::Duplicate(field)) => {
-                if let Some(existing) = self.store().user(Scope::tenant(tenant), id).await? {
-                    if existing.user.connector_id == connector.id {
-                        return Ok(Vouched {
-                            stored: existing,
-                            fresh: false,
-                        });
-                    }
-                }
-                Err(Error::Legacy {
-                    connector: connector.name.clone(),
-                    failure: LegacyError::new(
-                        FailureKind::BadAnswer,
-                        format!(
-                            "the legacy user collides with another user of this tenant ({field})"
-                        ),
-                    ),
-                })
-            }
+            Err(StoreError::Duplicate(field)) => Ok(Err(field.to_string())),
             Err(e) => Err(e.into()),
         }
     }
 
     /// A user stored with `migrate: false` logs in: their connector is asked again and their
     /// profile refreshed. When the tenant's policy for the connector now says `migrate: true`, the
-    /// password is kept and the user becomes ours.
+    /// password is kept and the user becomes ours. An answer that names another user Portcullis
+    /// holds is refused (`Legacy::Collides`, never verified: the login id is this profile's).
     pub(crate) async fn relogin_through_connector(
         &self,
         tenant: &Tenant,
         settings: &LoginSettings,
         existing: &StoredUser,
         login: &LegacyLogin<'_>,
-    ) -> Result<Option<Vouched>> {
+    ) -> Result<Legacy> {
         let tenant_id = tenant.id.expect("stored");
         let Some(cid) = existing.user.connector_id else {
-            return Ok(None);
+            return Ok(Legacy::No);
         };
         let Some(connector) = self.store().connector(cid).await? else {
-            return Ok(None);
+            return Ok(Legacy::No);
         };
         let migrate = policies(tenant)
             .iter()
@@ -514,7 +655,7 @@ impl Identity {
             Ok(Some(lu)) => lu,
             Ok(None) => {
                 self.count(tenant_id, cid, NOT_FOUND).await;
-                return Ok(None);
+                return Ok(Legacy::No);
             }
             Err(failure) => {
                 self.count(tenant_id, cid, failure.kind.as_str()).await;
@@ -524,9 +665,50 @@ impl Identity {
                 });
             }
         };
-        self.count(tenant_id, cid, LOGIN).await;
         let mut user = self.adopt(tenant_id, &connector, lu).await?;
         // The id is ours now, whatever the legacy system says.
+        user.id = existing.user.id;
+        match self
+            .collision(tenant_id, &connector, &user, existing.user.id)
+            .await?
+        {
+            Collision::None => {}
+            Collision::Profile(other) => {
+                return Ok(Legacy::Collides {
+                    existing: Some(other),
+                    verify: false,
+                    reason: "the legacy answer names another profile of this connector".into(),
+                })
+            }
+            Collision::Held(other, reason) => {
+                return Ok(Legacy::Collides {
+                    existing: other,
+                    verify: false,
+                    reason,
+                })
+            }
+        }
+        self.count(tenant_id, cid, LOGIN).await;
+        self.refresh_profile(
+            tenant_id, settings, existing, &connector, migrate, user, login,
+        )
+        .await
+    }
+
+    /// Refreshes `existing`, a profile `connector` keeps without a credential, from the
+    /// connector's answer `user`; with `migrate`, the typed password is kept and the user
+    /// becomes ours.
+    #[allow(clippy::too_many_arguments)]
+    async fn refresh_profile(
+        &self,
+        tenant_id: Uuid,
+        settings: &LoginSettings,
+        existing: &StoredUser,
+        connector: &Connector,
+        migrate: bool,
+        mut user: User,
+        login: &LegacyLogin<'_>,
+    ) -> Result<Legacy> {
         user.id = existing.user.id;
         if migrate {
             let credential = Some(self.hash_login_password(settings, login.password).await?);
@@ -535,25 +717,35 @@ impl Identity {
             stored.user.registrations = existing.user.registrations.clone();
             stored.user.memberships = existing.user.memberships.clone();
             self.store().update_user(&stored).await?;
-            self.count(tenant_id, cid, MIGRATED).await;
-            self.record(crate::Event::user_migrated(&stored.user, Some(cid)))
+            if let Some(cid) = connector.id {
+                self.count(tenant_id, cid, MIGRATED).await;
+            }
+            self.record(crate::Event::user_migrated(&stored.user, connector.id))
                 .await;
-            return Ok(Some(Vouched {
+            return Ok(Legacy::Vouched(Vouched {
                 stored,
                 fresh: false,
             }));
         }
-        self.store_vouched(
-            StoredUser {
-                user,
-                credential: None,
-            },
-            &connector,
-            false,
-            None,
-        )
-        .await
-        .map(Some)
+        match self
+            .store_vouched(
+                StoredUser {
+                    user,
+                    credential: None,
+                },
+                connector,
+                false,
+                None,
+            )
+            .await?
+        {
+            Ok(v) => Ok(Legacy::Vouched(v)),
+            Err(field) => Ok(Legacy::Collides {
+                existing: None,
+                verify: false,
+                reason: format!("the refreshed profile collides with another user ({field})"),
+            }),
+        }
     }
 
     /// Asks the tenant's connectors that can look users up without a password (REST, LDAP)
@@ -574,8 +766,18 @@ impl Identity {
             }
             match self.legacy().lookup(&connector, login_id).await {
                 Ok(Some(lu)) => {
-                    let user = self.adopt(tenant_id, &connector, lu).await?;
-                    let v = self
+                    let mut user = self.adopt(tenant_id, &connector, lu).await?;
+                    match self.collision(tenant_id, &connector, &user, None).await? {
+                        Collision::None => {}
+                        Collision::Profile(existing) => user.id = existing.user.id,
+                        // A user Portcullis holds is never overwritten by a legacy profile;
+                        // the reset goes to the address Portcullis holds for them.
+                        Collision::Held(existing, reason) => {
+                            tracing::info!(user = ?existing.as_ref().and_then(|u| u.user.id), connector = %policy.connector_id, %reason, "forgot password: legacy profile not copied");
+                            return Ok(existing);
+                        }
+                    }
+                    let Ok(v) = self
                         .store_vouched(
                             StoredUser {
                                 user,
@@ -585,7 +787,11 @@ impl Identity {
                             false,
                             None,
                         )
-                        .await?;
+                        .await?
+                    else {
+                        // Written meanwhile by someone else: nothing is overwritten.
+                        return Ok(None);
+                    };
                     tracing::info!(user = ?v.stored.user.id, connector = %policy.connector_id, "profile copied from the legacy system for a password reset");
                     return Ok(Some(v.stored));
                 }

@@ -1,5 +1,5 @@
 //! What login and tokens need from storage, beside the identity model: signing keys, refresh
-//! tokens, change-password ids and failed-login counts. Kept in the database so that several
+//! tokens, change-password ids and login-attempt counts. Kept in the database so that several
 //! nodes share keys, sessions and lockouts.
 
 use crate::model::Millis;
@@ -43,7 +43,26 @@ pub struct StoredRefreshToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoginLocks {
     pub locked_until: Option<Millis>,
-    pub first_has_failures: bool,
+}
+
+/// One subject's count after [`SessionStore::count_login_attempt`]: attempts in its window, the
+/// counted one included, and when the count starts over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptCount {
+    pub subject: String,
+    pub n: u64,
+    pub expires_instant: Millis,
+}
+
+/// Attempts a login takes back once it is decided without a failure (see
+/// [`SessionStore::forget_login_attempts`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptsBack<'a> {
+    pub tenant: Uuid,
+    /// Counts that start over (the subject whose password was right).
+    pub reset: &'a [String],
+    /// Counts that lose this attempt only (a shared address behind which others may fail).
+    pub give_back: &'a [String],
 }
 
 /// Which refresh tokens to revoke.
@@ -101,19 +120,24 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Uses up a change-password id; false when it was already used (a race lost).
     async fn delete_change_password_id(&self, id_hash: &str) -> StoreResult<bool>;
 
-    /// Records a failed login for `subject` (`user:<id>`, `login:<loginId>`, `ip:<address>`) and
-    /// returns how many failures it has since `since`, this one included.
-    async fn record_login_failure(
+    /// Counts one login attempt against each of `subjects` (`user:<id>`, `login:<loginId>`,
+    /// `ip:<address>`, `reset:<loginId>`), all in one atomic statement, and answers each
+    /// subject's count in its window, this attempt included. Called before any password is
+    /// verified or legacy system asked, so attempts running at once on any node see each other.
+    /// A count whose window has ended starts over at 1 with a window ending at `window_end`.
+    async fn count_login_attempt(
         &self,
         tenant: Uuid,
-        subject: &str,
+        subjects: &[String],
         now: Millis,
-        since: Millis,
-    ) -> StoreResult<u64>;
-    async fn clear_login_failures(&self, tenant: Uuid, subject: &str) -> StoreResult<()>;
+        window_end: Millis,
+    ) -> StoreResult<Vec<AttemptCount>>;
+    /// Takes attempts back: the counts of `back.reset` start over, those of `back.give_back`
+    /// lose one. One statement.
+    async fn forget_login_attempts(&self, back: &AttemptsBack<'_>) -> StoreResult<()>;
+    /// Locks `subject` until `until`; its attempt count starts over when the lock ends.
     async fn lock_login(&self, tenant: Uuid, subject: &str, until: Millis) -> StoreResult<()>;
-    /// The latest lock end among `subjects` that is after `now`, and whether the first subject
-    /// has failures counted (so a success clears them only when there are some), in one read.
+    /// The latest lock end among `subjects` that is after `now`, in one read.
     async fn login_locks(
         &self,
         tenant: Uuid,

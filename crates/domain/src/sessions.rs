@@ -132,10 +132,67 @@ pub struct KeyView {
 /// The result of a password check that did not fail.
 enum Checked {
     /// The password is right; with the rehashed credential when the tenant upgrades on login,
-    /// and whether the user was just written with this login's instants and event (a
-    /// migration), so the login need not write them again.
-    Right(Box<StoredUser>, Option<Credential>, bool),
+    /// whether the user was just written with this login's instants and event (a migration),
+    /// so the login need not write them again, and the attempts it takes back.
+    Right(Box<StoredUser>, Option<Credential>, bool, Counted),
     Locked(Millis),
+}
+
+/// The brute-force counts one login attempt added (empty when the tenant does not lock).
+#[derive(Debug, Default)]
+struct Counted {
+    tenant: Uuid,
+    /// Counts that start over when the password is right (the user's, the login id's).
+    reset: Vec<String>,
+    /// Counts that only lose this attempt then (the client's address, shared by others).
+    give_back: Vec<String>,
+}
+
+/// How a counted check ended, short of a failure.
+enum Verdict {
+    /// As [`Checked::Right`], before the counts are attached.
+    Right(Box<StoredUser>, Option<Credential>, bool),
+    /// A subject resolved on the way (the user a legacy answer names) is over its limit.
+    Locked,
+}
+
+/// How a counted check failed.
+enum Failed {
+    /// A wrong password, or a legacy answer refused (`reason` says why, never the password).
+    Wrong {
+        user: Option<Box<User>>,
+        reason: Option<String>,
+    },
+    /// Nothing was decided.
+    Error(Error),
+}
+
+impl From<Error> for Failed {
+    fn from(e: Error) -> Self {
+        Failed::Error(e)
+    }
+}
+
+impl From<crate::StoreError> for Failed {
+    fn from(e: crate::StoreError) -> Self {
+        Failed::Error(e.into())
+    }
+}
+
+impl From<portcullis_hash::PoolBusy> for Failed {
+    fn from(e: portcullis_hash::PoolBusy) -> Self {
+        Failed::Error(e.into())
+    }
+}
+
+impl Counted {
+    fn back(&self) -> Option<crate::AttemptsBack<'_>> {
+        (!self.reset.is_empty() || !self.give_back.is_empty()).then_some(crate::AttemptsBack {
+            tenant: self.tenant,
+            reset: &self.reset,
+            give_back: &self.give_back,
+        })
+    }
 }
 
 /// The signing algorithm of keys generated on first need.
@@ -244,7 +301,7 @@ impl Sessions {
         };
         let settings = LoginSettings::of(&tenant, app.as_ref());
         let now = now_millis();
-        let (mut stored, upgraded, fresh) = match self
+        let (mut stored, upgraded, fresh, counted) = match self
             .check_password(
                 tenant_id,
                 &settings,
@@ -256,7 +313,7 @@ impl Sessions {
             )
             .await?
         {
-            Checked::Right(u, c, fresh) => (*u, c, fresh),
+            Checked::Right(u, c, fresh, counted) => (*u, c, fresh, counted),
             Checked::Locked(until) => return Ok(LoginOutcome::Locked { until }),
         };
         let user_id = stored.user.id.expect("stored");
@@ -265,10 +322,12 @@ impl Sessions {
         // enumeration of inactive or expired accounts).
         if !stored.user.active {
             tracing::info!(user = %user_id, "login refused: user inactive");
+            self.take_back(&counted).await?;
             return Ok(LoginOutcome::Inactive);
         }
         if stored.user.expiry.is_some_and(|e| e <= now) {
             tracing::info!(user = %user_id, "login refused: user expired");
+            self.take_back(&counted).await?;
             return Ok(LoginOutcome::Expired);
         }
         if let Some(c) = upgraded {
@@ -286,6 +345,7 @@ impl Sessions {
                     now + CHANGE_PASSWORD_ID_MILLIS,
                 )
                 .await?;
+            self.take_back(&counted).await?;
             return Ok(LoginOutcome::PasswordChangeRequired {
                 change_password_id: id,
             });
@@ -345,7 +405,7 @@ impl Sessions {
             _ => None,
         };
         // The login's writes, in one round trip: lastLoginInstant (user and registration), the
-        // event and the refresh token.
+        // event, the refresh token and the attempts taken back.
         // A migration wrote the user with this login's instants and its event already.
         let event = (!fresh)
             .then(|| crate::Event::login_success(&stored.user, req.application_id, ip.as_deref()));
@@ -357,8 +417,11 @@ impl Sessions {
                     now,
                     event: event.as_ref(),
                     refresh_token: refresh.as_ref(),
+                    attempts: counted.back(),
                 })
                 .await?;
+        } else {
+            self.take_back(&counted).await?;
         }
         tracing::info!(user = %user_id, application = ?req.application_id, "login succeeded");
         Ok(if !registered {
@@ -371,14 +434,21 @@ impl Sessions {
     }
 
     /// Finds the user by login id, refuses while a brute-force lock holds (before any hash is
-    /// computed, MISSION §6), verifies the password on the pool (against a dummy hash when the
-    /// user does not exist, so both failures take as long) and counts failures. `NotFound` for an
-    /// unknown user or a wrong password alike. With the tenant's `modifyEncryptionSchemeOnLogin`,
-    /// a right password that `needs_rehash` is rehashed in the same pool job.
+    /// computed, MISSION §6), counts the attempt, verifies the password on the pool (against a
+    /// dummy hash when the user does not exist, so both failures take as long) and locks after
+    /// too many failures. `NotFound` for an unknown user or a wrong password alike. With the
+    /// tenant's `modifyEncryptionSchemeOnLogin`, a right password that `needs_rehash` is
+    /// rehashed in the same pool job.
+    ///
+    /// The attempt is counted in the store before anything is verified or asked, in one atomic
+    /// statement per attempt, so that at most `tooManyAttempts` checks per subject are in flight
+    /// or done within the window on all nodes together; one beyond is refused as locked.
     ///
     /// With `connectors` (a login, not a password change), a user Portcullis lacks — or keeps
     /// only as a `migrate: false` profile — is asked of the tenant's connectors after the lock
-    /// check (MISSION §7); a connector's "no" ends like a wrong password.
+    /// check (MISSION §7); a connector's "no" ends like a wrong password, and so does a "yes"
+    /// that names a user Portcullis holds (unless the typed password verifies against that
+    /// user's own credential).
     #[allow(clippy::too_many_arguments)]
     async fn check_password(
         &self,
@@ -399,51 +469,193 @@ impl Sessions {
             .store()
             .user_for_login(tenant_id, &key, ip_subject.as_deref(), now)
             .await?;
-        let mut subjects = vec![crate::login_subject(found.as_ref(), &key)];
-        subjects.extend(ip_subject);
         if let Some(until) = locks.locked_until {
             return Ok(Checked::Locked(until));
         }
+        let mut counted = Counted {
+            tenant: tenant_id,
+            reset: vec![crate::login_subject(found.as_ref(), &key)],
+            give_back: ip_subject.into_iter().collect(),
+        };
+        let mut counts = Vec::new();
+        if settings.failed.too_many_attempts > 0 {
+            let subjects: Vec<String> = counted
+                .reset
+                .iter()
+                .chain(&counted.give_back)
+                .cloned()
+                .collect();
+            counts = self
+                .count_attempt(tenant_id, &subjects, settings, now)
+                .await?;
+            if let Some(until) = Self::over_limit(&counts, settings) {
+                return Ok(Checked::Locked(until));
+            }
+        } else {
+            counted = Counted::default();
+        }
+        let checked = self
+            .check_counted(
+                tenant_id,
+                settings,
+                login_id.trim(),
+                password,
+                ip,
+                now,
+                connectors,
+                found,
+                &mut counted,
+                &mut counts,
+            )
+            .await;
+        match checked {
+            Ok(Verdict::Right(u, c, fresh)) => Ok(Checked::Right(u, c, fresh, counted)),
+            Ok(Verdict::Locked) => Ok(Checked::Locked(
+                Self::over_limit(&counts, settings).unwrap_or(now),
+            )),
+            Err(Failed::Wrong { user, reason }) => {
+                self.failed(tenant_id, &counts, settings, now).await?;
+                if let Some(r) = &reason {
+                    tracing::warn!(tenant = %tenant_id, user = ?user.as_ref().and_then(|u| u.id), reason = %r, "login refused");
+                }
+                let event = crate::Event::login_failed(
+                    tenant_id,
+                    user.as_deref(),
+                    connectors.and_then(|(_, a)| a),
+                    ip,
+                );
+                self.identity
+                    .record(match &reason {
+                        Some(r) => event.with_reason(r),
+                        None => event,
+                    })
+                    .await;
+                Err(Error::NotFound)
+            }
+            Err(Failed::Error(e)) => {
+                // Nothing was decided (a legacy system or the pool failed): the attempt's units
+                // go back, as nothing else is written.
+                if matches!(e, Error::Busy(_) | Error::Legacy { .. }) {
+                    let everything = Counted {
+                        tenant: tenant_id,
+                        reset: Vec::new(),
+                        give_back: counted.reset.into_iter().chain(counted.give_back).collect(),
+                    };
+                    if let Err(e) = self.take_back(&everything).await {
+                        tracing::warn!(error = %e, "could not take back a login attempt");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The password check proper, once the attempt is counted. `counted` and `counts` grow by
+    /// the user a legacy answer names, whose count applies whichever login id was typed.
+    #[allow(clippy::too_many_arguments)]
+    async fn check_counted(
+        &self,
+        tenant_id: Uuid,
+        settings: &LoginSettings,
+        login_id: &str,
+        password: Password,
+        ip: Option<&str>,
+        now: Millis,
+        connectors: Option<(&Tenant, Option<Uuid>)>,
+        found: Option<StoredUser>,
+        counted: &mut Counted,
+        counts: &mut Vec<crate::AttemptCount>,
+    ) -> std::result::Result<Verdict, Failed> {
         if let Some((tenant, application_id)) = connectors {
             let login = crate::connectors::LegacyLogin {
-                login_id: login_id.trim(),
+                login_id,
                 password: &password,
                 application_id,
                 ip_address: ip,
             };
-            let vouched = match &found {
-                None => Some(
+            let legacy = match &found {
+                None => {
                     self.identity
                         .login_through_connectors(tenant, settings, &login)
-                        .await?,
-                ),
-                Some(u) if u.credential.is_none() && u.user.connector_id.is_some() => Some(
+                        .await?
+                }
+                Some(u) if u.credential.is_none() && u.user.connector_id.is_some() => {
                     self.identity
                         .relogin_through_connector(tenant, settings, u, &login)
-                        .await?,
-                ),
-                Some(_) => None,
-            };
-            if let Some(Some(v)) = vouched {
-                if locks.first_has_failures {
-                    self.store()
-                        .clear_login_failures(tenant_id, &subjects[0])
-                        .await?;
+                        .await?
                 }
-                return Ok(Checked::Right(Box::new(v.stored), None, v.fresh));
+                Some(_) => crate::migration::Legacy::No,
+            };
+            match legacy {
+                crate::migration::Legacy::No => {}
+                crate::migration::Legacy::Vouched(v) => {
+                    return Ok(Verdict::Right(Box::new(v.stored), None, v.fresh))
+                }
+                crate::migration::Legacy::Collides {
+                    existing,
+                    verify,
+                    reason,
+                } => {
+                    // The user the answer names is the one under attack: their count (and
+                    // lock) applies whichever login id was typed.
+                    if let Some(id) = existing.as_ref().and_then(|e| e.user.id) {
+                        let subject = crate::login_subject(existing.as_ref(), "");
+                        if settings.failed.too_many_attempts > 0
+                            && !counted.reset.contains(&subject)
+                        {
+                            let more = self
+                                .count_attempt(
+                                    tenant_id,
+                                    std::slice::from_ref(&subject),
+                                    settings,
+                                    now,
+                                )
+                                .await?;
+                            counts.extend(more);
+                            counted.reset.push(subject);
+                            if Self::over_limit(counts, settings).is_some() {
+                                tracing::warn!(tenant = %tenant_id, user = %id, "login refused: the user a legacy answer names is locked");
+                                return Ok(Verdict::Locked);
+                            }
+                        }
+                    }
+                    let credential = existing.as_ref().and_then(|e| e.credential.clone());
+                    if let (true, Some(c), Some(e)) = (verify, credential, existing.clone()) {
+                        let pw = password.clone();
+                        let kind = format!("verify {}:{}", c.scheme, c.factor);
+                        let ok = self
+                            .identity
+                            .pool()
+                            .run_as(&kind, move || portcullis_hash::verify(&c, pw.0.as_bytes()))
+                            .await?;
+                        if ok {
+                            return Ok(Verdict::Right(Box::new(e), None, false));
+                        }
+                    }
+                    return Err(Failed::Wrong {
+                        user: existing.map(|e| Box::new(e.user)),
+                        reason: Some(reason),
+                    });
+                }
             }
         }
         let target = (
             settings.passwords.scheme().to_string(),
             settings.passwords.encryption_scheme_factor,
         );
-        let credential = match found.as_ref().and_then(|u| u.credential.clone()) {
-            Some(c) => c,
-            None => self.dummy(&target).await?,
+        let dummy = self.dummy(&target).await?;
+        let (credential, at_target) = match found.as_ref().and_then(|u| u.credential.clone()) {
+            Some(c) => {
+                let at = !portcullis_hash::needs_rehash(&c, &dummy.scheme, dummy.factor);
+                (c, at)
+            }
+            None => (dummy.clone(), true),
         };
         let rehash = settings.passwords.modify_encryption_scheme_on_login
             && portcullis_hash::needs_rehash(&credential, &target.0, target.1.unwrap_or(0));
         let kind = format!("verify {}:{}", credential.scheme, credential.factor);
+        // Kept for the dummy verify below, only when it may be needed.
+        let again = (!at_target).then(|| password.clone());
         let job = move || {
             let pw = password.0.as_bytes();
             if !portcullis_hash::verify(&credential, pw) {
@@ -463,49 +675,79 @@ impl Sessions {
         } else {
             pool.run_as(&kind, job).await?
         };
-        let stored = match found {
-            Some(u) if ok && u.credential.is_some() => u,
-            other => {
-                self.failed(tenant_id, &subjects, settings, now).await?;
-                self.identity
-                    .record(crate::Event::login_failed(
-                        tenant_id,
-                        other.as_ref().map(|u| &u.user),
-                        connectors.and_then(|(_, a)| a),
-                        ip,
-                    ))
-                    .await;
-                return Err(Error::NotFound);
+        match found {
+            Some(u) if ok && u.credential.is_some() => {
+                Ok(Verdict::Right(Box::new(u), upgraded, false))
             }
-        };
-        if locks.first_has_failures {
-            self.store()
-                .clear_login_failures(tenant_id, &subjects[0])
-                .await?;
+            other => {
+                if let Some(pw) = again {
+                    // A failure costs at least one verify at the tenant's scheme and factor,
+                    // whatever the user's credential: a cheap imported hash must not answer
+                    // faster than an unknown user.
+                    let kind = format!("verify {}:{}", dummy.scheme, dummy.factor);
+                    pool.run_as(&kind, move || {
+                        portcullis_hash::verify(&dummy, pw.0.as_bytes())
+                    })
+                    .await?;
+                }
+                Err(Failed::Wrong {
+                    user: other.map(|u| Box::new(u.user)),
+                    reason: None,
+                })
+            }
         }
-        Ok(Checked::Right(Box::new(stored), upgraded, false))
     }
 
-    async fn failed(
+    /// Counts one attempt against `subjects` (see `SessionStore::count_login_attempt`).
+    async fn count_attempt(
         &self,
         tenant: Uuid,
         subjects: &[String],
         settings: &LoginSettings,
         now: Millis,
+    ) -> Result<Vec<crate::AttemptCount>> {
+        let window = settings.failed.reset_count_in_seconds.max(1) * 1000;
+        Ok(self
+            .store()
+            .count_login_attempt(tenant, subjects, now, now + window)
+            .await?)
+    }
+
+    /// When any count is beyond the limit: the latest end among their windows.
+    fn over_limit(counts: &[crate::AttemptCount], settings: &LoginSettings) -> Option<Millis> {
+        let limit = settings.failed.too_many_attempts;
+        let over = counts.iter().filter(|c| limit > 0 && c.n > limit);
+        let until = over.map(|c| c.expires_instant).max();
+        if until.is_some() {
+            tracing::warn!(subjects = ?counts.iter().filter(|c| c.n > limit).map(|c| c.subject.split(':').next().unwrap_or("")).collect::<Vec<_>>(), "login refused: too many attempts in the window");
+        }
+        until
+    }
+
+    /// Takes back what a decided login no longer needs counted (see [`Counted`]).
+    async fn take_back(&self, counted: &Counted) -> Result<()> {
+        if let Some(back) = counted.back() {
+            self.store().forget_login_attempts(&back).await?;
+        }
+        Ok(())
+    }
+
+    /// A failed check: every subject whose count reached the limit is locked (its count starts
+    /// over when the lock ends). The counts themselves stay.
+    async fn failed(
+        &self,
+        tenant: Uuid,
+        counts: &[crate::AttemptCount],
+        settings: &LoginSettings,
+        now: Millis,
     ) -> Result<()> {
         let f = &settings.failed;
-        let since = now - f.reset_count_in_seconds.max(0) * 1000;
-        for s in subjects {
-            let n = self
-                .store()
-                .record_login_failure(tenant, s, now, since)
-                .await?;
-            if f.too_many_attempts > 0 && n >= f.too_many_attempts {
+        for c in counts {
+            if f.too_many_attempts > 0 && c.n >= f.too_many_attempts {
                 self.store()
-                    .lock_login(tenant, s, now + f.lock_millis())
+                    .lock_login(tenant, &c.subject, now + f.lock_millis())
                     .await?;
-                self.store().clear_login_failures(tenant, s).await?;
-                tracing::warn!(tenant = %tenant, subject_kind = %s.split(':').next().unwrap_or(""), "login locked after too many failures");
+                tracing::warn!(tenant = %tenant, subject_kind = %c.subject.split(':').next().unwrap_or(""), "login locked after too many failures");
             }
         }
         tracing::info!(tenant = %tenant, "login failed");
@@ -592,7 +834,10 @@ impl Sessions {
             )
             .await?
         {
-            Checked::Right(u, _, _) => *u,
+            Checked::Right(u, _, _, counted) => {
+                self.take_back(&counted).await?;
+                *u
+            }
             Checked::Locked(until) => return Ok(Some(until)),
         };
         self.set_password(stored, new, &settings).await?;

@@ -20,6 +20,8 @@ pub struct LoginWrites<'a> {
     /// `user.login.success`, riding with the change it describes.
     pub event: Option<&'a Event>,
     pub refresh_token: Option<&'a crate::StoredRefreshToken>,
+    /// The brute-force counts this login takes back (see `SessionStore::forget_login_attempts`).
+    pub attempts: Option<crate::AttemptsBack<'a>>,
 }
 
 #[async_trait::async_trait]

@@ -144,6 +144,24 @@ impl Db {
         }
     }
 
+    /// One write statement that answers rows (`RETURNING`), committed on its own. On SQLite it
+    /// takes the writer for itself: a group commit answers changed-row counts, not rows.
+    pub(crate) async fn write_returning(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
+        match self {
+            Db::Pg(pg) => {
+                let mut s = pg.single().await.map_err(db_err)?;
+                let rows = bind_all(sql, args).fetch_all(&mut s.conn).await;
+                s.finish(rows).map(pg_rows).map_err(db_err)
+            }
+            Db::Lite(l) => {
+                let tx = l.begin(false).await?;
+                let rows = tx.read(sql, args)?;
+                tx.commit()?;
+                Ok(lite_rows(rows))
+            }
+        }
+    }
+
     /// A transaction of short statements.
     pub(crate) async fn begin(&self) -> StoreResult<Tx> {
         self.begin_with(false).await

@@ -609,7 +609,7 @@ impl Store for SqlStore {
             "DELETE FROM applications WHERE tenant_id = $1",
             "DELETE FROM api_keys WHERE tenant_id = $1",
             "DELETE FROM import_jobs WHERE tenant_id = $1",
-            "DELETE FROM login_failures WHERE tenant_id = $1",
+            "DELETE FROM login_attempts WHERE tenant_id = $1",
             "DELETE FROM login_locks WHERE tenant_id = $1",
             "DELETE FROM signing_keys WHERE tenant_id = $1",
         ]) {
@@ -799,14 +799,13 @@ impl Store for SqlStore {
         extra: Option<&str>,
         now: Millis,
     ) -> StoreResult<(Option<StoredUser>, LoginLocks)> {
-        // The locks ride along as a fourth part: the first subject is the found user's, else
-        // the login id's (as `login_subject` names them).
+        // The lock rides along as a fourth part: on the found user's subject, else the login
+        // id's (as `login_subject` names them), and the address's.
         let first = "COALESCE((SELECT 'user:' || id FROM u), $3)";
         let locks = format!(
             "UNION ALL SELECT CAST(3 AS BIGINT), NULL, NULL, NULL, NULL, NULL, NULL, \
                (SELECT MAX(until_instant) FROM login_locks WHERE tenant_id = $1 \
-                  AND until_instant > $4 AND subject IN ({first}, $5)), \
-               (SELECT COUNT(*) FROM login_failures WHERE tenant_id = $1 AND subject = {first})"
+                  AND until_instant > $4 AND subject IN ({first}, $5)), NULL"
         );
         let login_id = login_id.to_lowercase();
         let (user, row) = self
@@ -826,7 +825,6 @@ impl Store for SqlStore {
         let row = row.ok_or_else(|| backend("the lock check returned no row"))?;
         let locks = LoginLocks {
             locked_until: row.get("until_instant")?,
-            first_has_failures: row.get::<i64>("n")? > 0,
         };
         Ok((user, locks))
     }
@@ -874,6 +872,7 @@ impl Store for SqlStore {
                 sessions::refresh_token_args(t),
             ));
         }
+        parts.extend(w.attempts.as_ref().and_then(sessions::forget_attempts_part));
         self.batch(parts).await
     }
 

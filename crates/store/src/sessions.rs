@@ -1,11 +1,13 @@
 //! The domain's [`SessionStore`] on SQL: signing keys, refresh tokens (SHA-256 only),
-//! change-password ids, failed-login counts and locks (migration `0003_login.sql`).
+//! change-password ids, login-attempt counts (`0006_login_attempts.sql`) and locks
+//! (`0003_login.sql`).
 
 use super::{backend, Arg, Row, SqlStore};
 use crate::db::Db;
 use crate::lite::Step;
 use portcullis_domain::{
-    LoginLocks, Millis, RefreshTokens, SessionStore, StoreResult, StoredKey, StoredRefreshToken,
+    AttemptCount, AttemptsBack, LoginLocks, Millis, RefreshTokens, SessionStore, StoreResult,
+    StoredKey, StoredRefreshToken,
 };
 use uuid::Uuid;
 
@@ -286,68 +288,93 @@ impl SessionStore for SqlStore {
         Ok(n == 1)
     }
 
-    async fn record_login_failure(
+    async fn count_login_attempt(
         &self,
         tenant: Uuid,
-        subject: &str,
+        subjects: &[String],
         now: Millis,
-        since: Millis,
-    ) -> StoreResult<u64> {
+        window_end: Millis,
+    ) -> StoreResult<Vec<AttemptCount>> {
+        let mut subjects: Vec<&String> = subjects.iter().collect();
+        subjects.dedup();
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
         let t = tenant.to_string();
-        let s = subject.to_string();
-        // Old failures no longer count; dropping them keeps the table small. Now and then the
-        // whole tenant's old failures and ended locks go too, so that login ids sprayed once
-        // each (never counted again) do not pile up.
-        self.exec(
-            "DELETE FROM login_failures WHERE tenant_id = $1 AND subject = $2 AND instant < $3",
-            args![t.clone(), s.clone(), since],
-        )
-        .await?;
         if rand::random::<u8>() < 4 {
-            self.exec(
-                "DELETE FROM login_failures WHERE tenant_id = $1 AND instant < $2",
-                args![t.clone(), since],
-            )
-            .await?;
-            self.exec(
-                "DELETE FROM login_locks WHERE tenant_id = $1 AND until_instant < $2",
-                args![t.clone(), now],
-            )
+            // Now and then the tenant's ended counts and locks go, so that login ids sprayed
+            // once each (never counted again) do not pile up.
+            self.batch(vec![
+                (
+                    "DELETE FROM login_attempts WHERE tenant_id = $1 AND expires_instant <= $2"
+                        .into(),
+                    vec![Arg::from(t.clone()), Arg::from(now)],
+                ),
+                (
+                    "DELETE FROM login_locks WHERE tenant_id = $1 AND until_instant < $2".into(),
+                    vec![Arg::from(t.clone()), Arg::from(now)],
+                ),
+            ])
             .await?;
         }
-        self.exec(
-            "INSERT INTO login_failures (tenant_id, subject, instant) VALUES ($1, $2, $3)",
-            args![t.clone(), s.clone(), now],
-        )
-        .await?;
-        let rows = self
-            .db
-            .read(
-                "SELECT COUNT(*) AS n FROM login_failures \
-                 WHERE tenant_id = $1 AND subject = $2 AND instant >= $3",
-                args![t, s, since],
-            )
-            .await?;
-        Ok(rows.first().map(|r| int(r, "n")).transpose()?.unwrap_or(0) as u64)
+        let rows = (0..subjects.len())
+            .map(|i| format!("($1, ${}, 1, $3)", i + 4))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // One statement for every subject: PostgreSQL's row locks and SQLite's single writer
+        // make each bump see all the earlier ones. Every right-hand side reads the row as it
+        // was, so the window test is the same in both CASEs.
+        let sql = format!(
+            "INSERT INTO login_attempts (tenant_id, subject, n, expires_instant) VALUES {rows} \
+             ON CONFLICT (tenant_id, subject) DO UPDATE SET \
+             n = CASE WHEN login_attempts.expires_instant <= $2 THEN 1 \
+                 ELSE login_attempts.n + 1 END, \
+             expires_instant = CASE WHEN login_attempts.expires_instant <= $2 \
+                 THEN excluded.expires_instant ELSE login_attempts.expires_instant END \
+             RETURNING subject, n, expires_instant"
+        );
+        let mut args = vec![Arg::from(t), Arg::from(now), Arg::from(window_end)];
+        args.extend(subjects.iter().map(|s| Arg::from((*s).clone())));
+        let rows = self.db.write_returning(&sql, &args).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttemptCount {
+                    subject: text(r, "subject")?,
+                    n: int(r, "n")?.max(0) as u64,
+                    expires_instant: int(r, "expires_instant")?,
+                })
+            })
+            .collect()
     }
 
-    async fn clear_login_failures(&self, tenant: Uuid, subject: &str) -> StoreResult<()> {
-        self.exec(
-            "DELETE FROM login_failures WHERE tenant_id = $1 AND subject = $2",
-            args![tenant.to_string(), subject.to_string()],
-        )
-        .await?;
+    async fn forget_login_attempts(&self, back: &AttemptsBack<'_>) -> StoreResult<()> {
+        if let Some((sql, args)) = forget_attempts_part(back) {
+            self.exec(&sql, &args).await?;
+        }
         Ok(())
     }
 
     async fn lock_login(&self, tenant: Uuid, subject: &str, until: Millis) -> StoreResult<()> {
-        self.exec(
-            "INSERT INTO login_locks (tenant_id, subject, until_instant) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant_id, subject) DO UPDATE SET until_instant = excluded.until_instant",
-            args![tenant.to_string(), subject.to_string(), until],
-        )
-        .await?;
-        Ok(())
+        let a = vec![
+            Arg::from(tenant.to_string()),
+            Arg::from(subject.to_string()),
+            Arg::from(until),
+        ];
+        self.batch(vec![
+            (
+                "INSERT INTO login_locks (tenant_id, subject, until_instant) VALUES ($1, $2, $3) \
+                 ON CONFLICT (tenant_id, subject) DO UPDATE SET until_instant = excluded.until_instant"
+                    .into(),
+                a.clone(),
+            ),
+            (
+                "UPDATE login_attempts SET expires_instant = $3 \
+                 WHERE tenant_id = $1 AND subject = $2"
+                    .into(),
+                a,
+            ),
+        ])
+        .await
     }
 
     async fn login_locks(
@@ -364,9 +391,8 @@ impl SessionStore for SqlStore {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT (SELECT MAX(until_instant) FROM login_locks \
-               WHERE tenant_id = $1 AND until_instant > $2 AND subject IN ({list})) AS until_instant, \
-             (SELECT COUNT(*) FROM login_failures WHERE tenant_id = $1 AND subject = $3) AS failures"
+            "SELECT MAX(until_instant) AS until_instant FROM login_locks \
+             WHERE tenant_id = $1 AND until_instant > $2 AND subject IN ({list})"
         );
         let mut args = vec![Arg::from(tenant.to_string()), Arg::from(now)];
         args.extend(subjects.iter().map(|s| Arg::from(s.clone())));
@@ -376,7 +402,35 @@ impl SessionStore for SqlStore {
             .ok_or_else(|| backend("the lock check returned no row"))?;
         Ok(LoginLocks {
             locked_until: row.get("until_instant")?,
-            first_has_failures: int(row, "failures")? > 0,
         })
     }
+}
+
+/// The statement that takes attempts back (see `SessionStore::forget_login_attempts`); also a
+/// part of a successful login's one write (`Store::record_login`). `None` when there is nothing
+/// to take back.
+pub(crate) fn forget_attempts_part(back: &AttemptsBack<'_>) -> Option<(String, Vec<Arg>)> {
+    let all: Vec<&String> = back.reset.iter().chain(back.give_back).collect();
+    if all.is_empty() {
+        return None;
+    }
+    let params = |from: usize, n: usize| {
+        (from..from + n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let reset = if back.reset.is_empty() {
+        "FALSE".to_string()
+    } else {
+        format!("subject IN ({})", params(2, back.reset.len()))
+    };
+    let sql = format!(
+        "UPDATE login_attempts SET n = CASE WHEN {reset} THEN 0 ELSE n - 1 END \
+         WHERE tenant_id = $1 AND n > 0 AND subject IN ({})",
+        params(2, all.len())
+    );
+    let mut args = vec![Arg::from(back.tenant.to_string())];
+    args.extend(all.into_iter().map(|s| Arg::from(s.clone())));
+    Some((sql, args))
 }

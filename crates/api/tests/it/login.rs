@@ -23,6 +23,9 @@ portcullis_store::on_both_backends!(
     login_rehashes_a_salted_md5_user_to_the_tenant_scheme,
     failed_logins_lock_the_account_until_the_lock_ends,
     failed_logins_from_one_ip_lock_that_ip,
+    concurrent_wrong_passwords_are_verified_at_most_too_many_attempts_times,
+    a_right_password_resets_the_count_and_successes_never_lock_their_address,
+    a_wrong_password_costs_as_much_for_a_cheap_imported_hash_as_for_an_unknown_user,
     an_ip_lock_holds_however_the_address_is_written,
     bad_login_ids_and_ip_addresses_are_field_errors_before_anything_is_read_or_written,
     change_password_checks_the_current_password_and_the_rules_and_revokes_refresh_tokens,
@@ -968,6 +971,167 @@ async fn bad_login_ids_and_ip_addresses_are_field_errors_before_anything_is_read
     assert_eq!(a.status, 200, "{a:?}");
 }
 
+/// Sends `n` logins at once; answers their statuses.
+async fn logins_at_once(s: &Server, n: usize, body: Value) -> Vec<u16> {
+    let sent: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(send(s.req("POST", "/api/login").json(&body))))
+        .collect();
+    let mut statuses = Vec::new();
+    for h in sent {
+        statuses.push(h.await.unwrap().status);
+    }
+    statuses
+}
+
+async fn concurrent_wrong_passwords_are_verified_at_most_too_many_attempts_times(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, _, _) = fixture(&s).await;
+    patch_tenant(
+        &s,
+        &t,
+        json!({"failedAuthenticationConfiguration": {"tooManyAttempts": 5,
+               "resetCountInSeconds": 60, "actionDuration": 1, "actionDurationUnit": "MINUTES"}}),
+    )
+    .await;
+    let statuses = logins_at_once(&s, 100, json!({"loginId": "jane", "password": "guess"})).await;
+    let verified = statuses.iter().filter(|&&c| c == 404).count();
+    let locked = statuses.iter().filter(|&&c| c == 423).count();
+    assert_eq!(verified + locked, 100, "only 404 and 423: {statuses:?}");
+    // A 404 is a verified wrong password; every attempt beyond the limit is refused unverified.
+    assert!(
+        (1..=5).contains(&verified),
+        "{verified} wrong passwords verified: {statuses:?}"
+    );
+    let a = login(&s, json!({"loginId": "jane", "password": PASSWORD})).await;
+    assert_eq!(a.status, 423, "locked after five failures: {a:?}");
+}
+
+async fn a_right_password_resets_the_count_and_successes_never_lock_their_address(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, _, _) = fixture(&s).await;
+    patch_tenant(
+        &s,
+        &t,
+        json!({"failedAuthenticationConfiguration": {"tooManyAttempts": 3,
+               "resetCountInSeconds": 60, "actionDuration": 1, "actionDurationUnit": "MINUTES"}}),
+    )
+    .await;
+    for _ in 0..3 {
+        for _ in 0..2 {
+            let a = login(&s, json!({"loginId": "jane", "password": "guess"})).await;
+            assert_eq!(a.status, 404, "{a:?}");
+        }
+        let a = login(&s, json!({"loginId": "jane", "password": PASSWORD})).await;
+        assert_eq!(
+            a.status, 200,
+            "the right password after two failures: {a:?}"
+        );
+    }
+    // Many users behind one address, each logging in rightly, one after another.
+    let ip = "203.0.113.77";
+    for i in 0..8 {
+        let email = format!("nat{i}@example.com");
+        let a = s
+            .call(
+                "POST",
+                "/api/user",
+                json!({"user": {"email": email, "password": PASSWORD}}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        let a = login(
+            &s,
+            json!({"loginId": email, "password": PASSWORD, "ipAddress": ip}),
+        )
+        .await;
+        assert_eq!(a.status, 200, "success {i} from one address: {a:?}");
+    }
+    // The address still has its whole allowance for failures.
+    for i in 0..2 {
+        let a = login(
+            &s,
+            json!({"loginId": format!("nat{i}@example.com"), "password": "guess", "ipAddress": ip}),
+        )
+        .await;
+        assert_eq!(a.status, 404, "{a:?}");
+    }
+    let a = login(
+        &s,
+        json!({"loginId": "nat7@example.com", "password": PASSWORD, "ipAddress": ip}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+}
+
+async fn a_wrong_password_costs_as_much_for_a_cheap_imported_hash_as_for_an_unknown_user(
+    b: Backend,
+) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    // The tenant's scheme (argon2id, the default) is many times costlier than the imported
+    // ones; no locks, so that every attempt is verified.
+    patch_tenant(
+        &s,
+        &t,
+        json!({"failedAuthenticationConfiguration": {"tooManyAttempts": 0}}),
+    )
+    .await;
+    let sha = portcullis_hash::hash_password("salted-sha256", Some(1), b"legacy pw").unwrap();
+    let bcrypt = portcullis_hash::hash_password("bcrypt", Some(4), b"legacy pw").unwrap();
+    let a = s
+        .call(
+            "POST",
+            "/api/user/import",
+            json!({"users": [
+                {"email": "sha@example.com", "encryptionScheme": "salted-sha256", "factor": 1,
+                 "salt": sha.salt, "password": sha.hash},
+                {"email": "bcrypt@example.com", "encryptionScheme": "bcrypt",
+                 "password": bcrypt.hash},
+            ]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    for who in ["sha@example.com", "bcrypt@example.com"] {
+        let a = login(&s, json!({"loginId": who, "password": "legacy pw"})).await;
+        assert_eq!(a.status, 200, "the imported credential works: {a:?}");
+    }
+    // Warm up (the dummy hash is made on first need), then interleave the three kinds.
+    login(
+        &s,
+        json!({"loginId": "nobody@example.com", "password": "guess"}),
+    )
+    .await;
+    let kinds = [
+        "nobody@example.com",
+        "sha@example.com",
+        "bcrypt@example.com",
+    ];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
+    for _ in 0..25 {
+        for (i, who) in kinds.iter().enumerate() {
+            let started = Instant::now();
+            let a = login(&s, json!({"loginId": who, "password": "wrong guess"})).await;
+            times[i].push(started.elapsed());
+            assert_eq!(a.status, 404, "{a:?}");
+        }
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let unknown = median(&mut times[0]).as_secs_f64();
+    for (i, who) in kinds.iter().enumerate().skip(1) {
+        let m = median(&mut times[i]).as_secs_f64();
+        assert!(
+            (m - unknown).abs() <= 0.2 * unknown,
+            "{who}: median {:.1} ms against {:.1} ms for an unknown user",
+            m * 1e3,
+            unknown * 1e3
+        );
+    }
+}
+
+
 async fn change_password_checks_the_current_password_and_the_rules_and_revokes_refresh_tokens(
     b: Backend,
 ) {
@@ -1246,6 +1410,14 @@ async fn a_full_hashing_pool_answers_busy_instead_of_queueing(b: Backend) {
     let s = Server::start(b).await;
     let (t, _, _) = fixture(&s).await;
     let tid = uuid::Uuid::parse_str(&t).unwrap();
+    // No brute-force counting: with it, logins of one user beyond `tooManyAttempts` at once
+    // are refused before they reach the pool.
+    patch_tenant(
+        &s,
+        &t,
+        json!({"failedAuthenticationConfiguration": {"tooManyAttempts": 0}}),
+    )
+    .await;
     // One worker and one queued job: a burst of logins must not wait in an unbounded queue.
     let node = Sessions::new(Identity::new(
         Arc::new(s.db.store.clone()),

@@ -21,6 +21,11 @@ portcullis_store::on_both_backends!(
     migrate_false_asks_every_time_and_refreshes_the_profile,
     rest_connector_maps_roles_and_groups_into_the_tenant,
     the_brute_force_lock_stops_before_the_legacy_system_is_asked,
+    concurrent_wrong_passwords_reach_the_legacy_system_at_most_too_many_attempts_times,
+    generic_answers_naming_a_held_user_fail_like_a_wrong_password,
+    rest_answers_naming_a_held_user_fail_like_a_wrong_password,
+    ldap_answers_naming_a_held_user_fail_like_a_wrong_password,
+    two_concurrent_first_logins_of_one_legacy_user_both_succeed,
     migration_status_counts_exactly,
     connector_resources_check_their_settings_and_references,
     forgot_password_reaches_a_user_still_in_the_legacy_system,
@@ -86,6 +91,22 @@ impl Legacy {
                 _ => StatusCode::UNAUTHORIZED,
             }
         }
+        /// As `generic`, answering only once two requests are in (or 250 ms have passed), so
+        /// that two logins at once both ask before either writes.
+        async fn together(
+            State(l): State<Legacy>,
+            Json(b): Json<Value>,
+        ) -> (StatusCode, Json<Value>) {
+            l.calls.fetch_add(1, Ordering::SeqCst);
+            let started = std::time::Instant::now();
+            while l.calls.load(Ordering::SeqCst) < 2
+                && started.elapsed() < std::time::Duration::from_millis(250)
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            l.calls.fetch_sub(1, Ordering::SeqCst);
+            generic(State(l), Json(b)).await
+        }
         async fn counted(State(l): State<Legacy>) -> (StatusCode, &'static str) {
             l.calls.fetch_add(1, Ordering::SeqCst);
             (StatusCode::INTERNAL_SERVER_ERROR, "oops")
@@ -104,6 +125,7 @@ impl Legacy {
         let app = Router::new()
             .route("/generic", post(generic))
             .route("/users/{id}", get(rest_get).post(rest_check))
+            .route("/together", post(together))
             .route("/broken", post(counted))
             .route("/slow", post(slow))
             .route("/garbage", post(garbage))
@@ -514,6 +536,248 @@ async fn the_brute_force_lock_stops_before_the_legacy_system_is_asked(b: Backend
         "a locked login never reaches the legacy system"
     );
     assert_eq!(user_by_email(&s, "jo@legacy.example").await.status, 404);
+}
+
+/// Sends `n` logins at once; answers their statuses.
+async fn logins_at_once(s: &Server, n: usize, login_id: &str, password: &str) -> Vec<u16> {
+    let body = json!({"loginId": login_id, "password": password});
+    let sent: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(send(s.req("POST", "/api/login").json(&body))))
+        .collect();
+    let mut statuses = Vec::new();
+    for h in sent {
+        statuses.push(h.await.unwrap().status);
+    }
+    statuses
+}
+
+async fn concurrent_wrong_passwords_reach_the_legacy_system_at_most_too_many_attempts_times(
+    b: Backend,
+) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    legacy.add(
+        "jo@legacy.example",
+        "right",
+        json!({"email": "jo@legacy.example"}),
+    );
+    let c = generic_connector(&s, &legacy, "/generic").await;
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{t}"),
+            json!({"tenant": {"connectorPolicies": [{"connectorId": c, "domains": ["*"], "migrate": true}],
+                   "failedAuthenticationConfiguration": {"tooManyAttempts": 5, "resetCountInSeconds": 60,
+                                                         "actionDuration": 1, "actionDurationUnit": "MINUTES"}}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let statuses = logins_at_once(&s, 100, "jo@legacy.example", "guess").await;
+    let refused = statuses.iter().filter(|&&c| c == 404).count();
+    let locked = statuses.iter().filter(|&&c| c == 423).count();
+    assert_eq!(refused + locked, 100, "only 404 and 423: {statuses:?}");
+    assert!(
+        (1..=5).contains(&legacy.calls()),
+        "{} wrong passwords reached the legacy system",
+        legacy.calls()
+    );
+    assert!(refused <= 5, "{refused} answered 404: {statuses:?}");
+    assert_eq!(login(&s, "jo@legacy.example", "right").await.status, 423);
+    assert!(legacy.calls() <= 5);
+    assert_eq!(user_by_email(&s, "jo@legacy.example").await.status, 404);
+}
+
+/// The failed-login events that give a reason, as (user id, reason).
+async fn refusals(s: &Server) -> Vec<(Value, String)> {
+    use portcullis_domain::Store;
+    let failed =
+        s.db.store
+            .events(None, Some("user.login.failed"), 100)
+            .await
+            .unwrap();
+    failed
+        .iter()
+        .filter_map(|e| {
+            let r = e.body["event"]["reason"].as_str()?;
+            Some((e.body["event"]["user"]["id"].clone(), r.to_string()))
+        })
+        .collect()
+}
+
+async fn set_user(s: &Server, id: &str, user: Value) {
+    let a = s
+        .call("PATCH", &format!("/api/user/{id}"), json!({ "user": user }))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+}
+
+/// Alice migrated by email, then got a username and a new password in Portcullis. Whatever a
+/// legacy system answers for another login id — a username only it knows, with her old
+/// password; another account whose answer carries her id, her email or her username — no one
+/// is signed in, nothing is written, and every refusal counts against her.
+async fn answers_naming_a_held_user_fail_like_a_wrong_password(s: &Server, legacy: &Legacy) {
+    const ALICE: &str = "a11ce5e0-1d00-4c0d-8e00-000000000001";
+    let alice = json!({"id": ALICE, "email": "alice@legacy.example", "firstName": "Alice"});
+    legacy.add("alice@legacy.example", "old pw", alice.clone());
+    legacy.add("alice", "old pw", alice);
+    legacy.add(
+        "eve",
+        "eve pw",
+        json!({"id": ALICE, "email": "eve@legacy.example", "firstName": "Eve"}),
+    );
+    legacy.add(
+        "mallory",
+        "mallory pw",
+        json!({"id": "0a110e00-1d00-4c0d-8e00-000000000002", "email": "ALICE@legacy.example"}),
+    );
+    let trent = json!({"id": "07e00700-1d00-4c0d-8e00-000000000003",
+                       "email": "trent@legacy.example", "username": "Ally"});
+    legacy.add("trent", "trent pw", trent.clone());
+    // The REST contract checks the password under the answer's username.
+    legacy.add("ally", "trent pw", trent);
+    let a = login(s, "alice@legacy.example", "old pw").await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let uid = a.json["user"]["id"].as_str().unwrap().to_string();
+    set_user(
+        s,
+        &uid,
+        json!({"username": "ally", "password": "new password"}),
+    )
+    .await;
+    assert_eq!(login(s, "ally", "new password").await.status, 200);
+
+    for (who, password) in [
+        ("alice", "old pw"),
+        ("eve", "eve pw"),
+        ("mallory", "mallory pw"),
+        ("trent", "trent pw"),
+    ] {
+        let a = login(s, who, password).await;
+        assert_eq!(a.status, 404, "{who}: {a:?}");
+    }
+    for email in ["eve@legacy.example", "trent@legacy.example"] {
+        assert_eq!(user_by_email(s, email).await.status, 404, "{email} written");
+    }
+    let u = s.get(&format!("/api/user/{uid}")).await.json["user"].clone();
+    assert_eq!(u["firstName"], "Alice");
+    assert_eq!(u["email"], "alice@legacy.example");
+    assert_eq!(u["username"], "ally");
+    let why = refusals(s).await;
+    assert_eq!(why.len(), 4, "{why:?}");
+    for (user, reason) in &why {
+        assert_eq!(user, &json!(uid));
+        assert!(
+            reason.contains("holds") && !reason.contains("pw"),
+            "{reason}"
+        );
+    }
+
+    // Four refusals and one wrong password make five failures of hers: she is locked,
+    // whichever login id is typed.
+    assert_eq!(login(s, "alice@legacy.example", "wrong").await.status, 404);
+    assert_eq!(login(s, "ally", "new password").await.status, 423);
+}
+
+async fn generic_answers_naming_a_held_user_fail_like_a_wrong_password(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    let c = generic_connector(&s, &legacy, "/generic").await;
+    migrate_all_through(&s, &t, &c).await;
+    answers_naming_a_held_user_fail_like_a_wrong_password(&s, &legacy).await;
+}
+
+async fn rest_answers_naming_a_held_user_fail_like_a_wrong_password(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    rest_setup(&s, &legacy, &t).await;
+    answers_naming_a_held_user_fail_like_a_wrong_password(&s, &legacy).await;
+}
+
+async fn ldap_answers_naming_a_held_user_fail_like_a_wrong_password(b: Backend) {
+    use portcullis_connect::testing::{Slapd, ADMIN, ADMIN_PASSWORD, ALICE_UUID, BASE};
+    let s = Server::start(b).await;
+    let slapd = tokio::task::spawn_blocking(Slapd::start).await.unwrap();
+    let t = s.default_tenant().await;
+    let ldap = |name: &str, identifying: &str, map: Value| {
+        json!({"type": "LDAP", "name": name, "authenticationURL": slapd.url(),
+               "securityMethod": "None", "baseStructure": BASE,
+               "systemAccountDN": ADMIN, "systemAccountPassword": ADMIN_PASSWORD,
+               "loginIdAttribute": "uid", "identifyingAttribute": identifying,
+               "attributeMap": map, "connectTimeout": 1000, "readTimeout": 2000})
+    };
+    // The twins carol and carol2 share their sn: through this connector they share an id.
+    let by_sn = connector(&s, ldap("by sn", "sn", json!({"email": "description"}))).await;
+    let by_uuid = connector(&s, ldap("by entryUUID", "entryUUID", json!({}))).await;
+    let only = |c: &str| json!([{"connectorId": c, "domains": ["*"], "migrate": true}]);
+
+    // Another entry's answer carrying a held user's id.
+    set_policies(&s, &t, only(&by_sn)).await;
+    let a = login(&s, "carol", "right").await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let carol = a.json["user"]["id"].as_str().unwrap().to_string();
+    set_user(&s, &carol, json!({"password": "carol's new"})).await;
+    let a = login(&s, "carol2", "right").await;
+    assert_eq!(a.status, 404, "carol2's answer carries carol's id: {a:?}");
+
+    // A login id only the directory still knows, with the old password.
+    set_policies(&s, &t, only(&by_uuid)).await;
+    let a = login(&s, "alice", "right").await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.json["user"]["id"], ALICE_UUID);
+    set_user(
+        &s,
+        ALICE_UUID,
+        json!({"username": "liddell", "password": "alice's new"}),
+    )
+    .await;
+    let a = login(&s, "alice", "right").await;
+    assert_eq!(a.status, 404, "{a:?}");
+
+    // Another entry's answer carrying a held user's email.
+    set_user(&s, &carol, json!({"email": "twins@example.com"})).await;
+    let a = login(&s, "carol2", "right").await;
+    assert_eq!(
+        a.status, 404,
+        "carol2's answer carries carol's email: {a:?}"
+    );
+
+    assert_eq!(refusals(&s).await.len(), 3);
+    let u = s.get(&format!("/api/user/{ALICE_UUID}")).await.json["user"].clone();
+    assert_eq!(u["username"], "liddell");
+    assert_eq!(login(&s, "liddell", "alice's new").await.status, 200);
+    assert_eq!(
+        login(&s, "twins@example.com", "carol's new").await.status,
+        200
+    );
+    let a = s.get("/api/user?username=carol2").await;
+    assert_eq!(a.status, 404, "carol2 written: {a:?}");
+}
+
+async fn two_concurrent_first_logins_of_one_legacy_user_both_succeed(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    legacy.add(
+        "pat@legacy.example",
+        "pw",
+        json!({"id": "9a7e0000-1d00-4c0d-8e00-000000000004", "email": "pat@legacy.example"}),
+    );
+    let c = connector(
+        &s,
+        json!({"type": "Generic", "name": "together",
+               "authenticationURL": format!("{}/together", legacy.url),
+               "connectTimeout": 500, "readTimeout": 2000}),
+    )
+    .await;
+    migrate_all_through(&s, &t, &c).await;
+    let statuses = logins_at_once(&s, 2, "pat@legacy.example", "pw").await;
+    assert_eq!(statuses, [200, 200]);
+    assert_eq!(legacy.calls(), 2, "both asked before either wrote");
+    assert_eq!(login(&s, "pat@legacy.example", "pw").await.status, 200);
+    assert_eq!(legacy.calls(), 2);
 }
 
 async fn migration_status_counts_exactly(b: Backend) {

@@ -12,7 +12,7 @@ portcullis_store::on_both_backends!(
     last_login_does_not_undo_a_profile_update_made_since_the_user_was_read,
     a_login_id_finds_the_email_first_then_the_username_with_everything_loaded,
     tenant_and_application_writes_are_seen_at_once_despite_the_cache,
-    the_lock_check_tells_whether_the_subject_has_failures,
+    attempts_are_counted_in_windows_taken_back_and_restarted_by_locks,
     the_login_read_carries_the_same_locks_as_the_lock_check,
     large_deletes_take_whole_users_slice_by_slice,
 );
@@ -275,6 +275,7 @@ async fn last_login_does_not_undo_a_profile_update_made_since_the_user_was_read(
             now: 1234,
             event: None,
             refresh_token: None,
+            attempts: None,
         })
         .await
         .unwrap();
@@ -294,6 +295,7 @@ async fn last_login_does_not_undo_a_profile_update_made_since_the_user_was_read(
             now: 5678,
             event: None,
             refresh_token: None,
+            attempts: None,
         })
         .await
         .unwrap();
@@ -402,50 +404,89 @@ async fn tenant_in(db: &TestDb) -> Uuid {
     tenant(db, "other").await
 }
 
-async fn the_lock_check_tells_whether_the_subject_has_failures(backend: Backend) {
+async fn attempts_are_counted_in_windows_taken_back_and_restarted_by_locks(backend: Backend) {
     let db = TestDb::new(backend).await;
     let t = tenant(&db, "t").await;
     let subjects = vec!["user:a".to_string(), "ip:1.2.3.4".to_string()];
+    let counts = |v: Vec<AttemptCount>| {
+        let mut v: Vec<(String, u64, i64)> = v
+            .into_iter()
+            .map(|c| (c.subject, c.n, c.expires_instant))
+            .collect();
+        v.sort();
+        v
+    };
+    let first = db
+        .store
+        .count_login_attempt(t, &subjects, 100, 1100)
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(first),
+        [("ip:1.2.3.4".into(), 1, 1100), ("user:a".into(), 1, 1100)]
+    );
+    let second = db
+        .store
+        .count_login_attempt(t, &subjects, 200, 1200)
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(second),
+        [("ip:1.2.3.4".into(), 2, 1100), ("user:a".into(), 2, 1100)],
+        "the window is the first attempt's"
+    );
+    // A success: the user's count starts over, the address only loses this attempt.
+    db.store
+        .forget_login_attempts(&AttemptsBack {
+            tenant: t,
+            reset: &subjects[..1],
+            give_back: &subjects[1..],
+        })
+        .await
+        .unwrap();
+    let third = db
+        .store
+        .count_login_attempt(t, &subjects, 300, 1300)
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(third),
+        [("ip:1.2.3.4".into(), 2, 1100), ("user:a".into(), 1, 1100)]
+    );
+    // After the window a count starts over.
+    let later = db
+        .store
+        .count_login_attempt(t, &subjects[..1], 1100, 2100)
+        .await
+        .unwrap();
+    assert_eq!(counts(later), [("user:a".into(), 1, 2100)]);
+
+    // A lock holds until it ends, and the count starts over then.
     let none = db.store.login_locks(t, &subjects, 100).await.unwrap();
     assert_eq!(none, LoginLocks::default());
-    db.store
-        .record_login_failure(t, "ip:1.2.3.4", 100, 0)
-        .await
-        .unwrap();
-    let l = db.store.login_locks(t, &subjects, 100).await.unwrap();
-    assert!(
-        !l.first_has_failures,
-        "only the first subject's failures count"
-    );
-    db.store
-        .record_login_failure(t, "user:a", 100, 0)
-        .await
-        .unwrap();
-    assert!(
-        db.store
-            .login_locks(t, &subjects, 100)
-            .await
-            .unwrap()
-            .first_has_failures
-    );
     db.store.lock_login(t, "ip:1.2.3.4", 500).await.unwrap();
-    db.store.lock_login(t, "user:a", 300).await.unwrap();
+    db.store.lock_login(t, "user:a", 3000).await.unwrap();
     let l = db.store.login_locks(t, &subjects, 100).await.unwrap();
-    assert_eq!(l.locked_until, Some(500), "the latest lock end");
-    let l = db.store.login_locks(t, &subjects[..1], 300).await.unwrap();
+    assert_eq!(l.locked_until, Some(3000), "the latest lock end");
+    let l = db.store.login_locks(t, &subjects[1..], 500).await.unwrap();
     assert_eq!(l.locked_until, None, "an ended lock does not hold");
-    db.store.clear_login_failures(t, "user:a").await.unwrap();
-    assert!(
-        !db.store
-            .login_locks(t, &subjects, 100)
-            .await
-            .unwrap()
-            .first_has_failures
-    );
+    let during = db
+        .store
+        .count_login_attempt(t, &subjects[..1], 2500, 3500)
+        .await
+        .unwrap();
+    assert_eq!(counts(during), [("user:a".into(), 2, 3000)]);
+    let after = db
+        .store
+        .count_login_attempt(t, &subjects[..1], 3000, 4000)
+        .await
+        .unwrap();
+    assert_eq!(counts(after), [("user:a".into(), 1, 4000)]);
+    assert!(db.store.delete_tenant(t).await.unwrap());
 }
 
 /// `user_for_login` is one statement; the trait's default is the two reads it replaces. Both
-/// must agree for a known user, an unknown login id, an address, failures and ended locks.
+/// must agree for a known user, an unknown login id, an address and ended locks.
 async fn the_login_read_carries_the_same_locks_as_the_lock_check(backend: Backend) {
     let db = TestDb::new(backend).await;
     let t = tenant(&db, "t").await;
@@ -472,19 +513,6 @@ async fn the_login_read_carries_the_same_locks_as_the_lock_check(backend: Backen
         check("nobody@example.com", None, 100).await,
         (None, LoginLocks::default())
     );
-
-    db.store
-        .record_login_failure(t, &user_subject, 100, 0)
-        .await
-        .unwrap();
-    db.store
-        .record_login_failure(t, "login:nobody@example.com", 100, 0)
-        .await
-        .unwrap();
-    let (_, l) = check("ann@example.com", None, 100).await;
-    assert!(l.first_has_failures && l.locked_until.is_none());
-    let (_, l) = check("nobody@example.com", Some("ip:1.2.3.4"), 100).await;
-    assert!(l.first_has_failures, "an unknown login id counts as itself");
 
     db.store.lock_login(t, &user_subject, 300).await.unwrap();
     db.store.lock_login(t, "ip:1.2.3.4", 500).await.unwrap();
