@@ -181,6 +181,7 @@ impl Identity {
         }
         let mut errors = Errors::default();
         validate::named(&tenant.name, "tenant.name", &mut errors);
+        crate::settings::check_tenant(&tenant, &mut errors);
         errors.into_result()?;
         self.check_connector_policies(&tenant).await?;
         let now = now_millis();
@@ -208,6 +209,7 @@ impl Identity {
         let old = self.tenant(scope, id).await?;
         let mut errors = Errors::default();
         validate::named(&new.name, "tenant.name", &mut errors);
+        crate::settings::check_tenant(&new, &mut errors);
         errors.into_result()?;
         self.check_connector_policies(&new).await?;
         new.id = old.id;
@@ -240,6 +242,7 @@ impl Identity {
         let mut errors = Errors::default();
         validate::named(&app.name, "application.name", &mut errors);
         validate::roles(&app.roles, &mut errors);
+        crate::settings::check_application(app, &mut errors);
         errors.into_result()
     }
 

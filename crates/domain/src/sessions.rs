@@ -444,6 +444,10 @@ impl Sessions {
         let rehash = settings.passwords.modify_encryption_scheme_on_login
             && portcullis_hash::needs_rehash(&credential, &target.0, target.1.unwrap_or(0));
         let kind = format!("verify {}:{}", credential.scheme, credential.factor);
+        let pool = self
+            .identity
+            .pool()
+            .for_verify(&credential, &target.0, target.1);
         let job = move || {
             let pw = password.0.as_bytes();
             if !portcullis_hash::verify(&credential, pw) {
@@ -456,8 +460,8 @@ impl Sessions {
             (true, upgraded)
         };
         // A verify alone is sized by its scheme and factor (cheap legacy digests run inline);
-        // one that may re-hash always goes to the pool.
-        let pool = self.identity.pool();
+        // one that may re-hash always goes to the pool. A credential far costlier than the
+        // tenant's scheme runs on the pool's costly lane, never on every worker.
         let (ok, upgraded) = if rehash {
             pool.run(job).await?
         } else {
@@ -805,7 +809,11 @@ impl Sessions {
             expires_instant: None,
         };
         self.store().insert_signing_key(&stored).await?;
-        let until = now + (longest + ACTIVE_KEY_CACHE.as_secs() as i64) * 1000;
+        let until = now.saturating_add(
+            longest
+                .saturating_add(ACTIVE_KEY_CACHE.as_secs() as i64)
+                .saturating_mul(1000),
+        );
         for o in &old {
             self.store().retire_signing_key(&o.kid, until).await?;
         }
@@ -981,7 +989,7 @@ impl Sessions {
         let tenant_id = tenant.id.expect("stored");
         let key = self.signing_key(tenant_id).await?;
         let now = now_millis();
-        let exp = secs(now) + settings.access_ttl_secs;
+        let exp = secs(now).saturating_add(settings.access_ttl_secs);
         let mut c = Map::new();
         if let Some(a) = app.and_then(|a| a.id) {
             c.insert("aud".into(), json!(a));
@@ -1008,7 +1016,7 @@ impl Sessions {
         c.insert("auth_time".into(), json!(secs(auth_time)));
         c.insert("sid".into(), json!(sid));
         c.insert("tid".into(), json!(tenant_id));
-        Ok((key.sign(&c), exp * 1000))
+        Ok((key.sign(&c), exp.saturating_mul(1000)))
     }
 
     /// `GET /api/jwt/validate`: the claims of a token we signed that has not expired, else
@@ -1059,7 +1067,7 @@ impl Sessions {
             application_id: app,
             start_instant: start,
             insert_instant: now,
-            expires_instant: now + settings.refresh_ttl_millis,
+            expires_instant: now.saturating_add(settings.refresh_ttl_millis),
             used_instant: None,
         };
         (token, row)
