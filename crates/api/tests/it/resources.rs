@@ -569,16 +569,18 @@ fn setting(block: &str, field: &str, value: Value) -> Value {
     json!({ block: { field: value } })
 }
 
-/// Sends `settings` (merged into `base`) as a create, a replace and a patch of the entity `kind`
+/// Sends `settings` as a create, a replace and a patch of the entity `kind`
 /// (`tenant` or `application`) at `path` and returns the three answers.
 async fn save_three_ways(s: &Server, kind: &str, path: &str, settings: &Value) -> [Answer; 3] {
-    let mut body = json!({"name": "Checked"});
+    // Tenant names are unique: each create gets a name of its own, the replace keeps the name.
+    let mut body = json!({"name": format!("Checked {}", uuid::Uuid::new_v4())});
     for (k, v) in settings.as_object().unwrap() {
         body[k] = v.clone();
     }
     let create = s
         .call("POST", &format!("/api/{kind}"), json!({ kind: body }))
         .await;
+    body["name"] = json!("Target");
     let replace = s.call("PUT", path, json!({ kind: body })).await;
     let patch = s.call("PATCH", path, json!({ kind: settings })).await;
     [create, replace, patch]
