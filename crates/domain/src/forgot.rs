@@ -38,17 +38,10 @@ pub enum ForgotOutcome {
     ChangePasswordId(String),
 }
 
-/// How long an emailed change-password id is good for (FusionAuth's default:
-/// `tenant.externalIdentifierConfiguration.changePasswordIdTimeToLiveInSeconds` = 600).
+/// How long an emailed change-password id is good for (see
+/// [`crate::settings::change_password_id_ttl_millis`]).
 fn id_ttl_millis(tenant: &Tenant) -> Millis {
-    tenant
-        .settings
-        .get("externalIdentifierConfiguration")
-        .and_then(|v| v.get("changePasswordIdTimeToLiveInSeconds"))
-        .and_then(|v| v.as_i64())
-        .filter(|s| *s > 0)
-        .unwrap_or(600)
-        * 1000
+    crate::settings::change_password_id_ttl_millis(tenant)
 }
 
 /// Reset emails per login id within [`RESET_WINDOW_MILLIS`].
@@ -125,7 +118,7 @@ impl Sessions {
                 &crate::service::api_key_hash(&id),
                 tenant.id.expect("stored"),
                 user.user.id.expect("stored"),
-                now_millis() + id_ttl_millis(tenant),
+                now_millis().saturating_add(id_ttl_millis(tenant)),
             )
             .await?;
         Ok(id)

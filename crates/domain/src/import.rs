@@ -174,6 +174,13 @@ impl Identity {
             .clone()
             .unwrap_or_else(|| portcullis_hash::DEFAULT_SCHEME.to_string());
         let upsert = req.upsert;
+        // A hash costlier to verify than the tenant allows would make each login attempt
+        // against it seconds of CPU: refused here, per user, before anything is written.
+        let encryption = match self.store().tenant(tenant).await? {
+            Some(t) => crate::settings::PasswordEncryption::of(&t),
+            None => Default::default(),
+        };
+        let budget = CostBudget::of(&encryption);
 
         let now = now_millis();
         let mut errors = Errors::default();
@@ -181,6 +188,7 @@ impl Identity {
         let mut seen_emails: HashMap<String, usize> = HashMap::new();
         let mut seen_usernames: HashMap<String, usize> = HashMap::new();
         let mut checked = Vec::with_capacity(req.users.len());
+        let mut plain_checked = false;
 
         for (i, input) in req.users.into_iter().enumerate() {
             let at = format!("users[{i}]");
@@ -199,7 +207,17 @@ impl Identity {
                 }
                 (Some(scheme), Some(p)) => {
                     match portcullis_hash::parse_import(&scheme, factor, salt.as_deref(), &p.0) {
-                        Ok(c) => Secret::Hashed(c),
+                        Ok(c) => match budget.refuses(portcullis_hash::cost(&c)) {
+                            Some(why) => {
+                                errors.add_field(
+                                    &format!("{at}.password"),
+                                    "[tooCostly]user.password",
+                                    format!("{at}: the password hash cannot be imported: {why}"),
+                                );
+                                Secret::None
+                            }
+                            None => Secret::Hashed(c),
+                        },
                         Err(e) => {
                             errors.add_field(
                                 &format!("{at}.password"),
@@ -292,6 +310,21 @@ impl Identity {
                         "[blank]membership.groupId",
                         format!("{at}: a membership needs a groupId."),
                     ),
+                }
+            }
+            if matches!(secret, Secret::Plain(_)) && !plain_checked {
+                plain_checked = true;
+                if let Ok(cost) = portcullis_hash::new_hash_cost(&plain_scheme, req.factor) {
+                    if let Some(why) = budget.refuses(Some(cost)) {
+                        errors.add_field(
+                            "factor",
+                            "[tooCostly]factor",
+                            format!(
+                                "Plaintext passwords hashed with [{plain_scheme}] at this factor \
+                                 cannot be imported: {why}"
+                            ),
+                        );
+                    }
                 }
             }
             checked.push(Checked {
@@ -605,6 +638,43 @@ impl Identity {
             .buffered(in_flight)
             .try_collect()
             .await
+    }
+}
+
+/// The most an imported credential may cost to verify in a tenant.
+struct CostBudget {
+    factor: u64,
+    own: portcullis_hash::Cost,
+    scheme: String,
+}
+
+impl CostBudget {
+    fn of(encryption: &crate::settings::PasswordEncryption) -> Self {
+        CostBudget {
+            factor: encryption.import_cost_factor(),
+            own: encryption.own_cost(),
+            scheme: encryption.scheme().to_string(),
+        }
+    }
+
+    /// Why a credential of `cost` is refused, or `None` when it fits (or has no cost model).
+    fn refuses(&self, cost: Option<portcullis_hash::Cost>) -> Option<String> {
+        let cost = cost?;
+        let limit = self.own.saturating_mul(self.factor);
+        let ms = |c: portcullis_hash::Cost| c.div_ceil(1_000_000);
+        (cost > limit).then(|| {
+            format!(
+                "verifying it costs about {} ms of CPU per login attempt, over the tenant's \
+                 limit of about {} ms (passwordEncryptionConfiguration.\
+                 maximumImportedHashCostFactor = {} times the cost of its own scheme [{}]); \
+                 rehash it with a lower cost in the legacy system, import this user without \
+                 a password, or raise the tenant's maximumImportedHashCostFactor",
+                ms(cost),
+                ms(limit),
+                self.factor,
+                self.scheme
+            )
+        })
     }
 }
 

@@ -193,6 +193,7 @@ impl Identity {
         }
         let mut errors = Errors::default();
         validate::named(&tenant.name, "tenant.name", &mut errors);
+        crate::settings::check_tenant(&tenant, &mut errors);
         errors.into_result()?;
         self.check_connector_policies(None, &mut tenant, manages_connectors)
             .await?;
@@ -229,6 +230,7 @@ impl Identity {
         let old = self.tenant(scope, id).await?;
         let mut errors = Errors::default();
         validate::named(&new.name, "tenant.name", &mut errors);
+        crate::settings::check_tenant(&new, &mut errors);
         errors.into_result()?;
         new.keep_secrets(&old);
         self.check_connector_policies(Some(&old), &mut new, manages_connectors)
@@ -270,6 +272,7 @@ impl Identity {
         let mut errors = Errors::default();
         validate::named(&app.name, "application.name", &mut errors);
         validate::roles(&app.roles, &mut errors);
+        crate::settings::check_application(app, &mut errors);
         errors.into_result()
     }
 

@@ -623,9 +623,12 @@ impl Sessions {
                     if let (true, Some(c), Some(e)) = (verify, credential, existing.clone()) {
                         let pw = password.clone();
                         let kind = format!("verify {}:{}", c.scheme, c.factor);
-                        let ok = self
-                            .identity
-                            .pool()
+                        let pool = self.identity.pool().for_verify(
+                            &c,
+                            settings.passwords.scheme(),
+                            settings.passwords.encryption_scheme_factor,
+                        );
+                        let ok = pool
                             .run_as(&kind, move || portcullis_hash::verify(&c, pw.0.as_bytes()))
                             .await?;
                         if ok {
@@ -656,6 +659,10 @@ impl Sessions {
         let kind = format!("verify {}:{}", credential.scheme, credential.factor);
         // Kept for the dummy verify below, only when it may be needed.
         let again = (!at_target).then(|| password.clone());
+        let pool = self
+            .identity
+            .pool()
+            .for_verify(&credential, &target.0, target.1);
         let job = move || {
             let pw = password.0.as_bytes();
             if !portcullis_hash::verify(&credential, pw) {
@@ -668,8 +675,8 @@ impl Sessions {
             (true, upgraded)
         };
         // A verify alone is sized by its scheme and factor (cheap legacy digests run inline);
-        // one that may re-hash always goes to the pool.
-        let pool = self.identity.pool();
+        // one that may re-hash always goes to the pool. A credential far costlier than the
+        // tenant's scheme runs on the pool's costly lane, never on every worker.
         let (ok, upgraded) = if rehash {
             pool.run(job).await?
         } else {
@@ -685,7 +692,7 @@ impl Sessions {
                     // whatever the user's credential: a cheap imported hash must not answer
                     // faster than an unknown user.
                     let kind = format!("verify {}:{}", dummy.scheme, dummy.factor);
-                    pool.run_as(&kind, move || {
+                    self.identity.pool().run_as(&kind, move || {
                         portcullis_hash::verify(&dummy, pw.0.as_bytes())
                     })
                     .await?;
@@ -1049,7 +1056,11 @@ impl Sessions {
             expires_instant: None,
         };
         self.store().insert_signing_key(&stored).await?;
-        let until = now + (longest + ACTIVE_KEY_CACHE.as_secs() as i64) * 1000;
+        let until = now.saturating_add(
+            longest
+                .saturating_add(ACTIVE_KEY_CACHE.as_secs() as i64)
+                .saturating_mul(1000),
+        );
         for o in &old {
             self.store().retire_signing_key(&o.kid, until).await?;
         }
@@ -1228,7 +1239,7 @@ impl Sessions {
         let tenant_id = tenant.id.expect("stored");
         let key = self.signing_key(tenant_id).await?;
         let now = now_millis();
-        let exp = secs(now) + settings.access_ttl_secs;
+        let exp = secs(now).saturating_add(settings.access_ttl_secs);
         let mut c = Map::new();
         if let Some(a) = app.and_then(|a| a.id) {
             c.insert("aud".into(), json!(a));
@@ -1255,7 +1266,7 @@ impl Sessions {
         c.insert("auth_time".into(), json!(secs(auth_time)));
         c.insert("sid".into(), json!(sid));
         c.insert("tid".into(), json!(tenant_id));
-        Ok((key.sign(&c), exp * 1000))
+        Ok((key.sign(&c), exp.saturating_mul(1000)))
     }
 
     /// `GET /api/jwt/validate`: the claims of a token we signed that has not expired, else
@@ -1306,7 +1317,7 @@ impl Sessions {
             application_id: app,
             start_instant: start,
             insert_instant: now,
-            expires_instant: now + settings.refresh_ttl_millis,
+            expires_instant: now.saturating_add(settings.refresh_ttl_millis),
             used_instant: None,
         };
         (token, row)

@@ -1,10 +1,69 @@
-//! Typed views of the tenant and application settings login reads, under FusionAuth's JSON names.
-//! The settings themselves stay in the entities' `settings` map (kept verbatim); a missing or
-//! malformed block reads as FusionAuth's defaults.
+//! Typed views of the tenant and application settings login reads, under FusionAuth's JSON names,
+//! and their checks on save. The settings themselves stay in the entities' `settings` map (kept
+//! verbatim); a missing or malformed block reads as FusionAuth's defaults.
+//!
+//! Every duration and count read here has a range ([`check_tenant`], [`check_application`]
+//! refuse a value outside it on save), and reading clamps to the same range: a value that
+//! reached the store another way (an old row, a direct write) still locks, still issues tokens
+//! that validate, and never overflows the time arithmetic built on it.
 
-use crate::model::{Application, Json, Tenant};
+use crate::model::{Application, Json, Millis, Tenant};
+use crate::Errors;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::Value;
+use std::ops::RangeInclusive;
+
+const MINUTE_MILLIS: i64 = 60_000;
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// `failedAuthenticationConfiguration.tooManyAttempts`: at least one (zero would never lock).
+pub const TOO_MANY_ATTEMPTS: RangeInclusive<i64> = 1..=1_000;
+/// `failedAuthenticationConfiguration.resetCountInSeconds`: up to a year.
+pub const RESET_COUNT_SECONDS: RangeInclusive<i64> = 1..=31_536_000;
+/// The longest lock `actionDuration` × `actionDurationUnit` may give: ten years (3650 days).
+pub const MAX_LOCK_MILLIS: i64 = 3_650 * DAY_MILLIS;
+/// `jwtConfiguration.timeToLiveInSeconds`: up to a year.
+pub const ACCESS_TTL_SECONDS: RangeInclusive<i64> = 1..=31_536_000;
+/// `jwtConfiguration.refreshTokenTimeToLiveInMinutes`: up to ten years (3650 days).
+pub const REFRESH_TTL_MINUTES: RangeInclusive<i64> = 1..=5_256_000;
+/// `externalIdentifierConfiguration.changePasswordIdTimeToLiveInSeconds`: up to a week.
+pub const CHANGE_PASSWORD_ID_TTL_SECONDS: RangeInclusive<i64> = 1..=604_800;
+/// `passwordValidationRules.minLength`.
+pub const PASSWORD_MIN_LENGTH: RangeInclusive<i64> = 1..=256;
+/// `passwordValidationRules.maxLength` (and at least `minLength`).
+pub const PASSWORD_MAX_LENGTH: RangeInclusive<i64> = 1..=1_024;
+/// `passwordEncryptionConfiguration.maximumImportedHashCostFactor` (ours): how many times the
+/// cost of the tenant's own scheme an imported hash may cost to verify.
+pub const IMPORT_COST_FACTOR: RangeInclusive<i64> = 1..=100_000;
+/// Its default: an imported hash may cost ten times a login with the tenant's scheme.
+pub const DEFAULT_IMPORT_COST_FACTOR: u64 = 10;
+
+/// The lock units FusionAuth's `ExpiryUnit` names (and `SECONDS`), in milliseconds.
+const LOCK_UNITS: [(&str, i64); 7] = [
+    ("SECONDS", 1_000),
+    ("MINUTES", MINUTE_MILLIS),
+    ("HOURS", 60 * MINUTE_MILLIS),
+    ("DAYS", DAY_MILLIS),
+    ("WEEKS", 7 * DAY_MILLIS),
+    ("MONTHS", 30 * DAY_MILLIS),
+    ("YEARS", 365 * DAY_MILLIS),
+];
+
+const LOCK_UNIT_NAMES: [&str; 7] = [
+    "SECONDS", "MINUTES", "HOURS", "DAYS", "WEEKS", "MONTHS", "YEARS",
+];
+
+fn lock_unit_millis(unit: &str) -> Option<i64> {
+    LOCK_UNITS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(unit))
+        .map(|(_, ms)| *ms)
+}
+
+fn clamp(v: i64, range: &RangeInclusive<i64>) -> i64 {
+    v.clamp(*range.start(), *range.end())
+}
 
 fn block<T: DeserializeOwned + Default>(settings: &Json, name: &str) -> T {
     settings
@@ -20,6 +79,7 @@ pub struct PasswordEncryption {
     pub encryption_scheme: Option<String>,
     pub encryption_scheme_factor: Option<u32>,
     pub modify_encryption_scheme_on_login: bool,
+    pub maximum_imported_hash_cost_factor: Option<u64>,
 }
 
 impl PasswordEncryption {
@@ -31,6 +91,26 @@ impl PasswordEncryption {
         self.encryption_scheme
             .as_deref()
             .unwrap_or(portcullis_hash::DEFAULT_SCHEME)
+    }
+
+    /// What verifying a password of the tenant's own scheme and factor costs (the default
+    /// scheme's, for a scheme that slipped past the checks on save).
+    pub fn own_cost(&self) -> portcullis_hash::Cost {
+        portcullis_hash::new_hash_cost(self.scheme(), self.encryption_scheme_factor)
+            .or_else(|_| portcullis_hash::new_hash_cost(portcullis_hash::DEFAULT_SCHEME, None))
+            .unwrap_or(1)
+    }
+
+    /// How many times [`own_cost`](Self::own_cost) an imported credential may cost to verify:
+    /// `maximumImportedHashCostFactor`, default [`DEFAULT_IMPORT_COST_FACTOR`].
+    pub fn import_cost_factor(&self) -> u64 {
+        self.maximum_imported_hash_cost_factor
+            .map_or(DEFAULT_IMPORT_COST_FACTOR, |f| {
+                f.clamp(
+                    *IMPORT_COST_FACTOR.start() as u64,
+                    *IMPORT_COST_FACTOR.end() as u64,
+                )
+            })
     }
 }
 
@@ -56,16 +136,24 @@ impl Default for FailedAuthentication {
 }
 
 impl FailedAuthentication {
-    /// The lock's length in milliseconds (FusionAuth's units; unknown units read as minutes).
+    /// The lock's length in milliseconds (FusionAuth's units; unknown units read as minutes),
+    /// from one unit up to [`MAX_LOCK_MILLIS`].
     pub fn lock_millis(&self) -> i64 {
-        let unit = match self.action_duration_unit.to_ascii_uppercase().as_str() {
-            "SECONDS" => 1_000,
-            "HOURS" => 3_600_000,
-            "DAYS" => 86_400_000,
-            "WEEKS" => 7 * 86_400_000,
-            _ => 60_000,
-        };
-        self.action_duration.max(0).saturating_mul(unit)
+        let unit = lock_unit_millis(&self.action_duration_unit).unwrap_or(MINUTE_MILLIS);
+        self.action_duration
+            .max(1)
+            .saturating_mul(unit)
+            .min(MAX_LOCK_MILLIS)
+    }
+
+    /// The same settings with each count within its range.
+    fn clamped(mut self) -> Self {
+        self.too_many_attempts = clamp(
+            i64::try_from(self.too_many_attempts).unwrap_or(i64::MAX),
+            &TOO_MANY_ATTEMPTS,
+        ) as u64;
+        self.reset_count_in_seconds = clamp(self.reset_count_in_seconds, &RESET_COUNT_SECONDS);
+        self
     }
 }
 
@@ -113,7 +201,12 @@ impl Default for PasswordRules {
 
 impl PasswordRules {
     pub fn of(tenant: &Tenant) -> Self {
-        block(&tenant.settings, "passwordValidationRules")
+        let mut r: Self = block(&tenant.settings, "passwordValidationRules");
+        let to_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        r.min_length = clamp(to_i64(r.min_length), &PASSWORD_MIN_LENGTH) as usize;
+        r.max_length =
+            clamp(to_i64(r.max_length), &PASSWORD_MAX_LENGTH).max(to_i64(r.min_length)) as usize;
+        r
     }
 
     /// Adds FusionAuth's error codes (`[tooShort]password`, `[singleCase]password`...) for every
@@ -221,18 +314,18 @@ impl LoginSettings {
             .time_to_live_in_seconds
             .or(tj.time_to_live_in_seconds)
             .filter(|t| *t > 0)
-            .unwrap_or(3600);
+            .map_or(3600, |t| clamp(t, &ACCESS_TTL_SECONDS));
         let refresh_minutes = aj
             .refresh_token_time_to_live_in_minutes
             .or(tj.refresh_token_time_to_live_in_minutes)
             .filter(|t| *t > 0)
-            .unwrap_or(43_200);
+            .map_or(43_200, |t| clamp(t, &REFRESH_TTL_MINUTES));
         let policy = aj
             .refresh_token_usage_policy
             .or(tj.refresh_token_usage_policy);
         LoginSettings {
             passwords: block(s, "passwordEncryptionConfiguration"),
-            failed: block(s, "failedAuthenticationConfiguration"),
+            failed: block::<FailedAuthentication>(s, "failedAuthenticationConfiguration").clamped(),
             access_ttl_secs: ttl,
             refresh_ttl_millis: refresh_minutes.saturating_mul(60_000),
             one_time_refresh: !policy.is_some_and(|p| p.eq_ignore_ascii_case("Reusable")),
@@ -251,5 +344,350 @@ impl LoginSettings {
                 .unwrap_or("portcullis")
                 .to_string(),
         }
+    }
+}
+
+/// How long a change-password id is good for, in milliseconds:
+/// `tenant.externalIdentifierConfiguration.changePasswordIdTimeToLiveInSeconds` (FusionAuth's
+/// default 600), within [`CHANGE_PASSWORD_ID_TTL_SECONDS`].
+pub fn change_password_id_ttl_millis(tenant: &Tenant) -> Millis {
+    tenant
+        .settings
+        .get("externalIdentifierConfiguration")
+        .and_then(|v| v.get("changePasswordIdTimeToLiveInSeconds"))
+        .and_then(Value::as_i64)
+        .filter(|s| *s > 0)
+        .map_or(600, |s| clamp(s, &CHANGE_PASSWORD_ID_TTL_SECONDS))
+        * 1000
+}
+
+// ---------------------------------------------------------------- checks on save
+
+/// What a setting must be.
+enum Rule {
+    Int(RangeInclusive<i64>),
+    Bool,
+    Text,
+    /// One of these words, any case.
+    OneOf(&'static [&'static str]),
+}
+
+/// Checks the settings a tenant save carries: every duration and count Portcullis reads in
+/// its range, flags and words of the right kind, and a password scheme we can hash with.
+/// Errors are keyed by the JSON path (`tenant.failedAuthenticationConfiguration.actionDuration`).
+pub fn check_tenant(tenant: &Tenant, errors: &mut Errors) {
+    let mut c = Checker {
+        settings: &tenant.settings,
+        root: "tenant",
+        errors,
+    };
+    let failed = "failedAuthenticationConfiguration";
+    c.field(failed, "tooManyAttempts", Rule::Int(TOO_MANY_ATTEMPTS));
+    c.field(
+        failed,
+        "resetCountInSeconds",
+        Rule::Int(RESET_COUNT_SECONDS),
+    );
+    let unit_ok = c.field(failed, "actionDurationUnit", Rule::OneOf(&LOCK_UNIT_NAMES));
+    let unit = c
+        .value(failed, "actionDurationUnit")
+        .and_then(Value::as_str)
+        .filter(|_| unit_ok)
+        .and_then(lock_unit_millis)
+        .unwrap_or(MINUTE_MILLIS);
+    let unit_name = LOCK_UNITS
+        .iter()
+        .find(|(_, ms)| *ms == unit)
+        .map_or("MINUTES", |(n, _)| n);
+    c.field_with(
+        failed,
+        "actionDuration",
+        Rule::Int(1..=MAX_LOCK_MILLIS / unit),
+        &format!(" {unit_name} (a lock of at most 3650 days)"),
+    );
+
+    let jwt = "jwtConfiguration";
+    check_jwt(&mut c, jwt);
+    if let Some(policy) = c.value(jwt, "refreshTokenRevocationPolicy") {
+        if !policy.is_object() && !policy.is_null() {
+            c.invalid(
+                &format!("{jwt}.refreshTokenRevocationPolicy"),
+                "must be an object such as {\"onPasswordChanged\": true}".into(),
+            );
+        } else if let Some(v) = policy.get("onPasswordChanged") {
+            if !v.is_boolean() && !v.is_null() {
+                c.invalid(
+                    &format!("{jwt}.refreshTokenRevocationPolicy.onPasswordChanged"),
+                    "must be true or false".into(),
+                );
+            }
+        }
+    }
+
+    let rules = "passwordValidationRules";
+    let min_ok = c.field(rules, "minLength", Rule::Int(PASSWORD_MIN_LENGTH));
+    if c.field(rules, "maxLength", Rule::Int(PASSWORD_MAX_LENGTH)) {
+        let min = c
+            .value(rules, "minLength")
+            .and_then(Value::as_i64)
+            .filter(|_| min_ok)
+            .unwrap_or(crate::validate::PASSWORD_MIN as i64);
+        if let Some(max) = c.value(rules, "maxLength").and_then(Value::as_i64) {
+            if max < min {
+                c.invalid(
+                    &format!("{rules}.maxLength"),
+                    format!("must be at least minLength ({min}); found {max}"),
+                );
+            }
+        }
+    }
+    for flag in ["requireMixedCase", "requireNonAlpha", "requireNumber"] {
+        c.field(rules, flag, Rule::Bool);
+    }
+
+    let enc = "passwordEncryptionConfiguration";
+    let scheme_ok = c.field(enc, "encryptionScheme", Rule::Text);
+    let factor_ok = c.field(
+        enc,
+        "encryptionSchemeFactor",
+        Rule::Int(1..=i64::from(u32::MAX)),
+    );
+    c.field(enc, "modifyEncryptionSchemeOnLogin", Rule::Bool);
+    c.field(
+        enc,
+        "maximumImportedHashCostFactor",
+        Rule::Int(IMPORT_COST_FACTOR),
+    );
+    if scheme_ok && factor_ok {
+        let scheme = c
+            .value(enc, "encryptionScheme")
+            .and_then(Value::as_str)
+            .unwrap_or(portcullis_hash::DEFAULT_SCHEME);
+        let factor = c
+            .value(enc, "encryptionSchemeFactor")
+            .and_then(Value::as_u64)
+            .and_then(|f| u32::try_from(f).ok());
+        match portcullis_hash::new_hash_cost(scheme, factor) {
+            Ok(_) => {}
+            Err(
+                e @ (portcullis_hash::HashError::ParameterTooLarge { .. }
+                | portcullis_hash::HashError::ParameterTooSmall { .. }),
+            ) => c.invalid(
+                &format!("{enc}.encryptionSchemeFactor"),
+                format!("is out of range for [{scheme}]: {e}"),
+            ),
+            Err(e) => c.invalid(
+                &format!("{enc}.encryptionScheme"),
+                format!(
+                    "[{scheme}] cannot hash new passwords: use argon2id, bcrypt, scrypt, pbkdf2 \
+                     or one of FusionAuth's salted-* schemes ({e})"
+                ),
+            ),
+        }
+    }
+
+    c.field(
+        "externalIdentifierConfiguration",
+        "changePasswordIdTimeToLiveInSeconds",
+        Rule::Int(CHANGE_PASSWORD_ID_TTL_SECONDS),
+    );
+
+    let email = "emailConfiguration";
+    c.field(email, "verifyEmail", Rule::Bool);
+    c.field(email, "port", Rule::Int(1..=65_535));
+    c.field(email, "security", Rule::OneOf(&["NONE", "SSL", "TLS"]));
+    for text in [
+        "host",
+        "username",
+        "password",
+        "defaultFromEmail",
+        "defaultFromName",
+        "forgotPasswordUrl",
+    ] {
+        c.field(email, text, Rule::Text);
+    }
+    if let Some(v) = tenant.settings.get("issuer") {
+        if !v.is_string() && !v.is_null() {
+            c.errors.add_field(
+                "tenant.issuer",
+                "[invalid]tenant.issuer",
+                "The [tenant.issuer] property must be a string.",
+            );
+        }
+    }
+}
+
+/// Checks the settings an application save carries (its `jwtConfiguration` overrides and
+/// `loginConfiguration`), as [`check_tenant`] does for a tenant.
+pub fn check_application(app: &Application, errors: &mut Errors) {
+    let mut c = Checker {
+        settings: &app.settings,
+        root: "application",
+        errors,
+    };
+    c.field("jwtConfiguration", "enabled", Rule::Bool);
+    check_jwt(&mut c, "jwtConfiguration");
+    c.field("loginConfiguration", "generateRefreshTokens", Rule::Bool);
+}
+
+fn check_jwt(c: &mut Checker<'_>, jwt: &str) {
+    c.field(jwt, "timeToLiveInSeconds", Rule::Int(ACCESS_TTL_SECONDS));
+    c.field(
+        jwt,
+        "refreshTokenTimeToLiveInMinutes",
+        Rule::Int(REFRESH_TTL_MINUTES),
+    );
+    c.field(
+        jwt,
+        "refreshTokenUsagePolicy",
+        Rule::OneOf(&["OneTimeUse", "Reusable"]),
+    );
+}
+
+struct Checker<'a> {
+    settings: &'a Json,
+    root: &'static str,
+    errors: &'a mut Errors,
+}
+
+impl Checker<'_> {
+    /// `settings[block][name]`, when the block is an object that has it (not `null`).
+    fn value(&self, block: &str, name: &str) -> Option<&Value> {
+        self.settings.get(block)?.get(name).filter(|v| !v.is_null())
+    }
+
+    fn invalid(&mut self, path: &str, why: String) {
+        let field = format!("{}.{path}", self.root);
+        self.errors.add_field(
+            &field,
+            &format!("[invalid]{field}"),
+            format!("The [{field}] property {why}."),
+        );
+    }
+
+    /// Checks `settings[block][name]` against `rule` when present; true when absent or valid.
+    fn field(&mut self, block: &str, name: &str, rule: Rule) -> bool {
+        self.field_with(block, name, rule, "")
+    }
+
+    fn field_with(&mut self, block: &str, name: &str, rule: Rule, unit: &str) -> bool {
+        match self.settings.get(block) {
+            None | Some(Value::Null) | Some(Value::Object(_)) => {}
+            Some(_) => {
+                // One error per block that is not an object.
+                let field = format!("{}.{block}", self.root);
+                if !self.errors.field_errors.contains_key(&field) {
+                    self.invalid(block, "must be an object".into());
+                }
+                return false;
+            }
+        }
+        let Some(v) = self.value(block, name) else {
+            return true;
+        };
+        let why = match &rule {
+            Rule::Int(range) => match v.as_i64() {
+                Some(n) if range.contains(&n) => return true,
+                _ => format!(
+                    "must be a whole number from {} to {}{unit}; found {v}",
+                    range.start(),
+                    range.end()
+                ),
+            },
+            Rule::Bool if v.is_boolean() => return true,
+            Rule::Bool => format!("must be true or false; found {v}"),
+            Rule::Text if v.is_string() => return true,
+            Rule::Text => format!("must be a string; found {v}"),
+            Rule::OneOf(words) => match v.as_str() {
+                Some(s) if words.iter().any(|w| w.eq_ignore_ascii_case(s)) => return true,
+                _ => format!("must be one of {}; found {v}", words.join(", ")),
+            },
+        };
+        self.invalid(&format!("{block}.{name}"), why);
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tenant(settings: Value) -> Tenant {
+        Tenant {
+            name: "t".into(),
+            settings: settings.as_object().unwrap().clone(),
+            ..Tenant::default()
+        }
+    }
+
+    #[test]
+    fn stored_values_out_of_range_read_as_the_nearest_bound() {
+        let t = tenant(json!({
+            "failedAuthenticationConfiguration": {"tooManyAttempts": 0,
+                "resetCountInSeconds": i64::MAX, "actionDuration": i64::MAX,
+                "actionDurationUnit": "WEEKS"},
+            "jwtConfiguration": {"timeToLiveInSeconds": i64::MAX,
+                "refreshTokenTimeToLiveInMinutes": i64::MAX},
+            "passwordValidationRules": {"minLength": 0, "maxLength": 100_000},
+            "externalIdentifierConfiguration": {"changePasswordIdTimeToLiveInSeconds": i64::MAX}
+        }));
+        let s = LoginSettings::of(&t, None);
+        assert_eq!(s.failed.too_many_attempts, 1, "zero would never lock");
+        assert_eq!(s.failed.reset_count_in_seconds, *RESET_COUNT_SECONDS.end());
+        assert_eq!(s.failed.lock_millis(), MAX_LOCK_MILLIS);
+        assert_eq!(s.access_ttl_secs, *ACCESS_TTL_SECONDS.end());
+        assert_eq!(s.refresh_ttl_millis, *REFRESH_TTL_MINUTES.end() * 60_000);
+        assert_eq!((s.rules.min_length, s.rules.max_length), (1, 1024));
+        assert_eq!(
+            change_password_id_ttl_millis(&t),
+            *CHANGE_PASSWORD_ID_TTL_SECONDS.end() * 1000
+        );
+        let now = crate::now_millis();
+        assert!(now + s.failed.lock_millis() > now, "no overflow");
+    }
+
+    #[test]
+    fn every_lock_unit_counts_and_a_zero_duration_still_locks_one_unit() {
+        let f = |d: i64, unit: &str| FailedAuthentication {
+            action_duration: d,
+            action_duration_unit: unit.into(),
+            ..FailedAuthentication::default()
+        };
+        assert_eq!(f(2, "SECONDS").lock_millis(), 2_000);
+        assert_eq!(f(1, "months").lock_millis(), 30 * DAY_MILLIS);
+        assert_eq!(f(10, "YEARS").lock_millis(), MAX_LOCK_MILLIS);
+        assert_eq!(f(0, "HOURS").lock_millis(), 3_600_000);
+    }
+
+    #[test]
+    fn a_tenant_save_names_each_bad_setting() {
+        let mut errors = Errors::default();
+        check_tenant(
+            &tenant(json!({
+                "failedAuthenticationConfiguration": {"actionDuration": 3651, "actionDurationUnit": "DAYS"},
+                "passwordEncryptionConfiguration": {"encryptionScheme": "rot13"},
+                "jwtConfiguration": "long"
+            })),
+            &mut errors,
+        );
+        let fields: Vec<&str> = errors.field_errors.keys().map(String::as_str).collect();
+        assert_eq!(
+            fields,
+            [
+                "tenant.failedAuthenticationConfiguration.actionDuration",
+                "tenant.jwtConfiguration",
+                "tenant.passwordEncryptionConfiguration.encryptionScheme",
+            ]
+        );
+        let mut errors = Errors::default();
+        check_tenant(
+            &tenant(json!({
+                "failedAuthenticationConfiguration": {"actionDuration": 3650, "actionDurationUnit": "DAYS"},
+                "passwordEncryptionConfiguration": {"encryptionScheme": "argon2id", "encryptionSchemeFactor": 3}
+            })),
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
     }
 }

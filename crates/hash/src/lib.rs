@@ -15,6 +15,7 @@
 //! - imported parameters are checked against the [`limits`] so a crafted hash cannot make a
 //!   login cost minutes of CPU or gigabytes of memory.
 
+pub mod cost;
 mod encoding;
 pub mod limits;
 mod pool;
@@ -23,7 +24,8 @@ mod schemes;
 
 use std::sync::OnceLock;
 
-pub use pool::{HashPool, PoolBusy, INLINE_BELOW};
+pub use cost::Cost;
+pub use pool::{HashPool, Lane, PoolBusy, COSTLY_ABOVE, INLINE_BELOW};
 pub use registry::{Hasher, Registry};
 
 /// A stored password credential: FusionAuth's split form (scheme, factor, salt, hash).
@@ -124,4 +126,16 @@ pub fn parse_import(
 /// successful login: another scheme, a weaker factor, or a credential that does not parse.
 pub fn needs_rehash(credential: &Credential, target_scheme: &str, target_factor: u32) -> bool {
     builtin().needs_rehash(credential, target_scheme, target_factor)
+}
+
+/// What verifying `credential` costs, in [`cost`]'s unit; `None` when it does not parse.
+pub fn cost(credential: &Credential) -> Option<Cost> {
+    builtin().cost(credential)
+}
+
+/// What verifying a password hashed with `scheme` at `factor` (the scheme's default when
+/// `None`) costs. An error when `scheme` is unknown, writes no new passwords, or `factor` is out
+/// of its range: the check a tenant's `passwordEncryptionConfiguration` gets on save.
+pub fn new_hash_cost(scheme: &str, factor: Option<u32>) -> Result<Cost, HashError> {
+    builtin().new_hash_cost(scheme, factor)
 }

@@ -5,6 +5,11 @@
 //! would let a login storm take unbounded memory. The pool runs jobs on `workers` threads and
 //! holds at most `queue_limit` waiting jobs; past that, [`HashPool::run`] answers [`PoolBusy`]
 //! at once so the caller can answer 503 instead of queueing without bound.
+//!
+//! Beside that main lane the pool has a smaller costly lane (half as many threads, at least
+//! one, with a short queue of its own). A verify of a credential much costlier than the tenant's
+//! own scheme ([`HashPool::for_verify`]) runs there, so a few guesses against imported hashes at
+//! the limits (seconds of CPU each) can never take every worker from everyone else's logins.
 
 use crate::{Credential, HashError};
 use std::collections::HashMap;
@@ -24,37 +29,37 @@ pub struct PoolBusy;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// A bounded pool of hashing threads shared by the server and the importer. Cloning shares
-/// the same threads; they stop when the last clone is dropped and the queue has drained.
-#[derive(Clone)]
-pub struct HashPool {
+/// A verify whose credential costs more than this many times the tenant's own scheme runs on
+/// the costly lane. The cost model is right within about a factor of two across schemes, so a
+/// legacy hash about as costly as the tenant's (bcrypt 10 beside argon2id's defaults) stays on
+/// the main lane.
+pub const COSTLY_ABOVE: u64 = 2;
+
+/// Which of the pool's two sets of threads a job runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Every job but the costly verifies: `workers` threads.
+    Main,
+    /// Verifies far costlier than the tenant's own scheme: half as many threads (at least one)
+    /// and a short queue, so they never hold every worker.
+    Costly,
+}
+
+/// One set of threads fed by one bounded queue.
+struct Threads {
     sender: SyncSender<Job>,
     workers: usize,
     queue_limit: usize,
-    /// The last measured duration of each kind of job given to [`HashPool::run_as`].
-    costs: Arc<Mutex<HashMap<String, Duration>>>,
 }
 
-impl std::fmt::Debug for HashPool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HashPool")
-            .field("workers", &self.workers)
-            .field("queue_limit", &self.queue_limit)
-            .finish()
-    }
-}
-
-impl HashPool {
-    /// A pool of `workers` threads (at least 1) that queues at most `queue_limit` jobs beyond
-    /// those running.
-    pub fn new(workers: usize, queue_limit: usize) -> Self {
-        let workers = workers.max(1);
+impl Threads {
+    fn start(name: &str, workers: usize, queue_limit: usize) -> Self {
         let (sender, receiver) = sync_channel::<Job>(queue_limit);
         let receiver = Arc::new(Mutex::new(receiver));
         for i in 0..workers {
             let receiver = Arc::clone(&receiver);
             std::thread::Builder::new()
-                .name(format!("portcullis-hash-{i}"))
+                .name(format!("{name}-{i}"))
                 .spawn(move || loop {
                     // Hold the lock only while taking a job, never while running it.
                     let job = match receiver.lock() {
@@ -68,10 +73,54 @@ impl HashPool {
                 })
                 .expect("the OS could not start a hashing thread");
         }
-        Self {
+        Threads {
             sender,
             workers,
             queue_limit,
+        }
+    }
+}
+
+/// A bounded pool of hashing threads shared by the server and the importer. Cloning shares
+/// the same threads; they stop when the last clone is dropped and the queues have drained.
+#[derive(Clone)]
+pub struct HashPool {
+    main: Arc<Threads>,
+    costly: Arc<Threads>,
+    /// The lane [`run`](Self::run) and [`run_as`](Self::run_as) use: `Main` unless this clone
+    /// came from [`for_verify`](Self::for_verify) or [`on`](Self::on).
+    lane: Lane,
+    /// The last measured duration of each kind of job given to [`HashPool::run_as`].
+    costs: Arc<Mutex<HashMap<String, Duration>>>,
+}
+
+impl std::fmt::Debug for HashPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashPool")
+            .field("workers", &self.main.workers)
+            .field("queue_limit", &self.main.queue_limit)
+            .field("costly_workers", &self.costly.workers)
+            .field("costly_queue_limit", &self.costly.queue_limit)
+            .field("lane", &self.lane)
+            .finish()
+    }
+}
+
+impl HashPool {
+    /// A pool of `workers` threads (at least 1) that queues at most `queue_limit` jobs beyond
+    /// those running, beside a costly lane of half as many threads (at least 1) that queues at
+    /// most 8 jobs per thread (never more than `queue_limit`).
+    pub fn new(workers: usize, queue_limit: usize) -> Self {
+        let workers = workers.max(1);
+        let costly = (workers / 2).max(1);
+        Self {
+            main: Arc::new(Threads::start("portcullis-hash", workers, queue_limit)),
+            costly: Arc::new(Threads::start(
+                "portcullis-hash-costly",
+                costly,
+                queue_limit.min(costly * 8),
+            )),
+            lane: Lane::Main,
             costs: Arc::default(),
         }
     }
@@ -82,13 +131,65 @@ impl HashPool {
         Self::new(n, n * 64)
     }
 
-    /// Number of threads.
+    /// Number of threads of the main lane.
     pub fn workers(&self) -> usize {
-        self.workers
+        self.main.workers
     }
 
-    /// Runs `job` on a pool thread and waits for its result without blocking the runtime.
-    /// `Err(PoolBusy)` when the queue is full (or the job panicked).
+    /// Number of threads of the costly lane.
+    pub fn costly_workers(&self) -> usize {
+        self.costly.workers
+    }
+
+    /// The lane [`run`](Self::run) and [`run_as`](Self::run_as) of this handle use.
+    pub fn lane(&self) -> Lane {
+        self.lane
+    }
+
+    /// The same pool, running jobs on `lane`.
+    pub fn on(&self, lane: Lane) -> HashPool {
+        HashPool {
+            lane,
+            ..self.clone()
+        }
+    }
+
+    /// The lane a verify of `credential` belongs on when the tenant hashes new passwords with
+    /// `target_scheme` at `target_factor`: `Costly` when the credential costs more than
+    /// [`COSTLY_ABOVE`] times a credential of the tenant's own (see [`crate::cost`]). A target
+    /// that is not a scheme we write is measured as the default scheme; a credential that does
+    /// not parse fails at once and stays on the main lane.
+    pub fn lane_for(
+        credential: &Credential,
+        target_scheme: &str,
+        target_factor: Option<u32>,
+    ) -> Lane {
+        let Some(cost) = crate::cost(credential) else {
+            return Lane::Main;
+        };
+        let target = crate::new_hash_cost(target_scheme, target_factor)
+            .or_else(|_| crate::new_hash_cost(crate::DEFAULT_SCHEME, None))
+            .unwrap_or(1);
+        if cost > target.saturating_mul(COSTLY_ABOVE) {
+            Lane::Costly
+        } else {
+            Lane::Main
+        }
+    }
+
+    /// The pool a verify of `credential` runs on (see [`lane_for`](Self::lane_for)): this
+    /// pool, its `run` and `run_as` on the lane the credential's cost picks.
+    pub fn for_verify(
+        &self,
+        credential: &Credential,
+        target_scheme: &str,
+        target_factor: Option<u32>,
+    ) -> HashPool {
+        self.on(Self::lane_for(credential, target_scheme, target_factor))
+    }
+
+    /// Runs `job` on a thread of this handle's lane and waits for its result without blocking
+    /// the runtime. `Err(PoolBusy)` when the lane's queue is full (or the job panicked).
     pub async fn run<T, F>(&self, job: F) -> Result<T, PoolBusy>
     where
         T: Send + 'static,
@@ -101,7 +202,11 @@ impl HashPool {
                 let _ = tx.send(value);
             }
         });
-        match self.sender.try_send(job) {
+        let threads = match self.lane {
+            Lane::Main => &self.main,
+            Lane::Costly => &self.costly,
+        };
+        match threads.sender.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 return Err(PoolBusy)

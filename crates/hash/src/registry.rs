@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::{schemes, Credential, HashError};
+use crate::{schemes, Cost, Credential, HashError};
 
 /// One password hash scheme, known by [`Hasher::name`] (the `encryptionScheme` of an import and
 /// the `scheme` of a stored [`Credential`]).
@@ -43,6 +43,22 @@ pub trait Hasher: Send + Sync {
     /// True when a credential of this scheme is weaker than `target_factor`.
     fn needs_rehash(&self, credential: &Credential, target_factor: u32) -> bool {
         credential.factor < target_factor
+    }
+
+    /// What verifying `credential` costs ([`crate::cost`]), or `None` when it does not parse
+    /// (it then never verifies, at once) or the scheme has no model. A hasher with no model
+    /// is never refused by a cost budget and always runs on the pool's main lane.
+    fn cost(&self, credential: &Credential) -> Option<Cost> {
+        let _ = credential;
+        None
+    }
+
+    /// What verifying a password this hasher writes at `factor` (its default when `None`)
+    /// costs. An error when it writes no new passwords or `factor` is out of its range: the
+    /// check a tenant's `encryptionScheme` and `encryptionSchemeFactor` get on save.
+    fn new_hash_cost(&self, factor: Option<u32>) -> Result<Cost, HashError> {
+        let _ = factor;
+        Err(HashError::CannotHash(self.name().to_string()))
     }
 }
 
@@ -169,6 +185,20 @@ impl Registry {
                 reason: "the hasher failed on this input (a bug: please report it)".to_string(),
             }),
         }
+    }
+
+    /// See [`crate::cost`].
+    pub fn cost(&self, credential: &Credential) -> Option<Cost> {
+        let hasher = self.get(&credential.scheme)?;
+        catch_unwind(AssertUnwindSafe(|| hasher.cost(credential))).unwrap_or(None)
+    }
+
+    /// See [`crate::new_hash_cost`].
+    pub fn new_hash_cost(&self, scheme: &str, factor: Option<u32>) -> Result<Cost, HashError> {
+        let hasher = self
+            .get(scheme)
+            .ok_or_else(|| HashError::UnknownScheme(scheme.to_string()))?;
+        hasher.new_hash_cost(factor)
     }
 
     /// See [`crate::needs_rehash`].

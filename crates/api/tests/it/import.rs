@@ -23,6 +23,7 @@ portcullis_store::on_both_backends!(
     upsert_still_refuses_duplicates_and_conflicts_and_writes_nothing,
     import_records_one_user_bulk_create_event_without_secrets,
     appended_events_read_back_newest_first_by_tenant_and_type,
+    a_hash_costlier_than_the_tenant_allows_is_named_by_index_until_the_limit_is_raised,
 );
 
 const APP: &str = "00000000-0000-0000-0000-000000000002";
@@ -774,4 +775,79 @@ async fn appended_events_read_back_newest_first_by_tenant_and_type(b: Backend) {
     );
     assert_eq!(first.body["event"]["type"], "user.login.failed");
     assert_eq!(first.body["event"]["loginId"], "a@example.com");
+}
+
+/// PBKDF2-SHA1 at the iteration limit with a 128-byte key: seven full iteration runs per
+/// verify (seconds of CPU), though each parameter alone is within the limits.
+fn pbkdf2_sha1_at_the_limits() -> String {
+    format!(
+        "$pbkdf2-sha1$i=10000000,l=128$c2FsdHNhbHRzYWx0${}",
+        "A".repeat(171)
+    )
+}
+
+async fn a_hash_costlier_than_the_tenant_allows_is_named_by_index_until_the_limit_is_raised(
+    b: Backend,
+) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let body = json!({"users": [
+        {"email": "cheap@example.com", "encryptionScheme": "salted-sha256", "factor": 1,
+         "salt": "c2FsdA==", "password": "WQmOLnSb7LdOUB4gdj7blLCUM+IMKv8OvJoGG7kkSOY="},
+        {"email": "costly@example.com", "encryptionScheme": "pbkdf2",
+         "password": pbkdf2_sha1_at_the_limits()}
+    ]});
+    let a = import(&s, body.clone()).await;
+    assert_eq!(a.status, 400, "{a:?}");
+    assert_eq!(
+        a.field_code("users[1].password"),
+        Some("[tooCostly]user.password"),
+        "{a:?}"
+    );
+    let message = a.json["fieldErrors"]["users[1].password"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.contains("maximumImportedHashCostFactor = 10"),
+        "the error names the limit: {message}"
+    );
+    assert!(a.json["fieldErrors"].get("users[0].password").is_none());
+    assert_eq!(
+        s.get("/api/user?email=cheap@example.com").await.status,
+        404,
+        "nothing was written"
+    );
+
+    // Plaintext passwords to be hashed at a cost over the limit are refused the same way.
+    let plain = import(
+        &s,
+        json!({"encryptionScheme": "bcrypt", "factor": 16,
+               "users": [{"email": "plain@example.com", "password": "correct horse"}]}),
+    )
+    .await;
+    assert_eq!(plain.status, 400, "{plain:?}");
+    assert_eq!(plain.field_code("factor"), Some("[tooCostly]factor"));
+
+    // The tenant may take on costlier hashes deliberately.
+    let p = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{t}"),
+            json!({"tenant": {"passwordEncryptionConfiguration": {"maximumImportedHashCostFactor": 1000}}}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{p:?}");
+    let a = import(&s, body).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let stored = user_by_email(&s, "costly@example.com").await;
+    let id = stored["id"].as_str().unwrap().parse().unwrap();
+    let c =
+        s.db.store
+            .user(Scope::ALL, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .credential
+            .unwrap();
+    assert_eq!((c.scheme.as_str(), c.factor), ("pbkdf2", 10_000_000));
 }

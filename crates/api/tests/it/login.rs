@@ -35,6 +35,9 @@ portcullis_store::on_both_backends!(
     imported_refresh_tokens_keep_old_sessions_alive,
     a_full_hashing_pool_answers_busy_instead_of_queueing,
     tenant_password_rules_apply_when_users_are_created_and_replaced,
+    a_huge_lock_duration_in_the_stored_settings_still_locks,
+    a_huge_token_lifetime_in_the_stored_settings_still_issues_tokens_that_validate,
+    costly_verifies_leave_the_main_lane_to_logins_with_the_tenant_scheme,
 );
 
 const PASSWORD: &str = "correct horse";
@@ -1410,12 +1413,12 @@ async fn a_full_hashing_pool_answers_busy_instead_of_queueing(b: Backend) {
     let s = Server::start(b).await;
     let (t, _, _) = fixture(&s).await;
     let tid = uuid::Uuid::parse_str(&t).unwrap();
-    // No brute-force counting: with it, logins of one user beyond `tooManyAttempts` at once
+    // A brute-force limit above the burst: logins of one user beyond `tooManyAttempts` at once
     // are refused before they reach the pool.
     patch_tenant(
         &s,
         &t,
-        json!({"failedAuthenticationConfiguration": {"tooManyAttempts": 0}}),
+        json!({"failedAuthenticationConfiguration": {"tooManyAttempts": 1000}}),
     )
     .await;
     // One worker and one queued job: a burst of logins must not wait in an unbounded queue.
@@ -1484,5 +1487,153 @@ async fn tenant_password_rules_apply_when_users_are_created_and_replaced(b: Back
     assert_eq!(
         put.field_code("user.password"),
         Some("[requireNumber]user.password")
+    );
+}
+
+/// Writes `settings` into the tenant's stored row directly, past the checks a save through the
+/// API makes (as an old row or another tool could have).
+async fn store_tenant_settings(s: &Server, t: &str, settings: Value) {
+    let id = uuid::Uuid::parse_str(t).unwrap();
+    let mut tenant = s.db.store.tenant(id).await.unwrap().unwrap();
+    for (k, v) in settings.as_object().unwrap() {
+        tenant.settings.insert(k.clone(), v.clone());
+    }
+    s.db.store.update_tenant(&tenant).await.unwrap();
+}
+
+async fn a_huge_lock_duration_in_the_stored_settings_still_locks(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, _, _) = fixture(&s).await;
+    store_tenant_settings(
+        &s,
+        &t,
+        json!({"failedAuthenticationConfiguration": {"tooManyAttempts": 2,
+               "resetCountInSeconds": i64::MAX, "actionDuration": i64::MAX,
+               "actionDurationUnit": "WEEKS"}}),
+    )
+    .await;
+    for _ in 0..2 {
+        let a = login(&s, json!({"loginId": "jane", "password": "guess"})).await;
+        assert_eq!(a.status, 404, "{a:?}");
+    }
+    let locked = login(&s, json!({"loginId": "jane", "password": PASSWORD})).await;
+    assert_eq!(locked.status, 423, "{locked:?}");
+    let until = locked.json["lockExpirationInstant"].as_i64().unwrap();
+    let now = portcullis_domain::now_millis();
+    let ten_years = 3_650 * 86_400_000_i64;
+    assert!(
+        until > now + ten_years - 60_000 && until <= now + ten_years,
+        "the lock is the longest one allowed: {until} vs {now}"
+    );
+}
+
+async fn a_huge_token_lifetime_in_the_stored_settings_still_issues_tokens_that_validate(
+    b: Backend,
+) {
+    let s = Server::start(b).await;
+    let (t, app, _) = fixture(&s).await;
+    enable_refresh_tokens(&s, &app).await;
+    store_tenant_settings(
+        &s,
+        &t,
+        json!({"jwtConfiguration": {"timeToLiveInSeconds": i64::MAX,
+               "refreshTokenTimeToLiveInMinutes": i64::MAX}}),
+    )
+    .await;
+    let a = login(
+        &s,
+        json!({"loginId": "jane", "password": PASSWORD, "applicationId": app}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let token = a.json["token"].as_str().unwrap();
+    let v = send(
+        s.http
+            .get(format!("{}/api/jwt/validate", s.url))
+            .header("Authorization", format!("Bearer {token}")),
+    )
+    .await;
+    assert_eq!(v.status, 200, "{v:?}");
+    let exp = v.json["jwt"]["exp"].as_i64().unwrap();
+    let now = portcullis_domain::now_millis() / 1000;
+    assert!(
+        exp > now && exp <= now + 31_536_000,
+        "the lifetime is the longest one allowed: {exp} vs {now}"
+    );
+    // The refresh token is good too, and so is the token it grants.
+    let refresh_token = a.json["refreshToken"].as_str().unwrap().to_string();
+    let r = refresh(&s, &refresh_token).await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+async fn costly_verifies_leave_the_main_lane_to_logins_with_the_tenant_scheme(b: Backend) {
+    let s = Server::start(b).await;
+    let (t, _, _) = fixture(&s).await;
+    // bcrypt cost 13 beside the tenant's argon2id (about 14 times its cost): within a raised
+    // import limit, and on the costly lane.
+    patch_tenant(
+        &s,
+        &t,
+        json!({"passwordEncryptionConfiguration": {"maximumImportedHashCostFactor": 100}}),
+    )
+    .await;
+    let costly = portcullis_hash::hash_password("bcrypt", Some(13), b"legacy").unwrap();
+    let users: Vec<Value> = (0..4)
+        .map(|i| {
+            json!({"email": format!("legacy{i}@example.com"), "encryptionScheme": "bcrypt",
+                   "password": costly.hash})
+        })
+        .collect();
+    let a = s
+        .call("POST", "/api/user/import", json!({ "users": users }))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+
+    let timed = |body: Value| {
+        let s = &s;
+        async move {
+            let t0 = Instant::now();
+            let a = login(s, body).await;
+            (a.status, t0.elapsed())
+        }
+    };
+    let jane = json!({"loginId": "jane", "password": PASSWORD});
+    timed(jane.clone()).await;
+    let mut idle = Duration::MAX;
+    for _ in 0..3 {
+        let (status, took) = timed(jane.clone()).await;
+        assert_eq!(status, 200);
+        idle = idle.min(took);
+    }
+    let (status, one_costly) =
+        timed(json!({"loginId": "legacy0@example.com", "password": "guess"})).await;
+    assert_eq!(status, 404);
+
+    // Several wrong guesses against the costly hashes at once...
+    let guesses: Vec<_> = (0..4)
+        .map(|i| {
+            let (url, key, http) = (s.url.clone(), s.key.clone(), s.http.clone());
+            tokio::spawn(async move {
+                let rb = http
+                    .post(format!("{url}/api/login"))
+                    .header("Authorization", key)
+                    .json(
+                        &json!({"loginId": format!("legacy{i}@example.com"), "password": "guess"}),
+                    );
+                send(rb).await.status
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ...leave a login with the tenant's own scheme about as fast as when idle.
+    let (status, busy) = timed(jane.clone()).await;
+    assert_eq!(status, 200);
+    for g in guesses {
+        assert_eq!(g.await.unwrap(), 404);
+    }
+    assert!(
+        busy < idle * 3 + one_costly / 4,
+        "a normal login took {busy:?} beside costly verifies ({idle:?} idle; one costly \
+         verify takes {one_costly:?})"
     );
 }

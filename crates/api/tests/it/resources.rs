@@ -3,7 +3,7 @@
 use crate::support::*;
 use portcullis_domain::{Scope, Store};
 use portcullis_store::testing::Backend;
-use serde_json::json;
+use serde_json::{json, Value};
 
 portcullis_store::on_both_backends!(
     fresh_store_has_a_default_tenant_and_application,
@@ -17,6 +17,8 @@ portcullis_store::on_both_backends!(
     groups_grant_roles_and_hold_members,
     deleting_a_tenant_deletes_its_users,
     a_chosen_id_of_another_tenant_answers_as_one_of_the_own_tenant,
+    tenant_settings_out_of_range_are_field_errors_on_create_replace_and_patch,
+    application_settings_out_of_range_are_field_errors_on_create_replace_and_patch,
 );
 
 async fn fresh_store_has_a_default_tenant_and_application(b: Backend) {
@@ -682,4 +684,282 @@ async fn a_chosen_id_of_another_tenant_answers_as_one_of_the_own_tenant(b: Backe
             .len(),
         3
     );
+/// `{block: {field: value}}`.
+fn setting(block: &str, field: &str, value: Value) -> Value {
+    json!({ block: { field: value } })
+}
+
+/// Sends `settings` as a create, a replace and a patch of the entity `kind`
+/// (`tenant` or `application`) at `path` and returns the three answers.
+async fn save_three_ways(s: &Server, kind: &str, path: &str, settings: &Value) -> [Answer; 3] {
+    // Tenant names are unique: each create gets a name of its own, the replace keeps the name.
+    let mut body = json!({"name": format!("Checked {}", uuid::Uuid::new_v4())});
+    for (k, v) in settings.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let create = s
+        .call("POST", &format!("/api/{kind}"), json!({ kind: body }))
+        .await;
+    body["name"] = json!("Target");
+    let replace = s.call("PUT", path, json!({ kind: body })).await;
+    let patch = s.call("PATCH", path, json!({ kind: settings })).await;
+    [create, replace, patch]
+}
+
+async fn tenant_settings_out_of_range_are_field_errors_on_create_replace_and_patch(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.new_tenant("Target").await;
+    let path = format!("/api/tenant/{t}");
+    let fa = "failedAuthenticationConfiguration";
+    let bad: Vec<(Value, &str)> = vec![
+        (
+            setting(fa, "tooManyAttempts", json!(0)),
+            "failedAuthenticationConfiguration.tooManyAttempts",
+        ),
+        (
+            setting(fa, "tooManyAttempts", json!(1001)),
+            "failedAuthenticationConfiguration.tooManyAttempts",
+        ),
+        (
+            setting(fa, "resetCountInSeconds", json!(0)),
+            "failedAuthenticationConfiguration.resetCountInSeconds",
+        ),
+        (
+            setting(fa, "resetCountInSeconds", json!(31_536_001)),
+            "failedAuthenticationConfiguration.resetCountInSeconds",
+        ),
+        (
+            json!({fa: {"actionDuration": i64::MAX, "actionDurationUnit": "WEEKS"}}),
+            "failedAuthenticationConfiguration.actionDuration",
+        ),
+        (
+            json!({fa: {"actionDuration": 522, "actionDurationUnit": "WEEKS"}}),
+            "failedAuthenticationConfiguration.actionDuration",
+        ),
+        (
+            json!({fa: {"actionDuration": 0, "actionDurationUnit": "MINUTES"}}),
+            "failedAuthenticationConfiguration.actionDuration",
+        ),
+        (
+            json!({fa: {"actionDuration": -3}}),
+            "failedAuthenticationConfiguration.actionDuration",
+        ),
+        (
+            setting(fa, "actionDuration", json!("3")),
+            "failedAuthenticationConfiguration.actionDuration",
+        ),
+        (
+            setting(fa, "actionDurationUnit", json!("FORTNIGHTS")),
+            "failedAuthenticationConfiguration.actionDurationUnit",
+        ),
+        (
+            setting("jwtConfiguration", "timeToLiveInSeconds", json!(i64::MAX)),
+            "jwtConfiguration.timeToLiveInSeconds",
+        ),
+        (
+            setting("jwtConfiguration", "timeToLiveInSeconds", json!(0)),
+            "jwtConfiguration.timeToLiveInSeconds",
+        ),
+        (
+            setting(
+                "jwtConfiguration",
+                "refreshTokenTimeToLiveInMinutes",
+                json!(5_256_001),
+            ),
+            "jwtConfiguration.refreshTokenTimeToLiveInMinutes",
+        ),
+        (
+            setting(
+                "jwtConfiguration",
+                "refreshTokenTimeToLiveInMinutes",
+                json!(-1),
+            ),
+            "jwtConfiguration.refreshTokenTimeToLiveInMinutes",
+        ),
+        (
+            setting(
+                "jwtConfiguration",
+                "refreshTokenUsagePolicy",
+                json!("Forever"),
+            ),
+            "jwtConfiguration.refreshTokenUsagePolicy",
+        ),
+        (
+            setting("passwordValidationRules", "minLength", json!(0)),
+            "passwordValidationRules.minLength",
+        ),
+        (
+            setting("passwordValidationRules", "maxLength", json!(1025)),
+            "passwordValidationRules.maxLength",
+        ),
+        (
+            json!({"passwordValidationRules": {"minLength": 12, "maxLength": 10}}),
+            "passwordValidationRules.maxLength",
+        ),
+        (
+            setting("passwordValidationRules", "requireNumber", json!("yes")),
+            "passwordValidationRules.requireNumber",
+        ),
+        (
+            setting(
+                "passwordEncryptionConfiguration",
+                "encryptionScheme",
+                json!("rot13"),
+            ),
+            "passwordEncryptionConfiguration.encryptionScheme",
+        ),
+        (
+            setting(
+                "passwordEncryptionConfiguration",
+                "encryptionScheme",
+                json!("phpass"),
+            ),
+            "passwordEncryptionConfiguration.encryptionScheme",
+        ),
+        (
+            json!({"passwordEncryptionConfiguration": {"encryptionScheme": "bcrypt", "encryptionSchemeFactor": 17}}),
+            "passwordEncryptionConfiguration.encryptionSchemeFactor",
+        ),
+        (
+            setting(
+                "passwordEncryptionConfiguration",
+                "encryptionSchemeFactor",
+                json!(0),
+            ),
+            "passwordEncryptionConfiguration.encryptionSchemeFactor",
+        ),
+        (
+            setting(
+                "passwordEncryptionConfiguration",
+                "maximumImportedHashCostFactor",
+                json!(0),
+            ),
+            "passwordEncryptionConfiguration.maximumImportedHashCostFactor",
+        ),
+        (
+            setting(
+                "externalIdentifierConfiguration",
+                "changePasswordIdTimeToLiveInSeconds",
+                json!(604_801),
+            ),
+            "externalIdentifierConfiguration.changePasswordIdTimeToLiveInSeconds",
+        ),
+        (
+            setting(
+                "externalIdentifierConfiguration",
+                "changePasswordIdTimeToLiveInSeconds",
+                json!(0),
+            ),
+            "externalIdentifierConfiguration.changePasswordIdTimeToLiveInSeconds",
+        ),
+        (
+            setting("emailConfiguration", "port", json!(70_000)),
+            "emailConfiguration.port",
+        ),
+        (json!({fa: 5}), "failedAuthenticationConfiguration"),
+    ];
+    for (settings, field) in &bad {
+        let field = format!("tenant.{field}");
+        for (verb, a) in ["create", "replace", "patch"]
+            .iter()
+            .zip(save_three_ways(&s, "tenant", &path, settings).await)
+        {
+            assert_eq!(a.status, 400, "{verb} {settings}: {a:?}");
+            assert_eq!(
+                a.field_code(&field),
+                Some(format!("[invalid]{field}").as_str()),
+                "{verb} {settings}: {a:?}"
+            );
+        }
+    }
+    let stored = s.get(&path).await;
+    assert_eq!(
+        stored.json["tenant"]["name"], "Target",
+        "nothing was written"
+    );
+    assert!(stored.json["tenant"].get(fa).is_none(), "{stored:?}");
+
+    let good: Vec<Value> = vec![
+        json!({fa: {"tooManyAttempts": 1, "resetCountInSeconds": 1, "actionDuration": 1, "actionDurationUnit": "SECONDS"}}),
+        json!({fa: {"tooManyAttempts": 1000, "resetCountInSeconds": 31_536_000, "actionDuration": 521, "actionDurationUnit": "WEEKS"}}),
+        json!({fa: {"actionDuration": 3650, "actionDurationUnit": "DAYS"}}),
+        json!({fa: {"actionDuration": 10, "actionDurationUnit": "years"}}),
+        json!({"jwtConfiguration": {"timeToLiveInSeconds": 31_536_000, "refreshTokenTimeToLiveInMinutes": 5_256_000, "refreshTokenUsagePolicy": "Reusable"}}),
+        json!({"jwtConfiguration": {"timeToLiveInSeconds": 1, "refreshTokenTimeToLiveInMinutes": 1}}),
+        json!({"passwordValidationRules": {"minLength": 256, "maxLength": 256}}),
+        json!({"passwordValidationRules": {"minLength": 1, "maxLength": 1024, "requireNumber": true}}),
+        json!({"passwordEncryptionConfiguration": {"encryptionScheme": "bcrypt", "encryptionSchemeFactor": 16, "maximumImportedHashCostFactor": 100_000}}),
+        json!({"passwordEncryptionConfiguration": {"encryptionScheme": "salted-pbkdf2-hmac-sha256", "encryptionSchemeFactor": 10_000_000, "maximumImportedHashCostFactor": 1}}),
+        json!({"externalIdentifierConfiguration": {"changePasswordIdTimeToLiveInSeconds": 604_800}}),
+        json!({"emailConfiguration": {"port": 65_535, "security": "TLS", "verifyEmail": true}}),
+    ];
+    for settings in &good {
+        for (verb, a) in ["create", "replace", "patch"]
+            .iter()
+            .zip(save_three_ways(&s, "tenant", &path, settings).await)
+        {
+            assert_eq!(a.status, 200, "{verb} {settings}: {a:?}");
+        }
+    }
+}
+
+async fn application_settings_out_of_range_are_field_errors_on_create_replace_and_patch(
+    b: Backend,
+) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let app = s.new_app(&t, "Target", &[]).await;
+    let path = format!("/api/application/{app}");
+    let jwt = "jwtConfiguration";
+    let bad: Vec<(Value, &str)> = vec![
+        (
+            json!({jwt: {"enabled": true, "timeToLiveInSeconds": i64::MAX}}),
+            "jwtConfiguration.timeToLiveInSeconds",
+        ),
+        (
+            json!({jwt: {"enabled": true, "timeToLiveInSeconds": 0}}),
+            "jwtConfiguration.timeToLiveInSeconds",
+        ),
+        (
+            json!({jwt: {"enabled": true, "refreshTokenTimeToLiveInMinutes": i64::MAX}}),
+            "jwtConfiguration.refreshTokenTimeToLiveInMinutes",
+        ),
+        (json!({jwt: {"enabled": "yes"}}), "jwtConfiguration.enabled"),
+        (
+            json!({jwt: {"refreshTokenUsagePolicy": 3}}),
+            "jwtConfiguration.refreshTokenUsagePolicy",
+        ),
+        (
+            json!({"loginConfiguration": {"generateRefreshTokens": 1}}),
+            "loginConfiguration.generateRefreshTokens",
+        ),
+    ];
+    for (settings, field) in &bad {
+        let field = format!("application.{field}");
+        for (verb, a) in ["create", "replace", "patch"]
+            .iter()
+            .zip(save_three_ways(&s, "application", &path, settings).await)
+        {
+            assert_eq!(a.status, 400, "{verb} {settings}: {a:?}");
+            assert_eq!(
+                a.field_code(&field),
+                Some(format!("[invalid]{field}").as_str()),
+                "{verb} {settings}: {a:?}"
+            );
+        }
+    }
+    let stored = s.get(&path).await;
+    assert!(stored.json["application"].get(jwt).is_none(), "{stored:?}");
+    let good = [
+        json!({jwt: {"enabled": true, "timeToLiveInSeconds": 31_536_000, "refreshTokenTimeToLiveInMinutes": 5_256_000}}),
+        json!({jwt: {"enabled": false, "timeToLiveInSeconds": 1, "refreshTokenUsagePolicy": "OneTimeUse"}, "loginConfiguration": {"generateRefreshTokens": true}}),
+    ];
+    for settings in &good {
+        for (verb, a) in ["create", "replace", "patch"]
+            .iter()
+            .zip(save_three_ways(&s, "application", &path, settings).await)
+        {
+            assert_eq!(a.status, 200, "{verb} {settings}: {a:?}");
+        }
+    }
 }

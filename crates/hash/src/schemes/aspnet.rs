@@ -120,6 +120,15 @@ impl Hasher for AspNetIdentity {
         ct_eq(&out, &parsed.subkey)
     }
 
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        let p = parse(&credential.hash).ok()?;
+        Some(crate::cost::pbkdf2(
+            p.prf,
+            p.iterations.into(),
+            p.subkey.len() as u64,
+        ))
+    }
+
     fn detects(&self, encoded: &str) -> bool {
         (encoded.starts_with("AQAAAA") || encoded.starts_with('A')) && parse(encoded).is_ok()
     }

@@ -218,6 +218,29 @@ impl Hasher for Bcrypt {
         }
     }
 
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        let cost = if credential.hash.starts_with('$') {
+            parse_mcf(NAME, &credential.hash).ok()?.cost
+        } else {
+            credential.factor
+        };
+        (BCRYPT_MIN_COST..=BCRYPT_MAX_COST)
+            .contains(&cost)
+            .then(|| crate::cost::bcrypt(cost))
+    }
+
+    fn new_hash_cost(&self, factor: Option<u32>) -> Result<crate::Cost, HashError> {
+        let cost = factor.unwrap_or(DEFAULT_COST);
+        check_range(
+            NAME,
+            "cost",
+            cost.into(),
+            BCRYPT_MIN_COST.into(),
+            BCRYPT_MAX_COST.into(),
+        )?;
+        Ok(crate::cost::bcrypt(cost))
+    }
+
     fn hash(&self, factor: Option<u32>, password: &[u8]) -> Result<Credential, HashError> {
         let cost = factor.unwrap_or(DEFAULT_COST);
         check_range(

@@ -34,6 +34,14 @@ enum Parsed<'a> {
 }
 
 impl Parsed<'_> {
+    fn cost(&self) -> crate::Cost {
+        match self {
+            Parsed::Md5 { .. } => crate::cost::md5_crypt(),
+            Parsed::Sha { sha512, rounds, .. } => crate::cost::sha_crypt(*sha512, *rounds),
+            Parsed::Bcrypt(m) => crate::cost::bcrypt(m.cost),
+        }
+    }
+
     fn factor(&self) -> u64 {
         match self {
             Parsed::Md5 { .. } => 1000,
@@ -210,6 +218,11 @@ pub fn verify_crypt(encoded: &str, password: &[u8]) -> bool {
     parse(encoded).is_ok_and(|p| verify_parsed(&p, password))
 }
 
+/// What verifying a crypt(3) string costs; `None` when it does not parse.
+pub fn crypt_cost(encoded: &str) -> Option<crate::Cost> {
+    parse(encoded).ok().map(|p| p.cost())
+}
+
 /// Validates a crypt(3) string; returns its main cost.
 pub fn check_crypt(encoded: &str) -> Result<u64, HashError> {
     parse(encoded).map(|p| p.factor())
@@ -236,6 +249,10 @@ impl Hasher for CryptFamily {
 
     fn verify(&self, credential: &Credential, password: &[u8]) -> bool {
         verify_crypt(&credential.hash, password)
+    }
+
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        crypt_cost(&credential.hash)
     }
 
     fn detects(&self, encoded: &str) -> bool {

@@ -136,6 +136,21 @@ fn parse(s: &str) -> Result<(Parsed<'_>, u64), HashError> {
     }
 }
 
+fn cost(parsed: &Parsed<'_>) -> Option<crate::Cost> {
+    Some(match parsed {
+        Parsed::Pbkdf2 {
+            prf,
+            iterations,
+            hash,
+            ..
+        } => crate::cost::pbkdf2(*prf, (*iterations).into(), hash.len() as u64),
+        Parsed::Argon2(phc_string) => phc::argon2_cost(phc_string)?,
+        Parsed::Bcrypt { mcf, .. } => crate::cost::bcrypt(mcf.cost),
+        Parsed::Scrypt { ln, r, p, .. } => crate::cost::scrypt(*ln, *r, *p),
+        Parsed::SaltedHex { .. } => crate::cost::SINGLE_DIGEST,
+    })
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -210,6 +225,10 @@ impl Hasher for DjangoFamily {
 
     fn verify(&self, credential: &Credential, password: &[u8]) -> bool {
         parse(&credential.hash).is_ok_and(|(p, _)| verify_parsed(&p, password))
+    }
+
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        parse(&credential.hash).ok().and_then(|(p, _)| cost(&p))
     }
 
     fn detects(&self, encoded: &str) -> bool {

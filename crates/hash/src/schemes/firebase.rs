@@ -139,6 +139,11 @@ impl Hasher for FirebaseScrypt {
         derive(&parsed, password).is_some_and(|d| ct_eq(&d, &parsed.hash))
     }
 
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        let p = parse(&credential.hash).ok()?;
+        Some(crate::cost::scrypt(p.mem_cost, p.rounds, 1))
+    }
+
     fn detects(&self, encoded: &str) -> bool {
         encoded.starts_with(PREFIX)
     }

@@ -128,6 +128,10 @@ impl SaltedDigest {
         }
     }
 
+    fn cost_at(&self, factor: u32) -> crate::Cost {
+        crate::cost::iterated_digest(matches!(self.digest, Digest::Sha256), factor.into())
+    }
+
     fn derive(&self, password: &[u8], salt: &[u8], factor: u32) -> Vec<u8> {
         fn run<D: md5::Digest>(password: &[u8], salt: &[u8], factor: u32) -> Vec<u8> {
             let mut r = D::new()
@@ -177,6 +181,15 @@ impl Hasher for SaltedDigest {
             return false;
         };
         ct_eq(&self.derive(password, &salt, factor), &hash)
+    }
+
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        let factor = required_factor(self.name, Some(credential.factor)).ok()?;
+        Some(self.cost_at(factor))
+    }
+
+    fn new_hash_cost(&self, factor: Option<u32>) -> Result<crate::Cost, HashError> {
+        Ok(self.cost_at(required_factor(self.name, Some(factor.unwrap_or(1)))?))
     }
 
     fn hash(&self, factor: Option<u32>, password: &[u8]) -> Result<Credential, HashError> {
@@ -235,6 +248,14 @@ impl Hasher for SaltedHmacSha256 {
             return false;
         };
         ct_eq(&hmac_sha256(&salt, password), &hash)
+    }
+
+    fn cost(&self, _credential: &Credential) -> Option<crate::Cost> {
+        Some(crate::cost::SINGLE_DIGEST)
+    }
+
+    fn new_hash_cost(&self, _factor: Option<u32>) -> Result<crate::Cost, HashError> {
+        Ok(crate::cost::SINGLE_DIGEST)
     }
 
     fn hash(&self, factor: Option<u32>, password: &[u8]) -> Result<Credential, HashError> {
@@ -311,6 +332,24 @@ impl Hasher for SaltedPbkdf2 {
         let mut out = vec![0u8; self.len];
         self.prf.pbkdf2(password, &salt, factor, &mut out);
         ct_eq(&out, &hash)
+    }
+
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        let factor = required_factor(self.name, Some(credential.factor)).ok()?;
+        Some(crate::cost::pbkdf2(
+            self.prf,
+            factor.into(),
+            self.len as u64,
+        ))
+    }
+
+    fn new_hash_cost(&self, factor: Option<u32>) -> Result<crate::Cost, HashError> {
+        let factor = required_factor(self.name, Some(factor.unwrap_or(self.default_iterations)))?;
+        Ok(crate::cost::pbkdf2(
+            self.prf,
+            factor.into(),
+            self.len as u64,
+        ))
     }
 
     fn hash(&self, factor: Option<u32>, password: &[u8]) -> Result<Credential, HashError> {

@@ -151,6 +151,14 @@ impl Hasher for LdapFamily {
         }
     }
 
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        match parse(&credential.hash).ok()? {
+            (Parsed::Digest { .. }, _) => Some(crate::cost::SINGLE_DIGEST),
+            (Parsed::Crypt(s), _) => crypt::crypt_cost(s),
+            (Parsed::Argon2(s), _) => phc::argon2_cost(s),
+        }
+    }
+
     fn detects(&self, encoded: &str) -> bool {
         encoded.starts_with('{')
     }

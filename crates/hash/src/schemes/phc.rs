@@ -126,6 +126,12 @@ pub fn parse_argon2(scheme: &str, s: &str) -> Result<Argon2Parsed, HashError> {
     })
 }
 
+/// What verifying a PHC argon2 string costs; `None` when it does not parse.
+pub fn argon2_cost(encoded: &str) -> Option<crate::Cost> {
+    let p = parse_argon2("argon2", encoded).ok()?;
+    Some(crate::cost::argon2(p.m, p.t))
+}
+
 pub fn verify_argon2(encoded: &str, password: &[u8]) -> bool {
     let Ok(parsed) = parse_argon2("argon2", encoded) else {
         return false;
@@ -209,6 +215,16 @@ impl Hasher for Argon2Family {
 
     fn verify(&self, credential: &Credential, password: &[u8]) -> bool {
         verify_argon2(&credential.hash, password)
+    }
+
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        argon2_cost(&credential.hash)
+    }
+
+    fn new_hash_cost(&self, factor: Option<u32>) -> Result<crate::Cost, HashError> {
+        let t = factor.unwrap_or(ARGON2_DEFAULT_T);
+        check_range("argon2id", "t (passes)", t.into(), 1, ARGON2_MAX_T.into())?;
+        Ok(crate::cost::argon2(ARGON2_DEFAULT_M_KIB, t))
     }
 
     fn hash(&self, factor: Option<u32>, password: &[u8]) -> Result<Credential, HashError> {
@@ -370,6 +386,17 @@ impl Hasher for ScryptFamily {
         ) && ct_eq(&out, &parsed.hash)
     }
 
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        let p = parse_scrypt(&credential.hash).ok()?;
+        Some(crate::cost::scrypt(p.ln, p.r, p.p))
+    }
+
+    fn new_hash_cost(&self, factor: Option<u32>) -> Result<crate::Cost, HashError> {
+        let ln = factor.unwrap_or(SCRYPT_DEFAULT_LN);
+        check_scrypt(SCRYPT_NAME, ln.into(), 8, 1, 32)?;
+        Ok(crate::cost::scrypt(ln, 8, 1))
+    }
+
     fn hash(&self, factor: Option<u32>, password: &[u8]) -> Result<Credential, HashError> {
         let ln = factor.unwrap_or(SCRYPT_DEFAULT_LN);
         check_scrypt(SCRYPT_NAME, ln.into(), 8, 1, 32)?;
@@ -498,6 +525,27 @@ impl Hasher for Pbkdf2Family {
             .prf
             .pbkdf2(password, &parsed.salt, parsed.iterations, &mut out);
         ct_eq(&out, &parsed.hash)
+    }
+
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        let p = parse_pbkdf2(&credential.hash).ok()?;
+        Some(crate::cost::pbkdf2(
+            p.prf,
+            p.iterations.into(),
+            p.hash.len() as u64,
+        ))
+    }
+
+    fn new_hash_cost(&self, factor: Option<u32>) -> Result<crate::Cost, HashError> {
+        let iterations = factor.unwrap_or(PBKDF2_DEFAULT_ITERATIONS);
+        check_range(
+            PBKDF2_NAME,
+            "iterations",
+            iterations.into(),
+            1,
+            MAX_ITERATIONS,
+        )?;
+        Ok(crate::cost::pbkdf2(Prf::Sha256, iterations.into(), 32))
     }
 
     fn hash(&self, factor: Option<u32>, password: &[u8]) -> Result<Credential, HashError> {

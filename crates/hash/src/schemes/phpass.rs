@@ -44,6 +44,12 @@ struct Parsed<'a> {
     hash: &'a str,
 }
 
+impl Parsed<'_> {
+    fn cost(&self) -> crate::Cost {
+        crate::cost::phpass(self.kind == Kind::Sha512, self.log2)
+    }
+}
+
 fn check_log2(scheme: &str, log2: u32) -> Result<(), HashError> {
     check_range(
         scheme,
@@ -147,6 +153,10 @@ impl Hasher for PhpassFamily {
 
     fn verify(&self, credential: &Credential, password: &[u8]) -> bool {
         parse("phpass", &credential.hash).is_ok_and(|p| verify_parsed(&p, password))
+    }
+
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        parse("phpass", &credential.hash).ok().map(|p| p.cost())
     }
 
     fn detects(&self, encoded: &str) -> bool {
@@ -272,5 +282,11 @@ impl Hasher for PhpassSplit {
             return false;
         };
         parse(self.name, &joined).is_ok_and(|p| p.kind == self.kind && verify_parsed(&p, password))
+    }
+
+    fn cost(&self, credential: &Credential) -> Option<crate::Cost> {
+        let log2 = self.log2_of(credential.factor).ok()?;
+        check_log2(self.name, log2).ok()?;
+        Some(crate::cost::phpass(self.kind == Kind::Sha512, log2))
     }
 }

@@ -1,5 +1,6 @@
 //! The one integration-test binary of portcullis-hash (see STYLE.md).
 
+mod cost;
 mod malformed;
 mod pool;
 mod properties;

@@ -172,3 +172,115 @@ async fn new_passwords_of_a_cheap_scheme_hash_here_and_argon2id_on_the_pool() {
         .unwrap()
         .is_err());
 }
+
+#[test]
+fn verifies_far_costlier_than_the_tenant_scheme_take_the_costly_lane() {
+    use portcullis_hash::{parse_import, Lane};
+    let pbkdf2_at_the_limits = parse_import(
+        "pbkdf2",
+        None,
+        None,
+        &format!(
+            "$pbkdf2-sha1$i=10000000,l=128$c2FsdHNhbHRzYWx0${}",
+            "A".repeat(171)
+        ),
+    )
+    .unwrap();
+    let lane = |c: &portcullis_hash::Credential, scheme: &str, factor: Option<u32>| {
+        HashPool::lane_for(c, scheme, factor)
+    };
+    assert_eq!(lane(&pbkdf2_at_the_limits, "argon2id", None), Lane::Costly);
+    let bcrypt_10 = hash_password("bcrypt", Some(10), b"pw").unwrap();
+    assert_eq!(
+        lane(&bcrypt_10, "argon2id", None),
+        Lane::Main,
+        "a legacy hash about as costly as the tenant's stays on the main lane"
+    );
+    // A bcrypt string at cost 13 (made at cost 4, its cost digits changed: it only needs to
+    // parse).
+    let cheap = hash_password("bcrypt", Some(4), b"pw").unwrap();
+    let bcrypt_13 = parse_import(
+        "bcrypt",
+        None,
+        None,
+        &cheap.hash.replacen("$04$", "$13$", 1),
+    )
+    .unwrap();
+    assert_eq!(lane(&bcrypt_13, "argon2id", None), Lane::Costly);
+    assert_eq!(
+        lane(&bcrypt_13, "bcrypt", Some(13)),
+        Lane::Main,
+        "the tenant's own cost"
+    );
+    assert_eq!(
+        lane(&bcrypt_13, "unknown", None),
+        Lane::Costly,
+        "measured against the default scheme"
+    );
+    let broken = portcullis_hash::Credential {
+        scheme: "bcrypt".into(),
+        factor: 31,
+        salt: String::new(),
+        hash: "$2b$31$nonsense".into(),
+    };
+    assert_eq!(lane(&broken, "argon2id", None), Lane::Main, "fails at once");
+    let pool = HashPool::new(2, 8);
+    assert_eq!(
+        pool.for_verify(&pbkdf2_at_the_limits, "argon2id", None)
+            .lane(),
+        Lane::Costly
+    );
+    assert_eq!(
+        pool.for_verify(&bcrypt_10, "argon2id", None).lane(),
+        Lane::Main
+    );
+    assert_eq!((pool.workers(), pool.costly_workers()), (2, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_costly_lane_answers_busy_and_leaves_every_main_worker_free() {
+    use portcullis_hash::Lane;
+    let pool = HashPool::new(2, 8);
+    let costly = pool.on(Lane::Costly);
+    let gate = Arc::new(Barrier::new(2));
+    // The costly lane's one thread is held until the gate opens...
+    let g = gate.clone();
+    let running = tokio::spawn({
+        let costly = costly.clone();
+        async move { costly.run(move || g.wait()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ...its queue (8 per thread) fills...
+    let queued: Vec<_> = (0..8)
+        .map(|i| {
+            let costly = costly.clone();
+            tokio::spawn(async move { costly.run(move || i).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ...and the next costly job is refused at once,
+    assert_eq!(costly.run(|| 99).await, Err(PoolBusy));
+    // while both main workers still run jobs, side by side.
+    let both = Arc::new(Barrier::new(2));
+    let main_jobs: Vec<_> = (0..2)
+        .map(|_| {
+            let (pool, both) = (pool.clone(), both.clone());
+            tokio::spawn(async move { pool.run(move || both.wait().is_leader()).await })
+        })
+        .collect();
+    let leaders = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut n = 0;
+        for j in main_jobs {
+            n += usize::from(j.await.unwrap().unwrap());
+        }
+        n
+    })
+    .await
+    .expect("the main lane is not held by the costly jobs");
+    assert_eq!(leaders, 1);
+    gate.wait();
+    running.await.unwrap().unwrap();
+    for (i, q) in queued.into_iter().enumerate() {
+        assert_eq!(q.await.unwrap(), Ok(i));
+    }
+}
