@@ -331,9 +331,7 @@ pub(super) mod floor {
         FROM group_members m WHERE m.user_id IN (SELECT id FROM u) \
       UNION ALL SELECT CAST(3 AS BIGINT), NULL, NULL, NULL, NULL, NULL, NULL, \
         (SELECT MAX(until_instant) FROM login_locks WHERE tenant_id = $1 \
-           AND until_instant > $4 AND subject IN (COALESCE((SELECT 'user:' || id FROM u), $3), $5)), \
-        (SELECT COUNT(*) FROM login_failures WHERE tenant_id = $1 \
-           AND subject = COALESCE((SELECT 'user:' || id FROM u), $3)) \
+           AND until_instant > $4 AND subject IN (COALESCE((SELECT 'user:' || id FROM u), $3), $5)), NULL \
       ORDER BY 1, 2";
 
     /// A login's read of `email` on bare rusqlite, every row's body fetched.
