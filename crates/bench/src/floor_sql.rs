@@ -156,6 +156,7 @@ async fn run_paths(store: SqlStore) -> Result<(), String> {
             tenant,
             &json!({"connectorPolicies": [{"connectorId": connector.id, "domains": ["*"], "migrate": true}],
                     "passwordEncryptionConfiguration": {"encryptionScheme": "salted-sha256", "encryptionSchemeFactor": 1}}),
+            true,
         )
         .await
         .map_err(e)?;

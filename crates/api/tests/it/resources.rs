@@ -684,6 +684,8 @@ async fn a_chosen_id_of_another_tenant_answers_as_one_of_the_own_tenant(b: Backe
             .len(),
         3
     );
+}
+
 /// `{block: {field: value}}`.
 fn setting(block: &str, field: &str, value: Value) -> Value {
     json!({ block: { field: value } })
