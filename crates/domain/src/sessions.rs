@@ -692,10 +692,12 @@ impl Sessions {
                     // whatever the user's credential: a cheap imported hash must not answer
                     // faster than an unknown user.
                     let kind = format!("verify {}:{}", dummy.scheme, dummy.factor);
-                    self.identity.pool().run_as(&kind, move || {
-                        portcullis_hash::verify(&dummy, pw.0.as_bytes())
-                    })
-                    .await?;
+                    self.identity
+                        .pool()
+                        .run_as(&kind, move || {
+                            portcullis_hash::verify(&dummy, pw.0.as_bytes())
+                        })
+                        .await?;
                 }
                 Err(Failed::Wrong {
                     user: other.map(|u| Box::new(u.user)),

@@ -1134,7 +1134,6 @@ async fn a_wrong_password_costs_as_much_for_a_cheap_imported_hash_as_for_an_unkn
     }
 }
 
-
 async fn change_password_checks_the_current_password_and_the_rules_and_revokes_refresh_tokens(
     b: Backend,
 ) {
