@@ -374,6 +374,26 @@ pub(super) mod floor {
         Ok(())
     }
 
+    /// A login's attempt counted on bare rusqlite, its row read back as the store reads it.
+    pub(crate) fn count_attempt_sqlite(
+        conn: &rusqlite::Connection,
+        tenant: &str,
+        user: &str,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        let mut count = conn.prepare_cached(COUNT_ATTEMPT)?;
+        let mut rows = count.query(rusqlite::params![
+            tenant,
+            now,
+            now + 60_000,
+            format!("user:{user}")
+        ])?;
+        while let Some(row) = rows.next()? {
+            std::hint::black_box(row.get_ref(1)?);
+        }
+        Ok(())
+    }
+
     /// A login's writes (`SqlStore::record_login`): lastLoginInstant on the user and the
     /// registration, the event, the refresh token. SQLite's JSON edit; PostgreSQL's below.
     const WRITES_SQLITE: [&str; 4] = [
@@ -386,6 +406,22 @@ pub(super) mod floor {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
     ];
 
+    /// The login's attempt, counted before the verify (`SessionStore::count_login_attempt`,
+    /// one subject: the bench's logins name no address). The store commits it alone, so that
+    /// every node sees it before the password is checked.
+    const COUNT_ATTEMPT: &str =
+        "INSERT INTO login_attempts (tenant_id, subject, n, expires_instant) \
+        VALUES ($1, $4, 1, $3) ON CONFLICT (tenant_id, subject) DO UPDATE SET \
+        n = CASE WHEN login_attempts.expires_instant <= $2 THEN 1 \
+            ELSE login_attempts.n + 1 END, \
+        expires_instant = CASE WHEN login_attempts.expires_instant <= $2 \
+            THEN excluded.expires_instant ELSE login_attempts.expires_instant END \
+        RETURNING subject, n, expires_instant";
+
+    /// A successful login takes its attempt back, as the last part of its writes.
+    const FORGET_ATTEMPT_SQLITE: &str = "UPDATE login_attempts SET n = CASE WHEN subject IN ($2) \
+        THEN 0 ELSE n - 1 END WHERE tenant_id = $1 AND n > 0 AND subject IN ($2)";
+
     /// The same writes as one PostgreSQL statement, as the store batches them: each part's
     /// parameters numbered on from the one before's.
     const WRITE_POSTGRES: &str = "WITH p0 AS (UPDATE users SET body = (body::jsonb || \
@@ -394,10 +430,12 @@ pub(super) mod floor {
         jsonb_build_object('lastLoginInstant', $3::bigint))::text \
         WHERE user_id = $4 AND application_id = $5), \
       p2 AS (INSERT INTO events (id, tenant_id, type, create_instant, body) \
-        VALUES ($6, $7, $8, $9, $10)) \
-      INSERT INTO refresh_tokens (token_hash, id, family_id, tenant_id, user_id, application_id, \
+        VALUES ($6, $7, $8, $9, $10)), \
+      p3 AS (INSERT INTO refresh_tokens (token_hash, id, family_id, tenant_id, user_id, application_id, \
         start_instant, insert_instant, expires_instant, used_instant) \
-      VALUES ($11, $12, $13, $14, $15, $16, $17, $18, $19, NULL)";
+        VALUES ($11, $12, $13, $14, $15, $16, $17, $18, $19, NULL)) \
+      UPDATE login_attempts SET n = CASE WHEN subject IN ($21) THEN 0 ELSE n - 1 END \
+        WHERE tenant_id = $20 AND n > 0 AND subject IN ($21)";
 
     /// Logins per commit in the SQLite floor: about what the store's group commit gathers with
     /// the bench's four concurrent logins.
@@ -742,8 +780,9 @@ pub(super) mod floor {
         })
     }
 
-    /// Bare rusqlite on this thread: each login's read, then its writes, four logins to a
-    /// commit, a passive checkpoint every 100 ms; CPU µs per login.
+    /// Bare rusqlite on this thread: each login's attempt counted in a commit of its own, then
+    /// its read and its writes, four logins to a commit, a passive checkpoint every 100 ms; CPU
+    /// µs per login.
     fn sqlite(
         url: &str,
         users: &[(String, String)],
@@ -758,6 +797,14 @@ pub(super) mod floor {
         let c0 = thread_cpu().unwrap_or_default();
         let mut n = 0usize;
         while Instant::now() < deadline {
+            // Each login's attempt is committed alone before its verify, as the store does.
+            for k in 0..GROUP {
+                let (id, _) = &users[(n + k) % users.len()];
+                let now = 1_800_000_000_000i64 + (n + k) as i64;
+                conn.execute_batch("BEGIN IMMEDIATE").map_err(e)?;
+                count_attempt_sqlite(&conn, tenant, id, now).map_err(e)?;
+                conn.execute_batch("COMMIT").map_err(e)?;
+            }
             conn.execute_batch("BEGIN IMMEDIATE").map_err(e)?;
             for _ in 0..GROUP {
                 let (id, email) = &users[n % users.len()];
@@ -796,6 +843,7 @@ pub(super) mod floor {
                     ],
                 )
                 .map_err(e)?;
+                run(FORGET_ATTEMPT_SQLITE, &[&tenant, &format!("user:{id}")]).map_err(e)?;
             }
             commit_and_checkpoint(&conn, &mut last_checkpoint).map_err(e)?;
         }
@@ -824,6 +872,14 @@ pub(super) mod floor {
             read_postgres(&mut conn, tenant, email, now)
                 .await
                 .map_err(e)?;
+            sqlx::query(COUNT_ATTEMPT)
+                .bind(tenant)
+                .bind(now)
+                .bind(now + 60_000)
+                .bind(format!("user:{id}"))
+                .fetch_all(&mut conn)
+                .await
+                .map_err(e)?;
             sqlx::query(WRITE_POSTGRES)
                 .bind(now)
                 .bind(id)
@@ -844,6 +900,8 @@ pub(super) mod floor {
                 .bind(now)
                 .bind(now)
                 .bind(now + 86_400_000)
+                .bind(tenant)
+                .bind(format!("user:{id}"))
                 .execute(&mut conn)
                 .await
                 .map_err(e)?;
@@ -882,9 +940,19 @@ pub(super) mod floor {
             WRITES_SQLITE[3],
         ),
         (
+            "record_login: the attempt taken back",
+            &[Backend::Sqlite],
+            FORGET_ATTEMPT_SQLITE,
+        ),
+        (
             "record_login as one statement",
             &[Backend::Postgres],
             WRITE_POSTGRES,
+        ),
+        (
+            "the attempt counted (count_login_attempt)",
+            &[Backend::Sqlite, Backend::Postgres],
+            COUNT_ATTEMPT,
         ),
         (
             "a grant's token (refresh_token)",
