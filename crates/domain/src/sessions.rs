@@ -533,9 +533,11 @@ impl Sessions {
                 Err(Error::NotFound)
             }
             Err(Failed::Error(e)) => {
-                // Nothing was decided (a legacy system or the pool failed): the attempt's units
-                // go back, as nothing else is written.
-                if matches!(e, Error::Busy(_) | Error::Legacy { .. }) {
+                // The pool was full: no password was checked anywhere, so the attempt's units
+                // go back. A legacy failure keeps them: a legacy system that times out may still
+                // have checked the guess, and giving the unit back would let a slow legacy
+                // system be guessed against without limit.
+                if matches!(e, Error::Busy(_)) {
                     let everything = Counted {
                         tenant: tenant_id,
                         reset: Vec::new(),
