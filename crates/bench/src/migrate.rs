@@ -25,7 +25,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use clap::Args;
 use portcullis_connect::Connectors;
-use portcullis_domain::connectors::{LegacyLogin, LegacySystems};
+use portcullis_domain::migration::connectors::{LegacyLogin, LegacySystems};
 use portcullis_domain::{
     Connector, Identity, LoginOutcome, LoginRequest, Password, Scope, Sessions, Tenant,
 };
@@ -331,7 +331,8 @@ async fn status_at_scale(args: &MigrateBench) -> Result<(), String> {
         // 10,000,000 over 365 days × 3 connectors, through the store's own counter writes for
         // one day each and a direct bump count of the rest (the same rows the server keeps).
         let per = 10_000_000i64 / (365 * 3);
-        let today = portcullis_domain::connectors::day_of(portcullis_domain::now_millis());
+        let today =
+            portcullis_domain::migration::connectors::day_of(portcullis_domain::now_millis());
         let mut total = 0i64;
         for d in 0..365 {
             for c in &connectors {
@@ -450,7 +451,7 @@ mod floor {
             email,
             body,
             now,
-            day: portcullis_domain::connectors::day_of(now),
+            day: portcullis_domain::migration::connectors::day_of(now),
         }
     }
 

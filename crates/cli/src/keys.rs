@@ -67,6 +67,7 @@ pub async fn run(cmd: KeysCommand) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let sessions = Sessions::new(Identity::new(Arc::new(store), HashPool::new(1, 1)));
             let key = sessions
+                .tokens()
                 .rotate_key(r.tenant, algorithm)
                 .await
                 .map_err(|e| match e {

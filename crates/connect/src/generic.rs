@@ -7,7 +7,7 @@ use crate::config::Reader;
 use crate::guard::Limits;
 use crate::http::{self, Auth};
 use crate::mapping;
-use portcullis_domain::connectors::{LegacyLogin, LegacyResult, LegacyUser};
+use portcullis_domain::migration::connectors::{LegacyLogin, LegacyResult, LegacyUser};
 use portcullis_domain::User;
 use serde::Deserialize;
 use serde_json::json;

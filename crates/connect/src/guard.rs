@@ -8,7 +8,7 @@
 //! breaker, its failure opens it again. "Unknown user" and "wrong password" are answers, not
 //! failures.
 
-use portcullis_domain::connectors::{FailureKind, LegacyError, LegacyResult};
+use portcullis_domain::migration::connectors::{FailureKind, LegacyError, LegacyResult};
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 
 use crate::config::Reader;
 use crate::guard::Limits;
-use portcullis_domain::connectors::{FailureKind, LegacyError};
+use portcullis_domain::migration::connectors::{FailureKind, LegacyError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::BTreeMap;
 

@@ -50,7 +50,7 @@ use ldap3::{
     ldap_escape, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, ResultEntry, Scope,
     SearchOptions,
 };
-use portcullis_domain::connectors::{
+use portcullis_domain::migration::connectors::{
     FailureKind, LegacyError, LegacyLogin, LegacyResult, LegacyUser,
 };
 use portcullis_domain::{Json, Registration, User};

@@ -22,7 +22,7 @@ pub mod testing;
 
 use config::Reader;
 use guard::Guard;
-use portcullis_domain::connectors::{
+use portcullis_domain::migration::connectors::{
     Connector, FailureKind, LegacyError, LegacyLogin, LegacyResult, LegacySystems, LegacyUser,
 };
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};

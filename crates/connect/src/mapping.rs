@@ -1,7 +1,9 @@
 //! What every connector's answer must become before the login path may store it: a user with a
 //! stable id, an email or a username, no password, and the tenant left to the caller.
 
-use portcullis_domain::connectors::{FailureKind, LegacyError, LegacyResult, LegacyUser};
+use portcullis_domain::migration::connectors::{
+    FailureKind, LegacyError, LegacyResult, LegacyUser,
+};
 use portcullis_domain::User;
 use uuid::Uuid;
 

@@ -72,7 +72,7 @@ pub enum Error {
     #[error("legacy system of connector {connector} failed: {failure}")]
     Legacy {
         connector: String,
-        failure: crate::connectors::LegacyError,
+        failure: crate::migration::connectors::LegacyError,
     },
     /// The store failed: 500. The message is for logs, not for callers.
     #[error("storage failed: {0}")]

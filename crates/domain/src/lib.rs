@@ -1,41 +1,47 @@
-//! The identity model of Portcullis and its rules: tenants, applications with roles, groups and
-//! memberships, users, registrations and API keys, in FusionAuth's JSON shape.
+//! The identity model of Portcullis and its rules, in FusionAuth's JSON shape, whatever the
+//! transport or database. One folder per area:
 //!
-//! This crate owns what is true of identities whatever the transport or database: validation,
-//! tenant scoping, and the services that turn one API call into one store operation. It knows
-//! nothing of HTTP or SQL; [`Store`] is the interface a storage backend implements.
+//! - `identity`: tenants, applications and roles, groups, users, registrations, API keys;
+//! - `sessions`: login, passwords, refresh tokens, the Key API and the token service;
+//! - `migration`: connectors to legacy systems, first login, forgot password, progress;
+//! - `import`: the bulk import, import jobs, bulk delete;
+//! - `event`: the events written with the changes they describe.
+//!
+//! Beside them: the model (`model`, `settings`), validation (`validate`), random secrets
+//! (`secrets`), the one domain `Error`, and the interfaces a backend implements ([`Store`],
+//! `SessionStore`, `ConnectorStore`) or the server provides (`LegacySystems`, `mail::Mailer`).
+//! It knows nothing of HTTP or SQL.
 
-pub mod bulk_delete;
-pub mod connectors;
 mod error;
 pub mod event;
-pub mod forgot;
+pub mod identity;
 pub mod import;
-pub mod jobs;
 pub mod mail;
 pub mod migration;
 pub mod model;
 pub mod patch;
-pub mod service;
+pub mod secrets;
 mod session_store;
 pub mod sessions;
 pub mod settings;
 mod store;
 pub mod validate;
 
-pub use bulk_delete::{BulkDeleteOutcome, BulkDeleteRequest};
-pub use connectors::{Connector, ConnectorPolicy, LegacySystems};
 pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
 pub use event::{Event, ImportJob, JobState};
+pub use identity::Identity;
+pub use import::bulk_delete::{BulkDeleteOutcome, BulkDeleteRequest};
+pub use import::jobs::JobInput;
 pub use import::{ImportRequest, ImportSummary, ImportUser};
-pub use jobs::JobInput;
+pub use migration::connectors::{Connector, ConnectorPolicy, LegacySystems};
 pub use model::*;
-pub use service::Identity;
 pub use session_store::{
     AttemptCount, AttemptsBack, LoginLocks, RefreshTokens, SessionStore, StoredKey,
     StoredRefreshToken,
 };
 pub use sessions::{
     ChangePasswordRequest, ImportedRefreshToken, KeyView, LoginOutcome, LoginRequest, Sessions,
+    TokenService,
 };
 pub use store::{login_subject, BulkDelete, LoginWrites, Store, Taken};
+pub use validate::normalize_login_id;

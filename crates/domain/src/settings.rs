@@ -95,9 +95,10 @@ impl PasswordEncryption {
 
     /// What verifying a password of the tenant's own scheme and factor costs (the default
     /// scheme's, for a scheme that slipped past the checks on save).
-    pub fn own_cost(&self) -> portcullis_hash::Cost {
-        portcullis_hash::new_hash_cost(self.scheme(), self.encryption_scheme_factor)
-            .or_else(|_| portcullis_hash::new_hash_cost(portcullis_hash::DEFAULT_SCHEME, None))
+    pub fn own_cost(&self, schemes: &portcullis_hash::Registry) -> portcullis_hash::Cost {
+        schemes
+            .new_hash_cost(self.scheme(), self.encryption_scheme_factor)
+            .or_else(|_| schemes.new_hash_cost(portcullis_hash::DEFAULT_SCHEME, None))
             .unwrap_or(1)
     }
 
@@ -375,7 +376,7 @@ enum Rule {
 /// Checks the settings a tenant save carries: every duration and count Portcullis reads in
 /// its range, flags and words of the right kind, and a password scheme we can hash with.
 /// Errors are keyed by the JSON path (`tenant.failedAuthenticationConfiguration.actionDuration`).
-pub fn check_tenant(tenant: &Tenant, errors: &mut Errors) {
+pub fn check_tenant(tenant: &Tenant, schemes: &portcullis_hash::Registry, errors: &mut Errors) {
     let mut c = Checker {
         settings: &tenant.settings,
         root: "tenant",
@@ -467,7 +468,7 @@ pub fn check_tenant(tenant: &Tenant, errors: &mut Errors) {
             .value(enc, "encryptionSchemeFactor")
             .and_then(Value::as_u64)
             .and_then(|f| u32::try_from(f).ok());
-        match portcullis_hash::new_hash_cost(scheme, factor) {
+        match schemes.new_hash_cost(scheme, factor) {
             Ok(_) => {}
             Err(
                 e @ (portcullis_hash::HashError::ParameterTooLarge { .. }
@@ -669,6 +670,7 @@ mod tests {
                 "passwordEncryptionConfiguration": {"encryptionScheme": "rot13"},
                 "jwtConfiguration": "long"
             })),
+            &portcullis_hash::Registry::with_builtin(),
             &mut errors,
         );
         let fields: Vec<&str> = errors.field_errors.keys().map(String::as_str).collect();
@@ -686,6 +688,7 @@ mod tests {
                 "failedAuthenticationConfiguration": {"actionDuration": 3650, "actionDurationUnit": "DAYS"},
                 "passwordEncryptionConfiguration": {"encryptionScheme": "argon2id", "encryptionSchemeFactor": 3}
             })),
+            &portcullis_hash::Registry::with_builtin(),
             &mut errors,
         );
         assert!(errors.is_empty(), "{errors:?}");

@@ -26,7 +26,7 @@ pub struct LoginWrites<'a> {
 
 #[async_trait::async_trait]
 pub trait Store:
-    crate::SessionStore + crate::connectors::ConnectorStore + Send + Sync + 'static
+    crate::SessionStore + crate::migration::connectors::ConnectorStore + Send + Sync + 'static
 {
     /// Database readiness for `/api/status`.
     async fn ping(&self) -> StoreResult<()>;
@@ -43,7 +43,9 @@ pub trait Store:
     async fn insert_application(&self, app: &Application) -> StoreResult<()>;
     async fn application(&self, scope: Scope, id: Uuid) -> StoreResult<Option<Application>>;
     async fn applications(&self, scope: Scope) -> StoreResult<Vec<Application>>;
-    async fn update_application(&self, app: &Application) -> StoreResult<()>;
+    /// Updates the application; each role in `removed` (roles it no longer has) leaves the
+    /// registrations of the application and the groups of its tenant, in the same transaction.
+    async fn update_application(&self, app: &Application, removed: &[Role]) -> StoreResult<()>;
     /// Deletes the application and its registrations.
     async fn delete_application(&self, scope: Scope, id: Uuid) -> StoreResult<bool>;
 
@@ -103,6 +105,24 @@ pub trait Store:
     async fn record_login(&self, login: &LoginWrites<'_>) -> StoreResult<()>;
     /// Updates the user's profile and credential (not registrations or memberships).
     async fn update_user(&self, user: &StoredUser) -> StoreResult<()>;
+    /// Updates the user's profile, in the user's tenant, and with `credential` a new password:
+    /// `lastLoginInstant` (and, without a new password, the credential and
+    /// `passwordLastUpdateInstant`) keep the row's current values, so a profile update racing
+    /// a login or a password change loses neither. `false` when no such user exists.
+    async fn update_profile(
+        &self,
+        user: &User,
+        credential: Option<&Credential>,
+    ) -> StoreResult<bool>;
+    /// Sets the user's credential to a changed password in place: `passwordChangeRequired`
+    /// turns false and `passwordLastUpdateInstant` and `lastUpdateInstant` become `now`; the
+    /// rest of the profile is left as it is.
+    async fn set_password(
+        &self,
+        user: Uuid,
+        credential: &Credential,
+        now: Millis,
+    ) -> StoreResult<()>;
     async fn delete_user(&self, scope: Scope, id: Uuid) -> StoreResult<bool>;
 
     async fn insert_registration(

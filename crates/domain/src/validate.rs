@@ -52,6 +52,20 @@ pub fn identifier(s: &str, field: &str, max: usize, errors: &mut Errors) -> bool
 
 /// The canonical text of an IP address as a client or proxy may send it, `None` when `raw` is
 /// not one. One address has one text, so a lock on it holds however it is written: an
+/// The one form in which emails, usernames and login ids are indexed, compared and counted:
+/// trimmed and lower-cased (Unicode lower case, as FusionAuth compares them).
+pub fn normalize_login_id(raw: &str) -> String {
+    raw.trim().to_lowercase()
+}
+
+/// [`normalize_login_id`] of an optional field; a missing or blank value is `None`.
+pub fn normalized(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(normalize_login_id)
+        .filter(|s| !s.is_empty())
+}
+
 /// IPv4-mapped IPv6 address becomes its IPv4 address, IPv6 is written as RFC 5952 says
 /// (lower case, zeros compressed), a port (`203.0.113.7:4444`, `[2001:db8::1]:443`) and a
 /// zone are dropped. An IPv4 octet with a leading zero (`203.0.113.007`) is refused: some

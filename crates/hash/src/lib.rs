@@ -87,6 +87,8 @@ pub enum HashError {
 /// The scheme new passwords get unless a tenant chooses another.
 pub const DEFAULT_SCHEME: &str = "argon2id";
 
+/// The built-in schemes, for the free functions below (tools, tests, benchmarks). A server
+/// hashes and verifies through its [`HashPool`]'s registry instead, which may hold more.
 fn builtin() -> &'static Registry {
     static BUILTIN: OnceLock<Registry> = OnceLock::new();
     BUILTIN.get_or_init(Registry::with_builtin)

@@ -10,8 +10,12 @@
 //! one, with a short queue of its own). A verify of a credential much costlier than the tenant's
 //! own scheme ([`HashPool::for_verify`]) runs there, so a few guesses against imported hashes at
 //! the limits (seconds of CPU each) can never take every worker from everyone else's logins.
+//!
+//! The pool carries the [`Registry`] of schemes its owner hashes and verifies with (every
+//! built-in scheme unless [`HashPool::with_registry`] says otherwise), so schemes loaded at start
+//! join every hash, verify and cost check the server makes.
 
-use crate::{Credential, HashError};
+use crate::{Credential, HashError, Registry};
 use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -92,6 +96,8 @@ pub struct HashPool {
     lane: Lane,
     /// The last measured duration of each kind of job given to [`HashPool::run_as`].
     costs: Arc<Mutex<HashMap<String, Duration>>>,
+    /// The schemes this pool's owner hashes and verifies with.
+    registry: Arc<Registry>,
 }
 
 impl std::fmt::Debug for HashPool {
@@ -122,7 +128,19 @@ impl HashPool {
             )),
             lane: Lane::Main,
             costs: Arc::default(),
+            registry: Arc::new(Registry::with_builtin()),
         }
+    }
+
+    /// The same pool, hashing and verifying with `registry` instead of the built-in schemes.
+    pub fn with_registry(mut self, registry: Arc<Registry>) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// The schemes this pool's owner hashes, verifies and prices credentials with.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
     /// One thread per core, and a queue of 64 jobs per thread (about 1-30 s of work).
@@ -160,15 +178,18 @@ impl HashPool {
     /// that is not a scheme we write is measured as the default scheme; a credential that does
     /// not parse fails at once and stays on the main lane.
     pub fn lane_for(
+        &self,
         credential: &Credential,
         target_scheme: &str,
         target_factor: Option<u32>,
     ) -> Lane {
-        let Some(cost) = crate::cost(credential) else {
+        let r = &self.registry;
+        let Some(cost) = r.cost(credential) else {
             return Lane::Main;
         };
-        let target = crate::new_hash_cost(target_scheme, target_factor)
-            .or_else(|_| crate::new_hash_cost(crate::DEFAULT_SCHEME, None))
+        let target = r
+            .new_hash_cost(target_scheme, target_factor)
+            .or_else(|_| r.new_hash_cost(crate::DEFAULT_SCHEME, None))
             .unwrap_or(1);
         if cost > target.saturating_mul(COSTLY_ABOVE) {
             Lane::Costly
@@ -185,7 +206,7 @@ impl HashPool {
         target_scheme: &str,
         target_factor: Option<u32>,
     ) -> HashPool {
-        self.on(Self::lane_for(credential, target_scheme, target_factor))
+        self.on(self.lane_for(credential, target_scheme, target_factor))
     }
 
     /// Runs `job` on a thread of this handle's lane and waits for its result without blocking
@@ -255,8 +276,9 @@ impl HashPool {
         P: AsRef<[u8]> + Send + 'static,
     {
         let kind = format!("hash {scheme}:{}", factor.unwrap_or(0));
+        let registry = Arc::clone(&self.registry);
         self.run_as(&kind, move || {
-            crate::hash_password(&scheme, factor, password.as_ref())
+            registry.hash_password(&scheme, factor, password.as_ref())
         })
         .await
     }

@@ -6,7 +6,7 @@
 //! raced with a write never re-populates the cache with what it read before the write: each
 //! write bumps a generation, and a value read under an older generation is not kept.
 
-use portcullis_domain::connectors::Connector;
+use portcullis_domain::migration::connectors::Connector;
 use portcullis_domain::{Application, Tenant};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

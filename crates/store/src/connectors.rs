@@ -2,7 +2,7 @@
 //! (migration `0005_connectors.sql`).
 
 use super::{backend, id_of, json, Arg, SqlStore};
-use portcullis_domain::connectors::{Connector, ConnectorCount, ConnectorStore};
+use portcullis_domain::migration::connectors::{Connector, ConnectorCount, ConnectorStore};
 use portcullis_domain::{StoreResult, StoredUser};
 use uuid::Uuid;
 

@@ -9,9 +9,10 @@
 //! body beside the columns we index, so a new optional field never needs a migration.
 
 use db::{Db, Row, Tx};
+use portcullis_domain::validate::{normalize_login_id, normalized};
 use portcullis_domain::{
     ApiKey, Application, BulkDelete, Event, Group, ImportJob, LoginLocks, LoginWrites, Membership,
-    Millis, Registration, Scope, Store, StoreError, StoreResult, StoredUser, Tenant, User,
+    Millis, Registration, Role, Scope, Store, StoreError, StoreResult, StoredUser, Tenant, User,
 };
 use portcullis_hash::Credential;
 use serde_json::Value;
@@ -168,13 +169,6 @@ mod sessions;
 
 fn scope_param(scope: Scope) -> Option<String> {
     scope.tenant.map(|t| t.to_string())
-}
-
-fn lower(s: &Option<String>) -> Option<String> {
-    s.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_lowercase)
 }
 
 /// The user's body as stored: registrations and memberships live in their own tables.
@@ -653,14 +647,47 @@ impl Store for SqlStore {
         self.scoped_all("applications", scope).await
     }
 
-    async fn update_application(&self, a: &Application) -> StoreResult<()> {
+    async fn update_application(&self, a: &Application, removed: &[Role]) -> StoreResult<()> {
         let _invalidate = self.invalidates();
-        self.exec(
-            "UPDATE applications SET body = $2 WHERE id = $1",
-            args![Some(id_of(a.id)), Some(json(a))],
-        )
-        .await
-        .map(|_| ())
+        const UPDATE: &str = "UPDATE applications SET body = $2 WHERE id = $1";
+        let (id, tenant) = (id_of(a.id), id_of(a.tenant_id));
+        if removed.is_empty() {
+            return self.exec(UPDATE, args![id, json(a)]).await.map(|_| ());
+        }
+        // Registrations hold role names, groups role ids, both in their JSON bodies: each is
+        // edited in place, one statement per removed role and table.
+        let (registrations, groups) = match self.dialect {
+            Dialect::Sqlite => (
+                "UPDATE registrations SET body = json_set(body, '$.roles', \
+                   (SELECT json_group_array(value) FROM json_each(body, '$.roles') \
+                    WHERE value <> $2)) \
+                 WHERE application_id = $1 AND EXISTS \
+                   (SELECT 1 FROM json_each(body, '$.roles') WHERE value = $2)",
+                "UPDATE user_groups SET body = json_set(body, '$.roleIds', \
+                   (SELECT json_group_array(value) FROM json_each(body, '$.roleIds') \
+                    WHERE value <> $2)) \
+                 WHERE tenant_id = $1 AND EXISTS \
+                   (SELECT 1 FROM json_each(body, '$.roleIds') WHERE value = $2)",
+            ),
+            Dialect::Postgres => (
+                "UPDATE registrations SET body = jsonb_set(body::jsonb, '{roles}', \
+                   (body::jsonb -> 'roles') - CAST($2 AS TEXT))::text \
+                 WHERE application_id = $1 AND (body::jsonb -> 'roles') @> to_jsonb(CAST($2 AS TEXT))",
+                "UPDATE user_groups SET body = jsonb_set(body::jsonb, '{roleIds}', \
+                   (body::jsonb -> 'roleIds') - CAST($2 AS TEXT))::text \
+                 WHERE tenant_id = $1 AND (body::jsonb -> 'roleIds') @> to_jsonb(CAST($2 AS TEXT))",
+            ),
+        };
+        let mut tx = self.db.begin().await?;
+        tx.write(UPDATE, args![id.clone(), json(a)]).await?;
+        for r in removed {
+            tx.write(registrations, args![id.clone(), r.name.clone()])
+                .await?;
+            tx.write(groups, args![tenant.clone(), r.id.map(|i| i.to_string())])
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn delete_application(&self, scope: Scope, id: Uuid) -> StoreResult<bool> {
@@ -761,7 +788,7 @@ impl Store for SqlStore {
         self.user_where(
             "tenant_id = $1 AND email_lower = $2",
             "",
-            args![Some(tenant.to_string()), Some(email.to_lowercase())],
+            args![Some(tenant.to_string()), Some(normalize_login_id(email))],
         )
         .await
     }
@@ -774,7 +801,7 @@ impl Store for SqlStore {
         self.user_where(
             "tenant_id = $1 AND username_lower = $2",
             "",
-            args![Some(tenant.to_string()), Some(username.to_lowercase())],
+            args![Some(tenant.to_string()), Some(normalize_login_id(username))],
         )
         .await
     }
@@ -787,7 +814,7 @@ impl Store for SqlStore {
         self.user_where(
             LOGIN_ID_COND,
             LOGIN_ID_ORDER,
-            args![Some(tenant.to_string()), Some(login_id.to_lowercase())],
+            args![Some(tenant.to_string()), Some(normalize_login_id(login_id))],
         )
         .await
     }
@@ -807,7 +834,7 @@ impl Store for SqlStore {
                (SELECT MAX(until_instant) FROM login_locks WHERE tenant_id = $1 \
                   AND until_instant > $4 AND subject IN ({first}, $5)), NULL"
         );
-        let login_id = login_id.to_lowercase();
+        let login_id = normalize_login_id(login_id);
         let (user, row) = self
             .user_where_with(
                 LOGIN_ID_COND,
@@ -880,6 +907,90 @@ impl Store for SqlStore {
         self.exec(UPDATE_USER, &update_user_args(su))
             .await
             .map(|_| ())
+    }
+
+    async fn update_profile(&self, u: &User, c: Option<&Credential>) -> StoreResult<bool> {
+        // The body is the caller's, except the instants that logins and password changes write
+        // in place: those are read from the row in the same statement.
+        let kept: &[&str] = match c {
+            Some(_) => &["lastLoginInstant"],
+            None => &["lastLoginInstant", "passwordLastUpdateInstant"],
+        };
+        let body = match self.dialect {
+            Dialect::Sqlite => format!(
+                "json_patch($4, json_object({}))",
+                kept.iter()
+                    .map(|k| format!("'{k}', json_extract(body, '$.{k}')"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Dialect::Postgres => format!(
+                "(($4)::jsonb{} || jsonb_strip_nulls(jsonb_build_object({})))::text",
+                kept.iter().map(|k| format!(" - '{k}'")).collect::<String>(),
+                kept.iter()
+                    .map(|k| format!("'{k}', body::jsonb -> '{k}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let credential = match c {
+            Some(_) => ", pw_scheme = $6, pw_factor = $7, pw_salt = $8, pw_hash = $9",
+            None => "",
+        };
+        let mut args = vec![
+            Arg::from(id_of(u.id)),
+            Arg::from(normalized(&u.email)),
+            Arg::from(normalized(&u.username)),
+            Arg::from(user_body(u)),
+            Arg::from(id_of(u.tenant_id)),
+        ];
+        if let Some(c) = c {
+            args.extend([
+                Arg::from(c.scheme.clone()),
+                Arg::from(c.factor as i64),
+                Arg::from(c.salt.clone()),
+                Arg::from(c.hash.clone()),
+            ]);
+        }
+        let n = self
+            .exec(
+                &format!(
+                    "UPDATE users SET email_lower = $2, username_lower = $3, body = {body}\
+                     {credential} WHERE id = $1 AND tenant_id = $5"
+                ),
+                &args,
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn set_password(&self, user: Uuid, c: &Credential, now: Millis) -> StoreResult<()> {
+        let body = match self.dialect {
+            Dialect::Sqlite => {
+                "json_set(body, '$.passwordChangeRequired', json('false'), \
+                   '$.passwordLastUpdateInstant', $6, '$.lastUpdateInstant', $6)"
+            }
+            Dialect::Postgres => {
+                "(body::jsonb || jsonb_build_object('passwordChangeRequired', false, \
+                   'passwordLastUpdateInstant', $6::bigint, 'lastUpdateInstant', $6::bigint))::text"
+            }
+        };
+        self.exec(
+            &format!(
+                "UPDATE users SET pw_scheme = $2, pw_factor = $3, pw_salt = $4, pw_hash = $5, \
+                 body = {body} WHERE id = $1"
+            ),
+            args![
+                user.to_string(),
+                c.scheme.clone(),
+                c.factor as i64,
+                c.salt.clone(),
+                c.hash.clone(),
+                now,
+            ],
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn delete_user(&self, scope: Scope, id: Uuid) -> StoreResult<bool> {
@@ -1125,8 +1236,8 @@ pub(crate) fn update_user_args(su: &StoredUser) -> Vec<Arg> {
 fn user_row_args(su: &StoredUser) -> [Arg; 7] {
     let (u, c) = (&su.user, su.credential.as_ref());
     [
-        Arg::from(lower(&u.email)),
-        Arg::from(lower(&u.username)),
+        Arg::from(normalized(&u.email)),
+        Arg::from(normalized(&u.username)),
         Arg::from(user_body(u)),
         Arg::from(c.map(|c| c.scheme.clone())),
         Arg::OptInt(c.map(|c| c.factor as i64)),

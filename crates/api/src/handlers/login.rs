@@ -8,7 +8,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use portcullis_domain::forgot::{ForgotOutcome, ForgotPasswordRequest};
+use portcullis_domain::migration::forgot::{ForgotOutcome, ForgotPasswordRequest};
 use portcullis_domain::sessions::Tokens;
 use portcullis_domain::{
     ChangePasswordRequest, Errors, ImportedRefreshToken, LoginOutcome, LoginRequest, Scope,
@@ -112,8 +112,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// else 401.
 pub async fn validate(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     let token = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
-    let claims = s.sessions.validate(token).await?;
-    Ok(Json(json!({ "jwt": claims })))
+    let verified = s
+        .sessions
+        .tokens()
+        .verify(token, &Default::default())
+        .await?;
+    Ok(Json(json!({ "jwt": verified.claims })))
 }
 
 #[derive(Deserialize)]
@@ -219,6 +223,7 @@ pub async fn public_key(
         let app = s.identity.application(Scope::ALL, a).await?;
         let key = s
             .sessions
+            .tokens()
             .signing_key(app.tenant_id.expect("stored"))
             .await?;
         let keys = s.sessions.public_keys(Scope::ALL, Some(key.kid())).await?;
@@ -234,7 +239,7 @@ pub async fn public_key(
 
 /// `GET /.well-known/jwks.json`: the public keys of every tenant, for anyone verifying our tokens.
 pub async fn jwks(State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(s.sessions.jwks().await?))
+    Ok(Json(s.sessions.tokens().jwks(None).await?))
 }
 
 /// `POST /api/user/forgot-password` with `loginId`: 200 `{}` whether or not the user exists,

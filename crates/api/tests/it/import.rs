@@ -10,6 +10,7 @@ use uuid::Uuid;
 portcullis_store::on_both_backends!(
     fusionauths_documented_example_imports_unchanged,
     plaintext_passwords_are_hashed_and_hashes_are_kept,
+    plaintext_passwords_meet_the_tenants_password_rules,
     empty_users_is_missing_users,
     each_bad_user_is_named_by_index_and_nothing_is_written,
     bad_identifiers_are_named_by_index_with_every_option_and_nothing_is_written,
@@ -106,6 +107,56 @@ async fn fusionauths_documented_example_imports_unchanged(b: Backend) {
     let stored = s.db.store.user(Scope::ALL, id).await.unwrap().unwrap();
     let c = stored.credential.unwrap();
     assert_eq!((c.scheme.as_str(), c.factor), ("salted-sha256", 24000));
+}
+
+/// A plaintext password in an import meets the tenant's `passwordValidationRules`, as on user
+/// create; an imported hash is not a password and is not checked against them.
+async fn plaintext_passwords_meet_the_tenants_password_rules(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let rules =
+        json!({"tenant": {"passwordValidationRules": {"minLength": 12, "requireNumber": true}}});
+    let a = s.call("PATCH", &format!("/api/tenant/{t}"), rules).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let bcrypt = "$2y$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e";
+    let import = |second: &str| {
+        json!({"users": [
+            {"email": "hashed@example.com", "password": bcrypt, "encryptionScheme": "bcrypt"},
+            {"email": "plain@example.com", "password": second},
+        ]})
+    };
+    let weak = s
+        .call("POST", "/api/user/import", import("no digits at all"))
+        .await;
+    assert_eq!(weak.status, 400, "{weak:?}");
+    assert_eq!(
+        weak.field_code("users[1].password"),
+        Some("[requireNumber]users[1].password"),
+        "{weak:?}"
+    );
+    assert!(
+        weak.json["fieldErrors"].get("users[0].password").is_none(),
+        "{weak:?}"
+    );
+    let short = s.call("POST", "/api/user/import", import("short 1")).await;
+    assert_eq!(
+        short.field_code("users[1].password"),
+        Some("[tooShort]users[1].password"),
+        "{short:?}"
+    );
+    let tenant = t.parse().unwrap();
+    assert!(
+        s.db.store
+            .user_by_email(tenant, "hashed@example.com")
+            .await
+            .unwrap()
+            .is_none(),
+        "a refused import writes no user"
+    );
+    let ok = s
+        .call("POST", "/api/user/import", import("twelve chars 1"))
+        .await;
+    assert_eq!(ok.status, 200, "{ok:?}");
 }
 
 async fn plaintext_passwords_are_hashed_and_hashes_are_kept(b: Backend) {

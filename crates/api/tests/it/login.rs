@@ -75,7 +75,7 @@ async fn patch_tenant(s: &Server, t: &str, tenant: Value) {
 }
 
 /// Verifies `token` with PyJWT against our `/.well-known/jwks.json` and returns its claims.
-async fn pyjwt_claims(s: &Server, token: &str, audience: Option<&str>) -> Value {
+pub(crate) async fn pyjwt_claims(s: &Server, token: &str, audience: Option<&str>) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/jwt/verify.py");
     let mut args = vec![
         script.to_string(),
@@ -473,10 +473,15 @@ async fn signing_keys_are_stored_and_only_public_halves_are_published(b: Backend
         Arc::new(s.db.store.clone()),
         HashPool::new(1, 4),
     ));
-    let claims = other.validate(&token).await.unwrap();
+    let claims = other
+        .tokens()
+        .verify(&token, &Default::default())
+        .await
+        .unwrap()
+        .claims;
     assert_eq!(claims["tid"], t);
     let tid = uuid::Uuid::parse_str(&t).unwrap();
-    assert_eq!(other.signing_key(tid).await.unwrap().kid(), kid);
+    assert_eq!(other.tokens().signing_key(tid).await.unwrap().kid(), kid);
     let stored = s.db.store.signing_keys(Some(tid)).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert!(!jwks.text.contains(&stored[0].secret));
@@ -520,7 +525,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family(b: Backend) {
     assert!(s
         .db
         .store
-        .refresh_token(&portcullis_domain::service::api_key_hash(&r0))
+        .refresh_token(&portcullis_domain::secrets::stored_hash(&r0))
         .await
         .unwrap()
         .is_some());
@@ -1270,6 +1275,7 @@ async fn a_rotated_key_signs_while_the_old_one_stays_published_until_its_tokens_
         HashPool::new(1, 4),
     ));
     let new_kid = other
+        .tokens()
         .rotate_key(tid, Some(portcullis_jwt::Algorithm::EdDSA))
         .await
         .unwrap()
@@ -1321,7 +1327,7 @@ async fn a_rotated_key_signs_while_the_old_one_stays_published_until_its_tokens_
         .unwrap();
     let jwks = send(s.http.get(format!("{}/.well-known/jwks.json", s.url))).await;
     assert_eq!(jwks.json["keys"].as_array().unwrap().len(), 1);
-    other.rotate_key(tid, None).await.unwrap();
+    other.tokens().rotate_key(tid, None).await.unwrap();
     let keys = s.db.store.signing_keys(Some(tid)).await.unwrap();
     assert_eq!(keys.len(), 2);
     assert!(keys.iter().all(|k| k.kid != old_kid));

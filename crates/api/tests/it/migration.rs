@@ -944,7 +944,7 @@ async fn connector_resources_check_their_settings_and_references(b: Backend) {
         .await;
     assert_eq!(put.status, 200, "{put:?}");
     assert!(!put.text.contains("tok-3141592653"));
-    use portcullis_domain::connectors::ConnectorStore;
+    use portcullis_domain::migration::connectors::ConnectorStore;
     let stored =
         s.db.store
             .connector(secret.parse().unwrap())
@@ -1441,7 +1441,7 @@ async fn config_answers_carry_no_secrets_and_a_round_trip_keeps_them(b: Backend)
             &s.call("PUT", &p, json!({ "connector": body })).await,
         );
     }
-    use portcullis_domain::connectors::ConnectorStore;
+    use portcullis_domain::migration::connectors::ConnectorStore;
     let store = &s.db.store;
     let stored = |id: String| async move {
         store

@@ -9,6 +9,7 @@ portcullis_store::on_both_backends!(
     fresh_store_has_a_default_tenant_and_application,
     tenants_support_every_verb,
     applications_and_roles_support_every_verb,
+    a_deleted_role_leaves_registrations_and_groups,
     users_support_every_verb_and_every_lookup,
     delete_without_hard_delete_deactivates_and_reactivate_restores,
     passwords_are_hashed_never_returned_and_kept_across_updates,
@@ -964,4 +965,88 @@ async fn application_settings_out_of_range_are_field_errors_on_create_replace_an
             assert_eq!(a.status, 200, "{verb} {settings}: {a:?}");
         }
     }
+}
+
+/// A role deleted from an application (by the role API or by replacing the application without
+/// it) leaves every registration of that application and every group that held it; the same
+/// role name on another application stays.
+async fn a_deleted_role_leaves_registrations_and_groups(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let app = s.new_app(&t, "crm", &["admin", "viewer", "editor"]).await;
+    let other = s.new_app(&t, "wiki", &["admin"]).await;
+    let roles =
+        s.get(&format!("/api/application/{app}")).await.json["application"]["roles"].clone();
+    let role = |name: &str| {
+        roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (admin, viewer, editor) = (role("admin"), role("viewer"), role("editor"));
+    let group = s
+        .call(
+            "POST",
+            "/api/group",
+            json!({"group": {"name": "staff"}, "roleIds": [admin, viewer]}),
+        )
+        .await;
+    assert_eq!(group.status, 200, "{group:?}");
+    let group = group.json["group"]["id"].as_str().unwrap().to_string();
+    let user = s.new_user(&t, "roles@example.com").await;
+    for (application, names) in [
+        (&app, json!(["admin", "viewer", "editor"])),
+        (&other, json!(["admin"])),
+    ] {
+        let r = s
+            .call(
+                "POST",
+                &format!("/api/user/registration/{user}"),
+                json!({"registration": {"applicationId": application, "roles": names}}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+
+    let gone = s
+        .call(
+            "DELETE",
+            &format!("/api/application/{app}/role/{admin}"),
+            json!(null),
+        )
+        .await;
+    assert_eq!(gone.status, 200, "{gone:?}");
+    assert_eq!(roles_of(&s, &user, &app).await, json!(["viewer", "editor"]));
+    assert_eq!(
+        roles_of(&s, &user, &other).await,
+        json!(["admin"]),
+        "another application's role of the same name stays"
+    );
+    let g = s.get(&format!("/api/group/{group}")).await;
+    assert_eq!(g.json["group"]["roleIds"], json!([viewer]), "{g:?}");
+
+    // Replacing the application without a role removes it the same way.
+    let mut a = s.get(&format!("/api/application/{app}")).await.json["application"].clone();
+    a["roles"] = json!([{"id": editor, "name": "editor"}]);
+    let put = s
+        .call(
+            "PUT",
+            &format!("/api/application/{app}"),
+            json!({"application": a}),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{put:?}");
+    assert_eq!(roles_of(&s, &user, &app).await, json!(["editor"]));
+    let g = s.get(&format!("/api/group/{group}")).await;
+    assert_eq!(g.json["group"]["roleIds"], json!([]), "{g:?}");
+}
+
+async fn roles_of(s: &Server, user: &str, application: &str) -> Value {
+    let path = format!("/api/user/registration/{user}/{application}");
+    s.get(&path).await.json["registration"]["roles"].clone()
 }

@@ -6,7 +6,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use portcullis_connect::Connectors;
-use portcullis_domain::connectors::{Connector, FailureKind, LegacyLogin, LegacySystems};
+use portcullis_domain::migration::connectors::{
+    Connector, FailureKind, LegacyLogin, LegacySystems,
+};
 use portcullis_domain::Password;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@
 
 use portcullis_connect::testing::*;
 use portcullis_connect::{mapping, Connectors};
-use portcullis_domain::connectors::{
+use portcullis_domain::migration::connectors::{
     Connector, FailureKind, LegacyLogin, LegacyResult, LegacySystems, LegacyUser,
 };
 use portcullis_domain::Password;
@@ -56,7 +56,9 @@ async fn login(c: &Connector, id: &str, pw: &str) -> LegacyResult<Option<LegacyU
     Connectors::default().authenticate(c, &l).await
 }
 
-fn failure(r: LegacyResult<Option<LegacyUser>>) -> portcullis_domain::connectors::LegacyError {
+fn failure(
+    r: LegacyResult<Option<LegacyUser>>,
+) -> portcullis_domain::migration::connectors::LegacyError {
     match r {
         Err(e) => e,
         Ok(u) => panic!("expected a failure, got {u:?}"),

@@ -3,7 +3,9 @@
 
 use portcullis_connect::testing::{certificates, free_port};
 use portcullis_connect::Connectors;
-use portcullis_domain::connectors::{Connector, FailureKind, LegacyLogin, LegacySystems};
+use portcullis_domain::migration::connectors::{
+    Connector, FailureKind, LegacyLogin, LegacySystems,
+};
 use portcullis_domain::Password;
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
@@ -77,7 +79,9 @@ fn generic(settings: serde_json::Value) -> Connector {
     serde_json::from_value(v).unwrap()
 }
 
-async fn ask(c: &Connector) -> portcullis_domain::connectors::LegacyResult<Option<String>> {
+async fn ask(
+    c: &Connector,
+) -> portcullis_domain::migration::connectors::LegacyResult<Option<String>> {
     let pw = Password("pw".into());
     let l = LegacyLogin {
         login_id: "tls@legacy.example",

@@ -369,7 +369,7 @@ async fn tenant_and_application_writes_are_seen_at_once_despite_the_cache(backen
     assert_eq!(db.store.tenants().await.unwrap()[0].name, "after");
 
     app.name = "renamed".into();
-    db.store.update_application(&app).await.unwrap();
+    db.store.update_application(&app, &[]).await.unwrap();
     let id = app.id.unwrap();
     assert_eq!(
         db.store

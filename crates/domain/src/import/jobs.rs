@@ -15,8 +15,8 @@
 //! job runs, and no plaintext password is ever stored. Send hashes (`encryptionScheme`), use the
 //! synchronous import, or a file job (the file is already on the server).
 
+use crate::identity::{Identity, Result};
 use crate::model::*;
-use crate::service::{Identity, Result};
 use crate::{Error, Errors, ImportJob, ImportRequest, JobState, Scope};
 use std::future::Future;
 use uuid::Uuid;

@@ -98,7 +98,7 @@ impl Sessions {
     async fn find_or_adopt(&self, tenant: &Tenant, login_id: &str) -> Result<Option<StoredUser>> {
         let store = self.identity().store();
         let tenant_id = tenant.id.expect("stored");
-        let key = login_id.to_lowercase();
+        let key = crate::normalize_login_id(login_id);
         if let Some(u) = store.user_by_email(tenant_id, &key).await? {
             return Ok(Some(u));
         }
@@ -111,11 +111,11 @@ impl Sessions {
     }
 
     async fn new_change_password_id(&self, tenant: &Tenant, user: &StoredUser) -> Result<String> {
-        let id = crate::service::new_api_key();
+        let id = crate::secrets::new_secret();
         self.identity()
             .store()
             .insert_change_password_id(
-                &crate::service::api_key_hash(&id),
+                &crate::secrets::stored_hash(&id),
                 tenant.id.expect("stored"),
                 user.user.id.expect("stored"),
                 now_millis().saturating_add(id_ttl_millis(tenant)),
@@ -129,7 +129,7 @@ impl Sessions {
         // system's lookups: a few resets per login id per hour, counted in the store so every
         // node agrees. The caller's answer is the same either way.
         let now = now_millis();
-        let subject = format!("reset:{}", login_id.to_lowercase());
+        let subject = format!("reset:{}", crate::normalize_login_id(login_id));
         let n = self
             .identity()
             .store()

@@ -7,7 +7,7 @@
 //! (a dotted path in `user.data`, compared as text). Anything else is a 400 naming the term,
 //! never a silent "match all".
 
-use crate::service::{Identity, Result};
+use crate::identity::{Identity, Result};
 use crate::{BulkDelete, Error, Errors, Scope};
 use uuid::Uuid;
 
@@ -58,7 +58,7 @@ fn parse_query(q: &str, what: &mut BulkDelete) -> Result<Option<Uuid>> {
                 tenant =
                     Some(Uuid::parse_str(value).map_err(|_| invalid(term, "is not a valid UUID"))?)
             }
-            "email" => what.email = Some(value.to_lowercase()),
+            "email" => what.email = Some(crate::normalize_login_id(value)),
             f if f.starts_with("data.") => {
                 let path = &f[5..];
                 let ok = !path.is_empty()

@@ -1,0 +1,139 @@
+//! The identity service: tenants, applications and their roles, groups and memberships, users,
+//! registrations and API keys. Each public method of [`Identity`] is one thing an API call does,
+//! from validation to the store; handlers call exactly one of them. One file per resource.
+
+mod api_keys;
+mod applications;
+mod groups;
+mod registrations;
+mod tenants;
+mod users;
+
+use crate::model::*;
+use crate::{patch, validate, Error, Errors, Store};
+use portcullis_hash::HashPool;
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The identity service: the store, the hashing pool, and the rules between them.
+#[derive(Clone)]
+pub struct Identity {
+    store: Arc<dyn Store>,
+    pool: HashPool,
+    legacy: Arc<dyn crate::LegacySystems>,
+    mailer: Arc<dyn crate::mail::Mailer>,
+}
+
+/// Applies a JSON merge patch to an entity, reporting a patch that breaks its shape as a field
+/// error on `root`.
+pub(crate) fn patched<T: Serialize + DeserializeOwned>(
+    current: &T,
+    p: &Value,
+    root: &str,
+) -> Result<T> {
+    let mut v = serde_json::to_value(current).map_err(|e| Error::Store(e.to_string()))?;
+    patch::merge(&mut v, p);
+    serde_json::from_value(v).map_err(|e| {
+        Error::field(
+            root,
+            &format!("[invalid]{root}"),
+            format!("The patch does not fit the [{root}] object: {e}"),
+        )
+    })
+}
+
+pub(crate) fn not_found<T>(o: Option<T>) -> Result<T> {
+    o.ok_or(Error::NotFound)
+}
+
+/// The lower-cased key a look-up by email, username or login id searches for; a value no user
+/// can have (a control character, over the bound) is a 400 on `field` before the store sees it.
+pub(crate) fn lookup_key(raw: &str, field: &str, max: usize) -> Result<String> {
+    let key = raw.trim();
+    let mut errors = Errors::default();
+    validate::identifier(key, field, max, &mut errors);
+    errors.into_result()?;
+    Ok(crate::normalize_login_id(key))
+}
+
+/// The default tenant and application ids every fresh store has, so scripts can rely on them.
+pub const DEFAULT_TENANT_NAME: &str = "Default";
+pub const DEFAULT_APPLICATION_NAME: &str = "Portcullis";
+
+impl Identity {
+    pub fn new(store: Arc<dyn Store>, pool: HashPool) -> Self {
+        Self {
+            store,
+            pool,
+            legacy: Arc::new(crate::migration::connectors::NoLegacySystems),
+            mailer: Arc::new(crate::mail::NoMailer),
+        }
+    }
+
+    /// The same service, sending email through `mailer`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn crate::mail::Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    pub fn mailer(&self) -> &Arc<dyn crate::mail::Mailer> {
+        &self.mailer
+    }
+
+    /// The same service, asking legacy systems through `legacy` (the `portcullis-connect`
+    /// crate's `Connectors` in a server).
+    pub fn with_legacy(mut self, legacy: Arc<dyn crate::LegacySystems>) -> Self {
+        self.legacy = legacy;
+        self
+    }
+
+    pub fn legacy(&self) -> &Arc<dyn crate::LegacySystems> {
+        &self.legacy
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn pool(&self) -> &HashPool {
+        &self.pool
+    }
+
+    /// Creates the default tenant and application when the store has no tenant at all.
+    pub async fn ensure_defaults(&self) -> Result<()> {
+        if !self.store.tenants().await?.is_empty() {
+            return Ok(());
+        }
+        let created = self
+            .create_tenant(
+                Scope::ALL,
+                None,
+                Tenant {
+                    name: DEFAULT_TENANT_NAME.into(),
+                    ..Tenant::default()
+                },
+                true,
+            )
+            .await;
+        let tenant = match created {
+            Ok(t) => t,
+            // Another node starting at the same moment created it first.
+            Err(Error::Invalid(_)) if !self.store.tenants().await?.is_empty() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.create_application(
+            Scope::ALL,
+            None,
+            Application {
+                name: DEFAULT_APPLICATION_NAME.into(),
+                tenant_id: tenant.id,
+                ..Application::default()
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,403 @@
+//! The big-bang import (`POST /api/user/import`, MISSION §5): many users with their
+//! registrations, memberships and existing password hashes, validated as a whole and written in
+//! one transaction — all land or none do.
+//!
+//! Cheap checks (shape, references, duplicates inside the request, hash syntax and limits) always
+//! run and name the user's index. Checks against the store's existing users are a query per
+//! thousand users, so they run when `validateDbConstraints` asks for them — and, whatever the
+//! flag, after a unique index refused the write, to say which user collided.
+//!
+//! With `upsert` (ours, for delta loads of a moving target) each user is first matched with a
+//! stored user of the tenant — by id, else email, else username — and a matched user is updated:
+//! the fields the request gives replace the stored ones (a JSON merge patch of exactly the keys
+//! present, so `data` merges key by key), the others are kept; given registrations and
+//! memberships are added or replace the one of the same application or group, the others stay.
+
+pub mod bulk_delete;
+mod check;
+pub mod jobs;
+mod upsert;
+
+use crate::identity::{Identity, Result};
+use crate::model::*;
+use crate::{validate, Error, Errors, Event, StoreError};
+use serde::{Deserialize, Deserializer};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use uuid::Uuid;
+
+/// FusionAuth's import request.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRequest {
+    #[serde(default)]
+    pub users: Vec<ImportUser>,
+    /// The scheme plaintext passwords are hashed with (default: argon2id).
+    #[serde(default)]
+    pub encryption_scheme: Option<String>,
+    #[serde(default)]
+    pub factor: Option<u32>,
+    /// Check ids, emails and usernames against the users already stored, and report each clash
+    /// as a field error naming the user.
+    #[serde(default)]
+    pub validate_db_constraints: bool,
+    /// Ours: update users that already exist (matched by id, else email, else username) instead
+    /// of refusing them; the answer then counts created and updated users.
+    #[serde(default)]
+    pub upsert: bool,
+}
+
+/// A user to import: the user JSON plus how its `password` is hashed. Without
+/// `encryptionScheme` the password is plaintext and is hashed on import.
+#[derive(Debug)]
+pub struct ImportUser {
+    pub user: User,
+    pub encryption_scheme: Option<String>,
+    pub factor: Option<u32>,
+    pub salt: Option<String>,
+    /// The top-level keys the request gave for this user: with `upsert`, the fields that replace
+    /// the stored user's (an omitted field is kept, a `null` one is removed).
+    pub given: BTreeSet<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImportUserFields {
+    #[serde(flatten)]
+    user: User,
+    #[serde(default)]
+    encryption_scheme: Option<String>,
+    #[serde(default)]
+    factor: Option<u32>,
+    #[serde(default)]
+    salt: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ImportUser {
+    /// Parses the user once into its fields and once more for its key names only, from the raw
+    /// text: cheaper than going through a `serde_json::Value` for every user of a big file.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let f: ImportUserFields = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+        let keys: HashMap<String, serde::de::IgnoredAny> =
+            serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+        Ok(ImportUser {
+            user: f.user,
+            encryption_scheme: f.encryption_scheme,
+            factor: f.factor,
+            salt: f.salt,
+            given: keys.into_keys().collect(),
+        })
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportSummary {
+    pub users_created: usize,
+    pub users_updated: usize,
+}
+
+/// Where a user's credential comes from, once its input is checked.
+pub(super) enum Secret {
+    None,
+    Hashed(portcullis_hash::Credential),
+    Plain(Password),
+}
+
+/// Keys of a user that an upsert does not merge into the stored body: identity, the password
+/// (a credential, not a field) and the lists merged by application or group.
+const NOT_MERGED: [&str; 8] = [
+    "id",
+    "tenantId",
+    "password",
+    "encryptionScheme",
+    "factor",
+    "salt",
+    "registrations",
+    "memberships",
+];
+
+/// The email and username a store look-up searches for. A value `validate::user` refuses is
+/// left out: the request fails on it anyway, and PostgreSQL would refuse the whole statement.
+fn lookup_email(u: &User) -> Option<String> {
+    validate::normalized(&u.email).filter(|e| validate::is_identifier(e, validate::EMAIL_MAX))
+}
+
+fn lookup_username(u: &User) -> Option<String> {
+    validate::normalized(&u.username).filter(|n| validate::is_identifier(n, validate::USERNAME_MAX))
+}
+
+impl Identity {
+    /// Imports `req.users` into the scope's tenant, all or nothing.
+    pub async fn import_users(
+        &self,
+        scope: crate::Scope,
+        req: ImportRequest,
+    ) -> Result<ImportSummary> {
+        if req.users.is_empty() {
+            return Err(Error::field(
+                "users",
+                "[missing]users",
+                "The request has no users to import: give at least one in [users].",
+            ));
+        }
+        let tenant = self.resolve_tenant(scope, None).await?;
+        let apps: HashMap<Uuid, Application> = self
+            .store()
+            .applications(crate::Scope::tenant(tenant))
+            .await?
+            .into_iter()
+            .filter_map(|a| a.id.map(|id| (id, a)))
+            .collect();
+        let groups: HashSet<Uuid> = self
+            .store()
+            .groups(crate::Scope::tenant(tenant))
+            .await?
+            .into_iter()
+            .filter_map(|g| g.id)
+            .collect();
+        let plain_scheme = req
+            .encryption_scheme
+            .clone()
+            .unwrap_or_else(|| portcullis_hash::DEFAULT_SCHEME.to_string());
+        let upsert = req.upsert;
+        // A hash costlier to verify than the tenant allows would make each login attempt
+        // against it seconds of CPU: refused here, per user, before anything is written.
+        let (encryption, rules) = match self.store().tenant(tenant).await? {
+            Some(t) => (
+                crate::settings::PasswordEncryption::of(&t),
+                crate::settings::PasswordRules::of(&t),
+            ),
+            None => Default::default(),
+        };
+        let budget = CostBudget::of(&encryption, self.pool().registry());
+
+        let now = now_millis();
+        let mut errors = Errors::default();
+        let mut check = check::RequestCheck::new(
+            self.pool().registry(),
+            &apps,
+            &groups,
+            &budget,
+            &rules,
+            &plain_scheme,
+            req.factor,
+            upsert,
+            now,
+        );
+        let checked: Vec<_> = (req.users.into_iter().enumerate())
+            .map(|(i, input)| check.user(i, input, &mut errors))
+            .collect();
+
+        // Each user is created, or (upsert) updated over the stored user it matches.
+        let matches = if upsert {
+            self.match_stored(tenant, &checked, &mut errors).await?
+        } else {
+            checked.iter().map(|_| None).collect()
+        };
+        let upsert::Plan {
+            created,
+            mut created_secrets,
+            updated,
+            updated_secrets,
+        } = upsert::plan(tenant, upsert, now, checked, matches, &mut errors);
+
+        if req.validate_db_constraints {
+            self.check_against_store(tenant, &created, &mut errors)
+                .await?;
+        }
+        if !errors.is_empty() {
+            return Err(Error::Invalid(errors.general(
+                "[ImportRequestFailed]",
+                "Nothing was imported: correct the users named in fieldErrors and send the request again.",
+            )));
+        }
+
+        let n_created = created.len();
+        created_secrets.extend(updated_secrets);
+        let mut credentials = self
+            .hash_all(&plain_scheme, req.factor, created_secrets)
+            .await?;
+        let updated_credentials = credentials.split_off(n_created);
+        let (order, created_users): (Vec<usize>, Vec<StoredUser>) = created
+            .into_iter()
+            .zip(credentials)
+            .map(|((i, user), credential)| (i, StoredUser { user, credential }))
+            .unzip();
+        // A matched user without a new password keeps the stored one.
+        let updated_users: Vec<StoredUser> = updated
+            .into_iter()
+            .zip(updated_credentials)
+            .map(|((user, old), new)| StoredUser {
+                user,
+                credential: new.or(old),
+            })
+            .collect();
+        let events: Vec<Event> = if created_users.is_empty() {
+            Vec::new()
+        } else {
+            vec![Event::user_bulk_create(
+                tenant,
+                created_users.iter().map(|s| &s.user),
+            )]
+        };
+        match self
+            .store()
+            .import_users(&created_users, &updated_users, &events)
+            .await
+        {
+            Ok(()) => Ok(ImportSummary {
+                users_created: created_users.len(),
+                users_updated: updated_users.len(),
+            }),
+            Err(StoreError::Duplicate(_)) => {
+                // A unique index refused the batch: find out who, so the answer is precise.
+                let created: Vec<(usize, User)> = order
+                    .into_iter()
+                    .zip(created_users.into_iter().map(|s| s.user))
+                    .collect();
+                let mut errors = Errors::default();
+                self.check_against_store(tenant, &created, &mut errors)
+                    .await?;
+                Err(Error::Invalid(errors.general(
+                    "[ImportRequestFailed]",
+                    "Nothing was imported: one or more users already exist (see fieldErrors). Send validateDbConstraints: true to check before writing.",
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reports users whose id, email or username is already taken in the store.
+    async fn check_against_store(
+        &self,
+        tenant: Uuid,
+        users: &[(usize, User)],
+        errors: &mut Errors,
+    ) -> Result<()> {
+        let ids: Vec<Uuid> = users.iter().filter_map(|(_, u)| u.id).collect();
+        let emails: Vec<String> = users.iter().filter_map(|(_, u)| lookup_email(u)).collect();
+        let names: Vec<String> = users
+            .iter()
+            .filter_map(|(_, u)| lookup_username(u))
+            .collect();
+        let taken = self.store().taken(tenant, &ids, &emails, &names).await?;
+        for (i, u) in users {
+            let at = format!("users[{i}]");
+            if u.id.is_some_and(|id| taken.ids.contains(&id)) {
+                errors.add_field(
+                    &format!("{at}.id"),
+                    "[duplicate]user.id",
+                    format!(
+                        "{at}: a user with the id [{}] already exists.",
+                        u.id.unwrap_or_default()
+                    ),
+                );
+            }
+            if validate::normalized(&u.email).is_some_and(|e| taken.emails.contains(&e)) {
+                errors.add_field(
+                    &format!("{at}.email"),
+                    "[duplicate]user.email",
+                    format!(
+                        "{at}: a user with the email [{}] already exists in the tenant.",
+                        u.email.as_deref().unwrap_or_default()
+                    ),
+                );
+            }
+            if validate::normalized(&u.username).is_some_and(|n| taken.usernames.contains(&n)) {
+                errors.add_field(
+                    &format!("{at}.username"),
+                    "[duplicate]user.username",
+                    format!(
+                        "{at}: a user with the username [{}] already exists in the tenant.",
+                        u.username.as_deref().unwrap_or_default()
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Hashes the plaintext passwords on the shared pool, all cores busy, before any write.
+    async fn hash_all(
+        &self,
+        scheme: &str,
+        factor: Option<u32>,
+        secrets: Vec<Secret>,
+    ) -> Result<Vec<Option<portcullis_hash::Credential>>> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        // Enough jobs in flight to keep every worker busy, never more than the pool queues.
+        let in_flight = self.pool().workers() * 2;
+        stream::iter(secrets)
+            .map(|s| {
+                let scheme = scheme.to_string();
+                async move {
+                    match s {
+                        Secret::None => Ok(None),
+                        Secret::Hashed(c) => Ok(Some(c)),
+                        Secret::Plain(p) => {
+                            let for_job = scheme.clone();
+                            let registry = self.pool().registry().clone();
+                            let job =
+                                move || registry.hash_password(&for_job, factor, p.0.as_bytes());
+                            let c = self.pool().run(job).await?.map_err(|e| {
+                                Error::field(
+                                    "encryptionScheme",
+                                    "[invalid]encryptionScheme",
+                                    format!(
+                                        "Plaintext passwords cannot be hashed with [{scheme}]: {e}"
+                                    ),
+                                )
+                            })?;
+                            Ok(Some(c))
+                        }
+                    }
+                }
+            })
+            .buffered(in_flight)
+            .try_collect()
+            .await
+    }
+}
+
+/// The most an imported credential may cost to verify in a tenant.
+struct CostBudget {
+    factor: u64,
+    own: portcullis_hash::Cost,
+    scheme: String,
+}
+
+impl CostBudget {
+    fn of(
+        encryption: &crate::settings::PasswordEncryption,
+        schemes: &portcullis_hash::Registry,
+    ) -> Self {
+        CostBudget {
+            factor: encryption.import_cost_factor(),
+            own: encryption.own_cost(schemes),
+            scheme: encryption.scheme().to_string(),
+        }
+    }
+
+    /// Why a credential of `cost` is refused, or `None` when it fits (or has no cost model).
+    fn refuses(&self, cost: Option<portcullis_hash::Cost>) -> Option<String> {
+        let cost = cost?;
+        let limit = self.own.saturating_mul(self.factor);
+        let ms = |c: portcullis_hash::Cost| c.div_ceil(1_000_000);
+        (cost > limit).then(|| {
+            format!(
+                "verifying it costs about {} ms of CPU per login attempt, over the tenant's \
+                 limit of about {} ms (passwordEncryptionConfiguration.\
+                 maximumImportedHashCostFactor = {} times the cost of its own scheme [{}]); \
+                 rehash it with a lower cost in the legacy system, import this user without \
+                 a password, or raise the tenant's maximumImportedHashCostFactor",
+                ms(cost),
+                ms(limit),
+                self.factor,
+                self.scheme
+            )
+        })
+    }
+}
