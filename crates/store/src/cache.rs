@@ -1,13 +1,16 @@
 //! A per-node cache of tenants, applications and connectors, which every login, refresh grant
-//! and slow-migration login reads.
+//! and slow-migration login reads, and of API keys by their hash, which every API call reads.
 //!
 //! Writes through this store invalidate it at once, so this node sees its own updates
 //! immediately; another node's cache may serve the old settings for up to [`TTL`]. A read that
 //! raced with a write never re-populates the cache with what it read before the write: each
 //! write bumps a generation, and a value read under an older generation is not kept.
+//!
+//! Only keys that exist are kept (at most [`MAX_API_KEYS`]), so a caller trying random keys
+//! neither fills the cache nor is answered from it.
 
 use portcullis_domain::migration::connectors::Connector;
-use portcullis_domain::{Application, Tenant};
+use portcullis_domain::{ApiKey, Application, Tenant};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +18,9 @@ use uuid::Uuid;
 
 /// How long another node's write may go unseen here.
 pub const TTL: Duration = Duration::from_secs(5);
+
+/// The most API keys kept; past it the cache starts empty again.
+pub const MAX_API_KEYS: usize = 10_000;
 
 #[derive(Default)]
 pub(crate) struct Cache {
@@ -28,6 +34,8 @@ struct Inner {
     tenants: Option<(Instant, Arc<Tenants>)>,
     applications: HashMap<Uuid, (Instant, Application)>,
     connectors: HashMap<Uuid, (Instant, Connector)>,
+    /// Key hash → key.
+    api_keys: HashMap<String, (Instant, ApiKey)>,
 }
 
 pub(crate) struct Tenants {
@@ -111,12 +119,32 @@ impl Cache {
         }
     }
 
-    /// After any write to tenants, applications or connectors.
+    pub fn api_key(&self, key_hash: &str) -> Option<ApiKey> {
+        match self.inner().api_keys.get(key_hash) {
+            Some((at, k)) if at.elapsed() < TTL => Some(k.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn put_api_key(&self, generation: u64, key_hash: &str, key: ApiKey) {
+        let mut inner = self.inner();
+        if inner.generation == generation {
+            if inner.api_keys.len() >= MAX_API_KEYS {
+                inner.api_keys.clear();
+            }
+            inner
+                .api_keys
+                .insert(key_hash.to_string(), (Instant::now(), key));
+        }
+    }
+
+    /// After any write to tenants, applications, connectors or API keys.
     pub fn invalidate(&self) {
         let mut inner = self.inner();
         inner.generation += 1;
         inner.tenants = None;
         inner.applications.clear();
         inner.connectors.clear();
+        inner.api_keys.clear();
     }
 }

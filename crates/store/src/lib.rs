@@ -155,7 +155,7 @@ macro_rules! args {
 
 // After `args!`, which they use.
 mod bulk;
-mod cache;
+pub mod cache;
 mod connectors;
 mod db;
 mod jobs;
@@ -267,7 +267,7 @@ impl SqlStore {
         self.db.write(&sql, &args).await.map(|_| ())
     }
 
-    /// A guard that invalidates the tenant and application cache when the write it guards
+    /// A guard that invalidates the per-node cache (`cache`) when the write it guards
     /// ends, however it ends (and once before, so no read during the write is kept).
     fn invalidates(&self) -> Invalidate<'_> {
         self.cache.invalidate();
@@ -1156,6 +1156,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()> {
+        let _invalidate = self.invalidates();
         let mut stored = key.clone();
         stored.key = None;
         self.exec(
@@ -1181,11 +1182,20 @@ impl Store for SqlStore {
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
-        self.one(
-            "SELECT body FROM api_keys WHERE key_hash = $1",
-            args![Some(key_hash.to_string())],
-        )
-        .await
+        if let Some(k) = self.cache.api_key(key_hash) {
+            return Ok(Some(k));
+        }
+        let generation = self.cache.generation();
+        let key: Option<ApiKey> = self
+            .one(
+                "SELECT body FROM api_keys WHERE key_hash = $1",
+                args![Some(key_hash.to_string())],
+            )
+            .await?;
+        if let Some(k) = &key {
+            self.cache.put_api_key(generation, key_hash, k.clone());
+        }
+        Ok(key)
     }
 
     async fn api_keys(&self) -> StoreResult<Vec<ApiKey>> {
@@ -1194,6 +1204,7 @@ impl Store for SqlStore {
     }
 
     async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let _invalidate = self.invalidates();
         let mut stored = key.clone();
         stored.key = None;
         self.exec(
@@ -1209,6 +1220,7 @@ impl Store for SqlStore {
     }
 
     async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool> {
+        let _invalidate = self.invalidates();
         Ok(self
             .exec(
                 "DELETE FROM api_keys WHERE id = $1",

@@ -13,6 +13,7 @@ portcullis_store::on_both_backends!(
     tenant_locked_key_cannot_switch_tenant_by_header,
     tenant_locked_key_cannot_manage_tenants_or_keys,
     deleted_key_stops_working,
+    key_changes_apply_at_once_here_and_within_the_cache_ttl_elsewhere,
     tenant_locked_key_gets_401_on_every_connector_route,
     only_a_key_that_manages_connectors_sets_connector_policies,
 );
@@ -419,4 +420,50 @@ async fn only_a_key_that_manages_connectors_sets_connector_policies(b: Backend) 
     let t = s.get(&tenant_path).await.json["tenant"].clone();
     assert_eq!(t["connectorPolicies"], policies);
     assert_eq!(t["data"]["by"], tenants_only.as_str());
+}
+
+/// API keys are cached per node. A change made through this node applies to the next request
+/// here; another node on the same database sees it once its entry is older than the cache's
+/// TTL (and serves its cached key until then, which proves the cache is in use).
+async fn key_changes_apply_at_once_here_and_within_the_cache_ttl_elsewhere(b: Backend) {
+    let s = Server::start(b).await;
+    let a = s.call("POST", "/api/api-key", json!({"apiKey": {}})).await;
+    let (id, key) = (
+        a.json["apiKey"]["id"].as_str().unwrap().to_string(),
+        a.json["apiKey"]["key"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(send(s.req_as(&key, "GET", "/api/tenant")).await.status, 200);
+
+    // Narrowed here: refused here at once.
+    let narrowed = s
+        .call(
+            "PUT",
+            &format!("/api/api-key/{id}"),
+            json!({"apiKey": {"permissions": {"endpoints": {"/api/user": ["GET"]}}}}),
+        )
+        .await;
+    assert_eq!(narrowed.status, 200, "{narrowed:?}");
+    assert_eq!(send(s.req_as(&key, "GET", "/api/tenant")).await.status, 401);
+
+    // Another node with its own cache, which has read the key.
+    let other = portcullis_store::SqlStore::connect_in_schema(&s.db.url, s.db.schema())
+        .await
+        .unwrap();
+    let other = portcullis_domain::Identity::new(
+        std::sync::Arc::new(other),
+        portcullis_hash::HashPool::new(1, 4),
+    );
+    assert!(other.authenticate(&key).await.unwrap().is_some());
+    let deleted = send(s.req("DELETE", &format!("/api/api-key/{id}"))).await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(send(s.req_as(&key, "GET", "/api/tenant")).await.status, 401);
+    assert!(
+        other.authenticate(&key).await.unwrap().is_some(),
+        "the other node answers from its cache"
+    );
+    tokio::time::sleep(portcullis_store::cache::TTL + std::time::Duration::from_millis(200)).await;
+    assert!(
+        other.authenticate(&key).await.unwrap().is_none(),
+        "after the TTL the other node sees the deletion"
+    );
 }
