@@ -1,4 +1,4 @@
-//! `portcullis-bench login`: end-to-end figures of the login path (MISSION §13) on throw-away
+//! `portcullis-bench login`: end-to-end figures of the login path on throw-away
 //! SQLite and PostgreSQL databases, each printed beside the figure it is judged against.
 //!
 //! It drives the login service (`Sessions`) in-process — store, hashing pool, JWT signing — so

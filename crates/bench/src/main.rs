@@ -1,5 +1,5 @@
 //! `portcullis-bench ...`: end-to-end figures, each printed beside the limit it is judged by and
-//! measured in the same run (MISSION §13). One module per path measured. A binary of its own, so
+//! measured in the same run. One module per path measured. A binary of its own, so
 //! the server's (`portcullis`) links none of the throw-away databases and bare connections these
 //! need.
 

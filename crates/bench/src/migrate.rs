@@ -1,4 +1,4 @@
-//! `portcullis-bench migrate`: the slow-migration login (MISSION §13: ≤ 1 ms added beyond the
+//! `portcullis-bench migrate`: the slow-migration login (target: ≤ 1 ms added beyond the
 //! legacy call and the hash), against a Generic legacy endpoint in this process that answers at
 //! once, on throw-away SQLite and PostgreSQL databases.
 //!

@@ -1,4 +1,4 @@
-//! `portcullis-bench tenant-delete`: how fast a test load goes away (MISSION §13: a tenant of
+//! `portcullis-bench tenant-delete`: how fast a test load goes away (target: a tenant of
 //! 1 M users in < 30 s). Each way is measured on its own fresh load of the same users — the import
 //! bench's realistic users with registrations and a membership: `DELETE /api/tenant/{id}`'s
 //! path, `DELETE /api/user/bulk?queryString=tenantId:...`'s path, and, the database's own

@@ -1,4 +1,4 @@
-//! Connectors to legacy user stores for the slow migration (MISSION §7).
+//! Connectors to legacy user stores for the slow migration (`docs/migration/slow.md`).
 //!
 //! This crate owns *how* a legacy system is asked: FusionAuth's Generic contract
 //! ([`generic`]), the Keycloak REST-migration contract ([`rest`]) and LDAP ([`ldap`]), each

@@ -1,4 +1,4 @@
-//! Events (MISSION §10): what happened, in FusionAuth's event shape, recorded by the store in the
+//! Events: what happened, in FusionAuth's event shape, recorded by the store in the
 //! same transaction as the change it describes — so a change is never committed without its event,
 //! and the webhooks issue can deliver them from the table as an outbox.
 //!

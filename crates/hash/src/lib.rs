@@ -1,12 +1,14 @@
 //! Password credentials: the stored form of a password, verifying it, and hashing new ones.
 //!
 //! This crate has no I/O. It owns every hash scheme Portcullis accepts from a legacy system
-//! (MISSION §4), the schemes it writes new passwords with, and the bounded worker pool that keeps
+//! (`docs/hashes.md`), the schemes it writes new passwords with, and the bounded worker pool that keeps
 //! CPU-heavy hashing off the async runtime.
 //!
 //! The free functions ([`hash_password`], [`verify`], [`parse_import`], [`needs_rehash`]) use the
 //! built-in [`Registry`]. A team with a scheme of its own builds a registry with
-//! [`Registry::with_builtin`] and [`Registry::register`]s a [`Hasher`] (see `docs/hashes.md`).
+//! [`Registry::with_builtin`] and [`Registry::register`]s a [`Hasher`] (see `docs/hashes.md`),
+//! then hands it to the server's [`HashPool`] ([`HashPool::with_registry`]): everything the
+//! server hashes, verifies or prices goes through the pool's registry.
 //!
 //! Rules every scheme follows:
 //! - derived bytes are compared in constant time ([`subtle`]);
@@ -113,7 +115,7 @@ pub fn verify(credential: &Credential, password: &[u8]) -> bool {
 }
 
 /// Parses a credential from import input: FusionAuth's split fields, or a self-describing
-/// encoded string when `scheme` names a family (MISSION §4) or is `auto`. Validates fully
+/// encoded string when `scheme` names a family (`docs/hashes.md`) or is `auto`. Validates fully
 /// (syntax, lengths and parameter limits) so an import can report the error per user.
 pub fn parse_import(
     scheme: &str,

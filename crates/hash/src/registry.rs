@@ -62,7 +62,8 @@ pub trait Hasher: Send + Sync {
     }
 }
 
-/// Scheme names → hashers. [`Registry::with_builtin`] holds every scheme of MISSION §4.
+/// Scheme names → hashers. [`Registry::with_builtin`] holds every built-in scheme
+/// (`docs/hashes.md` lists them).
 #[derive(Clone, Default)]
 pub struct Registry {
     by_name: HashMap<String, Arc<dyn Hasher>>,

@@ -73,7 +73,8 @@ enum Secret {
 }
 
 /// The same P-256 key in `ring`, which signs in about 1/10 of `p256`'s time (no precomputed
-/// base-point tables in `p256` 0.13): ES256 signing was most of a login's non-hash CPU.
+/// base-point tables in `p256` 0.13): with `p256`, ES256 signing is most of a login's non-hash
+/// CPU.
 struct Es256Fast {
     pair: ring::signature::EcdsaKeyPair,
     public: ring::signature::UnparsedPublicKey<Vec<u8>>,

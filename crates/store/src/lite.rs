@@ -1,8 +1,8 @@
 //! SQLite through `rusqlite`, on the calling thread.
 //!
 //! sqlx runs every SQLite connection on a thread of its own and sends each statement there and
-//! each row back: two thread switches per statement, which were most of a login's CPU beside the
-//! hash (`docs/login.md`). A point read or a small write takes SQLite itself a few microseconds,
+//! each row back: two thread switches per statement, which cost more of a login's CPU than
+//! anything but the hash (`docs/benchmarks.md`). A point read or a small write takes SQLite itself a few microseconds,
 //! so here the calling task runs it directly:
 //!
 //! - **Reads** run on the writer connection, in its queue (its page cache is the warm one; a

@@ -3,8 +3,8 @@
 //!
 //! Why not sqlx's pool for those too: sqlx sends a `Sync` on every connection it takes back, in a
 //! task of its own, before another caller may have it. Nobody waits for that round trip, but the
-//! machine pays it and its two wake-ups once per statement; on 2 cores a slow-migration login
-//! (two statements) was about 0.08 ms slower for it (`portcullis-bench migrate`, session 6).
+//! machine pays it and its two wake-ups once per statement; on 2 cores that costs a
+//! slow-migration login (two statements) about 0.08 ms (`portcullis-bench migrate`).
 //!
 //! What the `Sync` protects against is handled here without it: a connection goes back to the
 //! idle list only when its statement ran to the end, with rows or with an error from PostgreSQL

@@ -1,4 +1,4 @@
-//! The big-bang import (`POST /api/user/import`, MISSION §5): many users with their
+//! The big-bang import (`POST /api/user/import`, FusionAuth's Import API): many users with their
 //! registrations, memberships and existing password hashes, validated as a whole and written in
 //! one transaction — all land or none do.
 //!

@@ -1,4 +1,4 @@
-//! Slow migration (MISSION §7): connector resources, the tenant's connector policies, and the
+//! Slow migration: connector resources, the tenant's connector policies, and the
 //! interface through which the login path asks a legacy system about a user.
 //!
 //! This crate decides *when* a legacy system is asked and *what is written* afterwards; how a

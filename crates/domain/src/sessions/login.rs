@@ -243,7 +243,7 @@ impl Sessions {
     }
 
     /// Finds the user by login id, refuses while a brute-force lock holds (before any hash is
-    /// computed, MISSION §6), counts the attempt, verifies the password on the pool (against a
+    /// computed), counts the attempt, verifies the password on the pool (against a
     /// dummy hash when the user does not exist, so both failures take as long) and locks after
     /// too many failures. `NotFound` for an unknown user or a wrong password alike. With the
     /// tenant's `modifyEncryptionSchemeOnLogin`, a right password that `needs_rehash` is
@@ -255,7 +255,7 @@ impl Sessions {
     ///
     /// With `connectors` (a login, not a password change), a user Portcullis lacks — or keeps
     /// only as a `migrate: false` profile — is asked of the tenant's connectors after the lock
-    /// check (MISSION §7); a connector's "no" ends like a wrong password, and so does a "yes"
+    /// check; a connector's "no" ends like a wrong password, and so does a "yes"
     /// that names a user Portcullis holds (unless the typed password verifies against that
     /// user's own credential).
     #[allow(clippy::too_many_arguments)]
