@@ -58,8 +58,23 @@ impl From<portcullis_hash::PoolBusy> for Failed {
     }
 }
 
+/// What a successful login signs the user in with.
+struct SignIn<'a> {
+    tenant: &'a Tenant,
+    settings: &'a LoginSettings,
+    app: Option<&'a Application>,
+    stored: StoredUser,
+    /// Whether the user was just written by this login (a first login through a connector).
+    fresh: bool,
+    counted: Counted,
+    no_jwt: bool,
+    ip: Option<&'a str>,
+    now: Millis,
+}
+
 impl Sessions {
-    /// `POST /api/login`.
+    /// `POST /api/login`: the request checked, the password checked (with the locks and the
+    /// legacy systems), the account's own state, then the tokens and the login's writes.
     pub async fn login(&self, scope: Scope, req: LoginRequest) -> Result<LoginOutcome> {
         let mut errors = Errors::default();
         // Checked before anything is read or hashed: a login id no user can have (a control
@@ -86,25 +101,9 @@ impl Sessions {
             .tenant(tenant_id)
             .await?
             .ok_or(Error::NotFound)?;
-        let app = match req.application_id {
-            None => None,
-            Some(a) => match self
-                .store()
-                .application(Scope::tenant(tenant_id), a)
-                .await?
-            {
-                Some(app) if app.active => Some(app),
-                _ => {
-                    return Err(Error::field(
-                        "applicationId",
-                        "[invalid]applicationId",
-                        format!(
-                            "The application [{a}] does not exist in this tenant or is inactive."
-                        ),
-                    ))
-                }
-            },
-        };
+        let app = self
+            .login_application(tenant_id, req.application_id)
+            .await?;
         let settings = LoginSettings::of(&tenant, app.as_ref());
         let now = now_millis();
         let (mut stored, upgraded, fresh, counted) = match self
@@ -122,19 +121,67 @@ impl Sessions {
             Checked::Right(u, c, fresh, counted) => (*u, c, fresh, counted),
             Checked::Locked(until) => return Ok(LoginOutcome::Locked { until }),
         };
-        let user_id = stored.user.id.expect("stored");
+        if let Some(refused) = self
+            .account_state(&mut stored, upgraded, &counted, now)
+            .await?
+        {
+            return Ok(refused);
+        }
+        self.sign_in(SignIn {
+            tenant: &tenant,
+            settings: &settings,
+            app: app.as_ref(),
+            stored,
+            fresh,
+            counted,
+            no_jwt: req.no_jwt,
+            ip: ip.as_deref(),
+            now,
+        })
+        .await
+    }
 
-        // The password is right: the account's own state decides now, never before (no
-        // enumeration of inactive or expired accounts).
+    /// The active application a login names, if any; another tenant's, an inactive or an
+    /// unknown one is a 400 on `applicationId`.
+    async fn login_application(
+        &self,
+        tenant: Uuid,
+        application: Option<Uuid>,
+    ) -> Result<Option<Application>> {
+        let Some(a) = application else {
+            return Ok(None);
+        };
+        match self.store().application(Scope::tenant(tenant), a).await? {
+            Some(app) if app.active => Ok(Some(app)),
+            _ => Err(Error::field(
+                "applicationId",
+                "[invalid]applicationId",
+                format!("The application [{a}] does not exist in this tenant or is inactive."),
+            )),
+        }
+    }
+
+    /// The password is right: the account's own state decides now, never before (no
+    /// enumeration of inactive or expired accounts). An outcome when the login ends here
+    /// (inactive, expired, a password change required); a credential rehashed on login is
+    /// stored on the way.
+    async fn account_state(
+        &self,
+        stored: &mut StoredUser,
+        upgraded: Option<Credential>,
+        counted: &Counted,
+        now: Millis,
+    ) -> Result<Option<LoginOutcome>> {
+        let user_id = stored.user.id.expect("stored");
         if !stored.user.active {
             tracing::info!(user = %user_id, "login refused: user inactive");
-            self.take_back(&counted).await?;
-            return Ok(LoginOutcome::Inactive);
+            self.take_back(counted).await?;
+            return Ok(Some(LoginOutcome::Inactive));
         }
         if stored.user.expiry.is_some_and(|e| e <= now) {
             tracing::info!(user = %user_id, "login refused: user expired");
-            self.take_back(&counted).await?;
-            return Ok(LoginOutcome::Expired);
+            self.take_back(counted).await?;
+            return Ok(Some(LoginOutcome::Expired));
         }
         if let Some(c) = upgraded {
             tracing::info!(user = %user_id, from = %stored.credential.as_ref().map_or("", |c| c.scheme.as_str()), to = %c.scheme, "password rehashed on login");
@@ -143,22 +190,42 @@ impl Sessions {
         }
         if stored.user.password_change_required {
             let id = crate::secrets::new_secret();
+            let tenant = stored.user.tenant_id.expect("stored");
             self.store()
                 .insert_change_password_id(
                     &secrets::stored_hash(&id),
-                    tenant_id,
+                    tenant,
                     user_id,
                     now + CHANGE_PASSWORD_ID_MILLIS,
                 )
                 .await?;
-            self.take_back(&counted).await?;
-            return Ok(LoginOutcome::PasswordChangeRequired {
+            self.take_back(counted).await?;
+            return Ok(Some(LoginOutcome::PasswordChangeRequired {
                 change_password_id: id,
-            });
+            }));
         }
+        Ok(None)
+    }
 
+    /// A login that succeeds: its tokens, and its writes in one round trip (`lastLoginInstant`
+    /// of the user and the registration, the event, the refresh token, the attempts taken back).
+    async fn sign_in(&self, s: SignIn<'_>) -> Result<LoginOutcome> {
+        let SignIn {
+            tenant,
+            settings,
+            app,
+            mut stored,
+            fresh,
+            counted,
+            no_jwt,
+            ip,
+            now,
+        } = s;
+        let tenant_id = tenant.id.expect("stored");
+        let user_id = stored.user.id.expect("stored");
+        let app_id = app.and_then(|a| a.id);
         stored.user.last_login_instant = Some(now);
-        let registration = app.as_ref().and_then(|a| {
+        let registration = app.and_then(|a| {
             stored
                 .user
                 .registrations
@@ -178,14 +245,14 @@ impl Sessions {
             refresh_token: None,
             refresh_token_id: None,
         };
-        if !req.no_jwt {
+        if !no_jwt {
             let (jwt, exp) = self
                 .tokens
                 .access_token(&AccessTokenFor {
-                    tenant: &tenant,
-                    settings: &settings,
+                    tenant,
+                    settings,
                     user: &stored.user,
-                    application: app.as_ref(),
+                    application: app,
                     registration: registration.as_ref(),
                     auth_time: now,
                     session: sid,
@@ -195,17 +262,17 @@ impl Sessions {
             tokens.token = Some(jwt);
             tokens.token_expiration_instant = Some(exp);
         }
-        let refresh = match (&app, registered, settings.generate_refresh_tokens) {
-            (Some(app), true, true) => {
+        let refresh = match (app_id, registered, settings.generate_refresh_tokens) {
+            (Some(application), true, true) => {
                 let (t, row) = self.tokens.refresh_token(
                     RefreshTokenFor {
                         tenant: tenant_id,
                         user: user_id,
-                        application: app.id.expect("stored"),
+                        application,
                         family: sid,
                         start: now,
                     },
-                    &settings,
+                    settings,
                 );
                 tokens.refresh_token = Some(t);
                 tokens.refresh_token_id = Some(row.id);
@@ -213,16 +280,13 @@ impl Sessions {
             }
             _ => None,
         };
-        // The login's writes, in one round trip: lastLoginInstant (user and registration), the
-        // event, the refresh token and the attempts taken back.
         // A migration wrote the user with this login's instants and its event already.
-        let event = (!fresh)
-            .then(|| crate::Event::login_success(&stored.user, req.application_id, ip.as_deref()));
+        let event = (!fresh).then(|| crate::Event::login_success(&stored.user, app_id, ip));
         if !fresh || refresh.is_some() {
             self.store()
                 .record_login(&crate::LoginWrites {
                     user: user_id,
-                    application: registration.as_ref().and(req.application_id),
+                    application: registration.as_ref().and(app_id),
                     now,
                     event: event.as_ref(),
                     refresh_token: refresh.as_ref(),
@@ -232,7 +296,7 @@ impl Sessions {
         } else {
             self.take_back(&counted).await?;
         }
-        tracing::info!(user = %user_id, application = ?req.application_id, "login succeeded");
+        tracing::info!(user = %user_id, application = ?app_id, "login succeeded");
         Ok(if !registered {
             LoginOutcome::NotRegistered(tokens)
         } else if settings.verify_email && !stored.user.verified {
