@@ -9,6 +9,7 @@ mod locks;
 mod login;
 mod passwords;
 mod refresh;
+mod sign_in;
 pub mod tokens;
 
 pub use keys::KeyView;
