@@ -27,8 +27,9 @@ pub use bulk_delete::{BulkDeleteOutcome, BulkDeleteRequest};
 pub use connectors::{Connector, ConnectorPolicy, LegacySystems};
 pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
 pub use event::{Event, ImportJob, JobState};
+pub use forgot::{reset_queue, PendingReset, ResetInbox, ResetQueue};
 pub use import::{ImportRequest, ImportSummary, ImportUser};
-pub use jobs::JobInput;
+pub use jobs::{ClaimedJob, JobInput};
 pub use model::*;
 pub use service::Identity;
 pub use session_store::{
