@@ -3,7 +3,9 @@
 //! This crate owns the wire: routing, the auth layer (API keys, permissions, tenant selection),
 //! body parsing and its errors, the mapping of domain errors to status codes, Kickstart, status,
 //! metrics and the OpenAPI document. It holds no business rules; each handler makes one call into
-//! [`portcullis_domain::Identity`].
+//! [`portcullis_domain::Identity`]. It builds no services and runs no background work: the
+//! composition root (`serve`) hands it an [`AppState`] over services it built, and the ways in
+//! to its workers ([`Background`]).
 
 pub mod auth;
 pub mod error;
@@ -20,7 +22,7 @@ use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, MethodRouter};
 use axum::{middleware, Router};
 use handlers::{api_key, application, connector, group, import, key, login, status, tenant, user};
-use portcullis_domain::{Identity, Sessions};
+use portcullis_domain::{Identity, ResetQueue, Sessions};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
@@ -46,6 +48,16 @@ impl Default for ApiConfig {
     }
 }
 
+/// Reads an import job's file, checked again against the import directory `dir`: it may have
+/// been replaced since the job was queued. The import-job worker reads through this.
+pub async fn read_import_file(
+    dir: Option<&std::path::Path>,
+    path: &str,
+) -> Result<Vec<u8>, String> {
+    let file = handlers::import::allowed_file(dir, path)?;
+    tokio::fs::read(&file).await.map_err(|e| e.to_string())
+}
+
 /// Everything a handler may use, passed in explicitly.
 #[derive(Clone)]
 pub struct AppState {
@@ -54,65 +66,46 @@ pub struct AppState {
     pub sessions: Sessions,
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<ApiConfig>,
-    /// Wakes the import job runner when a job is queued.
-    jobs: Arc<tokio::sync::Notify>,
+    background: Background,
+}
+
+/// The ways in to the work a node runs beside its requests (the workers of
+/// `portcullis-workers`, which `serve` starts).
+#[derive(Clone)]
+pub struct Background {
+    /// Wakes this node's import-job worker when a job is queued.
+    pub import_jobs: Arc<tokio::sync::Notify>,
+    /// Forgot-password requests for the mail worker.
+    pub resets: ResetQueue,
 }
 
 impl AppState {
-    /// The state of a server whose identity service asks legacy systems through
-    /// `portcullis-connect`, with the connectors' metrics on this server's `/metrics`.
-    pub fn new(identity: Identity, config: ApiConfig) -> Self {
-        let metrics = Arc::new(metrics::Metrics::new());
-        let identity = identity
-            .with_legacy(Arc::new(portcullis_connect::Connectors::new(Some(
-                metrics.registry(),
-            ))))
-            .with_mailer(Arc::new(portcullis_mail::Smtp));
+    /// The state of a server over services the composition root (`serve`, a test's server)
+    /// built: the identity service with its legacy systems and mailer, the sessions over it,
+    /// and the metrics registry the connectors report into, served on `/metrics`.
+    pub fn new(
+        identity: Identity,
+        sessions: Sessions,
+        metrics: Arc<metrics::Metrics>,
+        config: ApiConfig,
+        background: Background,
+    ) -> Self {
         Self {
-            sessions: Sessions::new(identity.clone()),
             identity,
+            sessions,
             metrics,
             config: Arc::new(config),
-            jobs: Arc::new(tokio::sync::Notify::new()),
+            background,
         }
-    }
-
-    /// Starts the import job runner on a background task: jobs left running by a stopped
-    /// process are queued again (they run from scratch — each is one transaction, so it wrote
-    /// nothing), then queued jobs run one at a time. It looks for work when a job is queued here
-    /// and every few seconds, for jobs queued on another node.
-    pub async fn start_import_jobs(&self) -> Result<(), portcullis_domain::Error> {
-        let requeued = self.identity.requeue_import_jobs().await?;
-        if requeued > 0 {
-            tracing::info!(jobs = requeued, "import jobs left running are queued again");
-        }
-        let identity = self.identity.clone();
-        let wake = self.jobs.clone();
-        let dir = self.config.import_dir.clone();
-        tokio::spawn(async move {
-            loop {
-                let dir = dir.clone();
-                // The file is checked again: it may have been replaced since it was queued.
-                let read = |path: String| async move {
-                    let file = handlers::import::allowed_file(dir.as_deref(), &path)?;
-                    tokio::fs::read(&file).await.map_err(|e| e.to_string())
-                };
-                match identity.run_next_import_job(read).await {
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "the import job runner failed; it tries again")
-                    }
-                }
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_secs(5), wake.notified()).await;
-            }
-        });
-        Ok(())
     }
 
     fn wake_import_jobs(&self) {
-        self.jobs.notify_one();
+        self.background.import_jobs.notify_one();
+    }
+
+    /// Where forgot-password requests go.
+    fn resets(&self) -> &ResetQueue {
+        &self.background.resets
     }
 }
 

@@ -265,7 +265,18 @@ async fn via_api(url: &str, n: usize, batch: usize) -> Result<f64, String> {
         .map_err(|e| e.to_string())?
         .key
         .unwrap();
-    let state = AppState::new(identity, ApiConfig::default());
+    // The synchronous import alone: no workers behind the server.
+    let (resets, _) = portcullis_domain::reset_queue();
+    let state = AppState::new(
+        identity.clone(),
+        portcullis_domain::Sessions::new(identity),
+        Default::default(),
+        ApiConfig::default(),
+        portcullis_api::Background {
+            import_jobs: Default::default(),
+            resets,
+        },
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;

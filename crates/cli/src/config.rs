@@ -4,11 +4,12 @@
 
 use serde::Deserialize;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct ServeArgs {
     /// A TOML file with any of: bind, database, kickstart, max_body_bytes, max_import_bytes,
-    /// import_dir, dev, log.
+    /// import_dir, shutdown_grace, cleanup_interval, dev, log.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9011].
@@ -31,6 +32,14 @@ pub struct ServeArgs {
     /// [default: none, file jobs refused].
     #[arg(long, env = "PORTCULLIS_IMPORT_DIR")]
     pub import_dir: Option<PathBuf>,
+    /// Seconds SIGTERM/SIGINT gives requests in flight and the workers' work in hand before
+    /// the process exits [default: 30].
+    #[arg(long, env = "PORTCULLIS_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<u64>,
+    /// Seconds between two deletions of expired refresh tokens, change-password ids and
+    /// login-attempt counts [default: 300].
+    #[arg(long, env = "PORTCULLIS_CLEANUP_INTERVAL")]
+    pub cleanup_interval: Option<u64>,
     /// Development mode: print a ready API key at start-up.
     #[arg(long, env = "PORTCULLIS_DEV")]
     pub dev: bool,
@@ -49,6 +58,8 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub max_import_bytes: Option<usize>,
     pub import_dir: Option<PathBuf>,
+    pub shutdown_grace: Option<u64>,
+    pub cleanup_interval: Option<u64>,
     pub dev: Option<bool>,
     pub log: Option<String>,
 }
@@ -62,6 +73,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_import_bytes: usize,
     pub import_dir: Option<PathBuf>,
+    pub shutdown_grace: Duration,
+    pub cleanup_interval: Duration,
     pub dev: bool,
     pub log: String,
 }
@@ -96,6 +109,14 @@ impl ServeArgs {
                 .or(file.max_import_bytes)
                 .unwrap_or(portcullis_api::ApiConfig::default().max_import_bytes),
             import_dir: self.import_dir.or(file.import_dir),
+            shutdown_grace: Duration::from_secs(
+                self.shutdown_grace.or(file.shutdown_grace).unwrap_or(30),
+            ),
+            cleanup_interval: match self.cleanup_interval.or(file.cleanup_interval) {
+                Some(0) => return Err("cleanup_interval must be at least 1 second".into()),
+                Some(s) => Duration::from_secs(s),
+                None => portcullis_workers::Cleanup::EVERY,
+            },
             dev: self.dev || file.dev.unwrap_or(false),
             log: self
                 .log

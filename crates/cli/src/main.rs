@@ -52,6 +52,9 @@ fn main() -> std::process::ExitCode {
         Command::Keys(cmd) => rt.block_on(keys::run(cmd)),
         Command::Migration(cmd) => rt.block_on(migration::run(cmd)),
     };
+    // A task still busy on its thread (work that `serve` stopped where it was, past its grace
+    // time) does not hold the exit up.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -1,11 +1,19 @@
-//! `portcullis serve`: open the store (migrating its schema), make sure the default tenant and
-//! application exist, apply Kickstart, and serve until SIGINT/SIGTERM.
+//! `portcullis serve`, the composition root: it opens the store (migrating its schema), builds
+//! the hashing pool, the connectors, the mailer, the identity and sessions services and the
+//! node's workers (`portcullis-workers`), makes sure the default tenant and application exist,
+//! applies Kickstart, and hands the API an already-built state. It serves until SIGINT/SIGTERM,
+//! then stops within the grace time: the HTTP server stops accepting and lets requests in
+//! flight finish, then the workers finish their work in hand (or give it up, leaving nothing
+//! half-done) and the store closes.
 
 use crate::config::ServeArgs;
-use portcullis_api::{kickstart, ApiConfig, AppState};
-use portcullis_domain::{ApiKey, Identity, Json};
+use portcullis_api::metrics::Metrics;
+use portcullis_api::{kickstart, ApiConfig, AppState, Background};
+use portcullis_domain::{reset_queue, ApiKey, Identity, Json, Sessions};
 use portcullis_hash::HashPool;
 use portcullis_store::SqlStore;
+use portcullis_workers::{Cleanup, ImportJobs, ResetMail, Workers};
+use std::future::IntoFuture;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
@@ -22,17 +30,35 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let store = SqlStore::connect(&settings.database)
         .await
         .map_err(|e| e.to_string())?;
-    let identity = Identity::new(Arc::new(store.clone()), HashPool::for_this_machine());
+    // The connectors report into the registry `/metrics` serves.
+    let metrics = Arc::new(Metrics::new());
+    let identity = Identity::new(Arc::new(store.clone()), HashPool::for_this_machine())
+        .with_legacy(Arc::new(portcullis_connect::Connectors::new(Some(
+            metrics.registry(),
+        ))))
+        .with_mailer(Arc::new(portcullis_mail::Smtp));
     identity
         .ensure_defaults()
         .await
         .map_err(|e| format!("cannot create the default tenant: {e}"))?;
+    let sessions = Sessions::new(identity.clone());
+
+    // The name this process claims import jobs under: no other live node has it.
+    let node = uuid::Uuid::new_v4().to_string();
+    let import_jobs = Arc::new(tokio::sync::Notify::new());
+    let (resets, reset_inbox) = reset_queue();
     let state = AppState::new(
         identity.clone(),
+        sessions.clone(),
+        metrics,
         ApiConfig {
             max_body_bytes: settings.max_body_bytes,
             max_import_bytes: settings.max_import_bytes,
             import_dir: settings.import_dir.clone(),
+        },
+        Background {
+            import_jobs: import_jobs.clone(),
+            resets,
         },
     );
 
@@ -50,14 +76,27 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         }
     }
 
-    state
-        .start_import_jobs()
-        .await
-        .map_err(|e| format!("cannot start the import job runner: {e}"))?;
+    let mut workers = Workers::new(settings.shutdown_grace);
+    let import_dir = settings.import_dir.clone();
+    workers.spawn(ImportJobs::new(
+        identity.clone(),
+        &node,
+        import_jobs,
+        move |path: String| {
+            let dir = import_dir.clone();
+            async move { portcullis_api::read_import_file(dir.as_deref(), &path).await }
+        },
+    ));
+    workers.spawn(ResetMail::new(sessions, reset_inbox));
+    workers.spawn(Cleanup::new(&identity, settings.cleanup_interval));
 
-    let listener = tokio::net::TcpListener::bind(&settings.bind)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
+    let listener = match tokio::net::TcpListener::bind(&settings.bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            workers.stop().await;
+            return Err(format!("cannot listen on {}: {e}", settings.bind));
+        }
+    };
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
 
     if settings.dev {
@@ -82,15 +121,31 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         println!("Try: curl -H 'Authorization: {secret}' http://{addr}/api/tenant");
     }
     println!("Portcullis listening on http://{addr}");
-    tracing::info!(%addr, database = store_kind(&settings.database), "serving");
+    tracing::info!(%addr, database = store_kind(&settings.database), %node, "serving");
 
-    axum::serve(listener, portcullis_api::router(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| e.to_string())?;
+    let stopper = workers.stopper();
+    let mut http = tokio::spawn(
+        axum::serve(listener, portcullis_api::router(state))
+            .with_graceful_shutdown(async move {
+                signal().await;
+                stopper.begin();
+            })
+            .into_future(),
+    );
+    let shutdown = workers.shutdown();
+    let served = tokio::select! {
+        done = &mut http => done.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())),
+        _ = shutdown.give_up() => {
+            http.abort();
+            tracing::warn!("requests still in flight when the grace time ended were cut off");
+            Ok(())
+        }
+    };
+    tracing::info!("the HTTP server has stopped");
+    workers.stop().await;
     store.close().await;
     tracing::info!("stopped");
-    Ok(())
+    served
 }
 
 fn store_kind(url: &str) -> &'static str {
@@ -100,8 +155,8 @@ fn store_kind(url: &str) -> &'static str {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the process exits.
-async fn shutdown() {
+/// Resolves on SIGINT or SIGTERM.
+async fn signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

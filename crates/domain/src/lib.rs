@@ -31,9 +31,10 @@ pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
 pub use event::{Event, ImportJob, JobState};
 pub use identity::Identity;
 pub use import::bulk_delete::{BulkDeleteOutcome, BulkDeleteRequest};
-pub use import::jobs::JobInput;
+pub use import::jobs::{ClaimedJob, JobInput};
 pub use import::{ImportRequest, ImportSummary, ImportUser};
 pub use migration::connectors::{Connector, ConnectorPolicy, LegacySystems};
+pub use migration::forgot::{reset_queue, PendingReset, ResetInbox, ResetQueue};
 pub use model::*;
 pub use session_store::{
     AttemptCount, AttemptsBack, LoginLocks, RefreshTokens, SessionStore, StoredKey,

@@ -144,4 +144,13 @@ pub trait SessionStore: Send + Sync + 'static {
         subjects: &[String],
         now: Millis,
     ) -> StoreResult<LoginLocks>;
+
+    /// Deletes the refresh tokens of every tenant that expired at or before `now` (none of them
+    /// can be exchanged any more); answers how many. Set-based statements, none per row.
+    async fn delete_expired_refresh_tokens(&self, now: Millis) -> StoreResult<u64>;
+    /// Deletes the change-password ids that expired at or before `now`; answers how many.
+    async fn delete_expired_change_password_ids(&self, now: Millis) -> StoreResult<u64>;
+    /// Deletes login-attempt counts whose window ended at or before `now` (the next attempt
+    /// would start them over at 1) and locks that ended; answers how many rows.
+    async fn delete_ended_login_attempts(&self, now: Millis) -> StoreResult<u64>;
 }

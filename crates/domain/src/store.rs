@@ -142,12 +142,15 @@ pub trait Store:
     /// One import's write, in one transaction, all or nothing: inserts `created` with their
     /// credentials, registrations and memberships through the store's bulk path; rewrites
     /// `updated` (profile, credential, and their whole lists of registrations and memberships);
-    /// appends `events`.
+    /// appends `events`. For an import job (`job`: the node's claim on it) it also records the
+    /// job's end in that transaction, and writes nothing when the node no longer holds its
+    /// claim; so a job's users and its end are committed together or not at all.
     async fn import_users(
         &self,
         created: &[StoredUser],
         updated: &[StoredUser],
         events: &[Event],
+        job: Option<&crate::import::jobs::JobClaim>,
     ) -> StoreResult<()>;
     /// The users of `tenant` whose id, lower-cased email or lower-cased username is listed, with
     /// credentials, registrations and memberships.
@@ -183,16 +186,27 @@ pub trait Store:
     /// Stores a new import job with its request body (a body job) or none (a file job).
     async fn insert_import_job(&self, job: &ImportJob, body: Option<&str>) -> StoreResult<()>;
     async fn import_job(&self, scope: Scope, id: Uuid) -> StoreResult<Option<ImportJob>>;
-    /// Takes the oldest queued job and marks it running (atomically: of several nodes, one wins);
-    /// answers it with its stored body.
+    /// Takes the oldest queued job, marks it running and claims it for `node` until `until`
+    /// (atomically: of several nodes asking at once, each gets a different job); answers it
+    /// with its stored body.
     async fn claim_import_job(
         &self,
+        node: &str,
         now: Millis,
+        until: Millis,
     ) -> StoreResult<Option<(ImportJob, Option<String>)>>;
-    /// Records a job's end (state, counts, errors, finish instant) and drops its stored body.
-    async fn finish_import_job(&self, job: &ImportJob) -> StoreResult<()>;
-    /// Puts jobs left running (by a process that stopped) back in the queue; answers how many.
-    async fn requeue_import_jobs(&self) -> StoreResult<u64>;
+    /// Moves the end of `node`'s claim on the running job `id` to `until`; false when `node`
+    /// no longer holds it.
+    async fn renew_import_job(&self, id: Uuid, node: &str, until: Millis) -> StoreResult<bool>;
+    /// Records a job's end (state, counts, errors, finish instant) and drops its stored body,
+    /// if `node` still holds its claim; false, and nothing written, otherwise.
+    async fn finish_import_job(&self, job: &ImportJob, node: &str) -> StoreResult<bool>;
+    /// Puts the running job `id` that `node` holds back in the queue; false when `node` no
+    /// longer holds it.
+    async fn release_import_job(&self, id: Uuid, node: &str) -> StoreResult<bool>;
+    /// Puts running jobs whose claim ended before `now` (their node stopped) back in the
+    /// queue; answers how many.
+    async fn requeue_import_jobs(&self, now: Millis) -> StoreResult<u64>;
     /// Which of these ids (any tenant), lower-cased emails and usernames (in `tenant`) are taken.
     async fn taken(
         &self,

@@ -1,8 +1,9 @@
 //! The bulk paths: one import's write (created users through multi-row INSERTs, updated users
-//! rewritten, events appended, one transaction), the look-up an upsert matches against, and bulk
+//! rewritten, events appended, an import job's end recorded, one transaction), the look-up an upsert matches against, and bulk
 //! deletes as set-based statements — one per table, never one per user.
 
-use super::{bulk_insert, id_of, json, Arg, Dialect, Row, SqlStore, Tx};
+use super::{backend, bulk_insert, id_of, json, Arg, Dialect, Row, SqlStore, Tx};
+use portcullis_domain::import::jobs::JobClaim;
 use portcullis_domain::{
     BulkDelete, Event, Membership, Registration, StoreResult, StoredUser, User,
 };
@@ -100,6 +101,7 @@ impl SqlStore {
         created: &[StoredUser],
         updated: &[StoredUser],
         events: &[Event],
+        job: Option<&JobClaim>,
     ) -> StoreResult<()> {
         let all = || created.iter().chain(updated);
         let regs: Vec<(&User, &Registration)> = all()
@@ -170,6 +172,33 @@ impl SqlStore {
         )
         .await?;
         insert_events(self.dialect, &mut tx, events).await?;
+        if let Some(job) = job {
+            // Last, so the job's row is locked only for the commit: its claim is renewed
+            // meanwhile, and a release waiting on the lock then finds the job ended.
+            let ended = tx
+                .write(
+                    "UPDATE import_jobs SET state = 'succeeded', users_total = $3, \
+                     users_created = $4, users_updated = $5, finish_instant = $6, body = NULL, \
+                     claimed_until = NULL \
+                     WHERE id = $1 AND claimed_by = $2 AND state = 'running'",
+                    args![
+                        job.id.to_string(),
+                        job.node.clone(),
+                        (created.len() + updated.len()) as i64,
+                        created.len() as i64,
+                        updated.len() as i64,
+                        portcullis_domain::now_millis(),
+                    ],
+                )
+                .await?;
+            if ended != 1 {
+                // Dropped uncommitted: nothing of the import is written.
+                return Err(backend(format!(
+                    "the import job [{}] is no longer claimed by this node: another node runs it",
+                    job.id
+                )));
+            }
+        }
         tx.commit().await
     }
 

@@ -1,6 +1,7 @@
-//! Events and asynchronous import jobs on SQL (migration `0004_events_jobs.sql`).
+//! Events and asynchronous import jobs on SQL (migrations `0004_events_jobs.sql`, and
+//! `0007_claims_cleanup.sql` for the nodes' claims on jobs).
 
-use super::{backend, Arg, Row, SqlStore, SCOPED};
+use super::{backend, Arg, Dialect, Row, SqlStore, SCOPED};
 use portcullis_domain::{Errors, Event, ImportJob, JobState, Millis, Scope, StoreResult};
 use uuid::Uuid;
 
@@ -117,65 +118,88 @@ impl SqlStore {
 
     pub(crate) async fn claim_job(
         &self,
+        node: &str,
         now: Millis,
+        until: Millis,
     ) -> StoreResult<Option<(ImportJob, Option<String>)>> {
-        loop {
-            let rows = self.db.read(
-                "SELECT id FROM import_jobs WHERE state = 'queued' ORDER BY insert_instant, id LIMIT 1",
-                &[],
+        // One statement picks and marks the job, so two nodes cannot take the same one. On
+        // PostgreSQL the pick locks its row and skips rows another node's pick has locked, so
+        // nodes asking at once get different jobs instead of waiting on one; SQLite runs one
+        // writer at a time.
+        let skip_locked = match self.dialect {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE import_jobs SET state = 'running', start_instant = $1, claimed_by = $2, \
+             claimed_until = $3 \
+             WHERE state = 'queued' AND id = (SELECT id FROM import_jobs WHERE state = 'queued' \
+             ORDER BY insert_instant, id LIMIT 1{skip_locked}) \
+             RETURNING {JOB_COLUMNS}, body"
+        );
+        let rows = self
+            .db
+            .write_returning(&sql, args![now, node.to_string(), until])
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let body: Option<String> = row.get("body")?;
+        Ok(Some((job_of(row)?, body)))
+    }
+
+    pub(crate) async fn renew_job(&self, id: Uuid, node: &str, until: Millis) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "UPDATE import_jobs SET claimed_until = $3 \
+                 WHERE id = $1 AND claimed_by = $2 AND state = 'running'",
+                args![id.to_string(), node.to_string(), until],
             )
             .await?;
-            let Some(row) = rows.first() else {
-                return Ok(None);
-            };
-            let id: String = row.get("id")?;
-            // Only one node's UPDATE finds the job still queued.
-            let won = self.exec(
-                "UPDATE import_jobs SET state = 'running', start_instant = $2 WHERE id = $1 AND state = 'queued'",
-                args![id.clone(), now],
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn finish_job(&self, job: &ImportJob, node: &str) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "UPDATE import_jobs SET state = $2, users_total = $3, users_created = $4, \
+                 users_updated = $5, errors = $6, finish_instant = $7, body = NULL, \
+                 claimed_until = NULL \
+                 WHERE id = $1 AND claimed_by = $8 AND state = 'running'",
+                &[
+                    Arg::Text(Some(job.id.to_string())),
+                    Arg::Text(Some(job.state.as_str().into())),
+                    Arg::OptInt(job.users_total.map(|n| n as i64)),
+                    Arg::Int(job.users_created as i64),
+                    Arg::Int(job.users_updated as i64),
+                    Arg::Text(job.errors.as_ref().map(super::json)),
+                    Arg::OptInt(job.finish_instant),
+                    Arg::Text(Some(node.to_string())),
+                ],
             )
-            .await?
-                == 1;
-            if !won {
-                continue;
-            }
-            let rows = self
-                .db
-                .read(
-                    &format!("SELECT {JOB_COLUMNS}, body FROM import_jobs WHERE id = $1"),
-                    args![id],
-                )
-                .await?;
-            let row = rows
-                .first()
-                .ok_or_else(|| backend("a claimed job vanished"))?;
-            let body: Option<String> = row.get("body")?;
-            return Ok(Some((job_of(row)?, body)));
-        }
+            .await?;
+        Ok(n == 1)
     }
 
-    pub(crate) async fn finish_job(&self, job: &ImportJob) -> StoreResult<()> {
-        self.exec(
-                "UPDATE import_jobs SET state = $2, users_total = $3, users_created = $4, users_updated = $5, \
-                 errors = $6, finish_instant = $7, body = NULL WHERE id = $1",
-            &[
-                Arg::Text(Some(job.id.to_string())),
-                Arg::Text(Some(job.state.as_str().into())),
-                Arg::OptInt(job.users_total.map(|n| n as i64)),
-                Arg::Int(job.users_created as i64),
-                Arg::Int(job.users_updated as i64),
-                Arg::Text(job.errors.as_ref().map(super::json)),
-                Arg::OptInt(job.finish_instant),
-            ],
-        )
-        .await
-        .map(|_| ())
+    pub(crate) async fn release_job(&self, id: Uuid, node: &str) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "UPDATE import_jobs SET state = 'queued', start_instant = NULL, \
+                 claimed_by = NULL, claimed_until = NULL \
+                 WHERE id = $1 AND claimed_by = $2 AND state = 'running'",
+                args![id.to_string(), node.to_string()],
+            )
+            .await?;
+        Ok(n == 1)
     }
 
-    pub(crate) async fn requeue_jobs(&self) -> StoreResult<u64> {
+    pub(crate) async fn requeue_jobs(&self, now: Millis) -> StoreResult<u64> {
+        // A job running without a claim is one a node started before claims existed.
         self.exec(
-            "UPDATE import_jobs SET state = 'queued', start_instant = NULL WHERE state = 'running'",
-            &[],
+            "UPDATE import_jobs SET state = 'queued', start_instant = NULL, claimed_by = NULL, \
+             claimed_until = NULL \
+             WHERE state = 'running' AND (claimed_until IS NULL OR claimed_until < $1)",
+            args![now],
         )
         .await
     }

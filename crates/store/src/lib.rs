@@ -9,6 +9,7 @@
 //! body beside the columns we index, so a new optional field never needs a migration.
 
 use db::{Db, Row, Tx};
+use portcullis_domain::import::jobs::JobClaim;
 use portcullis_domain::validate::{normalize_login_id, normalized};
 use portcullis_domain::{
     ApiKey, Application, BulkDelete, Event, Group, ImportJob, LoginLocks, LoginWrites, Membership,
@@ -52,6 +53,8 @@ pub struct SqlStore {
     cache: Arc<cache::Cache>,
     /// Users per transaction of a large delete on SQLite (`SqlStore::delete_users_sliced`).
     delete_slice: usize,
+    /// Rows per statement of the deletes of expired rows (`sessions::CLEANUP_SLICE`).
+    cleanup_slice: i64,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -210,6 +213,7 @@ impl SqlStore {
             dialect,
             cache: Default::default(),
             delete_slice: bulk::DELETE_SLICE,
+            cleanup_slice: sessions::CLEANUP_SLICE,
         })
     }
 
@@ -221,6 +225,13 @@ impl SqlStore {
     #[cfg(feature = "testing")]
     pub fn with_delete_slice(mut self, users: usize) -> Self {
         self.delete_slice = users.max(1);
+        self
+    }
+
+    /// Deletes of expired rows in slices of `rows` (tests: several slices without many rows).
+    #[cfg(feature = "testing")]
+    pub fn with_cleanup_slice(mut self, rows: usize) -> Self {
+        self.cleanup_slice = rows.max(1) as i64;
         self
     }
 
@@ -1067,8 +1078,9 @@ impl Store for SqlStore {
         created: &[StoredUser],
         updated: &[StoredUser],
         events: &[Event],
+        job: Option<&JobClaim>,
     ) -> StoreResult<()> {
-        self.write_import(created, updated, events).await
+        self.write_import(created, updated, events, job).await
     }
 
     async fn find_users(
@@ -1115,17 +1127,27 @@ impl Store for SqlStore {
 
     async fn claim_import_job(
         &self,
+        node: &str,
         now: Millis,
+        until: Millis,
     ) -> StoreResult<Option<(ImportJob, Option<String>)>> {
-        self.claim_job(now).await
+        self.claim_job(node, now, until).await
     }
 
-    async fn finish_import_job(&self, job: &ImportJob) -> StoreResult<()> {
-        self.finish_job(job).await
+    async fn renew_import_job(&self, id: Uuid, node: &str, until: Millis) -> StoreResult<bool> {
+        self.renew_job(id, node, until).await
     }
 
-    async fn requeue_import_jobs(&self) -> StoreResult<u64> {
-        self.requeue_jobs().await
+    async fn finish_import_job(&self, job: &ImportJob, node: &str) -> StoreResult<bool> {
+        self.finish_job(job, node).await
+    }
+
+    async fn release_import_job(&self, id: Uuid, node: &str) -> StoreResult<bool> {
+        self.release_job(id, node).await
+    }
+
+    async fn requeue_import_jobs(&self, now: Millis) -> StoreResult<u64> {
+        self.requeue_jobs(now).await
     }
 
     async fn taken(

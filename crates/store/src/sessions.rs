@@ -1,6 +1,6 @@
 //! The domain's [`SessionStore`] on SQL: signing keys, refresh tokens (SHA-256 only),
 //! change-password ids, login-attempt counts (`0006_login_attempts.sql`) and locks
-//! (`0003_login.sql`).
+//! (`0003_login.sql`), and the deletes of their expired rows.
 
 use super::{backend, Arg, Row, SqlStore};
 use crate::db::Db;
@@ -71,6 +71,35 @@ pub(crate) fn refresh_token_args(t: &StoredRefreshToken) -> Vec<Arg> {
         t.insert_instant.into(),
         t.expires_instant.into(),
     ]
+}
+
+/// Rows the delete of expired rows removes per statement: on SQLite each statement holds the one
+/// writer, so a backlog of millions goes in short writes that logins can queue between.
+pub(crate) const CLEANUP_SLICE: i64 = 10_000;
+
+impl SqlStore {
+    /// Deletes the rows of `table` whose `expiry` column is at or before `now`, a slice of rows
+    /// (picked by `key`, the primary key) per statement until none is left; answers how many.
+    async fn delete_expired(
+        &self,
+        table: &str,
+        key: &str,
+        expiry: &str,
+        now: Millis,
+    ) -> StoreResult<u64> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE ({key}) IN \
+             (SELECT {key} FROM {table} WHERE {expiry} <= $1 LIMIT $2)"
+        );
+        let mut total = 0;
+        loop {
+            let n = self.exec(&sql, args![now, self.cleanup_slice]).await?;
+            total += n;
+            if n < self.cleanup_slice as u64 {
+                return Ok(total);
+            }
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -403,6 +432,31 @@ impl SessionStore for SqlStore {
         Ok(LoginLocks {
             locked_until: row.get("until_instant")?,
         })
+    }
+
+    async fn delete_expired_refresh_tokens(&self, now: Millis) -> StoreResult<u64> {
+        self.delete_expired("refresh_tokens", "token_hash", "expires_instant", now)
+            .await
+    }
+
+    async fn delete_expired_change_password_ids(&self, now: Millis) -> StoreResult<u64> {
+        self.delete_expired("change_password_ids", "id_hash", "expires_instant", now)
+            .await
+    }
+
+    async fn delete_ended_login_attempts(&self, now: Millis) -> StoreResult<u64> {
+        let counts = self
+            .delete_expired(
+                "login_attempts",
+                "tenant_id, subject",
+                "expires_instant",
+                now,
+            )
+            .await?;
+        let locks = self
+            .delete_expired("login_locks", "tenant_id, subject", "until_instant", now)
+            .await?;
+        Ok(counts + locks)
     }
 }
 

@@ -273,7 +273,11 @@ pub async fn forgot_password(
         (Scope { tenant }, false)
     };
     Ok(
-        match s.sessions.forgot_password(scope, req, trusted).await? {
+        match s
+            .sessions
+            .forgot_password(scope, req, trusted, s.resets())
+            .await?
+        {
             ForgotOutcome::Accepted => (StatusCode::OK, Json(json!({}))).into_response(),
             ForgotOutcome::ChangePasswordId(id) => {
                 (StatusCode::OK, Json(json!({ "changePasswordId": id }))).into_response()

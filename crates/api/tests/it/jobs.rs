@@ -198,7 +198,7 @@ async fn file_jobs_read_only_inside_the_import_dir(b: Backend) {
 
 async fn a_file_job_whose_file_disappears_fails_naming_the_file(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    // The runner starts only after the file is gone.
+    // The worker starts only after the file is gone.
     let s = Server::start_with(
         b,
         Setup {
@@ -216,10 +216,10 @@ async fn a_file_job_whose_file_disappears_fails_naming_the_file(b: Backend) {
     assert_eq!(
         s.get(&format!("/api/user/import/job/{id}")).await.json["job"]["state"],
         "queued",
-        "no runner yet"
+        "no worker yet"
     );
     std::fs::remove_file(&file).unwrap();
-    s.state.start_import_jobs().await.unwrap();
+    s.start_import_jobs();
     let done = finished(&s, &id).await;
     assert_eq!(done["state"], "failed", "{done}");
     let e = &done["errors"]["generalErrors"][0];

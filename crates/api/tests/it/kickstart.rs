@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use portcullis_api::kickstart::{apply, KickstartError, Outcome};
-use portcullis_api::{ApiConfig, AppState};
+use portcullis_api::{ApiConfig, AppState, Background};
 use portcullis_domain::Identity;
 use portcullis_hash::HashPool;
 use portcullis_store::testing::{Backend, TestDb};
@@ -18,7 +18,18 @@ async fn fresh(b: Backend) -> (TestDb, AppState) {
     let db = TestDb::new(b).await;
     let identity = Identity::new(Arc::new(db.store.clone()), HashPool::new(2, 64));
     identity.ensure_defaults().await.unwrap();
-    let state = AppState::new(identity, ApiConfig::default());
+    // Kickstart queues no import job and sends no email: no workers.
+    let (resets, _) = portcullis_domain::reset_queue();
+    let state = AppState::new(
+        identity.clone(),
+        portcullis_domain::Sessions::new(identity),
+        Default::default(),
+        ApiConfig::default(),
+        Background {
+            import_jobs: Default::default(),
+            resets,
+        },
+    );
     (db, state)
 }
 

@@ -1,11 +1,13 @@
 //! A real server on a free loopback port over a throw-away database, and small request helpers.
 
-use portcullis_api::{ApiConfig, AppState};
-use portcullis_domain::{ApiKey, Identity};
+use portcullis_api::metrics::Metrics;
+use portcullis_api::{ApiConfig, AppState, Background};
+use portcullis_domain::{reset_queue, ApiKey, Identity, Sessions};
 use portcullis_hash::HashPool;
 use portcullis_store::testing::{Backend, TestDb};
+use portcullis_workers::{ImportJobs, ResetMail, Workers};
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Small enough that a test can exceed it cheaply.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -14,8 +16,10 @@ pub const IMPORT_LIMIT: usize = 16 * 1024 * 1024;
 
 pub struct Server {
     pub url: String,
-    /// The server's state, to start the import job runner late (see [`Setup`]).
-    pub state: AppState,
+    /// The server's workers, as `serve` runs them: forgot-password mail and import jobs.
+    workers: Mutex<Workers>,
+    /// The import-job worker, until it starts (see [`Setup::run_jobs`]).
+    import_worker: Mutex<Option<ImportJobs>>,
     /// A key with every permission and no tenant lock.
     pub key: String,
     pub http: reqwest::Client,
@@ -44,8 +48,8 @@ impl Answer {
 pub struct Setup {
     /// The directory import jobs may read files from.
     pub import_dir: Option<std::path::PathBuf>,
-    /// Whether the import job runner starts with the server (a test that must act between
-    /// queueing a job and its run starts it itself with `state.start_import_jobs()`).
+    /// Whether the import-job worker starts with the server (a test that must act between
+    /// queueing a job and its run starts it itself with [`Server::start_import_jobs`]).
     pub run_jobs: bool,
 }
 
@@ -65,7 +69,14 @@ impl Server {
 
     pub async fn start_with(backend: Backend, setup: Setup) -> Server {
         let db = TestDb::new(backend).await;
-        let identity = Identity::new(Arc::new(db.store.clone()), HashPool::new(2, 64));
+        // Composed as `serve` composes the real server: connectors reporting into the
+        // server's metrics, SMTP, and the workers.
+        let metrics = Arc::new(Metrics::new());
+        let identity = Identity::new(Arc::new(db.store.clone()), HashPool::new(2, 64))
+            .with_legacy(Arc::new(portcullis_connect::Connectors::new(Some(
+                metrics.registry(),
+            ))))
+            .with_mailer(Arc::new(portcullis_mail::Smtp));
         identity.ensure_defaults().await.unwrap();
         let key = identity
             .create_api_key(None, None, ApiKey::default())
@@ -73,28 +84,64 @@ impl Server {
             .unwrap()
             .key
             .unwrap();
+        let sessions = Sessions::new(identity.clone());
+        let import_jobs = Arc::new(tokio::sync::Notify::new());
+        let (resets, reset_inbox) = reset_queue();
+        let mut workers = Workers::new(std::time::Duration::from_secs(5));
+        workers.spawn(ResetMail::new(sessions.clone(), reset_inbox));
+        let import_dir = setup.import_dir.clone();
+        let import_worker = ImportJobs::new(
+            identity.clone(),
+            "test-node",
+            import_jobs.clone(),
+            move |path: String| {
+                let dir = import_dir.clone();
+                async move { portcullis_api::read_import_file(dir.as_deref(), &path).await }
+            },
+        );
+        let import_worker = if setup.run_jobs {
+            workers.spawn(import_worker);
+            None
+        } else {
+            Some(import_worker)
+        };
         let state = AppState::new(
             identity,
+            sessions,
+            metrics,
             ApiConfig {
                 max_body_bytes: BODY_LIMIT,
                 max_import_bytes: IMPORT_LIMIT,
                 import_dir: setup.import_dir,
             },
+            Background {
+                import_jobs,
+                resets,
+            },
         );
-        if setup.run_jobs {
-            state.start_import_jobs().await.unwrap();
-        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = portcullis_api::router(state.clone());
+        let app = portcullis_api::router(state);
         tokio::spawn(async move { axum_serve(listener, app).await });
         Server {
             url,
-            state,
+            workers: Mutex::new(workers),
+            import_worker: Mutex::new(import_worker),
             key,
             http: reqwest::Client::new(),
             db,
         }
+    }
+
+    /// Starts the import-job worker of a server set up without it.
+    pub fn start_import_jobs(&self) {
+        let worker = self
+            .import_worker
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the import-job worker has not started yet");
+        self.workers.lock().unwrap().spawn(worker);
     }
 
     /// A request with the all-powerful key.

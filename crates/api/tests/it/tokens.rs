@@ -6,8 +6,10 @@ use crate::login::pyjwt_claims;
 use crate::support::*;
 use portcullis_domain::sessions::tokens::{AccessTokenFor, Expect, IdTokenFor};
 use portcullis_domain::settings::LoginSettings;
-use portcullis_domain::{Error, Scope, Tenant, User};
+use portcullis_domain::{Error, Identity, Scope, Sessions, Tenant, User};
+use portcullis_hash::HashPool;
 use portcullis_store::testing::Backend;
+use std::sync::Arc;
 use uuid::Uuid;
 
 portcullis_store::on_both_backends!(
@@ -18,6 +20,7 @@ portcullis_store::on_both_backends!(
 
 struct Fixture {
     s: Server,
+    sessions: Sessions,
     tenant: Tenant,
     app: portcullis_domain::Application,
     user: User,
@@ -25,7 +28,11 @@ struct Fixture {
 
 async fn fixture(b: Backend) -> Fixture {
     let s = Server::start(b).await;
-    let identity = &s.state.identity;
+    let sessions = Sessions::new(Identity::new(
+        Arc::new(s.db.store.clone()),
+        HashPool::new(1, 4),
+    ));
+    let identity = sessions.identity();
     let tid = Uuid::parse_str(&s.default_tenant().await).unwrap();
     let tenant = identity.tenant(Scope::ALL, tid).await.unwrap();
     let app = identity
@@ -40,6 +47,7 @@ async fn fixture(b: Backend) -> Fixture {
         .unwrap();
     Fixture {
         s,
+        sessions,
         tenant,
         app,
         user,
@@ -61,7 +69,7 @@ fn access_for<'a>(f: &'a Fixture, settings: &'a LoginSettings) -> AccessTokenFor
 
 async fn issued_tokens_verify_only_under_their_own_issuer_audience_and_tenant(b: Backend) {
     let f = fixture(b).await;
-    let tokens = f.s.state.sessions.tokens();
+    let tokens = f.sessions.tokens();
     let settings = LoginSettings::of(&f.tenant, Some(&f.app));
     let (token, exp) = tokens
         .access_token(&access_for(&f, &settings))
@@ -145,7 +153,7 @@ async fn issued_tokens_verify_only_under_their_own_issuer_audience_and_tenant(b:
 
 async fn an_id_token_carries_the_nonce_and_verifies_in_pyjwt(b: Backend) {
     let f = fixture(b).await;
-    let tokens = f.s.state.sessions.tokens();
+    let tokens = f.sessions.tokens();
     let settings = LoginSettings::of(&f.tenant, Some(&f.app));
     let client = f.app.id.unwrap();
     let (id_token, _) = tokens
@@ -170,7 +178,7 @@ async fn an_id_token_carries_the_nonce_and_verifies_in_pyjwt(b: Backend) {
 
 async fn a_rotated_key_verifies_until_deleted_and_a_deleted_one_never(b: Backend) {
     let f = fixture(b).await;
-    let tokens = f.s.state.sessions.tokens();
+    let tokens = f.sessions.tokens();
     let settings = LoginSettings::of(&f.tenant, Some(&f.app));
     let (before, _) = tokens
         .access_token(&access_for(&f, &settings))
@@ -194,11 +202,7 @@ async fn a_rotated_key_verifies_until_deleted_and_a_deleted_one_never(b: Backend
     let jwks = tokens.jwks(Some(tid)).await.unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
 
-    f.s.state
-        .sessions
-        .delete_key(Scope::ALL, &old_kid)
-        .await
-        .unwrap();
+    f.sessions.delete_key(Scope::ALL, &old_kid).await.unwrap();
     assert!(matches!(
         tokens.verify(&before, &any).await,
         Err(Error::Unauthorized)

@@ -10,3 +10,4 @@ mod keys;
 mod migration;
 mod quickstart;
 mod serve;
+mod workers;

@@ -1,15 +1,23 @@
-//! Asynchronous import jobs (ours, MISSION §5): `POST /api/user/import/job` queues one import
-//! request and answers at once; a runner takes queued jobs one at a time and runs each through
-//! [`Identity::import_users`], all or nothing like the synchronous import, recording the same
-//! counts or the same `fieldErrors`/`generalErrors` the synchronous import would have answered.
+//! Asynchronous import jobs (ours, beside FusionAuth's Import API): `POST /api/user/import/job` queues one import
+//! request and answers at once; a worker (`portcullis-workers`) takes queued jobs one at a time
+//! and runs each through [`Identity::import_users`], all or nothing like the synchronous import,
+//! recording the same counts or the same `fieldErrors`/`generalErrors` the synchronous import
+//! would have answered.
 //!
 //! A job is a row: a body job stores its request until it ends (then the body is dropped); a file
-//! job stores only the path of a file on the server. So jobs survive a restart: on start-up jobs
-//! left `running` go back to `queued` and run again from scratch — the import is one transaction,
-//! so an interrupted job wrote nothing and there is nothing half-done to resume. (With several
-//! nodes on one database, a node that starts also requeues a job another live node is running;
-//! the second run then fails on duplicates and nothing is written twice, but the job's recorded
-//! state is the last run's. Owner and heartbeat columns would tell the two cases apart.)
+//! job stores only the path of a file on the server. So jobs survive a restart.
+//!
+//! Several nodes share one queue. A node takes a job with a claim: its name and the instant the
+//! claim ends (`claimed_by`, `claimed_until`), renewed while the job runs. Only one node's claim
+//! succeeds, and only the node holding the claim records the job's end — a successful import
+//! in its own transaction, so a job's users are never stored without its
+//! end. A job whose claim has
+//! ended was left by a node that stopped (a crash, or a shutdown that ran out of time) and goes
+//! back to the queue to run again from scratch — the import is one transaction, so an
+//! interrupted job wrote nothing and there is nothing half-done to resume. A job another live
+//! node is running keeps a claim in the future and is left alone. Claims compare the nodes'
+//! clocks, so nodes keep their clocks in step (NTP) to well within [`CLAIM_MILLIS`] minus the
+//! renewal interval.
 //!
 //! Plaintext passwords are refused in a body job: its body would sit in the database until the
 //! job runs, and no plaintext password is ever stored. Send hashes (`encryptionScheme`), use the
@@ -91,23 +99,52 @@ impl Identity {
             .ok_or(Error::NotFound)
     }
 
-    /// Puts jobs that a stopped process left running back in the queue (call once at start-up,
-    /// before the runner starts). They run again from the start: each wrote nothing.
-    pub async fn requeue_import_jobs(&self) -> Result<u64> {
-        Ok(self.store().requeue_import_jobs().await?)
+    /// Puts back in the queue the running jobs whose claim has ended: their node stopped
+    /// without finishing them. They run again from the start: each wrote nothing.
+    pub async fn requeue_abandoned_import_jobs(&self) -> Result<u64> {
+        Ok(self.store().requeue_import_jobs(now_millis()).await?)
     }
 
-    /// Runs the oldest queued job, if there is one, to its end; answers whether one ran.
-    /// `read_file` reads a file job's input (the domain does no I/O of its own).
-    pub async fn run_next_import_job<F, Fut>(&self, read_file: F) -> Result<bool>
+    /// Takes the oldest queued job for `node`, claimed for [`CLAIM_MILLIS`]; `None` when the
+    /// queue is empty. Of several nodes asking at once, each gets a different job.
+    pub async fn claim_import_job(&self, node: &str) -> Result<Option<ClaimedJob>> {
+        let now = now_millis();
+        Ok(self
+            .store()
+            .claim_import_job(node, now, now.saturating_add(CLAIM_MILLIS))
+            .await?
+            .map(|(job, body)| ClaimedJob { job, body }))
+    }
+
+    /// Extends `node`'s claim on a running job by [`CLAIM_MILLIS`] from now; false when the node
+    /// no longer holds it (its claim ended and another node took the job).
+    pub async fn renew_import_job_claim(&self, id: Uuid, node: &str) -> Result<bool> {
+        let until = now_millis().saturating_add(CLAIM_MILLIS);
+        Ok(self.store().renew_import_job(id, node, until).await?)
+    }
+
+    /// Puts a job `node` holds back in the queue, unfinished (a shutdown that cannot wait for
+    /// it); its import, stopped, wrote nothing. False when the node no longer holds it.
+    pub async fn release_import_job(&self, id: Uuid, node: &str) -> Result<bool> {
+        Ok(self.store().release_import_job(id, node).await?)
+    }
+
+    /// Runs a job `node` has claimed to its end and records the end (while the node still
+    /// holds the claim: a successful import records it in its own transaction); answers the state it ended in, or `None` when the claim had ended
+    /// meanwhile and nothing is recorded. `read_file` reads a file job's input (the domain
+    /// does no I/O of its own).
+    pub async fn run_import_job<F, Fut>(
+        &self,
+        claimed: ClaimedJob,
+        node: &str,
+        read_file: F,
+    ) -> Result<Option<JobState>>
     where
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = std::result::Result<Vec<u8>, String>>,
     {
-        let Some((mut job, body)) = self.store().claim_import_job(now_millis()).await? else {
-            return Ok(false);
-        };
-        tracing::info!(job = %job.id, "import job started");
+        let ClaimedJob { mut job, body } = claimed;
+        tracing::info!(job = %job.id, node, "import job started");
         let input = match (job.file.clone(), body) {
             (Some(path), _) => read_file(path.clone()).await.map_err(|e| {
                 Error::general(
@@ -125,7 +162,12 @@ impl Identity {
             Ok(bytes) => match serde_json::from_slice::<ImportRequest>(&bytes) {
                 Ok(req) => {
                     job.users_total = Some(req.users.len() as u64);
-                    self.import_users(Scope::tenant(job.tenant_id), req).await
+                    let claim = JobClaim {
+                        id: job.id,
+                        node: node.to_string(),
+                    };
+                    self.import_users_for(Scope::tenant(job.tenant_id), req, Some(&claim))
+                        .await
                 }
                 Err(e) => Err(Error::general(
                     "[invalidJSON]",
@@ -136,10 +178,15 @@ impl Identity {
         };
         match outcome {
             Ok(summary) => {
-                job.state = JobState::Succeeded;
-                job.users_created = summary.users_created as u64;
-                job.users_updated = summary.users_updated as u64;
-                job.users_done = job.users_created + job.users_updated;
+                // The import's transaction recorded the job's end with its users.
+                tracing::info!(
+                    job = %job.id,
+                    state = JobState::Succeeded.as_str(),
+                    users_created = summary.users_created,
+                    users_updated = summary.users_updated,
+                    "import job ended"
+                );
+                return Ok(Some(JobState::Succeeded));
             }
             Err(e) => {
                 job.state = JobState::Failed;
@@ -157,8 +204,38 @@ impl Identity {
             }
         }
         job.finish_instant = Some(now_millis());
+        if !self.store().finish_import_job(&job, node).await? {
+            // Its claim ended while it ran (the renewals stalled) and another node took it:
+            // that node's run is the one recorded.
+            tracing::warn!(job = %job.id, node, "import job ended after its claim ended; its end is not recorded");
+            return Ok(None);
+        }
         tracing::info!(job = %job.id, state = job.state.as_str(), "import job ended");
-        self.store().finish_import_job(&job).await?;
-        Ok(true)
+        Ok(Some(job.state))
+    }
+}
+
+/// How long a claim on an import job lasts unless renewed: the time a node that stops without
+/// finishing its job (a crash) keeps the job from the others. Its worker renews it well before
+/// it ends, so a job that runs for hours keeps its claim.
+pub const CLAIM_MILLIS: Millis = 20_000;
+
+/// A node's claim on a running job, handed to the job's import so that the store records the
+/// job's end in the import's own transaction, only while the node holds the claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobClaim {
+    pub id: Uuid,
+    pub node: String,
+}
+
+/// A job taken from the queue by [`Identity::claim_import_job`], with its stored body.
+pub struct ClaimedJob {
+    job: ImportJob,
+    body: Option<String>,
+}
+
+impl ClaimedJob {
+    pub fn id(&self) -> Uuid {
+        self.job.id
     }
 }

@@ -136,6 +136,17 @@ impl Identity {
         scope: crate::Scope,
         req: ImportRequest,
     ) -> Result<ImportSummary> {
+        self.import_users_for(scope, req, None).await
+    }
+
+    /// As [`import_users`](Self::import_users), for the import job `job` names when it is one:
+    /// the job's end is written with its users.
+    pub(crate) async fn import_users_for(
+        &self,
+        scope: crate::Scope,
+        req: ImportRequest,
+        job: Option<&jobs::JobClaim>,
+    ) -> Result<ImportSummary> {
         if req.users.is_empty() {
             return Err(Error::field(
                 "users",
@@ -245,7 +256,7 @@ impl Identity {
         };
         match self
             .store()
-            .import_users(&created_users, &updated_users, &events)
+            .import_users(&created_users, &updated_users, &events, job)
             .await
         {
             Ok(()) => Ok(ImportSummary {

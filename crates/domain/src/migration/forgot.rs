@@ -1,18 +1,21 @@
 //! Forgot password (`POST /api/user/forgot-password`), including users who are still only in a
-//! legacy system (MISSION §7): connectors that can look a user up without a password are asked,
+//! legacy system: connectors that can look a user up without a password are asked,
 //! the profile is copied in, and the reset email goes out. The new password, set through the
 //! emailed change-password id, is what makes the user migrated.
 //!
 //! The caller's answer never depends on whether the user exists: with the email to send, the
-//! answer is an immediate 200 and the look-ups, the migration and the SMTP conversation happen
-//! afterwards, so neither the body nor the time tells. At most three resets per login id an hour
-//! are acted on, so the open endpoint floods neither an inbox nor the legacy system.
+//! request is put on a [`ResetQueue`] and answered 200 at once; the mail worker
+//! (`portcullis-workers`) drains the queue, and the look-ups, the migration and the SMTP
+//! conversation happen there ([`Sessions::deliver_reset`]), so neither the body nor the time
+//! tells. At most three resets per login id an hour are acted on, so the open endpoint floods
+//! neither an inbox nor the legacy system.
 
 use crate::mail::{Email, EmailSettings};
 use crate::model::*;
 use crate::sessions::Sessions;
 use crate::{Error, Errors};
 use serde::Deserialize;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 type Result<T, E = Error> = std::result::Result<T, E>;
@@ -44,17 +47,70 @@ fn id_ttl_millis(tenant: &Tenant) -> Millis {
     crate::settings::change_password_id_ttl_millis(tenant)
 }
 
+/// Forgot-password requests answered and not yet acted on, for the mail worker to drain.
+/// Bounded: a flood of requests beyond [`RESET_QUEUE_CAPACITY`] waiting is dropped (and logged)
+/// rather than held in memory; the callers' answers are the same.
+#[derive(Clone)]
+pub struct ResetQueue(mpsc::Sender<PendingReset>);
+
+/// The receiving end of a [`ResetQueue`]: the mail worker's.
+pub struct ResetInbox(mpsc::Receiver<PendingReset>);
+
+/// Requests a [`ResetQueue`] holds at most.
+pub const RESET_QUEUE_CAPACITY: usize = 10_000;
+
+/// A new queue for forgot-password requests and its inbox.
+pub fn reset_queue() -> (ResetQueue, ResetInbox) {
+    let (tx, rx) = mpsc::channel(RESET_QUEUE_CAPACITY);
+    (ResetQueue(tx), ResetInbox(rx))
+}
+
+impl ResetInbox {
+    /// The next request; `None` once the inbox is closed and empty.
+    pub async fn recv(&mut self) -> Option<PendingReset> {
+        self.0.recv().await
+    }
+
+    /// Refuses further requests (they are logged and dropped); those already queued are still
+    /// received.
+    pub fn close(&mut self) {
+        self.0.close()
+    }
+
+    /// Requests waiting.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// One forgot-password request waiting for the mail worker.
+pub struct PendingReset {
+    tenant: Tenant,
+    login_id: String,
+}
+
+impl PendingReset {
+    pub fn tenant_id(&self) -> Option<Uuid> {
+        self.tenant.id
+    }
+}
+
 /// Reset emails per login id within [`RESET_WINDOW_MILLIS`].
 const RESETS_PER_WINDOW: u64 = 3;
 const RESET_WINDOW_MILLIS: Millis = 3_600_000;
 
 impl Sessions {
-    /// `trusted`: the caller sent a valid API key.
+    /// `trusted`: the caller sent a valid API key. An email to send goes on `resets`.
     pub async fn forgot_password(
         &self,
         scope: Scope,
         req: ForgotPasswordRequest,
         trusted: bool,
+        resets: &ResetQueue,
     ) -> Result<ForgotOutcome> {
         let mut errors = Errors::default();
         let login_id = crate::validate::login_id(
@@ -84,13 +140,24 @@ impl Sessions {
                 self.new_change_password_id(&tenant, &user).await?,
             ));
         }
-        let this = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = this.send_reset(&tenant, &login_id).await {
-                tracing::warn!(tenant = ?tenant.id, error = %e, "forgot password: no email sent");
+        // The answer is the same whether or not the request could be queued.
+        match resets.0.try_send(PendingReset { tenant, login_id }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(r)) => {
+                tracing::warn!(tenant = ?r.tenant.id, "forgot password: the mail queue is full; nothing sent")
             }
-        });
+            Err(mpsc::error::TrySendError::Closed(r)) => {
+                tracing::warn!(tenant = ?r.tenant.id, "forgot password: no mail worker runs; nothing sent")
+            }
+        }
         Ok(ForgotOutcome::Accepted)
+    }
+
+    /// Acts on one queued forgot-password request: the look-ups, the migration of a user only
+    /// a legacy system holds, the change-password id and the email. The mail worker's unit of
+    /// work; the error is for its log.
+    pub async fn deliver_reset(&self, reset: PendingReset) -> Result<()> {
+        self.send_reset(&reset.tenant, &reset.login_id).await
     }
 
     /// The user by email or username; else a copy from the first connector (in policy order)

@@ -4,6 +4,11 @@ use portcullis_domain::*;
 use portcullis_store::testing::{Backend, TestDb};
 use uuid::Uuid;
 
+mod claims;
+mod expiry;
+use claims::*;
+use expiry::*;
+
 portcullis_store::on_both_backends!(
     tenant_scope_hides_other_tenants_users,
     duplicate_email_is_reported_as_a_field,
@@ -15,6 +20,9 @@ portcullis_store::on_both_backends!(
     attempts_are_counted_in_windows_taken_back_and_restarted_by_locks,
     the_login_read_carries_the_same_locks_as_the_lock_check,
     large_deletes_take_whole_users_slice_by_slice,
+    expired_rows_are_deleted_in_slices_and_live_ones_kept,
+    only_the_node_holding_a_claim_renews_finishes_or_releases_it,
+    nodes_claiming_at_once_never_take_the_same_job,
 );
 
 async fn tenant(db: &TestDb, name: &str) -> Uuid {
