@@ -1123,16 +1123,18 @@ async fn a_wrong_password_costs_as_much_for_a_cheap_imported_hash_as_for_an_unkn
             assert_eq!(a.status, 404, "{a:?}");
         }
     }
-    let median = |v: &mut Vec<Duration>| {
+    // The fast end of each distribution, as an attacker timing many guesses would estimate
+    // it: unlike the median, it does not move with the load other tests put on the machine.
+    let fast = |v: &mut Vec<Duration>| {
         v.sort();
-        v[v.len() / 2]
+        v[v.len() / 10]
     };
-    let unknown = median(&mut times[0]).as_secs_f64();
+    let unknown = fast(&mut times[0]).as_secs_f64();
     for (i, who) in kinds.iter().enumerate().skip(1) {
-        let m = median(&mut times[i]).as_secs_f64();
+        let m = fast(&mut times[i]).as_secs_f64();
         assert!(
             (m - unknown).abs() <= 0.2 * unknown,
-            "{who}: median {:.1} ms against {:.1} ms for an unknown user",
+            "{who}: 10th percentile {:.1} ms against {:.1} ms for an unknown user",
             m * 1e3,
             unknown * 1e3
         );
