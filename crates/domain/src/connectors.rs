@@ -16,6 +16,7 @@ use uuid::Uuid;
 /// (`authenticationURL`, `baseURL`, `baseStructure`...) stay in `settings` and are interpreted by
 /// the implementation of [`LegacySystems`], which also checks them on save. Its `Debug` shows
 /// the wire form, so a connector in a log line carries no secret.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Connector {
@@ -32,12 +33,16 @@ pub struct Connector {
     pub kind: String,
     #[serde(default, deserialize_with = "crate::model::null_default")]
     pub debug: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "crate::model::null_default")]
     pub data: Json,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = HashMap<String, serde_json::Value>))]
     #[serde(flatten)]
     pub settings: Json,
 }

@@ -967,12 +967,14 @@ pub struct StatusQuery {
     pub goal: Option<f64>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MigrationStatus {
     pub tenants: Vec<TenantStatus>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantStatus {
@@ -985,6 +987,7 @@ pub struct TenantStatus {
     pub forecast: Option<Forecast>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DayCount {
@@ -992,6 +995,7 @@ pub struct DayCount {
     pub count: i64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorStatus {
@@ -1007,6 +1011,7 @@ pub struct ConnectorStatus {
 }
 
 /// When the goal share is expected, from S = 1 − (1 − P)^D.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Forecast {

@@ -44,6 +44,7 @@ fn yes() -> bool {
 }
 
 /// A password as typed by a person. Its `Debug` never shows it and it is never serialized.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Password(pub String);
@@ -56,6 +57,7 @@ impl std::fmt::Debug for Password {
 
 /// A tenant. Its `Debug` shows the wire form ([`Tenant::to_wire`]), so a tenant in a log line
 /// carries no secret.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
@@ -63,12 +65,16 @@ pub struct Tenant {
     pub id: Option<Uuid>,
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub data: Json,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = HashMap<String, serde_json::Value>))]
     /// Tenant settings this version does not interpret yet (FusionAuth has many); kept verbatim so
     /// a round trip through Portcullis loses nothing.
     #[serde(flatten)]
@@ -111,6 +117,7 @@ impl std::fmt::Debug for Tenant {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Role {
@@ -124,12 +131,15 @@ pub struct Role {
     pub is_default: bool,
     #[serde(default, deserialize_with = "null_default")]
     pub is_super_role: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Application {
@@ -143,12 +153,16 @@ pub struct Application {
     pub active: bool,
     #[serde(default, deserialize_with = "null_default")]
     pub roles: Vec<Role>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub data: Json,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = HashMap<String, serde_json::Value>))]
     /// Application settings not interpreted yet (OAuth, JWT...), kept verbatim.
     #[serde(flatten)]
     pub settings: Json,
@@ -170,6 +184,7 @@ impl Default for Application {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
@@ -179,17 +194,21 @@ pub struct Group {
     pub tenant_id: Option<Uuid>,
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub data: Json,
     /// The application roles members of this group receive (FusionAuth's request `roleIds`).
     #[serde(default, deserialize_with = "null_default")]
     pub role_ids: Vec<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Membership {
@@ -199,12 +218,15 @@ pub struct Membership {
     pub group_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub data: Json,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Registration {
@@ -216,6 +238,7 @@ pub struct Registration {
     pub roles: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub data: Json,
     #[serde(default, deserialize_with = "null_default")]
@@ -226,24 +249,30 @@ pub struct Registration {
     pub verified: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_status: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login_instant: Option<Millis>,
 }
 
 /// Two-factor methods and recovery codes (kept as JSON until the two-factor issue types them).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct TwoFactor {
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     #[serde(default, deserialize_with = "null_default")]
     pub methods: Vec<Json>,
     #[serde(default, deserialize_with = "null_default")]
     pub recovery_codes: Vec<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
@@ -281,6 +310,7 @@ pub struct User {
     pub timezone: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub preferred_languages: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub data: Json,
     #[serde(default, deserialize_with = "null_default")]
@@ -291,14 +321,19 @@ pub struct User {
     pub two_factor: TwoFactor,
     #[serde(default, deserialize_with = "null_default")]
     pub password_change_required: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_last_update_instant: Option<Millis>,
     /// The connector that is this user's system of record; `None` means Portcullis itself.
@@ -337,6 +372,7 @@ pub struct StoredUser {
     pub credential: Option<portcullis_hash::Credential>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyPermissions {
@@ -345,6 +381,7 @@ pub struct ApiKeyPermissions {
     pub endpoints: BTreeMap<String, Vec<String>>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKey {
@@ -357,12 +394,15 @@ pub struct ApiKey {
     pub tenant_id: Option<Uuid>,
     #[serde(default, deserialize_with = "null_default")]
     pub permissions: ApiKeyPermissions,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub meta_data: Json,
     #[serde(default, deserialize_with = "null_default")]
     pub key_manager: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
 }

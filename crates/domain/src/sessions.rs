@@ -19,6 +19,7 @@ use uuid::Uuid;
 type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// FusionAuth's login request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginRequest {
@@ -67,6 +68,7 @@ pub enum LoginOutcome {
 
 /// FusionAuth's change-password request: `loginId` and `currentPassword` (with an API key), or
 /// just `password` with a change-password id.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
@@ -81,6 +83,7 @@ pub struct ChangePasswordRequest {
 }
 
 /// One token of `POST /api/user/refresh-token/import` (FusionAuth's names).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportedRefreshToken {
@@ -90,9 +93,11 @@ pub struct ImportedRefreshToken {
     pub user_id: Option<Uuid>,
     #[serde(default)]
     pub application_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     /// When the user logged in (the JWT's `auth_time`); default: `insertInstant`.
     #[serde(default)]
     pub start_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     /// When the old system issued the token; its lifetime counts from here. Default: now.
     #[serde(default)]
     pub insert_instant: Option<Millis>,
@@ -108,6 +113,7 @@ pub struct Refreshed {
 
 /// A signing key as the Key API shows it (FusionAuth's field names, plus `tenantId` and
 /// `status`). It has no field for private key material or an HMAC secret, so none can leak.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyView {
@@ -124,7 +130,9 @@ pub struct KeyView {
     pub tenant_id: Uuid,
     /// `active` (signs) or `retiring` (verifies until `expirationInstant`).
     pub status: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub insert_instant: Millis,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiration_instant: Option<Millis>,
 }
