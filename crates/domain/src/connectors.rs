@@ -22,6 +22,13 @@ use uuid::Uuid;
 pub struct Connector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     #[serde(default, deserialize_with = "crate::model::null_default")]
     pub name: String,
     /// `Generic`, `RESTMigration` or `LDAP`.

@@ -63,6 +63,13 @@ impl std::fmt::Debug for Password {
 pub struct Tenant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -123,6 +130,13 @@ impl std::fmt::Debug for Tenant {
 pub struct Role {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,6 +161,13 @@ pub struct Application {
     pub id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<Uuid>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
     #[serde(default = "yes")]
@@ -192,6 +213,13 @@ pub struct Group {
     pub id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<Uuid>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -300,6 +328,7 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_name: Option<String>,
     /// ISO-8601 calendar date (`YYYY-MM-DD`).
+    #[cfg_attr(feature = "openapi", schema(format = Date))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
