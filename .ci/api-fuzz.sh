@@ -62,7 +62,8 @@ fuzz() {
     local status=0
     # One worker: Hypothesis raises and restores the recursion limit, which is process-wide, and
     # with worker threads racing on it CPython 3.11's parser fails at random (a SystemError).
-    schemathesis run "http://127.0.0.1:$port/api/openapi.json" \
+    # Run from the scratch directory: schemathesis keeps a cache in the working directory.
+    (cd "$work" && schemathesis run "http://127.0.0.1:$port/api/openapi.json" \
         --checks not_a_server_error,response_schema_conformance \
         --header "Authorization: $key" \
         --max-examples "$examples" \
@@ -71,7 +72,7 @@ fuzz() {
         --seed 20240601 \
         --request-timeout 20 \
         --suppress-health-check all \
-        --report ndjson --report-dir "$report" || status=$?
+        --report ndjson --report-dir "$report") || status=$?
     kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
     server=""
