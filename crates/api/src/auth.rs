@@ -1,5 +1,6 @@
-//! The auth layer on every `/api` route: finds the API key, checks its endpoint permissions and
-//! settles the tenant the request acts in (MISSION §3).
+//! The auth layer on every operation the route table marks as needing an API key (or taking one
+//! when sent): finds the key, checks its endpoint permissions and settles the tenant the request
+//! acts in.
 
 use crate::error::ApiError;
 use crate::extract::Caller;
@@ -41,6 +42,16 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             next.run(req).await
         }
         Err(e) => e.into_response(),
+    }
+}
+
+/// The auth layer of an operation whose API key is optional: a request that sends an
+/// `Authorization` header is authenticated as by [`authenticate`]; one without passes as anonymous.
+pub async fn authenticate_if_key(state: State<AppState>, req: Request, next: Next) -> Response {
+    if req.headers().contains_key(AUTHORIZATION) {
+        authenticate(state, req, next).await
+    } else {
+        next.run(req).await
     }
 }
 

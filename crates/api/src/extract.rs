@@ -1,8 +1,11 @@
-//! Extractors: the authenticated caller, JSON bodies with precise errors, and ids from the path.
+//! Extractors: the authenticated caller, JSON bodies and query strings with precise errors, and
+//! ids from the path ([`PathId`], one JSON 400 for a malformed id on every route).
 
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{
+    FromRequest, FromRequestParts, OptionalFromRequestParts, Path, Query, RawPathParams, Request,
+};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use bytes::Bytes;
@@ -26,6 +29,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<Caller>()
             .cloned()
             .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// The caller of a route whose API key is optional: `None` when the request carried none.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Option<Self>> {
+        Ok(parts.extensions.get::<Caller>().cloned())
     }
 }
 
@@ -85,7 +96,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     })
 }
 
-/// Parses a path segment as a UUID: a malformed id is a 400, not a 404.
+/// Parses an id as a UUID: a malformed one is a 400 naming it in `fieldErrors`, on every route
+/// and for ids in query strings alike.
 pub fn uuid(segment: &str, name: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(segment).map_err(|_| {
         ApiError::bad_request(Errors::default().field(
@@ -96,12 +108,95 @@ pub fn uuid(segment: &str, name: &str) -> ApiResult<Uuid> {
     })
 }
 
-/// The id a create request names in its path (`POST /api/x/{id}`), or `None` for `POST /api/x`:
-/// one handler serves both routes.
-pub fn optional_uuid(
-    path: Option<axum::extract::Path<String>>,
-    name: &str,
-) -> ApiResult<Option<Uuid>> {
-    path.map(|axum::extract::Path(segment)| uuid(&segment, name))
-        .transpose()
+/// The ids of the request's path, parsed by their names in the route template: `PathId<Uuid>`
+/// for `/api/user/{userId}`, `PathId<(Uuid, Uuid)>` for `.../{userId}/{applicationId}`,
+/// `PathId<Option<Uuid>>` for a handler serving `POST /api/user` and `POST /api/user/{userId}`.
+/// A malformed id is the 400 of [`uuid`], whatever the route.
+pub struct PathId<T>(pub T);
+
+/// What a [`PathId`] can hold, built from the path's `(name, value)` pairs.
+pub trait FromPathIds: Sized {
+    fn from_path_ids(params: &[(&str, &str)]) -> ApiResult<Self>;
+}
+
+impl FromPathIds for Uuid {
+    fn from_path_ids(params: &[(&str, &str)]) -> ApiResult<Self> {
+        match params {
+            [(name, value)] => uuid(value, name),
+            _ => Err(route_mismatch(params)),
+        }
+    }
+}
+
+impl FromPathIds for Option<Uuid> {
+    fn from_path_ids(params: &[(&str, &str)]) -> ApiResult<Self> {
+        match params {
+            [] => Ok(None),
+            [(name, value)] => uuid(value, name).map(Some),
+            _ => Err(route_mismatch(params)),
+        }
+    }
+}
+
+impl FromPathIds for (Uuid, Uuid) {
+    fn from_path_ids(params: &[(&str, &str)]) -> ApiResult<Self> {
+        match params {
+            [(n1, v1), (n2, v2)] => Ok((uuid(v1, n1)?, uuid(v2, n2)?)),
+            _ => Err(route_mismatch(params)),
+        }
+    }
+}
+
+/// A handler asked for more or fewer ids than its route names: a wiring mistake, answered as a
+/// server error rather than guessed around.
+fn route_mismatch(params: &[(&str, &str)]) -> ApiError {
+    tracing::error!(params = ?params, "a handler's path ids do not match its route");
+    ApiError::general(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "[InternalError]",
+        "The server could not complete the request; nothing was changed. See the server log.",
+    )
+}
+
+impl<S: Send + Sync, T: FromPathIds> FromRequestParts<S> for PathId<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|rej| ApiError::general(rej.status(), "[invalid]path", rej.body_text()))?;
+        let params: Vec<(&str, &str)> = raw.iter().collect();
+        T::from_path_ids(&params).map(PathId)
+    }
+}
+
+/// A path segment that is a name, not a UUID (a signing key's `kid`, a change-password id),
+/// with the same JSON 400 as [`PathId`] for a segment that is not UTF-8.
+pub struct PathName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathName {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let Path(name) = <Path<String> as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map_err(|rej| {
+                ApiError::bad_request(Errors::default().general("[invalid]path", rej.body_text()))
+            })?;
+        Ok(PathName(name))
+    }
+}
+
+/// Query parameters with a JSON 400 (`[invalid]query`) for a value of the wrong type, as every
+/// other input error.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| QueryParams(q))
+            .map_err(|rej| {
+                ApiError::bad_request(Errors::default().general("[invalid]query", rej.body_text()))
+            })
+    }
 }

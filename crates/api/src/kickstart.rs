@@ -1,4 +1,4 @@
-//! Kickstart (MISSION §3): a JSON file applied on first start to an empty instance — variables,
+//! Kickstart (FusionAuth's Kickstart format): a JSON file applied on first start to an empty instance — variables,
 //! API keys, then requests run through the real API — so CI and developers get a known state.
 //!
 //! ```json

@@ -2,10 +2,11 @@
 //!
 //! This crate owns the wire: routing, the auth layer (API keys, permissions, tenant selection),
 //! body parsing and its errors, the mapping of domain errors to status codes, Kickstart, status,
-//! metrics and the OpenAPI document. It holds no business rules; each handler makes one call into
-//! [`portcullis_domain::Identity`]. It builds no services and runs no background work: the
-//! composition root (`serve`) hands it an [`AppState`] over services it built, and the ways in
-//! to its workers ([`Background`]).
+//! metrics and the OpenAPI document. Every route is one entry of the route table ([`routes`]),
+//! from which the router, each operation's auth and the OpenAPI document are built. It holds no
+//! business rules; each handler makes one call into [`portcullis_domain::Identity`]. It builds
+//! no services and runs no background work: the composition root (`serve`) hands it an
+//! [`AppState`] over services it built, and the ways in to its workers ([`Background`]).
 
 pub mod auth;
 pub mod error;
@@ -15,13 +16,13 @@ pub mod kickstart;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod wire;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::MethodRouter;
 use axum::{middleware, Router};
-use handlers::{api_key, application, connector, group, import, key, login, status, tenant, user};
 use portcullis_domain::{Identity, ResetQueue, Sessions};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
@@ -109,153 +110,6 @@ impl AppState {
     }
 }
 
-/// A router that remembers its paths, so a test can hold the route table to it.
-struct Routes {
-    router: Router<AppState>,
-    paths: Vec<&'static str>,
-}
-
-impl Routes {
-    fn route(mut self, path: &'static str, handler: MethodRouter<AppState>) -> Self {
-        self.router = self.router.route(path, handler);
-        self.paths.push(path);
-        self
-    }
-}
-
-fn authenticated_routes(config: &ApiConfig) -> Routes {
-    let r = Routes {
-        router: Router::new(),
-        paths: Vec::new(),
-    };
-    r.route("/api/tenant", post(tenant::create).get(tenant::list))
-        .route(
-            "/api/tenant/{tenantId}",
-            get(tenant::get)
-                .post(tenant::create)
-                .put(tenant::replace)
-                .patch(tenant::patch)
-                .delete(tenant::delete),
-        )
-        .route(
-            "/api/application",
-            post(application::create).get(application::list),
-        )
-        .route(
-            "/api/application/{applicationId}",
-            get(application::get)
-                .post(application::create)
-                .put(application::replace)
-                .patch(application::patch)
-                .delete(application::delete),
-        )
-        .route(
-            "/api/application/{applicationId}/role",
-            post(application::create_role),
-        )
-        .route(
-            "/api/application/{applicationId}/role/{roleId}",
-            post(application::create_role_with_id)
-                .put(application::replace_role)
-                .patch(application::patch_role)
-                .delete(application::delete_role),
-        )
-        .route("/api/group", post(group::create).get(group::list))
-        .route(
-            "/api/group/member",
-            post(group::add_members).delete(group::remove_members),
-        )
-        .route(
-            "/api/group/{groupId}",
-            get(group::get)
-                .post(group::create)
-                .put(group::replace)
-                .patch(group::patch)
-                .delete(group::delete),
-        )
-        .route("/api/user", post(user::create).get(user::find))
-        .route(
-            "/api/user/{userId}",
-            get(user::get)
-                .post(user::create)
-                .put(user::replace)
-                .patch(user::patch)
-                .delete(user::delete),
-        )
-        .route(
-            "/api/user/import",
-            post(import::import).layer(DefaultBodyLimit::max(config.max_import_bytes)),
-        )
-        .route(
-            "/api/user/import/job",
-            post(import::queue_job).layer(DefaultBodyLimit::max(config.max_import_bytes)),
-        )
-        .route("/api/user/import/job/{jobId}", get(import::get_job))
-        .route("/api/user/bulk", delete(import::bulk_delete))
-        .route("/api/user/registration", post(user::register))
-        .route(
-            "/api/user/registration/{userId}",
-            post(user::register_with_user_id),
-        )
-        .route(
-            "/api/user/registration/{userId}/{applicationId}",
-            get(user::get_registration)
-                .put(user::replace_registration)
-                .patch(user::patch_registration)
-                .delete(user::delete_registration),
-        )
-        .route("/api/login", post(login::login))
-        .route("/api/user/change-password", post(login::change_password))
-        .route(
-            "/api/user/refresh-token/import",
-            post(login::import_refresh_tokens),
-        )
-        .route(
-            "/api/connector",
-            post(connector::create).get(connector::list),
-        )
-        .route(
-            "/api/connector/{connectorId}",
-            get(connector::get)
-                .post(connector::create)
-                .put(connector::replace)
-                .patch(connector::patch)
-                .delete(connector::delete),
-        )
-        .route("/api/migration/status", get(connector::status))
-        .route("/api/api-key", post(api_key::create).get(api_key::list))
-        .route(
-            "/api/api-key/{keyId}",
-            get(api_key::get)
-                .post(api_key::create)
-                .put(api_key::replace)
-                .patch(api_key::patch)
-                .delete(api_key::delete),
-        )
-        .route("/api/key", get(key::list))
-        .route("/api/key/generate", post(key::generate))
-        .route("/api/key/{keyId}", get(key::get).delete(key::delete))
-}
-
-/// Paths the router serves, for the test that keeps the OpenAPI document true.
-pub fn served_paths() -> Vec<&'static str> {
-    let mut p = authenticated_routes(&ApiConfig::default()).paths;
-    p.extend(["/api/status", "/api/openapi.json", "/metrics"]);
-    p.extend(OPEN_LOGIN_PATHS);
-    p
-}
-
-/// Login routes without the API-key layer: they carry a JWT or a refresh token instead, or
-/// publish public keys, or a change-password id stands in for the key. (`DELETE /api/jwt/refresh` checks the API key in its handler.)
-const OPEN_LOGIN_PATHS: [&str; 6] = [
-    "/api/user/forgot-password",
-    "/api/user/change-password/{changePasswordId}",
-    "/api/jwt/validate",
-    "/api/jwt/refresh",
-    "/api/jwt/public-key",
-    "/.well-known/jwks.json",
-];
-
 /// The header a request to an unknown path gets, so tests can tell "no such route" from "no such
 /// entity".
 pub const NO_ROUTE_HEADER: &str = "x-portcullis-no-route";
@@ -264,33 +118,45 @@ async fn no_route() -> impl IntoResponse {
     (StatusCode::NOT_FOUND, [(NO_ROUTE_HEADER, "1")])
 }
 
-/// The whole HTTP application.
+/// A reserved path (see [`routes::Route::reserved`]): a 404 like an unknown path's, with a JSON
+/// body saying the endpoint is not served, whatever the method.
+async fn not_served(uri: axum::http::Uri) -> impl IntoResponse {
+    let mut a = error::ApiError::general(
+        StatusCode::NOT_FOUND,
+        "[NotServed]",
+        format!("Portcullis does not serve [{}].", uri.path()),
+    )
+    .into_response();
+    a.headers_mut()
+        .insert(NO_ROUTE_HEADER, "1".parse().expect("a header value"));
+    a
+}
+
+/// The whole HTTP application, built from the route table: each operation behind the auth its
+/// entry names.
 pub fn router(state: AppState) -> Router {
-    let api =
-        authenticated_routes(&state.config)
-            .router
-            .route_layer(middleware::from_fn_with_state(
-                state.clone(),
-                auth::authenticate,
-            ));
-    Router::new()
-        .merge(api)
-        .route("/api/status", get(status::status))
-        .route("/api/openapi.json", get(openapi::serve))
-        .route("/metrics", get(metrics::render))
-        .route("/api/jwt/validate", get(login::validate))
-        .route(
-            "/api/jwt/refresh",
-            post(login::refresh).delete(login::revoke),
-        )
-        .route("/api/jwt/public-key", get(login::public_key))
-        .route(
-            "/api/user/change-password/{changePasswordId}",
-            post(login::change_password_by_id),
-        )
-        .route("/api/user/forgot-password", post(login::forgot_password))
-        .route("/.well-known/jwks.json", get(login::jwks))
-        .fallback(no_route)
+    let mut app = Router::new();
+    for route in routes::table(&state.config) {
+        let mut methods = MethodRouter::new();
+        for op in route.ops {
+            let handler = match op.auth {
+                routes::Auth::Open => op.handler,
+                routes::Auth::ApiKey => op.handler.route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    auth::authenticate,
+                )),
+                routes::Auth::OptionalApiKey => op.handler.route_layer(
+                    middleware::from_fn_with_state(state.clone(), auth::authenticate_if_key),
+                ),
+            };
+            methods = methods.merge(handler);
+        }
+        if let Some(limit) = route.body_limit {
+            methods = methods.layer(DefaultBodyLimit::max(limit));
+        }
+        app = app.route(route.path, methods);
+    }
+    app.fallback(no_route)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn_with_state(
             state.clone(),

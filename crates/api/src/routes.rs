@@ -1,77 +1,479 @@
-//! The route table: every endpoint with its methods and a one-line summary. It feeds the OpenAPI
-//! document, and a test proves it matches the router exactly.
+//! The route table: every endpoint once, as a path with its operations — method, handler,
+//! summary, auth (open, API key, or an optional API key) and the schemas of its query, request
+//! and answers. The router ([`crate::router`]), the auth layer on each operation and the OpenAPI
+//! document ([`crate::openapi`]) are all built from it, so adding a route is one entry here.
 
-pub struct RouteDoc {
-    pub path: &'static str,
-    pub methods: &'static [&'static str],
+use crate::handlers::{
+    api_key, application, connector, group, import, key, login, status, tenant, user,
+};
+use crate::wire::*;
+use crate::{openapi, ApiConfig, AppState};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{on, MethodFilter, MethodRouter};
+use portcullis_domain::migration::forgot::ForgotPasswordRequest;
+use portcullis_domain::migration::MigrationStatus;
+use portcullis_domain::{
+    BulkDeleteOutcome, ChangePasswordRequest, ImportRequest, ImportSummary, LoginRequest,
+};
+use std::borrow::Cow;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::ToSchema;
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone: the request carries a JWT, a refresh token or a change-password id instead, or
+    /// the answer is public.
+    Open,
+    /// An API key with permission for the endpoint and method (the auth layer checks it first).
+    ApiKey,
+    /// An API key when the request sends one (checked as for [`Auth::ApiKey`]); without one the
+    /// operation answers anonymous callers in its own way.
+    OptionalApiKey,
+}
+
+/// A named schema and the schemas it refers to, for the document's `components`.
+#[derive(Clone, Copy)]
+pub struct Body {
+    pub name: fn() -> Cow<'static, str>,
+    pub collect: fn(&mut Vec<(String, RefOr<Schema>)>),
+}
+
+fn collect<T: ToSchema>(out: &mut Vec<(String, RefOr<Schema>)>) {
+    out.push((T::name().into_owned(), T::schema()));
+    T::schemas(out);
+}
+
+/// The schema of `T`, derived from the Rust type.
+pub fn body<T: ToSchema>() -> Body {
+    Body {
+        name: T::name,
+        collect: collect::<T>,
+    }
+}
+
+/// One answer of an operation: status, description and body schema (`None`: no JSON body).
+#[derive(Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub description: &'static str,
+    pub body: Option<Body>,
+    /// A `text/plain` body instead.
+    pub text: bool,
+}
+
+/// A query parameter: name, JSON schema type (`string`, `boolean`, `integer`, `number`, or
+/// `uuid` for a string in UUID format) and what it does.
+#[derive(Clone, Copy)]
+pub struct QueryParam {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub description: &'static str,
+}
+
+/// One method of a path.
+pub struct Op {
+    pub method: Method,
     pub summary: &'static str,
-    /// Whether the route needs an API key.
-    pub authenticated: bool,
+    pub auth: Auth,
+    /// The JSON body and whether it is required.
+    pub request: Option<(Body, bool)>,
+    pub query: Vec<QueryParam>,
+    pub answers: Vec<Answer>,
+    /// Whether the operation answers FusionAuth's error bodies (400 and up); off for the
+    /// operations that only report (status, metrics, this document).
+    pub errors: bool,
+    pub(crate) handler: MethodRouter<AppState>,
 }
 
-const fn r(
-    path: &'static str,
-    methods: &'static [&'static str],
-    summary: &'static str,
-) -> RouteDoc {
-    RouteDoc {
-        path,
-        methods,
-        summary,
-        authenticated: true,
+/// A path of the API.
+pub struct Route {
+    pub path: &'static str,
+    pub ops: Vec<Op>,
+    /// The body limit of this path when it is not the server's default (the import's).
+    pub body_limit: Option<usize>,
+    /// A path FusionAuth serves that Portcullis does not: routed, so that it is not read as an id
+    /// of the template beside it, answering every method with a JSON 404; left out of the
+    /// document.
+    pub reserved: bool,
+    /// The path parameters that are names, not UUIDs (a signing key's `kid`, a change-password
+    /// id); every other parameter is a UUID.
+    pub name_params: &'static [&'static str],
+}
+
+impl Route {
+    fn new(path: &'static str, ops: Vec<Op>) -> Self {
+        Route {
+            path,
+            ops,
+            body_limit: None,
+            reserved: false,
+            name_params: &[],
+        }
+    }
+
+    fn name_params(mut self, names: &'static [&'static str]) -> Self {
+        self.name_params = names;
+        self
+    }
+
+    fn body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = Some(limit);
+        self
+    }
+
+    fn reserved(path: &'static str, summary: &'static str) -> Self {
+        let mut r = Route::new(path, Vec::new());
+        r.reserved = true;
+        r.ops.push(Op {
+            method: Method::POST,
+            summary,
+            auth: Auth::Open,
+            request: None,
+            query: Vec::new(),
+            answers: Vec::new(),
+            errors: true,
+            handler: axum::routing::any(crate::not_served),
+        });
+        r
+    }
+
+    /// The names of the path's parameters, in order.
+    pub fn params(&self) -> impl Iterator<Item = &'static str> {
+        self.path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
     }
 }
 
-const fn open(
-    path: &'static str,
-    methods: &'static [&'static str],
-    summary: &'static str,
-) -> RouteDoc {
-    RouteDoc {
-        path,
-        methods,
+/// An operation calling `handler`, for API keys, with no body and no answer declared yet.
+fn op<H, T>(method: Method, handler: H, summary: &'static str) -> Op
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("a method the router filters");
+    Op {
+        method,
         summary,
-        authenticated: false,
+        auth: Auth::ApiKey,
+        request: None,
+        query: Vec::new(),
+        answers: Vec::new(),
+        errors: true,
+        handler: on(filter, handler),
     }
 }
 
-pub const ROUTES: &[RouteDoc] = &[
-    open("/api/status", &["GET"], "Liveness and database readiness"),
-    open("/api/openapi.json", &["GET"], "This OpenAPI document"),
-    open("/metrics", &["GET"], "Prometheus metrics"),
-    r("/api/tenant", &["GET", "POST"], "List tenants; create a tenant"),
-    r("/api/tenant/{tenantId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete a tenant and everything in it"),
-    r("/api/application", &["GET", "POST"], "List applications; create an application with roles"),
-    r("/api/application/{applicationId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete an application"),
-    r("/api/application/{applicationId}/role", &["POST"], "Add a role to an application"),
-    r("/api/application/{applicationId}/role/{roleId}", &["POST", "PUT", "PATCH", "DELETE"], "Create with this id, replace, merge-patch or delete an application role"),
-    r("/api/group", &["GET", "POST"], "List groups; create a group with application roles"),
-    r("/api/group/member", &["POST", "DELETE"], "Add users to groups; remove memberships"),
-    r("/api/group/{groupId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete a group"),
-    r("/api/user", &["GET", "POST"], "Find a user by ?email=, ?username= or ?loginId=; create a user"),
-    r("/api/user/{userId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete a user"),
-    r("/api/user/import", &["POST"], "Import users with their registrations, memberships and password hashes, all or nothing; upsert: true updates users that exist"),
-    r("/api/user/import/job", &["POST"], "Queue an import as a job (the import body, or {\"file\"} in the server's import directory); 202 with the job"),
-    r("/api/user/import/job/{jobId}", &["GET"], "An import job's state, counts and errors"),
-    r("/api/user/bulk", &["DELETE"], "Hard-delete the users a queryString (tenantId:, email:, data.key:) or userId parameters select; dryRun=true counts them"),
-    r("/api/user/registration", &["POST"], "Create a user and a registration together"),
-    r("/api/user/registration/{userId}", &["POST"], "Add a registration to an existing user (or create the user with this id)"),
-    r("/api/user/registration/{userId}/{applicationId}", &["GET", "PUT", "PATCH", "DELETE"], "Retrieve, replace, merge-patch or delete a registration"),
-    r("/api/login", &["POST"], "Log in with loginId and password: a JWT (and a refresh token when the application issues them)"),
-    r("/api/user/change-password", &["POST"], "Change a password with loginId and currentPassword; revokes the user's refresh tokens"),
-    r("/api/user/refresh-token/import", &["POST"], "Import refresh tokens from the old system (stored as SHA-256), all or nothing"),
-    open("/api/user/forgot-password", &["POST"], "Start a password reset by loginId: always 200 {}, the email goes out if the user exists here or in a lookup connector; with sendForgotPasswordEmail=false and an API key, answers the changePasswordId"),
-    open("/api/user/change-password/{changePasswordId}", &["POST"], "Change a password with the id a 203 login answered"),
-    open("/api/jwt/validate", &["GET"], "Validate the JWT in Authorization: Bearer; answer its claims"),
-    open("/api/jwt/refresh", &["POST", "DELETE"], "Exchange a refresh token for a new JWT (one-time use); DELETE (with an API key) revokes by ?token=, ?userId=, ?applicationId="),
-    open("/api/jwt/public-key", &["GET"], "Public signing keys as PEM, by ?keyId= or ?applicationId=, or all"),
-    open("/.well-known/jwks.json", &["GET"], "Public signing keys of every tenant as a JWK set"),
-    r("/api/connector", &["GET", "POST"], "List connectors; create a Generic, RESTMigration or LDAP connector to a legacy user store"),
-    r("/api/connector/{connectorId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete a connector"),
-    r("/api/migration/status", &["GET"], "Slow-migration progress per tenant and connector: exact counts, share migrated (?legacyCount=), forecast (?goal=)"),
-    r("/api/api-key", &["GET", "POST"], "List API keys; create an API key"),
-    r("/api/api-key/{keyId}", &["GET", "POST", "PUT", "PATCH", "DELETE"], "Retrieve, create with this id, replace, merge-patch or delete an API key"),
-    r("/api/key", &["GET"], "List the signing keys of the caller's tenants (public halves only)"),
-    r("/api/key/generate", &["POST"], "Rotate a tenant's signing key ({\"key\": {\"algorithm\", \"tenantId\"?}}); the old key verifies until its tokens expire"),
-    r("/api/key/{keyId}", &["GET", "DELETE"], "Retrieve a signing key; delete a retiring one (400 for the active key)"),
-];
+impl Op {
+    fn open(mut self) -> Self {
+        self.auth = Auth::Open;
+        self
+    }
+    fn optional_key(mut self) -> Self {
+        self.auth = Auth::OptionalApiKey;
+        self
+    }
+    /// A required JSON body of schema `T`.
+    fn body<T: ToSchema>(mut self) -> Self {
+        self.request = Some((body::<T>(), true));
+        self
+    }
+    /// A JSON body of schema `T` that may be left out.
+    fn optional_body<T: ToSchema>(mut self) -> Self {
+        self.request = Some((body::<T>(), false));
+        self
+    }
+    fn query(mut self, name: &'static str, kind: &'static str, description: &'static str) -> Self {
+        self.query.push(QueryParam {
+            name,
+            kind,
+            description,
+        });
+        self
+    }
+    /// Answers `status` with a JSON body of schema `T`.
+    fn answers<T: ToSchema>(mut self, status: u16, description: &'static str) -> Self {
+        self.answers.push(Answer {
+            status,
+            description,
+            body: Some(body::<T>()),
+            text: false,
+        });
+        self
+    }
+    /// 200 with a JSON body of schema `T`.
+    fn ok<T: ToSchema>(self) -> Self {
+        self.answers::<T>(200, "Success")
+    }
+    /// Answers `status` with no body.
+    fn empty(mut self, status: u16, description: &'static str) -> Self {
+        self.answers.push(Answer {
+            status,
+            description,
+            body: None,
+            text: false,
+        });
+        self
+    }
+    /// Answers `status` with a `text/plain` body.
+    fn text(mut self, status: u16, description: &'static str) -> Self {
+        self.answers.push(Answer {
+            status,
+            description,
+            body: None,
+            text: true,
+        });
+        self
+    }
+    /// The operation answers no error body of its own (see [`Op::errors`]).
+    fn no_errors(mut self) -> Self {
+        self.errors = false;
+        self
+    }
+}
+
+const HARD_DELETE: &str =
+    "true deletes for good; without it users and applications are deactivated";
+const REACTIVATE: &str = "true (and no body) reactivates the deactivated entity";
+
+/// Every route of the API. `config` sets the import's body limit.
+pub fn table(config: &ApiConfig) -> Vec<Route> {
+    use Method as M;
+    let import_limit = config.max_import_bytes;
+    vec![
+        // --- operations ------------------------------------------------------------------
+        Route::new("/api/status", vec![
+            op(M::GET, status::status, "Liveness and database readiness").open().no_errors()
+                .ok::<StatusBody>()
+                .answers::<StatusBody>(503, "The database does not answer"),
+        ]),
+        Route::new("/api/openapi.json", vec![
+            op(M::GET, openapi::serve, "This OpenAPI document").open().no_errors()
+                .answers::<serde_json::Value>(200, "The document"),
+        ]),
+        Route::new("/metrics", vec![
+            op(M::GET, crate::metrics::render, "Prometheus metrics").open().no_errors()
+                .text(200, "The metrics in Prometheus' text format"),
+        ]),
+        // --- tenants ---------------------------------------------------------------------
+        Route::new("/api/tenant", vec![
+            op(M::GET, tenant::list, "List tenants").ok::<TenantsBody>(),
+            op(M::POST, tenant::create, "Create a tenant").body::<TenantBody>().ok::<TenantBody>(),
+        ]),
+        Route::new("/api/tenant/{tenantId}", vec![
+            op(M::GET, tenant::get, "Retrieve a tenant").ok::<TenantBody>(),
+            op(M::POST, tenant::create, "Create a tenant with this id").body::<TenantBody>().ok::<TenantBody>(),
+            op(M::PUT, tenant::replace, "Replace a tenant").body::<TenantBody>().ok::<TenantBody>(),
+            op(M::PATCH, tenant::patch, "Merge-patch a tenant").body::<TenantBody>().ok::<TenantBody>(),
+            op(M::DELETE, tenant::delete, "Delete a tenant and everything in it").empty(200, "Deleted"),
+        ]),
+        // --- applications and roles ------------------------------------------------------
+        Route::new("/api/application", vec![
+            op(M::GET, application::list, "List active applications (?inactive=true: the deactivated ones)")
+                .query("inactive", "boolean", "true lists the deactivated applications")
+                .ok::<ApplicationsBody>(),
+            op(M::POST, application::create, "Create an application with roles")
+                .body::<ApplicationBody>().ok::<ApplicationBody>(),
+        ]),
+        Route::new("/api/application/{applicationId}", vec![
+            op(M::GET, application::get, "Retrieve an application").ok::<ApplicationBody>(),
+            op(M::POST, application::create, "Create an application with this id")
+                .body::<ApplicationBody>().ok::<ApplicationBody>(),
+            op(M::PUT, application::replace, "Replace an application, or reactivate it")
+                .query("reactivate", "boolean", REACTIVATE)
+                .optional_body::<ApplicationBody>().ok::<ApplicationBody>(),
+            op(M::PATCH, application::patch, "Merge-patch an application")
+                .body::<ApplicationBody>().ok::<ApplicationBody>(),
+            op(M::DELETE, application::delete, "Deactivate an application, or delete it with its registrations")
+                .query("hardDelete", "boolean", HARD_DELETE).empty(200, "Deactivated or deleted"),
+        ]),
+        Route::new("/api/application/{applicationId}/role", vec![
+            op(M::POST, application::create_role, "Add a role to an application")
+                .body::<RoleBody>().ok::<RoleBody>(),
+        ]),
+        Route::new("/api/application/{applicationId}/role/{roleId}", vec![
+            op(M::POST, application::create_role_with_id, "Add a role with this id to an application")
+                .body::<RoleBody>().ok::<RoleBody>(),
+            op(M::PUT, application::replace_role, "Replace an application role").body::<RoleBody>().ok::<RoleBody>(),
+            op(M::PATCH, application::patch_role, "Merge-patch an application role").body::<RoleBody>().ok::<RoleBody>(),
+            op(M::DELETE, application::delete_role, "Delete an application role").empty(200, "Deleted"),
+        ]),
+        // --- groups ----------------------------------------------------------------------
+        Route::new("/api/group", vec![
+            op(M::GET, group::list, "List groups").ok::<GroupsBody>(),
+            op(M::POST, group::create, "Create a group with application roles (roleIds)")
+                .body::<GroupRequest>().ok::<GroupBody>(),
+        ]),
+        Route::new("/api/group/member", vec![
+            op(M::POST, group::add_members, "Add users to groups, all or nothing")
+                .body::<MembersBody>().ok::<MembersBody>(),
+            op(M::DELETE, group::remove_members, "Remove memberships by ?groupId=&userId=, ?memberId=, or a body")
+                .query("groupId", "uuid", "with userId: the membership of this user in this group")
+                .query("userId", "uuid", "with groupId")
+                .query("memberId", "uuid", "the membership's id")
+                .optional_body::<MemberIdsBody>().empty(200, "Removed"),
+        ]),
+        Route::new("/api/group/{groupId}", vec![
+            op(M::GET, group::get, "Retrieve a group").ok::<GroupBody>(),
+            op(M::POST, group::create, "Create a group with this id").body::<GroupRequest>().ok::<GroupBody>(),
+            op(M::PUT, group::replace, "Replace a group").body::<GroupRequest>().ok::<GroupBody>(),
+            op(M::PATCH, group::patch, "Merge-patch a group").body::<GroupRequest>().ok::<GroupBody>(),
+            op(M::DELETE, group::delete, "Delete a group and its memberships (the users stay)").empty(200, "Deleted"),
+        ]),
+        // --- users and registrations -----------------------------------------------------
+        Route::new("/api/user", vec![
+            op(M::GET, user::find, "Find a user by ?email=, ?username= or ?loginId=")
+                .query("email", "string", "the user's email")
+                .query("username", "string", "the user's username")
+                .query("loginId", "string", "an email or a username")
+                .ok::<UserBody>(),
+            op(M::POST, user::create, "Create a user").body::<UserBody>().ok::<UserBody>(),
+        ]),
+        Route::reserved("/api/user/search", "User search: not served"),
+        Route::new("/api/user/{userId}", vec![
+            op(M::GET, user::get, "Retrieve a user").ok::<UserBody>(),
+            op(M::POST, user::create, "Create a user with this id").body::<UserBody>().ok::<UserBody>(),
+            op(M::PUT, user::replace, "Replace a user's profile, or reactivate the user")
+                .query("reactivate", "boolean", REACTIVATE)
+                .optional_body::<UserBody>().ok::<UserBody>(),
+            op(M::PATCH, user::patch, "Merge-patch a user").body::<UserBody>().ok::<UserBody>(),
+            op(M::DELETE, user::delete, "Deactivate a user, or delete them with their registrations and memberships")
+                .query("hardDelete", "boolean", HARD_DELETE).empty(200, "Deactivated or deleted"),
+        ]),
+        Route::new("/api/user/import", vec![
+            op(M::POST, import::import, "Import users with their registrations, memberships and password hashes, all or nothing; upsert: true updates users that exist")
+                .body::<ImportRequest>()
+                .answers::<ImportSummary>(200, "Imported: with upsert, the counts of created and updated users; without it an empty body, as FusionAuth answers"),
+        ]).body_limit(import_limit),
+        Route::new("/api/user/import/job", vec![
+            op(M::POST, import::queue_job, "Queue an import as a job (the import body, or {\"file\"} in the server's import directory)")
+                .body::<ImportJobRequest>().answers::<JobBody>(202, "The queued job"),
+        ]).body_limit(import_limit),
+        Route::new("/api/user/import/job/{jobId}", vec![
+            op(M::GET, import::get_job, "An import job's state, counts and errors").ok::<JobBody>(),
+        ]),
+        Route::new("/api/user/bulk", vec![
+            op(M::DELETE, import::bulk_delete, "Hard-delete the users a queryString or userId parameters select; dryRun=true counts them")
+                .query("queryString", "string", "tenantId:<uuid>, email:<address or pattern with *>, data.<key>:<value>, joined by spaces or AND")
+                .query("userId", "uuid", "a user to delete (repeatable, or comma-separated)")
+                .query("dryRun", "boolean", "true only counts")
+                .query("hardDelete", "boolean", "must be true unless dryRun")
+                .ok::<BulkDeleteOutcome>(),
+        ]),
+        Route::new("/api/user/registration", vec![
+            op(M::POST, user::register, "Create a user and a registration together")
+                .body::<RegisterBody>().ok::<RegisteredBody>(),
+        ]),
+        Route::new("/api/user/registration/{userId}", vec![
+            op(M::POST, user::register_with_user_id, "Add a registration to an existing user (or create the user with this id)")
+                .body::<RegisterBody>().ok::<RegisteredBody>(),
+        ]),
+        Route::new("/api/user/registration/{userId}/{applicationId}", vec![
+            op(M::GET, user::get_registration, "Retrieve a registration").ok::<RegistrationBody>(),
+            op(M::PUT, user::replace_registration, "Replace a registration")
+                .body::<RegistrationBody>().ok::<RegistrationBody>(),
+            op(M::PATCH, user::patch_registration, "Merge-patch a registration")
+                .body::<RegistrationBody>().ok::<RegistrationBody>(),
+            op(M::DELETE, user::delete_registration, "Delete a registration").empty(200, "Deleted"),
+        ]),
+        // --- login, passwords and tokens -------------------------------------------------
+        Route::new("/api/login", vec![
+            op(M::POST, login::login, "Log in with loginId and password: a JWT (and a refresh token when the application issues them)")
+                .body::<LoginRequest>()
+                .ok::<LoginResponse>()
+                .answers::<LoginResponse>(202, "The user is not registered for the application")
+                .answers::<ChangePasswordRequired>(203, "The password must be changed first")
+                .answers::<LoginResponse>(212, "The email is not verified and the tenant verifies emails")
+                .empty(409, "The user is deactivated")
+                .empty(410, "The account has expired")
+                .answers::<LockedBody>(423, "Locked after too many failed attempts"),
+        ]),
+        Route::new("/api/user/change-password", vec![
+            op(M::POST, login::change_password, "Change a password with loginId and currentPassword; revokes the user's refresh tokens")
+                .body::<ChangePasswordRequest>()
+                .empty(200, "Changed")
+                .answers::<LockedBody>(423, "Locked after too many failed attempts"),
+        ]),
+        Route::new("/api/user/refresh-token/import", vec![
+            op(M::POST, login::import_refresh_tokens, "Import refresh tokens from the old system (stored as SHA-256), all or nothing")
+                .body::<ImportRefreshTokensRequest>().empty(200, "Imported"),
+        ]),
+        Route::new("/api/user/forgot-password", vec![
+            op(M::POST, login::forgot_password, "Start a password reset by loginId: always 200 {}, the email goes out if the user exists here or in a lookup connector; with sendForgotPasswordEmail=false and an API key, answers the changePasswordId")
+                .optional_key()
+                .body::<ForgotPasswordRequest>().ok::<ForgotPasswordResponse>(),
+        ]),
+        Route::new("/api/user/change-password/{changePasswordId}", vec![
+            op(M::POST, login::change_password_by_id, "Change a password with the id a 203 login answered")
+                .open().body::<ChangePasswordRequest>().empty(200, "Changed"),
+        ]).name_params(&["changePasswordId"]),
+        Route::new("/api/jwt/validate", vec![
+            op(M::GET, login::validate, "Validate the JWT in Authorization: Bearer; answer its claims")
+                .open().ok::<ValidateResponse>(),
+        ]),
+        Route::new("/api/jwt/refresh", vec![
+            op(M::POST, login::refresh, "Exchange a refresh token for a new JWT (one-time use)")
+                .open().body::<RefreshRequest>().ok::<RefreshResponse>(),
+            op(M::DELETE, login::revoke, "Revoke refresh tokens by ?token=, ?userId= or ?applicationId=")
+                .query("token", "string", "one refresh token")
+                .query("userId", "uuid", "every token of this user")
+                .query("applicationId", "uuid", "every token for this application")
+                .empty(200, "Revoked"),
+        ]),
+        Route::new("/api/jwt/public-key", vec![
+            op(M::GET, login::public_key, "Public signing keys as PEM, by ?keyId= or ?applicationId=, or all")
+                .open()
+                .query("keyId", "string", "the key's id")
+                .query("kid", "string", "the key's id, as the client libraries send it")
+                .query("applicationId", "uuid", "the key that signs this application's tokens")
+                .ok::<PublicKeys>(),
+        ]),
+        Route::new("/.well-known/jwks.json", vec![
+            op(M::GET, login::jwks, "Public signing keys of every tenant as a JWK set").open().ok::<Jwks>(),
+        ]),
+        // --- slow migration --------------------------------------------------------------
+        Route::new("/api/connector", vec![
+            op(M::GET, connector::list, "List connectors").ok::<ConnectorsBody>(),
+            op(M::POST, connector::create, "Create a Generic, RESTMigration or LDAP connector to a legacy user store")
+                .body::<ConnectorBody>().ok::<ConnectorBody>(),
+        ]),
+        Route::new("/api/connector/{connectorId}", vec![
+            op(M::GET, connector::get, "Retrieve a connector").ok::<ConnectorBody>(),
+            op(M::POST, connector::create, "Create a connector with this id").body::<ConnectorBody>().ok::<ConnectorBody>(),
+            op(M::PUT, connector::replace, "Replace a connector").body::<ConnectorBody>().ok::<ConnectorBody>(),
+            op(M::PATCH, connector::patch, "Merge-patch a connector").body::<ConnectorBody>().ok::<ConnectorBody>(),
+            op(M::DELETE, connector::delete, "Delete a connector no tenant's policy names").empty(200, "Deleted"),
+        ]),
+        Route::new("/api/migration/status", vec![
+            op(M::GET, connector::status, "Slow-migration progress per tenant and connector: exact counts, share migrated, forecast")
+                .query("legacyCount", "integer", "users in the legacy system (default: tenant.data.legacyUserCount)")
+                .query("goal", "number", "the share to forecast (default 0.9)")
+                .ok::<MigrationStatus>(),
+        ]),
+        // --- API keys and signing keys ---------------------------------------------------
+        Route::new("/api/api-key", vec![
+            op(M::GET, api_key::list, "List API keys").ok::<ApiKeysBody>(),
+            op(M::POST, api_key::create, "Create an API key").body::<ApiKeyBody>().ok::<ApiKeyBody>(),
+        ]),
+        Route::new("/api/api-key/{keyId}", vec![
+            op(M::GET, api_key::get, "Retrieve an API key").ok::<ApiKeyBody>(),
+            op(M::POST, api_key::create, "Create an API key with this id").body::<ApiKeyBody>().ok::<ApiKeyBody>(),
+            op(M::PUT, api_key::replace, "Replace an API key").body::<ApiKeyBody>().ok::<ApiKeyBody>(),
+            op(M::PATCH, api_key::patch, "Merge-patch an API key").body::<ApiKeyBody>().ok::<ApiKeyBody>(),
+            op(M::DELETE, api_key::delete, "Delete an API key").empty(200, "Deleted"),
+        ]),
+        Route::new("/api/key", vec![
+            op(M::GET, key::list, "List the signing keys of the caller's tenants (public halves only)").ok::<KeysBody>(),
+        ]),
+        Route::new("/api/key/generate", vec![
+            op(M::POST, key::generate, "Rotate a tenant's signing key; the old key verifies until its tokens expire")
+                .body::<GenerateKeyRequest>().ok::<KeyBody>(),
+        ]),
+        Route::new("/api/key/{keyId}", vec![
+            op(M::GET, key::get, "Retrieve a signing key").ok::<KeyBody>(),
+            op(M::DELETE, key::delete, "Delete a retiring signing key (400 for the active key)").empty(200, "Deleted"),
+        ]).name_params(&["keyId"]),
+    ]
+}

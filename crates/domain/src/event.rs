@@ -119,6 +119,7 @@ fn user_ref(u: &User) -> Value {
 }
 
 /// Where an asynchronous import job is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
@@ -150,6 +151,7 @@ impl JobState {
 
 /// An asynchronous import (`POST /api/user/import/job`): one import request, run later, all or
 /// nothing like the synchronous one. Its input is the stored request body or a file on the server.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportJob {
@@ -169,9 +171,12 @@ pub struct ImportJob {
     /// What the synchronous import would have answered with its 400, when the job failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<crate::Errors>,
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub insert_instant: Millis,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_instant: Option<Millis>,
 }

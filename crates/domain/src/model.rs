@@ -2,7 +2,7 @@
 //!
 //! One struct serves the wire and the store: the store keeps each entity as its JSON body beside a
 //! few indexed columns. Fields that must never leave the server (the password, two-factor secrets)
-//! are removed by [`User::to_wire`], not by serde, so that the stored form keeps them.
+//! are removed by [`User::redacted`], not by serde, so that the stored form keeps them.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -44,6 +44,7 @@ fn yes() -> bool {
 }
 
 /// A password as typed by a person. Its `Debug` never shows it and it is never serialized.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Password(pub String);
@@ -54,21 +55,33 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// A tenant. Its `Debug` shows the wire form ([`Tenant::to_wire`]), so a tenant in a log line
+/// A tenant. Its `Debug` shows the wire form ([`Tenant::redacted`]), so a tenant in a log line
 /// carries no secret.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub data: Json,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = HashMap<String, serde_json::Value>))]
     /// Tenant settings this version does not interpret yet (FusionAuth has many); kept verbatim so
     /// a round trip through Portcullis loses nothing.
     #[serde(flatten)]
@@ -81,8 +94,9 @@ pub struct Tenant {
 pub const TENANT_SECRETS: [(&str, &str); 1] = [("emailConfiguration", "password")];
 
 impl Tenant {
-    /// The tenant as the API shows it: without [`TENANT_SECRETS`].
-    pub fn to_wire(&self) -> serde_json::Value {
+    /// The tenant without [`TENANT_SECRETS`]: the only form that leaves the server, in an
+    /// answer or a log line.
+    pub fn redacted(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).expect("tenants serialize");
         for (block, key) in TENANT_SECRETS {
             if let Some(b) = v.get_mut(block).and_then(|b| b.as_object_mut()) {
@@ -107,15 +121,23 @@ impl Tenant {
 
 impl std::fmt::Debug for Tenant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tenant({})", self.to_wire())
+        write!(f, "Tenant({})", self.redacted())
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Role {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,12 +146,15 @@ pub struct Role {
     pub is_default: bool,
     #[serde(default, deserialize_with = "null_default")]
     pub is_super_role: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Application {
@@ -137,18 +162,29 @@ pub struct Application {
     pub id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<Uuid>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
     #[serde(default = "yes")]
     pub active: bool,
     #[serde(default, deserialize_with = "null_default")]
     pub roles: Vec<Role>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub data: Json,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = HashMap<String, serde_json::Value>))]
     /// Application settings not interpreted yet (OAuth, JWT...), kept verbatim.
     #[serde(flatten)]
     pub settings: Json,
@@ -170,6 +206,7 @@ impl Default for Application {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
@@ -177,19 +214,30 @@ pub struct Group {
     pub id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<Uuid>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     #[serde(default, deserialize_with = "null_default")]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub data: Json,
     /// The application roles members of this group receive (FusionAuth's request `roleIds`).
     #[serde(default, deserialize_with = "null_default")]
     pub role_ids: Vec<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Membership {
@@ -199,12 +247,15 @@ pub struct Membership {
     pub group_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub data: Json,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Registration {
@@ -216,6 +267,7 @@ pub struct Registration {
     pub roles: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub data: Json,
     #[serde(default, deserialize_with = "null_default")]
@@ -226,24 +278,30 @@ pub struct Registration {
     pub verified: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_status: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login_instant: Option<Millis>,
 }
 
 /// Two-factor methods and recovery codes (kept as JSON until the two-factor issue types them).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct TwoFactor {
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     #[serde(default, deserialize_with = "null_default")]
     pub methods: Vec<Json>,
     #[serde(default, deserialize_with = "null_default")]
     pub recovery_codes: Vec<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
@@ -271,6 +329,7 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_name: Option<String>,
     /// ISO-8601 calendar date (`YYYY-MM-DD`).
+    #[cfg_attr(feature = "openapi", schema(format = Date))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -281,6 +340,7 @@ pub struct User {
     pub timezone: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub preferred_languages: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub data: Json,
     #[serde(default, deserialize_with = "null_default")]
@@ -291,14 +351,19 @@ pub struct User {
     pub two_factor: TwoFactor,
     #[serde(default, deserialize_with = "null_default")]
     pub password_change_required: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_last_update_instant: Option<Millis>,
     /// The connector that is this user's system of record; `None` means Portcullis itself.
@@ -315,8 +380,9 @@ impl Default for User {
 }
 
 impl User {
-    /// The user as the API shows it: two-factor secrets and recovery codes stay inside.
-    pub fn to_wire(&self) -> Value {
+    /// The user without two-factor secrets and recovery codes: the only form that leaves the
+    /// server, in an answer or a log line.
+    pub fn redacted(&self) -> Value {
         let mut v = serde_json::to_value(self).expect("users serialize");
         if let Some(tf) = v.get_mut("twoFactor").and_then(Value::as_object_mut) {
             tf.remove("recoveryCodes");
@@ -337,6 +403,7 @@ pub struct StoredUser {
     pub credential: Option<portcullis_hash::Credential>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyPermissions {
@@ -345,6 +412,7 @@ pub struct ApiKeyPermissions {
     pub endpoints: BTreeMap<String, Vec<String>>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKey {
@@ -357,12 +425,15 @@ pub struct ApiKey {
     pub tenant_id: Option<Uuid>,
     #[serde(default, deserialize_with = "null_default")]
     pub permissions: ApiKeyPermissions,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "null_default")]
     pub meta_data: Json,
     #[serde(default, deserialize_with = "null_default")]
     pub key_manager: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
 }

@@ -2,28 +2,21 @@
 
 use super::{patch_root, wrap};
 use crate::error::ApiResult;
-use crate::extract::{optional_uuid, uuid, Caller, JsonBody};
+use crate::extract::{Caller, JsonBody, PathId};
+use crate::wire::ApiKeyBody;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
-use portcullis_domain::ApiKey;
-use serde::Deserialize;
 use serde_json::Value;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeyRequest {
-    api_key: ApiKey,
-}
+use uuid::Uuid;
 
 /// Creates with a generated id, or with the one the path names (`POST .../{keyId}`).
 pub async fn create(
     State(s): State<AppState>,
     c: Caller,
-    id: Option<Path<String>>,
-    JsonBody(req): JsonBody<ApiKeyRequest>,
+    PathId(id): PathId<Option<Uuid>>,
+    JsonBody(req): JsonBody<ApiKeyBody>,
 ) -> ApiResult<Json<Value>> {
-    let id = optional_uuid(id, "keyId")?;
     let k = s
         .identity
         .create_api_key(Some(&c.key), id, req.api_key)
@@ -38,19 +31,17 @@ pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>
 pub async fn get(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "keyId")?;
     Ok(wrap("apiKey", s.identity.api_key(&c.key, id).await?))
 }
 
 pub async fn replace(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
-    JsonBody(req): JsonBody<ApiKeyRequest>,
+    PathId(id): PathId<Uuid>,
+    JsonBody(req): JsonBody<ApiKeyBody>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "keyId")?;
     Ok(wrap(
         "apiKey",
         s.identity.replace_api_key(&c.key, id, req.api_key).await?,
@@ -60,10 +51,9 @@ pub async fn replace(
 pub async fn patch(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<Uuid>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "keyId")?;
     let p = patch_root(&body, "apiKey")?;
     Ok(wrap(
         "apiKey",
@@ -71,7 +61,10 @@ pub async fn patch(
     ))
 }
 
-pub async fn delete(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<()> {
-    let id = uuid(&id, "keyId")?;
+pub async fn delete(
+    State(s): State<AppState>,
+    c: Caller,
+    PathId(id): PathId<Uuid>,
+) -> ApiResult<()> {
     Ok(s.identity.delete_api_key(&c.key, id).await?)
 }

@@ -2,33 +2,23 @@
 
 use super::{patch_root, wrap, LifecycleQuery};
 use crate::error::ApiResult;
-use crate::extract::{optional_uuid, parse_json, uuid, Caller, JsonBody};
+use crate::extract::{parse_json, Caller, JsonBody, PathId, QueryParams};
+use crate::wire::{ApplicationBody, RoleBody};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
-use portcullis_domain::{Application, Role};
 use serde::Deserialize;
 use serde_json::Value;
-
-#[derive(Deserialize)]
-pub struct ApplicationRequest {
-    application: Application,
-}
-
-#[derive(Deserialize)]
-pub struct RoleRequest {
-    role: Role,
-}
+use uuid::Uuid;
 
 /// Creates with a generated id, or with the one the path names (`POST .../{applicationId}`).
 pub async fn create(
     State(s): State<AppState>,
     c: Caller,
-    id: Option<Path<String>>,
-    JsonBody(req): JsonBody<ApplicationRequest>,
+    PathId(id): PathId<Option<Uuid>>,
+    JsonBody(req): JsonBody<ApplicationBody>,
 ) -> ApiResult<Json<Value>> {
-    let id = optional_uuid(id, "applicationId")?;
     let a = s
         .identity
         .create_application(c.scope, id, req.application)
@@ -46,7 +36,7 @@ pub struct ListQuery {
 pub async fn list(
     State(s): State<AppState>,
     c: Caller,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let mut apps = s.identity.applications(c.scope).await?;
     apps.retain(|a| a.active != q.inactive);
@@ -56,9 +46,8 @@ pub async fn list(
 pub async fn get(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "applicationId")?;
     Ok(wrap(
         "application",
         s.identity.application(c.scope, id).await?,
@@ -69,16 +58,15 @@ pub async fn get(
 pub async fn replace(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
-    Query(q): Query<LifecycleQuery>,
+    PathId(id): PathId<Uuid>,
+    QueryParams(q): QueryParams<LifecycleQuery>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "applicationId")?;
     if q.reactivate {
         let a = s.identity.set_application_active(c.scope, id, true).await?;
         return Ok(wrap("application", a));
     }
-    let req: ApplicationRequest = parse_json(&body)?;
+    let req: ApplicationBody = parse_json(&body)?;
     let a = s
         .identity
         .replace_application(c.scope, id, req.application)
@@ -89,10 +77,9 @@ pub async fn replace(
 pub async fn patch(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<Uuid>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "applicationId")?;
     let p = patch_root(&body, "application")?;
     Ok(wrap(
         "application",
@@ -105,10 +92,9 @@ pub async fn patch(
 pub async fn delete(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
-    Query(q): Query<LifecycleQuery>,
+    PathId(id): PathId<Uuid>,
+    QueryParams(q): QueryParams<LifecycleQuery>,
 ) -> ApiResult<()> {
-    let id = uuid(&id, "applicationId")?;
     if q.hard_delete {
         Ok(s.identity.delete_application(c.scope, id).await?)
     } else {
@@ -122,10 +108,9 @@ pub async fn delete(
 pub async fn create_role(
     State(s): State<AppState>,
     c: Caller,
-    Path(app): Path<String>,
-    JsonBody(req): JsonBody<RoleRequest>,
+    PathId(app): PathId<Uuid>,
+    JsonBody(req): JsonBody<RoleBody>,
 ) -> ApiResult<Json<Value>> {
-    let app = uuid(&app, "applicationId")?;
     let r = s.identity.create_role(c.scope, app, None, req.role).await?;
     Ok(wrap("role", r))
 }
@@ -133,10 +118,9 @@ pub async fn create_role(
 pub async fn create_role_with_id(
     State(s): State<AppState>,
     c: Caller,
-    Path((app, role)): Path<(String, String)>,
-    JsonBody(req): JsonBody<RoleRequest>,
+    PathId((app, role)): PathId<(Uuid, Uuid)>,
+    JsonBody(req): JsonBody<RoleBody>,
 ) -> ApiResult<Json<Value>> {
-    let (app, role) = (uuid(&app, "applicationId")?, uuid(&role, "roleId")?);
     let r = s
         .identity
         .create_role(c.scope, app, Some(role), req.role)
@@ -147,10 +131,9 @@ pub async fn create_role_with_id(
 pub async fn replace_role(
     State(s): State<AppState>,
     c: Caller,
-    Path((app, role)): Path<(String, String)>,
-    JsonBody(req): JsonBody<RoleRequest>,
+    PathId((app, role)): PathId<(Uuid, Uuid)>,
+    JsonBody(req): JsonBody<RoleBody>,
 ) -> ApiResult<Json<Value>> {
-    let (app, role) = (uuid(&app, "applicationId")?, uuid(&role, "roleId")?);
     let r = s
         .identity
         .replace_role(c.scope, app, role, req.role)
@@ -161,10 +144,9 @@ pub async fn replace_role(
 pub async fn patch_role(
     State(s): State<AppState>,
     c: Caller,
-    Path((app, role)): Path<(String, String)>,
+    PathId((app, role)): PathId<(Uuid, Uuid)>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let (app, role) = (uuid(&app, "applicationId")?, uuid(&role, "roleId")?);
     let p = patch_root(&body, "role")?;
     Ok(wrap(
         "role",
@@ -175,8 +157,7 @@ pub async fn patch_role(
 pub async fn delete_role(
     State(s): State<AppState>,
     c: Caller,
-    Path((app, role)): Path<(String, String)>,
+    PathId((app, role)): PathId<(Uuid, Uuid)>,
 ) -> ApiResult<()> {
-    let (app, role) = (uuid(&app, "applicationId")?, uuid(&role, "roleId")?);
     Ok(s.identity.delete_role(c.scope, app, role).await?)
 }

@@ -2,48 +2,36 @@
 
 use super::{patch_root, wrap};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{optional_uuid, uuid, Caller, JsonBody};
+use crate::extract::{uuid, Caller, JsonBody, PathId, QueryParams};
+use crate::wire::{GroupRequest, GroupView, MemberIdsBody, MembersBody};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
-use portcullis_domain::{Errors, Group, Membership};
+use portcullis_domain::{Errors, Group};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// FusionAuth sends the group's roles beside it, as `roleIds`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupRequest {
-    group: Group,
-    #[serde(default)]
-    role_ids: Option<Vec<Uuid>>,
-}
-
-impl GroupRequest {
-    fn into_group(self) -> Group {
-        let mut g = self.group;
-        if let Some(ids) = self.role_ids {
-            g.role_ids = ids;
-        }
-        g
-    }
+/// The group with FusionAuth's `roles` map, read from the applications it names.
+async fn group_view(s: &AppState, g: &Group) -> ApiResult<GroupView> {
+    Ok(GroupView {
+        group: g.clone(),
+        roles: s.identity.group_roles(g).await?,
+    })
 }
 
 async fn view(s: &AppState, g: &Group) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "group": s.identity.group_view(g).await? })))
+    Ok(Json(json!({ "group": group_view(s, g).await? })))
 }
 
 /// Creates with a generated id, or with the one the path names (`POST .../{groupId}`).
 pub async fn create(
     State(s): State<AppState>,
     c: Caller,
-    id: Option<Path<String>>,
+    PathId(id): PathId<Option<Uuid>>,
     JsonBody(req): JsonBody<GroupRequest>,
 ) -> ApiResult<Json<Value>> {
-    let id = optional_uuid(id, "groupId")?;
     let g = s
         .identity
         .create_group(c.scope, id, req.into_group())
@@ -54,7 +42,7 @@ pub async fn create(
 pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>> {
     let mut out = Vec::new();
     for g in s.identity.groups(c.scope).await? {
-        out.push(s.identity.group_view(&g).await?);
+        out.push(group_view(&s, &g).await?);
     }
     Ok(wrap("groups", out))
 }
@@ -62,9 +50,8 @@ pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>
 pub async fn get(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "groupId")?;
     let g = s.identity.group(c.scope, id).await?;
     view(&s, &g).await
 }
@@ -72,10 +59,9 @@ pub async fn get(
 pub async fn replace(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<Uuid>,
     JsonBody(req): JsonBody<GroupRequest>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "groupId")?;
     let g = s
         .identity
         .replace_group(c.scope, id, req.into_group())
@@ -86,10 +72,9 @@ pub async fn replace(
 pub async fn patch(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<Uuid>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "groupId")?;
     let mut p = patch_root(&body, "group")?.clone();
     if let Some(ids) = body.get("roleIds") {
         p["roleIds"] = ids.clone();
@@ -99,21 +84,19 @@ pub async fn patch(
 }
 
 /// Deletes the group and its memberships (the users stay).
-pub async fn delete(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<()> {
-    let id = uuid(&id, "groupId")?;
+pub async fn delete(
+    State(s): State<AppState>,
+    c: Caller,
+    PathId(id): PathId<Uuid>,
+) -> ApiResult<()> {
     Ok(s.identity.delete_group(c.scope, id).await?)
-}
-
-#[derive(Deserialize)]
-pub struct MemberRequest {
-    members: BTreeMap<Uuid, Vec<Membership>>,
 }
 
 /// Adds users to groups, all or nothing: `{"members": {"<groupId>": [{"userId": ...}]}}`.
 pub async fn add_members(
     State(s): State<AppState>,
     c: Caller,
-    JsonBody(req): JsonBody<MemberRequest>,
+    JsonBody(req): JsonBody<MembersBody>,
 ) -> ApiResult<Json<Value>> {
     Ok(wrap(
         "members",
@@ -134,7 +117,7 @@ pub struct MemberQuery {
 pub async fn remove_members(
     State(s): State<AppState>,
     c: Caller,
-    Query(q): Query<MemberQuery>,
+    QueryParams(q): QueryParams<MemberQuery>,
     body: Bytes,
 ) -> ApiResult<()> {
     if let Some(m) = q.member_id {
@@ -151,11 +134,7 @@ pub async fn remove_members(
             "Name the memberships to remove: ?groupId=&userId=, ?memberId=, or a body {\"members\": {groupId: [userId]}}.",
         )));
     }
-    #[derive(Deserialize)]
-    struct Body {
-        members: BTreeMap<Uuid, Vec<Uuid>>,
-    }
-    let b: Body = crate::extract::parse_json(&body)?;
+    let b: MemberIdsBody = crate::extract::parse_json(&body)?;
     for (g, users) in b.members {
         for u in users {
             s.identity.remove_member(c.scope, g, u).await?;

@@ -3,15 +3,16 @@
 
 use super::wrap;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{parse_json, uuid, Caller, JsonBody, RawBody};
+use crate::extract::{parse_json, uuid, Caller, JsonBody, PathId, QueryParams, RawBody};
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use portcullis_domain::{BulkDeleteRequest, Errors, ImportRequest, JobInput};
 use serde::Deserialize;
 use serde_json::Value;
+use uuid::Uuid;
 
 /// Imports every user of the request or none: validation (with indexed field errors), hashing of
 /// plaintext passwords on the pool, then one transaction. Success is a 200 with an empty body, as
@@ -115,9 +116,8 @@ pub async fn queue_job(
 pub async fn get_job(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "jobId")?;
     Ok(wrap("job", s.identity.import_job(c.scope, id).await?))
 }
 
@@ -137,7 +137,7 @@ fn flag(name: &str, v: &str) -> ApiResult<bool> {
 pub async fn bulk_delete(
     State(s): State<AppState>,
     c: Caller,
-    Query(pairs): Query<Vec<(String, String)>>,
+    QueryParams(pairs): QueryParams<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     let mut req = BulkDeleteRequest::default();
     let mut hard = false;

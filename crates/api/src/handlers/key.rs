@@ -3,29 +3,12 @@
 
 use super::wrap;
 use crate::error::ApiResult;
-use crate::extract::{Caller, JsonBody};
+use crate::extract::{Caller, JsonBody, PathName};
+use crate::wire::GenerateKeyRequest;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
-use serde::Deserialize;
 use serde_json::Value;
-use uuid::Uuid;
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct GenerateRequest {
-    #[serde(default)]
-    key: GenerateKey,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct GenerateKey {
-    #[serde(default)]
-    algorithm: Option<String>,
-    #[serde(default)]
-    tenant_id: Option<Uuid>,
-}
 
 /// `GET /api/key`: the signing keys of the caller's tenants.
 pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>> {
@@ -36,7 +19,7 @@ pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>
 pub async fn get(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathName(id): PathName,
 ) -> ApiResult<Json<Value>> {
     Ok(wrap("key", s.sessions.key(c.scope, &id).await?))
 }
@@ -46,7 +29,7 @@ pub async fn get(
 pub async fn generate(
     State(s): State<AppState>,
     c: Caller,
-    JsonBody(req): JsonBody<GenerateRequest>,
+    JsonBody(req): JsonBody<GenerateKeyRequest>,
 ) -> ApiResult<Json<Value>> {
     let key = s
         .sessions
@@ -56,6 +39,6 @@ pub async fn generate(
 }
 
 /// `DELETE /api/key/{keyId}`: a retiring key only; 400 for the active one.
-pub async fn delete(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<()> {
+pub async fn delete(State(s): State<AppState>, c: Caller, PathName(id): PathName) -> ApiResult<()> {
     Ok(s.sessions.delete_key(c.scope, &id).await?)
 }

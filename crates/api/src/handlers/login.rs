@@ -1,36 +1,31 @@
 //! `/api/login`, `/api/jwt/*` and `/.well-known/jwks.json`: FusionAuth's Login and JWT APIs.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{uuid, Caller, JsonBody};
+use crate::extract::{uuid, Caller, JsonBody, PathName, QueryParams};
+use crate::wire::{
+    ChangePasswordRequired, ForgotPasswordResponse, ImportRefreshTokensRequest, LockedBody,
+    LoginResponse, PublicKeys, RefreshRequest, RefreshResponse, ValidateResponse,
+};
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use portcullis_domain::migration::forgot::{ForgotOutcome, ForgotPasswordRequest};
 use portcullis_domain::sessions::Tokens;
-use portcullis_domain::{
-    ChangePasswordRequest, Errors, ImportedRefreshToken, LoginOutcome, LoginRequest, Scope,
-};
+use portcullis_domain::{ChangePasswordRequest, Errors, LoginOutcome, LoginRequest, Scope};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-fn tokens_json(t: &Tokens) -> Value {
-    let mut m = Map::new();
-    if let Some(tok) = &t.token {
-        m.insert("token".into(), json!(tok));
-        m.insert(
-            "tokenExpirationInstant".into(),
-            json!(t.token_expiration_instant),
-        );
+fn tokens_json(t: &Tokens) -> LoginResponse {
+    LoginResponse {
+        token: t.token.clone(),
+        token_expiration_instant: t.token.as_ref().and(t.token_expiration_instant),
+        refresh_token: t.refresh_token.clone(),
+        refresh_token_id: t.refresh_token.as_ref().and(t.refresh_token_id),
+        user: t.user.redacted(),
     }
-    if let Some(r) = &t.refresh_token {
-        m.insert("refreshToken".into(), json!(r));
-        m.insert("refreshTokenId".into(), json!(t.refresh_token_id));
-    }
-    m.insert("user".into(), t.user.to_wire());
-    Value::Object(m)
 }
 
 /// `POST /api/login`: 200, 202 (not registered for the application), 203 (change password
@@ -53,8 +48,10 @@ pub async fn login(
             .into_response(),
         LoginOutcome::PasswordChangeRequired { change_password_id } => (
             StatusCode::NON_AUTHORITATIVE_INFORMATION,
-            Json(json!({"changePasswordId": change_password_id,
-                        "changePasswordReason": "Administrative"})),
+            Json(ChangePasswordRequired {
+                change_password_id,
+                change_password_reason: "Administrative".into(),
+            }),
         )
             .into_response(),
         LoginOutcome::Inactive => StatusCode::CONFLICT.into_response(),
@@ -70,8 +67,10 @@ fn locked(until: portcullis_domain::Millis) -> Response {
         "[LoginLocked]",
         "Too many failed logins: login is locked until lockExpirationInstant (epoch milliseconds).",
     );
-    let mut body = serde_json::to_value(errors).expect("errors serialize");
-    body["lockExpirationInstant"] = json!(until);
+    let body = LockedBody {
+        errors,
+        lock_expiration_instant: until,
+    };
     (StatusCode::LOCKED, Json(body)).into_response()
 }
 
@@ -93,7 +92,7 @@ pub async fn change_password(
 /// replaces the current password, once. No API key, as in FusionAuth.
 pub async fn change_password_by_id(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathName(id): PathName,
     JsonBody(req): JsonBody<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
     s.sessions.change_password_by_id(&id, req).await?;
@@ -110,21 +109,19 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// `GET /api/jwt/validate`: 200 `{"jwt": claims}` for a token we signed that has not expired,
 /// else 401.
-pub async fn validate(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+pub async fn validate(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<ValidateResponse>> {
     let token = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
     let verified = s
         .sessions
         .tokens()
         .verify(token, &Default::default())
         .await?;
-    Ok(Json(json!({ "jwt": verified.claims })))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RefreshRequest {
-    #[serde(default)]
-    refresh_token: Option<String>,
+    Ok(Json(ValidateResponse {
+        jwt: verified.claims,
+    }))
 }
 
 /// `POST /api/jwt/refresh`: a new access token and, with one-time use, a new refresh token. 404
@@ -132,16 +129,16 @@ pub struct RefreshRequest {
 pub async fn refresh(
     State(s): State<AppState>,
     JsonBody(req): JsonBody<RefreshRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RefreshResponse>> {
     let r = s
         .sessions
         .refresh(req.refresh_token.as_deref().unwrap_or(""))
         .await?;
-    Ok(Json(json!({
-        "token": r.token,
-        "refreshToken": r.refresh_token,
-        "refreshTokenId": r.refresh_token_id,
-    })))
+    Ok(Json(RefreshResponse {
+        token: r.token,
+        refresh_token: r.refresh_token,
+        refresh_token_id: r.refresh_token_id,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -156,10 +153,9 @@ pub struct RevokeQuery {
 /// caller's tenant. Needs an API key, unlike `POST` on the same path.
 pub async fn revoke(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<RevokeQuery>,
+    c: Caller,
+    QueryParams(q): QueryParams<RevokeQuery>,
 ) -> ApiResult<StatusCode> {
-    let c = crate::auth::caller(&s, Some("/api/jwt/refresh"), "DELETE", &headers).await?;
     let user = q
         .user_id
         .as_deref()
@@ -174,13 +170,6 @@ pub async fn revoke(
         .revoke(c.scope, q.token.as_deref(), user, app)
         .await?;
     Ok(StatusCode::OK)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImportRefreshTokensRequest {
-    #[serde(default)]
-    refresh_tokens: Vec<ImportedRefreshToken>,
 }
 
 /// `POST /api/user/refresh-token/import`: refresh tokens from the old system, all or nothing.
@@ -208,15 +197,19 @@ pub struct PublicKeyQuery {
 /// `{"publicKeys": {kid: PEM}}` of every tenant.
 pub async fn public_key(
     State(s): State<AppState>,
-    Query(q): Query<PublicKeyQuery>,
-) -> ApiResult<Json<Value>> {
-    let single = |keys: Map<String, Value>| -> ApiResult<Json<Value>> {
-        let pem = keys
+    QueryParams(q): QueryParams<PublicKeyQuery>,
+) -> ApiResult<Json<PublicKeys>> {
+    let pem = |v: Value| v.as_str().map(str::to_string).unwrap_or_default();
+    let single = |keys: Map<String, Value>| -> ApiResult<Json<PublicKeys>> {
+        let key = keys
             .into_iter()
             .next()
             .ok_or(portcullis_domain::Error::NotFound)?
             .1;
-        Ok(Json(json!({ "publicKey": pem })))
+        Ok(Json(PublicKeys {
+            public_key: Some(pem(key)),
+            public_keys: None,
+        }))
     };
     if let Some(a) = q.application_id {
         let a = uuid(&a, "applicationId")?;
@@ -233,7 +226,10 @@ pub async fn public_key(
     let keys = s.sessions.public_keys(Scope::ALL, kid.as_deref()).await?;
     match kid {
         Some(_) => single(keys),
-        None => Ok(Json(json!({ "publicKeys": keys }))),
+        None => Ok(Json(PublicKeys {
+            public_key: None,
+            public_keys: Some(keys.into_iter().map(|(k, v)| (k, pem(v))).collect()),
+        })),
     }
 }
 
@@ -248,12 +244,11 @@ pub async fn jwks(State(s): State<AppState>) -> ApiResult<Json<Value>> {
 /// an API key is required and the answer is `{"changePasswordId"}` (404 for an unknown user).
 pub async fn forgot_password(
     State(s): State<AppState>,
+    caller: Option<Caller>,
     headers: HeaderMap,
     JsonBody(req): JsonBody<ForgotPasswordRequest>,
-) -> ApiResult<Response> {
-    let (scope, trusted) = if headers.contains_key(AUTHORIZATION) {
-        let c =
-            crate::auth::caller(&s, Some("/api/user/forgot-password"), "POST", &headers).await?;
+) -> ApiResult<Json<ForgotPasswordResponse>> {
+    let (scope, trusted) = if let Some(c) = caller {
         (c.scope, true)
     } else {
         let tenant = match headers.get(crate::auth::TENANT_HEADER) {
@@ -272,16 +267,13 @@ pub async fn forgot_password(
         };
         (Scope { tenant }, false)
     };
-    Ok(
-        match s
-            .sessions
-            .forgot_password(scope, req, trusted, s.resets())
-            .await?
-        {
-            ForgotOutcome::Accepted => (StatusCode::OK, Json(json!({}))).into_response(),
-            ForgotOutcome::ChangePasswordId(id) => {
-                (StatusCode::OK, Json(json!({ "changePasswordId": id }))).into_response()
-            }
-        },
-    )
+    let change_password_id = match s
+        .sessions
+        .forgot_password(scope, req, trusted, s.resets())
+        .await?
+    {
+        ForgotOutcome::Accepted => None,
+        ForgotOutcome::ChangePasswordId(id) => Some(id),
+    };
+    Ok(Json(ForgotPasswordResponse { change_password_id }))
 }

@@ -1,34 +1,29 @@
 //! `/api/tenant`: tenants, the boundary of every other entity. Answers never carry the tenant's
-//! secrets (`Tenant::to_wire`); only a key that manages connectors changes `connectorPolicies`.
+//! secrets (`Tenant::redacted`); only a key that manages connectors changes `connectorPolicies`.
 
 use super::{patch_root, wrap};
 use crate::error::ApiResult;
-use crate::extract::{optional_uuid, uuid, Caller, JsonBody};
+use crate::extract::{Caller, JsonBody, PathId};
+use crate::wire::TenantBody;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use portcullis_domain::Tenant;
-use serde::Deserialize;
 use serde_json::Value;
-
-#[derive(Deserialize)]
-pub struct TenantRequest {
-    tenant: Tenant,
-}
+use uuid::Uuid;
 
 /// `POST /api/tenant` and `POST /api/tenant/{tenantId}` (create with a chosen id).
 pub async fn create(
     State(s): State<AppState>,
     c: Caller,
-    id: Option<Path<String>>,
-    JsonBody(req): JsonBody<TenantRequest>,
+    PathId(id): PathId<Option<Uuid>>,
+    JsonBody(req): JsonBody<TenantBody>,
 ) -> ApiResult<Json<Value>> {
-    let id = optional_uuid(id, "tenantId")?;
     let t = s
         .identity
         .create_tenant(c.scope, id, req.tenant, c.key.manages_connectors())
         .await?;
-    Ok(wrap("tenant", t.to_wire()))
+    Ok(wrap("tenant", t.redacted()))
 }
 
 pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>> {
@@ -37,7 +32,7 @@ pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>
         .tenants(c.scope)
         .await?
         .iter()
-        .map(Tenant::to_wire)
+        .map(Tenant::redacted)
         .collect();
     Ok(wrap("tenants", all))
 }
@@ -45,50 +40,50 @@ pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult<Json<Value>
 pub async fn get(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "tenantId")?;
     Ok(wrap(
         "tenant",
-        s.identity.tenant(c.scope, id).await?.to_wire(),
+        s.identity.tenant(c.scope, id).await?.redacted(),
     ))
 }
 
 pub async fn replace(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
-    JsonBody(req): JsonBody<TenantRequest>,
+    PathId(id): PathId<Uuid>,
+    JsonBody(req): JsonBody<TenantBody>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "tenantId")?;
     Ok(wrap(
         "tenant",
         s.identity
             .replace_tenant(c.scope, id, req.tenant, c.key.manages_connectors())
             .await?
-            .to_wire(),
+            .redacted(),
     ))
 }
 
 pub async fn patch(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<Uuid>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "tenantId")?;
     let p = patch_root(&body, "tenant")?;
     Ok(wrap(
         "tenant",
         s.identity
             .patch_tenant(c.scope, id, p, c.key.manages_connectors())
             .await?
-            .to_wire(),
+            .redacted(),
     ))
 }
 
 /// Deletes the tenant with all its users, applications, groups and keys.
-pub async fn delete(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult<()> {
-    let id = uuid(&id, "tenantId")?;
+pub async fn delete(
+    State(s): State<AppState>,
+    c: Caller,
+    PathId(id): PathId<Uuid>,
+) -> ApiResult<()> {
     Ok(s.identity.delete_tenant(c.scope, id).await?)
 }

@@ -2,34 +2,28 @@
 
 use super::{patch_root, wrap, LifecycleQuery};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{optional_uuid, parse_json, uuid, Caller, JsonBody};
+use crate::extract::{parse_json, Caller, JsonBody, PathId, QueryParams};
+use crate::wire::{RegisterBody, RegistrationBody, UserBody};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use portcullis_domain::{Errors, Registration, User};
 use serde::Deserialize;
 use serde_json::{json, Value};
-
-/// FusionAuth's user request; its other top-level options (`sendSetPasswordEmail`,
-/// `skipVerification`...) are accepted and, until email delivery exists, have no effect.
-#[derive(Deserialize)]
-pub struct UserRequest {
-    user: User,
-}
+use uuid::Uuid;
 
 fn user_json(u: &User) -> Json<Value> {
-    Json(json!({ "user": u.to_wire() }))
+    Json(json!({ "user": u.redacted() }))
 }
 
 /// Creates with a generated id, or with the one the path names (`POST .../{userId}`).
 pub async fn create(
     State(s): State<AppState>,
     c: Caller,
-    id: Option<Path<String>>,
-    JsonBody(req): JsonBody<UserRequest>,
+    PathId(id): PathId<Option<Uuid>>,
+    JsonBody(req): JsonBody<UserBody>,
 ) -> ApiResult<Json<Value>> {
-    let id = optional_uuid(id, "userId")?;
     Ok(user_json(
         &s.identity.create_user(c.scope, id, req.user).await?,
     ))
@@ -47,7 +41,7 @@ pub struct UserQuery {
 pub async fn find(
     State(s): State<AppState>,
     c: Caller,
-    Query(q): Query<UserQuery>,
+    QueryParams(q): QueryParams<UserQuery>,
 ) -> ApiResult<Json<Value>> {
     let u =
         match (q.email, q.username, q.login_id) {
@@ -65,9 +59,8 @@ pub async fn find(
 pub async fn get(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "userId")?;
     Ok(user_json(&s.identity.user(c.scope, id).await?))
 }
 
@@ -75,17 +68,16 @@ pub async fn get(
 pub async fn replace(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
-    Query(q): Query<LifecycleQuery>,
+    PathId(id): PathId<Uuid>,
+    QueryParams(q): QueryParams<LifecycleQuery>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "userId")?;
     if q.reactivate {
         return Ok(user_json(
             &s.identity.set_user_active(c.scope, id, true).await?,
         ));
     }
-    let req: UserRequest = parse_json(&body)?;
+    let req: UserBody = parse_json(&body)?;
     Ok(user_json(
         &s.identity.replace_user(c.scope, id, req.user).await?,
     ))
@@ -94,10 +86,9 @@ pub async fn replace(
 pub async fn patch(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<Uuid>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "userId")?;
     let p = patch_root(&body, "user")?;
     Ok(user_json(&s.identity.patch_user(c.scope, id, p).await?))
 }
@@ -107,10 +98,9 @@ pub async fn patch(
 pub async fn delete(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
-    Query(q): Query<LifecycleQuery>,
+    PathId(id): PathId<Uuid>,
+    QueryParams(q): QueryParams<LifecycleQuery>,
 ) -> ApiResult<()> {
-    let id = uuid(&id, "userId")?;
     if q.hard_delete {
         Ok(s.identity.delete_user(c.scope, id).await?)
     } else {
@@ -119,22 +109,15 @@ pub async fn delete(
     }
 }
 
-#[derive(Deserialize)]
-pub struct RegisterRequest {
-    #[serde(default)]
-    user: Option<User>,
-    registration: Registration,
-}
-
 fn registered(u: &User, r: &Registration) -> Json<Value> {
-    Json(json!({ "user": u.to_wire(), "registration": r }))
+    Json(json!({ "user": u.redacted(), "registration": r }))
 }
 
 /// FusionAuth's *register*: creates the user and the registration together.
 pub async fn register(
     State(s): State<AppState>,
     c: Caller,
-    JsonBody(req): JsonBody<RegisterRequest>,
+    JsonBody(req): JsonBody<RegisterBody>,
 ) -> ApiResult<Json<Value>> {
     let (u, r) = s
         .identity
@@ -148,10 +131,9 @@ pub async fn register(
 pub async fn register_with_user_id(
     State(s): State<AppState>,
     c: Caller,
-    Path(id): Path<String>,
-    JsonBody(req): JsonBody<RegisterRequest>,
+    PathId(id): PathId<Uuid>,
+    JsonBody(req): JsonBody<RegisterBody>,
 ) -> ApiResult<Json<Value>> {
-    let id = uuid(&id, "userId")?;
     let (u, r) = match req.user {
         Some(mut user) if s.identity.user(c.scope, id).await.is_err() => {
             user.id = Some(id);
@@ -168,17 +150,11 @@ pub async fn register_with_user_id(
     Ok(registered(&u, &r))
 }
 
-#[derive(Deserialize)]
-pub struct RegistrationRequest {
-    registration: Registration,
-}
-
 pub async fn get_registration(
     State(s): State<AppState>,
     c: Caller,
-    Path((user, app)): Path<(String, String)>,
+    PathId((user, app)): PathId<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
-    let (user, app) = (uuid(&user, "userId")?, uuid(&app, "applicationId")?);
     Ok(wrap(
         "registration",
         s.identity.registration(c.scope, user, app).await?,
@@ -188,10 +164,9 @@ pub async fn get_registration(
 pub async fn replace_registration(
     State(s): State<AppState>,
     c: Caller,
-    Path((user, app)): Path<(String, String)>,
-    JsonBody(req): JsonBody<RegistrationRequest>,
+    PathId((user, app)): PathId<(Uuid, Uuid)>,
+    JsonBody(req): JsonBody<RegistrationBody>,
 ) -> ApiResult<Json<Value>> {
-    let (user, app) = (uuid(&user, "userId")?, uuid(&app, "applicationId")?);
     let r = s
         .identity
         .replace_registration(c.scope, user, app, req.registration)
@@ -202,10 +177,9 @@ pub async fn replace_registration(
 pub async fn patch_registration(
     State(s): State<AppState>,
     c: Caller,
-    Path((user, app)): Path<(String, String)>,
+    PathId((user, app)): PathId<(Uuid, Uuid)>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let (user, app) = (uuid(&user, "userId")?, uuid(&app, "applicationId")?);
     let p = patch_root(&body, "registration")?;
     let r = s.identity.patch_registration(c.scope, user, app, p).await?;
     Ok(wrap("registration", r))
@@ -214,8 +188,7 @@ pub async fn patch_registration(
 pub async fn delete_registration(
     State(s): State<AppState>,
     c: Caller,
-    Path((user, app)): Path<(String, String)>,
+    PathId((user, app)): PathId<(Uuid, Uuid)>,
 ) -> ApiResult<()> {
-    let (user, app) = (uuid(&user, "userId")?, uuid(&app, "applicationId")?);
     Ok(s.identity.delete_registration(c.scope, user, app).await?)
 }

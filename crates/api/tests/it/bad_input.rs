@@ -17,6 +17,9 @@ portcullis_store::on_both_backends!(
     invalid_email_and_birth_date_are_field_errors,
     short_password_is_a_field_error_and_creates_no_user,
     invalid_uuid_in_a_path_is_400,
+    a_malformed_id_gets_the_same_body_on_every_route_and_method,
+    user_search_is_not_read_as_a_user_id,
+    a_query_value_of_the_wrong_type_is_a_json_400,
     creating_an_existing_id_is_a_duplicate,
     ambiguous_tenant_is_tenant_id_required,
     patch_without_its_root_object_is_400,
@@ -204,6 +207,95 @@ async fn invalid_uuid_in_a_path_is_400(b: Backend) {
                 .as_object()
                 .is_some_and(|m| !m.is_empty()),
             "{path}"
+        );
+    }
+}
+
+/// One body for a malformed path id, whatever the route, the method and the id's position:
+/// `fieldErrors` keyed by the parameter's name in the route, code `[invalid]<name>`, the id quoted.
+async fn a_malformed_id_gets_the_same_body_on_every_route_and_method(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let app = s.new_app(&t, "Shop", &[]).await;
+    let some = uuid::Uuid::new_v4();
+    let cases = [
+        ("GET", "/api/tenant/nope".to_string(), "tenantId"),
+        ("PUT", "/api/application/nope".to_string(), "applicationId"),
+        ("PATCH", "/api/group/nope".to_string(), "groupId"),
+        ("DELETE", "/api/user/nope".to_string(), "userId"),
+        ("POST", "/api/user/nope".to_string(), "userId"),
+        ("POST", "/api/api-key/nope".to_string(), "keyId"),
+        ("GET", "/api/connector/nope".to_string(), "connectorId"),
+        ("GET", "/api/user/import/job/nope".to_string(), "jobId"),
+        ("POST", "/api/user/registration/nope".to_string(), "userId"),
+        (
+            "GET",
+            format!("/api/user/registration/{some}/nope"),
+            "applicationId",
+        ),
+        (
+            "DELETE",
+            format!("/api/application/{app}/role/nope"),
+            "roleId",
+        ),
+        (
+            "POST",
+            "/api/application/nope/role".to_string(),
+            "applicationId",
+        ),
+    ];
+    for (method, path, name) in cases {
+        let a = s.call(method, &path, json!({})).await;
+        assert_eq!(a.status, 400, "{method} {path}: {}", short(&a));
+        assert_eq!(
+            a.json,
+            json!({"fieldErrors": {name: [{
+                "code": format!("[invalid]{name}"),
+                "message": "[nope] is not a valid UUID."
+            }]}, "generalErrors": []}),
+            "{method} {path}"
+        );
+    }
+}
+
+/// `/api/user/search` is FusionAuth's user search, which Portcullis does not serve: a JSON 404
+/// for every method, never a user created or looked up with the id `search`.
+async fn user_search_is_not_read_as_a_user_id(b: Backend) {
+    let s = Server::start(b).await;
+    for (method, body) in [
+        ("POST", json!({"search": {"queryString": "*"}})),
+        ("POST", json!({"user": {"email": "search@example.com"}})),
+        ("GET", json!({})),
+        ("PUT", json!({"user": {"email": "search@example.com"}})),
+    ] {
+        let a = s.call(method, "/api/user/search", body).await;
+        assert_eq!(a.status, 404, "{method}: {}", short(&a));
+        assert_eq!(
+            a.general_code(),
+            Some("[NotServed]"),
+            "{method}: {}",
+            short(&a)
+        );
+    }
+    assert_eq!(
+        s.get("/api/user?email=search@example.com").await.status,
+        404
+    );
+}
+
+/// A query value that does not parse is FusionAuth's JSON 400, as a bad body is.
+async fn a_query_value_of_the_wrong_type_is_a_json_400(b: Backend) {
+    let s = Server::start(b).await;
+    for path in [
+        "/api/application?inactive=maybe",
+        "/api/migration/status?legacyCount=many",
+    ] {
+        let a = s.get(path).await;
+        assert_eq!(
+            (a.status, a.general_code()),
+            (400, Some("[invalid]query")),
+            "{path}: {}",
+            short(&a)
         );
     }
 }

@@ -1,4 +1,4 @@
-//! The slow migration end to end (MISSION §7): a real legacy server on loopback speaking the
+//! The slow migration end to end: a real legacy server on loopback speaking the
 //! Generic and REST contracts, connectors and tenant policies set through the API, and logins
 //! that migrate, refuse, fail and are counted.
 

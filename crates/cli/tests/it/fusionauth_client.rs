@@ -1,4 +1,4 @@
-//! The official FusionAuth client library works against `portcullis serve` (MISSION §3).
+//! The official FusionAuth client library works against `portcullis serve`.
 //!
 //! Runs `tests/fusionauth-client/client.test.mjs` — the npm package `@fusionauth/typescript-client`,
 //! pinned in that folder's package.json and package-lock.json, driven by node's built-in test runner

@@ -32,10 +32,9 @@ impl Identity {
         errors.into_result()
     }
 
-    /// The group as the API shows it: FusionAuth's `roles` map (application id → roles).
-    pub async fn group_view(&self, group: &Group) -> Result<Value> {
-        let mut v = serde_json::to_value(group).map_err(|e| Error::Store(e.to_string()))?;
-        let mut roles: BTreeMap<String, Vec<Role>> = BTreeMap::new();
+    /// The application roles the group gives its members, by application.
+    pub async fn group_roles(&self, group: &Group) -> Result<BTreeMap<Uuid, Vec<Role>>> {
+        let mut roles: BTreeMap<Uuid, Vec<Role>> = BTreeMap::new();
         if !group.role_ids.is_empty() {
             let apps = self
                 .store
@@ -50,14 +49,13 @@ impl Identity {
                     .filter(|r| r.id.is_some_and(|id| group.role_ids.contains(&id)))
                 {
                     roles
-                        .entry(app.id.expect("stored").to_string())
+                        .entry(app.id.expect("stored"))
                         .or_default()
                         .push(r.clone());
                 }
             }
         }
-        v["roles"] = serde_json::to_value(roles).expect("roles serialize");
-        Ok(v)
+        Ok(roles)
     }
 
     pub async fn create_group(

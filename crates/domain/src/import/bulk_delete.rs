@@ -25,6 +25,7 @@ pub struct BulkDeleteRequest {
 }
 
 /// FusionAuth's answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BulkDeleteOutcome {

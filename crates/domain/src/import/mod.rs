@@ -26,9 +26,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 /// FusionAuth's import request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportRequest {
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<ImportUserFields>))]
     #[serde(default)]
     pub users: Vec<ImportUser>,
     /// The scheme plaintext passwords are hashed with (default: argon2id).
@@ -59,6 +61,7 @@ pub struct ImportUser {
     pub given: BTreeSet<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ImportUser))]
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ImportUserFields {
@@ -92,6 +95,7 @@ impl<'de> Deserialize<'de> for ImportUser {
 }
 
 /// What an import did.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportSummary {

@@ -16,11 +16,19 @@ use uuid::Uuid;
 /// (`authenticationURL`, `baseURL`, `baseStructure`...) stay in `settings` and are interpreted by
 /// the implementation of [`LegacySystems`], which also checks them on save. Its `Debug` shows
 /// the wire form, so a connector in a log line carries no secret.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Connector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     #[serde(default, deserialize_with = "crate::model::null_default")]
     pub name: String,
     /// `Generic`, `RESTMigration` or `LDAP`.
@@ -32,12 +40,16 @@ pub struct Connector {
     pub kind: String,
     #[serde(default, deserialize_with = "crate::model::null_default")]
     pub debug: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     #[serde(default, deserialize_with = "crate::model::null_default")]
     pub data: Json,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insert_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = HashMap<String, serde_json::Value>))]
     #[serde(flatten)]
     pub settings: Json,
 }
@@ -62,7 +74,7 @@ impl Connector {
     /// The connector as the API shows it: secret settings are left out and header values are
     /// masked (a save that leaves them out, or sends the mask, keeps the stored ones, so a
     /// GET-modify-PUT round trip loses nothing).
-    pub fn to_wire(&self) -> serde_json::Value {
+    pub fn redacted(&self) -> serde_json::Value {
         let mut v = self.to_json();
         if let Some(m) = v.as_object_mut() {
             for k in SECRET_SETTINGS {
@@ -118,7 +130,7 @@ impl Connector {
 
 impl fmt::Debug for Connector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Connector({})", self.to_wire())
+        write!(f, "Connector({})", self.redacted())
     }
 }
 
@@ -383,7 +395,7 @@ mod tests {
             "type": "Generic", "name": "x", "bearerToken": "tok-1",
             "headers": {"Authorization": "Bearer hdr-1", "X-Trace": "on"}
         }));
-        let wire = stored.to_wire();
+        let wire = stored.redacted();
         assert!(wire.get("bearerToken").is_none());
         assert_eq!(
             wire["headers"],

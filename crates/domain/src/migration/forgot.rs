@@ -21,6 +21,7 @@ use uuid::Uuid;
 type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// FusionAuth's forgot-password request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ForgotPasswordRequest {

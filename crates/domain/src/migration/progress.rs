@@ -121,12 +121,14 @@ pub struct StatusQuery {
     pub goal: Option<f64>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MigrationStatus {
     pub tenants: Vec<TenantStatus>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantStatus {
@@ -139,6 +141,7 @@ pub struct TenantStatus {
     pub forecast: Option<Forecast>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DayCount {
@@ -146,6 +149,7 @@ pub struct DayCount {
     pub count: i64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorStatus {
@@ -161,6 +165,7 @@ pub struct ConnectorStatus {
 }
 
 /// When the goal share is expected, from S = 1 − (1 − P)^D.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Forecast {

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// `status`). It has no field for private key material or an HMAC secret, so none can leak.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyView {
@@ -26,7 +27,9 @@ pub struct KeyView {
     pub tenant_id: Uuid,
     /// `active` (signs) or `retiring` (verifies until `expirationInstant`).
     pub status: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub insert_instant: Millis,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiration_instant: Option<Millis>,
 }

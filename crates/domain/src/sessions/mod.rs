@@ -26,6 +26,7 @@ use uuid::Uuid;
 type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// FusionAuth's login request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginRequest {
@@ -74,6 +75,7 @@ pub enum LoginOutcome {
 
 /// FusionAuth's change-password request: `loginId` and `currentPassword` (with an API key), or
 /// just `password` with a change-password id.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
@@ -88,6 +90,7 @@ pub struct ChangePasswordRequest {
 }
 
 /// One token of `POST /api/user/refresh-token/import` (FusionAuth's names).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportedRefreshToken {
@@ -97,9 +100,11 @@ pub struct ImportedRefreshToken {
     pub user_id: Option<Uuid>,
     #[serde(default)]
     pub application_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     /// When the user logged in (the JWT's `auth_time`); default: `insertInstant`.
     #[serde(default)]
     pub start_instant: Option<Millis>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     /// When the old system issued the token; its lifetime counts from here. Default: now.
     #[serde(default)]
     pub insert_instant: Option<Millis>,
