@@ -120,6 +120,19 @@ pub fn login_id<'a>(
     id
 }
 
+/// A password a request must carry (`[blank]{field}` when missing or empty).
+pub fn required_password(raw: Option<&Password>, field: &str, errors: &mut Errors) -> Password {
+    let password = raw.cloned().unwrap_or(Password(String::new()));
+    if password.0.is_empty() {
+        errors.add_field(
+            field,
+            &format!("[blank]{field}"),
+            format!("You must specify the [{field}]."),
+        );
+    }
+    password
+}
+
 pub fn blank(s: &Option<String>) -> bool {
     s.as_deref().is_none_or(|s| s.trim().is_empty())
 }

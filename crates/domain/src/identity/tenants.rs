@@ -8,6 +8,13 @@ use serde_json::Value;
 use uuid::Uuid;
 
 impl Identity {
+    /// The tenant a request that names none acts in ([`resolve_tenant`](Self::resolve_tenant)),
+    /// read from the store.
+    pub async fn acting_tenant(&self, scope: Scope) -> Result<Tenant> {
+        let id = self.resolve_tenant(scope, None).await?;
+        self.store.tenant(id).await?.ok_or(Error::NotFound)
+    }
+
     /// The tenant a create or a by-email look-up acts in: the scope's, else the one named in the
     /// body, else the only tenant there is.
     pub async fn resolve_tenant(&self, scope: Scope, requested: Option<Uuid>) -> Result<Uuid> {

@@ -269,8 +269,8 @@ impl Identity {
         let mut stored = not_found(self.store.user(scope, id).await?)?;
         stored.user.active = active;
         stored.user.last_update_instant = Some(now_millis());
-        self.store.update_profile(&stored.user, None).await?;
-        Ok(stored.user)
+        let found = self.store.update_profile(&stored.user, None).await?;
+        found.then_some(stored.user).ok_or(Error::NotFound)
     }
 
     pub async fn delete_user(&self, scope: Scope, id: Uuid) -> Result<()> {

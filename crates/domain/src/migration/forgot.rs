@@ -123,12 +123,7 @@ impl Sessions {
         .to_string();
         errors.into_result()?;
         let identity = self.identity();
-        let tenant_id = identity.resolve_tenant(scope, None).await?;
-        let tenant = identity
-            .store()
-            .tenant(tenant_id)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let tenant = identity.acting_tenant(scope).await?;
         if req.send_forgot_password_email == Some(false) {
             if !trusted {
                 return Err(Error::Unauthorized);

@@ -72,21 +72,10 @@ impl Sessions {
             &mut errors,
         );
         let ip = validate::optional_ip_address(req.ip_address.as_deref(), "ipAddress", &mut errors);
-        let password = req.password.clone().unwrap_or(Password(String::new()));
-        if password.0.is_empty() {
-            errors.add_field(
-                "password",
-                "[blank]password",
-                "You must specify the [password].",
-            );
-        }
+        let password = validate::required_password(req.password.as_ref(), "password", &mut errors);
         errors.into_result()?;
-        let tenant_id = self.identity.resolve_tenant(scope, None).await?;
-        let tenant = self
-            .store()
-            .tenant(tenant_id)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let tenant = self.identity.acting_tenant(scope).await?;
+        let tenant_id = tenant.id.expect("stored");
         let app = self
             .login_application(tenant_id, req.application_id)
             .await?;

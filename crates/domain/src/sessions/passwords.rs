@@ -20,12 +20,8 @@ impl Sessions {
         scope: Scope,
         req: ChangePasswordRequest,
     ) -> Result<Option<Millis>> {
-        let tenant_id = self.identity.resolve_tenant(scope, None).await?;
-        let tenant = self
-            .store()
-            .tenant(tenant_id)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let tenant = self.identity.acting_tenant(scope).await?;
+        let tenant_id = tenant.id.expect("stored");
         let settings = LoginSettings::of(&tenant, None);
         let mut errors = Errors::default();
         let login_id = validate::login_id(
@@ -35,17 +31,11 @@ impl Sessions {
             &mut errors,
         );
         let ip = validate::optional_ip_address(req.ip_address.as_deref(), "ipAddress", &mut errors);
-        let current = req
-            .current_password
-            .clone()
-            .unwrap_or(Password(String::new()));
-        if current.0.is_empty() {
-            errors.add_field(
-                "currentPassword",
-                "[blank]currentPassword",
-                "You must specify the [currentPassword].",
-            );
-        }
+        let current = validate::required_password(
+            req.current_password.as_ref(),
+            "currentPassword",
+            &mut errors,
+        );
         let new = Self::new_password(&req, &settings, &mut errors);
         errors.into_result()?;
         let now = now_millis();
