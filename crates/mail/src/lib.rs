@@ -4,6 +4,9 @@
 //! transport is built per send from those settings; at the volume of password resets, a fresh
 //! connection per email costs nothing that matters, and a settings change applies at once.
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};

@@ -1005,7 +1005,7 @@ async fn rest_setup(s: &Server, legacy: &Legacy, t: &str) -> String {
 
 async fn forgot_password_reaches_a_user_still_in_the_legacy_system(b: Backend) {
     let s = Server::start(b).await;
-    let smtp = SmtpSink::start().await;
+    let smtp = SmtpSink::start();
     let legacy = Legacy::start().await;
     let t = s.default_tenant().await;
     legacy.add(

@@ -171,12 +171,10 @@ fn sigterm_during_an_import_job_loses_nothing(backend: Backend) {
     // outlast the grace time, the job keeps its claim, which ends within seconds, and it is
     // queued again then.
     let claim_ends = log.contains("worker still running when the grace time ended");
-    assert_eq!(
-        [finished, requeued, claim_ends]
-            .iter()
-            .filter(|o| **o)
-            .count(),
-        1,
+    // A job whose commit lands between the end of the grace time and the process's exit is
+    // both: left running at the grace time, then finished.
+    assert!(
+        [finished, requeued, claim_ends].contains(&true) && !(finished && requeued),
         "finished, queued again, or left to its ending claim:\n{log}"
     );
     assert!(log.contains("worker stopped"), "{log}");
@@ -215,59 +213,7 @@ fn sigterm_during_an_import_job_loses_nothing_on_postgres() {
     sigterm_during_an_import_job_loses_nothing(Backend::Postgres)
 }
 
-/// A real SMTP server on loopback (aiosmtpd) keeping what it receives in a Maildir; killed on
-/// drop.
-struct SmtpSink {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: std::process::Child,
-}
-
-impl SmtpSink {
-    fn start() -> SmtpSink {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(dir.path().join("mail"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 runs aiosmtpd (scripts/test installs tests/smtp/requirements.txt)");
-        let sink = SmtpSink { port, dir, child };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return sink;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("aiosmtpd did not start listening on port {port}");
-    }
-
-    fn messages(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for sub in ["new", "cur"] {
-            if let Ok(rd) = std::fs::read_dir(self.dir.path().join("mail").join(sub)) {
-                for e in rd.flatten() {
-                    out.push(std::fs::read_to_string(e.path()).unwrap_or_default());
-                }
-            }
-        }
-        out
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use portcullis_mail::testing::SmtpSink;
 
 /// The reset emails of requests answered just before SIGTERM still go out: the mail worker
 /// drains its queue while the server stops.
