@@ -14,7 +14,9 @@ pub mod extract;
 mod handlers;
 pub mod kickstart;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
+mod pages;
 pub mod routes;
 pub mod wire;
 
@@ -23,6 +25,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::MethodRouter;
 use axum::{middleware, Router};
+use portcullis_domain::oauth::OAuth;
 use portcullis_domain::{Identity, ResetQueue, Sessions};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
@@ -37,6 +40,10 @@ pub struct ApiConfig {
     pub max_import_bytes: usize,
     /// The directory whose files import jobs may read (`{"file": ...}`); `None` refuses file jobs.
     pub import_dir: Option<std::path::PathBuf>,
+    /// The URL browsers and clients reach this server at (`https://login.example.com`): the
+    /// base of the OAuth endpoints in discovery, and `Secure` cookies when it is https. Without
+    /// it, the request's `Host` over http.
+    pub public_url: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -45,6 +52,7 @@ impl Default for ApiConfig {
             max_body_bytes: 16 * 1024 * 1024,
             max_import_bytes: 512 * 1024 * 1024,
             import_dir: None,
+            public_url: None,
         }
     }
 }
@@ -65,6 +73,8 @@ pub struct AppState {
     pub identity: Identity,
     /// Login, tokens and signing keys, over the same store and hashing pool.
     pub sessions: Sessions,
+    /// The OAuth 2.0 / OpenID Connect provider over those sessions.
+    pub oauth: OAuth,
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<ApiConfig>,
     background: Background,
@@ -93,6 +103,7 @@ impl AppState {
     ) -> Self {
         Self {
             identity,
+            oauth: OAuth::new(sessions.clone()),
             sessions,
             metrics,
             config: Arc::new(config),

@@ -140,7 +140,7 @@ pub fn document() -> Value {
     let mut paths = Map::new();
     let mut components = Map::new();
     for route in table(&ApiConfig::default()) {
-        if route.reserved {
+        if route.reserved || !route.documented {
             continue;
         }
         let mut ops = Map::new();

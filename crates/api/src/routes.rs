@@ -6,6 +6,7 @@
 use crate::handlers::{
     api_key, application, connector, group, import, key, login, status, tenant, user,
 };
+use crate::{oauth, pages};
 use crate::wire::*;
 use crate::{openapi, ApiConfig, AppState};
 use axum::handler::Handler;
@@ -100,6 +101,10 @@ pub struct Route {
     /// The path parameters that are names, not UUIDs (a signing key's `kid`, a change-password
     /// id); every other parameter is a UUID.
     pub name_params: &'static [&'static str],
+    /// Whether the path is in the OpenAPI document. The OAuth 2.0 / OpenID Connect endpoints
+    /// and the hosted pages are not: their contract is the RFCs' (form bodies, redirects, HTML),
+    /// published by OpenID discovery instead.
+    pub documented: bool,
 }
 
 impl Route {
@@ -110,7 +115,15 @@ impl Route {
             body_limit: None,
             reserved: false,
             name_params: &[],
+            documented: true,
         }
+    }
+
+    /// A protocol endpoint or page, left out of the OpenAPI document (see [`Route::documented`]).
+    fn protocol(path: &'static str, ops: Vec<Op>) -> Self {
+        let mut r = Route::new(path, ops);
+        r.documented = false;
+        r
     }
 
     fn name_params(mut self, names: &'static [&'static str]) -> Self {
@@ -289,6 +302,10 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
             op(M::DELETE, application::delete, "Deactivate an application, or delete it with its registrations")
                 .query("hardDelete", "boolean", HARD_DELETE).empty(200, "Deactivated or deleted"),
         ]),
+        Route::new("/api/application/{applicationId}/oauth-configuration/client-secret", vec![
+            op(M::POST, oauth::rotate_secret, "Generate a new OAuth client secret (answered once; the old one stops working)")
+                .ok::<ClientSecretBody>(),
+        ]),
         Route::new("/api/application/{applicationId}/role", vec![
             op(M::POST, application::create_role, "Add a role to an application")
                 .body::<RoleBody>().ok::<RoleBody>(),
@@ -432,6 +449,44 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         ]),
         Route::new("/.well-known/jwks.json", vec![
             op(M::GET, login::jwks, "Public signing keys of every tenant as a JWK set").open().ok::<Jwks>(),
+        ]),
+        Route::new("/api/logout", vec![
+            op(M::POST, oauth::api_logout, "Log out: revoke the refresh token sent (all of the user's with global), end the browser's SSO session")
+                .open().body::<LogoutBody>().empty(200, "Logged out"),
+        ]),
+        // --- OAuth 2.0 / OpenID Connect (RFC contracts, not in the OpenAPI document) ------
+        Route::protocol("/.well-known/openid-configuration", vec![
+            op(M::GET, oauth::discovery, "OpenID Provider metadata of the only (or default) tenant").open(),
+        ]),
+        Route::protocol("/.well-known/openid-configuration/{tenantId}", vec![
+            op(M::GET, oauth::discovery_tenant, "OpenID Provider metadata of a tenant").open(),
+        ]),
+        Route::protocol("/oauth2/authorize", vec![
+            op(M::GET, pages::authorize, "Authorization request: the login page, or back to the client with a code").open(),
+            op(M::POST, pages::authorize_post, "The login form").open(),
+        ]),
+        Route::protocol("/oauth2/change-password", vec![
+            op(M::POST, pages::change_password_post, "The change-password step of a login").open(),
+        ]),
+        Route::protocol("/oauth2/token", vec![
+            op(M::POST, oauth::token, "Token endpoint: authorization_code, refresh_token, client_credentials, password").open(),
+        ]),
+        Route::protocol("/oauth2/userinfo", vec![
+            op(M::GET, oauth::userinfo, "Claims of the access token's user").open(),
+            op(M::POST, oauth::userinfo, "Claims of the access token's user").open(),
+        ]),
+        Route::protocol("/oauth2/introspect", vec![
+            op(M::POST, oauth::introspect, "Token introspection (RFC 7662)").open(),
+        ]),
+        Route::protocol("/oauth2/revoke", vec![
+            op(M::POST, oauth::revoke, "Token revocation (RFC 7009)").open(),
+        ]),
+        Route::protocol("/oauth2/logout", vec![
+            op(M::GET, pages::logout, "RP-initiated logout").open(),
+            op(M::POST, pages::logout, "RP-initiated logout").open(),
+        ]),
+        Route::protocol("/oauth2/jwks", vec![
+            op(M::GET, login::jwks, "Public signing keys (alias of /.well-known/jwks.json)").open(),
         ]),
         // --- slow migration --------------------------------------------------------------
         Route::new("/api/connector", vec![

@@ -275,3 +275,22 @@ pub struct StatusBody {
     pub status: &'static str,
     pub database: &'static str,
 }
+
+/// FusionAuth's `POST /api/logout` body.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LogoutBody {
+    /// Revoke every refresh token and SSO session of the user, not only this one.
+    #[serde(default)]
+    pub global: bool,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// A new OAuth client secret, answered once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSecretBody {
+    pub client_id: uuid::Uuid,
+    pub client_secret: String,
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 #[derive(clap::Args, Debug, Default)]
 pub struct ServeArgs {
     /// A TOML file with any of: bind, database, kickstart, max_body_bytes, max_import_bytes,
-    /// import_dir, shutdown_grace, cleanup_interval, dev, log.
+    /// import_dir, public_url, shutdown_grace, cleanup_interval, dev, log.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9011].
@@ -32,6 +32,11 @@ pub struct ServeArgs {
     /// [default: none, file jobs refused].
     #[arg(long, env = "PORTCULLIS_IMPORT_DIR")]
     pub import_dir: Option<PathBuf>,
+    /// The URL browsers and OAuth clients reach this server at, e.g. https://login.example.com:
+    /// the base of the endpoints in OpenID discovery, and Secure cookies when it is https
+    /// [default: the request's Host, over http].
+    #[arg(long, env = "PORTCULLIS_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Seconds SIGTERM/SIGINT gives requests in flight and the workers' work in hand before
     /// the process exits [default: 30].
     #[arg(long, env = "PORTCULLIS_SHUTDOWN_GRACE")]
@@ -58,6 +63,7 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub max_import_bytes: Option<usize>,
     pub import_dir: Option<PathBuf>,
+    pub public_url: Option<String>,
     pub shutdown_grace: Option<u64>,
     pub cleanup_interval: Option<u64>,
     pub dev: Option<bool>,
@@ -73,6 +79,7 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_import_bytes: usize,
     pub import_dir: Option<PathBuf>,
+    pub public_url: Option<String>,
     pub shutdown_grace: Duration,
     pub cleanup_interval: Duration,
     pub dev: bool,
@@ -109,6 +116,12 @@ impl ServeArgs {
                 .or(file.max_import_bytes)
                 .unwrap_or(portcullis_api::ApiConfig::default().max_import_bytes),
             import_dir: self.import_dir.or(file.import_dir),
+            public_url: match self.public_url.or(file.public_url) {
+                Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                    return Err(format!("public_url must start with http:// or https://, not {u}"))
+                }
+                u => u.map(|u| u.trim_end_matches('/').to_string()),
+            },
             shutdown_grace: Duration::from_secs(
                 self.shutdown_grace.or(file.shutdown_grace).unwrap_or(30),
             ),

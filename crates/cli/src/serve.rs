@@ -55,6 +55,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             max_body_bytes: settings.max_body_bytes,
             max_import_bytes: settings.max_import_bytes,
             import_dir: settings.import_dir.clone(),
+            public_url: settings.public_url.clone(),
         },
         Background {
             import_jobs: import_jobs.clone(),

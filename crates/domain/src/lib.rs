@@ -5,6 +5,7 @@
 //! - `sessions`: login, passwords, refresh tokens, the Key API and the token service;
 //! - `migration`: connectors to legacy systems, first login, forgot password, progress;
 //! - `import`: the bulk import, import jobs, bulk delete;
+//! - `oauth`: the OAuth 2.0 / OpenID Connect provider (clients, codes, SSO sessions, grants);
 //! - `event`: the events written with the changes they describe.
 //!
 //! Beside them: the model (`model`, `settings`), validation (`validate`), random secrets
@@ -19,6 +20,7 @@ pub mod import;
 pub mod mail;
 pub mod migration;
 pub mod model;
+pub mod oauth;
 pub mod patch;
 pub mod secrets;
 mod session_store;

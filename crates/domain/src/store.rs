@@ -26,7 +26,10 @@ pub struct LoginWrites<'a> {
 
 #[async_trait::async_trait]
 pub trait Store:
-    crate::SessionStore + crate::migration::connectors::ConnectorStore + Send + Sync + 'static
+    crate::SessionStore
+    + crate::migration::connectors::ConnectorStore
+    + crate::oauth::OAuthStore
+    + Send + Sync + 'static
 {
     /// Database readiness for `/api/status`.
     async fn ping(&self) -> StoreResult<()>;

@@ -370,6 +370,8 @@ impl SqlStore {
                 "registrations",
                 "refresh_tokens",
                 "change_password_ids",
+                "oauth_codes",
+                "sso_sessions",
             ] {
                 tx.write(
                     &format!("DELETE FROM {table} WHERE user_id IN (SELECT id FROM doomed_users)"),

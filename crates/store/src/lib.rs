@@ -168,6 +168,7 @@ mod pg;
 /// The pragmas every SQLite connection of the store runs (see `lite`), for tools that write the
 /// same file by other means (the import bench's raw baseline).
 pub use lite::PRAGMAS as SQLITE_PRAGMAS;
+mod oauth;
 mod sessions;
 
 fn scope_param(scope: Scope) -> Option<String> {
@@ -605,6 +606,8 @@ impl Store for SqlStore {
                 "DELETE FROM registrations WHERE tenant_id = $1",
                 "DELETE FROM refresh_tokens WHERE tenant_id = $1",
                 "DELETE FROM change_password_ids WHERE tenant_id = $1",
+                "DELETE FROM oauth_codes WHERE tenant_id = $1",
+                "DELETE FROM sso_sessions WHERE tenant_id = $1",
             ],
             Dialect::Postgres => &[],
         };

@@ -80,7 +80,7 @@ pub(crate) const CLEANUP_SLICE: i64 = 10_000;
 impl SqlStore {
     /// Deletes the rows of `table` whose `expiry` column is at or before `now`, a slice of rows
     /// (picked by `key`, the primary key) per statement until none is left; answers how many.
-    async fn delete_expired(
+    pub(crate) async fn delete_expired(
         &self,
         table: &str,
         key: &str,

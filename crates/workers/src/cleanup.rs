@@ -1,5 +1,5 @@
 //! `cleanup`: deletes rows no request can use any more, at start and then every interval:
-//! expired refresh tokens, expired change-password ids, and login-attempt counts and locks whose
+//! expired refresh tokens, change-password ids, OAuth codes and SSO sessions, and login-attempt counts and locks whose
 //! window has ended. Each is a set-based delete in the store; two nodes sweeping at once delete
 //! each row once, so nodes need no claim for it.
 
@@ -20,6 +20,7 @@ pub struct Cleanup {
 struct Swept {
     refresh_tokens: u64,
     change_password_ids: u64,
+    oauth: u64,
     login_attempts: u64,
 }
 
@@ -40,6 +41,7 @@ impl Cleanup {
         Ok(Swept {
             refresh_tokens: self.store.delete_expired_refresh_tokens(now).await?,
             change_password_ids: self.store.delete_expired_change_password_ids(now).await?,
+            oauth: self.store.delete_expired_oauth_rows(now).await?,
             login_attempts: self.store.delete_ended_login_attempts(now).await?,
         })
     }
@@ -58,6 +60,7 @@ impl Worker for Cleanup {
                     Ok(s) => tracing::info!(
                         refresh_tokens = s.refresh_tokens,
                         change_password_ids = s.change_password_ids,
+                        oauth_codes_and_sessions = s.oauth,
                         login_attempts = s.login_attempts,
                         "cleanup: expired rows deleted"
                     ),

@@ -10,6 +10,7 @@ mod key;
 mod kickstart;
 mod login;
 mod migration;
+mod oauth;
 mod races;
 mod resources;
 mod schemes;

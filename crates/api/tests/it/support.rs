@@ -113,6 +113,7 @@ impl Server {
                 max_body_bytes: BODY_LIMIT,
                 max_import_bytes: IMPORT_LIMIT,
                 import_dir: setup.import_dir,
+                public_url: None,
             },
             Background {
                 import_jobs,

@@ -165,6 +165,9 @@ async fn an_id_token_carries_the_nonce_and_verifies_in_pyjwt(b: Backend) {
             nonce: Some("n-0S6_WzA2Mj"),
             auth_time: portcullis_domain::now_millis(),
             session: Uuid::new_v4(),
+            access_token: None,
+            code: None,
+            amr: &["pwd"],
         })
         .await
         .unwrap();

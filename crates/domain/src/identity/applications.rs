@@ -12,6 +12,7 @@ impl Identity {
         validate::named(&app.name, "application.name", &mut errors);
         validate::roles(&app.roles, &mut errors);
         crate::settings::check_application(app, &mut errors);
+        crate::oauth::check_config(app, &mut errors);
         errors.into_result()
     }
 
@@ -37,16 +38,36 @@ impl Identity {
         app.insert_instant = Some(now);
         app.last_update_instant = Some(now);
         Self::stamp_roles(&mut app.roles, now);
+        // Every application is an OAuth client with a secret of its own, shown in this answer
+        // only.
+        let secret = crate::oauth::seal_secret(&mut app, None, true);
         self.store.insert_application(&app).await?;
-        Ok(app)
+        Ok(app.with_secret(secret))
     }
 
+    /// The application as answered (no secret's hash in it).
     pub async fn application(&self, scope: Scope, id: Uuid) -> Result<Application> {
+        Ok(self.stored_application(scope, id).await?.redacted())
+    }
+
+    /// The application as stored, with its client secret's hash: for updates, which keep it.
+    async fn stored_application(&self, scope: Scope, id: Uuid) -> Result<Application> {
         not_found(self.store.application(scope, id).await?)
     }
 
     pub async fn applications(&self, scope: Scope) -> Result<Vec<Application>> {
-        Ok(self.store.applications(scope).await?)
+        let apps = self.store.applications(scope).await?;
+        Ok(apps.into_iter().map(Application::redacted).collect())
+    }
+
+    /// Stores an update of an application read from the store: a `clientSecret` it carries is
+    /// kept as its hash, else the stored secret stays.
+    pub(crate) async fn store_application_update(&self, mut app: Application) -> Result<()> {
+        let previous = app.clone();
+        crate::oauth::seal_secret(&mut app, Some(&previous), false);
+        app.last_update_instant = Some(now_millis());
+        self.store.update_application(&app, &[]).await?;
+        Ok(())
     }
 
     pub async fn replace_application(
@@ -55,7 +76,7 @@ impl Identity {
         id: Uuid,
         mut new: Application,
     ) -> Result<Application> {
-        let old = self.application(scope, id).await?;
+        let old = self.stored_application(scope, id).await?;
         Self::check_application(&new)?;
         new.id = old.id;
         new.tenant_id = old.tenant_id;
@@ -63,12 +84,13 @@ impl Identity {
         let now = now_millis();
         new.last_update_instant = Some(now);
         Self::stamp_roles(&mut new.roles, now);
+        let secret = crate::oauth::seal_secret(&mut new, Some(&old), false);
         // A role that goes away goes from every registration and group that held it.
         let removed: Vec<Role> = (old.roles.into_iter())
             .filter(|r| !new.roles.iter().any(|n| n.id == r.id))
             .collect();
         self.store.update_application(&new, &removed).await?;
-        Ok(new)
+        Ok(new.with_secret(secret))
     }
 
     pub async fn patch_application(
@@ -89,11 +111,11 @@ impl Identity {
         id: Uuid,
         active: bool,
     ) -> Result<Application> {
-        let mut app = self.application(scope, id).await?;
+        let mut app = self.stored_application(scope, id).await?;
         app.active = active;
         app.last_update_instant = Some(now_millis());
         self.store.update_application(&app, &[]).await?;
-        Ok(app)
+        Ok(app.redacted())
     }
 
     pub async fn delete_application(&self, scope: Scope, id: Uuid) -> Result<()> {

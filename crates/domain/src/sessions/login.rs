@@ -62,6 +62,24 @@ impl Sessions {
     /// `POST /api/login`: the request checked, the password checked (with the locks and the
     /// legacy systems), the account's own state, then the tokens and the login's writes.
     pub async fn login(&self, scope: Scope, req: LoginRequest) -> Result<LoginOutcome> {
+        self.login_with(scope, req, true).await
+    }
+
+    /// A login that checks the password, the locks and the account exactly as
+    /// [`login`](Self::login) does and records it, but issues no token: the hosted login page
+    /// signs the person in to an SSO session, and the token endpoint issues the tokens later.
+    /// The outcome's `Tokens` carry the user only.
+    pub async fn authenticate(&self, scope: Scope, mut req: LoginRequest) -> Result<LoginOutcome> {
+        req.no_jwt = true;
+        self.login_with(scope, req, false).await
+    }
+
+    async fn login_with(
+        &self,
+        scope: Scope,
+        req: LoginRequest,
+        refresh_token: bool,
+    ) -> Result<LoginOutcome> {
         let mut errors = Errors::default();
         // Checked before anything is read or hashed: a login id no user can have (a control
         // character, over the length bound) and an ipAddress that is no IP address are 400s.
@@ -110,6 +128,7 @@ impl Sessions {
             fresh,
             counted,
             no_jwt: req.no_jwt,
+            refresh_token,
             ip: ip.as_deref(),
             now,
         })

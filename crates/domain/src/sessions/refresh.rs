@@ -30,6 +30,16 @@ impl Sessions {
     /// Tokens are looked up by their SHA-256 through a unique index, so no comparison of secret
     /// bytes happens in our code and no constant-time compare is needed.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Refreshed> {
+        self.refresh_for(refresh_token, None).await
+    }
+
+    /// [`refresh`](Self::refresh) for a client: a token issued to another application is
+    /// `NotFound`, as an unknown one is (and is not used up).
+    pub async fn refresh_for(
+        &self,
+        refresh_token: &str,
+        client: Option<Uuid>,
+    ) -> Result<Refreshed> {
         if refresh_token.is_empty() {
             return Err(Error::field(
                 "refreshToken",
@@ -46,6 +56,9 @@ impl Sessions {
             .refresh_token(&hash)
             .await?
             .ok_or(Error::NotFound)?;
+        if client.is_some_and(|c| c != stored.application_id) {
+            return Err(Error::NotFound);
+        }
         if stored.expires_instant <= now {
             self.store()
                 .delete_refresh_tokens(None, RefreshTokens::Hash(&hash))

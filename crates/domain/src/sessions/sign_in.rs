@@ -18,6 +18,8 @@ pub(super) struct SignIn<'a> {
     pub fresh: bool,
     pub counted: Counted,
     pub no_jwt: bool,
+    /// Whether a refresh token is issued when the application issues them.
+    pub refresh_token: bool,
     pub ip: Option<&'a str>,
     pub now: Millis,
 }
@@ -34,6 +36,7 @@ impl Sessions {
             fresh,
             counted,
             no_jwt,
+            refresh_token,
             ip,
             now,
         } = s;
@@ -78,7 +81,11 @@ impl Sessions {
             tokens.token = Some(jwt);
             tokens.token_expiration_instant = Some(exp);
         }
-        let refresh = match (app_id, registered, settings.generate_refresh_tokens) {
+        let refresh = match (
+            app_id,
+            registered,
+            settings.generate_refresh_tokens && refresh_token,
+        ) {
             (Some(application), true, true) => {
                 let (t, row) = self.tokens.refresh_token(
                     RefreshTokenFor {

@@ -72,6 +72,21 @@ pub struct IdTokenFor<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: Millis,
     pub session: Uuid,
+    /// The access token issued beside it: its `at_hash`.
+    pub access_token: Option<&'a str>,
+    /// The authorization code it was exchanged for: its `c_hash`.
+    pub code: Option<&'a str>,
+    /// How the person authenticated (`amr`, RFC 8176: `pwd`, `otp`, …).
+    pub amr: &'a [&'a str],
+}
+
+/// What an access token for a client itself (the client-credentials grant) is issued for.
+pub struct ClientTokenFor<'a> {
+    pub tenant: &'a Tenant,
+    pub settings: &'a LoginSettings,
+    pub client_id: Uuid,
+    /// The granted scope, space-separated.
+    pub scope: &'a str,
 }
 
 /// What a verified token must also satisfy besides a good signature and an `exp` in the future.
@@ -317,8 +332,41 @@ impl TokenService {
         if let Some(n) = t.nonce {
             c.insert("nonce".into(), json!(n));
         }
+        if let Some(at) = t.access_token {
+            c.insert("at_hash".into(), json!(half_hash(key.algorithm(), at)));
+        }
+        if let Some(code) = t.code {
+            c.insert("c_hash".into(), json!(half_hash(key.algorithm(), code)));
+        }
+        if !t.amr.is_empty() {
+            c.insert("amr".into(), json!(t.amr));
+        }
         profile_claims(&mut c, t.user);
+        name_claims(&mut c, t.user);
         c.insert("sid".into(), json!(t.session));
+        c.insert("tid".into(), json!(tenant_id));
+        Ok((key.sign(&c), exp.saturating_mul(1000)))
+    }
+
+    /// An access token for a client acting on its own behalf (the client-credentials grant):
+    /// `sub` and `aud` are the client, and no person's claims are in it.
+    pub async fn client_token(&self, t: &ClientTokenFor<'_>) -> Result<(String, Millis)> {
+        let tenant_id = t.tenant.id.expect("stored");
+        let key = self.signing_key(tenant_id).await?;
+        let now = now_millis();
+        let exp = secs(now).saturating_add(t.settings.access_ttl_secs);
+        let mut c = Map::new();
+        c.insert("aud".into(), json!(t.client_id));
+        c.insert("exp".into(), json!(exp));
+        c.insert("iat".into(), json!(secs(now)));
+        c.insert("iss".into(), json!(t.settings.issuer));
+        c.insert("sub".into(), json!(t.client_id));
+        c.insert("jti".into(), json!(Uuid::new_v4()));
+        c.insert("authenticationType".into(), json!("CLIENT_CREDENTIALS"));
+        c.insert("applicationId".into(), json!(t.client_id));
+        if !t.scope.is_empty() {
+            c.insert("scope".into(), json!(t.scope));
+        }
         c.insert("tid".into(), json!(tenant_id));
         Ok((key.sign(&c), exp.saturating_mul(1000)))
     }
@@ -409,6 +457,32 @@ fn profile_claims(c: &mut Map<String, Value>, user: &User) {
     if let Some(u) = &user.username {
         c.insert("preferred_username".into(), json!(u));
     }
+}
+
+/// The name claims of OpenID Connect's `profile` scope that the user has.
+pub fn name_claims(c: &mut Map<String, Value>, user: &User) {
+    for (claim, v) in [
+        ("name", &user.full_name),
+        ("given_name", &user.first_name),
+        ("family_name", &user.last_name),
+        ("middle_name", &user.middle_name),
+    ] {
+        if let Some(v) = v {
+            c.insert(claim.into(), json!(v));
+        }
+    }
+}
+
+/// OpenID Connect Core §3.1.3.6: the left half of the hash the signing algorithm uses,
+/// base64url — SHA-256 for ES256, RS256 and HS256; SHA-512 for EdDSA over Ed25519.
+fn half_hash(alg: Algorithm, value: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest: Vec<u8> = match alg {
+        Algorithm::EdDSA => sha2::Sha512::digest(value.as_bytes()).to_vec(),
+        _ => sha2::Sha256::digest(value.as_bytes()).to_vec(),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
 /// RFC 7519 §4.1.3: `aud` is one string or an array of strings.
