@@ -347,6 +347,8 @@ fn login_page(
         },
     );
     p.cookies.extend(set);
+    // The form's answer redirects to the client: browsers hold that redirect to `form-action`.
+    p.form_action = origin_of(&auth.redirect_uri);
     p.render()
 }
 

@@ -8,6 +8,7 @@ mod fusionauth_client;
 mod import;
 mod keys;
 mod migration;
+mod oidc;
 mod quickstart;
 mod serve;
 mod workers;

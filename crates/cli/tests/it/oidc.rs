@@ -1,0 +1,74 @@
+//! Portcullis as an OpenID Provider, checked by a relying party and a browser that are not ours.
+//!
+//! Runs `tests/oidc/oidc.test.mjs` against a freshly started `portcullis serve`: `openid-client`
+//! (the certified-RP author's library, pinned in `tests/oidc/package.json`) does discovery, the
+//! code flow with PKCE and ID-token validation, refresh, userinfo, introspection, revocation and
+//! logout, while Debian's Chromium (driven by `playwright-core`, with no browser download) signs
+//! in on the hosted pages, and `axe-core` checks each page. Screenshots land in
+//! `target/ci-output/oidc/`.
+//!
+//! Needs `node`, `/usr/bin/chromium` and the packages (`npm ci --prefix tests/oidc`); without them
+//! the test fails, never skips: `scripts/test` installs them.
+
+use crate::support::{run_with_timeout, workspace_root, Backend, Server};
+use std::process::Command;
+use std::time::Duration;
+
+const NODE_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn run_oidc_tests(backend: Backend) {
+    let dir = workspace_root().join("tests/oidc");
+    for needed in [
+        dir.join("node_modules/openid-client/package.json"),
+        dir.join("node_modules/playwright-core/package.json"),
+        dir.join("node_modules/axe-core/axe.min.js"),
+        "/usr/bin/chromium".into(),
+    ] {
+        assert!(
+            needed.exists(),
+            "{} is missing: run scripts/test (it installs Chromium and `npm ci --prefix tests/oidc`)",
+            needed.display()
+        );
+    }
+    let server = Server::start(backend);
+    let output_dir = workspace_root()
+        .join("target/ci-output")
+        .join(format!("{backend:?}").to_lowercase());
+    let (ok, output) = run_with_timeout(
+        Command::new("node")
+            .args(["--test", "--test-reporter=spec", "--test-concurrency=1", "oidc.test.mjs"])
+            .current_dir(&dir)
+            .env("PORTCULLIS_URL", &server.url)
+            .env("PORTCULLIS_API_KEY", &server.api_key)
+            .env("PORTCULLIS_CI_OUTPUT", &output_dir)
+            .env("NO_COLOR", "1"),
+        NODE_TIMEOUT,
+    );
+    let count = |what: &str| {
+        output.lines().find_map(|l| {
+            l.trim_start_matches('ℹ')
+                .trim()
+                .strip_prefix(what)?
+                .trim()
+                .parse::<u32>()
+                .ok()
+        })
+    };
+    let (passed, failed) = (count("pass "), count("fail "));
+    assert!(
+        ok && failed == Some(0) && passed.is_some_and(|n| n >= 10),
+        "the OpenID Connect tests failed against portcullis serve ({backend:?}); passed \
+         {passed:?}, failed {failed:?}\n--- node output ---\n{output}\n--- server log ---\n{}",
+        server.log()
+    );
+}
+
+#[test]
+fn sqlite() {
+    run_oidc_tests(Backend::Sqlite);
+}
+
+#[test]
+fn postgres() {
+    run_oidc_tests(Backend::Postgres);
+}

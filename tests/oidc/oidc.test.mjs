@@ -1,0 +1,257 @@
+// Portcullis as an OpenID Provider, checked by parts that are not ours:
+//
+// - `openid-client` (v6, pinned in package.json) is the relying party: discovery, the code flow
+//   with PKCE and its ID-token validation (signature, issuer, audience, nonce, at_hash), refresh,
+//   userinfo, introspection, revocation and the logout URL.
+// - Debian's Chromium, driven by `playwright-core` (never a downloaded browser), is the person: it
+//   signs in on the hosted login page, gets a wrong password wrong, goes through the required
+//   password change, and signs out. Each page is saved as a screenshot and checked by `axe-core`
+//   (no serious or critical violation).
+//
+// Needs PORTCULLIS_URL and PORTCULLIS_API_KEY (a key with every permission) of a running
+// `portcullis serve`; screenshots go to PORTCULLIS_CI_OUTPUT (default target/ci-output) under
+// oidc/. The Rust test `crates/cli/tests/it/oidc.rs` starts a server and runs this file.
+//
+// The tests run in order and share what they set up.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as client from 'openid-client';
+import { chromium } from 'playwright-core';
+
+const url = process.env.PORTCULLIS_URL;
+const apiKey = process.env.PORTCULLIS_API_KEY;
+if (!url || !apiKey) {
+  throw new Error('set PORTCULLIS_URL and PORTCULLIS_API_KEY to a running `portcullis serve`');
+}
+const shots = path.join(process.env.PORTCULLIS_CI_OUTPUT ?? 'target/ci-output', 'oidc');
+mkdirSync(shots, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** A call to the Portcullis API with the key. */
+async function api(method, p, body) {
+  const res = await fetch(`${url}${p}`, {
+    method,
+    headers: { authorization: apiKey, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+// The relying party's own pages: where the provider sends the browser back to.
+let rp;
+let rpUrl;
+let browser;
+let page;
+let config;
+let app;
+const email = `ada-${randomUUID()}@example.com`;
+const changer = `grace-${randomUUID()}@example.com`;
+
+before(async () => {
+  rp = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<!doctype html><html lang="en"><title>Relying party</title><main><h1>Back at the application</h1></main></html>');
+  });
+  await new Promise((r) => rp.listen(0, '127.0.0.1', r));
+  rpUrl = `http://127.0.0.1:${rp.address().port}`;
+
+  // The issuer is the server's URL, as a deployment sets it.
+  const tenants = await api('GET', '/api/tenant');
+  const tenant = tenants.json.tenants[0];
+  let r = await api('PATCH', `/api/tenant/${tenant.id}`, { tenant: { issuer: url } });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  r = await api('POST', '/api/application', {
+    application: {
+      name: 'Relying party',
+      roles: [{ name: 'reader' }],
+      oauthConfiguration: {
+        authorizedRedirectURLs: [`${rpUrl}/callback`],
+        logoutURL: `${rpUrl}/signed-out`,
+        enabledGrants: ['authorization_code', 'refresh_token'],
+        proofKeyForCodeExchangePolicy: 'Required',
+      },
+    },
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  app = r.json.application;
+  for (const [who, extra] of [[email, {}], [changer, { passwordChangeRequired: true }]]) {
+    r = await api('POST', '/api/user/registration', {
+      user: { email: who, password: 'correct horse battery', firstName: 'Ada', lastName: 'Lovelace', ...extra },
+      registration: { applicationId: app.id, roles: ['reader'] },
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+  }
+
+  config = await client.discovery(new URL(url), app.id, app.oauthConfiguration.clientSecret, undefined, {
+    execute: [client.allowInsecureRequests],
+  });
+
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--no-first-run'],
+  });
+  page = await (await browser.newContext()).newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  rp?.close();
+});
+
+/** Saves a screenshot and fails on any serious or critical accessibility violation. */
+async function checkPage(name) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  // Evaluated over the DevTools protocol, which the page's CSP does not govern.
+  await page.evaluate(`${axeSource};0`);
+  const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help}`), [], `accessibility violations on ${name}`);
+}
+
+/** An authorization URL with fresh PKCE, state and nonce. */
+async function authorizationUrl(extra = {}) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const to = client.buildAuthorizationUrl(config, {
+    redirect_uri: `${rpUrl}/callback`,
+    scope: 'openid profile email offline_access',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    ...extra,
+  });
+  return { to, verifier, state, nonce };
+}
+
+async function signIn(who, password) {
+  await page.fill('#loginId', who);
+  await page.fill('#password', password);
+  await page.click('button[type=submit]');
+}
+
+let tokens;
+
+test('discovery names the tenant issuer and S256 only', () => {
+  const m = config.serverMetadata();
+  assert.equal(m.issuer, url);
+  assert.deepEqual(m.code_challenge_methods_supported, ['S256']);
+});
+
+test('a wrong password shows the login page again with an error summary', async () => {
+  const { to } = await authorizationUrl();
+  await page.goto(to.href);
+  await checkPage('01-login');
+  await signIn(email, 'not the password');
+  await page.waitForSelector('#error-summary');
+  assert.match(await page.textContent('#error-summary'), /not right/);
+  await checkPage('02-login-wrong-password');
+});
+
+test('the code flow with PKCE signs in and openid-client validates the ID token', async () => {
+  const { to, verifier, state, nonce } = await authorizationUrl();
+  await page.goto(to.href);
+  await signIn(email, 'correct horse battery');
+  await page.waitForURL(`${rpUrl}/callback**`);
+  tokens = await client.authorizationCodeGrant(config, new URL(page.url()), {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
+  const claims = tokens.claims();
+  assert.equal(claims.email, email);
+  assert.equal(claims.aud, app.id);
+  assert.equal(claims.given_name, 'Ada');
+  assert.ok(tokens.refresh_token, 'offline_access gives a refresh token');
+});
+
+test('a second authorization request is answered by the SSO session without a page', async () => {
+  const { to } = await authorizationUrl({ prompt: 'none' });
+  await page.goto(to.href);
+  await page.waitForURL(`${rpUrl}/callback**`);
+  assert.ok(new URL(page.url()).searchParams.get('code'));
+});
+
+test('userinfo answers the signed-in person', async () => {
+  const info = await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub);
+  assert.equal(info.email, email);
+  assert.deepEqual(info.roles, ['reader']);
+});
+
+test('refresh, introspection and revocation', async () => {
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  assert.ok(refreshed.access_token);
+  assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
+  let info = await client.tokenIntrospection(config, refreshed.access_token);
+  assert.equal(info.active, true);
+  assert.equal(info.sub, tokens.claims().sub);
+  info = await client.tokenIntrospection(config, refreshed.refresh_token);
+  assert.equal(info.active, true);
+  await client.tokenRevocation(config, refreshed.refresh_token);
+  info = await client.tokenIntrospection(config, refreshed.refresh_token);
+  assert.equal(info.active, false);
+  // The exchanged one is used up: a second use revokes the family.
+  await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token));
+});
+
+test('the logout URL ends the SSO session and returns to the registered logout URL', async () => {
+  const to = client.buildEndSessionUrl(config, {
+    id_token_hint: tokens.id_token,
+    post_logout_redirect_uri: `${rpUrl}/signed-out`,
+    state: 'bye',
+  });
+  await page.goto(to.href);
+  await page.waitForURL(`${rpUrl}/signed-out**`);
+  assert.equal(new URL(page.url()).searchParams.get('state'), 'bye');
+  const { to: again } = await authorizationUrl({ prompt: 'none' });
+  await page.goto(again.href);
+  await page.waitForURL(`${rpUrl}/callback**`);
+  assert.equal(new URL(page.url()).searchParams.get('error'), 'login_required');
+});
+
+test('an unregistered return address after logout is refused on our own page', async () => {
+  await page.goto(`${url}/oauth2/logout?client_id=${app.id}&post_logout_redirect_uri=${encodeURIComponent('https://evil.example/')}`);
+  assert.ok(page.url().startsWith(url), page.url());
+  await checkPage('05-logout-refused');
+  await page.goto(`${url}/oauth2/logout`);
+  await checkPage('06-signed-out');
+});
+
+test('a required password change is a step of the sign-in', async () => {
+  const { to, verifier, state, nonce } = await authorizationUrl();
+  await page.goto(to.href);
+  await signIn(changer, 'correct horse battery');
+  await page.waitForSelector('input[name=changePasswordId]', { state: 'attached' });
+  await checkPage('03-change-password');
+  await page.fill('#password', 'an entirely new passphrase');
+  await page.fill('#passwordConfirm', 'an entirely new passphrase');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('.notice');
+  await checkPage('04-password-changed');
+  await signIn(changer, 'an entirely new passphrase');
+  await page.waitForURL(`${rpUrl}/callback**`);
+  const t = await client.authorizationCodeGrant(config, new URL(page.url()), {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+    expectedNonce: nonce,
+  });
+  assert.equal(t.claims().email, changer);
+});
+
+test('an unknown redirect URI is an error page, not a redirect', async () => {
+  const { to } = await authorizationUrl({ redirect_uri: 'https://evil.example/callback' });
+  const res = await page.goto(to.href);
+  assert.equal(res.status(), 400);
+  assert.ok(page.url().startsWith(url));
+  await checkPage('07-bad-redirect');
+});
