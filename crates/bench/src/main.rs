@@ -6,6 +6,7 @@
 mod import;
 mod login;
 mod migrate;
+mod oauth;
 mod tenant_delete;
 
 #[cfg(test)]
@@ -27,6 +28,10 @@ pub enum BenchCommand {
     /// The slow-migration first login against an instant legacy endpoint: legacy call, hash and
     /// our own work timed apart (target ≤ 1 ms of our own); migrations/s at the default hash.
     Migrate(migrate::MigrateBench),
+    /// The token endpoint over HTTP: client-credentials grants, code exchanges and refresh
+    /// grants per second beside their floor (the grant's store calls and signatures alone), and
+    /// Keycloak's same grants on the same cores with --keycloak.
+    Oauth(oauth::OAuthBench),
     /// Users/s deleting a tenant of imported users (DELETE /api/tenant, DELETE /api/user/bulk)
     /// against a bare DELETE FROM users; the time 1 M users would take.
     TenantDelete(tenant_delete::TenantDeleteBench),
@@ -37,6 +42,7 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
         BenchCommand::Import(b) => import::run(b).await,
         BenchCommand::Login(b) => login::run(b).await,
         BenchCommand::Migrate(b) => migrate::run(b).await,
+        BenchCommand::Oauth(b) => oauth::run(b).await,
         BenchCommand::TenantDelete(b) => tenant_delete::run(b).await,
     }
 }
