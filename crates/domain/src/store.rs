@@ -29,7 +29,9 @@ pub trait Store:
     crate::SessionStore
     + crate::migration::connectors::ConnectorStore
     + crate::oauth::OAuthStore
-    + Send + Sync + 'static
+    + Send
+    + Sync
+    + 'static
 {
     /// Database readiness for `/api/status`.
     async fn ping(&self) -> StoreResult<()>;

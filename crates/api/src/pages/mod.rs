@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use minijinja::{context, Environment};
 use portcullis_domain::oauth::{
-    AuthorizeError, AuthorizeRequest, Authorization, LoggedOut, LogoutRequest, ResponseMode,
+    Authorization, AuthorizeError, AuthorizeRequest, LoggedOut, LogoutRequest, ResponseMode,
 };
 use portcullis_domain::{Error, LoginOutcome, LoginRequest, Password, Scope};
 use serde::Deserialize;
@@ -140,7 +140,10 @@ impl Page {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(error = %e, template = self.template, "a page failed to render");
-                return (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be shown.")
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The page could not be shown.",
+                )
                     .into_response();
             }
         };
@@ -162,7 +165,10 @@ impl Page {
         );
         h.insert("x-frame-options", HeaderValue::from_static("DENY"));
         h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-        h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        h.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
         for c in self.cookies {
             h.append(SET_COOKIE, c);
         }
@@ -182,7 +188,12 @@ fn message(status: StatusCode, title: &str, text: &str, app: Option<&str>) -> Re
 
 /// The error page of a request that must not be redirected anywhere.
 fn error_page(text: &str) -> Response {
-    message(StatusCode::BAD_REQUEST, "Sign-in cannot continue", text, None)
+    message(
+        StatusCode::BAD_REQUEST,
+        "Sign-in cannot continue",
+        text,
+        None,
+    )
 }
 
 fn forbidden() -> Response {
@@ -402,7 +413,10 @@ pub async fn authorize(
         return with_code(&s, &auth, &session, Vec::new()).await;
     }
     if auth.no_prompt {
-        return authorize_error(&s, auth.fail("login_required", "The user is not signed in."));
+        return authorize_error(
+            &s,
+            auth.fail("login_required", "The user is not signed in."),
+        );
     }
     login_page(&s, &headers, &auth, StatusCode::OK, None, Vec::new(), None)
 }
@@ -484,7 +498,15 @@ pub async fn authorize_post(
         });
     }
     if !errors.is_empty() {
-        return login_page(&s, &headers, &auth, StatusCode::BAD_REQUEST, Some(&login_id), errors, None);
+        return login_page(
+            &s,
+            &headers,
+            &auth,
+            StatusCode::BAD_REQUEST,
+            Some(&login_id),
+            errors,
+            None,
+        );
     }
     let tenant = auth.tenant.id.expect("stored");
     let outcome = s

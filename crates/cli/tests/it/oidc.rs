@@ -36,7 +36,12 @@ fn run_oidc_tests(backend: Backend) {
         .join(format!("{backend:?}").to_lowercase());
     let (ok, output) = run_with_timeout(
         Command::new("node")
-            .args(["--test", "--test-reporter=spec", "--test-concurrency=1", "oidc.test.mjs"])
+            .args([
+                "--test",
+                "--test-reporter=spec",
+                "--test-concurrency=1",
+                "oidc.test.mjs",
+            ])
             .current_dir(&dir)
             .env("PORTCULLIS_URL", &server.url)
             .env("PORTCULLIS_API_KEY", &server.api_key)
