@@ -69,7 +69,12 @@ pub struct MapArgs {
     /// Import the batches right away (through --url/--api-key, or --database).
     #[arg(long)]
     pub import: bool,
-    #[arg(long, env = "PORTCULLIS_URL", conflicts_with = "database", requires = "import")]
+    #[arg(
+        long,
+        env = "PORTCULLIS_URL",
+        conflicts_with = "database",
+        requires = "import"
+    )]
     pub url: Option<String>,
     #[arg(
         long,
@@ -236,7 +241,10 @@ async fn send_set_password_emails(args: &MapArgs, dir: &std::path::Path) -> Resu
             _ => continue,
         };
         let mut req = http
-            .post(format!("{}/api/user/forgot-password", url.trim_end_matches('/')))
+            .post(format!(
+                "{}/api/user/forgot-password",
+                url.trim_end_matches('/')
+            ))
             .header("Authorization", key)
             .json(&serde_json::json!({"loginId": login_id, "sendForgotPasswordEmail": true}));
         if let Some(t) = args.tenant_id {

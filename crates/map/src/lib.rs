@@ -128,13 +128,13 @@ pub async fn run(opts: Options) -> Result<Summary, Error> {
         let mut checked = false;
         while let Some(chunk) = rows.next_chunk().await {
             for mut row in chunk? {
+                if let Some(p) = &opts.prepare {
+                    p(&mut row)?;
+                }
                 if !checked && (spec.is_sql() || matches!(spec, SourceSpec::Csv { .. })) {
                     opts.mapping.check_columns(&row.columns)?;
                 }
                 checked = true;
-                if let Some(p) = &opts.prepare {
-                    p(&mut row)?;
-                }
                 let m = opts.mapping.map_row(&row)?;
                 if !changed(&m, opts.since) {
                     continue;
@@ -146,9 +146,14 @@ pub async fn run(opts: Options) -> Result<Summary, Error> {
     }
     dedup.settle();
 
-    let mut batches = out
-        .as_ref()
-        .map(|dir| writer::BatchWriter::new(dir, opts.batch, opts.validate_db_constraints, opts.since.is_some()));
+    let mut batches = out.as_ref().map(|dir| {
+        writer::BatchWriter::new(
+            dir,
+            opts.batch,
+            opts.validate_db_constraints,
+            opts.since.is_some(),
+        )
+    });
     let mut passwordless = match &out {
         Some(dir) => {
             let mut w = csv::Writer::from_path(dir.join(writer::PASSWORDLESS))
@@ -171,14 +176,15 @@ pub async fn run(opts: Options) -> Result<Summary, Error> {
     let mut checked = false;
     while let Some(chunk) = rows.next_chunk().await {
         for mut row in chunk? {
+            s.rows_read += 1;
+            // The preset's derived columns count as the source's.
+            if let Some(p) = &opts.prepare {
+                p(&mut row)?;
+            }
             if !checked && (spec.is_sql() || matches!(spec, SourceSpec::Csv { .. })) {
                 opts.mapping.check_columns(&row.columns)?;
             }
             checked = true;
-            s.rows_read += 1;
-            if let Some(p) = &opts.prepare {
-                p(&mut row)?;
-            }
             let m = opts.mapping.map_row(&row)?;
             if let Some(u) = m.updated_at {
                 latest = Some(latest.map_or(u, |l| l.max(u)));
@@ -193,7 +199,13 @@ pub async fn run(opts: Options) -> Result<Summary, Error> {
             if !m.has_password {
                 s.without_password += 1;
                 if let Some(w) = &mut passwordless {
-                    let text = |k: &str| m.user.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+                    let text = |k: &str| {
+                        m.user
+                            .get(k)
+                            .and_then(|v| v.as_str())
+                            .unwrap_or("")
+                            .to_string()
+                    };
                     w.write_record([
                         m.row.to_string(),
                         m.original_id.clone().unwrap_or_default(),

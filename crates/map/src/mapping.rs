@@ -276,7 +276,10 @@ fn kind_of(field: &str) -> Option<Kind> {
         "email" | "username" | "firstName" | "middleName" | "lastName" | "fullName"
         | "mobilePhone" | "imageUrl" | "timezone" | "parentEmail" => Kind::Text,
         "active" | "verified" | "passwordChangeRequired" => Kind::Bool,
-        "insertInstant" | "lastUpdateInstant" | "lastLoginInstant" | "expiry"
+        "insertInstant"
+        | "lastUpdateInstant"
+        | "lastLoginInstant"
+        | "expiry"
         | "passwordLastUpdateInstant" => Kind::Instant,
         "birthDate" => Kind::Date,
         "preferredLanguages" => Kind::List,
@@ -658,7 +661,11 @@ impl Compiled {
         if let Some(p) = &self.config.password {
             let hash = text_of(row.get(&p.hash));
             let usable = hash.as_deref().filter(|h| {
-                !h.is_empty() && !p.unusable_prefixes.iter().any(|pre| h.starts_with(pre.as_str()))
+                !h.is_empty()
+                    && !p
+                        .unusable_prefixes
+                        .iter()
+                        .any(|pre| h.starts_with(pre.as_str()))
             });
             if let Some(hash) = usable {
                 let scheme = match (&p.scheme_column, &p.scheme) {
@@ -857,7 +864,9 @@ fn compile_field(target: &str, kind: Kind, spec: &FieldSpec) -> Result<Field, St
         .map_err(|e| format!("{target:?}: {e}"))?;
     if let Some(d) = &rule.date {
         if !matches!(kind, Kind::Instant | Kind::Date | Kind::Any) {
-            return Err(format!("{target:?} is not a date, so `date = {d:?}` cannot apply"));
+            return Err(format!(
+                "{target:?} is not a date, so `date = {d:?}` cannot apply"
+            ));
         }
     }
     let zone = parse_zone(rule.zone.as_deref()).map_err(|e| format!("{target:?}: {e}"))?;
@@ -1034,10 +1043,7 @@ fn convert(f: &Field, v: Value) -> Result<Value, String> {
             Value::String(_) => Ok(v),
             Value::Number(n) => Ok(Value::String(n.to_string())),
             Value::Bool(b) => Ok(Value::String(b.to_string())),
-            Value::Array(_) => Err(format!(
-                "{} wants text, not a list (use `join`)",
-                f.target
-            )),
+            Value::Array(_) => Err(format!("{} wants text, not a list (use `join`)", f.target)),
             other => Err(format!("{} wants text, not {other}", f.target)),
         },
         Kind::Uuid => {
@@ -1095,10 +1101,7 @@ fn to_bool(v: &Value, r: &FieldRule) -> Result<bool, String> {
 pub fn to_millis(v: &Value, format: Option<&str>, zone: FixedOffset) -> Result<i64, String> {
     let fmt = format.unwrap_or("auto");
     let num = match v {
-        Value::Number(n) => Some(
-            n.as_f64()
-                .ok_or_else(|| format!("{n} is not a time"))?,
-        ),
+        Value::Number(n) => Some(n.as_f64().ok_or_else(|| format!("{n} is not a time"))?),
         Value::String(s) if fmt != "auto" && (fmt == "unix" || fmt == "unix_ms") => Some(
             s.trim()
                 .parse::<f64>()

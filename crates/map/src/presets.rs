@@ -35,7 +35,14 @@ pub struct Preset {
 }
 
 pub const NAMES: [&str; 9] = [
-    "django", "laravel", "wordpress", "supabase", "keycloak", "firebase", "auth0", "drupal7",
+    "django",
+    "laravel",
+    "wordpress",
+    "supabase",
+    "keycloak",
+    "firebase",
+    "auth0",
+    "drupal7",
     "cognito",
 ];
 
@@ -590,7 +597,10 @@ fn keycloak_row(row: &mut Row) -> Result<(), Error> {
             Value::String(s) => serde_json::from_str(s)
                 .map_err(|e| err("credentials", format!("{key} is not JSON: {e}"))),
             Value::Object(_) => Ok(c[key].clone()),
-            _ => Err(err("credentials", format!("the password credential has no {key}"))),
+            _ => Err(err(
+                "credentials",
+                format!("the password credential has no {key}"),
+            )),
         }
     };
     let secret = parse("secretData")?;
@@ -651,7 +661,10 @@ fn keycloak_row(row: &mut Row) -> Result<(), Error> {
 /// A Firebase user's `passwordHash` and `salt` with the project's parameters → `hash_value` in
 /// the hash crate's `$firebase-scrypt$` form.
 fn firebase_row(row: &mut Row, params: &str) -> Result<(), Error> {
-    let hash = row.get("passwordHash").and_then(Value::as_str).map(str::to_string);
+    let hash = row
+        .get("passwordHash")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let salt = row.get("salt").and_then(Value::as_str).map(str::to_string);
     match (hash, salt) {
         (Some(h), Some(s)) if !h.is_empty() => {
@@ -683,11 +696,7 @@ fn load_auth0_hashes(path: &std::path::Path) -> Result<HashMap<String, String>, 
             continue;
         }
         let v: Value = serde_json::from_str(&line).map_err(|e| {
-            Error::Config(format!(
-                "{} line {}: not JSON: {e}",
-                path.display(),
-                i + 1
-            ))
+            Error::Config(format!("{} line {}: not JSON: {e}", path.display(), i + 1))
         })?;
         let Some(hash) = v["passwordHash"].as_str() else {
             continue;

@@ -96,7 +96,10 @@ pub enum SourceSpec {
     Sqlite(PathBuf),
     Postgres(String),
     MySql(String),
-    Csv { path: PathBuf, delimiter: u8 },
+    Csv {
+        path: PathBuf,
+        delimiter: u8,
+    },
     Ndjson(PathBuf),
     /// A JSON array, or the array under `records` (a dotted path) of a JSON object.
     Json {
@@ -383,7 +386,9 @@ async fn read_postgres(url: &str, query: &str, s: &mut Sender) -> Result<(), Err
         let mut values = Vec::with_capacity(cols.names.len());
         for (i, c) in r.columns().iter().enumerate() {
             let ty = c.type_info().name();
-            let e = |err: sqlx::Error| source_err(format!("row {number}, column {:?}: {err}", c.name()));
+            let e = |err: sqlx::Error| {
+                source_err(format!("row {number}, column {:?}: {err}", c.name()))
+            };
             let v = match ty {
                 "BOOL" => r.try_get::<Option<bool>, _>(i).map_err(e)?.map(Value::from),
                 "INT2" => r.try_get::<Option<i16>, _>(i).map_err(e)?.map(Value::from),
@@ -457,7 +462,9 @@ async fn read_mysql(url: &str, query: &str, s: &mut Sender) -> Result<(), Error>
         let mut values = Vec::with_capacity(cols.names.len());
         for (i, c) in r.columns().iter().enumerate() {
             let ty = c.type_info().name();
-            let e = |err: sqlx::Error| source_err(format!("row {number}, column {:?}: {err}", c.name()));
+            let e = |err: sqlx::Error| {
+                source_err(format!("row {number}, column {:?}: {err}", c.name()))
+            };
             let v = match ty {
                 "BOOLEAN" => r.try_get::<Option<bool>, _>(i).map_err(e)?.map(Value::from),
                 "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => {

@@ -25,7 +25,12 @@ pub struct BatchWriter {
 }
 
 impl BatchWriter {
-    pub fn new(dir: &Path, batch: usize, validate_db_constraints: bool, upsert: bool) -> BatchWriter {
+    pub fn new(
+        dir: &Path,
+        batch: usize,
+        validate_db_constraints: bool,
+        upsert: bool,
+    ) -> BatchWriter {
         let mut tail = format!("],\"validateDbConstraints\":{validate_db_constraints}");
         if upsert {
             tail.push_str(",\"upsert\":true");

@@ -112,11 +112,17 @@ fn django_users_made_by_django_sign_in_after_map_and_import() {
     let s = Server::start(Backend::Sqlite);
     let out = map_and_import(&s, "django", &format!("sqlite://{}", db.display()), &[]);
     assert!(out.contains("4 rows into 4 users"), "{out}");
-    assert!(out.contains("1 without a password"), "carol has none: {out}");
+    assert!(
+        out.contains("1 without a password"),
+        "carol has none: {out}"
+    );
     for line in users.lines() {
         let (name, pw) = line.split_once('\t').unwrap();
         let (status, body) = login(&s, &format!("{name}@example.com"), pw, None);
-        assert_eq!(status, 200, "{name} signs in with Django's password: {body}");
+        assert_eq!(
+            status, 200,
+            "{name} signs in with Django's password: {body}"
+        );
         let (status, _) = login(&s, &format!("{name}@example.com"), "wrong-password", None);
         assert_eq!(status, 404);
     }
@@ -155,14 +161,28 @@ fn laravel_users_with_php_password_hash_sign_in() {
     );
     let s = Server::start(Backend::Sqlite);
     let out = map_and_import(&s, "laravel", &format!("sqlite://{}", db.display()), &[]);
-    assert!(out.contains("Next run: --since 2024-02-01T00:00:00.000Z"), "{out}");
-    assert_eq!(login(&s, "taylor@example.com", "taylor-secret", None).0, 200);
-    assert_eq!(login(&s, "jeffrey@example.com", "jeffrey-secret", None).0, 200);
+    assert!(
+        out.contains("Next run: --since 2024-02-01T00:00:00.000Z"),
+        "{out}"
+    );
+    assert_eq!(
+        login(&s, "taylor@example.com", "taylor-secret", None).0,
+        200
+    );
+    assert_eq!(
+        login(&s, "jeffrey@example.com", "jeffrey-secret", None).0,
+        200
+    );
     let t = api(&s, "GET", "/api/user?email=taylor@example.com", json!(null));
     assert_eq!(t["user"]["fullName"], "Taylor Otwell");
     assert_eq!(t["user"]["verified"], true);
     assert_eq!(t["user"]["insertInstant"], 1704067200000i64);
-    let j = api(&s, "GET", "/api/user?email=jeffrey@example.com", json!(null));
+    let j = api(
+        &s,
+        "GET",
+        "/api/user?email=jeffrey@example.com",
+        json!(null),
+    );
     assert_eq!(j["user"]["verified"], false);
 }
 
@@ -229,7 +249,12 @@ fn wordpress_users_in_mariadb_with_phpass_hashes_sign_in_with_their_roles() {
         hashes[0], hashes[1]
     ));
     let s = Server::start(Backend::Sqlite);
-    let app = api(&s, "POST", "/api/application", json!({"application": {"name": "Blog"}}));
+    let app = api(
+        &s,
+        "POST",
+        "/api/application",
+        json!({"application": {"name": "Blog", "roles": [{"name": "administrator"}, {"name": "editor"}]}}),
+    );
     let app_id = app["application"]["id"].as_str().unwrap().to_string();
     let source = format!("{}/{name}", mysql_url());
     let out = map_and_import(&s, "wordpress", &source, &["--application", &app_id]);
@@ -286,7 +311,10 @@ fn supabase_users_hashed_by_pgcrypto_sign_in() {
     let s = Server::start(Backend::Postgres);
     let out = map_and_import(&s, "supabase", &url, &[]);
     psql_on(&postgres_url(), &format!("DROP DATABASE {db}"));
-    assert!(out.contains("1 rows into 1 users"), "the deleted user is left out: {out}");
+    assert!(
+        out.contains("1 rows into 1 users"),
+        "the deleted user is left out: {out}"
+    );
     let (status, body) = login(&s, "sam@supa.example", "sam-pass-1", None);
     assert_eq!(status, 200, "{body}");
     let sam = api(&s, "GET", "/api/user?email=sam@supa.example", json!(null));
@@ -367,7 +395,10 @@ fn firebase_export_with_the_published_scrypt_parameters_signs_in() {
             "14",
         ],
     );
-    assert!(out.contains("1 without a password"), "the social user: {out}");
+    assert!(
+        out.contains("1 without a password"),
+        "the social user: {out}"
+    );
     let (status, body) = login(&s, "user1@fire.example", "user1password", None);
     assert_eq!(status, 200, "{body}");
     let u = api(&s, "GET", "/api/user?email=user1@fire.example", json!(null));
@@ -399,8 +430,19 @@ fn since_maps_only_the_changed_rows_and_upserts_them() {
     let out = map_and_import(&s, "laravel", &source, &["--since", "2024-06-02T00:00:00Z"]);
     assert!(out.contains("4 rows into 2 users"), "{out}");
     assert!(out.contains("2 unchanged since"), "{out}");
-    assert!(out.contains("Next run: --since 2024-07-02T00:00:00.000Z"), "{out}");
-    let c = api(&s, "GET", "/api/user?email=changed@example.com", json!(null));
-    assert_eq!(c["user"]["fullName"], "Changed Again", "the changed user was updated");
+    assert!(
+        out.contains("Next run: --since 2024-07-02T00:00:00.000Z"),
+        "{out}"
+    );
+    let c = api(
+        &s,
+        "GET",
+        "/api/user?email=changed@example.com",
+        json!(null),
+    );
+    assert_eq!(
+        c["user"]["fullName"], "Changed Again",
+        "the changed user was updated"
+    );
     api(&s, "GET", "/api/user?email=newest@example.com", json!(null));
 }

@@ -101,7 +101,10 @@ fn a_csv_maps_to_import_users_with_every_conversion() {
     let s: Summary = rt()
         .block_on(run(options(&src, MAPPING, Some(out.clone()))))
         .unwrap();
-    assert_eq!((s.rows_read, s.users_written, s.duplicates_dropped), (3, 2, 1));
+    assert_eq!(
+        (s.rows_read, s.users_written, s.duplicates_dropped),
+        (3, 2, 1)
+    );
     assert_eq!(s.without_password, 1);
     assert_eq!(s.next_since.as_deref(), Some("2024-03-01T00:00:00.000Z"));
     let users = users_in(&out);
@@ -115,7 +118,11 @@ fn a_csv_maps_to_import_users_with_every_conversion() {
     assert_eq!(ann["data"]["source"], "legacy-crm");
     assert_eq!(ann["data"]["original_user_id"], "1");
     let id = uuid::Uuid::new_v5(&portcullis_map::mapping::DEFAULT_NAMESPACE, b"1");
-    assert_eq!(ann["id"], id.to_string(), "the id is derived from the legacy id");
+    assert_eq!(
+        ann["id"],
+        id.to_string(),
+        "the id is derived from the legacy id"
+    );
     assert_eq!(
         ann["registrations"],
         json!([
@@ -143,7 +150,10 @@ fn a_csv_maps_to_import_users_with_every_conversion() {
         "rows are CSV lines (the header is line 1)"
     );
     let passwordless = std::fs::read_to_string(out.join("passwordless.csv")).unwrap();
-    assert!(passwordless.contains("3,2,bob@example.com,"), "{passwordless}");
+    assert!(
+        passwordless.contains("3,2,bob@example.com,"),
+        "{passwordless}"
+    );
     let batch = std::fs::read_to_string(out.join("users-000001.json")).unwrap();
     assert!(!batch.contains('\n') && batch.ends_with("\"validateDbConstraints\":false}"));
 }
@@ -204,17 +214,28 @@ fn a_malformed_row_is_named_by_its_row_and_column() {
     let e = rt()
         .block_on(run(options(&src, MAPPING, Some(tmp.path().join("out")))))
         .unwrap_err();
-    assert!(matches!(&e, Error::Row { row: 3, column, .. } if column == "joined"), "{e}");
+    assert!(
+        matches!(&e, Error::Row { row: 3, column, .. } if column == "joined"),
+        "{e}"
+    );
     assert_eq!(
         e.to_string(),
         "row 3, column \"joined\": \"2020-01-03\" does not match the date format \"%d/%m/%Y %H:%M\""
     );
 
-    let bad = CSV.replace("$2b$04$5/VF4TzTgk7L04KcDq886OdtHMdfFmeOzkq7RrscvG7Hq1YqnI/bC", "$2b$99$xx");
+    let bad = CSV.replace(
+        "$2b$04$5/VF4TzTgk7L04KcDq886OdtHMdfFmeOzkq7RrscvG7Hq1YqnI/bC",
+        "$2b$99$xx",
+    );
     let src = write(tmp.path(), "users2.csv", &bad);
-    let e = rt().block_on(run(options(&src, MAPPING, None))).unwrap_err();
+    let e = rt()
+        .block_on(run(options(&src, MAPPING, None)))
+        .unwrap_err();
     assert!(e.to_string().starts_with("row 2, column \"pw\": "), "{e}");
-    assert!(!e.to_string().contains("$2b$99$xx"), "the hash stays out of the message: {e}");
+    assert!(
+        !e.to_string().contains("$2b$99$xx"),
+        "the hash stays out of the message: {e}"
+    );
 
     let ndjson = write(
         tmp.path(),
@@ -228,7 +249,11 @@ fn a_malformed_row_is_named_by_its_row_and_column() {
             None,
         )))
         .unwrap_err();
-    assert!(e.to_string().starts_with("row 2, column \"active\": \"maybe\" is not a boolean"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("row 2, column \"active\": \"maybe\" is not a boolean"),
+        "{e}"
+    );
 
     let e = rt()
         .block_on(run(options(&src, "[user]\nemail = \"mail\"\n", None)))
@@ -249,7 +274,11 @@ fn since_keeps_exactly_the_rows_changed_after_it() {
         .iter()
         .map(|u| u["data"]["original_user_id"].clone())
         .collect();
-    assert_eq!(ids, vec![json!("2"), json!("3")], "row 3 is no duplicate once row 1 is out");
+    assert_eq!(
+        ids,
+        vec![json!("2"), json!("3")],
+        "row 3 is no duplicate once row 1 is out"
+    );
     let batch = std::fs::read_to_string(out.join("users-000001.json")).unwrap();
     assert!(batch.ends_with(",\"upsert\":true}"), "{batch}");
 }
