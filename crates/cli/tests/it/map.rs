@@ -446,3 +446,117 @@ fn since_maps_only_the_changed_rows_and_upserts_them() {
     );
     api(&s, "GET", "/api/user?email=newest@example.com", json!(null));
 }
+
+#[test]
+fn drupal7_users_with_sha512_phpass_hashes_sign_in() {
+    let out = Command::new("php")
+        .arg(workspace_root().join("tests/map/drupal7_hash.php"))
+        .arg("drupal-pass-1")
+        .output()
+        .expect("php-cli runs");
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("$S$D"), "{hash}");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("drupal.sqlite");
+    sqlite(
+        &db,
+        &format!(
+            "CREATE TABLE users (uid INTEGER PRIMARY KEY, name VARCHAR(60) NOT NULL DEFAULT '', pass VARCHAR(128) NOT NULL DEFAULT '',
+               mail VARCHAR(254) DEFAULT '', created INTEGER NOT NULL DEFAULT 0, access INTEGER NOT NULL DEFAULT 0,
+               login INTEGER NOT NULL DEFAULT 0, status INTEGER NOT NULL DEFAULT 0, timezone VARCHAR(32), language VARCHAR(12) NOT NULL DEFAULT '');
+             CREATE TABLE role (rid INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL DEFAULT '');
+             CREATE TABLE users_roles (uid INTEGER NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY (uid, rid));
+             INSERT INTO users VALUES (0, '', '', '', 0, 0, 0, 0, NULL, '');
+             INSERT INTO users VALUES (1, 'drupaladmin', '{hash}', 'admin@drupal.example', 1300000000, 1300000100, 0, 1, 'Europe/Paris', 'fr');
+             INSERT INTO role VALUES (3, 'administrator');
+             INSERT INTO users_roles VALUES (1, 3);"
+        ),
+    );
+    let s = Server::start(Backend::Sqlite);
+    let out = map_and_import(&s, "drupal7", &format!("sqlite://{}", db.display()), &[]);
+    assert!(
+        out.contains("1 rows into 1 users"),
+        "the anonymous uid 0 is left out: {out}"
+    );
+    assert_eq!(login(&s, "drupaladmin", "drupal-pass-1", None).0, 200);
+    let u = api(
+        &s,
+        "GET",
+        "/api/user?email=admin@drupal.example",
+        json!(null),
+    );
+    assert_eq!(u["user"]["data"]["drupal_roles"], json!(["administrator"]));
+    assert_eq!(u["user"]["insertInstant"], 1300000000000i64);
+}
+
+#[test]
+fn auth0_export_joined_with_its_hash_export_signs_in_and_cognito_users_get_no_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import bcrypt; print(bcrypt.hashpw(b'auth0-pass-1', bcrypt.gensalt(10)).decode())",
+        ])
+        .output()
+        .unwrap();
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let users = dir.path().join("users.ndjson");
+    std::fs::write(
+        &users,
+        format!(
+            "{}\n{}\n",
+            json!({"user_id": "auth0|60425dc43519d90068f82973", "email": "zero@auth0.example", "email_verified": true,
+                   "name": "Zero", "created_at": "2021-03-05T15:30:00.000Z", "updated_at": "2021-03-06T00:00:00.000Z",
+                   "user_metadata": {"plan": "pro"}}),
+            json!({"user_id": "google-oauth2|1234", "email": "social@auth0.example", "email_verified": true,
+                   "created_at": "2021-03-05T15:30:00.000Z"})
+        ),
+    )
+    .unwrap();
+    let hashes = dir.path().join("hashes.ndjson");
+    std::fs::write(
+        &hashes,
+        format!(
+            "{}\n",
+            json!({"_id": {"$oid": "60425dc43519d90068f82973"}, "email": "zero@auth0.example", "email_verified": true,
+                   "passwordHash": hash, "connection": "Username-Password-Authentication"})
+        ),
+    )
+    .unwrap();
+    let s = Server::start(Backend::Sqlite);
+    let out = map_and_import(
+        &s,
+        "auth0",
+        users.to_str().unwrap(),
+        &["--auth0-hashes", hashes.to_str().unwrap()],
+    );
+    assert!(
+        out.contains("2 rows into 2 users") && out.contains("1 without a password"),
+        "{out}"
+    );
+    assert_eq!(login(&s, "zero@auth0.example", "auth0-pass-1", None).0, 200);
+    let z = api(&s, "GET", "/api/user?email=zero@auth0.example", json!(null));
+    assert_eq!(z["user"]["data"]["user_metadata"]["plan"], "pro");
+
+    let csv = dir.path().join("cognito.csv");
+    std::fs::write(
+        &csv,
+        "name,given_name,family_name,middle_name,nickname,preferred_username,profile,picture,website,email,email_verified,gender,birthdate,zoneinfo,locale,phone_number,phone_number_verified,address,updated_at,cognito:mfa_enabled,cognito:username\n\
+         Cog User,Cog,User,,cogs,,,,,cog@cognito.example,true,,1990-04-05,,en,+15551234567,false,,1700000000,false,cog-user-1\n",
+    )
+    .unwrap();
+    let out = map_and_import(&s, "cognito", csv.to_str().unwrap(), &[]);
+    assert!(
+        out.contains("1 without a password") && out.contains("Generic connector"),
+        "{out}"
+    );
+    let c = api(
+        &s,
+        "GET",
+        "/api/user?email=cog@cognito.example",
+        json!(null),
+    );
+    assert_eq!(c["user"]["username"], "cog-user-1");
+    assert_eq!(c["user"]["birthDate"], "1990-04-05");
+    assert_eq!(c["user"]["verified"], true);
+}
