@@ -274,7 +274,7 @@ enum Kind {
 fn kind_of(field: &str) -> Option<Kind> {
     Some(match field {
         "email" | "username" | "firstName" | "middleName" | "lastName" | "fullName"
-        | "mobilePhone" | "imageUrl" | "timezone" | "parentEmail" => Kind::Text,
+        | "mobilePhone" | "imageUrl" | "timezone" => Kind::Text,
         "active" | "verified" | "passwordChangeRequired" => Kind::Bool,
         "insertInstant"
         | "lastUpdateInstant"
