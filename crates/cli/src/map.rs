@@ -87,9 +87,6 @@ pub struct MapArgs {
     pub database: Option<String>,
     #[arg(long, requires = "import")]
     pub tenant_id: Option<uuid::Uuid>,
-    /// With --import: skip the batches a previous import of --out already loaded.
-    #[arg(long, requires = "import")]
-    pub resume: bool,
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
@@ -211,10 +208,17 @@ pub async fn run(args: MapArgs) -> Result<(), String> {
             api_key: args.api_key.clone(),
             database: args.database.clone(),
             tenant_id: args.tenant_id,
-            resume: args.resume,
+            resume: false,
             quiet,
         })
-        .await?;
+        .await
+        .map_err(|e| {
+            format!(
+                "{e}\n(The batches stay in {}: `portcullis import {} --resume` continues.)",
+                dir.display(),
+                dir.display()
+            )
+        })?;
         if args.send_set_password_email {
             send_set_password_emails(&args, &dir).await?;
         }
