@@ -5,6 +5,7 @@
 
 mod import;
 mod login;
+mod map;
 mod migrate;
 mod oauth;
 mod tenant_delete;
@@ -25,6 +26,9 @@ pub enum BenchCommand {
     /// Logins/s at the tenant's default hash against cores / verify time; CPU per login beside
     /// the hash; refresh-token grants/s. SQLite and PostgreSQL (PORTCULLIS_TEST_POSTGRES_URL).
     Login(login::LoginBench),
+    /// Legacy rows in PostgreSQL (and MariaDB with --mysql) mapped by `portcullis map`'s laravel
+    /// preset into import files, then imported: the pipeline's users/s beside the import's own.
+    Map(map::MapBench),
     /// The slow-migration first login against an instant legacy endpoint: legacy call, hash and
     /// our own work timed apart (target ≤ 1 ms of our own); migrations/s at the default hash.
     Migrate(migrate::MigrateBench),
@@ -41,6 +45,7 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
     match cmd {
         BenchCommand::Import(b) => import::run(b).await,
         BenchCommand::Login(b) => login::run(b).await,
+        BenchCommand::Map(b) => map::run(b).await,
         BenchCommand::Migrate(b) => migrate::run(b).await,
         BenchCommand::Oauth(b) => oauth::run(b).await,
         BenchCommand::TenantDelete(b) => tenant_delete::run(b).await,

@@ -4,6 +4,7 @@
 mod config;
 mod import;
 mod keys;
+mod map;
 mod migration;
 mod serve;
 
@@ -27,6 +28,9 @@ enum Command {
     /// Bulk-load users from a FusionAuth import JSON file, or a directory of them, through the
     /// API or straight into a store.
     Import(import::ImportArgs),
+    /// Map legacy users (a SQL database, CSV, NDJSON or JSON; a preset or a mapping file) to
+    /// import batches, and with --import load them.
+    Map(Box<map::MapArgs>),
     /// The tenants' signing keys: list, rotate.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -49,6 +53,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => rt.block_on(serve::run(args)),
         Command::Import(args) => rt.block_on(import::run(args)),
+        Command::Map(args) => rt.block_on(map::run(*args)),
         Command::Keys(cmd) => rt.block_on(keys::run(cmd)),
         Command::Migration(cmd) => rt.block_on(migration::run(cmd)),
     };
