@@ -64,6 +64,10 @@ async fn fixture(backend: Backend) -> Result<Fixture, String> {
     identity.ensure_defaults().await.map_err(e)?;
     let mut app = Application {
         name: "Bench".into(),
+        roles: vec![portcullis_domain::Role {
+            name: "reader".into(),
+            ..Default::default()
+        }],
         ..Application::default()
     };
     app.settings.insert(
