@@ -194,7 +194,8 @@ OIDCRemoteUserClaim email
 EOF
 
 apache=$(command -v apache2 || echo /usr/sbin/apache2)
-"$apache" -f "$tmp/apache/apache2.conf" -DFOREGROUND &
+# In its own session: Apache's parent signals its whole process group when it stops.
+setsid "$apache" -f "$tmp/apache/apache2.conf" -DFOREGROUND &
 pids+=($!)
 wait_for "$APP_URL/signed-out.html" "Apache" "$tmp/apache/error.log"
 

@@ -21,6 +21,7 @@ $h = fn (string $s): string => htmlspecialchars($s, ENT_QUOTES);
 <title>Legacy PHP app</title>
 <style>
   body { font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; padding: 0 1rem; color: #1b1b1b; }
+  .roles { padding: 0; margin: .25rem 0; }
   .roles li { display: inline-block; margin-right: .5rem; padding: .1rem .6rem; border-radius: 1rem; background: #e3ecfa; }
   dt { font-weight: 600; margin-top: .75rem; }
 </style>
