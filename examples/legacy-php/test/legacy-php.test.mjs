@@ -74,7 +74,10 @@ test('a legacy user signs in to the PHP app through Portcullis and is migrated',
         await page.fill('#loginId', 'alice@legacy.example');
         await page.fill('#password', 'alice-password');
         await page.click('button[type=submit]');
-        await page.waitForURL(`${APP_URL}/`);
+        await page.waitForURL(`${APP_URL}/`).catch(async (e) => {
+            await shoot(page, '3-php-page-not-reached');
+            throw new Error(`the browser is at ${page.url()}, not ${APP_URL}/: ${await page.locator('body').innerText()}`, { cause: e });
+        });
         await page.locator('#name').waitFor();
         await shoot(page, '3-php-page-signed-in');
         assert.equal(await page.locator('#name').innerText(), 'Alice Archer');
