@@ -7,6 +7,7 @@ mod crash;
 mod fusionauth_client;
 mod import;
 mod keys;
+mod legacy_php;
 mod map;
 mod migration;
 mod oidc;
