@@ -468,6 +468,18 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         Route::protocol("/oauth2/change-password", vec![
             op(M::POST, pages::change_password_post, "The change-password step of a login").open(),
         ]),
+        Route::protocol("/oauth2/register", vec![
+            op(M::GET, pages::register, "Self-service registration page (when the application enables it)").open(),
+            op(M::POST, pages::register_post, "The registration form: creates the user and signs them in").open(),
+        ]),
+        Route::protocol("/oauth2/forgot", vec![
+            op(M::GET, pages::forgot, "Forgot-password page").open(),
+            op(M::POST, pages::forgot_post, "The forgot-password form: queues the reset email").open(),
+        ]),
+        Route::protocol("/oauth2/reset-password", vec![
+            op(M::GET, pages::reset_password, "The reset page a forgot-password email links to").open(),
+            op(M::POST, pages::reset_password_post, "The reset form: sets the new password").open(),
+        ]),
         Route::protocol("/oauth2/token", vec![
             op(M::POST, oauth::token, "Token endpoint: authorization_code, refresh_token, client_credentials, password").open(),
         ]),

@@ -1,6 +1,7 @@
 //! The hosted pages a browser visits: `/oauth2/authorize` (the login page, and the redirect
 //! back to the client with a code), the change-password step a login can require, and
-//! `/oauth2/logout`.
+//! `/oauth2/logout`; self-service registration, forgot password and the reset page are in
+//! [`account`].
 //!
 //! Pages are server-rendered from templates (minijinja, HTML-escaped), work without JavaScript,
 //! and every answer carries `Cache-Control: no-store`, a CSP with `frame-ancestors 'none'` and
@@ -22,6 +23,11 @@ use portcullis_domain::oauth::{
 use portcullis_domain::{Error, LoginOutcome, LoginRequest, Password, Scope};
 use serde::Deserialize;
 use std::sync::OnceLock;
+
+mod account;
+pub use account::{
+    forgot, forgot_post, register, register_post, reset_password, reset_password_post,
+};
 
 /// The SSO session's cookie.
 pub const SSO_COOKIE: &str = "portcullis_sso";
@@ -57,6 +63,8 @@ fn templates() -> &'static Environment<'static> {
                 include_str!("templates/change_password.html"),
             ),
             ("form_post.html", include_str!("templates/form_post.html")),
+            ("register.html", include_str!("templates/register.html")),
+            ("forgot.html", include_str!("templates/forgot.html")),
         ] {
             env.add_template(name, source).expect("a valid template");
         }
@@ -69,6 +77,15 @@ fn templates() -> &'static Environment<'static> {
 struct PageError {
     field: Option<&'static str>,
     message: String,
+}
+
+impl PageError {
+    fn on(field: &'static str, message: impl Into<String>) -> Self {
+        PageError {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
 }
 
 fn random() -> String {
@@ -240,6 +257,16 @@ fn carried(req: &AuthorizeRequest) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// `path` with the authorization request's parameters, for a link between pages.
+fn page_url(path: &str, req: &AuthorizeRequest) -> String {
+    let params = carried(req);
+    if params.is_empty() {
+        return path.to_string();
+    }
+    let q = serde_urlencoded::to_string(&params).unwrap_or_default();
+    format!("{path}?{q}")
+}
+
 /// Parses a query string or form body, refusing a parameter sent twice (RFC 6749 §3.1).
 fn parse_params<T: for<'de> Deserialize<'de>>(raw: &[u8]) -> Result<T, String> {
     let pairs: Vec<(String, String)> =
@@ -333,6 +360,10 @@ fn login_page(
     notice: Option<&str>,
 ) -> Response {
     let (token, set) = csrf(headers, s);
+    let register_url = auth
+        .config
+        .self_registration
+        .then(|| page_url("/oauth2/register", &auth.request));
     let mut p = Page::new(
         status,
         "login.html",
@@ -344,6 +375,8 @@ fn login_page(
             login_id => login_id.or(auth.login_hint.as_deref()).unwrap_or(""),
             errors => errors,
             notice => notice,
+            forgot_url => page_url("/oauth2/forgot", &auth.request),
+            register_url => register_url,
         },
     );
     p.cookies.extend(set);
@@ -530,6 +563,8 @@ pub async fn authorize_post(
                 "change_password.html",
                 context! {
                     title => "Change your password",
+                    lead => "Your password must be changed before you can sign in.",
+                    action => "/oauth2/change-password",
                     app_name => auth.app.name.clone(),
                     csrf => token,
                     change_password_id => change_password_id,
@@ -559,7 +594,12 @@ pub async fn authorize_post(
         Err(Error::NotFound) | Err(Error::Invalid(_)) => return wrong(&s),
         Err(e) => return unavailable(&s, &auth, e),
     };
-    let user_id = user.id.expect("stored");
+    signed_in(&s, &auth, user.id.expect("stored")).await
+}
+
+/// A person who just proved who they are (signed in or registered): starts the SSO session and
+/// goes back to the client with a code.
+async fn signed_in(s: &AppState, auth: &Authorization, user_id: uuid::Uuid) -> Response {
     match s
         .oauth
         .start_session(&auth.tenant, user_id, portcullis_domain::now_millis())
@@ -567,10 +607,10 @@ pub async fn authorize_post(
     {
         Ok((secret, session)) => {
             let ttl = (session.expires_instant - session.auth_time) / 1000;
-            let cookies = vec![set_cookie(&s, SSO_COOKIE, &secret, Some(ttl))];
-            with_code(&s, &auth, &session, cookies).await
+            let cookies = vec![set_cookie(s, SSO_COOKIE, &secret, Some(ttl))];
+            with_code(s, auth, &session, cookies).await
         }
-        Err(e) => unavailable(&s, &auth, e),
+        Err(e) => unavailable(s, auth, e),
     }
 }
 
@@ -613,6 +653,8 @@ pub async fn change_password_post(
             "change_password.html",
             context! {
                 title => "Change your password",
+                lead => "Your password must be changed before you can sign in.",
+                action => "/oauth2/change-password",
                 app_name => auth.app.name.clone(),
                 csrf => token,
                 change_password_id => id.clone(),
