@@ -4,7 +4,7 @@
 //! document ([`crate::openapi`]) are all built from it, so adding a route is one entry here.
 
 use crate::handlers::{
-    api_key, application, connector, group, import, key, login, status, tenant, user,
+    api_key, application, connector, group, import, key, login, status, tenant, theme, user,
 };
 use crate::{oauth, pages};
 use crate::wire::*;
@@ -499,6 +499,19 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         ]),
         Route::protocol("/oauth2/jwks", vec![
             op(M::GET, login::jwks, "Public signing keys (alias of /.well-known/jwks.json)").open(),
+        ]),
+        // --- themes of the hosted pages ----------------------------------------------------
+        Route::new("/api/theme", vec![
+            op(M::GET, theme::list, "List the themes of the hosted pages").ok::<ThemesBody>(),
+            op(M::POST, theme::create, "Create a theme: templates (compiled on save), stylesheet, messages per locale")
+                .body::<ThemeBody>().ok::<ThemeBody>(),
+        ]),
+        Route::new("/api/theme/{themeId}", vec![
+            op(M::GET, theme::get, "Retrieve a theme").ok::<ThemeBody>(),
+            op(M::POST, theme::create, "Create a theme with this id").body::<ThemeBody>().ok::<ThemeBody>(),
+            op(M::PUT, theme::replace, "Replace a theme").body::<ThemeBody>().ok::<ThemeBody>(),
+            op(M::PATCH, theme::patch, "Merge-patch a theme").body::<ThemeBody>().ok::<ThemeBody>(),
+            op(M::DELETE, theme::delete, "Delete a theme no tenant uses").empty(200, "Deleted"),
         ]),
         // --- slow migration --------------------------------------------------------------
         Route::new("/api/connector", vec![

@@ -3,7 +3,7 @@
 //! document. The entities inside them (and their schemas) are the domain's.
 
 use portcullis_domain::{
-    ApiKey, Application, Connector, Errors, Group, ImportJob, ImportRequest, ImportedRefreshToken,
+    ApiKey, Application, Connector, Errors, Theme, Group, ImportJob, ImportRequest, ImportedRefreshToken,
     KeyView, Membership, Registration, Role, Tenant, User,
 };
 use serde::{Deserialize, Serialize};
@@ -229,6 +229,16 @@ pub struct ApiKeyBody {
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeysBody {
     pub api_keys: Vec<ApiKey>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct ThemeBody {
+    pub theme: Theme,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ThemesBody {
+    pub themes: Vec<Theme>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -6,7 +6,7 @@
 //! person ends where the login would have taken them: back at the client with a code, or on
 //! the login page of that request. Registration is offered only to clients whose application
 //! enables it. Forgot password answers the same page whatever was typed; its email goes out
-//! through the mail worker, as the Forgot Password API's does.
+//! through the mail worker, as the Forgot Password API's does. Pages are in the tenant's theme.
 
 use super::*;
 use portcullis_domain::oauth::{Registered, SelfRegistration};
@@ -38,14 +38,21 @@ fn page_errors(errors: portcullis_domain::Errors) -> Vec<PageError> {
     out
 }
 
-/// The query string of a page: its authorization request, checked.
-async fn authorization(s: &AppState, q: Option<String>) -> Result<Authorization, Response> {
+/// The query string of a page: its authorization request, checked, and the tenant's look.
+async fn authorization(
+    s: &AppState,
+    headers: &HeaderMap,
+    q: Option<String>,
+) -> Result<(Authorization, Look), Response> {
     let req: AuthorizeRequest =
         parse_params(q.unwrap_or_default().as_bytes()).map_err(|m| error_page(&m))?;
-    s.oauth
+    let auth = s
+        .oauth
         .check_authorize(req)
         .await
-        .map_err(|e| authorize_error(s, e))
+        .map_err(|e| authorize_error(s, e))?;
+    let look = look_for(s, &auth.tenant, headers).await;
+    Ok((auth, look))
 }
 
 // --- registration ---------------------------------------------------------------------------
@@ -60,6 +67,7 @@ struct Typed {
 
 fn register_page(
     s: &AppState,
+    look: &Look,
     headers: &HeaderMap,
     auth: &Authorization,
     status: StatusCode,
@@ -68,10 +76,11 @@ fn register_page(
 ) -> Response {
     let (token, set) = csrf(headers, s);
     let mut p = Page::new(
+        look,
         status,
         "register.html",
         context! {
-            title => "Create an account",
+            title => look.t("register_title"),
             app_name => auth.app.name.clone(),
             csrf => token,
             params => carried(&auth.request),
@@ -86,13 +95,8 @@ fn register_page(
     p.render()
 }
 
-fn registration_closed(auth: &Authorization) -> Response {
-    message(
-        StatusCode::NOT_FOUND,
-        "Registration is not available",
-        "This application does not let people create their own accounts. Ask its support for one.",
-        Some(&auth.app.name),
-    )
+fn registration_closed(look: &Look, auth: &Authorization) -> Response {
+    state(look, StatusCode::NOT_FOUND, "registration_closed", Some(&auth.app.name))
 }
 
 /// `GET /oauth2/register`: the registration form of an authorization request, when the
@@ -102,18 +106,18 @@ pub async fn register(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let auth = match authorization(&s, q).await {
+    let (auth, look) = match authorization(&s, &headers, q).await {
         Ok(a) => a,
         Err(r) => return r,
     };
     if !auth.config.self_registration {
-        return registration_closed(&auth);
+        return registration_closed(&look, &auth);
     }
     let typed = Typed {
         email: auth.login_hint.clone().unwrap_or_default(),
         ..Typed::default()
     };
-    register_page(&s, &headers, &auth, StatusCode::OK, &typed, Vec::new())
+    register_page(&s, &look, &headers, &auth, StatusCode::OK, &typed, Vec::new())
 }
 
 #[derive(Deserialize)]
@@ -152,8 +156,9 @@ pub async fn register_post(
         Ok(a) => a,
         Err(e) => return authorize_error(&s, e),
     };
+    let look = look_for(&s, &auth.tenant, &headers).await;
     if !auth.config.self_registration {
-        return registration_closed(&auth);
+        return registration_closed(&look, &auth);
     }
     let typed = Typed {
         email: form.email.clone().unwrap_or_default().trim().to_string(),
@@ -163,18 +168,16 @@ pub async fn register_post(
     let password = form.password.unwrap_or_default();
     let mut errors = Vec::new();
     if typed.email.is_empty() {
-        errors.push(PageError::on("email", "Enter your email address."));
+        errors.push(PageError::on("email", look.t("enter_email")));
     }
     if password.is_empty() {
-        errors.push(PageError::on("password", "Enter a password."));
+        errors.push(PageError::on("password", look.t("enter_new_password")));
     } else if Some(&password) != form.password_confirm.as_ref() {
-        errors.push(PageError::on(
-            "passwordConfirm",
-            "Enter the same password in both fields.",
-        ));
+        errors.push(PageError::on("passwordConfirm", look.t("same_password_twice")));
     }
     if !errors.is_empty() {
-        return register_page(&s, &headers, &auth, StatusCode::BAD_REQUEST, &typed, errors);
+        let status = StatusCode::BAD_REQUEST;
+        return register_page(&s, &look, &headers, &auth, status, &typed, errors);
     }
     let outcome = s
         .oauth
@@ -193,43 +196,44 @@ pub async fn register_post(
             let settings = portcullis_domain::settings::LoginSettings::of(&auth.tenant, None);
             if settings.verify_email && !user.verified {
                 return message(
+                    &look,
                     StatusCode::OK,
-                    "Verify your email",
-                    "Your account is created. Verify your email address with the link we send you, then sign in.",
+                    "verify_email_title",
+                    &look.t("registered_verify_text"),
                     Some(&auth.app.name),
                 );
             }
-            signed_in(&s, &auth, user.id.expect("stored")).await
+            signed_in(&s, &look, &auth, user.id.expect("stored")).await
         }
         Ok(Registered::Taken) => register_page(
             &s,
+            &look,
             &headers,
             &auth,
             StatusCode::BAD_REQUEST,
             &typed,
-            vec![PageError::on(
-                "email",
-                "An account with this email already exists. Sign in, or reset your password if you forgot it.",
-            )],
+            vec![PageError::on("email", look.t("email_taken"))],
         ),
         Ok(Registered::InLegacy) => login_page(
             &s,
+            &look,
             &headers,
             &auth,
             StatusCode::OK,
             Some(&typed.email),
             Vec::new(),
-            Some("You already have an account with this email. Sign in with the password you have always used; your account moves over as you do."),
+            Some(&look.t("email_in_legacy")),
         ),
         Err(Error::Invalid(errs)) => register_page(
             &s,
+            &look,
             &headers,
             &auth,
             StatusCode::BAD_REQUEST,
             &typed,
             page_errors(errs),
         ),
-        Err(e) => unavailable(&s, &auth, e),
+        Err(e) => unavailable(&look, &auth, e),
     }
 }
 
@@ -237,6 +241,7 @@ pub async fn register_post(
 
 fn forgot_page(
     s: &AppState,
+    look: &Look,
     headers: &HeaderMap,
     auth: &Authorization,
     status: StatusCode,
@@ -245,10 +250,11 @@ fn forgot_page(
 ) -> Response {
     let (token, set) = csrf(headers, s);
     let mut p = Page::new(
+        look,
         status,
         "forgot.html",
         context! {
-            title => "Forgot your password?",
+            title => look.t("forgot_title"),
             app_name => auth.app.name.clone(),
             csrf => token,
             params => carried(&auth.request),
@@ -267,12 +273,12 @@ pub async fn forgot(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let auth = match authorization(&s, q).await {
+    let (auth, look) = match authorization(&s, &headers, q).await {
         Ok(a) => a,
         Err(r) => return r,
     };
     let hint = auth.login_hint.clone().unwrap_or_default();
-    forgot_page(&s, &headers, &auth, StatusCode::OK, &hint, Vec::new())
+    forgot_page(&s, &look, &headers, &auth, StatusCode::OK, &hint, Vec::new())
 }
 
 #[derive(Deserialize)]
@@ -326,6 +332,7 @@ pub async fn forgot_post(
         Ok(a) => a,
         Err(e) => return authorize_error(&s, e),
     };
+    let look = look_for(&s, &auth.tenant, &headers).await;
     // The Forgot Password API's check: not blank, no control characters, not over the bound.
     let raw = form.login_id.unwrap_or_default();
     let mut checked = portcullis_domain::Errors::default();
@@ -334,11 +341,12 @@ pub async fn forgot_post(
     if !checked.is_empty() {
         return forgot_page(
             &s,
+            &look,
             &headers,
             &auth,
             StatusCode::BAD_REQUEST,
             "",
-            vec![PageError::on("loginId", "Enter your email or username.")],
+            vec![PageError::on("loginId", look.t("enter_login_id"))],
         );
     }
     let link = reset_link(&s, &auth);
@@ -346,15 +354,16 @@ pub async fn forgot_post(
         .sessions()
         .queue_reset(auth.tenant.clone(), login_id, link, s.resets());
     Page::new(
+        &look,
         StatusCode::OK,
         "message.html",
         context! {
-            title => "Check your email",
+            title => look.t("forgot_sent_title"),
             app_name => auth.app.name.clone(),
-            message => "If an account exists for what you entered, we have sent an email with a link to choose a new password. The link works once and for a limited time.",
+            message => look.t("forgot_sent_text"),
             error => false,
             link => page_url("/oauth2/authorize", &auth.request),
-            link_text => "Back to sign in",
+            link_text => look.t("back_to_sign_in"),
         },
     )
     .render()
@@ -376,6 +385,7 @@ struct ResetForm {
 
 fn reset_page(
     s: &AppState,
+    look: &Look,
     headers: &HeaderMap,
     id: &str,
     request: &AuthorizeRequest,
@@ -384,11 +394,12 @@ fn reset_page(
 ) -> Response {
     let (token, set) = csrf(headers, s);
     let mut p = Page::new(
+        look,
         status,
         "change_password.html",
         context! {
-            title => "Choose a new password",
-            lead => "Choose the new password of your account.",
+            title => look.t("reset_title"),
+            lead => look.t("reset_lead"),
             action => "/oauth2/reset-password",
             csrf => token,
             change_password_id => id,
@@ -400,13 +411,19 @@ fn reset_page(
     p.render()
 }
 
-fn link_expired() -> Response {
-    message(
-        StatusCode::BAD_REQUEST,
-        "This link has expired",
-        "The link to reset your password has expired or was used already. Ask for a new one from the sign-in page.",
-        None,
-    )
+fn link_expired(look: &Look) -> Response {
+    state(look, StatusCode::BAD_REQUEST, "link_expired", None)
+}
+
+/// The look of a reset page: the tenant's of the client the link carries, if it names one
+/// (the id itself tells nothing until it is used).
+async fn reset_look(s: &AppState, headers: &HeaderMap, req: &AuthorizeRequest) -> Look {
+    if req.client_id.as_deref().is_some_and(|c| !c.is_empty()) {
+        if let Ok(auth) = s.oauth.check_authorize(req.clone()).await {
+            return look_for(s, &auth.tenant, headers).await;
+        }
+    }
+    default_look()
 }
 
 /// `GET /oauth2/reset-password?changePasswordId=…`: the page a reset email links to. Whether
@@ -420,10 +437,11 @@ pub async fn reset_password(
         Ok(f) => f,
         Err(m) => return error_page(&m),
     };
+    let look = reset_look(&s, &headers, &form.request).await;
     let Some(id) = form.change_password_id.filter(|i| !i.is_empty()) else {
-        return link_expired();
+        return link_expired(&look);
     };
-    reset_page(&s, &headers, &id, &form.request, StatusCode::OK, Vec::new())
+    reset_page(&s, &look, &headers, &id, &form.request, StatusCode::OK, Vec::new())
 }
 
 /// `POST /oauth2/reset-password`: sets the new password through the emailed id (the tenant's
@@ -441,17 +459,18 @@ pub async fn reset_password_post(
     if !csrf_holds(&headers, form.csrf_token.as_deref()) {
         return forbidden();
     }
+    let look = reset_look(&s, &headers, &form.request).await;
     let id = form.change_password_id.unwrap_or_default();
     let password = form.password.unwrap_or_default();
-    let again = |errors| reset_page(&s, &headers, &id, &form.request, StatusCode::BAD_REQUEST, errors);
+    let again = |errors| {
+        let status = StatusCode::BAD_REQUEST;
+        reset_page(&s, &look, &headers, &id, &form.request, status, errors)
+    };
     if password.is_empty() {
-        return again(vec![PageError::on("password", "Enter the new password.")]);
+        return again(vec![PageError::on("password", look.t("enter_the_new_password"))]);
     }
     if Some(&password) != form.password_confirm.as_ref() {
-        return again(vec![PageError::on(
-            "passwordConfirm",
-            "Enter the same password in both fields.",
-        )]);
+        return again(vec![PageError::on("passwordConfirm", look.t("same_password_twice"))]);
     }
     let req = ChangePasswordRequest {
         password: Some(Password(password)),
@@ -470,34 +489,26 @@ pub async fn reset_password_post(
                     .collect(),
             )
         }
-        Err(Error::NotFound) => return link_expired(),
+        Err(Error::NotFound) => return link_expired(&look),
         Err(e) => {
             tracing::error!(error = %e, "the hosted password reset failed");
-            return message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Something went wrong",
-                "The password could not be changed. Please try again in a moment.",
-                None,
-            );
+            let text = look.t("reset_failed_text");
+            return message(&look, StatusCode::SERVICE_UNAVAILABLE, "failed_title", &text, None);
         }
     }
     if form.request.client_id.as_deref().is_some_and(|c| !c.is_empty()) {
         if let Ok(auth) = s.oauth.check_authorize(form.request.clone()).await {
             return login_page(
                 &s,
+                &look,
                 &headers,
                 &auth,
                 StatusCode::OK,
                 None,
                 Vec::new(),
-                Some("Your password is changed. Sign in with the new password."),
+                Some(&look.t("password_changed_sign_in")),
             );
         }
     }
-    message(
-        StatusCode::OK,
-        "Password changed",
-        "Your password is changed. Go back to the application and sign in with the new password.",
-        None,
-    )
+    state(&look, StatusCode::OK, "password_changed", None)
 }

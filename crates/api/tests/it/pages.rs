@@ -1,6 +1,6 @@
 //! The hosted pages around the login, driven as a browser drives them: forgot password with
-//! the email read from a real SMTP server, the reset page it links to, and self-service
-//! registration.
+//! the email read from a real SMTP server, the reset page it links to, self-service
+//! registration, and the tenant's theme (the Theme API and what the pages render from it).
 
 use crate::oauth::{
     authorize_query, client, client_with, login_form, token, Browser, Client, Seen, REDIRECT,
@@ -15,6 +15,8 @@ portcullis_store::on_both_backends!(
     the_forgot_page_answers_the_same_for_anyone,
     self_registration_creates_a_registered_user_and_signs_them_in,
     registration_is_offered_only_when_the_application_enables_it,
+    the_theme_api_keeps_themes_per_tenant_and_refuses_a_template_that_does_not_compile,
+    the_tenants_theme_renders_its_templates_stylesheet_and_messages,
 );
 
 /// An attribute's value as the page's HTML holds it, unescaped.
@@ -427,3 +429,156 @@ async fn registration_is_offered_only_when_the_application_enables_it(b: Backend
     assert_eq!(s.get("/api/user?email=eve@example.com").await.status, 404);
 }
 
+async fn the_theme_api_keeps_themes_per_tenant_and_refuses_a_template_that_does_not_compile(
+    b: Backend,
+) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let other = s.new_tenant("Other").await;
+    let created = send(
+        s.req("POST", "/api/theme")
+            .header("X-FusionAuth-TenantId", &t)
+            .json(&json!({"theme": {
+                "name": "Shop",
+                "templates": {"oauth2Authorize": "{% extends \"base.html\" %}{% block content %}<h1>{{ t.sign_in }} at the shop</h1>{% endblock %}"},
+                "stylesheet": "body { background: #fafafa; }",
+                "defaultMessages": "sign_in=Welcome",
+                "localizedMessages": {"de": "sign_in=Anmelden"},
+            }})),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{created:?}");
+    let id = created.json["theme"]["id"].as_str().unwrap().to_string();
+    assert_eq!(created.json["theme"]["tenantId"], t.as_str());
+    assert_eq!(created.json["theme"]["localizedMessages"]["de"], "sign_in=Anmelden");
+
+    let one = s.get(&format!("/api/theme/{id}")).await;
+    assert_eq!(one.status, 200, "{one:?}");
+    assert_eq!(one.json["theme"]["name"], "Shop");
+    let list = s.get("/api/theme").await;
+    assert_eq!(list.json["themes"].as_array().unwrap().len(), 1, "{list:?}");
+
+    // A key locked to another tenant sees no such theme.
+    let key = s.key_with(json!({"tenantId": other})).await;
+    let hidden = send(s.req_as(&key, "GET", &format!("/api/theme/{id}"))).await;
+    assert_eq!(hidden.status, 404, "{hidden:?}");
+    let none = send(s.req_as(&key, "GET", "/api/theme")).await;
+    assert_eq!(none.json["themes"], json!([]), "{none:?}");
+
+    // A template that does not compile, an unknown template and a bad message line: 400, and
+    // nothing changes.
+    let bad = s
+        .call(
+            "PATCH",
+            &format!("/api/theme/{id}"),
+            json!({"theme": {"templates": {"oauth2Authorize": "{% if %}", "nope": "x"},
+                   "localizedMessages": {"fr": "no equals sign"}}}),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert_eq!(
+        bad.field_code("theme.templates.oauth2Authorize"),
+        Some("[invalid]theme.templates.oauth2Authorize")
+    );
+    assert_eq!(bad.field_code("theme.templates.nope"), Some("[invalid]theme.templates.nope"));
+    assert_eq!(
+        bad.field_code("theme.localizedMessages.fr"),
+        Some("[invalid]theme.localizedMessages.fr")
+    );
+    let blank = s
+        .call("PUT", &format!("/api/theme/{id}"), json!({"theme": {"name": " "}}))
+        .await;
+    assert_eq!(blank.field_code("theme.name"), Some("[blank]theme.name"), "{blank:?}");
+    assert_eq!(s.get(&format!("/api/theme/{id}")).await.json["theme"]["name"], "Shop");
+
+    let renamed = s
+        .call("PATCH", &format!("/api/theme/{id}"), json!({"theme": {"name": "Shop 2"}}))
+        .await;
+    assert_eq!(renamed.status, 200, "{renamed:?}");
+    assert_eq!(renamed.json["theme"]["stylesheet"], "body { background: #fafafa; }");
+
+    // In use by its tenant: not deleted.
+    let a = s
+        .call("PATCH", &format!("/api/tenant/{t}"), json!({"tenant": {"themeId": id}}))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let used = send(s.req("DELETE", &format!("/api/theme/{id}"))).await;
+    assert_eq!(used.status, 400, "{used:?}");
+    assert_eq!(used.general_code(), Some("[ThemeInUse]"));
+    let a = s
+        .call("PATCH", &format!("/api/tenant/{t}"), json!({"tenant": {"themeId": null}}))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let gone = send(s.req("DELETE", &format!("/api/theme/{id}"))).await;
+    assert_eq!(gone.status, 200, "{gone:?}");
+    assert_eq!(s.get(&format!("/api/theme/{id}")).await.status, 404);
+}
+
+async fn the_tenants_theme_renders_its_templates_stylesheet_and_messages(b: Backend) {
+    let s = Server::start(b).await;
+    let c = client(&s).await;
+    let mut br = Browser::new(&s);
+    // The default theme.
+    let plain = br.get(&authorize_query(&c, &[])).await;
+    assert!(plain.body.contains("<h1>Sign in</h1>"), "{}", plain.body);
+    assert!(plain.body.contains("<html lang=\"en\">"));
+
+    let created = send(
+        s.req("POST", "/api/theme")
+            .header("X-FusionAuth-TenantId", &c.tenant)
+            .json(&json!({"theme": {
+                "name": "Shop",
+                "templates": {"oauth2Authorize": "{% extends \"base.html\" %}{% block content %}<h1>{{ t.sign_in }} at the shop</h1><form method=\"post\" action=\"/oauth2/authorize\"><input type=\"hidden\" name=\"csrf_token\" value=\"{{ csrf }}\">{% for name, value in params %}<input type=\"hidden\" name=\"{{ name }}\" value=\"{{ value }}\">{% endfor %}<label for=\"loginId\">{{ t.login_id }}</label><input id=\"loginId\" name=\"loginId\"><label for=\"password\">{{ t.password }}</label><input id=\"password\" name=\"password\" type=\"password\"><button>{{ t.sign_in_button }}</button></form>{% endblock %}"},
+                "stylesheet": "body { background: #fafafa; }",
+                "localizedMessages": {"de": "sign_in=Anmelden\nlogin_id=E-Mail oder Benutzername", "en": "sign_in=Welcome"},
+            }})),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{created:?}");
+    let id = created.json["theme"]["id"].as_str().unwrap().to_string();
+    let a = s
+        .call("PATCH", &format!("/api/tenant/{}", c.tenant), json!({"tenant": {"themeId": id}}))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+
+    let en = br.get(&authorize_query(&c, &[])).await;
+    assert_eq!(en.status, 200, "{en:?}");
+    assert!(en.body.contains("<h1>Welcome at the shop</h1>"), "{}", en.body);
+    assert!(en.body.contains("body { background: #fafafa; }"), "{}", en.body);
+    let de = br
+        .see(
+            br.http
+                .get(format!("{}{}", s.url, authorize_query(&c, &[])))
+                .header("Accept-Language", "de-DE,de;q=0.9,en;q=0.5"),
+        )
+        .await;
+    assert!(de.body.contains("<h1>Anmelden at the shop</h1>"), "{}", de.body);
+    assert!(de.body.contains("E-Mail oder Benutzername"));
+    assert!(de.body.contains("<html lang=\"de\">"), "{}", de.body);
+    // A key the locale lacks comes from the default messages.
+    assert!(de.body.contains(">Password</label>"), "{}", de.body);
+    // The themed form signs in like the default one.
+    let back = br
+        .post_form("/oauth2/authorize", &login_form(&de, &c.email, "correct horse"))
+        .await;
+    assert_eq!(back.status, 303, "{back:?}");
+
+    // An update shows at the next page.
+    let p = s
+        .call(
+            "PATCH",
+            &format!("/api/theme/{id}"),
+            json!({"theme": {"templates": {"oauth2Authorize": "{% extends \"base.html\" %}{% block content %}<h1>Version two</h1>{% endblock %}"}}}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{p:?}");
+    let mut fresh = Browser::new(&s);
+    let v2 = fresh.get(&authorize_query(&c, &[])).await;
+    assert!(v2.body.contains("<h1>Version two</h1>"), "{}", v2.body);
+    // Pages the theme does not override keep the default template, with its messages.
+    let forgot = fresh
+        .get(&authorize_query(&c, &[]).replace("/oauth2/authorize", "/oauth2/forgot"))
+        .await;
+    assert!(forgot.body.contains("<h1>Forgot your password?</h1>"), "{}", forgot.body);
+    assert!(forgot.body.contains("body { background: #fafafa; }"));
+}
