@@ -11,7 +11,9 @@ use crate::extract::{Caller, JsonBody, PathId};
 use crate::wire::{ClientSecretBody, LogoutBody};
 use crate::AppState;
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST, PRAGMA, WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -103,9 +105,10 @@ fn form<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) -> Resu
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
         });
     if !form {
         return Err(OAuthError::new(
@@ -189,7 +192,10 @@ pub async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty());
     let refused = || {
@@ -205,7 +211,9 @@ pub async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response
     };
     match s.oauth.userinfo(token).await {
         Ok(claims) => no_store(Json(claims).into_response()),
-        Err(portcullis_domain::Error::Unauthorized | portcullis_domain::Error::NotFound) => refused(),
+        Err(portcullis_domain::Error::Unauthorized | portcullis_domain::Error::NotFound) => {
+            refused()
+        }
         Err(e) => crate::error::ApiError::from(e).into_response(),
     }
 }
@@ -226,7 +234,11 @@ pub async fn introspect(State(s): State<AppState>, headers: HeaderMap, body: Byt
         let f: TokenForm = form(&headers, &body)?;
         let (auth, _) = client_auth(&headers, None, f.client_secret.as_deref())?;
         s.oauth
-            .introspect(auth, f.client_id.as_deref(), f.token.as_deref().unwrap_or(""))
+            .introspect(
+                auth,
+                f.client_id.as_deref(),
+                f.token.as_deref().unwrap_or(""),
+            )
             .await
     }
     .await;

@@ -6,8 +6,8 @@
 use crate::handlers::{
     api_key, application, connector, group, import, key, login, status, tenant, theme, user,
 };
-use crate::{oauth, pages};
 use crate::wire::*;
+use crate::{oauth, pages};
 use crate::{openapi, ApiConfig, AppState};
 use axum::handler::Handler;
 use axum::http::Method;

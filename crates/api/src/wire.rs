@@ -3,8 +3,8 @@
 //! document. The entities inside them (and their schemas) are the domain's.
 
 use portcullis_domain::{
-    ApiKey, Application, Connector, Errors, Theme, Group, ImportJob, ImportRequest, ImportedRefreshToken,
-    KeyView, Membership, Registration, Role, Tenant, User,
+    ApiKey, Application, Connector, Errors, Group, ImportJob, ImportRequest, ImportedRefreshToken,
+    KeyView, Membership, Registration, Role, Tenant, Theme, User,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -118,7 +118,9 @@ impl ServeArgs {
             import_dir: self.import_dir.or(file.import_dir),
             public_url: match self.public_url.or(file.public_url) {
                 Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                    return Err(format!("public_url must start with http:// or https://, not {u}"))
+                    return Err(format!(
+                        "public_url must start with http:// or https://, not {u}"
+                    ))
                 }
                 u => u.map(|u| u.trim_end_matches('/').to_string()),
             },

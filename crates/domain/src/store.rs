@@ -30,7 +30,9 @@ pub trait Store:
     + crate::migration::connectors::ConnectorStore
     + crate::oauth::OAuthStore
     + crate::identity::ThemeStore
-    + Send + Sync + 'static
+    + Send
+    + Sync
+    + 'static
 {
     /// Database readiness for `/api/status`.
     async fn ping(&self) -> StoreResult<()>;

@@ -132,8 +132,11 @@ impl OAuthStore for SqlStore {
             SsoSessions::Sid(s) => ("sid = $1", s.to_string()),
             SsoSessions::User(u) => ("user_id = $1", u.to_string()),
         };
-        self.exec(&format!("DELETE FROM sso_sessions WHERE {cond}"), args![arg])
-            .await
+        self.exec(
+            &format!("DELETE FROM sso_sessions WHERE {cond}"),
+            args![arg],
+        )
+        .await
     }
 
     async fn delete_expired_oauth_rows(&self, now: Millis) -> StoreResult<u64> {

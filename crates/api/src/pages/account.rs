@@ -96,7 +96,12 @@ fn register_page(
 }
 
 fn registration_closed(look: &Look, auth: &Authorization) -> Response {
-    state(look, StatusCode::NOT_FOUND, "registration_closed", Some(&auth.app.name))
+    state(
+        look,
+        StatusCode::NOT_FOUND,
+        "registration_closed",
+        Some(&auth.app.name),
+    )
 }
 
 /// `GET /oauth2/register`: the registration form of an authorization request, when the
@@ -117,7 +122,15 @@ pub async fn register(
         email: auth.login_hint.clone().unwrap_or_default(),
         ..Typed::default()
     };
-    register_page(&s, &look, &headers, &auth, StatusCode::OK, &typed, Vec::new())
+    register_page(
+        &s,
+        &look,
+        &headers,
+        &auth,
+        StatusCode::OK,
+        &typed,
+        Vec::new(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -140,11 +153,7 @@ struct RegisterForm {
 /// the client with a code. An email the tenant holds already is told as such (see
 /// [`portcullis_domain::oauth::Registered`] for why); one a legacy system holds shows the login
 /// page, since that is where the person's account works.
-pub async fn register_post(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn register_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form: RegisterForm = match parse_params(&body) {
         Ok(f) => f,
         Err(m) => return error_page(&m),
@@ -173,7 +182,10 @@ pub async fn register_post(
     if password.is_empty() {
         errors.push(PageError::on("password", look.t("enter_new_password")));
     } else if Some(&password) != form.password_confirm.as_ref() {
-        errors.push(PageError::on("passwordConfirm", look.t("same_password_twice")));
+        errors.push(PageError::on(
+            "passwordConfirm",
+            look.t("same_password_twice"),
+        ));
     }
     if !errors.is_empty() {
         let status = StatusCode::BAD_REQUEST;
@@ -278,7 +290,15 @@ pub async fn forgot(
         Err(r) => return r,
     };
     let hint = auth.login_hint.clone().unwrap_or_default();
-    forgot_page(&s, &look, &headers, &auth, StatusCode::OK, &hint, Vec::new())
+    forgot_page(
+        &s,
+        &look,
+        &headers,
+        &auth,
+        StatusCode::OK,
+        &hint,
+        Vec::new(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -316,11 +336,7 @@ fn reset_link(s: &AppState, auth: &Authorization) -> Option<String> {
 /// `POST /oauth2/forgot`: queues the reset email and answers the same page whether or not an
 /// account exists, so the page tells nothing about who has one. The look-up (legacy systems
 /// included) and the email happen in the mail worker, so the time does not tell either.
-pub async fn forgot_post(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn forgot_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form: ForgotForm = match parse_params(&body) {
         Ok(f) => f,
         Err(m) => return error_page(&m),
@@ -441,7 +457,15 @@ pub async fn reset_password(
     let Some(id) = form.change_password_id.filter(|i| !i.is_empty()) else {
         return link_expired(&look);
     };
-    reset_page(&s, &look, &headers, &id, &form.request, StatusCode::OK, Vec::new())
+    reset_page(
+        &s,
+        &look,
+        &headers,
+        &id,
+        &form.request,
+        StatusCode::OK,
+        Vec::new(),
+    )
 }
 
 /// `POST /oauth2/reset-password`: sets the new password through the emailed id (the tenant's
@@ -467,10 +491,16 @@ pub async fn reset_password_post(
         reset_page(&s, &look, &headers, &id, &form.request, status, errors)
     };
     if password.is_empty() {
-        return again(vec![PageError::on("password", look.t("enter_the_new_password"))]);
+        return again(vec![PageError::on(
+            "password",
+            look.t("enter_the_new_password"),
+        )]);
     }
     if Some(&password) != form.password_confirm.as_ref() {
-        return again(vec![PageError::on("passwordConfirm", look.t("same_password_twice"))]);
+        return again(vec![PageError::on(
+            "passwordConfirm",
+            look.t("same_password_twice"),
+        )]);
     }
     let req = ChangePasswordRequest {
         password: Some(Password(password)),
@@ -493,10 +523,21 @@ pub async fn reset_password_post(
         Err(e) => {
             tracing::error!(error = %e, "the hosted password reset failed");
             let text = look.t("reset_failed_text");
-            return message(&look, StatusCode::SERVICE_UNAVAILABLE, "failed_title", &text, None);
+            return message(
+                &look,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "failed_title",
+                &text,
+                None,
+            );
         }
     }
-    if form.request.client_id.as_deref().is_some_and(|c| !c.is_empty()) {
+    if form
+        .request
+        .client_id
+        .as_deref()
+        .is_some_and(|c| !c.is_empty())
+    {
         if let Ok(auth) = s.oauth.check_authorize(form.request.clone()).await {
             return login_page(
                 &s,

@@ -19,18 +19,18 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use minijinja::context;
 use portcullis_domain::oauth::{
-    AuthorizeError, AuthorizeRequest, Authorization, LoggedOut, LogoutRequest, ResponseMode,
+    Authorization, AuthorizeError, AuthorizeRequest, LoggedOut, LogoutRequest, ResponseMode,
 };
 use portcullis_domain::{Error, LoginOutcome, LoginRequest, Password, Scope};
 use serde::Deserialize;
 
 mod account;
 mod theme;
-use theme::{default_look, look_for, Look};
-pub use theme::check_theme;
 pub use account::{
     forgot, forgot_post, register, register_post, reset_password, reset_password_post,
 };
+pub use theme::check_theme;
+use theme::{default_look, look_for, Look};
 
 /// The SSO session's cookie.
 pub const SSO_COOKIE: &str = "portcullis_sso";
@@ -147,7 +147,10 @@ impl Page {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(error = %e, template = self.template, "a page failed to render");
-                return (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be shown.")
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The page could not be shown.",
+                )
                     .into_response();
             }
         };
@@ -169,7 +172,10 @@ impl Page {
         );
         h.insert("x-frame-options", HeaderValue::from_static("DENY"));
         h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-        h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        h.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
         for c in self.cookies {
             h.append(SET_COOKIE, c);
         }
@@ -178,7 +184,13 @@ impl Page {
 }
 
 /// A page with a title (a message key) and a text (an error, or a state such as "locked").
-fn message(look: &Look, status: StatusCode, title: &str, text: &str, app: Option<&str>) -> Response {
+fn message(
+    look: &Look,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    app: Option<&str>,
+) -> Response {
     Page::new(
         look,
         status,
@@ -202,7 +214,13 @@ fn state(look: &Look, status: StatusCode, key: &str, app: Option<&str>) -> Respo
 /// The error page of a request that must not be redirected anywhere. Shown before a tenant is
 /// known, so in the default theme.
 fn error_page(text: &str) -> Response {
-    message(&default_look(), StatusCode::BAD_REQUEST, "cannot_continue_title", text, None)
+    message(
+        &default_look(),
+        StatusCode::BAD_REQUEST,
+        "cannot_continue_title",
+        text,
+        None,
+    )
 }
 
 /// A form without this browser's CSRF token; checked before anything else, so in the default
@@ -295,7 +313,14 @@ fn authorize_error(s: &AppState, e: AuthorizeError) -> Response {
             if let Some(st) = state {
                 params.push(("state", st));
             }
-            back_to_client(s, &default_look(), &redirect_uri, response_mode, params, Vec::new())
+            back_to_client(
+                s,
+                &default_look(),
+                &redirect_uri,
+                response_mode,
+                params,
+                Vec::new(),
+            )
         }
     }
 }
@@ -402,7 +427,14 @@ async fn with_code(
             if let Some(st) = &auth.state {
                 params.push(("state", st.clone()));
             }
-            back_to_client(s, look, &auth.redirect_uri, auth.response_mode, params, cookies)
+            back_to_client(
+                s,
+                look,
+                &auth.redirect_uri,
+                auth.response_mode,
+                params,
+                cookies,
+            )
         }
         Err(e) => {
             tracing::warn!(error = %e.description, "issuing an authorization code failed");
@@ -440,9 +472,21 @@ pub async fn authorize(
         return with_code(&s, &look, &auth, &session, Vec::new()).await;
     }
     if auth.no_prompt {
-        return authorize_error(&s, auth.fail("login_required", "The user is not signed in."));
+        return authorize_error(
+            &s,
+            auth.fail("login_required", "The user is not signed in."),
+        );
     }
-    login_page(&s, &look, &headers, &auth, StatusCode::OK, None, Vec::new(), None)
+    login_page(
+        &s,
+        &look,
+        &headers,
+        &auth,
+        StatusCode::OK,
+        None,
+        Vec::new(),
+        None,
+    )
 }
 
 #[derive(Deserialize)]
@@ -655,7 +699,10 @@ pub async fn change_password_post(
         p.render()
     };
     if password.is_empty() || Some(&password) != form.password_confirm.as_ref() {
-        return again(vec![PageError::on("password", look.t("same_password_twice"))]);
+        return again(vec![PageError::on(
+            "password",
+            look.t("same_password_twice"),
+        )]);
     }
     let req = portcullis_domain::ChangePasswordRequest {
         password: Some(Password(password)),

@@ -18,17 +18,41 @@ use uuid::Uuid;
 /// overrides.
 pub const TEMPLATES: [(&str, &str, &str); 8] = [
     ("base", "base.html", include_str!("templates/base.html")),
-    ("errors", "errors.html", include_str!("templates/errors.html")),
-    ("oauth2Authorize", "login.html", include_str!("templates/login.html")),
-    ("oauth2Register", "register.html", include_str!("templates/register.html")),
-    ("forgotPassword", "forgot.html", include_str!("templates/forgot.html")),
+    (
+        "errors",
+        "errors.html",
+        include_str!("templates/errors.html"),
+    ),
+    (
+        "oauth2Authorize",
+        "login.html",
+        include_str!("templates/login.html"),
+    ),
+    (
+        "oauth2Register",
+        "register.html",
+        include_str!("templates/register.html"),
+    ),
+    (
+        "forgotPassword",
+        "forgot.html",
+        include_str!("templates/forgot.html"),
+    ),
     (
         "passwordChange",
         "change_password.html",
         include_str!("templates/change_password.html"),
     ),
-    ("message", "message.html", include_str!("templates/message.html")),
-    ("oauth2FormPost", "form_post.html", include_str!("templates/form_post.html")),
+    (
+        "message",
+        "message.html",
+        include_str!("templates/message.html"),
+    ),
+    (
+        "oauth2FormPost",
+        "form_post.html",
+        include_str!("templates/form_post.html"),
+    ),
 ];
 
 /// The default theme's messages, English.
@@ -81,14 +105,18 @@ fn default_messages() -> &'static BTreeMap<String, String> {
 }
 
 /// An environment of the default templates with `overrides` (theme names) in their place.
-fn environment(overrides: &BTreeMap<String, String>) -> Result<Environment<'static>, (String, minijinja::Error)> {
+fn environment(
+    overrides: &BTreeMap<String, String>,
+) -> Result<Environment<'static>, (String, minijinja::Error)> {
     let mut env = Environment::new();
     for (name, file, source) in TEMPLATES {
         match overrides.get(name) {
             Some(o) => env
                 .add_template_owned(file, o.clone())
                 .map_err(|e| (name.to_string(), e))?,
-            None => env.add_template(file, source).expect("a valid default template"),
+            None => env
+                .add_template(file, source)
+                .expect("a valid default template"),
         }
     }
     Ok(env)
@@ -156,16 +184,21 @@ fn languages(accept: Option<&str>) -> Vec<String> {
 }
 
 /// The locale of `available` that best answers `accept`: an exact tag, else the same language.
-fn best_locale<'a>(accept: Option<&str>, available: impl Iterator<Item = &'a String> + Clone) -> Option<&'a String> {
+fn best_locale<'a>(
+    accept: Option<&str>,
+    available: impl Iterator<Item = &'a String> + Clone,
+) -> Option<&'a String> {
     for want in languages(accept) {
         if let Some(l) = available.clone().find(|l| l.eq_ignore_ascii_case(&want)) {
             return Some(l);
         }
         let primary = want.split(['-', '_']).next().unwrap_or("");
-        if let Some(l) = available
-            .clone()
-            .find(|l| l.split(['-', '_']).next().unwrap_or("").eq_ignore_ascii_case(primary))
-        {
+        if let Some(l) = available.clone().find(|l| {
+            l.split(['-', '_'])
+                .next()
+                .unwrap_or("")
+                .eq_ignore_ascii_case(primary)
+        }) {
             return Some(l);
         }
     }
@@ -236,7 +269,10 @@ pub fn check_theme(theme: &Theme) -> Errors {
             errors.add_field(
                 &field,
                 &format!("[invalid]{field}"),
-                format!("There is no page template [{name}]; the templates are {}.", names.join(", ")),
+                format!(
+                    "There is no page template [{name}]; the templates are {}.",
+                    names.join(", ")
+                ),
             );
             continue;
         }
@@ -260,7 +296,9 @@ pub fn check_theme(theme: &Theme) -> Errors {
         let field = format!("theme.localizedMessages.{locale}");
         let tag_ok = !locale.is_empty()
             && locale.len() <= 35
-            && locale.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && locale
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !tag_ok {
             errors.add_field(
                 &field,
@@ -300,7 +338,10 @@ mod tests {
         assert_eq!(pick("fr, en;q=0.5"), None);
         assert_eq!(pick("de;q=0"), None);
         let with_en = ["en".to_string(), "de".to_string()];
-        assert_eq!(best_locale(None, with_en.iter()).map(String::as_str), Some("en"));
+        assert_eq!(
+            best_locale(None, with_en.iter()).map(String::as_str),
+            Some("en")
+        );
     }
 
     #[test]

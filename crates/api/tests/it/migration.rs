@@ -1803,7 +1803,10 @@ async fn hosted_login_with_the_legacy_system_down_shows_the_unavailable_page_and
     // The tenant's own users still sign in: their passwords are checked here.
     let page = br.get(&authorize_query(&c, &[])).await;
     let own = br
-        .post_form("/oauth2/authorize", &login_form(&page, &c.email, "correct horse"))
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&page, &c.email, "correct horse"),
+        )
         .await;
     assert_eq!(own.status, 303, "{own:?}");
 }
@@ -1822,7 +1825,11 @@ async fn hosted_registration_of_an_email_the_legacy_system_holds_asks_to_sign_in
     );
     // The REST contract checks the password at the user's path, by username.
     let profile = legacy.accounts.lock().unwrap()["hal@legacy.example"].clone();
-    legacy.accounts.lock().unwrap().insert("hal".into(), profile);
+    legacy
+        .accounts
+        .lock()
+        .unwrap()
+        .insert("hal".into(), profile);
     rest_setup(&s, &legacy, &c.tenant).await;
 
     let mut br = Browser::new(&s);
@@ -1844,7 +1851,11 @@ async fn hosted_registration_of_an_email_the_legacy_system_holds_asks_to_sign_in
         )
         .await;
     assert_eq!(told.status, 200, "{told:?}");
-    assert!(told.body.contains("already have an account"), "{}", told.body);
+    assert!(
+        told.body.contains("already have an account"),
+        "{}",
+        told.body
+    );
     assert_eq!(told.input("loginId").as_deref(), Some("hal@legacy.example"));
     assert_eq!(user_by_email(&s, "hal@legacy.example").await.status, 404);
     // Signing in there with the legacy password moves the account over.

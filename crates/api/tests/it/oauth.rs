@@ -47,7 +47,11 @@ impl Seen {
         let needle = format!("name=\"{name}\" value=\"");
         let start = self.body.find(&needle)? + needle.len();
         let end = self.body[start..].find('"')?;
-        Some(self.body[start..start + end].replace("&#x2f;", "/").replace("&amp;", "&"))
+        Some(
+            self.body[start..start + end]
+                .replace("&#x2f;", "/")
+                .replace("&amp;", "&"),
+        )
     }
 }
 
@@ -107,10 +111,7 @@ impl Browser {
     }
 
     pub async fn post_form(&mut self, path: &str, form: &[(&str, String)]) -> Seen {
-        let rb = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .form(form);
+        let rb = self.http.post(format!("{}{path}", self.base)).form(form);
         self.see(rb).await
     }
 }
@@ -198,7 +199,11 @@ pub(crate) fn authorize_query(c: &Client, extra: &[(&str, &str)]) -> String {
 }
 
 /// The login form of a login page, filled in.
-pub(crate) fn login_form(page: &Seen, login_id: &str, password: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn login_form(
+    page: &Seen,
+    login_id: &str,
+    password: &str,
+) -> Vec<(&'static str, String)> {
     let mut form: Vec<(&'static str, String)> = vec![
         ("loginId", login_id.to_string()),
         ("password", password.to_string()),
@@ -226,8 +231,11 @@ pub(crate) fn login_form(page: &Seen, login_id: &str, password: &str) -> Vec<(&'
 pub(crate) async fn sign_in(b: &mut Browser, c: &Client, extra: &[(&str, &str)]) -> Seen {
     let page = b.get(&authorize_query(c, extra)).await;
     assert_eq!(page.status, 200, "{page:?}");
-    b.post_form("/oauth2/authorize", &login_form(&page, &c.email, "correct horse"))
-        .await
+    b.post_form(
+        "/oauth2/authorize",
+        &login_form(&page, &c.email, "correct horse"),
+    )
+    .await
 }
 
 pub(crate) async fn token(s: &Server, c: &Client, form: &[(&str, &str)]) -> (u16, Value) {
@@ -265,7 +273,11 @@ async fn the_code_flow_issues_tokens_and_a_second_use_of_the_code_revokes_them(b
     assert!(back.location.as_deref().unwrap().starts_with(REDIRECT));
     assert_eq!(back.param("state").as_deref(), Some("st-123"));
     let code = back.param("code").unwrap();
-    let sso = br.cookies.get("portcullis_sso").cloned().expect("an SSO cookie");
+    let sso = br
+        .cookies
+        .get("portcullis_sso")
+        .cloned()
+        .expect("an SSO cookie");
     let (st, t) = token(
         &s,
         &c,
@@ -316,8 +328,17 @@ async fn the_code_flow_issues_tokens_and_a_second_use_of_the_code_revokes_them(b
     )
     .await;
     assert_eq!((st, e["error"].as_str()), (400, Some("invalid_grant")));
-    let (st, e) = token(&s, &c, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
-    assert_eq!((st, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
+    let (st, e) = token(
+        &s,
+        &c,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(
+        (st, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
 }
 
 async fn refresh_introspection_and_revocation_work_for_the_client_only(b: Backend) {
@@ -338,7 +359,12 @@ async fn refresh_introspection_and_revocation_work_for_the_client_only(b: Backen
     )
     .await;
     let refresh = t["refresh_token"].as_str().unwrap().to_string();
-    let (st, r) = token(&s, &c, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    let (st, r) = token(
+        &s,
+        &c,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
     assert_eq!(st, 200, "{r}");
     let next = r["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(next, refresh, "one-time refresh tokens rotate");
@@ -355,7 +381,12 @@ async fn refresh_introspection_and_revocation_work_for_the_client_only(b: Backen
             .await
         }
     };
-    let a = introspect(r["access_token"].as_str().unwrap().into(), c.id.clone(), c.secret.clone()).await;
+    let a = introspect(
+        r["access_token"].as_str().unwrap().into(),
+        c.id.clone(),
+        c.secret.clone(),
+    )
+    .await;
     assert_eq!(a.json["active"], true, "{a:?}");
     let a = introspect(next.clone(), c.id.clone(), c.secret.clone()).await;
     assert_eq!(a.json["active"], true, "{a:?}");
@@ -363,7 +394,12 @@ async fn refresh_introspection_and_revocation_work_for_the_client_only(b: Backen
     // Another tenant's client learns nothing about these tokens.
     let other = s.new_tenant("Other").await;
     let o = client_with(&s, &other, json!({"authorizedRedirectURLs": [REDIRECT]})).await;
-    let a = introspect(r["access_token"].as_str().unwrap().into(), o.id.clone(), o.secret.clone()).await;
+    let a = introspect(
+        r["access_token"].as_str().unwrap().into(),
+        o.id.clone(),
+        o.secret.clone(),
+    )
+    .await;
     assert_eq!(a.json, json!({"active": false}));
     let a = introspect(next.clone(), o.id.clone(), o.secret.clone()).await;
     assert_eq!(a.json, json!({"active": false}));
@@ -409,7 +445,10 @@ async fn an_unregistered_redirect_uri_shows_an_error_page_and_never_redirects(b:
     }
     // An unknown client: the same page.
     let p = br
-        .get(&authorize_query(&c, &[("client_id", "6b4c3e2a-0000-4000-8000-000000000000")]))
+        .get(&authorize_query(
+            &c,
+            &[("client_id", "6b4c3e2a-0000-4000-8000-000000000000")],
+        ))
         .await;
     assert_eq!((p.status, p.location.is_none()), (400, true));
 }
@@ -420,13 +459,22 @@ async fn pkce_is_s256_only_and_the_verifier_must_match(b: Backend) {
     let mut br = Browser::new(&s);
     // plain is refused, back at the client with state.
     let p = br
-        .get(&authorize_query(&c, &[("code_challenge_method", "plain"), ("code_challenge", VERIFIER)]))
+        .get(&authorize_query(
+            &c,
+            &[
+                ("code_challenge_method", "plain"),
+                ("code_challenge", VERIFIER),
+            ],
+        ))
         .await;
     assert_eq!(p.status, 303);
     assert_eq!(p.param("error").as_deref(), Some("invalid_request"));
     assert_eq!(p.param("state").as_deref(), Some("st-123"));
     // A verifier missing or wrong.
-    for verifier in [None, Some("wrong-verifier-wrong-verifier-wrong-verifier-000")] {
+    for verifier in [
+        None,
+        Some("wrong-verifier-wrong-verifier-wrong-verifier-000"),
+    ] {
         let back = sign_in(&mut br, &c, &[("prompt", "login")]).await;
         let code = back.param("code").unwrap();
         let mut form = vec![
@@ -438,7 +486,11 @@ async fn pkce_is_s256_only_and_the_verifier_must_match(b: Backend) {
             form.push(("code_verifier", v));
         }
         let (st, e) = token(&s, &c, &form).await;
-        assert_eq!((st, e["error"].as_str()), (400, Some("invalid_grant")), "{verifier:?}");
+        assert_eq!(
+            (st, e["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{verifier:?}"
+        );
     }
     // A client that requires PKCE refuses a request without a challenge.
     let tenant = c.tenant.clone();
@@ -449,7 +501,10 @@ async fn pkce_is_s256_only_and_the_verifier_must_match(b: Backend) {
     )
     .await;
     let p = br
-        .get(&authorize_query(&strict, &[("code_challenge", ""), ("code_challenge_method", "")]))
+        .get(&authorize_query(
+            &strict,
+            &[("code_challenge", ""), ("code_challenge_method", "")],
+        ))
         .await;
     assert_eq!(p.param("error").as_deref(), Some("invalid_request"));
 }
@@ -461,18 +516,14 @@ async fn an_expired_code_a_wrong_redirect_and_another_clients_code_are_refused(b
     // A code whose 60 s are over, stored as the server stores one.
     let back = sign_in(&mut br, &c, &[]).await;
     let live = back.param("code").unwrap();
-    let user = s
-        .get(&format!("/api/user?email={}", c.email))
-        .await
-        .json["user"]["id"]
+    let user = s.get(&format!("/api/user?email={}", c.email)).await.json["user"]["id"]
         .as_str()
         .unwrap()
         .parse()
         .unwrap();
     let expired = "expired-code-expired-code-expired-code-0000";
     let now = portcullis_domain::now_millis();
-    s.db
-        .store
+    s.db.store
         .insert_oauth_code(&StoredCode {
             code_hash: portcullis_domain::secrets::stored_hash(expired),
             tenant_id: c.tenant.parse().unwrap(),
@@ -492,7 +543,11 @@ async fn an_expired_code_a_wrong_redirect_and_another_clients_code_are_refused(b
     let (st, e) = token(
         &s,
         &c,
-        &[("grant_type", "authorization_code"), ("code", expired), ("redirect_uri", REDIRECT)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", expired),
+            ("redirect_uri", REDIRECT),
+        ],
     )
     .await;
     assert_eq!((st, e["error"].as_str()), (400, Some("invalid_grant")));
@@ -537,33 +592,57 @@ async fn a_wrong_client_secret_is_401_invalid_client(b: Backend) {
             .form(&[("grant_type", "client_credentials")]),
     )
     .await;
-    assert_eq!((a.status, a.json["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (a.status, a.json["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
     // client_secret_post works with the right secret, and the grant gives a client token.
-    let a = send(
-        s.http.post(format!("{}/oauth2/token", s.url)).form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", c.id.as_str()),
-            ("client_secret", c.secret.as_str()),
-        ]),
-    )
+    let a = send(s.http.post(format!("{}/oauth2/token", s.url)).form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", c.id.as_str()),
+        ("client_secret", c.secret.as_str()),
+    ]))
     .await;
     assert_eq!(a.status, 200, "{a:?}");
-    assert_eq!(claims(a.json["access_token"].as_str().unwrap())["sub"], c.id.as_str());
+    assert_eq!(
+        claims(a.json["access_token"].as_str().unwrap())["sub"],
+        c.id.as_str()
+    );
     // The secret is never answered again, nor its hash.
     let g = s.get(&format!("/api/application/{}", c.id)).await;
     assert!(g.json["application"]["oauthConfiguration"]["clientSecret"].is_null());
     assert!(!g.text.contains("clientSecretHash"));
-    assert!(!g.text.contains(&portcullis_domain::secrets::stored_hash(&c.secret)));
+    assert!(!g
+        .text
+        .contains(&portcullis_domain::secrets::stored_hash(&c.secret)));
     // A rotated secret replaces the old one at once.
     let r = s
-        .call("POST", &format!("/api/application/{}/oauth-configuration/client-secret", c.id), json!({}))
+        .call(
+            "POST",
+            &format!(
+                "/api/application/{}/oauth-configuration/client-secret",
+                c.id
+            ),
+            json!({}),
+        )
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     let new = r.json["clientSecret"].as_str().unwrap().to_string();
-    let old = Client { secret: c.secret.clone(), ..clone(&c) };
+    let old = Client {
+        secret: c.secret.clone(),
+        ..clone(&c)
+    };
     let (st, _) = token(&s, &old, &[("grant_type", "client_credentials")]).await;
     assert_eq!(st, 401);
-    let (st, _) = token(&s, &Client { secret: new, ..clone(&c) }, &[("grant_type", "client_credentials")]).await;
+    let (st, _) = token(
+        &s,
+        &Client {
+            secret: new,
+            ..clone(&c)
+        },
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     assert_eq!(st, 200);
 }
 
@@ -581,16 +660,34 @@ async fn a_disabled_grant_is_unauthorized_client(b: Backend) {
     let tenant = s.default_tenant().await;
     let c = client_with(&s, &tenant, json!({"authorizedRedirectURLs": [REDIRECT]})).await;
     let (st, e) = token(&s, &c, &[("grant_type", "client_credentials")]).await;
-    assert_eq!((st, e["error"].as_str()), (400, Some("unauthorized_client")));
+    assert_eq!(
+        (st, e["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
     let (st, e) = token(
         &s,
         &c,
-        &[("grant_type", "password"), ("username", &c.email), ("password", "correct horse")],
+        &[
+            ("grant_type", "password"),
+            ("username", &c.email),
+            ("password", "correct horse"),
+        ],
     )
     .await;
-    assert_eq!((st, e["error"].as_str()), (400, Some("unauthorized_client")));
-    let (st, e) = token(&s, &c, &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")]).await;
-    assert_eq!((st, e["error"].as_str()), (400, Some("unsupported_grant_type")));
+    assert_eq!(
+        (st, e["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
+    let (st, e) = token(
+        &s,
+        &c,
+        &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")],
+    )
+    .await;
+    assert_eq!(
+        (st, e["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
 }
 
 async fn prompt_none_without_a_session_is_login_required_and_a_session_skips_the_page(b: Backend) {
@@ -621,7 +718,11 @@ async fn a_form_without_this_browsers_csrf_token_is_403(b: Backend) {
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     let mut form = login_form(&page, &c.email, "correct horse");
     // Missing.
-    let without: Vec<_> = form.iter().filter(|(k, _)| *k != "csrf_token").cloned().collect();
+    let without: Vec<_> = form
+        .iter()
+        .filter(|(k, _)| *k != "csrf_token")
+        .cloned()
+        .collect();
     let p = mine.post_form("/oauth2/authorize", &without).await;
     assert_eq!((p.status, p.location.is_none()), (403, true));
     // Another browser's token, posted with this browser's cookie.
@@ -647,11 +748,17 @@ async fn the_login_page_tells_nothing_about_whether_a_user_exists(b: Backend) {
     let mut br = Browser::new(&s);
     let page = br.get(&authorize_query(&c, &[])).await;
     let wrong = br
-        .post_form("/oauth2/authorize", &login_form(&page, &c.email, "wrong password"))
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&page, &c.email, "wrong password"),
+        )
         .await;
     let page = br.get(&authorize_query(&c, &[])).await;
     let unknown = br
-        .post_form("/oauth2/authorize", &login_form(&page, "nobody@example.com", "wrong password"))
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&page, "nobody@example.com", "wrong password"),
+        )
         .await;
     assert_eq!(wrong.status, unknown.status);
     assert!(wrong.location.is_none() && unknown.location.is_none());
@@ -660,7 +767,10 @@ async fn the_login_page_tells_nothing_about_whether_a_user_exists(b: Backend) {
         p.body[start..start + p.body[start..].find("</ul>").unwrap()].to_string()
     };
     assert_eq!(message(&wrong), message(&unknown));
-    assert!(!wrong.body.contains("wrong password"), "the password is never echoed");
+    assert!(
+        !wrong.body.contains("wrong password"),
+        "the password is never echoed"
+    );
 }
 
 async fn logout_ends_the_session_everywhere_and_never_redirects_to_an_unregistered_uri(b: Backend) {
@@ -692,7 +802,10 @@ async fn logout_ends_the_session_everywhere_and_never_redirects_to_an_unregister
         ))
         .await;
     assert_eq!(p.status, 303, "{p:?}");
-    assert_eq!(p.location.as_deref(), Some(format!("{LOGOUT}?state=bye").as_str()));
+    assert_eq!(
+        p.location.as_deref(),
+        Some(format!("{LOGOUT}?state=bye").as_str())
+    );
     let p = br.get(&authorize_query(&c, &[("prompt", "none")])).await;
     assert_eq!(p.param("error").as_deref(), Some("login_required"));
 }
@@ -711,13 +824,20 @@ async fn a_client_of_one_tenant_signs_in_no_user_of_another(b: Backend) {
     let mut br = Browser::new(&s);
     let page = br.get(&authorize_query(&o, &[])).await;
     let p = br
-        .post_form("/oauth2/authorize", &login_form(&page, &c.email, "correct horse"))
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&page, &c.email, "correct horse"),
+        )
         .await;
     assert_eq!((p.status, p.location.is_none()), (401, true));
     let (st, e) = token(
         &s,
         &o,
-        &[("grant_type", "password"), ("username", &c.email), ("password", "correct horse")],
+        &[
+            ("grant_type", "password"),
+            ("username", &c.email),
+            ("password", "correct horse"),
+        ],
     )
     .await;
     assert_eq!((st, e["error"].as_str()), (400, Some("invalid_grant")));
@@ -725,11 +845,19 @@ async fn a_client_of_one_tenant_signs_in_no_user_of_another(b: Backend) {
     let (st, t) = token(
         &s,
         &o,
-        &[("grant_type", "password"), ("username", &o.email), ("password", "correct horse"), ("scope", "openid")],
+        &[
+            ("grant_type", "password"),
+            ("username", &o.email),
+            ("password", "correct horse"),
+            ("scope", "openid"),
+        ],
     )
     .await;
     assert_eq!(st, 200, "{t}");
-    assert_eq!(claims(t["id_token"].as_str().unwrap())["aud"], o.id.as_str());
+    assert_eq!(
+        claims(t["id_token"].as_str().unwrap())["aud"],
+        o.id.as_str()
+    );
 }
 
 async fn a_required_password_change_is_a_step_of_the_hosted_login(b: Backend) {
@@ -740,22 +868,41 @@ async fn a_required_password_change_is_a_step_of_the_hosted_login(b: Backend) {
         .unwrap()
         .to_string();
     let p = s
-        .call("PATCH", &format!("/api/user/{user}"), json!({"user": {"passwordChangeRequired": true}}))
+        .call(
+            "PATCH",
+            &format!("/api/user/{user}"),
+            json!({"user": {"passwordChangeRequired": true}}),
+        )
         .await;
     assert_eq!(p.status, 200, "{p:?}");
     let mut br = Browser::new(&s);
     let page = br.get(&authorize_query(&c, &[])).await;
     let step = br
-        .post_form("/oauth2/authorize", &login_form(&page, &c.email, "correct horse"))
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&page, &c.email, "correct horse"),
+        )
         .await;
     assert_eq!(step.status, 200, "{step:?}");
-    let id = step.input("changePasswordId").expect("the change-password step");
+    let id = step
+        .input("changePasswordId")
+        .expect("the change-password step");
     let mut form = vec![
         ("changePasswordId", id),
         ("password", "a brand new passphrase".to_string()),
         ("passwordConfirm", "a brand new passphrase".to_string()),
     ];
-    for name in ["csrf_token", "client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method"] {
+    for name in [
+        "csrf_token",
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+    ] {
         if let Some(v) = step.input(name) {
             form.push((name, v));
         }
@@ -763,7 +910,10 @@ async fn a_required_password_change_is_a_step_of_the_hosted_login(b: Backend) {
     let done = br.post_form("/oauth2/change-password", &form).await;
     assert_eq!(done.status, 200, "{done:?}");
     let back = br
-        .post_form("/oauth2/authorize", &login_form(&done, &c.email, "a brand new passphrase"))
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&done, &c.email, "a brand new passphrase"),
+        )
         .await;
     assert_eq!(back.status, 303, "{back:?}");
     assert!(back.param("code").is_some());
@@ -775,10 +925,18 @@ async fn api_logout_revokes_the_refresh_token(b: Backend) {
     let (_, t) = token(
         &s,
         &c,
-        &[("grant_type", "password"), ("username", &c.email), ("password", "correct horse"), ("scope", "offline_access")],
+        &[
+            ("grant_type", "password"),
+            ("username", &c.email),
+            ("password", "correct horse"),
+            ("scope", "offline_access"),
+        ],
     )
     .await;
-    let refresh = t["refresh_token"].as_str().expect("offline_access gives one").to_string();
+    let refresh = t["refresh_token"]
+        .as_str()
+        .expect("offline_access gives one")
+        .to_string();
     let a = send(
         s.http
             .post(format!("{}/api/logout", s.url))
@@ -786,17 +944,28 @@ async fn api_logout_revokes_the_refresh_token(b: Backend) {
     )
     .await;
     assert_eq!(a.status, 200, "{a:?}");
-    let (st, e) = token(&s, &c, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    let (st, e) = token(
+        &s,
+        &c,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
     assert_eq!((st, e["error"].as_str()), (400, Some("invalid_grant")));
 }
 
 async fn discovery_names_every_endpoint(b: Backend) {
     let s = Server::start(b).await;
     let tenant = s.default_tenant().await;
-    for path in ["/.well-known/openid-configuration".to_string(), format!("/.well-known/openid-configuration/{tenant}")] {
+    for path in [
+        "/.well-known/openid-configuration".to_string(),
+        format!("/.well-known/openid-configuration/{tenant}"),
+    ] {
         let d = send(s.http.get(format!("{}{path}", s.url))).await;
         assert_eq!(d.status, 200, "{d:?}");
-        assert_eq!(d.json["authorization_endpoint"], format!("{}/oauth2/authorize", s.url));
+        assert_eq!(
+            d.json["authorization_endpoint"],
+            format!("{}/oauth2/authorize", s.url)
+        );
         assert_eq!(d.json["code_challenge_methods_supported"], json!(["S256"]));
         let jwks = send(s.http.get(d.json["jwks_uri"].as_str().unwrap())).await;
         assert!(!jwks.json["keys"].as_array().unwrap().is_empty());

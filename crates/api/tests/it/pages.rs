@@ -142,7 +142,10 @@ async fn forgot_password_emails_the_reset_page_and_the_new_password_signs_in(b: 
     assert!(empty.body.contains("href=\"#loginId\""), "{}", empty.body);
 
     let sent = br
-        .post_form("/oauth2/forgot", &form_of(&forgot, &[("loginId", c.email.as_str())]))
+        .post_form(
+            "/oauth2/forgot",
+            &form_of(&forgot, &[("loginId", c.email.as_str())]),
+        )
         .await;
     assert_eq!(sent.status, 200, "{sent:?}");
     assert_page_headers(&sent);
@@ -169,7 +172,10 @@ async fn forgot_password_emails_the_reset_page_and_the_new_password_signs_in(b: 
             "/oauth2/reset-password",
             &form_of(
                 &reset,
-                &[("password", "stolen passphrase"), ("passwordConfirm", "stolen passphrase")],
+                &[
+                    ("password", "stolen passphrase"),
+                    ("passwordConfirm", "stolen passphrase"),
+                ],
             ),
         )
         .await;
@@ -179,7 +185,10 @@ async fn forgot_password_emails_the_reset_page_and_the_new_password_signs_in(b: 
             "/oauth2/reset-password",
             &form_of(
                 &reset,
-                &[("password", "a new passphrase"), ("passwordConfirm", "another one")],
+                &[
+                    ("password", "a new passphrase"),
+                    ("passwordConfirm", "another one"),
+                ],
             ),
         )
         .await;
@@ -188,7 +197,10 @@ async fn forgot_password_emails_the_reset_page_and_the_new_password_signs_in(b: 
     let weak = br
         .post_form(
             "/oauth2/reset-password",
-            &form_of(&reset, &[("password", "short"), ("passwordConfirm", "short")]),
+            &form_of(
+                &reset,
+                &[("password", "short"), ("passwordConfirm", "short")],
+            ),
         )
         .await;
     assert_eq!(weak.status, 400, "{weak:?}");
@@ -199,19 +211,32 @@ async fn forgot_password_emails_the_reset_page_and_the_new_password_signs_in(b: 
             "/oauth2/reset-password",
             &form_of(
                 &reset,
-                &[("password", "a new passphrase"), ("passwordConfirm", "a new passphrase")],
+                &[
+                    ("password", "a new passphrase"),
+                    ("passwordConfirm", "a new passphrase"),
+                ],
             ),
         )
         .await;
     assert_eq!(done.status, 200, "{done:?}");
-    assert!(done.body.contains("Your password is changed"), "{}", done.body);
+    assert!(
+        done.body.contains("Your password is changed"),
+        "{}",
+        done.body
+    );
     // The page after is the login page of the request the link carried: sign in there.
     let wrong = br
-        .post_form("/oauth2/authorize", &login_form(&done, &c.email, "correct horse"))
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&done, &c.email, "correct horse"),
+        )
         .await;
     assert_eq!(wrong.status, 401, "the old password no longer works");
     let back = br
-        .post_form("/oauth2/authorize", &login_form(&wrong, &c.email, "a new passphrase"))
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&wrong, &c.email, "a new passphrase"),
+        )
         .await;
     assert_eq!(back.status, 303, "{back:?}");
     assert!(back.location.as_deref().unwrap().starts_with(REDIRECT));
@@ -237,7 +262,10 @@ async fn forgot_password_emails_the_reset_page_and_the_new_password_signs_in(b: 
             "/oauth2/reset-password",
             &form_of(
                 &again,
-                &[("password", "yet another one"), ("passwordConfirm", "yet another one")],
+                &[
+                    ("password", "yet another one"),
+                    ("passwordConfirm", "yet another one"),
+                ],
             ),
         )
         .await;
@@ -258,10 +286,15 @@ async fn the_forgot_page_answers_the_same_for_anyone(b: Backend) {
     let c = client(&s).await;
     point_smtp_at(&s, &c.tenant, &smtp).await;
     let mut br = Browser::new(&s);
-    let forgot = br.get(&authorize_query(&c, &[]).replace("/oauth2/authorize", "/oauth2/forgot")).await;
+    let forgot = br
+        .get(&authorize_query(&c, &[]).replace("/oauth2/authorize", "/oauth2/forgot"))
+        .await;
     assert_eq!(forgot.status, 200, "{forgot:?}");
     let known = br
-        .post_form("/oauth2/forgot", &form_of(&forgot, &[("loginId", c.email.as_str())]))
+        .post_form(
+            "/oauth2/forgot",
+            &form_of(&forgot, &[("loginId", c.email.as_str())]),
+        )
         .await;
     let unknown = br
         .post_form(
@@ -278,7 +311,10 @@ async fn the_forgot_page_answers_the_same_for_anyone(b: Backend) {
     // A form from another browser is refused.
     let mut other = Browser::new(&s);
     let forged = other
-        .post_form("/oauth2/forgot", &form_of(&forgot, &[("loginId", c.email.as_str())]))
+        .post_form(
+            "/oauth2/forgot",
+            &form_of(&forgot, &[("loginId", c.email.as_str())]),
+        )
         .await;
     assert_eq!(forged.status, 403, "{forged:?}");
 }
@@ -312,8 +348,17 @@ async fn self_registration_creates_a_registered_user_and_signs_them_in(b: Backen
     let page = br.get(&register_url).await;
     assert_eq!(page.status, 200, "{page:?}");
     assert_page_headers(&page);
-    for field in ["email", "password", "passwordConfirm", "firstName", "lastName"] {
-        assert!(page.body.contains(&format!("<label for=\"{field}\">")), "{field}");
+    for field in [
+        "email",
+        "password",
+        "passwordConfirm",
+        "firstName",
+        "lastName",
+    ] {
+        assert!(
+            page.body.contains(&format!("<label for=\"{field}\">")),
+            "{field}"
+        );
     }
 
     let fields = |email: &'static str, pw: &'static str, confirm: &'static str| {
@@ -328,7 +373,10 @@ async fn self_registration_creates_a_registered_user_and_signs_them_in(b: Backen
     let mismatch = br
         .post_form(
             "/oauth2/register",
-            &form_of(&page, &fields("grace@example.com", "a long passphrase", "another")),
+            &form_of(
+                &page,
+                &fields("grace@example.com", "a long passphrase", "another"),
+            ),
         )
         .await;
     assert_eq!(mismatch.status, 400, "{mismatch:?}");
@@ -348,7 +396,14 @@ async fn self_registration_creates_a_registered_user_and_signs_them_in(b: Backen
     let taken = br
         .post_form(
             "/oauth2/register",
-            &form_of(&page, &[("email", c.email.as_str()), ("password", "a long passphrase"), ("passwordConfirm", "a long passphrase")]),
+            &form_of(
+                &page,
+                &[
+                    ("email", c.email.as_str()),
+                    ("password", "a long passphrase"),
+                    ("passwordConfirm", "a long passphrase"),
+                ],
+            ),
         )
         .await;
     assert_eq!(taken.status, 400, "{taken:?}");
@@ -356,7 +411,14 @@ async fn self_registration_creates_a_registered_user_and_signs_them_in(b: Backen
     let forged = Browser::new(&s)
         .post_form(
             "/oauth2/register",
-            &form_of(&page, &fields("grace@example.com", "a long passphrase", "a long passphrase")),
+            &form_of(
+                &page,
+                &fields(
+                    "grace@example.com",
+                    "a long passphrase",
+                    "a long passphrase",
+                ),
+            ),
         )
         .await;
     assert_eq!(forged.status, 403, "{forged:?}");
@@ -365,7 +427,14 @@ async fn self_registration_creates_a_registered_user_and_signs_them_in(b: Backen
     let back = br
         .post_form(
             "/oauth2/register",
-            &form_of(&page, &fields("grace@example.com", "a long passphrase", "a long passphrase")),
+            &form_of(
+                &page,
+                &fields(
+                    "grace@example.com",
+                    "a long passphrase",
+                    "a long passphrase",
+                ),
+            ),
         )
         .await;
     assert_eq!(back.status, 303, "{back:?}");
@@ -415,14 +484,25 @@ async fn registration_is_offered_only_when_the_application_enables_it(b: Backend
     let c = client(&s).await;
     let mut br = Browser::new(&s);
     let login = br.get(&authorize_query(&c, &[])).await;
-    assert!(href(&login, "Create an account").is_none(), "{}", login.body);
+    assert!(
+        href(&login, "Create an account").is_none(),
+        "{}",
+        login.body
+    );
     let page = br
         .get(&authorize_query(&c, &[]).replace("/oauth2/authorize", "/oauth2/register"))
         .await;
     assert_eq!(page.status, 404, "{page:?}");
     assert_page_headers(&page);
     // A form posted anyway creates nobody.
-    let mut form = form_of(&login, &[("email", "eve@example.com"), ("password", "a long passphrase"), ("passwordConfirm", "a long passphrase")]);
+    let mut form = form_of(
+        &login,
+        &[
+            ("email", "eve@example.com"),
+            ("password", "a long passphrase"),
+            ("passwordConfirm", "a long passphrase"),
+        ],
+    );
     form.retain(|(k, _)| *k != "loginId");
     let posted = br.post_form("/oauth2/register", &form).await;
     assert_eq!(posted.status, 404, "{posted:?}");
@@ -450,7 +530,10 @@ async fn the_theme_api_keeps_themes_per_tenant_and_refuses_a_template_that_does_
     assert_eq!(created.status, 200, "{created:?}");
     let id = created.json["theme"]["id"].as_str().unwrap().to_string();
     assert_eq!(created.json["theme"]["tenantId"], t.as_str());
-    assert_eq!(created.json["theme"]["localizedMessages"]["de"], "sign_in=Anmelden");
+    assert_eq!(
+        created.json["theme"]["localizedMessages"]["de"],
+        "sign_in=Anmelden"
+    );
 
     let one = s.get(&format!("/api/theme/{id}")).await;
     assert_eq!(one.status, 200, "{one:?}");
@@ -480,33 +563,62 @@ async fn the_theme_api_keeps_themes_per_tenant_and_refuses_a_template_that_does_
         bad.field_code("theme.templates.oauth2Authorize"),
         Some("[invalid]theme.templates.oauth2Authorize")
     );
-    assert_eq!(bad.field_code("theme.templates.nope"), Some("[invalid]theme.templates.nope"));
+    assert_eq!(
+        bad.field_code("theme.templates.nope"),
+        Some("[invalid]theme.templates.nope")
+    );
     assert_eq!(
         bad.field_code("theme.localizedMessages.fr"),
         Some("[invalid]theme.localizedMessages.fr")
     );
     let blank = s
-        .call("PUT", &format!("/api/theme/{id}"), json!({"theme": {"name": " "}}))
+        .call(
+            "PUT",
+            &format!("/api/theme/{id}"),
+            json!({"theme": {"name": " "}}),
+        )
         .await;
-    assert_eq!(blank.field_code("theme.name"), Some("[blank]theme.name"), "{blank:?}");
-    assert_eq!(s.get(&format!("/api/theme/{id}")).await.json["theme"]["name"], "Shop");
+    assert_eq!(
+        blank.field_code("theme.name"),
+        Some("[blank]theme.name"),
+        "{blank:?}"
+    );
+    assert_eq!(
+        s.get(&format!("/api/theme/{id}")).await.json["theme"]["name"],
+        "Shop"
+    );
 
     let renamed = s
-        .call("PATCH", &format!("/api/theme/{id}"), json!({"theme": {"name": "Shop 2"}}))
+        .call(
+            "PATCH",
+            &format!("/api/theme/{id}"),
+            json!({"theme": {"name": "Shop 2"}}),
+        )
         .await;
     assert_eq!(renamed.status, 200, "{renamed:?}");
-    assert_eq!(renamed.json["theme"]["stylesheet"], "body { background: #fafafa; }");
+    assert_eq!(
+        renamed.json["theme"]["stylesheet"],
+        "body { background: #fafafa; }"
+    );
 
     // In use by its tenant: not deleted.
     let a = s
-        .call("PATCH", &format!("/api/tenant/{t}"), json!({"tenant": {"themeId": id}}))
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{t}"),
+            json!({"tenant": {"themeId": id}}),
+        )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
     let used = send(s.req("DELETE", &format!("/api/theme/{id}"))).await;
     assert_eq!(used.status, 400, "{used:?}");
     assert_eq!(used.general_code(), Some("[ThemeInUse]"));
     let a = s
-        .call("PATCH", &format!("/api/tenant/{t}"), json!({"tenant": {"themeId": null}}))
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{t}"),
+            json!({"tenant": {"themeId": null}}),
+        )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
     let gone = send(s.req("DELETE", &format!("/api/theme/{id}"))).await;
@@ -537,14 +649,26 @@ async fn the_tenants_theme_renders_its_templates_stylesheet_and_messages(b: Back
     assert_eq!(created.status, 200, "{created:?}");
     let id = created.json["theme"]["id"].as_str().unwrap().to_string();
     let a = s
-        .call("PATCH", &format!("/api/tenant/{}", c.tenant), json!({"tenant": {"themeId": id}}))
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{}", c.tenant),
+            json!({"tenant": {"themeId": id}}),
+        )
         .await;
     assert_eq!(a.status, 200, "{a:?}");
 
     let en = br.get(&authorize_query(&c, &[])).await;
     assert_eq!(en.status, 200, "{en:?}");
-    assert!(en.body.contains("<h1>Welcome at the shop</h1>"), "{}", en.body);
-    assert!(en.body.contains("body { background: #fafafa; }"), "{}", en.body);
+    assert!(
+        en.body.contains("<h1>Welcome at the shop</h1>"),
+        "{}",
+        en.body
+    );
+    assert!(
+        en.body.contains("body { background: #fafafa; }"),
+        "{}",
+        en.body
+    );
     let de = br
         .see(
             br.http
@@ -552,14 +676,21 @@ async fn the_tenants_theme_renders_its_templates_stylesheet_and_messages(b: Back
                 .header("Accept-Language", "de-DE,de;q=0.9,en;q=0.5"),
         )
         .await;
-    assert!(de.body.contains("<h1>Anmelden at the shop</h1>"), "{}", de.body);
+    assert!(
+        de.body.contains("<h1>Anmelden at the shop</h1>"),
+        "{}",
+        de.body
+    );
     assert!(de.body.contains("E-Mail oder Benutzername"));
     assert!(de.body.contains("<html lang=\"de\">"), "{}", de.body);
     // A key the locale lacks comes from the default messages.
     assert!(de.body.contains(">Password</label>"), "{}", de.body);
     // The themed form signs in like the default one.
     let back = br
-        .post_form("/oauth2/authorize", &login_form(&de, &c.email, "correct horse"))
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&de, &c.email, "correct horse"),
+        )
         .await;
     assert_eq!(back.status, 303, "{back:?}");
 
@@ -579,6 +710,10 @@ async fn the_tenants_theme_renders_its_templates_stylesheet_and_messages(b: Back
     let forgot = fresh
         .get(&authorize_query(&c, &[]).replace("/oauth2/authorize", "/oauth2/forgot"))
         .await;
-    assert!(forgot.body.contains("<h1>Forgot your password?</h1>"), "{}", forgot.body);
+    assert!(
+        forgot.body.contains("<h1>Forgot your password?</h1>"),
+        "{}",
+        forgot.body
+    );
     assert!(forgot.body.contains("body { background: #fafafa; }"));
 }

@@ -104,13 +104,10 @@ impl OAuth {
             .as_deref()
             .filter(|c| !c.is_empty())
             .ok_or_else(|| page("The request names no client (client_id)."))?;
-        let client = self
-            .client(client_id)
-            .await
-            .map_err(|e| match e.status {
-                500 | 503 => page("The server could not answer. Try again later."),
-                _ => page("The client (client_id) is unknown or inactive."),
-            })?;
+        let client = self.client(client_id).await.map_err(|e| match e.status {
+            500 | 503 => page("The server could not answer. Try again later."),
+            _ => page("The client (client_id) is unknown or inactive."),
+        })?;
         let redirect_uri = req
             .redirect_uri
             .clone()
@@ -199,7 +196,10 @@ impl OAuth {
         }
         for s in auth.scope.split(' ').filter(|s| !s.is_empty()) {
             if !["openid", "profile", "email", "offline_access"].contains(&s) {
-                return Err(auth.fail("invalid_scope", format!("The scope [{s}] is not supported.")));
+                return Err(auth.fail(
+                    "invalid_scope",
+                    format!("The scope [{s}] is not supported."),
+                ));
             }
         }
         if let Some(p) = auth.request.prompt.as_deref() {
@@ -221,7 +221,11 @@ impl OAuth {
         if let Some(m) = auth.request.max_age.as_deref().filter(|m| !m.is_empty()) {
             match m.parse::<i64>() {
                 Ok(m) if m >= 0 => auth.max_age = Some(m),
-                _ => return Err(auth.fail("invalid_request", "The max_age is not a number of seconds.")),
+                _ => {
+                    return Err(
+                        auth.fail("invalid_request", "The max_age is not a number of seconds.")
+                    )
+                }
             }
         }
         Ok(auth)
@@ -276,7 +280,6 @@ fn req_mode_unknown(r: &AuthorizeRequest) -> bool {
 /// RFC 7636 §4.2: 43 to 128 characters of the unreserved set (an S256 challenge is 43).
 fn valid_challenge(c: &str) -> bool {
     (43..=128).contains(&c.len())
-        && c
-            .bytes()
+        && c.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }

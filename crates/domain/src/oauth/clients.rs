@@ -176,7 +176,9 @@ pub(crate) fn check(app: &Application, errors: &mut Errors) {
             None | Some(Value::Null) => {}
             Some(Value::Array(urls)) => {
                 for u in urls {
-                    if !u.as_str().is_some_and(|u| absolute_url(u, key == "authorizedRedirectURLs"))
+                    if !u
+                        .as_str()
+                        .is_some_and(|u| absolute_url(u, key == "authorizedRedirectURLs"))
                     {
                         errors.add_field(
                             &name,
@@ -187,11 +189,18 @@ pub(crate) fn check(app: &Application, errors: &mut Errors) {
                     }
                 }
             }
-            Some(_) => errors.add_field(&name, &format!("[invalid]{name}"), "Must be a list of URLs."),
+            Some(_) => errors.add_field(
+                &name,
+                &format!("[invalid]{name}"),
+                "Must be a list of URLs.",
+            ),
         }
     }
     if let Some(u) = c.get("logoutURL").filter(|v| !v.is_null()) {
-        if !u.as_str().is_some_and(|u| u.is_empty() || absolute_url(u, true)) {
+        if !u
+            .as_str()
+            .is_some_and(|u| u.is_empty() || absolute_url(u, true))
+        {
             let name = "application.oauthConfiguration.logoutURL";
             errors.add_field(
                 name,
@@ -201,9 +210,10 @@ pub(crate) fn check(app: &Application, errors: &mut Errors) {
         }
     }
     if let Some(g) = c.get("enabledGrants").filter(|v| !v.is_null()) {
-        let ok = g
-            .as_array()
-            .is_some_and(|a| a.iter().all(|g| g.as_str().is_some_and(|g| GRANTS.contains(&g))));
+        let ok = g.as_array().is_some_and(|a| {
+            a.iter()
+                .all(|g| g.as_str().is_some_and(|g| GRANTS.contains(&g)))
+        });
         if !ok {
             let name = "application.oauthConfiguration.enabledGrants";
             errors.add_field(
@@ -216,7 +226,11 @@ pub(crate) fn check(app: &Application, errors: &mut Errors) {
     for (key, allowed) in [
         (
             "proofKeyForCodeExchangePolicy",
-            &["Required", "NotRequired", "NotRequiredWhenUsingClientAuthentication"][..],
+            &[
+                "Required",
+                "NotRequired",
+                "NotRequiredWhenUsingClientAuthentication",
+            ][..],
         ),
         (
             "clientAuthenticationPolicy",
@@ -226,12 +240,19 @@ pub(crate) fn check(app: &Application, errors: &mut Errors) {
         if let Some(v) = c.get(key).filter(|v| !v.is_null()) {
             if !v.as_str().is_some_and(|v| allowed.contains(&v)) {
                 let name = format!("application.oauthConfiguration.{key}");
-                errors.add_field(&name, &format!("[invalid]{name}"), format!("One of {allowed:?}."));
+                errors.add_field(
+                    &name,
+                    &format!("[invalid]{name}"),
+                    format!("One of {allowed:?}."),
+                );
             }
         }
     }
     if let Some(s) = c.get("clientSecret").filter(|v| !v.is_null()) {
-        if !s.as_str().is_some_and(|s| s.chars().count() >= MIN_SECRET_CHARS) {
+        if !s
+            .as_str()
+            .is_some_and(|s| s.chars().count() >= MIN_SECRET_CHARS)
+        {
             let name = "application.oauthConfiguration.clientSecret";
             errors.add_field(
                 name,
@@ -446,9 +467,14 @@ mod tests {
         );
         let secret = seal_secret(&mut app, None, true).unwrap();
         let c = OAuthConfig::of(&app);
-        assert_eq!(c.secret_hash.as_deref(), Some(secrets::stored_hash(&secret).as_str()));
+        assert_eq!(
+            c.secret_hash.as_deref(),
+            Some(secrets::stored_hash(&secret).as_str())
+        );
         let shown = app.clone().redacted();
-        assert!(!serde_json::to_string(&shown).unwrap().contains(&secrets::stored_hash(&secret)));
+        assert!(!serde_json::to_string(&shown)
+            .unwrap()
+            .contains(&secrets::stored_hash(&secret)));
         // An update without a secret keeps the stored one.
         let mut next = shown.clone();
         assert_eq!(seal_secret(&mut next, Some(&app), false), None);

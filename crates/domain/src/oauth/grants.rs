@@ -8,10 +8,10 @@
 use super::clients::{Client, ClientAuthPolicy, PkcePolicy};
 use super::{s256, same, ClientAuth, OAuth, OAuthError};
 use crate::model::*;
+use crate::session_store::RefreshTokens;
 use crate::sessions::tokens::{
     AccessTokenFor, ClientTokenFor, Expect, IdTokenFor, RefreshTokenFor,
 };
-use crate::session_store::RefreshTokens;
 use crate::settings::LoginSettings;
 use crate::{secrets, Error, LoginOutcome, LoginRequest};
 use serde::{Deserialize, Serialize};
@@ -80,10 +80,18 @@ impl OAuth {
     ) -> Result<TokenResponse, OAuthError> {
         let grant = req.grant_type.clone().unwrap_or_default();
         if grant.is_empty() {
-            return Err(OAuthError::new("invalid_request", "The grant_type is required."));
+            return Err(OAuthError::new(
+                "invalid_request",
+                "The grant_type is required.",
+            ));
         }
-        if !["authorization_code", "refresh_token", "client_credentials", "password"]
-            .contains(&grant.as_str())
+        if ![
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "password",
+        ]
+        .contains(&grant.as_str())
         {
             return Err(OAuthError::new(
                 "unsupported_grant_type",
@@ -238,7 +246,10 @@ impl OAuth {
     ) -> Result<TokenResponse, OAuthError> {
         let settings = LoginSettings::of(&client.tenant, Some(&client.app));
         let scope = req.scope.clone().unwrap_or_default();
-        if scope.split(' ').any(|s| s == "openid" || s == "offline_access") {
+        if scope
+            .split(' ')
+            .any(|s| s == "openid" || s == "offline_access")
+        {
             return Err(OAuthError::new(
                 "invalid_scope",
                 "A client acting for itself gets neither an ID token nor a refresh token.",
@@ -450,7 +461,10 @@ impl OAuth {
         {
             let mut m = v.claims;
             m.insert("active".into(), json!(true));
-            m.insert("client_id".into(), m.get("aud").cloned().unwrap_or(Value::Null));
+            m.insert(
+                "client_id".into(),
+                m.get("aud").cloned().unwrap_or(Value::Null),
+            );
             m.insert("token_type".into(), json!("access_token"));
             return Ok(m);
         }

@@ -16,12 +16,12 @@ mod grants;
 mod register;
 mod sso;
 
-pub use authorize::{AuthorizeError, AuthorizeRequest, Authorization, ResponseMode};
-pub use clients::{ClientAuth, OAuthConfig, PkcePolicy};
+pub use authorize::{Authorization, AuthorizeError, AuthorizeRequest, ResponseMode};
 pub(crate) use clients::{check as check_config, seal_secret};
+pub use clients::{ClientAuth, OAuthConfig, PkcePolicy};
 pub use grants::{Introspection, TokenRequest, TokenResponse};
 pub use register::{Registered, SelfRegistration};
-pub use sso::{append_query, LogoutRequest, LoggedOut, SsoSession};
+pub use sso::{append_query, LoggedOut, LogoutRequest, SsoSession};
 
 use crate::model::*;
 use crate::{Sessions, StoreResult};

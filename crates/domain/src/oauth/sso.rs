@@ -5,8 +5,8 @@
 
 use super::{OAuth, OAuthConfig, SsoSessions, StoredSso, SSO_SECONDS};
 use crate::model::*;
-use crate::sessions::tokens::Expect;
 use crate::session_store::RefreshTokens;
+use crate::sessions::tokens::Expect;
 use crate::{secrets, Error};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -156,10 +156,13 @@ impl OAuth {
                 Ok(LoggedOut::Redirect(with_state(uri)))
             }
             (Some(_), _) => Ok(LoggedOut::RefusedRedirect),
-            (None, Some(OAuthConfig {
-                logout_url: Some(u),
-                ..
-            })) => Ok(LoggedOut::Redirect(with_state(&u))),
+            (
+                None,
+                Some(OAuthConfig {
+                    logout_url: Some(u),
+                    ..
+                }),
+            ) => Ok(LoggedOut::Redirect(with_state(&u))),
             (None, _) => Ok(LoggedOut::Page),
         }
     }
@@ -196,7 +199,10 @@ impl OAuth {
     }
 
     /// The person behind a bearer access token we issued, for userinfo.
-    pub(super) async fn bearer_user(&self, token: &str) -> Result<(User, serde_json::Map<String, serde_json::Value>), Error> {
+    pub(super) async fn bearer_user(
+        &self,
+        token: &str,
+    ) -> Result<(User, serde_json::Map<String, serde_json::Value>), Error> {
         let verified = self
             .sessions
             .tokens()
