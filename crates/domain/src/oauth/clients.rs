@@ -249,9 +249,8 @@ pub(crate) fn check(app: &Application, errors: &mut Errors) {
         }
     }
     if let Some(s) = c.get("clientSecret").filter(|v| !v.is_null()) {
-        if !s
-            .as_str()
-            .is_some_and(|s| s.chars().count() >= MIN_SECRET_CHARS)
+        if s.as_str()
+            .is_none_or(|s| s.chars().count() < MIN_SECRET_CHARS)
         {
             let name = "application.oauthConfiguration.clientSecret";
             errors.add_field(
@@ -269,10 +268,10 @@ fn absolute_url(u: &str, no_fragment: bool) -> bool {
         .strip_prefix("https://")
         .or_else(|| u.strip_prefix("http://"));
     rest.is_some_and(|r| {
-        !r.is_empty()
-            && !r.starts_with('/')
-            && !u.chars().any(|c| c.is_whitespace() || c.is_control())
-            && !(no_fragment && u.contains('#'))
+        !(r.is_empty()
+            || r.starts_with('/')
+            || u.chars().any(|c| c.is_whitespace() || c.is_control())
+            || (no_fragment && u.contains('#')))
     })
 }
 
