@@ -129,8 +129,10 @@ fn default_env() -> Arc<Environment<'static>> {
 }
 
 /// Compiled environments of themes, by id, with the `lastUpdateInstant` compiled.
-fn cache() -> &'static Mutex<HashMap<Uuid, (i64, Arc<Environment<'static>>)>> {
-    static C: OnceLock<Mutex<HashMap<Uuid, (i64, Arc<Environment<'static>>)>>> = OnceLock::new();
+type EnvCache = Mutex<HashMap<Uuid, (i64, Arc<Environment<'static>>)>>;
+
+fn cache() -> &'static EnvCache {
+    static C: OnceLock<EnvCache> = OnceLock::new();
     C.get_or_init(Default::default)
 }
 

@@ -26,7 +26,7 @@ pub struct SelfRegistration {
 #[derive(Debug)]
 pub enum Registered {
     /// The user exists now, registered for the client's application.
-    Created(User),
+    Created(Box<User>),
     /// The tenant holds an account with this email already.
     Taken,
     /// A legacy system still holds an account with this email: the person signs in instead.
@@ -65,7 +65,7 @@ impl OAuth {
             .register(Scope::tenant(tenant), None, Some(user), registration)
             .await
         {
-            Ok((user, _)) => Ok(Registered::Created(user)),
+            Ok((user, _)) => Ok(Registered::Created(Box::new(user))),
             Err(Error::Invalid(errors)) => {
                 let duplicate = errors
                     .field_errors
