@@ -4,7 +4,7 @@
 //! document ([`crate::openapi`]) are all built from it, so adding a route is one entry here.
 
 use crate::handlers::{
-    api_key, application, connector, group, import, key, login, status, tenant, user,
+    api_key, application, connector, group, import, key, login, status, tenant, theme, user,
 };
 use crate::wire::*;
 use crate::{oauth, pages};
@@ -468,6 +468,18 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         Route::protocol("/oauth2/change-password", vec![
             op(M::POST, pages::change_password_post, "The change-password step of a login").open(),
         ]),
+        Route::protocol("/oauth2/register", vec![
+            op(M::GET, pages::register, "Self-service registration page (when the application enables it)").open(),
+            op(M::POST, pages::register_post, "The registration form: creates the user and signs them in").open(),
+        ]),
+        Route::protocol("/oauth2/forgot", vec![
+            op(M::GET, pages::forgot, "Forgot-password page").open(),
+            op(M::POST, pages::forgot_post, "The forgot-password form: queues the reset email").open(),
+        ]),
+        Route::protocol("/oauth2/reset-password", vec![
+            op(M::GET, pages::reset_password, "The reset page a forgot-password email links to").open(),
+            op(M::POST, pages::reset_password_post, "The reset form: sets the new password").open(),
+        ]),
         Route::protocol("/oauth2/token", vec![
             op(M::POST, oauth::token, "Token endpoint: authorization_code, refresh_token, client_credentials, password").open(),
         ]),
@@ -487,6 +499,19 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         ]),
         Route::protocol("/oauth2/jwks", vec![
             op(M::GET, login::jwks, "Public signing keys (alias of /.well-known/jwks.json)").open(),
+        ]),
+        // --- themes of the hosted pages ----------------------------------------------------
+        Route::new("/api/theme", vec![
+            op(M::GET, theme::list, "List the themes of the hosted pages").ok::<ThemesBody>(),
+            op(M::POST, theme::create, "Create a theme: templates (compiled on save), stylesheet, messages per locale")
+                .body::<ThemeBody>().ok::<ThemeBody>(),
+        ]),
+        Route::new("/api/theme/{themeId}", vec![
+            op(M::GET, theme::get, "Retrieve a theme").ok::<ThemeBody>(),
+            op(M::POST, theme::create, "Create a theme with this id").body::<ThemeBody>().ok::<ThemeBody>(),
+            op(M::PUT, theme::replace, "Replace a theme").body::<ThemeBody>().ok::<ThemeBody>(),
+            op(M::PATCH, theme::patch, "Merge-patch a theme").body::<ThemeBody>().ok::<ThemeBody>(),
+            op(M::DELETE, theme::delete, "Delete a theme no tenant uses").empty(200, "Deleted"),
         ]),
         // --- slow migration --------------------------------------------------------------
         Route::new("/api/connector", vec![

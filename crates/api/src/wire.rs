@@ -4,7 +4,7 @@
 
 use portcullis_domain::{
     ApiKey, Application, Connector, Errors, Group, ImportJob, ImportRequest, ImportedRefreshToken,
-    KeyView, Membership, Registration, Role, Tenant, User,
+    KeyView, Membership, Registration, Role, Tenant, Theme, User,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -229,6 +229,16 @@ pub struct ApiKeyBody {
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeysBody {
     pub api_keys: Vec<ApiKey>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct ThemeBody {
+    pub theme: Theme,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ThemesBody {
+    pub themes: Vec<Theme>,
 }
 
 #[derive(Deserialize, ToSchema)]

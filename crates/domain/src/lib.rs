@@ -31,7 +31,7 @@ pub mod validate;
 
 pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
 pub use event::{Event, ImportJob, JobState};
-pub use identity::Identity;
+pub use identity::{Identity, Theme, ThemeCheck, ThemeStore};
 pub use import::bulk_delete::{BulkDeleteOutcome, BulkDeleteRequest};
 pub use import::jobs::{ClaimedJob, JobInput};
 pub use import::{ImportRequest, ImportSummary, ImportUser};

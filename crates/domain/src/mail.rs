@@ -60,7 +60,19 @@ impl EmailSettings {
 
     /// The reset link for a change-password id.
     pub fn reset_link(&self, change_password_id: &str) -> String {
-        match &self.forgot_password_url {
+        self.reset_link_or(change_password_id, None)
+    }
+
+    /// The reset link for a change-password id: the tenant's `forgotPasswordUrl` when it names
+    /// one (the tenant chose where its resets happen), else `fallback` (a template with
+    /// `{changePasswordId}`, such as the hosted reset page), else a path of FusionAuth's form.
+    pub fn reset_link_or(&self, change_password_id: &str, fallback: Option<&str>) -> String {
+        match self
+            .forgot_password_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .or(fallback)
+        {
             Some(t) if t.contains("{changePasswordId}") => {
                 t.replace("{changePasswordId}", change_password_id)
             }

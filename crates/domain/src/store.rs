@@ -29,6 +29,7 @@ pub trait Store:
     crate::SessionStore
     + crate::migration::connectors::ConnectorStore
     + crate::oauth::OAuthStore
+    + crate::identity::ThemeStore
     + Send
     + Sync
     + 'static

@@ -170,6 +170,7 @@ mod pg;
 pub use lite::PRAGMAS as SQLITE_PRAGMAS;
 mod oauth;
 mod sessions;
+mod themes;
 
 fn scope_param(scope: Scope) -> Option<String> {
     scope.tenant.map(|t| t.to_string())
@@ -620,6 +621,7 @@ impl Store for SqlStore {
             "DELETE FROM login_attempts WHERE tenant_id = $1",
             "DELETE FROM login_locks WHERE tenant_id = $1",
             "DELETE FROM signing_keys WHERE tenant_id = $1",
+            "DELETE FROM themes WHERE tenant_id = $1",
         ]) {
             tx.write(sql, args![id.clone()]).await?;
         }

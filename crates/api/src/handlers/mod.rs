@@ -10,6 +10,7 @@ pub mod key;
 pub mod login;
 pub mod status;
 pub mod tenant;
+pub mod theme;
 pub mod user;
 
 use crate::error::{ApiError, ApiResult};

@@ -1,8 +1,10 @@
 //! The hosted pages a browser visits: `/oauth2/authorize` (the login page, and the redirect
 //! back to the client with a code), the change-password step a login can require, and
-//! `/oauth2/logout`.
+//! `/oauth2/logout`; self-service registration, forgot password and the reset page are in
+//! [`account`].
 //!
-//! Pages are server-rendered from templates (minijinja, HTML-escaped), work without JavaScript,
+//! Pages are server-rendered from templates (minijinja, HTML-escaped) in the tenant's theme
+//! ([`theme`]: its templates, stylesheet and messages in the browser's language), work without JavaScript,
 //! and every answer carries `Cache-Control: no-store`, a CSP with `frame-ancestors 'none'` and
 //! a per-answer nonce for the page's own style. Every form carries a CSRF token: a random value
 //! in an HttpOnly cookie that the form must repeat (compared in constant time), so a form posted
@@ -15,13 +17,20 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, LOCATIO
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use minijinja::{context, Environment};
+use minijinja::context;
 use portcullis_domain::oauth::{
     Authorization, AuthorizeError, AuthorizeRequest, LoggedOut, LogoutRequest, ResponseMode,
 };
 use portcullis_domain::{Error, LoginOutcome, LoginRequest, Password, Scope};
 use serde::Deserialize;
-use std::sync::OnceLock;
+
+mod account;
+mod theme;
+pub use account::{
+    forgot, forgot_post, register, register_post, reset_password, reset_password_post,
+};
+pub use theme::check_theme;
+use theme::{default_look, look_for, Look};
 
 /// The SSO session's cookie.
 pub const SSO_COOKIE: &str = "portcullis_sso";
@@ -43,32 +52,20 @@ const CARRIED: [&str; 11] = [
     "login_hint",
 ];
 
-fn templates() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        for (name, source) in [
-            ("base.html", include_str!("templates/base.html")),
-            ("errors.html", include_str!("templates/errors.html")),
-            ("login.html", include_str!("templates/login.html")),
-            ("message.html", include_str!("templates/message.html")),
-            (
-                "change_password.html",
-                include_str!("templates/change_password.html"),
-            ),
-            ("form_post.html", include_str!("templates/form_post.html")),
-        ] {
-            env.add_template(name, source).expect("a valid template");
-        }
-        env
-    })
-}
-
 /// One error of a page's error summary; `field` links to the input it is about.
 #[derive(serde::Serialize)]
 struct PageError {
     field: Option<&'static str>,
     message: String,
+}
+
+impl PageError {
+    fn on(field: &'static str, message: impl Into<String>) -> Self {
+        PageError {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
 }
 
 fn random() -> String {
@@ -111,6 +108,7 @@ pub(crate) fn clear_cookie(s: &AppState, name: &str) -> HeaderValue {
 
 /// A rendered page with the headers every page carries.
 struct Page {
+    look: Look,
     status: StatusCode,
     template: &'static str,
     ctx: minijinja::Value,
@@ -120,8 +118,9 @@ struct Page {
 }
 
 impl Page {
-    fn new(status: StatusCode, template: &'static str, ctx: minijinja::Value) -> Self {
+    fn new(look: &Look, status: StatusCode, template: &'static str, ctx: minijinja::Value) -> Self {
         Page {
+            look: look.clone(),
             status,
             template,
             ctx,
@@ -132,8 +131,16 @@ impl Page {
 
     fn render(self) -> Response {
         let nonce = random();
-        let ctx = context! { nonce => nonce.clone(), ..self.ctx };
-        let html = match templates()
+        let ctx = context! {
+            nonce => nonce.clone(),
+            t => minijinja::Value::from_serialize(&*self.look.messages),
+            lang => self.look.lang.clone(),
+            stylesheet => self.look.stylesheet.clone(),
+            ..self.ctx
+        };
+        let html = match self
+            .look
+            .env
             .get_template(self.template)
             .and_then(|t| t.render(ctx))
         {
@@ -176,33 +183,50 @@ impl Page {
     }
 }
 
-/// A page with a title and a message (an error, or a state such as "locked").
-fn message(status: StatusCode, title: &str, text: &str, app: Option<&str>) -> Response {
+/// A page with a title (a message key) and a text (an error, or a state such as "locked").
+fn message(
+    look: &Look,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    app: Option<&str>,
+) -> Response {
     Page::new(
+        look,
         status,
         "message.html",
-        context! { title, message => text, app_name => app, error => status.as_u16() >= 400 },
+        context! {
+            title => look.t(title),
+            message => text,
+            app_name => app,
+            error => status.as_u16() >= 400,
+        },
     )
     .render()
 }
 
-/// The error page of a request that must not be redirected anywhere.
+/// The page of the messages `{key}_title` and `{key}_text`.
+fn state(look: &Look, status: StatusCode, key: &str, app: Option<&str>) -> Response {
+    let text = look.t(&format!("{key}_text"));
+    message(look, status, &format!("{key}_title"), &text, app)
+}
+
+/// The error page of a request that must not be redirected anywhere. Shown before a tenant is
+/// known, so in the default theme.
 fn error_page(text: &str) -> Response {
     message(
+        &default_look(),
         StatusCode::BAD_REQUEST,
-        "Sign-in cannot continue",
+        "cannot_continue_title",
         text,
         None,
     )
 }
 
+/// A form without this browser's CSRF token; checked before anything else, so in the default
+/// theme.
 fn forbidden() -> Response {
-    message(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "The form was not sent from this browser's sign-in page, or it is too old. Go back to the application and sign in again.",
-        None,
-    )
+    state(&default_look(), StatusCode::FORBIDDEN, "expired_form", None)
 }
 
 /// The request's CSRF token, or a new one to set.
@@ -251,6 +275,16 @@ fn carried(req: &AuthorizeRequest) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// `path` with the authorization request's parameters, for a link between pages.
+fn page_url(path: &str, req: &AuthorizeRequest) -> String {
+    let params = carried(req);
+    if params.is_empty() {
+        return path.to_string();
+    }
+    let q = serde_urlencoded::to_string(&params).unwrap_or_default();
+    format!("{path}?{q}")
+}
+
 /// Parses a query string or form body, refusing a parameter sent twice (RFC 6749 §3.1).
 fn parse_params<T: for<'de> Deserialize<'de>>(raw: &[u8]) -> Result<T, String> {
     let pairs: Vec<(String, String)> =
@@ -279,7 +313,14 @@ fn authorize_error(s: &AppState, e: AuthorizeError) -> Response {
             if let Some(st) = state {
                 params.push(("state", st));
             }
-            back_to_client(s, &redirect_uri, response_mode, params, Vec::new())
+            back_to_client(
+                s,
+                &default_look(),
+                &redirect_uri,
+                response_mode,
+                params,
+                Vec::new(),
+            )
         }
     }
 }
@@ -288,6 +329,7 @@ fn authorize_error(s: &AppState, e: AuthorizeError) -> Response {
 /// or an auto-submitted form for `response_mode=form_post`.
 fn back_to_client(
     s: &AppState,
+    look: &Look,
     redirect_uri: &str,
     mode: ResponseMode,
     params: Vec<(&'static str, String)>,
@@ -315,9 +357,10 @@ fn back_to_client(
         ResponseMode::FormPost => {
             let origin = origin_of(redirect_uri);
             let mut p = Page::new(
+                look,
                 StatusCode::OK,
                 "form_post.html",
-                context! { title => "Signing you in", action => redirect_uri, params => params },
+                context! { title => look.t("form_post_title"), action => redirect_uri, params => params },
             );
             p.cookies = cookies;
             p.form_action = origin;
@@ -327,15 +370,17 @@ fn back_to_client(
 }
 
 /// `scheme://host[:port]` of an absolute URL.
-fn origin_of(uri: &str) -> Option<String> {
+pub(super) fn origin_of(uri: &str) -> Option<String> {
     let (scheme, rest) = uri.split_once("://")?;
     let host = rest.split(['/', '?', '#']).next()?;
     Some(format!("{scheme}://{host}"))
 }
 
 /// The login page of an authorization request.
+#[allow(clippy::too_many_arguments)]
 fn login_page(
     s: &AppState,
+    look: &Look,
     headers: &HeaderMap,
     auth: &Authorization,
     status: StatusCode,
@@ -344,17 +389,24 @@ fn login_page(
     notice: Option<&str>,
 ) -> Response {
     let (token, set) = csrf(headers, s);
+    let register_url = auth
+        .config
+        .self_registration
+        .then(|| page_url("/oauth2/register", &auth.request));
     let mut p = Page::new(
+        look,
         status,
         "login.html",
         context! {
-            title => "Sign in",
+            title => look.t("sign_in"),
             app_name => auth.app.name.clone(),
             csrf => token,
             params => carried(&auth.request),
             login_id => login_id.or(auth.login_hint.as_deref()).unwrap_or(""),
             errors => errors,
             notice => notice,
+            forgot_url => page_url("/oauth2/forgot", &auth.request),
+            register_url => register_url,
         },
     );
     p.cookies.extend(set);
@@ -366,6 +418,7 @@ fn login_page(
 /// A signed-in browser goes back to the client with a code.
 async fn with_code(
     s: &AppState,
+    look: &Look,
     auth: &Authorization,
     session: &portcullis_domain::oauth::SsoSession,
     cookies: Vec<HeaderValue>,
@@ -376,7 +429,14 @@ async fn with_code(
             if let Some(st) = &auth.state {
                 params.push(("state", st.clone()));
             }
-            back_to_client(s, &auth.redirect_uri, auth.response_mode, params, cookies)
+            back_to_client(
+                s,
+                look,
+                &auth.redirect_uri,
+                auth.response_mode,
+                params,
+                cookies,
+            )
         }
         Err(e) => {
             tracing::warn!(error = %e.description, "issuing an authorization code failed");
@@ -401,16 +461,17 @@ pub async fn authorize(
         Ok(a) => a,
         Err(e) => return authorize_error(&s, e),
     };
+    let look = look_for(&s, &auth.tenant, &headers).await;
     let session = match s
         .oauth
         .session(cookie(&headers, SSO_COOKIE).as_deref())
         .await
     {
         Ok(x) => x,
-        Err(e) => return unavailable(&s, &auth, e),
+        Err(e) => return unavailable(&look, &auth, e),
     };
     if let Some(session) = session.filter(|x| s.oauth.session_answers(&auth, x)) {
-        return with_code(&s, &auth, &session, Vec::new()).await;
+        return with_code(&s, &look, &auth, &session, Vec::new()).await;
     }
     if auth.no_prompt {
         return authorize_error(
@@ -418,7 +479,16 @@ pub async fn authorize(
             auth.fail("login_required", "The user is not signed in."),
         );
     }
-    login_page(&s, &headers, &auth, StatusCode::OK, None, Vec::new(), None)
+    login_page(
+        &s,
+        &look,
+        &headers,
+        &auth,
+        StatusCode::OK,
+        None,
+        Vec::new(),
+        None,
+    )
 }
 
 #[derive(Deserialize)]
@@ -432,32 +502,17 @@ struct LoginForm {
 }
 
 /// The page for a failure that is the server's or a legacy system's, not the person's.
-fn unavailable(s: &AppState, auth: &Authorization, e: Error) -> Response {
-    let _ = s;
+fn unavailable(look: &Look, auth: &Authorization, e: Error) -> Response {
+    let app = Some(auth.app.name.as_str());
     match e {
         Error::Legacy { connector, failure } => {
             tracing::warn!(connector = %connector, kind = failure.kind.as_str(), "legacy system failed during hosted login");
-            message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-in is unavailable",
-                "We could not reach the system that holds your account. Nothing was changed. Please try again in a few minutes.",
-                Some(&auth.app.name),
-            )
+            state(look, StatusCode::SERVICE_UNAVAILABLE, "unavailable", app)
         }
-        Error::Busy(_) => message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Sign-in is busy",
-            "Too many people are signing in right now. Please try again in a moment.",
-            Some(&auth.app.name),
-        ),
+        Error::Busy(_) => state(look, StatusCode::SERVICE_UNAVAILABLE, "busy", app),
         other => {
             tracing::error!(error = %other, "hosted login failed");
-            message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "The server could not sign you in. Nothing was changed. Please try again.",
-                Some(&auth.app.name),
-            )
+            state(look, StatusCode::INTERNAL_SERVER_ERROR, "failed", app)
         }
     }
 }
@@ -482,24 +537,20 @@ pub async fn authorize_post(
         Ok(a) => a,
         Err(e) => return authorize_error(&s, e),
     };
+    let look = look_for(&s, &auth.tenant, &headers).await;
     let login_id = form.login_id.unwrap_or_default();
     let password = form.password.unwrap_or_default();
     let mut errors = Vec::new();
     if login_id.trim().is_empty() {
-        errors.push(PageError {
-            field: Some("loginId"),
-            message: "Enter your email or username.".into(),
-        });
+        errors.push(PageError::on("loginId", look.t("enter_login_id")));
     }
     if password.is_empty() {
-        errors.push(PageError {
-            field: Some("password"),
-            message: "Enter your password.".into(),
-        });
+        errors.push(PageError::on("password", look.t("enter_password")));
     }
     if !errors.is_empty() {
         return login_page(
             &s,
+            &look,
             &headers,
             &auth,
             StatusCode::BAD_REQUEST,
@@ -526,34 +577,34 @@ pub async fn authorize_post(
     let wrong = |s: &AppState| {
         login_page(
             s,
+            &look,
             &headers,
             &auth,
             StatusCode::UNAUTHORIZED,
             Some(&login_id),
             vec![PageError {
                 field: None,
-                message: "The email, username or password is not right.".into(),
+                message: look.t("wrong_credentials"),
             }],
             None,
         )
     };
+    let app = Some(auth.app.name.as_str());
     let user = match outcome {
         Ok(LoginOutcome::Success(t)) | Ok(LoginOutcome::NotRegistered(t)) => t.user,
         Ok(LoginOutcome::EmailNotVerified(_)) => {
-            return message(
-                StatusCode::FORBIDDEN,
-                "Verify your email",
-                "Your email address is not verified yet. Follow the link in the email we sent you, then sign in again.",
-                Some(&auth.app.name),
-            )
+            return state(&look, StatusCode::FORBIDDEN, "verify_email", app)
         }
         Ok(LoginOutcome::PasswordChangeRequired { change_password_id }) => {
             let (token, set) = csrf(&headers, &s);
             let mut p = Page::new(
+                &look,
                 StatusCode::OK,
                 "change_password.html",
                 context! {
-                    title => "Change your password",
+                    title => look.t("change_password_title"),
+                    lead => look.t("change_password_lead"),
+                    action => "/oauth2/change-password",
                     app_name => auth.app.name.clone(),
                     csrf => token,
                     change_password_id => change_password_id,
@@ -565,25 +616,23 @@ pub async fn authorize_post(
             return p.render();
         }
         Ok(LoginOutcome::Inactive) | Ok(LoginOutcome::Expired) => {
-            return message(
-                StatusCode::FORBIDDEN,
-                "This account cannot sign in",
-                "This account is closed or disabled. Contact the application's support.",
-                Some(&auth.app.name),
-            )
+            return state(&look, StatusCode::FORBIDDEN, "cannot_sign_in", app)
         }
-        Ok(LoginOutcome::Locked { .. }) => {
-            return message(
-                StatusCode::LOCKED,
-                "Account locked",
-                "Too many failed sign-in attempts. The account is locked for a while; try again later or reset your password.",
-                Some(&auth.app.name),
-            )
-        }
+        Ok(LoginOutcome::Locked { .. }) => return state(&look, StatusCode::LOCKED, "locked", app),
         Err(Error::NotFound) | Err(Error::Invalid(_)) => return wrong(&s),
-        Err(e) => return unavailable(&s, &auth, e),
+        Err(e) => return unavailable(&look, &auth, e),
     };
-    let user_id = user.id.expect("stored");
+    signed_in(&s, &look, &auth, user.id.expect("stored")).await
+}
+
+/// A person who just proved who they are (signed in or registered): starts the SSO session and
+/// goes back to the client with a code.
+async fn signed_in(
+    s: &AppState,
+    look: &Look,
+    auth: &Authorization,
+    user_id: uuid::Uuid,
+) -> Response {
     match s
         .oauth
         .start_session(&auth.tenant, user_id, portcullis_domain::now_millis())
@@ -591,10 +640,10 @@ pub async fn authorize_post(
     {
         Ok((secret, session)) => {
             let ttl = (session.expires_instant - session.auth_time) / 1000;
-            let cookies = vec![set_cookie(&s, SSO_COOKIE, &secret, Some(ttl))];
-            with_code(&s, &auth, &session, cookies).await
+            let cookies = vec![set_cookie(s, SSO_COOKIE, &secret, Some(ttl))];
+            with_code(s, look, auth, &session, cookies).await
         }
-        Err(e) => unavailable(&s, &auth, e),
+        Err(e) => unavailable(look, auth, e),
     }
 }
 
@@ -628,15 +677,19 @@ pub async fn change_password_post(
         Ok(a) => a,
         Err(e) => return authorize_error(&s, e),
     };
+    let look = look_for(&s, &auth.tenant, &headers).await;
     let id = form.change_password_id.unwrap_or_default();
     let password = form.password.unwrap_or_default();
     let again = |errors: Vec<PageError>| {
         let (token, set) = csrf(&headers, &s);
         let mut p = Page::new(
+            &look,
             StatusCode::BAD_REQUEST,
             "change_password.html",
             context! {
-                title => "Change your password",
+                title => look.t("change_password_title"),
+                lead => look.t("change_password_lead"),
+                action => "/oauth2/change-password",
                 app_name => auth.app.name.clone(),
                 csrf => token,
                 change_password_id => id.clone(),
@@ -648,10 +701,10 @@ pub async fn change_password_post(
         p.render()
     };
     if password.is_empty() || Some(&password) != form.password_confirm.as_ref() {
-        return again(vec![PageError {
-            field: Some("password"),
-            message: "Enter the new password twice, the same both times.".into(),
-        }]);
+        return again(vec![PageError::on(
+            "password",
+            look.t("same_password_twice"),
+        )]);
     }
     let req = portcullis_domain::ChangePasswordRequest {
         password: Some(Password(password)),
@@ -660,12 +713,13 @@ pub async fn change_password_post(
     match s.oauth.sessions().change_password_by_id(&id, req).await {
         Ok(()) => login_page(
             &s,
+            &look,
             &headers,
             &auth,
             StatusCode::OK,
             None,
             Vec::new(),
-            Some("Your password is changed. Sign in with the new password."),
+            Some(&look.t("password_changed_sign_in")),
         ),
         Err(Error::Invalid(errs)) => again(
             errs.field_errors
@@ -679,12 +733,13 @@ pub async fn change_password_post(
                 .collect(),
         ),
         Err(Error::NotFound) => message(
+            &look,
             StatusCode::BAD_REQUEST,
-            "This link has expired",
-            "The password change has expired or was already done. Sign in again.",
+            "link_expired_title",
+            &look.t("change_expired_text"),
             Some(&auth.app.name),
         ),
-        Err(e) => unavailable(&s, &auth, e),
+        Err(e) => unavailable(&look, &auth, e),
     }
 }
 
@@ -705,6 +760,7 @@ pub async fn logout(
         Ok(r) => r,
         Err(m) => return error_page(&m),
     };
+    let look = default_look();
     let cookie = cookie(&headers, SSO_COOKIE);
     let clear = clear_cookie(&s, SSO_COOKIE);
     let done = match s.oauth.logout(cookie.as_deref(), &req).await {
@@ -712,9 +768,10 @@ pub async fn logout(
         Err(e) => {
             tracing::error!(error = %e, "logout failed");
             return message(
+                &look,
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "The server could not sign you out. Please try again.",
+                "failed_title",
+                &look.t("sign_out_failed_text"),
                 None,
             );
         }
@@ -732,16 +789,12 @@ pub async fn logout(
                 .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        LoggedOut::Page => message(
-            StatusCode::OK,
-            "You are signed out",
-            "You have been signed out. You can close this window.",
-            None,
-        ),
+        LoggedOut::Page => state(&look, StatusCode::OK, "signed_out", None),
         LoggedOut::RefusedRedirect => message(
+            &look,
             StatusCode::BAD_REQUEST,
-            "You are signed out",
-            "You have been signed out, but the address to return to is not registered for this application, so you stay here.",
+            "signed_out_title",
+            &look.t("signed_out_refused_text"),
             None,
         ),
     };

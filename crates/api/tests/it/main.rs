@@ -11,6 +11,7 @@ mod kickstart;
 mod login;
 mod migration;
 mod oauth;
+mod pages;
 mod races;
 mod resources;
 mod schemes;

@@ -35,6 +35,9 @@ portcullis_store::on_both_backends!(
     config_answers_carry_no_secrets_and_a_round_trip_keeps_them,
     a_connector_application_id_must_name_an_application,
     a_huge_or_endless_legacy_answer_is_cut_off_within_the_deadline,
+    hosted_login_of_a_legacy_user_migrates_them,
+    hosted_login_with_the_legacy_system_down_shows_the_unavailable_page_and_writes_nothing,
+    hosted_registration_of_an_email_the_legacy_system_holds_asks_to_sign_in,
 );
 
 /// A legacy user: password, and the profile the legacy system answers.
@@ -1715,4 +1718,155 @@ async fn a_huge_or_endless_legacy_answer_is_cut_off_within_the_deadline(b: Backe
         );
         assert_eq!(user_by_email(&s, "ivy@legacy.example").await.status, 404);
     }
+}
+
+async fn hosted_login_of_a_legacy_user_migrates_them(b: Backend) {
+    use crate::oauth::{authorize_query, client, login_form, Browser, REDIRECT};
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let c = client(&s).await;
+    legacy.add(
+        "flo@legacy.example",
+        "old secret",
+        json!({"email": "flo@legacy.example", "firstName": "Flo"}),
+    );
+    let conn = generic_connector(&s, &legacy, "/generic").await;
+    migrate_all_through(&s, &c.tenant, &conn).await;
+
+    let mut br = Browser::new(&s);
+    let page = br.get(&authorize_query(&c, &[])).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    // A wrong password asks the legacy system, writes nothing and says what a wrong one says.
+    let wrong = br
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&page, "flo@legacy.example", "not it"),
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{wrong:?}");
+    assert_eq!(user_by_email(&s, "flo@legacy.example").await.status, 404);
+    let back = br
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&wrong, "flo@legacy.example", "old secret"),
+        )
+        .await;
+    assert_eq!(back.status, 303, "{back:?}");
+    assert!(back.location.as_deref().unwrap().starts_with(REDIRECT));
+    assert!(back.param("code").is_some());
+    assert_eq!(legacy.calls(), 2);
+
+    let u = user_by_email(&s, "flo@legacy.example").await;
+    assert_eq!(u.status, 200, "{u:?}");
+    assert_eq!(u.json["user"]["data"]["migrated"], true);
+    assert_eq!(u.json["user"]["firstName"], "Flo");
+    // Ours now: the next sign-in does not ask the legacy system.
+    legacy.accounts.lock().unwrap().clear();
+    let mut br = Browser::new(&s);
+    let page = br.get(&authorize_query(&c, &[])).await;
+    let again = br
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&page, "flo@legacy.example", "old secret"),
+        )
+        .await;
+    assert_eq!(again.status, 303, "{again:?}");
+    assert_eq!(legacy.calls(), 2);
+}
+
+async fn hosted_login_with_the_legacy_system_down_shows_the_unavailable_page_and_writes_nothing(
+    b: Backend,
+) {
+    use crate::oauth::{authorize_query, client, login_form, Browser};
+    let s = Server::start(b).await;
+    let c = client(&s).await;
+    let down = down_connector(&s).await;
+    migrate_all_through(&s, &c.tenant, &down).await;
+
+    let mut br = Browser::new(&s);
+    let page = br.get(&authorize_query(&c, &[])).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let a = br
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&page, "gil@legacy.example", "whatever"),
+        )
+        .await;
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(a.body.contains("Sign-in is unavailable"), "{}", a.body);
+    assert!(a.body.contains("Nothing was changed"));
+    assert!(!a.body.contains("whatever"), "the password is never echoed");
+    assert_eq!(a.headers["cache-control"], "no-store");
+    assert!(a.location.is_none(), "no redirect to the client");
+    assert!(!br.cookies.contains_key("portcullis_sso"), "no session");
+    assert_eq!(user_by_email(&s, "gil@legacy.example").await.status, 404);
+    // The tenant's own users still sign in: their passwords are checked here.
+    let page = br.get(&authorize_query(&c, &[])).await;
+    let own = br
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&page, &c.email, "correct horse"),
+        )
+        .await;
+    assert_eq!(own.status, 303, "{own:?}");
+}
+
+async fn hosted_registration_of_an_email_the_legacy_system_holds_asks_to_sign_in(b: Backend) {
+    use crate::oauth::{authorize_query, login_form, Browser};
+    use crate::pages::{form_of, open_client};
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let c = open_client(&s).await;
+    legacy.add(
+        "hal@legacy.example",
+        "legacy pw",
+        json!({"id": 78, "username": "hal", "email": "hal@legacy.example", "enabled": true,
+               "emailVerified": true}),
+    );
+    // The REST contract checks the password at the user's path, by username.
+    let profile = legacy.accounts.lock().unwrap()["hal@legacy.example"].clone();
+    legacy
+        .accounts
+        .lock()
+        .unwrap()
+        .insert("hal".into(), profile);
+    rest_setup(&s, &legacy, &c.tenant).await;
+
+    let mut br = Browser::new(&s);
+    let page = br
+        .get(&authorize_query(&c, &[]).replace("/oauth2/authorize", "/oauth2/register"))
+        .await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let told = br
+        .post_form(
+            "/oauth2/register",
+            &form_of(
+                &page,
+                &[
+                    ("email", "hal@legacy.example"),
+                    ("password", "a long passphrase"),
+                    ("passwordConfirm", "a long passphrase"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(told.status, 200, "{told:?}");
+    assert!(
+        told.body.contains("already have an account"),
+        "{}",
+        told.body
+    );
+    assert_eq!(told.input("loginId").as_deref(), Some("hal@legacy.example"));
+    assert_eq!(user_by_email(&s, "hal@legacy.example").await.status, 404);
+    // Signing in there with the legacy password moves the account over.
+    let back = br
+        .post_form(
+            "/oauth2/authorize",
+            &login_form(&told, "hal@legacy.example", "legacy pw"),
+        )
+        .await;
+    assert_eq!(back.status, 303, "{back:?}");
+    let u = user_by_email(&s, "hal@legacy.example").await;
+    assert_eq!(u.status, 200, "{u:?}");
+    assert_eq!(u.json["user"]["data"]["migrated"], true);
 }

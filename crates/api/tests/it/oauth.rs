@@ -10,29 +10,29 @@ use serde_json::{json, Value};
 use sha2::Digest;
 use std::collections::HashMap;
 
-const REDIRECT: &str = "https://app.example/callback";
+pub(crate) const REDIRECT: &str = "https://app.example/callback";
 const LOGOUT: &str = "https://app.example/signed-out";
-const VERIFIER: &str = "dBjftJeZ4CVP-1B0gbV8pG4kNrU77Gu-yDVTnW9l0Jc";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-1B0gbV8pG4kNrU77Gu-yDVTnW9l0Jc";
 
 /// A browser: its cookies, and no automatic redirects.
-struct Browser {
-    http: reqwest::Client,
-    cookies: HashMap<String, String>,
+pub(crate) struct Browser {
+    pub http: reqwest::Client,
+    pub cookies: HashMap<String, String>,
     base: String,
 }
 
 /// A page or redirect as the browser saw it.
 #[derive(Debug)]
-struct Seen {
-    status: u16,
-    location: Option<String>,
-    body: String,
-    headers: reqwest::header::HeaderMap,
+pub(crate) struct Seen {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Seen {
     /// The value of a query parameter of the redirect.
-    fn param(&self, name: &str) -> Option<String> {
+    pub fn param(&self, name: &str) -> Option<String> {
         let loc = self.location.as_deref()?;
         let q = loc.split_once('?')?.1;
         serde_urlencoded::from_str::<Vec<(String, String)>>(q)
@@ -43,7 +43,7 @@ impl Seen {
     }
 
     /// The value of a hidden input of the page.
-    fn input(&self, name: &str) -> Option<String> {
+    pub fn input(&self, name: &str) -> Option<String> {
         let needle = format!("name=\"{name}\" value=\"");
         let start = self.body.find(&needle)? + needle.len();
         let end = self.body[start..].find('"')?;
@@ -56,7 +56,7 @@ impl Seen {
 }
 
 impl Browser {
-    fn new(s: &Server) -> Self {
+    pub fn new(s: &Server) -> Self {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -75,7 +75,7 @@ impl Browser {
             .join("; ")
     }
 
-    async fn see(&mut self, rb: reqwest::RequestBuilder) -> Seen {
+    pub async fn see(&mut self, rb: reqwest::RequestBuilder) -> Seen {
         let rb = if self.cookies.is_empty() {
             rb
         } else {
@@ -105,26 +105,26 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path_and_query: &str) -> Seen {
+    pub async fn get(&mut self, path_and_query: &str) -> Seen {
         let rb = self.http.get(format!("{}{path_and_query}", self.base));
         self.see(rb).await
     }
 
-    async fn post_form(&mut self, path: &str, form: &[(&str, String)]) -> Seen {
+    pub async fn post_form(&mut self, path: &str, form: &[(&str, String)]) -> Seen {
         let rb = self.http.post(format!("{}{path}", self.base)).form(form);
         self.see(rb).await
     }
 }
 
 /// An application set up as an OAuth client, with its secret and a registered user.
-struct Client {
-    id: String,
-    secret: String,
-    tenant: String,
-    email: String,
+pub(crate) struct Client {
+    pub id: String,
+    pub secret: String,
+    pub tenant: String,
+    pub email: String,
 }
 
-async fn client_with(s: &Server, tenant: &str, oauth: Value) -> Client {
+pub(crate) async fn client_with(s: &Server, tenant: &str, oauth: Value) -> Client {
     let a = send(
         s.req("POST", "/api/application")
             .header("X-FusionAuth-TenantId", tenant)
@@ -161,7 +161,7 @@ async fn client_with(s: &Server, tenant: &str, oauth: Value) -> Client {
     }
 }
 
-async fn client(s: &Server) -> Client {
+pub(crate) async fn client(s: &Server) -> Client {
     let tenant = s.default_tenant().await;
     client_with(
         s,
@@ -175,7 +175,7 @@ async fn client(s: &Server) -> Client {
     .await
 }
 
-fn authorize_query(c: &Client, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_query(c: &Client, extra: &[(&str, &str)]) -> String {
     let mut p: Vec<(&str, String)> = vec![
         ("client_id", c.id.clone()),
         ("redirect_uri", REDIRECT.into()),
@@ -199,7 +199,11 @@ fn authorize_query(c: &Client, extra: &[(&str, &str)]) -> String {
 }
 
 /// The login form of a login page, filled in.
-fn login_form(page: &Seen, login_id: &str, password: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn login_form(
+    page: &Seen,
+    login_id: &str,
+    password: &str,
+) -> Vec<(&'static str, String)> {
     let mut form: Vec<(&'static str, String)> = vec![
         ("loginId", login_id.to_string()),
         ("password", password.to_string()),
@@ -224,7 +228,7 @@ fn login_form(page: &Seen, login_id: &str, password: &str) -> Vec<(&'static str,
 }
 
 /// Signs in through the hosted page; answers the redirect back to the client.
-async fn sign_in(b: &mut Browser, c: &Client, extra: &[(&str, &str)]) -> Seen {
+pub(crate) async fn sign_in(b: &mut Browser, c: &Client, extra: &[(&str, &str)]) -> Seen {
     let page = b.get(&authorize_query(c, extra)).await;
     assert_eq!(page.status, 200, "{page:?}");
     b.post_form(
@@ -234,7 +238,7 @@ async fn sign_in(b: &mut Browser, c: &Client, extra: &[(&str, &str)]) -> Seen {
     .await
 }
 
-async fn token(s: &Server, c: &Client, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn token(s: &Server, c: &Client, form: &[(&str, &str)]) -> (u16, Value) {
     let a = send(
         s.http
             .post(format!("{}/oauth2/token", s.url))
@@ -245,7 +249,7 @@ async fn token(s: &Server, c: &Client, form: &[(&str, &str)]) -> (u16, Value) {
     (a.status, a.json)
 }
 
-fn claims(jwt: &str) -> Value {
+pub(crate) fn claims(jwt: &str) -> Value {
     let p = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -51,6 +51,9 @@ pub struct Setup {
     /// Whether the import-job worker starts with the server (a test that must act between
     /// queueing a job and its run starts it itself with [`Server::start_import_jobs`]).
     pub run_jobs: bool,
+    /// Whether the server knows its own URL as its public URL (the hosted pages' emailed links
+    /// need one).
+    pub public_url: bool,
 }
 
 impl Default for Setup {
@@ -58,6 +61,7 @@ impl Default for Setup {
         Setup {
             import_dir: None,
             run_jobs: true,
+            public_url: false,
         }
     }
 }
@@ -105,6 +109,8 @@ impl Server {
         } else {
             Some(import_worker)
         };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState::new(
             identity,
             sessions,
@@ -113,15 +119,13 @@ impl Server {
                 max_body_bytes: BODY_LIMIT,
                 max_import_bytes: IMPORT_LIMIT,
                 import_dir: setup.import_dir,
-                public_url: None,
+                public_url: setup.public_url.then(|| url.clone()),
             },
             Background {
                 import_jobs,
                 resets,
             },
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = portcullis_api::router(state);
         tokio::spawn(async move { axum_serve(listener, app).await });
         Server {

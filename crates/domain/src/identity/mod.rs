@@ -1,13 +1,17 @@
 //! The identity service: tenants, applications and their roles, groups and memberships, users,
-//! registrations and API keys. Each public method of [`Identity`] is one thing an API call does,
-//! from validation to the store; handlers call exactly one of them. One file per resource.
+//! registrations, API keys and the hosted pages' themes. Each public method of [`Identity`] is
+//! one thing an API call does, from validation to the store; handlers call exactly one of them.
+//! One file per resource.
 
 mod api_keys;
 mod applications;
 mod groups;
 mod registrations;
 mod tenants;
+mod themes;
 mod users;
+
+pub use themes::{tenant_theme_id, Theme, ThemeCheck, ThemeStore};
 
 use crate::model::*;
 use crate::{patch, validate, Error, Errors, Store};

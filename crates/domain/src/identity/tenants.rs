@@ -58,6 +58,7 @@ impl Identity {
         let mut errors = Errors::default();
         validate::named(&tenant.name, "tenant.name", &mut errors);
         crate::settings::check_tenant(&tenant, self.pool.registry(), &mut errors);
+        self.check_tenant_theme(None, &tenant, &mut errors).await?;
         errors.into_result()?;
         self.check_connector_policies(None, &mut tenant, manages_connectors)
             .await?;
@@ -95,6 +96,7 @@ impl Identity {
         let mut errors = Errors::default();
         validate::named(&new.name, "tenant.name", &mut errors);
         crate::settings::check_tenant(&new, self.pool.registry(), &mut errors);
+        self.check_tenant_theme(old.id, &new, &mut errors).await?;
         errors.into_result()?;
         new.keep_secrets(&old);
         self.check_connector_policies(Some(&old), &mut new, manages_connectors)

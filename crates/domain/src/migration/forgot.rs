@@ -92,6 +92,9 @@ impl ResetInbox {
 pub struct PendingReset {
     tenant: Tenant,
     login_id: String,
+    /// The link the email carries, `{changePasswordId}` to be replaced, when the tenant names
+    /// none (see [`EmailSettings::reset_link_or`]).
+    link: Option<String>,
 }
 
 impl PendingReset {
@@ -136,8 +139,26 @@ impl Sessions {
                 self.new_change_password_id(&tenant, &user).await?,
             ));
         }
+        self.queue_reset(tenant, login_id, None, resets);
+        Ok(ForgotOutcome::Accepted)
+    }
+
+    /// Puts a reset email for `login_id` on `resets`, for the mail worker; `link` is the reset
+    /// page the email points to when the tenant names none (the hosted pages pass theirs).
+    /// Whether the login id exists is not looked at here, so the caller's answer cannot tell.
+    pub fn queue_reset(
+        &self,
+        tenant: Tenant,
+        login_id: String,
+        link: Option<String>,
+        resets: &ResetQueue,
+    ) {
         // The answer is the same whether or not the request could be queued.
-        match resets.0.try_send(PendingReset { tenant, login_id }) {
+        match resets.0.try_send(PendingReset {
+            tenant,
+            login_id,
+            link,
+        }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(r)) => {
                 tracing::warn!(tenant = ?r.tenant.id, "forgot password: the mail queue is full; nothing sent")
@@ -146,14 +167,14 @@ impl Sessions {
                 tracing::warn!(tenant = ?r.tenant.id, "forgot password: no mail worker runs; nothing sent")
             }
         }
-        Ok(ForgotOutcome::Accepted)
     }
 
     /// Acts on one queued forgot-password request: the look-ups, the migration of a user only
     /// a legacy system holds, the change-password id and the email. The mail worker's unit of
     /// work; the error is for its log.
     pub async fn deliver_reset(&self, reset: PendingReset) -> Result<()> {
-        self.send_reset(&reset.tenant, &reset.login_id).await
+        self.send_reset(&reset.tenant, &reset.login_id, reset.link.as_deref())
+            .await
     }
 
     /// The user by email or username; else a copy from the first connector (in policy order)
@@ -187,7 +208,7 @@ impl Sessions {
         Ok(id)
     }
 
-    async fn send_reset(&self, tenant: &Tenant, login_id: &str) -> Result<()> {
+    async fn send_reset(&self, tenant: &Tenant, login_id: &str, link: Option<&str>) -> Result<()> {
         // An open endpoint must not become a way to flood someone's inbox or the legacy
         // system's lookups: a few resets per login id per hour, counted in the store so every
         // node agrees. The caller's answer is the same either way.
@@ -219,7 +240,7 @@ impl Sessions {
         };
         let id = self.new_change_password_id(tenant, &user).await?;
         let settings = EmailSettings::of(tenant);
-        let link = settings.reset_link(&id);
+        let link = settings.reset_link_or(&id, link);
         let name = user
             .user
             .first_name

@@ -3,6 +3,9 @@
 //! S256 only), single-use codes bound to client, redirect URI and challenge, SSO sessions shared
 //! by every node, the token endpoint's grants, userinfo, introspection, revocation and logout.
 //!
+//! Self-service registration from the hosted pages creates users through the User Registration
+//! API's path ([`Identity::register`](crate::Identity::register)).
+//!
 //! Every token comes from the one token service, and the password check behind the hosted login
 //! page is [`Sessions::authenticate`](crate::Sessions::authenticate): the same locks, legacy
 //! systems and account rules as the Login API.
@@ -10,12 +13,14 @@
 mod authorize;
 mod clients;
 mod grants;
+mod register;
 mod sso;
 
 pub use authorize::{Authorization, AuthorizeError, AuthorizeRequest, ResponseMode};
 pub(crate) use clients::{check as check_config, seal_secret};
 pub use clients::{ClientAuth, OAuthConfig, PkcePolicy};
 pub use grants::{Introspection, TokenRequest, TokenResponse};
+pub use register::{Registered, SelfRegistration};
 pub use sso::{append_query, LoggedOut, LogoutRequest, SsoSession};
 
 use crate::model::*;
