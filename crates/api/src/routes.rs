@@ -304,7 +304,7 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         ]),
         Route::new("/api/application/{applicationId}/oauth-configuration/client-secret", vec![
             op(M::POST, oauth::rotate_secret, "Generate a new OAuth client secret (answered once; the old one stops working)")
-                .ok::<ClientSecretBody>(),
+                .optional_body::<RotateClientSecretRequest>().ok::<ClientSecretBody>(),
         ]),
         Route::new("/api/application/{applicationId}/role", vec![
             op(M::POST, application::create_role, "Add a role to an application")

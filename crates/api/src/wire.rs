@@ -304,3 +304,7 @@ pub struct ClientSecretBody {
     pub client_id: uuid::Uuid,
     pub client_secret: String,
 }
+
+/// The body of a client-secret rotation: nothing is needed, so it may be left out.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct RotateClientSecretRequest {}
