@@ -231,8 +231,8 @@ mod tests {
     #[test]
     fn s256_matches_rfc_7636_appendix_b() {
         assert_eq!(
-            s256("dBjftJeZ4CVP-1B0gbV8pG4kNrU77Gu-yDVTnW9l0Jc"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1zpW-CXAD0ZBE1gNM"
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 
