@@ -18,7 +18,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as client from 'openid-client';
@@ -65,7 +65,13 @@ before(async () => {
   // The issuer is the server's URL, as a deployment sets it.
   const tenants = await api('GET', '/api/tenant');
   const tenant = tenants.json.tenants[0];
-  let r = await api('PATCH', `/api/tenant/${tenant.id}`, { tenant: { issuer: url } });
+  const smtp = process.env.PORTCULLIS_SMTP_PORT;
+  let r = await api('PATCH', `/api/tenant/${tenant.id}`, {
+    tenant: {
+      issuer: url,
+      ...(smtp ? { emailConfiguration: { host: '127.0.0.1', port: Number(smtp), security: 'NONE', defaultFromEmail: 'accounts@rp.example' } } : {}),
+    },
+  });
   assert.equal(r.status, 200, JSON.stringify(r.json));
   r = await api('POST', '/api/application', {
     application: {
@@ -77,6 +83,7 @@ before(async () => {
         enabledGrants: ['authorization_code', 'refresh_token'],
         proofKeyForCodeExchangePolicy: 'Required',
       },
+      registrationConfiguration: { enabled: true },
     },
   });
   assert.equal(r.status, 200, JSON.stringify(r.json));
@@ -254,4 +261,76 @@ test('an unknown redirect URI is an error page, not a redirect', async () => {
   assert.equal(res.status(), 400);
   assert.ok(page.url().startsWith(url));
   await checkPage('07-bad-redirect');
+});
+
+/** The text of the first email in the test SMTP server's Maildir that mentions `needle`. */
+async function mailFor(needle) {
+  const dir = process.env.PORTCULLIS_MAILDIR;
+  assert.ok(dir, 'PORTCULLIS_MAILDIR names the test SMTP server\'s Maildir');
+  for (let i = 0; i < 100; i++) {
+    for (const sub of ['new', 'cur']) {
+      let names = [];
+      try { names = readdirSync(path.join(dir, sub)); } catch { /* not there yet */ }
+      for (const n of names) {
+        // Quoted-printable: soft line breaks and =XX escapes.
+        const text = readFileSync(path.join(dir, sub, n), 'utf8')
+          .replace(/=\r?\n/g, '')
+          .replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+        if (text.includes(needle)) return text;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no email mentions ${needle}`);
+}
+
+test('self-registration on the hosted page signs the new person in', async () => {
+  const { to, verifier, state, nonce } = await authorizationUrl({ prompt: 'login' });
+  await page.goto(to.href);
+  await page.click('text=Create an account');
+  await page.waitForSelector('#passwordConfirm');
+  await checkPage('08-register');
+  const newcomer = `lin-${randomUUID()}@example.com`;
+  await page.fill('#email', newcomer);
+  await page.fill('#password', 'a long enough passphrase');
+  await page.fill('#passwordConfirm', 'a long enough passphrase');
+  await page.fill('#firstName', 'Lin');
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${rpUrl}/callback**`);
+  const t = await client.authorizationCodeGrant(config, new URL(page.url()), {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+    expectedNonce: nonce,
+  });
+  assert.equal(t.claims().email, newcomer);
+});
+
+test('forgot password: the email from the SMTP server leads to the reset page, then sign-in', async () => {
+  const { to, verifier, state, nonce } = await authorizationUrl({ prompt: 'login' });
+  await page.goto(to.href);
+  await page.click('text=Forgot your password?');
+  await page.waitForSelector('#loginId');
+  await checkPage('09-forgot');
+  await page.fill('#loginId', email);
+  await page.click('button[type=submit]');
+  await page.waitForLoadState();
+  await checkPage('10-forgot-sent');
+  const mail = await mailFor(email);
+  const link = mail.match(/https?:\/\/[^\s"<>]*reset-password[^\s"<>]*/)?.[0];
+  assert.ok(link, `a reset link in the email:\n${mail}`);
+  await page.goto(link.replace(/&amp;/g, '&'));
+  await page.waitForSelector('#passwordConfirm');
+  await checkPage('11-reset');
+  await page.fill('#password', 'the reset passphrase');
+  await page.fill('#passwordConfirm', 'the reset passphrase');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#loginId');
+  await signIn(email, 'the reset passphrase');
+  await page.waitForURL(`${rpUrl}/callback**`);
+  const t = await client.authorizationCodeGrant(config, new URL(page.url()), {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+    expectedNonce: nonce,
+  });
+  assert.equal(t.claims().email, email);
 });

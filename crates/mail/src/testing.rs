@@ -44,6 +44,12 @@ impl SmtpSink {
         panic!("aiosmtpd did not start listening on port {port}");
     }
 
+    /// The Maildir the messages land in (`new/` holds one file per message), for a test in
+    /// another process that reads them itself.
+    pub fn maildir(&self) -> std::path::PathBuf {
+        self.dir.path().join("mail")
+    }
+
     /// Every message received so far, raw.
     pub fn messages(&self) -> Vec<String> {
         let mut out = Vec::new();

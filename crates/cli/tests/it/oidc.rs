@@ -4,13 +4,15 @@
 //! (the certified-RP author's library, pinned in `tests/oidc/package.json`) does discovery, the
 //! code flow with PKCE and ID-token validation, refresh, userinfo, introspection, revocation and
 //! logout, while Debian's Chromium (driven by `playwright-core`, with no browser download) signs
-//! in on the hosted pages, and `axe-core` checks each page. Screenshots land in
+//! in, registers and resets a forgotten password (the email read from a real SMTP server) on the
+//! hosted pages, and `axe-core` checks each page. Screenshots land in
 //! `target/ci-output/oidc/`.
 //!
 //! Needs `node`, `/usr/bin/chromium` and the packages (`npm ci --prefix tests/oidc`); without them
 //! the test fails, never skips: `scripts/test` installs them.
 
-use crate::support::{run_with_timeout, workspace_root, Backend, Server};
+use crate::support::{run_with_timeout, workspace_root, Backend, Server, TestDb};
+use portcullis_mail::testing::SmtpSink;
 use std::process::Command;
 use std::time::Duration;
 
@@ -30,7 +32,18 @@ fn run_oidc_tests(backend: Backend) {
             needed.display()
         );
     }
-    let server = Server::start(backend);
+    // The reset link in the email is built from the public URL, so the server gets its own.
+    let smtp = SmtpSink::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let db = TestDb::new(backend);
+    let mut cmd = Command::new(crate::support::binary());
+    cmd.args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--public-url", &format!("http://127.0.0.1:{port}")])
+        .args(["--database", db.url()]);
+    let server = Server::start_from(cmd, db);
     let output_dir = workspace_root()
         .join("target/ci-output")
         .join(format!("{backend:?}").to_lowercase());
@@ -46,6 +59,8 @@ fn run_oidc_tests(backend: Backend) {
             .env("PORTCULLIS_URL", &server.url)
             .env("PORTCULLIS_API_KEY", &server.api_key)
             .env("PORTCULLIS_CI_OUTPUT", &output_dir)
+            .env("PORTCULLIS_SMTP_PORT", smtp.port.to_string())
+            .env("PORTCULLIS_MAILDIR", smtp.maildir())
             .env("NO_COLOR", "1"),
         NODE_TIMEOUT,
     );
@@ -61,7 +76,7 @@ fn run_oidc_tests(backend: Backend) {
     };
     let (passed, failed) = (count("pass "), count("fail "));
     assert!(
-        ok && failed == Some(0) && passed.is_some_and(|n| n >= 10),
+        ok && failed == Some(0) && passed.is_some_and(|n| n >= 12),
         "the OpenID Connect tests failed against portcullis serve ({backend:?}); passed \
          {passed:?}, failed {failed:?}\n--- node output ---\n{output}\n--- server log ---\n{}",
         server.log()
