@@ -334,3 +334,54 @@ test('forgot password: the email from the SMTP server leads to the reset page, t
   });
   assert.equal(t.claims().email, email);
 });
+
+// The pages below change the tenant's settings, so they come last.
+
+test('the state pages: email not verified (212), locked (423), legacy system down (503)', async () => {
+  const tenant = (await api('GET', '/api/tenant')).json.tenants[0];
+  // 212: the tenant verifies emails, and this person has not.
+  const unverified = `kim-${randomUUID()}@example.com`;
+  let r = await api('POST', '/api/user/registration', {
+    user: { email: unverified, password: 'correct horse battery', verified: false },
+    registration: { applicationId: app.id },
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  r = await api('PATCH', `/api/tenant/${tenant.id}`, {
+    tenant: {
+      emailConfiguration: { verifyEmail: true },
+      failedAuthenticationConfiguration: { tooManyAttempts: 2, resetCountInSeconds: 60, actionDuration: 1, actionDurationUnit: 'MINUTES' },
+    },
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  let { to } = await authorizationUrl({ prompt: 'login' });
+  await page.goto(to.href);
+  await signIn(unverified, 'correct horse battery');
+  await page.waitForLoadState();
+  assert.match(await page.textContent('main'), /verif/i);
+  await checkPage('12-verify-email');
+  // 423: too many failures lock the account.
+  for (let i = 0; i < 3; i++) {
+    ({ to } = await authorizationUrl({ prompt: 'login' }));
+    await page.goto(to.href);
+    await signIn(changer, `wrong guess ${i}`);
+    await page.waitForLoadState();
+  }
+  assert.match(await page.textContent('main'), /locked/i);
+  await checkPage('13-locked');
+  // 503: a person only the legacy system knows, while it does not answer.
+  r = await api('POST', '/api/connector', {
+    connector: { type: 'Generic', name: 'down', authenticationURL: 'http://127.0.0.1:9/auth' },
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  r = await api('PATCH', `/api/tenant/${tenant.id}`, {
+    tenant: { connectorPolicies: [{ connectorId: r.json.connector.id, domains: ['*'], migrate: true }] },
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  ({ to } = await authorizationUrl({ prompt: 'login' }));
+  const res = await page.goto(to.href);
+  assert.equal(res.status(), 200);
+  await signIn(`legacy-${randomUUID()}@example.com`, 'a legacy password');
+  await page.waitForLoadState();
+  assert.match(await page.textContent('main'), /unavailable|reach/i);
+  await checkPage('14-legacy-unavailable');
+});
