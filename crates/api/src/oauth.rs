@@ -131,24 +131,18 @@ fn form<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) -> Resu
 }
 
 /// The client's credentials: Basic, or `client_secret_post` (never both at once).
-fn client_auth(
-    headers: &HeaderMap,
-    post_id: Option<&str>,
-    post_secret: Option<&str>,
-) -> Result<(ClientAuth, bool), OAuthError> {
+/// Without Basic, the client's id comes from the body and the grant reads it there.
+fn client_auth(headers: &HeaderMap, post_secret: Option<&str>) -> Result<ClientAuth, OAuthError> {
     match basic_client(headers)? {
         Some(_) if post_secret.is_some() => Err(OAuthError::new(
             "invalid_request",
             "Send the client's secret one way only.",
         )),
-        Some(b) => Ok((b, true)),
-        None => Ok((
-            ClientAuth {
-                client_id: post_id.map(str::to_string),
-                client_secret: post_secret.filter(|s| !s.is_empty()).map(str::to_string),
-            },
-            false,
-        )),
+        Some(b) => Ok(b),
+        None => Ok(ClientAuth {
+            client_id: None,
+            client_secret: post_secret.filter(|s| !s.is_empty()).map(str::to_string),
+        }),
     }
 }
 
@@ -173,11 +167,7 @@ pub async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -
     let basic = headers.contains_key(AUTHORIZATION);
     let answer = async {
         let req: TokenRequest = form(&headers, &body)?;
-        let (auth, _) = client_auth(&headers, None, req.client_secret.as_deref())?;
-        let auth = ClientAuth {
-            client_id: auth.client_id,
-            client_secret: auth.client_secret,
-        };
+        let auth = client_auth(&headers, req.client_secret.as_deref())?;
         s.oauth.token(auth, req, None).await
     }
     .await;
@@ -223,8 +213,6 @@ struct TokenForm {
     token: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
-    #[allow(dead_code)]
-    token_type_hint: Option<String>,
 }
 
 /// `POST /oauth2/introspect` (RFC 7662), for an authenticated client.
@@ -232,7 +220,7 @@ pub async fn introspect(State(s): State<AppState>, headers: HeaderMap, body: Byt
     let basic = headers.contains_key(AUTHORIZATION);
     let answer = async {
         let f: TokenForm = form(&headers, &body)?;
-        let (auth, _) = client_auth(&headers, None, f.client_secret.as_deref())?;
+        let auth = client_auth(&headers, f.client_secret.as_deref())?;
         s.oauth
             .introspect(
                 auth,
@@ -258,7 +246,7 @@ pub async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
             .as_deref()
             .filter(|t| !t.is_empty())
             .ok_or_else(|| OAuthError::new("invalid_request", "The token is required."))?;
-        let (auth, _) = client_auth(&headers, None, f.client_secret.as_deref())?;
+        let auth = client_auth(&headers, f.client_secret.as_deref())?;
         s.oauth.revoke(auth, f.client_id.as_deref(), token).await
     }
     .await;

@@ -50,7 +50,7 @@ async fn authorization(
         .oauth
         .check_authorize(req)
         .await
-        .map_err(|e| authorize_error(s, e))?;
+        .map_err(authorize_error)?;
     let look = look_for(s, &auth.tenant, headers).await;
     Ok((auth, look))
 }
@@ -165,7 +165,7 @@ pub async fn register_post(State(s): State<AppState>, headers: HeaderMap, body: 
     }
     let auth = match s.oauth.check_authorize(form.request).await {
         Ok(a) => a,
-        Err(e) => return authorize_error(&s, e),
+        Err(e) => return authorize_error(e),
     };
     let look = look_for(&s, &auth.tenant, &headers).await;
     if !auth.config.self_registration {
@@ -348,7 +348,7 @@ pub async fn forgot_post(State(s): State<AppState>, headers: HeaderMap, body: By
     }
     let auth = match s.oauth.check_authorize(form.request).await {
         Ok(a) => a,
-        Err(e) => return authorize_error(&s, e),
+        Err(e) => return authorize_error(e),
     };
     let look = look_for(&s, &auth.tenant, &headers).await;
     // The Forgot Password API's check: not blank, no control characters, not over the bound.

@@ -297,7 +297,7 @@ fn parse_params<T: for<'de> Deserialize<'de>>(raw: &[u8]) -> Result<T, String> {
 }
 
 /// Where an authorization error goes: our page, or back to the client.
-fn authorize_error(s: &AppState, e: AuthorizeError) -> Response {
+fn authorize_error(e: AuthorizeError) -> Response {
     match e {
         AuthorizeError::Page(m) => error_page(&m),
         AuthorizeError::Redirect {
@@ -314,7 +314,6 @@ fn authorize_error(s: &AppState, e: AuthorizeError) -> Response {
                 params.push(("state", st));
             }
             back_to_client(
-                s,
                 &default_look(),
                 &redirect_uri,
                 response_mode,
@@ -328,14 +327,12 @@ fn authorize_error(s: &AppState, e: AuthorizeError) -> Response {
 /// Sends the browser back to a (checked) redirect URI with `params`: a 303 with a query string,
 /// or an auto-submitted form for `response_mode=form_post`.
 fn back_to_client(
-    s: &AppState,
     look: &Look,
     redirect_uri: &str,
     mode: ResponseMode,
     params: Vec<(&'static str, String)>,
     cookies: Vec<HeaderValue>,
 ) -> Response {
-    let _ = s;
     match mode {
         ResponseMode::Query => {
             let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -430,7 +427,6 @@ async fn with_code(
                 params.push(("state", st.clone()));
             }
             back_to_client(
-                s,
                 look,
                 &auth.redirect_uri,
                 auth.response_mode,
@@ -440,7 +436,7 @@ async fn with_code(
         }
         Err(e) => {
             tracing::warn!(error = %e.description, "issuing an authorization code failed");
-            authorize_error(s, auth.fail(e.error, e.description))
+            authorize_error(auth.fail(e.error, e.description))
         }
     }
 }
@@ -459,7 +455,7 @@ pub async fn authorize(
     };
     let auth = match s.oauth.check_authorize(req).await {
         Ok(a) => a,
-        Err(e) => return authorize_error(&s, e),
+        Err(e) => return authorize_error(e),
     };
     let look = look_for(&s, &auth.tenant, &headers).await;
     let session = match s
@@ -474,10 +470,7 @@ pub async fn authorize(
         return with_code(&s, &look, &auth, &session, Vec::new()).await;
     }
     if auth.no_prompt {
-        return authorize_error(
-            &s,
-            auth.fail("login_required", "The user is not signed in."),
-        );
+        return authorize_error(auth.fail("login_required", "The user is not signed in."));
     }
     login_page(
         &s,
@@ -535,7 +528,7 @@ pub async fn authorize_post(
     }
     let auth = match s.oauth.check_authorize(form.request).await {
         Ok(a) => a,
-        Err(e) => return authorize_error(&s, e),
+        Err(e) => return authorize_error(e),
     };
     let look = look_for(&s, &auth.tenant, &headers).await;
     let login_id = form.login_id.unwrap_or_default();
@@ -675,7 +668,7 @@ pub async fn change_password_post(
     }
     let auth = match s.oauth.check_authorize(form.request).await {
         Ok(a) => a,
-        Err(e) => return authorize_error(&s, e),
+        Err(e) => return authorize_error(e),
     };
     let look = look_for(&s, &auth.tenant, &headers).await;
     let id = form.change_password_id.unwrap_or_default();
