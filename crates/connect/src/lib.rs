@@ -19,6 +19,7 @@ pub mod mapping;
 pub mod rest;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhooks;
 
 use config::Reader;
 use guard::Guard;

@@ -6,7 +6,8 @@
 //! - `migration`: connectors to legacy systems, first login, forgot password, progress;
 //! - `import`: the bulk import, import jobs, bulk delete;
 //! - `oauth`: the OAuth 2.0 / OpenID Connect provider (clients, codes, SSO sessions, grants);
-//! - `event`: the events written with the changes they describe.
+//! - `event`: the events written with the changes they describe;
+//! - `webhooks`: webhook resources, their delivery attempts from the events outbox, signatures.
 //!
 //! Beside them: the model (`model`, `settings`), validation (`validate`), random secrets
 //! (`secrets`), the one domain `Error`, and the interfaces a backend implements ([`Store`],
@@ -28,6 +29,7 @@ pub mod sessions;
 pub mod settings;
 mod store;
 pub mod validate;
+pub mod webhooks;
 
 pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
 pub use event::{Event, ImportJob, JobState};
@@ -48,3 +50,4 @@ pub use sessions::{
 };
 pub use store::{login_subject, BulkDelete, LoginWrites, Store, Taken};
 pub use validate::normalize_login_id;
+pub use webhooks::{Webhook, WebhookSender, WebhookStore};

@@ -30,6 +30,7 @@ pub trait Store:
     + crate::migration::connectors::ConnectorStore
     + crate::oauth::OAuthStore
     + crate::identity::ThemeStore
+    + crate::webhooks::WebhookStore
     + Send
     + Sync
     + 'static

@@ -171,6 +171,7 @@ pub use lite::PRAGMAS as SQLITE_PRAGMAS;
 mod oauth;
 mod sessions;
 mod themes;
+mod webhooks;
 
 fn scope_param(scope: Scope) -> Option<String> {
     scope.tenant.map(|t| t.to_string())

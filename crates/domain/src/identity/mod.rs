@@ -29,6 +29,7 @@ pub struct Identity {
     pool: HashPool,
     legacy: Arc<dyn crate::LegacySystems>,
     mailer: Arc<dyn crate::mail::Mailer>,
+    webhook_sender: Arc<dyn crate::webhooks::WebhookSender>,
 }
 
 /// Applies a JSON merge patch to an entity, reporting a patch that breaks its shape as a field
@@ -74,6 +75,7 @@ impl Identity {
             pool,
             legacy: Arc::new(crate::migration::connectors::NoLegacySystems),
             mailer: Arc::new(crate::mail::NoMailer),
+            webhook_sender: Arc::new(crate::webhooks::NoWebhookSender),
         }
     }
 
@@ -81,6 +83,17 @@ impl Identity {
     pub fn with_mailer(mut self, mailer: Arc<dyn crate::mail::Mailer>) -> Self {
         self.mailer = mailer;
         self
+    }
+
+    /// The same service, calling webhooks' receivers through `sender` (the `portcullis-connect`
+    /// crate's `HttpWebhooks` in a server).
+    pub fn with_webhook_sender(mut self, sender: Arc<dyn crate::webhooks::WebhookSender>) -> Self {
+        self.webhook_sender = sender;
+        self
+    }
+
+    pub fn webhook_sender(&self) -> &Arc<dyn crate::webhooks::WebhookSender> {
+        &self.webhook_sender
     }
 
     pub fn mailer(&self) -> &Arc<dyn crate::mail::Mailer> {

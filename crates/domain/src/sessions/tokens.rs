@@ -394,6 +394,20 @@ impl TokenService {
         (token, row)
     }
 
+    /// Signs `claims` with the stored key `kid` (a webhook's `signingKeyId`): HMAC or
+    /// asymmetric, whatever the key is. `Invalid` when no such key exists.
+    pub async fn sign_with_key(&self, kid: &str, claims: &Map<String, Value>) -> Result<String> {
+        let stored = self.store.signing_key(kid).await?.ok_or_else(|| {
+            Error::field(
+                "signingKeyId",
+                "[invalid]signingKeyId",
+                "The signing key no longer exists.",
+            )
+        })?;
+        let key = self.load_key(&stored).await?;
+        Ok(key.sign(claims))
+    }
+
     // ------------------------------------------------------------ verifying
 
     /// The claims of a token we signed with a key still published: the signature is good, `exp`

@@ -1,0 +1,391 @@
+//! The domain's [`WebhookStore`] on SQL (`0011_webhooks.sql`): webhooks, the fan-out of the
+//! `events` outbox into one attempt row per event and webhook, and the nodes' claims on
+//! attempts (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the one writer on SQLite), so two nodes
+//! never make the same attempt.
+
+use super::{backend, id_of, json, Arg, Dialect, Row, SqlStore};
+use portcullis_domain::webhooks::{
+    AttemptEnd, AttemptQuery, AttemptStatus, ClaimedAttempt, OutboxStats, WebhookAttempt,
+};
+use portcullis_domain::{Millis, StoreResult, Webhook, WebhookStore};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+const ATTEMPT_COLUMNS: &str = "id, event_id, webhook_id, tenant_id, event_type, status, attempts, \
+     next_attempt_at, window_start, last_status, last_error, event_instant, last_attempt_instant, \
+     delivered_instant";
+
+fn uuid(row: &Row, col: &str) -> StoreResult<Uuid> {
+    let s: String = row.get(col)?;
+    Uuid::parse_str(&s).map_err(backend)
+}
+
+fn attempt_of(row: &Row) -> StoreResult<WebhookAttempt> {
+    let status: String = row.get("status")?;
+    let tenant: Option<String> = row.get("tenant_id")?;
+    Ok(WebhookAttempt {
+        id: uuid(row, "id")?,
+        event_id: uuid(row, "event_id")?,
+        webhook_id: uuid(row, "webhook_id")?,
+        tenant_id: tenant.and_then(|t| Uuid::parse_str(&t).ok()),
+        event_type: row.get("event_type")?,
+        status: AttemptStatus::parse(&status)
+            .ok_or_else(|| backend(format!("unknown attempt status [{status}]")))?,
+        attempts: row.get("attempts")?,
+        event_instant: row.get("event_instant")?,
+        next_attempt_instant: row.get("next_attempt_at")?,
+        last_attempt_instant: row.get("last_attempt_instant")?,
+        delivered_instant: row.get("delivered_instant")?,
+        last_status: row.get("last_status")?,
+        last_error: row.get("last_error")?,
+    })
+}
+
+/// `$from, $from+1, ...` for `n` parameters.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[async_trait::async_trait]
+impl WebhookStore for SqlStore {
+    async fn insert_webhook(&self, w: &Webhook, secret: &str) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO webhooks (id, body, secret, insert_instant) VALUES ($1, $2, $3, $4)",
+            args![
+                id_of(w.id),
+                json(w),
+                secret.to_string(),
+                w.insert_instant.unwrap_or(0)
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn webhook(&self, id: Uuid) -> StoreResult<Option<Webhook>> {
+        self.one(
+            "SELECT body FROM webhooks WHERE id = $1",
+            args![id.to_string()],
+        )
+        .await
+    }
+
+    async fn webhook_secret(&self, id: Uuid) -> StoreResult<Option<String>> {
+        let rows = self
+            .db
+            .read(
+                "SELECT secret FROM webhooks WHERE id = $1",
+                args![id.to_string()],
+            )
+            .await?;
+        rows.first().map(|r| r.get("secret")).transpose()
+    }
+
+    async fn webhooks(&self) -> StoreResult<Vec<Webhook>> {
+        self.fetch_bodies("SELECT body FROM webhooks ORDER BY insert_instant, id", &[])
+            .await
+    }
+
+    async fn update_webhook(&self, w: &Webhook) -> StoreResult<()> {
+        self.exec(
+            "UPDATE webhooks SET body = $2 WHERE id = $1",
+            args![id_of(w.id), json(w)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_webhook(&self, id: Uuid) -> StoreResult<bool> {
+        let mut tx = self.db.begin().await?;
+        let id = id.to_string();
+        tx.write(
+            "DELETE FROM webhook_attempts WHERE webhook_id = $1",
+            args![id.clone()],
+        )
+        .await?;
+        let n = tx
+            .write("DELETE FROM webhooks WHERE id = $1", args![id])
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    async fn fan_out_events(
+        &self,
+        now: Millis,
+        limit: usize,
+        gap_wait: Millis,
+    ) -> StoreResult<usize> {
+        let mut tx = self.db.begin().await?;
+        // Taking the cursor's row first makes nodes fan out one at a time (PostgreSQL's row
+        // lock; SQLite's one writer), so an event gets its attempts once.
+        tx.write(
+            "UPDATE webhook_cursor SET seq = seq WHERE name = 'events'",
+            &[],
+        )
+        .await?;
+        let cursor: i64 = match tx
+            .read("SELECT seq FROM webhook_cursor WHERE name = 'events'", &[])
+            .await?
+            .first()
+        {
+            Some(r) => r.get("seq")?,
+            None => return Ok(0),
+        };
+        let rows = tx
+            .read(
+                "SELECT seq, id, tenant_id, type, create_instant FROM events WHERE seq > $1 \
+                 ORDER BY seq LIMIT $2",
+                args![cursor, limit as i64],
+            )
+            .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let webhooks: Vec<Webhook> = tx
+            .read("SELECT body FROM webhooks", &[])
+            .await?
+            .iter()
+            .map(super::body)
+            .collect::<StoreResult<_>>()?;
+        let mut last = cursor;
+        let mut moved = 0;
+        for row in &rows {
+            let seq: i64 = row.get("seq")?;
+            let created: i64 = row.get("create_instant")?;
+            // A sequence number not yet visible is a transaction still committing, or one rolled
+            // back: wait for it a while before reading past it, so no event is skipped.
+            if seq != last + 1 && now - created < gap_wait {
+                break;
+            }
+            let tenant: Option<String> = row.get("tenant_id")?;
+            let kind: String = row.get("type")?;
+            let tenant_id = tenant.as_deref().and_then(|t| Uuid::parse_str(t).ok());
+            let event_id: String = row.get("id")?;
+            for w in webhooks.iter().filter(|w| w.wants(&kind, tenant_id)) {
+                tx.write(
+                    "INSERT INTO webhook_attempts (id, event_id, webhook_id, tenant_id, \
+                     event_type, status, attempts, next_attempt_at, window_start, event_instant, \
+                     insert_instant) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $7, $6) \
+                     ON CONFLICT (event_id, webhook_id) DO NOTHING",
+                    args![
+                        portcullis_domain::new_id().to_string(),
+                        event_id.clone(),
+                        id_of(w.id),
+                        tenant.clone(),
+                        kind.clone(),
+                        now,
+                        created
+                    ],
+                )
+                .await?;
+            }
+            last = seq;
+            moved += 1;
+        }
+        if moved > 0 {
+            tx.write(
+                "UPDATE webhook_cursor SET seq = $1 WHERE name = 'events'",
+                args![last],
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(moved)
+    }
+
+    async fn claim_attempts(
+        &self,
+        webhook: Uuid,
+        node: &str,
+        now: Millis,
+        until: Millis,
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedAttempt>> {
+        let skip_locked = match self.dialect {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
+             attempts = attempts + 1, last_attempt_instant = $3 \
+             WHERE status = 'pending' AND next_attempt_at <= $3 AND id IN (SELECT id FROM \
+             webhook_attempts WHERE webhook_id = $4 AND status = 'pending' AND \
+             next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $5{skip_locked}) \
+             RETURNING id, event_id, event_type, attempts, window_start, event_instant"
+        );
+        let rows = self
+            .db
+            .write_returning(
+                &sql,
+                args![
+                    until,
+                    node.to_string(),
+                    now,
+                    webhook.to_string(),
+                    limit as i64
+                ],
+            )
+            .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| r.get("event_id"))
+            .collect::<StoreResult<_>>()?;
+        let args: Vec<Arg> = ids.iter().cloned().map(Arg::from).collect();
+        let bodies: HashMap<String, String> = self
+            .db
+            .read(
+                &format!(
+                    "SELECT id, body FROM events WHERE id IN ({})",
+                    placeholders(1, ids.len())
+                ),
+                &args,
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((r.get("id")?, r.get("body")?)))
+            .collect::<StoreResult<_>>()?;
+        rows.iter()
+            .map(|r| {
+                let event: String = r.get("event_id")?;
+                Ok(ClaimedAttempt {
+                    id: uuid(r, "id")?,
+                    event_id: uuid(r, "event_id")?,
+                    webhook_id: webhook,
+                    event_type: r.get("event_type")?,
+                    attempts: r.get("attempts")?,
+                    window_start: r.get("window_start")?,
+                    event_instant: r.get("event_instant")?,
+                    body: bodies.get(&event).cloned().unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn finish_attempt(
+        &self,
+        a: &ClaimedAttempt,
+        node: &str,
+        now: Millis,
+        end: &AttemptEnd,
+    ) -> StoreResult<bool> {
+        let (status, next, last_status, error, delivered) = match end {
+            AttemptEnd::Delivered { status } => {
+                ("succeeded", now, Some(*status as i64), None, Some(now))
+            }
+            AttemptEnd::Retry { at, status, error } => (
+                "pending",
+                *at,
+                status.map(|s| s as i64),
+                Some(error.clone()),
+                None,
+            ),
+            AttemptEnd::Dead { status, error } => (
+                "failed",
+                now,
+                status.map(|s| s as i64),
+                Some(error.clone()),
+                None,
+            ),
+        };
+        let n = self
+            .exec(
+                "UPDATE webhook_attempts SET status = $1, next_attempt_at = $2, last_status = $3, \
+                 last_error = $4, delivered_instant = $5, claimed_by = NULL \
+                 WHERE id = $6 AND claimed_by = $7 AND attempts = $8 AND status = 'pending'",
+                &[
+                    Arg::from(status.to_string()),
+                    Arg::Int(next),
+                    Arg::OptInt(last_status),
+                    Arg::Text(error),
+                    Arg::OptInt(delivered),
+                    Arg::from(a.id.to_string()),
+                    Arg::from(node.to_string()),
+                    Arg::Int(a.attempts),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn attempt(&self, id: Uuid) -> StoreResult<Option<WebhookAttempt>> {
+        let rows = self
+            .db
+            .read(
+                &format!("SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE id = $1"),
+                args![id.to_string()],
+            )
+            .await?;
+        rows.first().map(attempt_of).transpose()
+    }
+
+    async fn attempts(&self, q: &AttemptQuery, limit: usize) -> StoreResult<Vec<WebhookAttempt>> {
+        let rows = self
+            .db
+            .read(
+                &format!(
+                    "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts \
+                     WHERE ($1 IS NULL OR webhook_id = $1) AND ($2 IS NULL OR event_type = $2) \
+                     AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR event_id = $4) \
+                     ORDER BY event_instant DESC, id DESC LIMIT $5"
+                ),
+                &[
+                    Arg::Text(q.webhook_id.map(|w| w.to_string())),
+                    Arg::Text(q.event_type.clone()),
+                    Arg::Text(q.status.clone()),
+                    Arg::Text(q.event_id.map(|e| e.to_string())),
+                    Arg::Int(limit as i64),
+                ],
+            )
+            .await?;
+        rows.iter().map(attempt_of).collect()
+    }
+
+    async fn retry_attempts(
+        &self,
+        id: Option<Uuid>,
+        webhook: Option<Uuid>,
+        now: Millis,
+    ) -> StoreResult<u64> {
+        self.exec(
+            "UPDATE webhook_attempts SET status = 'pending', next_attempt_at = $1, \
+             window_start = $1, claimed_by = NULL \
+             WHERE status = 'failed' AND ($2 IS NULL OR id = $2) AND ($3 IS NULL OR webhook_id = $3)",
+            &[
+                Arg::Int(now),
+                Arg::Text(id.map(|i| i.to_string())),
+                Arg::Text(webhook.map(|w| w.to_string())),
+            ],
+        )
+        .await
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        let rows = self
+            .db
+            .read(
+                "SELECT (SELECT COUNT(*) FROM events WHERE seq > \
+                   (SELECT seq FROM webhook_cursor WHERE name = 'events')) AS events_pending, \
+                 (SELECT COUNT(*) FROM webhook_attempts WHERE status = 'pending') AS attempts_pending, \
+                 (SELECT COUNT(*) FROM webhook_attempts WHERE status = 'failed') AS attempts_failed, \
+                 (SELECT MIN(event_instant) FROM webhook_attempts WHERE status = 'pending') AS oldest",
+                &[],
+            )
+            .await?;
+        let Some(r) = rows.first() else {
+            return Ok(OutboxStats::default());
+        };
+        Ok(OutboxStats {
+            events_pending: r.get("events_pending")?,
+            attempts_pending: r.get("attempts_pending")?,
+            attempts_failed: r.get("attempts_failed")?,
+            oldest_pending: r.get("oldest")?,
+        })
+    }
+}
