@@ -5,6 +5,7 @@
 
 use crate::handlers::{
     api_key, application, connector, group, import, key, login, status, tenant, theme, user,
+    webhook,
 };
 use crate::wire::*;
 use crate::{oauth, pages};
@@ -531,6 +532,42 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
                 .query("legacyCount", "integer", "users in the legacy system (default: tenant.data.legacyUserCount)")
                 .query("goal", "number", "the share to forecast (default 0.9)")
                 .ok::<MigrationStatus>(),
+        ]),
+        // --- webhooks --------------------------------------------------------------------
+        Route::new("/api/webhook", vec![
+            op(M::GET, webhook::list, "List webhooks").ok::<WebhooksBody>(),
+            op(M::POST, webhook::create, "Create a webhook; the answer shows its Standard Webhooks secret once")
+                .body::<WebhookBody>().ok::<WebhookAnswer>(),
+        ]),
+        Route::new("/api/webhook/{webhookId}", vec![
+            op(M::GET, webhook::get, "Retrieve a webhook").ok::<WebhookAnswer>(),
+            op(M::POST, webhook::create, "Create a webhook with this id").body::<WebhookBody>().ok::<WebhookAnswer>(),
+            op(M::PUT, webhook::replace, "Replace a webhook").body::<WebhookBody>().ok::<WebhookAnswer>(),
+            op(M::PATCH, webhook::patch, "Merge-patch a webhook").body::<WebhookBody>().ok::<WebhookAnswer>(),
+            op(M::DELETE, webhook::delete, "Delete a webhook and its delivery log").empty(200, "Deleted"),
+        ]),
+        Route::new("/api/webhook/{webhookId}/test", vec![
+            op(M::POST, webhook::test, "Send a sample event of a type now; answers the receiver's status and body")
+                .body::<WebhookTestRequest>().ok::<portcullis_domain::webhooks::Delivered>(),
+        ]),
+        Route::new("/api/webhook/{webhookId}/retry", vec![
+            op(M::POST, webhook::retry_all, "Make every dead-lettered attempt of the webhook pending again")
+                .ok::<RetriedBody>(),
+        ]),
+        Route::new("/api/webhook-attempt", vec![
+            op(M::GET, webhook::attempts, "The delivery log: attempts, newest first")
+                .query("webhookId", "uuid", "only this webhook's")
+                .query("eventType", "string", "only events of this type")
+                .query("status", "string", "pending, succeeded or failed (dead-lettered)")
+                .query("eventId", "uuid", "only this event's")
+                .query("limit", "integer", "at most this many (default 100, at most 1000)")
+                .ok::<WebhookAttemptsBody>(),
+        ]),
+        Route::new("/api/webhook-attempt/{attemptId}", vec![
+            op(M::GET, webhook::attempt, "Retrieve a delivery attempt").ok::<WebhookAttemptBody>(),
+        ]),
+        Route::new("/api/webhook-attempt/{attemptId}/retry", vec![
+            op(M::POST, webhook::retry, "Make a dead-lettered attempt pending again now").ok::<WebhookAttemptBody>(),
         ]),
         // --- API keys and signing keys ---------------------------------------------------
         Route::new("/api/api-key", vec![

@@ -308,3 +308,49 @@ pub struct ClientSecretBody {
 /// The body of a client-secret rotation: nothing is needed, so it may be left out.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct RotateClientSecretRequest {}
+
+#[derive(Deserialize, ToSchema)]
+pub struct WebhookBody {
+    pub webhook: portcullis_domain::Webhook,
+}
+
+/// A webhook as answered; on create also its Standard Webhooks secret, shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAnswer {
+    pub webhook: portcullis_domain::Webhook,
+    /// `whsec_...`: the key of the `webhook-signature` header, answered by the create only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhooksBody {
+    pub webhooks: Vec<portcullis_domain::Webhook>,
+}
+
+/// `POST /api/webhook/{id}/test`: the event type to send a sample of.
+#[derive(Deserialize, ToSchema)]
+pub struct WebhookTestRequest {
+    #[schema(min_length = 1)]
+    pub event: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAttemptBody {
+    pub attempt: portcullis_domain::webhooks::WebhookAttempt,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAttemptsBody {
+    pub attempts: Vec<portcullis_domain::webhooks::WebhookAttempt>,
+}
+
+/// How many dead-lettered attempts were made pending again.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetriedBody {
+    pub retried: u64,
+}

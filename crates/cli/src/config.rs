@@ -9,7 +9,8 @@ use std::time::Duration;
 #[derive(clap::Args, Debug, Default)]
 pub struct ServeArgs {
     /// A TOML file with any of: bind, database, kickstart, max_body_bytes, max_import_bytes,
-    /// import_dir, public_url, shutdown_grace, cleanup_interval, dev, log.
+    /// import_dir, public_url, shutdown_grace, cleanup_interval, webhook_backoff_ms,
+    /// webhook_backoff_max_ms, webhook_max_age, webhook_concurrency, dev, log.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9011].
@@ -45,6 +46,20 @@ pub struct ServeArgs {
     /// login-attempt counts [default: 300].
     #[arg(long, env = "PORTCULLIS_CLEANUP_INTERVAL")]
     pub cleanup_interval: Option<u64>,
+    /// Milliseconds a webhook attempt waits after its first failure; each later failure doubles
+    /// the wait, with jitter [default: 10000].
+    #[arg(long, env = "PORTCULLIS_WEBHOOK_BACKOFF_MS")]
+    pub webhook_backoff_ms: Option<u64>,
+    /// The longest wait between two attempts of a webhook delivery, in milliseconds
+    /// [default: 3600000].
+    #[arg(long, env = "PORTCULLIS_WEBHOOK_BACKOFF_MAX_MS")]
+    pub webhook_backoff_max_ms: Option<u64>,
+    /// Seconds a webhook delivery is retried before it is dead-lettered [default: 259200, 3 days].
+    #[arg(long, env = "PORTCULLIS_WEBHOOK_MAX_AGE")]
+    pub webhook_max_age: Option<u64>,
+    /// Requests in flight per webhook on this node [default: 8].
+    #[arg(long, env = "PORTCULLIS_WEBHOOK_CONCURRENCY")]
+    pub webhook_concurrency: Option<usize>,
     /// Development mode: print a ready API key at start-up.
     #[arg(long, env = "PORTCULLIS_DEV")]
     pub dev: bool,
@@ -66,6 +81,10 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub shutdown_grace: Option<u64>,
     pub cleanup_interval: Option<u64>,
+    pub webhook_backoff_ms: Option<u64>,
+    pub webhook_backoff_max_ms: Option<u64>,
+    pub webhook_max_age: Option<u64>,
+    pub webhook_concurrency: Option<usize>,
     pub dev: Option<bool>,
     pub log: Option<String>,
 }
@@ -82,6 +101,7 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub shutdown_grace: Duration,
     pub cleanup_interval: Duration,
+    pub webhooks: portcullis_workers::WebhookSettings,
     pub dev: bool,
     pub log: String,
 }
@@ -131,6 +151,26 @@ impl ServeArgs {
                 Some(0) => return Err("cleanup_interval must be at least 1 second".into()),
                 Some(s) => Duration::from_secs(s),
                 None => portcullis_workers::Cleanup::EVERY,
+            },
+            webhooks: {
+                let d = portcullis_workers::WebhookSettings::default();
+                let ms = Duration::from_millis;
+                let base = self.webhook_backoff_ms.or(file.webhook_backoff_ms);
+                let max = self.webhook_backoff_max_ms.or(file.webhook_backoff_max_ms);
+                let age = self.webhook_max_age.or(file.webhook_max_age);
+                let per = self.webhook_concurrency.or(file.webhook_concurrency);
+                if base == Some(0) || max == Some(0) || age == Some(0) || per == Some(0) {
+                    return Err("the webhook_* settings must be at least 1".into());
+                }
+                portcullis_workers::WebhookSettings {
+                    backoff: portcullis_domain::webhooks::Backoff {
+                        base: base.map_or(d.backoff.base, ms),
+                        max: max.map_or(d.backoff.max, ms),
+                        max_age: age.map_or(d.backoff.max_age, Duration::from_secs),
+                    },
+                    per_endpoint: per.unwrap_or(d.per_endpoint),
+                    ..d
+                }
             },
             dev: self.dev || file.dev.unwrap_or(false),
             log: self

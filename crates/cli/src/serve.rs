@@ -12,7 +12,7 @@ use portcullis_api::{kickstart, ApiConfig, AppState, Background};
 use portcullis_domain::{reset_queue, ApiKey, Identity, Json, Sessions};
 use portcullis_hash::HashPool;
 use portcullis_store::SqlStore;
-use portcullis_workers::{Cleanup, ImportJobs, ResetMail, Workers};
+use portcullis_workers::{Cleanup, ImportJobs, ResetMail, Webhooks, Workers};
 use std::future::IntoFuture;
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -36,7 +36,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         .with_legacy(Arc::new(portcullis_connect::Connectors::new(Some(
             metrics.registry(),
         ))))
-        .with_mailer(Arc::new(portcullis_mail::Smtp));
+        .with_mailer(Arc::new(portcullis_mail::Smtp))
+        .with_webhook_sender(portcullis_connect::webhooks::sender());
     identity
         .ensure_defaults()
         .await
@@ -47,6 +48,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let node = uuid::Uuid::new_v4().to_string();
     let import_jobs = Arc::new(tokio::sync::Notify::new());
     let (resets, reset_inbox) = reset_queue();
+    let webhook_stats = metrics.webhook_stats();
     let state = AppState::new(
         identity.clone(),
         sessions.clone(),
@@ -88,6 +90,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             async move { portcullis_api::read_import_file(dir.as_deref(), &path).await }
         },
     ));
+    workers
+        .spawn(Webhooks::new(sessions.clone(), &node, settings.webhooks).with_stats(webhook_stats));
     workers.spawn(ResetMail::new(sessions, reset_inbox));
     workers.spawn(Cleanup::new(&identity, settings.cleanup_interval));
 

@@ -6,9 +6,7 @@
 //! | `import-jobs` ([`ImportJobs`]) | one import job | each job is claimed by one node (`domain::jobs`) |
 //! | `reset-mail` ([`ResetMail`]) | one forgot-password request | each node drains its own queue |
 //! | `cleanup` ([`Cleanup`]) | one sweep of expired rows | set-based deletes, harmless when two nodes sweep |
-//!
-//! Webhook delivery (from the `events` outbox) belongs here too, as one more worker that claims
-//! events the way `import-jobs` claims jobs.
+//! | `webhooks` ([`Webhooks`]) | one delivery attempt of an event to a webhook | the outbox's fan-out takes its cursor's row; each attempt is claimed by one node (`FOR UPDATE SKIP LOCKED` on PostgreSQL) |
 //!
 //! A crate of its own, though `serve` (`crates/cli`) owns the workers — builds them, starts them
 //! and stops them on SIGTERM/SIGINT: the API's test servers run these same workers in-process,
@@ -26,10 +24,12 @@
 mod cleanup;
 mod import_jobs;
 mod reset_mail;
+mod webhooks;
 
 pub use cleanup::Cleanup;
 pub use import_jobs::ImportJobs;
 pub use reset_mail::ResetMail;
+pub use webhooks::{WebhookSettings, Webhooks};
 
 use futures_util::FutureExt;
 use std::future::Future;

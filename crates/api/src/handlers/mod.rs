@@ -12,6 +12,7 @@ pub mod status;
 pub mod tenant;
 pub mod theme;
 pub mod user;
+pub mod webhook;
 
 use crate::error::{ApiError, ApiResult};
 use axum::Json;

@@ -5,7 +5,7 @@ use portcullis_api::{ApiConfig, AppState, Background};
 use portcullis_domain::{reset_queue, ApiKey, Identity, Sessions};
 use portcullis_hash::HashPool;
 use portcullis_store::testing::{Backend, TestDb};
-use portcullis_workers::{ImportJobs, ResetMail, Workers};
+use portcullis_workers::{ImportJobs, ResetMail, WebhookSettings, Webhooks, Workers};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
@@ -54,6 +54,24 @@ pub struct Setup {
     /// Whether the server knows its own URL as its public URL (the hosted pages' emailed links
     /// need one).
     pub public_url: bool,
+    /// How the webhooks worker delivers (tests: short waits, see [`test_webhook_settings`]).
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook delivery for tests: retries after 50 ms, doubling up to 400 ms, dead-lettered after
+/// 3 s, the outbox looked at every 20 ms.
+pub fn test_webhook_settings() -> WebhookSettings {
+    use std::time::Duration;
+    WebhookSettings {
+        backoff: portcullis_domain::webhooks::Backoff {
+            base: Duration::from_millis(50),
+            max: Duration::from_millis(400),
+            max_age: Duration::from_secs(3),
+        },
+        per_endpoint: 4,
+        poll: Duration::from_millis(20),
+        gap_wait: Duration::from_secs(2),
+    }
 }
 
 impl Default for Setup {
@@ -62,6 +80,7 @@ impl Default for Setup {
             import_dir: None,
             run_jobs: true,
             public_url: false,
+            webhooks: test_webhook_settings(),
         }
     }
 }
@@ -80,7 +99,8 @@ impl Server {
             .with_legacy(Arc::new(portcullis_connect::Connectors::new(Some(
                 metrics.registry(),
             ))))
-            .with_mailer(Arc::new(portcullis_mail::Smtp));
+            .with_mailer(Arc::new(portcullis_mail::Smtp))
+            .with_webhook_sender(portcullis_connect::webhooks::sender());
         identity.ensure_defaults().await.unwrap();
         let key = identity
             .create_api_key(None, None, ApiKey::default())
@@ -93,6 +113,10 @@ impl Server {
         let (resets, reset_inbox) = reset_queue();
         let mut workers = Workers::new(std::time::Duration::from_secs(5));
         workers.spawn(ResetMail::new(sessions.clone(), reset_inbox));
+        workers.spawn(
+            Webhooks::new(sessions.clone(), "test-node", setup.webhooks)
+                .with_stats(metrics.webhook_stats()),
+        );
         let import_dir = setup.import_dir.clone();
         let import_worker = ImportJobs::new(
             identity.clone(),
