@@ -105,6 +105,29 @@ impl Event {
     }
 }
 
+impl Event {
+    /// A user event (`user.create`, `user.update`, `user.delete`, `user.deactivate`,
+    /// `user.reactivate`, `user.password.update`) naming the user.
+    pub fn user(kind: &str, user: &User) -> Event {
+        let mut fields = Json::new();
+        fields.insert("user".into(), user_ref(user));
+        Event::new(kind, user.tenant_id, fields)
+    }
+
+    /// `user.registration.create` / `.delete`: the user and the registration's id, application
+    /// and roles (a registration holds no secret).
+    pub fn registration(kind: &str, user: &User, reg: &Registration) -> Event {
+        let mut fields = Json::new();
+        fields.insert("user".into(), user_ref(user));
+        fields.insert("applicationId".into(), json!(reg.application_id));
+        fields.insert(
+            "registration".into(),
+            json!({"id": reg.id, "applicationId": reg.application_id, "roles": reg.roles}),
+        );
+        Event::new(kind, user.tenant_id, fields)
+    }
+}
+
 /// A user as events name them: never the whole body.
 fn user_ref(u: &User) -> Value {
     let mut m = Json::new();

@@ -132,6 +132,45 @@ pub trait Store:
     ) -> StoreResult<()>;
     async fn delete_user(&self, scope: Scope, id: Uuid) -> StoreResult<bool>;
 
+    // The writes of the Identity service's user and registration changes with the events that
+    // describe them (`user.create`, `user.update`...), in the change's transaction; the events
+    // are written only when the change found its row.
+    async fn insert_user_with_events(&self, user: &StoredUser, events: &[Event])
+        -> StoreResult<()>;
+    async fn update_profile_with_events(
+        &self,
+        user: &User,
+        credential: Option<&Credential>,
+        events: &[Event],
+    ) -> StoreResult<bool>;
+    async fn set_password_with_events(
+        &self,
+        user: Uuid,
+        credential: &Credential,
+        now: Millis,
+        events: &[Event],
+    ) -> StoreResult<()>;
+    async fn delete_user_with_events(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        events: &[Event],
+    ) -> StoreResult<bool>;
+    async fn insert_registration_with_events(
+        &self,
+        tenant: Uuid,
+        user: Uuid,
+        reg: &Registration,
+        events: &[Event],
+    ) -> StoreResult<()>;
+    async fn delete_registration_with_events(
+        &self,
+        scope: Scope,
+        user: Uuid,
+        application: Uuid,
+        events: &[Event],
+    ) -> StoreResult<bool>;
+
     async fn insert_registration(
         &self,
         tenant: Uuid,

@@ -305,6 +305,26 @@ impl SqlStore {
         self.db.write(sql, args).await
     }
 
+    /// One write statement and, when it changed a row, `events`, in one transaction; without
+    /// events, the statement alone (SQLite's group commit).
+    async fn exec_with_events(
+        &self,
+        sql: &str,
+        args: &[Arg],
+        events: &[Event],
+    ) -> StoreResult<u64> {
+        if events.is_empty() {
+            return self.exec(sql, args).await;
+        }
+        let mut tx = self.db.begin().await?;
+        let n = tx.write(sql, args).await?;
+        if n > 0 {
+            bulk::insert_events(self.dialect, &mut tx, events).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     async fn one<T: serde::de::DeserializeOwned>(
         &self,
         sql: &str,
@@ -787,8 +807,13 @@ impl Store for SqlStore {
     }
 
     async fn insert_user(&self, su: &StoredUser) -> StoreResult<()> {
+        self.insert_user_with_events(su, &[]).await
+    }
+
+    async fn insert_user_with_events(&self, su: &StoredUser, events: &[Event]) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
         insert_user_tx(&mut tx, su).await?;
+        bulk::insert_events(self.dialect, &mut tx, events).await?;
         tx.commit().await
     }
 
@@ -927,6 +952,15 @@ impl Store for SqlStore {
     }
 
     async fn update_profile(&self, u: &User, c: Option<&Credential>) -> StoreResult<bool> {
+        self.update_profile_with_events(u, c, &[]).await
+    }
+
+    async fn update_profile_with_events(
+        &self,
+        u: &User,
+        c: Option<&Credential>,
+        events: &[Event],
+    ) -> StoreResult<bool> {
         // The body is the caller's, except the instants that logins and password changes write
         // in place: those are read from the row in the same statement.
         let kept: &[&str] = match c {
@@ -970,18 +1004,29 @@ impl Store for SqlStore {
             ]);
         }
         let n = self
-            .exec(
+            .exec_with_events(
                 &format!(
                     "UPDATE users SET email_lower = $2, username_lower = $3, body = {body}\
                      {credential} WHERE id = $1 AND tenant_id = $5"
                 ),
                 &args,
+                events,
             )
             .await?;
         Ok(n > 0)
     }
 
     async fn set_password(&self, user: Uuid, c: &Credential, now: Millis) -> StoreResult<()> {
+        self.set_password_with_events(user, c, now, &[]).await
+    }
+
+    async fn set_password_with_events(
+        &self,
+        user: Uuid,
+        c: &Credential,
+        now: Millis,
+        events: &[Event],
+    ) -> StoreResult<()> {
         let body = match self.dialect {
             Dialect::Sqlite => {
                 "json_set(body, '$.passwordChangeRequired', json('false'), \
@@ -992,7 +1037,7 @@ impl Store for SqlStore {
                    'passwordLastUpdateInstant', $6::bigint, 'lastUpdateInstant', $6::bigint))::text"
             }
         };
-        self.exec(
+        self.exec_with_events(
             &format!(
                 "UPDATE users SET pw_scheme = $2, pw_factor = $3, pw_salt = $4, pw_hash = $5, \
                  body = {body} WHERE id = $1"
@@ -1005,12 +1050,22 @@ impl Store for SqlStore {
                 c.hash.clone(),
                 now,
             ],
+            events,
         )
         .await
         .map(|_| ())
     }
 
     async fn delete_user(&self, scope: Scope, id: Uuid) -> StoreResult<bool> {
+        self.delete_user_with_events(scope, id, &[]).await
+    }
+
+    async fn delete_user_with_events(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        events: &[Event],
+    ) -> StoreResult<bool> {
         let (id, t) = (Some(id.to_string()), scope_param(scope));
         let mut tx = self.db.begin().await?;
         let n = tx
@@ -1026,6 +1081,7 @@ impl Store for SqlStore {
             ] {
                 tx.write(sql, args![id.clone()]).await?;
             }
+            bulk::insert_events(self.dialect, &mut tx, events).await?;
         }
         tx.commit().await?;
         Ok(n > 0)
@@ -1037,7 +1093,18 @@ impl Store for SqlStore {
         user: Uuid,
         r: &Registration,
     ) -> StoreResult<()> {
-        self.exec(
+        self.insert_registration_with_events(tenant, user, r, &[])
+            .await
+    }
+
+    async fn insert_registration_with_events(
+        &self,
+        tenant: Uuid,
+        user: Uuid,
+        r: &Registration,
+        events: &[Event],
+    ) -> StoreResult<()> {
+        self.exec_with_events(
             "INSERT INTO registrations (id, tenant_id, user_id, application_id, body) VALUES ($1, $2, $3, $4, $5)",
             args![
                 Some(id_of(r.id)),
@@ -1046,6 +1113,7 @@ impl Store for SqlStore {
                 Some(id_of(r.application_id)),
                 Some(json(r)),
             ],
+            events,
         )
         .await
         .map(|_| ())
@@ -1070,10 +1138,22 @@ impl Store for SqlStore {
         user: Uuid,
         application: Uuid,
     ) -> StoreResult<bool> {
+        self.delete_registration_with_events(scope, user, application, &[])
+            .await
+    }
+
+    async fn delete_registration_with_events(
+        &self,
+        scope: Scope,
+        user: Uuid,
+        application: Uuid,
+        events: &[Event],
+    ) -> StoreResult<bool> {
         Ok(self
-            .exec(
+            .exec_with_events(
                 "DELETE FROM registrations WHERE user_id = $1 AND ($2 IS NULL OR tenant_id = $2) AND application_id = $3",
                 args![Some(user.to_string()), scope_param(scope), Some(application.to_string())],
+                events,
             )
             .await?
             > 0)

@@ -384,9 +384,17 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
     let kid = new_key(&s, &t, "ES256").await;
     let r = Receiver::start(Mode::Ok).await;
     let types = [
+        "user.create",
         "user.login.success",
         "user.login.failed",
         "user.bulk.create",
+        "user.update",
+        "user.password.update",
+        "user.registration.create",
+        "user.registration.delete",
+        "user.deactivate",
+        "user.reactivate",
+        "user.delete",
     ];
     let (hook, secret) = create_webhook(
         &s,
@@ -409,10 +417,47 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
         )
         .await;
     assert_eq!(import.status, 200, "{import:?}");
+    let path = format!("/api/user/{user}");
+    let a = s
+        .call("PATCH", &path, json!({"user": {"firstName": "Jane"}}))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let a = s
+        .call(
+            "PATCH",
+            &path,
+            json!({"user": {"password": "another horse 2"}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let app = s.new_app(&t, "Hooked", &["r"]).await;
+    let a = s
+        .call(
+            "POST",
+            &format!("/api/user/registration/{user}"),
+            json!({"registration": {"applicationId": app, "roles": ["r"]}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let a = s
+        .call(
+            "DELETE",
+            &format!("/api/user/registration/{user}/{app}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(s.call("DELETE", &path, Value::Null).await.status, 200);
+    let a = send(s.req("PUT", &format!("{path}?reactivate=true"))).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let a = s
+        .call("DELETE", &format!("{path}?hardDelete=true"), Value::Null)
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
 
     let got = r
-        .until("the three events", |g| {
-            types.iter().all(|t| g.iter().any(|x| x.event_type() == *t))
+        .until("every event", |g| {
+            g.len() > types.len() && types.iter().all(|t| g.iter().any(|x| x.event_type() == *t))
         })
         .await;
     let jwks = format!("{}/.well-known/jwks.json", s.url);
@@ -426,7 +471,13 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
             "the stable event id"
         );
         assert_eq!(g.header("x-custom"), Some("yes"));
-        assert!(!g.body.contains(PASSWORD) && !g.body.contains("wrong password"));
+        assert!(
+            !g.body.contains(PASSWORD)
+                && !g.body.contains("wrong password")
+                && !g.body.contains("another horse"),
+            "no password in an event: {}",
+            g.body
+        );
         assert!(
             !g.body.contains("$2y$"),
             "no credential in an event: {}",
@@ -441,9 +492,19 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
             }
             "user.login.failed" => assert_eq!(e["user"]["id"], json!(user)),
             "user.bulk.create" => assert_eq!(e["users"][0]["email"], "bulk@example.com"),
-            other => panic!("unexpected event {other}"),
+            "user.registration.create" | "user.registration.delete" => {
+                assert_eq!(e["user"]["id"], json!(user));
+                assert_eq!(e["registration"]["applicationId"], json!(app));
+                assert_eq!(e["registration"]["roles"], json!(["r"]));
+            }
+            _ => assert_eq!(e["user"]["id"], json!(user), "{e}"),
         }
     }
+    // One of each, and the second patch is both a user and a password update.
+    let count = |t: &str| got.iter().filter(|g| g.event_type() == t).count();
+    assert_eq!(count("user.update"), 2);
+    assert_eq!(count("user.password.update"), 1);
+    assert_eq!(got.len(), types.len() + 1, "{got:?}");
     // The delivery log has each, delivered once.
     let log = s
         .get(&format!(
@@ -451,15 +512,17 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
         ))
         .await;
     assert_eq!(log.status, 200, "{log:?}");
-    assert_eq!(log.json["attempts"].as_array().unwrap().len(), 3, "{log:?}");
-    let metrics = send(s.req("GET", "/metrics")).await;
-    assert!(
-        metrics
-            .text
-            .contains("portcullis_webhook_deliveries_total{outcome=\"delivered\"} 3"),
-        "{}",
-        metrics.text
+    assert_eq!(
+        log.json["attempts"].as_array().unwrap().len(),
+        got.len(),
+        "{log:?}"
     );
+    let metrics = send(s.req("GET", "/metrics")).await;
+    let delivered = format!(
+        "portcullis_webhook_deliveries_total{{outcome=\"delivered\"}} {}",
+        got.len()
+    );
+    assert!(metrics.text.contains(&delivered), "{}", metrics.text);
     assert!(metrics
         .text
         .contains("portcullis_webhook_oldest_pending_seconds 0"));

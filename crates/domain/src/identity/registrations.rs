@@ -70,8 +70,15 @@ impl Identity {
                 }
                 errors.into_result()?;
                 let reg = regs.pop().expect("one");
+                let event =
+                    crate::Event::registration("user.registration.create", &stored.user, &reg);
                 self.store
-                    .insert_registration(tenant, uid, &reg)
+                    .insert_registration_with_events(
+                        tenant,
+                        uid,
+                        &reg,
+                        std::slice::from_ref(&event),
+                    )
                     .await
                     .map_err(reg_dup)?;
                 let user = self.user(scope, uid).await?;
@@ -146,8 +153,18 @@ impl Identity {
         user_id: Uuid,
         app_id: Uuid,
     ) -> Result<()> {
+        let Some(stored) = self.store.user(scope, user_id).await? else {
+            return Err(Error::NotFound);
+        };
+        let events: Vec<crate::Event> = stored
+            .user
+            .registrations
+            .iter()
+            .filter(|r| r.application_id == Some(app_id))
+            .map(|r| crate::Event::registration("user.registration.delete", &stored.user, r))
+            .collect();
         self.store
-            .delete_registration(scope, user_id, app_id)
+            .delete_registration_with_events(scope, user_id, app_id, &events)
             .await?
             .then_some(())
             .ok_or(Error::NotFound)

@@ -189,7 +189,18 @@ impl Identity {
         user.last_update_instant = Some(now);
         user.username_status.get_or_insert_with(|| "ACTIVE".into());
         let stored = StoredUser { user, credential };
-        self.store.insert_user(&stored).await.map_err(user_dup)?;
+        let mut events = vec![crate::Event::user("user.create", &stored.user)];
+        events.extend(
+            stored
+                .user
+                .registrations
+                .iter()
+                .map(|r| crate::Event::registration("user.registration.create", &stored.user, r)),
+        );
+        (self.store)
+            .insert_user_with_events(&stored, &events)
+            .await
+            .map_err(user_dup)?;
         Ok(stored.user)
     }
 
@@ -249,8 +260,12 @@ impl Identity {
             new.username_status = old.user.username_status;
         }
         // In place of what a login or a password change meanwhile writes, their values stay.
+        let mut events = vec![crate::Event::user("user.update", &new)];
+        if credential.is_some() {
+            events.push(crate::Event::user("user.password.update", &new));
+        }
         let found = (self.store)
-            .update_profile(&new, credential.as_ref())
+            .update_profile_with_events(&new, credential.as_ref(), &events)
             .await
             .map_err(user_dup)?;
         found.then_some(new).ok_or(Error::NotFound)
@@ -269,13 +284,26 @@ impl Identity {
         let mut stored = not_found(self.store.user(scope, id).await?)?;
         stored.user.active = active;
         stored.user.last_update_instant = Some(now_millis());
-        let found = self.store.update_profile(&stored.user, None).await?;
+        let kind = if active {
+            "user.reactivate"
+        } else {
+            "user.deactivate"
+        };
+        let event = crate::Event::user(kind, &stored.user);
+        let found = (self.store)
+            .update_profile_with_events(&stored.user, None, std::slice::from_ref(&event))
+            .await?;
         found.then_some(stored.user).ok_or(Error::NotFound)
     }
 
     pub async fn delete_user(&self, scope: Scope, id: Uuid) -> Result<()> {
+        // The event names the user as they were; it is written only if the delete found them.
+        let event = match self.store.user(scope, id).await? {
+            Some(u) => vec![crate::Event::user("user.delete", &u.user)],
+            None => return Err(Error::NotFound),
+        };
         self.store
-            .delete_user(scope, id)
+            .delete_user_with_events(scope, id, &event)
             .await?
             .then_some(())
             .ok_or(Error::NotFound)

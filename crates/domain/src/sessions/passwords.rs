@@ -144,7 +144,10 @@ impl Sessions {
         }
         let user_id = stored.user.id.expect("stored");
         // In place: a profile update racing this change keeps its fields, and this its password.
-        self.store().set_password(user_id, &credential, now).await?;
+        let event = crate::Event::user("user.password.update", &stored.user);
+        self.store()
+            .set_password_with_events(user_id, &credential, now, std::slice::from_ref(&event))
+            .await?;
         if settings.revoke_on_password_change {
             self.store()
                 .delete_refresh_tokens(stored.user.tenant_id, RefreshTokens::User(user_id))
