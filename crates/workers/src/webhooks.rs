@@ -103,8 +103,9 @@ impl Webhooks {
                 continue;
             }
             let now = now_millis();
-            // The claim outlives the request's timeouts, with room for the write after it.
-            let until = now + 2 * w.request_budget_millis() + 10_000;
+            // The claim outlives the request's timeouts (waiting for a slot of the HTTP client
+            // included), with room for the write after it.
+            let until = now + 3 * w.request_budget_millis() + 5_000;
             let claimed = store
                 .claim_attempts(id, &self.node, now, until, free)
                 .await

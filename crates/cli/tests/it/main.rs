@@ -13,4 +13,5 @@ mod migration;
 mod oidc;
 mod quickstart;
 mod serve;
+mod webhooks;
 mod workers;
