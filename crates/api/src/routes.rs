@@ -552,7 +552,7 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         ]),
         Route::new("/api/webhook/{webhookId}/retry", vec![
             op(M::POST, webhook::retry_all, "Make every dead-lettered attempt of the webhook pending again")
-                .ok::<RetriedBody>(),
+                .optional_body::<RetryRequest>().ok::<RetriedBody>(),
         ]),
         Route::new("/api/webhook-attempt", vec![
             op(M::GET, webhook::attempts, "The delivery log: attempts, newest first")
@@ -567,7 +567,8 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
             op(M::GET, webhook::attempt, "Retrieve a delivery attempt").ok::<WebhookAttemptBody>(),
         ]),
         Route::new("/api/webhook-attempt/{attemptId}/retry", vec![
-            op(M::POST, webhook::retry, "Make a dead-lettered attempt pending again now").ok::<WebhookAttemptBody>(),
+            op(M::POST, webhook::retry, "Make a dead-lettered attempt pending again now")
+                .optional_body::<RetryRequest>().ok::<WebhookAttemptBody>(),
         ]),
         // --- API keys and signing keys ---------------------------------------------------
         Route::new("/api/api-key", vec![

@@ -354,3 +354,7 @@ pub struct WebhookAttemptsBody {
 pub struct RetriedBody {
     pub retried: u64,
 }
+
+/// The body of a retry: nothing is needed, so it may be left out.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct RetryRequest {}

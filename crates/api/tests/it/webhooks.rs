@@ -20,6 +20,7 @@ portcullis_store::on_both_backends!(
     a_tenants_webhook_never_gets_another_tenants_events,
     a_failing_receiver_gets_the_event_with_growing_intervals,
     a_dead_receiver_is_dead_lettered_then_replayed,
+    three_nodes_deliver_each_event_once,
 );
 
 const PASSWORD: &str = "correct horse";
@@ -384,6 +385,7 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
     let kid = new_key(&s, &t, "ES256").await;
     let r = Receiver::start(Mode::Ok).await;
     let types = [
+        "user.migrated",
         "user.create",
         "user.login.success",
         "user.login.failed",
@@ -403,6 +405,37 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
                "signatureConfiguration": {"enabled": true, "signingKeyId": kid}}),
     )
     .await;
+    // A connector's user migrates on first login: `user.migrated` and that login's success.
+    let legacy = crate::migration::Legacy::start().await;
+    legacy.add(
+        "ann@legacy.example",
+        "old secret",
+        json!({"id": "5f3c8a1e-9c7d-4c1b-8a53-2f6f1d0e7a11", "email": "ann@legacy.example"}),
+    );
+    let connector = crate::migration::generic_connector(&s, &legacy, "/generic").await;
+    crate::migration::migrate_all_through(&s, &t, &connector).await;
+    assert_eq!(login(&s, &t, "ann@legacy.example", "old secret").await, 200);
+    let ann = "5f3c8a1e-9c7d-4c1b-8a53-2f6f1d0e7a11";
+    let migrated = r
+        .until("user.migrated", |g| {
+            g.iter().any(|x| x.event_type() == "user.migrated")
+                && g.iter().any(|x| x.event_type() == "user.login.success")
+        })
+        .await;
+    for g in &migrated {
+        let e = &g.json()["event"];
+        assert_eq!(e["user"]["id"], ann, "{e}");
+        assert_eq!(e["connectorId"], json!(connector), "{e}");
+        assert!(!g.body.contains("old secret"));
+        verify(
+            g,
+            &secret,
+            Some(format!("{}/.well-known/jwks.json", s.url)),
+            None,
+        )
+        .await;
+    }
+    r.got.lock().unwrap().clear();
     let user = s.new_user(&t, "jane@example.com").await;
     assert_eq!(login(&s, &t, "jane@example.com", PASSWORD).await, 200);
     assert_eq!(
@@ -457,7 +490,10 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
 
     let got = r
         .until("every event", |g| {
-            g.len() > types.len() && types.iter().all(|t| g.iter().any(|x| x.event_type() == *t))
+            g.len() >= types.len()
+                && types[1..]
+                    .iter()
+                    .all(|t| g.iter().any(|x| x.event_type() == *t))
         })
         .await;
     let jwks = format!("{}/.well-known/jwks.json", s.url);
@@ -504,7 +540,8 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
     let count = |t: &str| got.iter().filter(|g| g.event_type() == t).count();
     assert_eq!(count("user.update"), 2);
     assert_eq!(count("user.password.update"), 1);
-    assert_eq!(got.len(), types.len() + 1, "{got:?}");
+    // The types after `user.migrated`, and `user.update` twice.
+    assert_eq!(got.len(), types.len(), "{got:?}");
     // The delivery log has each, delivered once.
     let log = s
         .get(&format!(
@@ -512,16 +549,14 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
         ))
         .await;
     assert_eq!(log.status, 200, "{log:?}");
+    let total = got.len() + migrated.len();
     assert_eq!(
         log.json["attempts"].as_array().unwrap().len(),
-        got.len(),
+        total,
         "{log:?}"
     );
     let metrics = send(s.req("GET", "/metrics")).await;
-    let delivered = format!(
-        "portcullis_webhook_deliveries_total{{outcome=\"delivered\"}} {}",
-        got.len()
-    );
+    let delivered = format!("portcullis_webhook_deliveries_total{{outcome=\"delivered\"}} {total}");
     assert!(metrics.text.contains(&delivered), "{}", metrics.text);
     assert!(metrics
         .text
@@ -700,4 +735,47 @@ async fn a_dead_receiver_is_dead_lettered_then_replayed(b: Backend) {
     assert_eq!(all.status, 200, "{all:?}");
     assert_eq!(all.json["retried"], 1);
     r.until("both events", |g| g.len() >= 2).await;
+}
+
+/// Three nodes (this server's worker and two more, each on its own connection to the database)
+/// deliver one outbox: every event arrives, none twice, since each attempt is claimed by one.
+async fn three_nodes_deliver_each_event_once(b: Backend) {
+    use portcullis_domain::{Identity, Sessions};
+    use portcullis_workers::{Webhooks, Workers};
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let r = Receiver::start(Mode::Ok).await;
+    create_webhook(
+        &s,
+        json!({"url": r.url, "global": true, "eventsEnabled": enabled(&["user.create"])}),
+    )
+    .await;
+    let mut others = Workers::new(Duration::from_secs(2));
+    for node in ["node-b", "node-c"] {
+        let store = portcullis_store::SqlStore::connect_in_schema(&s.db.url, s.db.schema())
+            .await
+            .unwrap();
+        let identity = Identity::new(Arc::new(store), portcullis_hash::HashPool::new(1, 8))
+            .with_webhook_sender(portcullis_connect::webhooks::sender());
+        others.spawn(Webhooks::new(
+            Sessions::new(identity),
+            node,
+            test_webhook_settings(),
+        ));
+    }
+    const N: usize = 150;
+    for i in 0..N {
+        let a = send(
+            s.req("POST", "/api/user")
+                .header("X-FusionAuth-TenantId", &t)
+                .json(&json!({"user": {"email": format!("n{i}@example.com")}})),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{a:?}");
+    }
+    let got = r.until("every event", |g| g.len() >= N).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = r.got().len().max(got.len());
+    assert_eq!(got, N, "each event exactly once");
+    others.stop().await;
 }

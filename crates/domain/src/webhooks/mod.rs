@@ -66,10 +66,10 @@ pub struct Webhook {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Milliseconds to connect (FusionAuth's default 1000).
-    #[serde(default = "connect_default")]
+    #[serde(default = "connect_default", deserialize_with = "connect_or_null")]
     pub connect_timeout: i64,
     /// Milliseconds to wait for the answer (FusionAuth's default 2000).
-    #[serde(default = "read_default")]
+    #[serde(default = "read_default", deserialize_with = "read_or_null")]
     pub read_timeout: i64,
     /// Event type → whether this webhook gets it.
     #[serde(default, deserialize_with = "crate::model::null_default")]
@@ -108,6 +108,15 @@ fn connect_default() -> i64 {
 }
 fn read_default() -> i64 {
     2000
+}
+
+/// An explicit `null` (client libraries send them freely) is the default.
+fn connect_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.unwrap_or_else(connect_default))
+}
+
+fn read_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.unwrap_or_else(read_default))
 }
 
 impl std::fmt::Debug for Webhook {
