@@ -73,8 +73,8 @@ impl Webhooks {
     /// done.
     async fn round(
         &self,
-        tasks: &mut JoinSet<Uuid>,
-        in_flight: &mut HashMap<Uuid, usize>,
+        tasks: &mut JoinSet<()>,
+        in_flight: &mut InFlight,
         secrets: &mut HashMap<Uuid, String>,
     ) -> Result<bool, String> {
         let store = self.sessions.identity().store().clone();
@@ -97,7 +97,7 @@ impl Webhooks {
         secrets.retain(|id, _| webhooks.iter().any(|w| w.id == Some(*id)));
         for w in webhooks {
             let Some(id) = w.id else { continue };
-            let used = in_flight.get(&id).copied().unwrap_or(0);
+            let used = in_flight.per_webhook.get(&id).copied().unwrap_or(0);
             let free = self.settings.per_endpoint.saturating_sub(used);
             if free == 0 {
                 continue;
@@ -128,8 +128,8 @@ impl Webhooks {
             busy = true;
             let w = Arc::new(w);
             for a in claimed {
-                *in_flight.entry(id).or_default() += 1;
-                tasks.spawn(deliver(
+                *in_flight.per_webhook.entry(id).or_default() += 1;
+                let task = tasks.spawn(deliver(
                     self.sessions.clone(),
                     w.clone(),
                     secret.clone(),
@@ -138,13 +138,32 @@ impl Webhooks {
                     self.settings.backoff,
                     self.stats.clone(),
                 ));
+                in_flight.tasks.insert(task.id(), id);
             }
         }
         Ok(busy)
     }
 }
 
-/// Makes one claimed attempt and records its end; answers the webhook's id.
+/// The requests this node has in flight: per webhook, and the webhook of each task, so a slot
+/// is given back however its task ends (a panic included).
+#[derive(Default)]
+struct InFlight {
+    per_webhook: HashMap<Uuid, usize>,
+    tasks: HashMap<tokio::task::Id, Uuid>,
+}
+
+impl InFlight {
+    fn done(&mut self, task: tokio::task::Id) {
+        if let Some(w) = self.tasks.remove(&task) {
+            if let Some(n) = self.per_webhook.get_mut(&w) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// Makes one claimed attempt and records its end.
 async fn deliver(
     sessions: Sessions,
     w: Arc<Webhook>,
@@ -153,7 +172,7 @@ async fn deliver(
     node: String,
     backoff: Backoff,
     stats: Arc<DeliveryStats>,
-) -> Uuid {
+) {
     let started = Instant::now();
     let end = sessions.deliver_attempt(&w, &secret, &a, &backoff).await;
     stats
@@ -186,7 +205,16 @@ async fn deliver(
             tracing::error!(webhook = %a.webhook_id, event = %a.event_id, error = %e, "webhook attempt: the outcome was not recorded; it is made again when its claim ends")
         }
     }
-    a.webhook_id
+}
+
+fn task_id(r: &Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match r {
+        Ok((id, ())) => *id,
+        Err(e) => {
+            tracing::error!(worker = NAME, error = %e, "webhook attempt: its task failed; it is made again when its claim ends");
+            e.id()
+        }
+    }
 }
 
 impl Worker for Webhooks {
@@ -196,7 +224,7 @@ impl Worker for Webhooks {
 
     async fn run(&mut self, shutdown: &Shutdown) -> Result<(), String> {
         let mut tasks = JoinSet::new();
-        let mut in_flight: HashMap<Uuid, usize> = HashMap::new();
+        let mut in_flight = InFlight::default();
         let mut secrets = HashMap::new();
         while !shutdown.is_stopping() {
             let busy = match self.round(&mut tasks, &mut in_flight, &mut secrets).await {
@@ -206,24 +234,15 @@ impl Worker for Webhooks {
                     false
                 }
             };
-            let mut done = |id: Uuid| {
-                if let Some(n) = in_flight.get_mut(&id) {
-                    *n = n.saturating_sub(1);
-                }
-            };
-            while let Some(r) = tasks.try_join_next() {
-                if let Ok(id) = r {
-                    done(id);
-                }
+            while let Some(r) = tasks.try_join_next_with_id() {
+                in_flight.done(task_id(&r));
             }
             if busy {
                 tokio::task::yield_now().await;
                 continue;
             }
             tokio::select! {
-                Some(r) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Ok(id) = r { done(id) }
-                }
+                Some(r) = tasks.join_next_with_id(), if !tasks.is_empty() => in_flight.done(task_id(&r)),
                 _ = tokio::time::sleep(self.settings.poll) => {}
                 _ = shutdown.stopping() => {}
             }
