@@ -570,6 +570,15 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
             op(M::POST, webhook::retry, "Make a dead-lettered attempt pending again now")
                 .optional_body::<RetryRequest>().ok::<WebhookAttemptBody>(),
         ]),
+        Route::new("/api/system/event-log", vec![
+            op(M::GET, webhook::event_logs, "FusionAuth's Event Log, newest first: dead-lettered webhook attempts")
+                .query("type", "string", "Error, Information or Debug")
+                .query("numberOfResults", "integer", "at most this many (default 25, at most 1000)")
+                .ok::<EventLogsBody>(),
+        ]),
+        Route::new("/api/system/event-log/{eventLogId}", vec![
+            op(M::GET, webhook::event_log, "Retrieve an Event Log entry").ok::<EventLogBody>(),
+        ]),
         // --- API keys and signing keys ---------------------------------------------------
         Route::new("/api/api-key", vec![
             op(M::GET, api_key::list, "List API keys").ok::<ApiKeysBody>(),

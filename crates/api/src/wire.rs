@@ -355,6 +355,19 @@ pub struct RetriedBody {
     pub retried: u64,
 }
 
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventLogBody {
+    pub event_log: portcullis_domain::webhooks::EventLog,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventLogsBody {
+    pub event_logs: Vec<portcullis_domain::webhooks::EventLog>,
+    pub total: u64,
+}
+
 /// The body of a retry: nothing is needed, so it may be left out.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct RetryRequest {}

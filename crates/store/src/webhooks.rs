@@ -5,7 +5,7 @@
 
 use super::{backend, id_of, json, Arg, Dialect, Row, SqlStore};
 use portcullis_domain::webhooks::{
-    AttemptEnd, AttemptQuery, AttemptStatus, ClaimedAttempt, OutboxStats, WebhookAttempt,
+    AttemptEnd, AttemptQuery, AttemptStatus, ClaimedAttempt, EventLog, OutboxStats, WebhookAttempt,
 };
 use portcullis_domain::{Millis, StoreResult, Webhook, WebhookStore};
 use std::collections::HashMap;
@@ -38,6 +38,15 @@ fn attempt_of(row: &Row) -> StoreResult<WebhookAttempt> {
         delivered_instant: row.get("delivered_instant")?,
         last_status: row.get("last_status")?,
         last_error: row.get("last_error")?,
+    })
+}
+
+fn event_log_of(row: &Row) -> StoreResult<EventLog> {
+    Ok(EventLog {
+        id: uuid(row, "id")?,
+        insert_instant: row.get("insert_instant")?,
+        kind: row.get("type")?,
+        message: row.get("message")?,
     })
 }
 
@@ -294,8 +303,9 @@ impl WebhookStore for SqlStore {
                 None,
             ),
         };
-        let n = self
-            .exec(
+        let mut tx = self.db.begin().await?;
+        let n = tx
+            .write(
                 "UPDATE webhook_attempts SET status = $1, next_attempt_at = $2, last_status = $3, \
                  last_error = $4, delivered_instant = $5, claimed_by = NULL \
                  WHERE id = $6 AND claimed_by = $7 AND attempts = $8 AND status = 'pending'",
@@ -311,6 +321,22 @@ impl WebhookStore for SqlStore {
                 ],
             )
             .await?;
+        if let (1, AttemptEnd::Dead { error, .. }) = (n, end) {
+            tx.write(
+                "INSERT INTO event_logs (id, insert_instant, type, message) \
+                 VALUES ($1, $2, 'Error', $3)",
+                args![
+                    portcullis_domain::new_id().to_string(),
+                    now,
+                    format!(
+                        "Webhook [{}] dead-lettered event [{}] of type [{}] after {} attempt(s): {error}",
+                        a.webhook_id, a.event_id, a.event_type, a.attempts
+                    )
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
         Ok(n == 1)
     }
 
@@ -364,6 +390,29 @@ impl WebhookStore for SqlStore {
             ],
         )
         .await
+    }
+
+    async fn event_logs(&self, kind: Option<&str>, limit: usize) -> StoreResult<Vec<EventLog>> {
+        let rows = self
+            .db
+            .read(
+                "SELECT id, insert_instant, type, message FROM event_logs \
+                 WHERE ($1 IS NULL OR type = $1) ORDER BY insert_instant DESC, id DESC LIMIT $2",
+                &[Arg::Text(kind.map(str::to_string)), Arg::Int(limit as i64)],
+            )
+            .await?;
+        rows.iter().map(event_log_of).collect()
+    }
+
+    async fn event_log(&self, id: Uuid) -> StoreResult<Option<EventLog>> {
+        let rows = self
+            .db
+            .read(
+                "SELECT id, insert_instant, type, message FROM event_logs WHERE id = $1",
+                args![id.to_string()],
+            )
+            .await?;
+        rows.first().map(event_log_of).transpose()
     }
 
     async fn outbox_stats(&self) -> StoreResult<OutboxStats> {

@@ -1,7 +1,8 @@
 //! `/api/webhook` (FusionAuth's Webhook API), its test request, and the delivery log
 //! (`/api/webhook-attempt`: attempts by webhook, event type and status; retrying dead letters).
 //! Answers never carry a webhook's password or header values (`Webhook::redacted`); the
-//! Standard Webhooks secret is answered once, by the create.
+//! Standard Webhooks secret is answered once, by the create. Also FusionAuth's Event Log
+//! (`/api/system/event-log`), where dead-lettered attempts are recorded.
 
 use super::{patch_root, wrap};
 use crate::error::ApiResult;
@@ -10,7 +11,7 @@ use crate::wire::{WebhookAnswer, WebhookBody, WebhookTestRequest};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
-use portcullis_domain::webhooks::AttemptQuery;
+use portcullis_domain::webhooks::{AttemptQuery, EventLogQuery};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -144,4 +145,22 @@ pub async fn retry_all(
 ) -> ApiResult<Json<Value>> {
     let n = s.identity.retry_webhook_dead_letters(c.scope, id).await?;
     Ok(Json(json!({ "retried": n })))
+}
+
+/// `GET /api/system/event-log?type=&numberOfResults=`: newest first.
+pub async fn event_logs(
+    State(s): State<AppState>,
+    c: Caller,
+    QueryParams(q): QueryParams<EventLogQuery>,
+) -> ApiResult<Json<Value>> {
+    let logs = s.identity.event_logs(c.scope, &q).await?;
+    Ok(Json(json!({"total": logs.len(), "eventLogs": logs})))
+}
+
+pub async fn event_log(
+    State(s): State<AppState>,
+    c: Caller,
+    PathId(id): PathId<Uuid>,
+) -> ApiResult<Json<Value>> {
+    Ok(wrap("eventLog", s.identity.event_log(c.scope, id).await?))
 }

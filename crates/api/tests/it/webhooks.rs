@@ -706,6 +706,26 @@ async fn a_dead_receiver_is_dead_lettered_then_replayed(b: Backend) {
         "{dead:?}"
     );
     assert!(r.got().is_empty());
+    // Each dead letter is an Error of the Event Log, which a tenant's key may not read.
+    let log = s.get("/api/system/event-log?type=Error").await;
+    assert_eq!(log.status, 200, "{log:?}");
+    assert_eq!(log.json["total"], 2, "{log:?}");
+    let entry = &log.json["eventLogs"][0];
+    assert!(
+        entry["message"].as_str().unwrap().contains(&hook),
+        "{entry}"
+    );
+    assert_eq!(entry["type"], "Error");
+    let one = s
+        .get(&format!(
+            "/api/system/event-log/{}",
+            entry["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(one.json["eventLog"], *entry);
+    let t_key = s.key_with(json!({"tenantId": t})).await;
+    let refused = send(s.req_as(&t_key, "GET", "/api/system/event-log")).await;
+    assert_eq!(refused.status, 401, "{refused:?}");
 
     *r.mode.lock().unwrap() = Mode::Ok;
     let one = dead[0]["id"].as_str().unwrap();

@@ -11,6 +11,7 @@ mod deliver;
 mod resources;
 
 pub use deliver::{backoff, sign_standard, Backoff, Delivered, Outgoing, SAMPLE_EVENTS};
+pub use resources::{CreatedWebhook, EventLogQuery};
 
 use crate::model::*;
 use crate::{Error, Errors, StoreResult};
@@ -296,6 +297,21 @@ pub struct DeliveryStats {
     pub delivery_lag_millis: std::sync::atomic::AtomicU64,
 }
 
+/// One entry of FusionAuth's Event Log (`/api/system/event-log`): something that went wrong
+/// beside the requests, such as a webhook attempt dead-lettered.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventLog {
+    pub id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub insert_instant: Millis,
+    /// `Error`, `Information` or `Debug`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+}
+
 /// Outbox figures for the metrics.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OutboxStats {
@@ -341,7 +357,8 @@ pub trait WebhookStore: Send + Sync + 'static {
         until: Millis,
         limit: usize,
     ) -> StoreResult<Vec<ClaimedAttempt>>;
-    /// Records how a claimed attempt ended, if `node` still holds that claim.
+    /// Records how a claimed attempt ended, if `node` still holds that claim; a dead letter also
+    /// writes an `Error` entry of the Event Log, in the same transaction.
     async fn finish_attempt(
         &self,
         a: &ClaimedAttempt,
@@ -360,6 +377,9 @@ pub trait WebhookStore: Send + Sync + 'static {
         now: Millis,
     ) -> StoreResult<u64>;
     async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
+    /// The Event Log, newest first: up to `limit` entries of `kind` (or every kind).
+    async fn event_logs(&self, kind: Option<&str>, limit: usize) -> StoreResult<Vec<EventLog>>;
+    async fn event_log(&self, id: Uuid) -> StoreResult<Option<EventLog>>;
 }
 
 /// A request to a webhook's receiver and what it answered.

@@ -9,6 +9,16 @@ use super::*;
 use crate::identity::Result;
 use crate::{Error, Errors, Identity, Scope};
 
+/// What `GET /api/system/event-log` is filtered by.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventLogQuery {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub number_of_results: Option<u32>,
+}
+
 /// A new webhook and its Standard Webhooks secret, answered once.
 #[derive(Debug, Clone)]
 pub struct CreatedWebhook {
@@ -256,6 +266,23 @@ impl Identity {
             .retry_attempts(Some(id), None, now_millis())
             .await?;
         self.webhook_attempt(scope, id).await
+    }
+
+    /// The Event Log, newest first (`type`: `Error`, `Information`, `Debug`; at most 1000). It
+    /// is the whole server's: a caller acting in one tenant may not read it.
+    pub async fn event_logs(&self, scope: Scope, q: &EventLogQuery) -> Result<Vec<EventLog>> {
+        if scope.tenant.is_some() {
+            return Err(Error::Unauthorized);
+        }
+        let limit = q.number_of_results.unwrap_or(25).clamp(1, 1000) as usize;
+        Ok(self.store().event_logs(q.kind.as_deref(), limit).await?)
+    }
+
+    pub async fn event_log(&self, scope: Scope, id: Uuid) -> Result<EventLog> {
+        if scope.tenant.is_some() {
+            return Err(Error::Unauthorized);
+        }
+        self.store().event_log(id).await?.ok_or(Error::NotFound)
     }
 
     /// Makes every dead-lettered attempt of a webhook pending again; answers how many.

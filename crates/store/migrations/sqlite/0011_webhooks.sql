@@ -39,3 +39,12 @@ CREATE TABLE webhook_attempts (
 );
 CREATE INDEX webhook_attempts_due_ix ON webhook_attempts (webhook_id, status, next_attempt_at);
 CREATE INDEX webhook_attempts_status_ix ON webhook_attempts (status, event_instant);
+
+-- FusionAuth's Event Log: what went wrong beside the requests (a webhook attempt dead-lettered).
+CREATE TABLE event_logs (
+  id TEXT PRIMARY KEY,
+  insert_instant BIGINT NOT NULL,
+  type TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX event_logs_time_ix ON event_logs (insert_instant);
