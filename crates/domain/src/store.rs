@@ -163,6 +163,12 @@ pub trait Store:
         reg: &Registration,
         events: &[Event],
     ) -> StoreResult<()>;
+    async fn update_registration_with_events(
+        &self,
+        user: Uuid,
+        reg: &Registration,
+        events: &[Event],
+    ) -> StoreResult<()>;
     async fn delete_registration_with_events(
         &self,
         scope: Scope,

@@ -1120,13 +1120,23 @@ impl Store for SqlStore {
     }
 
     async fn update_registration(&self, user: Uuid, r: &Registration) -> StoreResult<()> {
-        self.exec(
+        self.update_registration_with_events(user, r, &[]).await
+    }
+
+    async fn update_registration_with_events(
+        &self,
+        user: Uuid,
+        r: &Registration,
+        events: &[Event],
+    ) -> StoreResult<()> {
+        self.exec_with_events(
             "UPDATE registrations SET body = $3 WHERE user_id = $1 AND application_id = $2",
             args![
                 Some(user.to_string()),
                 Some(id_of(r.application_id)),
                 Some(json(r)),
             ],
+            events,
         )
         .await
         .map(|_| ())

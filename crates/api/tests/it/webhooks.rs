@@ -393,6 +393,7 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
         "user.update",
         "user.password.update",
         "user.registration.create",
+        "user.registration.update",
         "user.registration.delete",
         "user.deactivate",
         "user.reactivate",
@@ -474,6 +475,14 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
     assert_eq!(a.status, 200, "{a:?}");
     let a = s
         .call(
+            "PATCH",
+            &format!("/api/user/registration/{user}/{app}"),
+            json!({"registration": {"data": {"plan": "gold"}}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let a = s
+        .call(
             "DELETE",
             &format!("/api/user/registration/{user}/{app}"),
             Value::Null,
@@ -528,7 +537,9 @@ async fn every_emitted_event_arrives_signed_both_ways(b: Backend) {
             }
             "user.login.failed" => assert_eq!(e["user"]["id"], json!(user)),
             "user.bulk.create" => assert_eq!(e["users"][0]["email"], "bulk@example.com"),
-            "user.registration.create" | "user.registration.delete" => {
+            "user.registration.create"
+            | "user.registration.update"
+            | "user.registration.delete" => {
                 assert_eq!(e["user"]["id"], json!(user));
                 assert_eq!(e["registration"]["applicationId"], json!(app));
                 assert_eq!(e["registration"]["roles"], json!(["r"]));

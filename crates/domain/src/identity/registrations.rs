@@ -131,7 +131,10 @@ impl Identity {
         let mut errors = Errors::default();
         validate::registration(&new, app.as_ref(), "registration", &mut errors);
         errors.into_result()?;
-        self.store.update_registration(user_id, &new).await?;
+        let event = crate::Event::registration("user.registration.update", &user, &new);
+        self.store
+            .update_registration_with_events(user_id, &new, std::slice::from_ref(&event))
+            .await?;
         Ok(new)
     }
 
