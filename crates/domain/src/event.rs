@@ -1,6 +1,6 @@
 //! Events: what happened, in FusionAuth's event shape, recorded by the store in the
 //! same transaction as the change it describes — so a change is never committed without its event,
-//! and the webhooks issue can deliver them from the table as an outbox.
+//! and the `webhooks` worker delivers them from the table as an outbox.
 //!
 //! Event bodies name users by id, email and username only: never a password, a hash or a
 //! two-factor secret.
