@@ -57,6 +57,14 @@ impl From<Error> for ApiError {
                     ),
                 )
             }
+            Error::TwoFactorKey(m) => {
+                tracing::error!(error = %m, "two-factor secret cannot be opened");
+                ApiError::general(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "[TwoFactorKeyError]",
+                    format!("The two-factor secret cannot be used: {m}"),
+                )
+            }
             Error::Store(m) => {
                 tracing::error!(error = %m, "storage failure");
                 ApiError::general(

@@ -76,6 +76,10 @@ pub enum Error {
         connector: String,
         failure: crate::migration::connectors::LegacyError,
     },
+    /// A stored two-factor secret cannot be opened, or no key is configured to open it: 500
+    /// with a general error saying which (never the secret).
+    #[error("two-factor key: {0}")]
+    TwoFactorKey(String),
     /// The store failed: 500. The message is for logs, not for callers.
     #[error("storage failed: {0}")]
     Store(String),

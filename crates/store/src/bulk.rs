@@ -370,6 +370,7 @@ impl SqlStore {
                 "registrations",
                 "refresh_tokens",
                 "change_password_ids",
+                "two_factor_rows",
                 "oauth_codes",
                 "sso_sessions",
             ] {

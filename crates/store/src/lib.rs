@@ -607,6 +607,7 @@ impl Store for SqlStore {
                 "DELETE FROM registrations WHERE tenant_id = $1",
                 "DELETE FROM refresh_tokens WHERE tenant_id = $1",
                 "DELETE FROM change_password_ids WHERE tenant_id = $1",
+                "DELETE FROM two_factor_rows WHERE tenant_id = $1",
                 "DELETE FROM oauth_codes WHERE tenant_id = $1",
                 "DELETE FROM sso_sessions WHERE tenant_id = $1",
             ],

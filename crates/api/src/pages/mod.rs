@@ -564,6 +564,7 @@ pub async fn authorize_post(
                 application_id: Some(auth.client_id()),
                 ip_address: None,
                 no_jwt: true,
+                two_factor_trust_id: None,
             },
         )
         .await;
@@ -612,6 +613,11 @@ pub async fn authorize_post(
             return state(&look, StatusCode::FORBIDDEN, "cannot_sign_in", app)
         }
         Ok(LoginOutcome::Locked { .. }) => return state(&look, StatusCode::LOCKED, "locked", app),
+        // The hosted pages have no code step: a user with a second factor signs in through
+        // the Login API, never with the password alone.
+        Ok(LoginOutcome::TwoFactorRequired(_)) => {
+            return state(&look, StatusCode::FORBIDDEN, "cannot_sign_in", app)
+        }
         Err(Error::NotFound) | Err(Error::Invalid(_)) => return wrong(&s),
         Err(e) => return unavailable(&look, &auth, e),
     };

@@ -18,3 +18,4 @@ mod schemes;
 mod service;
 mod support;
 mod tokens;
+mod two_factor;

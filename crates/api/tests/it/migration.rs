@@ -42,7 +42,7 @@ portcullis_store::on_both_backends!(
 
 /// A legacy user: password, and the profile the legacy system answers.
 #[derive(Clone)]
-struct LegacyAccount {
+pub(crate) struct LegacyAccount {
     password: String,
     profile: Value,
 }
@@ -50,14 +50,14 @@ struct LegacyAccount {
 /// A legacy system on loopback: Generic at `/generic`, REST at `/users/{id}`, a broken
 /// `/broken`, a slow `/slow` and a garbled `/garbage`. Counts every request it gets.
 #[derive(Clone, Default)]
-struct Legacy {
-    accounts: Arc<Mutex<HashMap<String, LegacyAccount>>>,
+pub(crate) struct Legacy {
+    pub(crate) accounts: Arc<Mutex<HashMap<String, LegacyAccount>>>,
     calls: Arc<AtomicUsize>,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Legacy {
-    async fn start() -> Legacy {
+    pub(crate) async fn start() -> Legacy {
         let mut legacy = Legacy::default();
         async fn generic(
             State(l): State<Legacy>,
@@ -137,7 +137,7 @@ impl Legacy {
         legacy
     }
 
-    fn add(&self, key: &str, password: &str, profile: Value) {
+    pub(crate) fn add(&self, key: &str, password: &str, profile: Value) {
         self.accounts.lock().unwrap().insert(
             key.to_lowercase(),
             LegacyAccount {
@@ -152,7 +152,7 @@ impl Legacy {
     }
 }
 
-async fn connector(s: &Server, body: Value) -> String {
+pub(crate) async fn connector(s: &Server, body: Value) -> String {
     let a = s
         .call("POST", "/api/connector", json!({ "connector": body }))
         .await;
@@ -160,7 +160,7 @@ async fn connector(s: &Server, body: Value) -> String {
     a.json["connector"]["id"].as_str().unwrap().to_string()
 }
 
-async fn generic_connector(s: &Server, legacy: &Legacy, path: &str) -> String {
+pub(crate) async fn generic_connector(s: &Server, legacy: &Legacy, path: &str) -> String {
     connector(
         s,
         json!({"type": "Generic", "name": format!("legacy {path}"),
@@ -182,7 +182,7 @@ async fn set_policies(s: &Server, tenant: &str, policies: Value) {
 }
 
 /// One policy: every login id, migrated, through `connector`.
-async fn migrate_all_through(s: &Server, tenant: &str, connector: &str) {
+pub(crate) async fn migrate_all_through(s: &Server, tenant: &str, connector: &str) {
     set_policies(
         s,
         tenant,

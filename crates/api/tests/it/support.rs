@@ -2,6 +2,7 @@
 
 use portcullis_api::metrics::Metrics;
 use portcullis_api::{ApiConfig, AppState, Background};
+use portcullis_domain::two_factor::TwoFactorKeys;
 use portcullis_domain::{reset_queue, ApiKey, Identity, Sessions};
 use portcullis_hash::HashPool;
 use portcullis_store::testing::{Backend, TestDb};
@@ -80,7 +81,8 @@ impl Server {
             .with_legacy(Arc::new(portcullis_connect::Connectors::new(Some(
                 metrics.registry(),
             ))))
-            .with_mailer(Arc::new(portcullis_mail::Smtp));
+            .with_mailer(Arc::new(portcullis_mail::Smtp))
+            .with_two_factor_keys(Arc::new(TwoFactorKeys::generate().0));
         identity.ensure_defaults().await.unwrap();
         let key = identity
             .create_api_key(None, None, ApiKey::default())

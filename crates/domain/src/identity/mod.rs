@@ -29,6 +29,7 @@ pub struct Identity {
     pool: HashPool,
     legacy: Arc<dyn crate::LegacySystems>,
     mailer: Arc<dyn crate::mail::Mailer>,
+    two_factor_keys: Option<Arc<crate::two_factor::TwoFactorKeys>>,
 }
 
 /// Applies a JSON merge patch to an entity, reporting a patch that breaks its shape as a field
@@ -74,7 +75,19 @@ impl Identity {
             pool,
             legacy: Arc::new(crate::migration::connectors::NoLegacySystems),
             mailer: Arc::new(crate::mail::NoMailer),
+            two_factor_keys: None,
         }
+    }
+
+    /// The same service, sealing two-factor secrets with `keys`.
+    pub fn with_two_factor_keys(mut self, keys: Arc<crate::two_factor::TwoFactorKeys>) -> Self {
+        self.two_factor_keys = Some(keys);
+        self
+    }
+
+    /// The keys two-factor secrets are sealed with, when configured.
+    pub fn two_factor_keys(&self) -> Option<&crate::two_factor::TwoFactorKeys> {
+        self.two_factor_keys.as_deref()
     }
 
     /// The same service, sending email through `mailer`.

@@ -202,9 +202,17 @@ impl Identity {
             upsert,
             now,
         );
-        let checked: Vec<_> = (req.users.into_iter().enumerate())
+        let mut checked: Vec<_> = (req.users.into_iter().enumerate())
             .map(|(i, input)| check.user(i, input, &mut errors))
             .collect();
+        for c in &mut checked {
+            crate::two_factor::seal(
+                &mut c.user.two_factor,
+                self.two_factor_keys(),
+                &format!("users[{}].twoFactor", c.index),
+                &mut errors,
+            );
+        }
 
         // Each user is created, or (upsert) updated over the stored user it matches.
         let matches = if upsert {
