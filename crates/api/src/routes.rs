@@ -510,6 +510,12 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
             op(M::GET, pages::authorize, "Authorization request: the login page, or back to the client with a code").open(),
             op(M::POST, pages::authorize_post, "The login form").open(),
         ]),
+        Route::protocol("/oauth2/two-factor", vec![
+            op(M::POST, pages::two_factor_post, "The two-factor code step of a login").open(),
+        ]),
+        Route::protocol("/oauth2/two-factor/enrol", vec![
+            op(M::POST, pages::two_factor_enrol_post, "Two-factor enrolment during a login").open(),
+        ]),
         Route::protocol("/oauth2/change-password", vec![
             op(M::POST, pages::change_password_post, "The change-password step of a login").open(),
         ]),

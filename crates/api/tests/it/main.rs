@@ -19,3 +19,4 @@ mod service;
 mod support;
 mod tokens;
 mod two_factor;
+mod two_factor_pages;

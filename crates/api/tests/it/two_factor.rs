@@ -53,7 +53,7 @@ fn pyotp(secret: &str, digest: &str, digits: u32, interval: u64, offset: i64) ->
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn code(secret: &str, offset: i64) -> String {
+pub(crate) fn code(secret: &str, offset: i64) -> String {
     pyotp(secret, "sha1", 6, 30, offset)
 }
 
@@ -127,7 +127,10 @@ async fn code_login(s: &Server, id: &str, code: &str) -> Answer {
 
 /// Enables an authenticator made by GET /api/two-factor/secret; (base32 secret, method id,
 /// recovery codes, the code used to enable).
-async fn enable_authenticator(s: &Server, user: &str) -> (String, String, Vec<String>, String) {
+pub(crate) async fn enable_authenticator(
+    s: &Server,
+    user: &str,
+) -> (String, String, Vec<String>, String) {
     let secret = s.get("/api/two-factor/secret").await;
     assert_eq!(secret.status, 200, "{secret:?}");
     let b32 = secret.json["secretBase32Encoded"]

@@ -874,6 +874,47 @@ impl Sessions {
             .await?;
         Ok(codes)
     }
+
+    /// The methods (`{id, method, email?}`) a pending login can be completed with, for the
+    /// hosted code page; `NotFound` for an unknown or expired `twoFactorId`.
+    pub async fn pending_login_methods(
+        &self,
+        scope: Scope,
+        two_factor_id: &str,
+    ) -> Result<Vec<Json>> {
+        let pending = self.pending(scope, two_factor_id, now_millis()).await?;
+        let user = self
+            .store()
+            .user(Scope::tenant(pending.tenant_id), pending.user_id)
+            .await?
+            .ok_or(Error::NotFound)?
+            .user;
+        Ok(listed(&user))
+    }
+
+    /// The hosted enrolment step: enables `req`'s method for the user of the pending login
+    /// `two_factor_id`, only while that user has no method. A login that already has a second
+    /// factor must use it; letting its password alone add another would bypass the factor.
+    /// The login itself stays pending: the next code completes it.
+    pub async fn enrol_pending(
+        &self,
+        scope: Scope,
+        two_factor_id: &str,
+        req: EnableTwoFactorRequest,
+    ) -> Result<CodeOutcome<Vec<String>>> {
+        let pending = self.pending(scope, two_factor_id, now_millis()).await?;
+        let tenant = Scope::tenant(pending.tenant_id);
+        let user = self
+            .store()
+            .user(tenant, pending.user_id)
+            .await?
+            .ok_or(Error::NotFound)?
+            .user;
+        if !user.two_factor.methods.is_empty() {
+            return Err(Error::NotFound);
+        }
+        self.enable_two_factor(tenant, pending.user_id, req).await
+    }
 }
 
 /// `GET /api/two-factor/secret`: a new authenticator secret, base64 and base32.
