@@ -76,7 +76,7 @@ fn run_oidc_tests(backend: Backend) {
     };
     let (passed, failed) = (count("pass "), count("fail "));
     assert!(
-        ok && failed == Some(0) && passed.is_some_and(|n| n >= 13),
+        ok && failed == Some(0) && passed.is_some_and(|n| n >= 14),
         "the OpenID Connect tests failed against portcullis serve ({backend:?}); passed \
          {passed:?}, failed {failed:?}\n--- node output ---\n{output}\n--- server log ---\n{}",
         server.log()
