@@ -450,7 +450,7 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         ]),
         Route::new("/api/user/two-factor/recovery-code/{userId}", vec![
             op(M::POST, two_factor::recovery_codes, "New recovery codes (answered once; the old ones stop working)")
-                .ok::<RecoveryCodesBody>(),
+                .optional_body::<RecoveryCodesRequest>().ok::<RecoveryCodesBody>(),
         ]),
         Route::new("/api/user/change-password", vec![
             op(M::POST, login::change_password, "Change a password with loginId and currentPassword; revokes the user's refresh tokens")

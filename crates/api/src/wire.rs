@@ -182,6 +182,10 @@ pub struct TwoFactorSecretBody {
     pub secret_base32_encoded: String,
 }
 
+/// `POST /api/user/two-factor/recovery-code/{userId}` takes no fields; a body, if any, is ignored.
+#[derive(Deserialize, ToSchema)]
+pub struct RecoveryCodesRequest {}
+
 /// Recovery codes, answered once (enabling the first method, or new codes).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

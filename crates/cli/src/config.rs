@@ -9,7 +9,8 @@ use std::time::Duration;
 #[derive(clap::Args, Debug, Default)]
 pub struct ServeArgs {
     /// A TOML file with any of: bind, database, kickstart, max_body_bytes, max_import_bytes,
-    /// import_dir, public_url, shutdown_grace, cleanup_interval, dev, log.
+    /// import_dir, public_url, shutdown_grace, cleanup_interval, two_factor_key,
+    /// two_factor_old_keys, dev, log.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9011].
@@ -45,6 +46,21 @@ pub struct ServeArgs {
     /// login-attempt counts [default: 300].
     #[arg(long, env = "PORTCULLIS_CLEANUP_INTERVAL")]
     pub cleanup_interval: Option<u64>,
+    /// The key two-factor secrets are encrypted with (ChaCha20-Poly1305): base64 of 32 random
+    /// bytes (`openssl rand -base64 32`) [default: on SQLite, a key kept in DATABASE.two-factor-key
+    /// next to the database file, made on first start; on PostgreSQL none, and authenticator
+    /// secrets cannot be stored].
+    #[arg(long, env = "PORTCULLIS_TWO_FACTOR_KEY", hide_env_values = true)]
+    pub two_factor_key: Option<String>,
+    /// Former two-factor keys, comma-separated: they still decrypt the secrets they encrypted;
+    /// new secrets use --two-factor-key.
+    #[arg(
+        long,
+        env = "PORTCULLIS_TWO_FACTOR_OLD_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub two_factor_old_keys: Vec<String>,
     /// Development mode: print a ready API key at start-up.
     #[arg(long, env = "PORTCULLIS_DEV")]
     pub dev: bool,
@@ -66,12 +82,14 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub shutdown_grace: Option<u64>,
     pub cleanup_interval: Option<u64>,
+    pub two_factor_key: Option<String>,
+    pub two_factor_old_keys: Option<Vec<String>>,
     pub dev: Option<bool>,
     pub log: Option<String>,
 }
 
-/// The settings `serve` runs with.
-#[derive(Debug, PartialEq)]
+/// The settings `serve` runs with. Its `Debug` leaves the keys and the database URL out.
+#[derive(PartialEq)]
 pub struct Settings {
     pub bind: String,
     pub database: String,
@@ -82,8 +100,26 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub shutdown_grace: Duration,
     pub cleanup_interval: Duration,
+    /// The two-factor key and the former ones, base64 (checked when `serve` starts).
+    pub two_factor_key: Option<String>,
+    pub two_factor_old_keys: Vec<String>,
     pub dev: bool,
     pub log: String,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("import_dir", &self.import_dir)
+            .field("public_url", &self.public_url)
+            .field(
+                "two_factor_key",
+                &self.two_factor_key.as_ref().map(|_| "***"),
+            )
+            .field("dev", &self.dev)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServeArgs {
@@ -131,6 +167,12 @@ impl ServeArgs {
                 Some(0) => return Err("cleanup_interval must be at least 1 second".into()),
                 Some(s) => Duration::from_secs(s),
                 None => portcullis_workers::Cleanup::EVERY,
+            },
+            two_factor_key: self.two_factor_key.or(file.two_factor_key),
+            two_factor_old_keys: if self.two_factor_old_keys.is_empty() {
+                file.two_factor_old_keys.unwrap_or_default()
+            } else {
+                self.two_factor_old_keys
             },
             dev: self.dev || file.dev.unwrap_or(false),
             log: self

@@ -4,7 +4,7 @@
 //! imported and migrated second factors, enrolment, email codes through a real SMTP server, and
 //! secrets that never leave the server or sit in the database in the clear.
 
-use crate::migration::{connector, migrate_all_through, Legacy};
+use crate::migration::{connector, generic_connector, migrate_all_through, Legacy};
 use crate::support::*;
 use portcullis_domain::{Scope, Store};
 use portcullis_store::testing::Backend;
@@ -19,6 +19,7 @@ portcullis_store::on_both_backends!(
     a_method_is_disabled_with_a_code_and_the_login_needs_none_after,
     an_imported_authenticator_with_sha256_8_digits_60_s_works_on_the_first_login,
     a_keycloak_legacy_user_with_totps_needs_the_code_on_the_first_login,
+    a_generic_connector_user_with_two_factor_needs_the_code_on_the_first_login,
     configure_totp_and_a_required_policy_give_no_tokens_until_enrolment,
     the_email_method_sends_its_codes_through_the_tenant_smtp,
     secrets_never_leave_the_server_nor_sit_in_the_database_in_the_clear,
@@ -434,6 +435,29 @@ async fn a_keycloak_legacy_user_with_totps_needs_the_code_on_the_first_login(b: 
     assert!(body.contains("\"secret\":\"tf1."), "{body}");
     // Later logins stay local and still ask.
     assert_eq!(login(&s, "kim@legacy.example", None).await.status, 242);
+}
+
+async fn a_generic_connector_user_with_two_factor_needs_the_code_on_the_first_login(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = Legacy::start().await;
+    let t = s.default_tenant().await;
+    let (b32, _) = pyotp_secret();
+    legacy.add(
+        "gen@legacy.example",
+        PASSWORD,
+        json!({"email": "gen@legacy.example", "twoFactor": {
+            "methods": [{"method": "authenticator", "secretBase32Encoded": b32}],
+            "recoveryCodes": ["GEN-RECOVERY-1"]}}),
+    );
+    let c = generic_connector(&s, &legacy, "/generic").await;
+    migrate_all_through(&s, &t, &c).await;
+    let id = pending(&s, "gen@legacy.example", None).await;
+    assert_eq!(code_login(&s, &id, &wrong_code(&b32)).await.status, 421);
+    assert_eq!(code_login(&s, &id, &code(&b32, 0)).await.status, 200);
+    let id = pending(&s, "gen@legacy.example", None).await;
+    assert_eq!(code_login(&s, &id, "gen-recovery-1").await.status, 200);
+    let u = s.get("/api/user?email=gen@legacy.example").await;
+    assert!(!u.text.contains(&b32));
 }
 
 async fn configure_totp_and_a_required_policy_give_no_tokens_until_enrolment(b: Backend) {

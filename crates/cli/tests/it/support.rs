@@ -171,6 +171,8 @@ impl Server {
             .env_remove("PORTCULLIS_CONFIG")
             .env_remove("PORTCULLIS_KICKSTART")
             .env_remove("PORTCULLIS_MAX_BODY_BYTES")
+            .env_remove("PORTCULLIS_TWO_FACTOR_KEY")
+            .env_remove("PORTCULLIS_TWO_FACTOR_OLD_KEYS")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
