@@ -560,3 +560,120 @@ fn auth0_export_joined_with_its_hash_export_signs_in_and_cognito_users_get_no_pa
     assert_eq!(c["user"]["birthDate"], "1990-04-05");
     assert_eq!(c["user"]["verified"], true);
 }
+
+/// `--send-set-password-email`: each user mapped without a password gets the set-password email
+/// through the tenant's SMTP once the import is in; its link's id sets a password that signs in,
+/// and a user mapped with a password gets no email.
+#[test]
+fn users_without_passwords_get_a_set_password_email_that_sets_one() {
+    use portcullis_mail::testing::SmtpSink;
+    let smtp = SmtpSink::start();
+    let s = Server::start(Backend::Sqlite);
+    let tenants = api(&s, "GET", "/api/tenant", json!(null));
+    let tenant = tenants["tenants"][0]["id"].as_str().unwrap().to_string();
+    let r = reqwest::blocking::Client::new()
+        .patch(format!("{}/api/tenant/{tenant}", s.url))
+        .header("Authorization", &s.api_key)
+        .json(
+            &json!({"tenant": {"emailConfiguration": {"host": "127.0.0.1", "port": smtp.port,
+            "security": "NONE", "defaultFromEmail": "accounts@shop.example"}}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import bcrypt; print(bcrypt.hashpw(b'kept-pass-1', bcrypt.gensalt(10)).decode())",
+        ])
+        .output()
+        .unwrap();
+    let hash = String::from_utf8(out.stdout).unwrap();
+    let users = dir.path().join("users.ndjson");
+    std::fs::write(
+        &users,
+        format!(
+            "{}\n{}\n",
+            json!({"user_id": "auth0|aaaa00000000000000000001", "email": "kept@auth0.example", "email_verified": true,
+                   "created_at": "2021-03-05T15:30:00.000Z"}),
+            json!({"user_id": "google-oauth2|77", "email": "social@auth0.example", "email_verified": true,
+                   "created_at": "2021-03-05T15:30:00.000Z"})
+        ),
+    )
+    .unwrap();
+    let hashes = dir.path().join("hashes.ndjson");
+    std::fs::write(
+        &hashes,
+        format!(
+            "{}\n",
+            json!({"_id": {"$oid": "aaaa00000000000000000001"}, "email": "kept@auth0.example",
+                   "passwordHash": hash.trim(), "connection": "Username-Password-Authentication"})
+        ),
+    )
+    .unwrap();
+    let out = map_and_import(
+        &s,
+        "auth0",
+        users.to_str().unwrap(),
+        &[
+            "--auth0-hashes",
+            hashes.to_str().unwrap(),
+            "--send-set-password-email",
+        ],
+    );
+    assert!(out.contains("Sent 1 set-password emails."), "{out}");
+
+    // The mail worker sends after the request that queued the email has answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mail = loop {
+        let found = smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.contains("social@auth0.example"));
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no set-password email arrived:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        !smtp
+            .messages()
+            .iter()
+            .any(|m| m.contains("kept@auth0.example")),
+        "a user with a password got a set-password email"
+    );
+    // The link's id, undoing quoted-printable soft breaks.
+    let body = mail.replace("=\r\n", "").replace("=\n", "");
+    let at = body
+        .find("/password/change/")
+        .unwrap_or_else(|| panic!("no set-password link in:\n{body}"))
+        + "/password/change/".len();
+    let id: String = body[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert!(id.len() >= 16, "{id:?} in:\n{body}");
+
+    assert_eq!(
+        login(&s, "social@auth0.example", "chosen-pass-1", None).0,
+        404
+    );
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/api/user/change-password/{id}", s.url))
+        .json(&json!({"password": "chosen-pass-1"}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        login(&s, "social@auth0.example", "chosen-pass-1", None).0,
+        200
+    );
+    assert_eq!(login(&s, "kept@auth0.example", "kept-pass-1", None).0, 200);
+}
