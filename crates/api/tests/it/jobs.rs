@@ -147,6 +147,7 @@ async fn file_jobs_read_only_inside_the_import_dir(b: Backend) {
         Setup {
             import_dir: Some(dir.path().into()),
             run_jobs: true,
+            ..Setup::default()
         },
     )
     .await;
@@ -204,6 +205,7 @@ async fn a_file_job_whose_file_disappears_fails_naming_the_file(b: Backend) {
         Setup {
             import_dir: Some(dir.path().into()),
             run_jobs: false,
+            ..Setup::default()
         },
     )
     .await;

@@ -51,6 +51,8 @@ pub struct Setup {
     /// Whether the import-job worker starts with the server (a test that must act between
     /// queueing a job and its run starts it itself with [`Server::start_import_jobs`]).
     pub run_jobs: bool,
+    /// The node's import budget in bytes, with no wait (the tests' servers have none).
+    pub import_budget: Option<usize>,
 }
 
 impl Default for Setup {
@@ -58,6 +60,7 @@ impl Default for Setup {
         Setup {
             import_dir: None,
             run_jobs: true,
+            import_budget: None,
         }
     }
 }
@@ -77,6 +80,12 @@ impl Server {
                 metrics.registry(),
             ))))
             .with_mailer(Arc::new(portcullis_mail::Smtp));
+        let identity = match setup.import_budget {
+            Some(bytes) => identity.with_import_budget(
+                portcullis_domain::import::ImportBudget::new(bytes, std::time::Duration::ZERO),
+            ),
+            None => identity,
+        };
         identity.ensure_defaults().await.unwrap();
         let key = identity
             .create_api_key(None, None, ApiKey::default())
