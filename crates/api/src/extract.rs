@@ -93,6 +93,9 @@ impl FromRequest<AppState> for ImportJson {
         let mut held = declared.unwrap_or(UNDECLARED_STEP);
         let mut share = vec![budget.take(held).await?];
         let mut body = portcullis_domain::import::ImportBody::new();
+        if let Some(hook) = budget.release_hook() {
+            body.on_freed(hook);
+        }
         let mut chunks = req.into_body().into_data_stream();
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|e| {

@@ -19,6 +19,23 @@ const USERS: &str = "users (id, tenant_id, email_lower, username_lower, body, pw
 const REGISTRATIONS: &str = "registrations (id, tenant_id, user_id, application_id, body)";
 const MEMBERS: &str = "group_members (id, tenant_id, group_id, user_id, body)";
 
+/// New users an import writes per slice (see `SqlStore::write_import`).
+const WRITE_SLICE: usize = 5_000;
+
+/// A registration's or membership's row: id, tenant, then user and application (a
+/// registration) or group and user (a membership), then its body.
+type Child<'a> = (Uuid, Uuid, Uuid, Uuid, std::borrow::Cow<'a, str>);
+
+fn child_args(c: &Child) -> Vec<Arg> {
+    vec![
+        c.0.to_string().into(),
+        c.1.to_string().into(),
+        c.2.to_string().into(),
+        c.3.to_string().into(),
+        c.4.to_string().into(),
+    ]
+}
+
 /// Users per transaction of a large delete on SQLite (`SqlStore::delete_users_sliced`).
 pub(crate) const DELETE_SLICE: usize = 50_000;
 
@@ -137,61 +154,22 @@ impl SqlStore {
         events: &[EventText],
         job: Option<&JobClaim>,
     ) -> StoreResult<()> {
-        // Registrations and memberships as (id, tenant, user, application or group, body).
-        type Child<'a> = (Uuid, Uuid, Uuid, Uuid, std::borrow::Cow<'a, str>);
-        let mut regs: Vec<Child> = Vec::new();
-        let mut members: Vec<Child> = Vec::new();
-        for r in created {
-            for (id, app, body) in r.registrations() {
-                regs.push((id, r.tenant_id, r.id, app, body.into()));
-            }
-            for (id, group, body) in r.memberships() {
-                members.push((id, r.tenant_id, group, r.id, body.into()));
-            }
-        }
-        let some = |id: Option<Uuid>| id.expect("the service sets ids before storing");
-        for s in updated {
-            let (tenant, user) = (some(s.user.tenant_id), some(s.user.id));
-            for r in &s.user.registrations {
-                let body = json(r).into();
-                regs.push((some(r.id), tenant, user, some(r.application_id), body));
-            }
-            for m in &s.user.memberships {
-                let body = json(m).into();
-                members.push((some(m.id), tenant, some(m.group_id), user, body));
-            }
-        }
-        let child_args = |c: &Child| -> Vec<Arg> {
-            vec![
-                c.0.to_string().into(),
-                c.1.to_string().into(),
-                c.2.to_string().into(),
-                c.3.to_string().into(),
-                c.4.to_string().into(),
-            ]
-        };
         let mut tx = self.db.begin_long().await?;
-        let pg = self.dialect == Dialect::Postgres;
-        // PostgreSQL takes the new rows through binary COPY, its bulk path; SQLite through
-        // multi-row INSERTs.
-        if pg {
-            tx.copy_binary(USERS, created, |r, out| {
-                let c = r.credential();
-                out.row(10);
-                out.id(r.id);
-                out.id(r.tenant_id);
-                out.text(r.email_lower());
-                out.text(r.username_lower());
-                out.text(Some(r.body()));
-                out.text(c.map(|c| c.0));
-                out.int(c.map(|c| c.1 as i64));
-                out.text(c.map(|c| c.2));
-                out.text(c.map(|c| c.3));
-                out.int(Some(r.insert_instant));
-            })
-            .await?;
-        } else {
-            bulk_insert(self.dialect, &mut tx, USERS, 10, created, new_user_args).await?;
+        // New users a slice at a time, each slice's users then their registrations and
+        // memberships: the rows built for the statements stay one slice's worth.
+        for slice in created.chunks(WRITE_SLICE) {
+            self.write_users(&mut tx, slice).await?;
+            let mut regs: Vec<Child> = Vec::new();
+            let mut members: Vec<Child> = Vec::new();
+            for r in slice {
+                for (id, app, body) in r.registrations() {
+                    regs.push((id, r.tenant_id, r.id, app, body.into()));
+                }
+                for (id, group, body) in r.memberships() {
+                    members.push((id, r.tenant_id, group, r.id, body.into()));
+                }
+            }
+            self.write_children(&mut tx, &regs, &members).await?;
         }
         // Updated users: their row, then their whole lists of registrations and memberships
         // (stored ones kept, given ones merged in by the domain) are written again.
@@ -210,21 +188,20 @@ impl SqlStore {
                 tx.write(&sql, &args).await?;
             }
         }
-        for (head, rows) in [(REGISTRATIONS, &regs), (MEMBERS, &members)] {
-            if pg {
-                tx.copy_binary(head, rows, |c, out| {
-                    out.row(5);
-                    out.id(c.0);
-                    out.id(c.1);
-                    out.id(c.2);
-                    out.id(c.3);
-                    out.text(Some(&c.4));
-                })
-                .await?;
-            } else {
-                bulk_insert(self.dialect, &mut tx, head, 5, rows, child_args).await?;
+        let some = |id: Option<Uuid>| id.expect("the service sets ids before storing");
+        let (mut regs, mut members): (Vec<Child>, Vec<Child>) = Default::default();
+        for s in updated {
+            let (tenant, user) = (some(s.user.tenant_id), some(s.user.id));
+            for r in &s.user.registrations {
+                let body = json(r).into();
+                regs.push((some(r.id), tenant, user, some(r.application_id), body));
+            }
+            for m in &s.user.memberships {
+                let body = json(m).into();
+                members.push((some(m.id), tenant, some(m.group_id), user, body));
             }
         }
+        self.write_children(&mut tx, &regs, &members).await?;
         insert_event_texts(self.dialect, &mut tx, events).await?;
         if let Some(job) = job {
             // Last, so the job's row is locked only for the commit: its claim is renewed
@@ -254,6 +231,55 @@ impl SqlStore {
             }
         }
         tx.commit().await
+    }
+
+    /// New users' rows: binary COPY on PostgreSQL, its bulk path; multi-row INSERTs on SQLite.
+    async fn write_users(&self, tx: &mut Tx, rows: &[NewUserRow]) -> StoreResult<()> {
+        if self.dialect == Dialect::Sqlite {
+            return bulk_insert(self.dialect, tx, USERS, 10, rows, new_user_args).await;
+        }
+        tx.copy_binary(USERS, rows, |r, out| {
+            let c = r.credential();
+            out.row(10);
+            out.id(r.id);
+            out.id(r.tenant_id);
+            out.text(r.email_lower());
+            out.text(r.username_lower());
+            out.text(Some(r.body()));
+            out.text(c.map(|c| c.0));
+            out.int(c.map(|c| c.1 as i64));
+            out.text(c.map(|c| c.2));
+            out.text(c.map(|c| c.3));
+            out.int(Some(r.insert_instant));
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Registrations' and memberships' rows, as [`write_users`](Self::write_users) writes
+    /// users'.
+    async fn write_children(
+        &self,
+        tx: &mut Tx,
+        regs: &[Child<'_>],
+        members: &[Child<'_>],
+    ) -> StoreResult<()> {
+        for (head, rows) in [(REGISTRATIONS, regs), (MEMBERS, members)] {
+            if self.dialect == Dialect::Sqlite {
+                bulk_insert(self.dialect, tx, head, 5, rows, child_args).await?;
+                continue;
+            }
+            tx.copy_binary(head, rows, |c, out| {
+                out.row(5);
+                out.id(c.0);
+                out.id(c.1);
+                out.id(c.2);
+                out.id(c.3);
+                out.text(Some(&c.4));
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn find_users_in(

@@ -60,6 +60,11 @@ impl ImportBudget {
         self
     }
 
+    /// What `serve` asked to run when imports free memory (see [`on_idle`](Self::on_idle)).
+    pub fn release_hook(&self) -> Option<fn()> {
+        self.idle
+    }
+
     fn share(&self, permit: OwnedSemaphorePermit) -> BudgetShare {
         BudgetShare {
             permit: Some(permit),

@@ -14,7 +14,11 @@ use std::io::{self, BufRead, Read};
 pub struct ImportBody {
     chunks: VecDeque<Box<dyn AsRef<[u8]> + Send + Sync>>,
     len: usize,
+    freed: Option<fn()>,
 }
+
+/// Bytes of body freed between two calls of [`ImportBody::on_freed`]'s hook.
+const FREED_STEP: usize = 8 << 20;
 
 impl ImportBody {
     pub fn new() -> Self {
@@ -28,6 +32,13 @@ impl ImportBody {
             self.len += n;
             self.chunks.push_back(Box::new(chunk));
         }
+    }
+
+    /// Calls `hook` each time the parse has freed some megabytes of the body: the server asks
+    /// its allocator to hand them back to the system then, so that the body shrinks in memory
+    /// as the rows built from it grow.
+    pub fn on_freed(&mut self, hook: fn()) {
+        self.freed = Some(hook);
     }
 
     /// The body's size in bytes.
@@ -82,16 +93,25 @@ impl BufRead for Peek<'_> {
 struct Drain {
     body: ImportBody,
     pos: usize,
+    freed: usize,
 }
 
 impl BufRead for Drain {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while let Some(c) = self.body.chunks.front() {
-            if self.pos < (**c).as_ref().len() {
+            let n = (**c).as_ref().len();
+            if self.pos < n {
                 break;
             }
             self.body.chunks.pop_front();
             self.pos = 0;
+            self.freed += n;
+            if self.freed >= FREED_STEP {
+                self.freed = 0;
+                if let Some(hook) = self.body.freed {
+                    hook();
+                }
+            }
         }
         Ok(match self.body.chunks.front() {
             Some(c) => &(**c).as_ref()[self.pos..],
@@ -215,7 +235,11 @@ pub(super) fn users(
     body: ImportBody,
     each: &mut dyn FnMut(usize, ImportUser),
 ) -> serde_json::Result<()> {
-    let drain = Drain { body, pos: 0 };
+    let drain = Drain {
+        body,
+        pos: 0,
+        freed: 0,
+    };
     let mut de =
         serde_json::Deserializer::from_reader(io::BufReader::with_capacity(1 << 16, drain));
     de::Deserializer::deserialize_map(&mut de, UsersVisitor { each })?;
