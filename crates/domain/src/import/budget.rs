@@ -1,6 +1,6 @@
 //! The node's budget of import bytes in flight: every import request and import job holds its
-//! body's size from the budget until it ends. One import needs at most about three times its
-//! body in memory, so the budget bounds what all imports of a node can take together; a request
+//! body's size from the budget until it ends. An import's memory grows with its body, so the
+//! budget bounds what all imports of a node can take together; a request
 //! beyond it waits a little, then is told to come back (`Error::Overloaded`) instead of running
 //! the node out of memory.
 
@@ -135,10 +135,10 @@ impl Default for ImportBudget {
     }
 }
 
-/// The default budget for a machine with `total` bytes of memory: a quarter of it, so that the
-/// imports' peak (about three times their bodies) stays within three quarters.
+/// The default budget for a machine with `total` bytes of memory: a tenth of it, so that the
+/// imports' peak (up to about eight times their bodies) stays within the machine.
 pub fn default_bytes(total: usize) -> usize {
-    (total / 4).max(64 * 1024 * 1024)
+    (total / 10).max(64 * 1024 * 1024)
 }
 
 /// The machine's memory in bytes, from `/proc/meminfo` (a cgroup's limit when lower).
