@@ -86,7 +86,17 @@ impl FromRequest<AppState> for ImportJson {
             .get(axum::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
+        let mut chunks = req.into_body().into_data_stream();
         if declared.is_some_and(|n| n > limit) {
+            // Read up to the limit before answering, as a limited body read does: a client
+            // still sending its body then reads the 413 instead of a broken connection.
+            let mut read = 0;
+            while let Some(Ok(chunk)) = chunks.next().await {
+                read += chunk.len();
+                if read > limit {
+                    break;
+                }
+            }
             return Err(too_large(state));
         }
         let budget = state.identity.import_budget();
@@ -96,7 +106,6 @@ impl FromRequest<AppState> for ImportJson {
         if let Some(hook) = budget.release_hook() {
             body.on_freed(hook);
         }
-        let mut chunks = req.into_body().into_data_stream();
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|e| {
                 ApiError::general(StatusCode::BAD_REQUEST, "[invalidRequest]", e.to_string())
