@@ -29,6 +29,7 @@ pub struct Identity {
     pool: HashPool,
     legacy: Arc<dyn crate::LegacySystems>,
     mailer: Arc<dyn crate::mail::Mailer>,
+    import_budget: crate::import::ImportBudget,
 }
 
 /// Applies a JSON merge patch to an entity, reporting a patch that breaks its shape as a field
@@ -74,7 +75,19 @@ impl Identity {
             pool,
             legacy: Arc::new(crate::migration::connectors::NoLegacySystems),
             mailer: Arc::new(crate::mail::NoMailer),
+            import_budget: Default::default(),
         }
+    }
+
+    /// The same service, holding imports to `budget` bytes in flight on this node.
+    pub fn with_import_budget(mut self, budget: crate::import::ImportBudget) -> Self {
+        self.import_budget = budget;
+        self
+    }
+
+    /// The node's budget of import bytes in flight.
+    pub fn import_budget(&self) -> &crate::import::ImportBudget {
+        &self.import_budget
     }
 
     /// The same service, sending email through `mailer`.
