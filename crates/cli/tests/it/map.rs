@@ -337,13 +337,18 @@ def cred(pw, alg, iters, dk):
     return {"type": "password", "createdDate": 1700000000000,
             "secretData": json.dumps({"value": base64.b64encode(h).decode(), "salt": base64.b64encode(salt).decode(), "additionalParameters": {}}),
             "credentialData": json.dumps({"hashIterations": iters, "algorithm": "pbkdf2-" + alg, "additionalParameters": {}})}
+def otp(secret):
+    return {"type": "otp", "userLabel": "phone", "createdDate": 1700000000000,
+            "secretData": json.dumps({"value": secret}),
+            "credentialData": json.dumps({"subType": "totp", "digits": 6, "counter": 0, "period": 30, "algorithm": "HmacSHA1"})}
 realm = {"realm": "acme", "users": [
   {"id": "0b9f5c1e-2d3a-4b6c-8e7f-9a0b1c2d3e4f", "createdTimestamp": 1700000000000, "username": "kc-user", "enabled": True,
    "emailVerified": True, "firstName": "Kay", "lastName": "See", "email": "kay@acme.example",
-   "credentials": [cred("kay-pass-1", "sha256", 27500, 64)], "realmRoles": ["default-roles-acme", "manager"],
+   "credentials": [cred("kay-pass-1", "sha256", 27500, 64), otp("Kx2mP9qRt7vW3yZa5bC8")], "realmRoles": ["default-roles-acme", "manager"],
    "clientRoles": {"portal": ["viewer"]}, "groups": ["/staff"]},
   {"id": "1c0a6d2f-3e4b-4c7d-9f8a-0b1c2d3e4f5a", "createdTimestamp": 1700000001000, "username": "kc-two", "enabled": True,
-   "email": "two@acme.example", "credentials": [cred("two-pass-2", "sha512", 210000, 64)], "realmRoles": []}]}
+   "email": "two@acme.example", "credentials": [cred("two-pass-2", "sha512", 210000, 64)], "realmRoles": [],
+   "requiredActions": ["CONFIGURE_TOTP"]}]}
 json.dump(realm, open(sys.argv[1], "w"))
 "#;
     let st = Command::new("python3")
@@ -359,6 +364,16 @@ json.dump(realm, open(sys.argv[1], "w"))
     let kay = api(&s, "GET", "/api/user?email=kay@acme.example", json!(null));
     assert_eq!(kay["user"]["id"], "0b9f5c1e-2d3a-4b6c-8e7f-9a0b1c2d3e4f");
     assert_eq!(kay["user"]["data"]["keycloak_groups"], json!(["/staff"]));
+    // The TOTP credential moves over as an authenticator method; its secret never comes back.
+    let methods = &kay["user"]["twoFactor"]["methods"];
+    assert_eq!(methods[0]["method"], "authenticator", "{kay}");
+    assert_eq!(methods[0]["authenticator"]["timeStep"], 30);
+    assert!(!kay.to_string().contains("secret"), "{kay}");
+    let two = api(&s, "GET", "/api/user?email=two@acme.example", json!(null));
+    assert_eq!(
+        two["user"]["data"]["twoFactorEnrolmentRequired"], true,
+        "{two}"
+    );
 }
 
 #[test]
