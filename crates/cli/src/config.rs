@@ -9,8 +9,8 @@ use std::time::Duration;
 #[derive(clap::Args, Debug, Default)]
 pub struct ServeArgs {
     /// A TOML file with any of: bind, database, kickstart, max_body_bytes, max_import_bytes,
-    /// import_dir, public_url, shutdown_grace, cleanup_interval, two_factor_key,
-    /// two_factor_old_keys, dev, log.
+    /// import_budget_bytes, import_dir, public_url, shutdown_grace, cleanup_interval,
+    /// two_factor_key, two_factor_old_keys, dev, log.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9011].
@@ -29,6 +29,11 @@ pub struct ServeArgs {
     /// Largest body of POST /api/user/import in bytes [default: 536870912].
     #[arg(long, env = "PORTCULLIS_MAX_IMPORT_BYTES")]
     pub max_import_bytes: Option<usize>,
+    /// Bytes of import requests and jobs this node holds at once; a request beyond them waits
+    /// a second, then gets 503 with Retry-After. An import peaks at up to about eight times its
+    /// body [default: a tenth of the machine's memory].
+    #[arg(long, env = "PORTCULLIS_IMPORT_BUDGET_BYTES")]
+    pub import_budget_bytes: Option<usize>,
     /// The directory whose files import jobs may read (POST /api/user/import/job {"file": ...})
     /// [default: none, file jobs refused].
     #[arg(long, env = "PORTCULLIS_IMPORT_DIR")]
@@ -78,6 +83,7 @@ pub struct FileConfig {
     pub kickstart: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
     pub max_import_bytes: Option<usize>,
+    pub import_budget_bytes: Option<usize>,
     pub import_dir: Option<PathBuf>,
     pub public_url: Option<String>,
     pub shutdown_grace: Option<u64>,
@@ -96,6 +102,7 @@ pub struct Settings {
     pub kickstart: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub max_import_bytes: usize,
+    pub import_budget_bytes: usize,
     pub import_dir: Option<PathBuf>,
     pub public_url: Option<String>,
     pub shutdown_grace: Duration,
@@ -151,6 +158,13 @@ impl ServeArgs {
                 .max_import_bytes
                 .or(file.max_import_bytes)
                 .unwrap_or(portcullis_api::ApiConfig::default().max_import_bytes),
+            import_budget_bytes: match self.import_budget_bytes.or(file.import_budget_bytes) {
+                Some(0) => return Err("import_budget_bytes must be at least 1".into()),
+                Some(n) => n,
+                None => portcullis_domain::import::budget::default_bytes(
+                    portcullis_domain::import::budget::machine_memory().unwrap_or(4 << 30),
+                ),
+            },
             import_dir: self.import_dir.or(file.import_dir),
             public_url: match self.public_url.or(file.public_url) {
                 Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {

@@ -17,6 +17,11 @@ use std::future::IntoFuture;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
+/// How long an import request waits for room in the node's import budget before it is told to
+/// come back later: long enough to ride out another import's end, short enough that the client's
+/// connection and the request's body are not held for long.
+const IMPORT_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let settings = args.settings()?;
     tracing_subscriber::fmt()
@@ -36,7 +41,14 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         .with_legacy(Arc::new(portcullis_connect::Connectors::new(Some(
             metrics.registry(),
         ))))
-        .with_mailer(Arc::new(portcullis_mail::Smtp));
+        .with_mailer(Arc::new(portcullis_mail::Smtp))
+        .with_import_budget(
+            portcullis_domain::import::ImportBudget::new(
+                settings.import_budget_bytes,
+                IMPORT_BUDGET_WAIT,
+            )
+            .on_idle(crate::return_freed_memory),
+        );
     let identity = match two_factor_keys(&settings)? {
         Some(keys) => identity.with_two_factor_keys(Arc::new(keys)),
         None => identity,

@@ -55,6 +55,8 @@ pub struct Setup {
     /// Whether the server knows its own URL as its public URL (the hosted pages' emailed links
     /// need one).
     pub public_url: bool,
+    /// The node's import budget in bytes, with no wait (the tests' servers have none).
+    pub import_budget: Option<usize>,
 }
 
 impl Default for Setup {
@@ -63,6 +65,7 @@ impl Default for Setup {
             import_dir: None,
             run_jobs: true,
             public_url: false,
+            import_budget: None,
         }
     }
 }
@@ -83,6 +86,12 @@ impl Server {
             ))))
             .with_mailer(Arc::new(portcullis_mail::Smtp))
             .with_two_factor_keys(Arc::new(TwoFactorKeys::generate().0));
+        let identity = match setup.import_budget {
+            Some(bytes) => identity.with_import_budget(
+                portcullis_domain::import::ImportBudget::new(bytes, std::time::Duration::ZERO),
+            ),
+            None => identity,
+        };
         identity.ensure_defaults().await.unwrap();
         let key = identity
             .create_api_key(None, None, ApiKey::default())

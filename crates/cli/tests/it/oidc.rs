@@ -44,7 +44,10 @@ fn run_oidc_tests(backend: Backend) {
         .args(["--public-url", &format!("http://127.0.0.1:{port}")])
         .args(["--database", db.url()])
         // PostgreSQL makes no key of its own: authenticator secrets need one given.
-        .args(["--two-factor-key", "b2lkYy10ZXN0LXR3by1mYWN0b3Ita2V5LTMyLWJ5dGU="]);
+        .args([
+            "--two-factor-key",
+            "b2lkYy10ZXN0LXR3by1mYWN0b3Ita2V5LTMyLWJ5dGU=",
+        ]);
     let server = Server::start_from(cmd, db);
     let output_dir = workspace_root()
         .join("target/ci-output")

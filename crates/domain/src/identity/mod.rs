@@ -30,6 +30,7 @@ pub struct Identity {
     legacy: Arc<dyn crate::LegacySystems>,
     mailer: Arc<dyn crate::mail::Mailer>,
     two_factor_keys: Option<Arc<crate::two_factor::TwoFactorKeys>>,
+    import_budget: crate::import::ImportBudget,
 }
 
 /// Applies a JSON merge patch to an entity, reporting a patch that breaks its shape as a field
@@ -76,6 +77,7 @@ impl Identity {
             legacy: Arc::new(crate::migration::connectors::NoLegacySystems),
             mailer: Arc::new(crate::mail::NoMailer),
             two_factor_keys: None,
+            import_budget: Default::default(),
         }
     }
 
@@ -88,6 +90,17 @@ impl Identity {
     /// The keys two-factor secrets are sealed with, when configured.
     pub fn two_factor_keys(&self) -> Option<&crate::two_factor::TwoFactorKeys> {
         self.two_factor_keys.as_deref()
+    }
+
+    /// The same service, holding imports to `budget` bytes in flight on this node.
+    pub fn with_import_budget(mut self, budget: crate::import::ImportBudget) -> Self {
+        self.import_budget = budget;
+        self
+    }
+
+    /// The node's budget of import bytes in flight.
+    pub fn import_budget(&self) -> &crate::import::ImportBudget {
+        &self.import_budget
     }
 
     /// The same service, sending email through `mailer`.
