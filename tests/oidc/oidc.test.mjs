@@ -5,7 +5,8 @@
 //   userinfo, introspection, revocation and the logout URL.
 // - Debian's Chromium, driven by `playwright-core` (never a downloaded browser), is the person: it
 //   signs in on the hosted login page, gets a wrong password wrong, goes through the required
-//   password change, and signs out. Each page is saved as a screenshot and checked by `axe-core`
+//   password change, enrols an authenticator and signs in with its codes (made by pyotp), and
+//   signs out. Each page is saved as a screenshot and checked by `axe-core`
 //   (no serious or critical violation).
 //
 // Needs PORTCULLIS_URL and PORTCULLIS_API_KEY (a key with every permission) of a running
@@ -17,6 +18,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -336,6 +338,78 @@ test('forgot password: the email from the SMTP server leads to the reset page, t
 });
 
 // The pages below change the tenant's settings, so they come last.
+
+/** A TOTP code by pyotp (an independent RFC 6238 implementation), `offset` seconds from now. */
+function totp(secret, offset = 0) {
+  return execFileSync('python3', ['-c',
+    'import pyotp, sys, time; print(pyotp.TOTP(sys.argv[1]).at(int(time.time()) + int(sys.argv[2])))',
+    secret, String(offset)], { encoding: 'utf8' }).trim();
+}
+
+test('two-factor: enrolment with the QR code and recovery codes, the code step, a trusted computer', async () => {
+  // A person the legacy system asked to set up an authenticator (Keycloak's CONFIGURE_TOTP).
+  const who = `tess-${randomUUID()}@example.com`;
+  const r = await api('POST', '/api/user/registration', {
+    user: { email: who, password: 'correct horse battery', data: { twoFactorEnrolmentRequired: true } },
+    registration: { applicationId: app.id, roles: ['reader'] },
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  let { to, verifier, state, nonce } = await authorizationUrl({ prompt: 'login' });
+  await page.goto(to.href);
+  await signIn(who, 'correct horse battery');
+  await page.waitForSelector('img.qr');
+  const qrLoaded = await page.$eval('img.qr', (img) => img.complete && img.naturalWidth > 0);
+  assert.ok(qrLoaded, 'the QR code image loads under the page CSP');
+  await checkPage('15-two-factor-enrol');
+  const secret = await page.inputValue('input[name=secretBase32Encoded]');
+  await page.fill('#code', totp(secret));
+  await page.click('button[type=submit]');
+  await page.waitForSelector('.codes');
+  assert.equal(await page.locator('.codes li').count(), 10);
+  await checkPage('16-two-factor-recovery-codes');
+  // The next code finishes the sign-in; this computer is trusted from now on.
+  await page.fill('#code', totp(secret, 30));
+  await page.check('input[name=trustComputer]');
+  await page.click('button[type=submit]:not([name])');
+  await page.waitForURL(`${rpUrl}/callback**`);
+  let t = await client.authorizationCodeGrant(config, new URL(page.url()), {
+    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce,
+  });
+  assert.equal(t.claims().email, who);
+  // The trusted computer signs in with the password alone.
+  ({ to, verifier, state, nonce } = await authorizationUrl({ prompt: 'login' }));
+  await page.goto(to.href);
+  await signIn(who, 'correct horse battery');
+  await page.waitForURL(`${rpUrl}/callback**`);
+  // Another browser asks for the code.
+  const other = await (await browser.newContext()).newPage();
+  ({ to, verifier, state, nonce } = await authorizationUrl());
+  await other.goto(to.href);
+  await other.fill('#loginId', who);
+  await other.fill('#password', 'correct horse battery');
+  await other.click('button[type=submit]');
+  await other.waitForSelector('input[name=twoFactorId]', { state: 'attached' });
+  const main = page;
+  page = other;
+  try {
+    await checkPage('17-two-factor-code');
+    await page.fill('#code', '000000');
+    await page.click('button[type=submit]:not([name])');
+    await page.waitForSelector('.errors, [role=alert]');
+    await checkPage('18-two-factor-wrong-code');
+    // A step this person has not used yet (the two above went to enrolment and sign-in).
+    await page.fill('#code', totp(secret, -30));
+    await page.click('button[type=submit]:not([name])');
+    await page.waitForURL(`${rpUrl}/callback**`);
+    t = await client.authorizationCodeGrant(config, new URL(page.url()), {
+      pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce,
+    });
+    assert.equal(t.claims().email, who);
+  } finally {
+    page = main;
+    await other.context().close();
+  }
+});
 
 test('the state pages: email not verified (212), locked (423), legacy system down (503)', async () => {
   const tenant = (await api('GET', '/api/tenant')).json.tenants[0];

@@ -10,6 +10,8 @@ use portcullis_domain::{Error, Errors};
 pub struct ApiError {
     pub status: StatusCode,
     pub body: Option<Errors>,
+    /// Seconds for the `Retry-After` header of an answer that asks to come back later.
+    pub retry_after: Option<u32>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -19,18 +21,21 @@ impl ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             body: Some(errors),
+            retry_after: None,
         }
     }
     pub fn general(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             body: Some(Errors::default().general(code, message)),
+            retry_after: None,
         }
     }
     pub fn unauthorized() -> Self {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
             body: None,
+            retry_after: None,
         }
     }
 }
@@ -42,9 +47,17 @@ impl From<Error> for ApiError {
             Error::NotFound => ApiError {
                 status: StatusCode::NOT_FOUND,
                 body: None,
+                retry_after: None,
             },
             Error::Unauthorized => ApiError::unauthorized(),
             Error::Busy(m) => ApiError::general(StatusCode::SERVICE_UNAVAILABLE, "[Busy]", m),
+            Error::Overloaded {
+                message,
+                retry_after_secs,
+            } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::general(StatusCode::SERVICE_UNAVAILABLE, "[Busy]", message)
+            },
             Error::Legacy { connector, failure } => {
                 tracing::warn!(connector = %connector, kind = failure.kind.as_str(), error = %failure.message, "legacy system failed");
                 ApiError::general(
@@ -55,6 +68,14 @@ impl From<Error> for ApiError {
                         failure.kind.as_str(),
                         failure.message
                     ),
+                )
+            }
+            Error::TwoFactorKey(m) => {
+                tracing::error!(error = %m, "two-factor secret cannot be opened");
+                ApiError::general(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "[TwoFactorKeyError]",
+                    format!("The two-factor secret cannot be used: {m}"),
                 )
             }
             Error::Store(m) => {
@@ -71,9 +92,14 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        match self.body {
+        let mut r = match self.body {
             Some(b) => (self.status, Json(b)).into_response(),
             None => self.status.into_response(),
+        };
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
+        r
     }
 }

@@ -40,23 +40,87 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Caller {
     }
 }
 
+fn too_large(state: &AppState) -> ApiError {
+    ApiError::general(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "[RequestTooLarge]",
+        format!(
+            "The request body is over this endpoint's size limit ({} bytes; {} for /api/user/import and /api/user/import/job). Split the file into smaller batches (up to 100,000 users each) and send them one by one, or queue a larger file as a job: POST /api/user/import/job with {{\"file\": \"/path/on/the/server.json\"}}.",
+            state.config.max_body_bytes, state.config.max_import_bytes
+        ),
+    )
+}
+
 /// The body's bytes within the route's limit: over it is a 413 with a JSON error that says what
 /// to do, never a bare text answer.
 async fn body_bytes(req: Request, state: &AppState) -> ApiResult<Bytes> {
     Bytes::from_request(req, state).await.map_err(|rej| {
         if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::general(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "[RequestTooLarge]",
-                format!(
-                    "The request body is over this endpoint's size limit ({} bytes; {} for /api/user/import and /api/user/import/job). Split the file into smaller batches (up to 100,000 users each) and send them one by one, or queue a larger file as a job: POST /api/user/import/job with {{\"file\": \"/path/on/the/server.json\"}}.",
-                    state.config.max_body_bytes, state.config.max_import_bytes
-                ),
-            )
+            too_large(state)
         } else {
             ApiError::general(StatusCode::BAD_REQUEST, "[invalidRequest]", rej.body_text())
         }
     })
+}
+
+/// An import request's body, kept in the chunks it arrived in (so the import frees them as it
+/// parses), with its share of the node's import budget, held until the request ends. The share
+/// is taken before the body is read: a request the node cannot hold now is a 503 with
+/// `Retry-After` before its bytes take any memory.
+pub struct ImportJson {
+    pub body: portcullis_domain::import::ImportBody,
+    pub share: Vec<portcullis_domain::import::BudgetShare>,
+}
+
+/// The share an import without a `Content-Length` takes at first, and again each time its body
+/// outgrows what it holds.
+const UNDECLARED_STEP: usize = 8 * 1024 * 1024;
+
+impl FromRequest<AppState> for ImportJson {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        use futures_util::StreamExt;
+        let limit = state.config.max_import_bytes;
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut chunks = req.into_body().into_data_stream();
+        if declared.is_some_and(|n| n > limit) {
+            // Read up to the limit before answering, as a limited body read does: a client
+            // still sending its body then reads the 413 instead of a broken connection.
+            let mut read = 0;
+            while let Some(Ok(chunk)) = chunks.next().await {
+                read += chunk.len();
+                if read > limit {
+                    break;
+                }
+            }
+            return Err(too_large(state));
+        }
+        let budget = state.identity.import_budget();
+        let mut held = declared.unwrap_or(UNDECLARED_STEP);
+        let mut share = vec![budget.take(held).await?];
+        let mut body = portcullis_domain::import::ImportBody::new();
+        if let Some(hook) = budget.release_hook() {
+            body.on_freed(hook);
+        }
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::general(StatusCode::BAD_REQUEST, "[invalidRequest]", e.to_string())
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large(state));
+            }
+            body.push(chunk);
+            if body.len() > held {
+                share.push(budget.take(UNDECLARED_STEP).await?);
+                held += UNDECLARED_STEP;
+            }
+        }
+        Ok(ImportJson { body, share })
+    }
 }
 
 /// A JSON body. Malformed JSON is a 400 naming the line and column; a body over the limit is a

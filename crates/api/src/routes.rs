@@ -4,8 +4,8 @@
 //! document ([`crate::openapi`]) are all built from it, so adding a route is one entry here.
 
 use crate::handlers::{
-    api_key, application, connector, group, import, key, login, status, tenant, theme, user,
-    webhook,
+    api_key, application, connector, group, import, key, login, status, tenant, theme, two_factor,
+    user, webhook,
 };
 use crate::wire::*;
 use crate::{oauth, pages};
@@ -15,6 +15,7 @@ use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use portcullis_domain::migration::forgot::ForgotPasswordRequest;
 use portcullis_domain::migration::MigrationStatus;
+use portcullis_domain::sessions::{EnableTwoFactorRequest, SendCodeRequest, TwoFactorLoginRequest};
 use portcullis_domain::{
     BulkDeleteOutcome, ChangePasswordRequest, ImportRequest, ImportSummary, LoginRequest,
 };
@@ -404,9 +405,52 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
                 .answers::<LoginResponse>(202, "The user is not registered for the application")
                 .answers::<ChangePasswordRequired>(203, "The password must be changed first")
                 .answers::<LoginResponse>(212, "The email is not verified and the tenant verifies emails")
+                .answers::<TwoFactorRequiredBody>(242, "A second factor is needed: complete the login at /api/two-factor/login")
                 .empty(409, "The user is deactivated")
                 .empty(410, "The account has expired")
                 .answers::<LockedBody>(423, "Locked after too many failed attempts"),
+        ]),
+        // --- two-factor ------------------------------------------------------------------
+        Route::new("/api/two-factor/secret", vec![
+            op(M::GET, two_factor::secret, "A new authenticator secret (base64 and base32) to enable with a code")
+                .ok::<TwoFactorSecretBody>(),
+        ]),
+        Route::new("/api/two-factor/login", vec![
+            op(M::POST, two_factor::login, "Complete a 242 login with a TOTP, emailed or recovery code")
+                .body::<TwoFactorLoginRequest>()
+                .ok::<LoginResponse>()
+                .answers::<LoginResponse>(202, "The user is not registered for the application")
+                .answers::<ChangePasswordRequired>(203, "The password must be changed first")
+                .answers::<LoginResponse>(212, "The email is not verified and the tenant verifies emails")
+                .empty(404, "The twoFactorId is unknown or expired")
+                .empty(409, "The user is deactivated")
+                .empty(410, "The account has expired")
+                .empty(421, "The code is wrong, used already or expired")
+                .answers::<LockedBody>(423, "Locked after too many failed attempts"),
+        ]),
+        Route::new("/api/two-factor/send", vec![
+            op(M::POST, two_factor::send_for_enrolment, "Email a code that enables an email method (userId, method: email, email)")
+                .body::<SendCodeRequest>().empty(200, "Sent"),
+        ]),
+        Route::new("/api/two-factor/send/{twoFactorId}", vec![
+            op(M::POST, two_factor::send_for_login, "Email a code for a pending login through one of the user's email methods (methodId)")
+                .body::<SendCodeRequest>().empty(200, "Sent").empty(404, "The twoFactorId is unknown or expired"),
+        ]).name_params(&["twoFactorId"]),
+        Route::new("/api/user/two-factor/{userId}", vec![
+            op(M::POST, two_factor::enable, "Enable an authenticator or email method with a code it made; the first method answers the recovery codes once")
+                .body::<EnableTwoFactorRequest>()
+                .ok::<RecoveryCodesBody>()
+                .empty(421, "The code is wrong, used already or expired"),
+            op(M::DELETE, two_factor::disable, "Disable a method with a code or a recovery code")
+                .query("methodId", "string", "the method to disable")
+                .query("code", "string", "a code of the user's methods, or a recovery code")
+                .empty(200, "Disabled")
+                .empty(421, "The code is wrong, used already or expired")
+                .answers::<LockedBody>(423, "Locked after too many failed attempts"),
+        ]),
+        Route::new("/api/user/two-factor/recovery-code/{userId}", vec![
+            op(M::POST, two_factor::recovery_codes, "New recovery codes (answered once; the old ones stop working)")
+                .optional_body::<RecoveryCodesRequest>().ok::<RecoveryCodesBody>(),
         ]),
         Route::new("/api/user/change-password", vec![
             op(M::POST, login::change_password, "Change a password with loginId and currentPassword; revokes the user's refresh tokens")
@@ -465,6 +509,12 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         Route::protocol("/oauth2/authorize", vec![
             op(M::GET, pages::authorize, "Authorization request: the login page, or back to the client with a code").open(),
             op(M::POST, pages::authorize_post, "The login form").open(),
+        ]),
+        Route::protocol("/oauth2/two-factor", vec![
+            op(M::POST, pages::two_factor_post, "The two-factor code step of a login").open(),
+        ]),
+        Route::protocol("/oauth2/two-factor/enrol", vec![
+            op(M::POST, pages::two_factor_enrol_post, "Two-factor enrolment during a login").open(),
         ]),
         Route::protocol("/oauth2/change-password", vec![
             op(M::POST, pages::change_password_post, "The change-password step of a login").open(),

@@ -144,8 +144,54 @@ pub struct LoginResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token_id: Option<Uuid>,
+    /// A two-factor login with `trustComputer`: send it as `twoFactorTrustId` to `/api/login`
+    /// to skip the code step until it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub two_factor_trust_id: Option<String>,
     #[schema(value_type = User)]
     pub user: serde_json::Value,
+}
+
+/// One method a 242 lists: its id, kind and (for email) the address the code goes to.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TwoFactorMethodView {
+    pub id: String,
+    pub method: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// 242: the password is right; complete the login with a code at `POST /api/two-factor/login`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TwoFactorRequiredBody {
+    pub two_factor_id: String,
+    pub methods: Vec<TwoFactorMethodView>,
+    /// The user has no method and must enable one (`POST /api/user/two-factor/{userId}`) before
+    /// this `twoFactorId` can complete the login.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub two_factor_enrolment_required: bool,
+}
+
+/// `GET /api/two-factor/secret`: a new authenticator secret.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TwoFactorSecretBody {
+    pub secret: String,
+    pub secret_base32_encoded: String,
+}
+
+/// `POST /api/user/two-factor/recovery-code/{userId}` takes no fields; a body, if any, is ignored.
+#[derive(Deserialize, ToSchema)]
+pub struct RecoveryCodesRequest {}
+
+/// Recovery codes, answered once (enabling the first method, or new codes).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryCodesBody {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recovery_codes: Vec<String>,
 }
 
 /// 203: the password must be changed first, with this id.

@@ -70,14 +70,14 @@ async fn floors_send_the_stores_statements(backend: Backend) {
     }
     // The import's bare load: on SQLite the same multi-row INSERTs, for the three users (six
     // registrations, three memberships) the import below sends; on PostgreSQL `COPY` into the
-    // same columns the store's INSERTs name.
+    // same columns, as the store's own binary `COPY` names them.
     let rows = [(10, 3), (5, 6), (5, 3)];
     for (table, (cols, n)) in import::TABLES.iter().zip(rows) {
         let what = format!("bench import: the bare load of {table}");
         match backend {
             Backend::Sqlite => floors.push((what, import::insert_sql(table, cols, n))),
             Backend::Postgres => {
-                let head = format!("INSERT INTO {table} VALUES ");
+                let head = format!("COPY {table} FROM STDIN (FORMAT binary)");
                 assert!(
                     sent.iter().any(|s| s.starts_with(&head)),
                     "{what}: the store sent no statement starting [{head}]; it sent:\n{}",

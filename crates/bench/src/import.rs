@@ -240,23 +240,73 @@ pub(super) async fn setup(url: &str) -> Result<(SqlStore, Identity), String> {
     Ok((store, identity))
 }
 
-/// Users/s straight into the store (parsing and validation included).
-async fn direct(url: &str, n: usize, batch: usize) -> Result<f64, String> {
+/// A field of `/proc/self/status` (`VmRSS`, `VmHWM`) in bytes.
+fn proc_status(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// What a run of imports took: users/s, and its peak resident memory above what the process
+/// held when it started, beside the largest request body.
+#[derive(Clone, Copy)]
+struct Run {
+    rate: f64,
+    peak: u64,
+    body: u64,
+}
+
+impl Run {
+    /// Times `load` over `bodies`, with the process's peak resident memory reset before it
+    /// (`/proc/self/clear_refs`), so the peak is this run's.
+    async fn measure<F: std::future::Future<Output = Result<(), String>>>(
+        n: usize,
+        bodies: Vec<Vec<u8>>,
+        load: impl FnOnce(Vec<Vec<u8>>) -> F,
+    ) -> Result<Run, String> {
+        let body = bodies.iter().map(|b| b.len() as u64).max().unwrap_or(0);
+        let held: u64 = bodies.iter().map(|b| b.len() as u64).sum();
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        // The bodies are the bench's, not the import's: they count in neither.
+        let before = proc_status("VmRSS").saturating_sub(held);
+        let start = Instant::now();
+        load(bodies).await?;
+        let rate = n as f64 / start.elapsed().as_secs_f64();
+        let peak = proc_status("VmHWM").saturating_sub(before);
+        Ok(Run { rate, peak, body })
+    }
+
+    fn memory(&self) -> String {
+        format!(
+            "{} MiB ({:.1}x)",
+            self.peak >> 20,
+            self.peak as f64 / self.body.max(1) as f64
+        )
+    }
+}
+
+/// Users/s straight into the store (parsing and validation included), through the import the
+/// server runs: the body read as a stream.
+async fn direct(url: &str, n: usize, batch: usize) -> Result<Run, String> {
     let (_store, identity) = setup(url).await?;
     let bodies = fixtures(&identity, n, batch).await?;
-    let start = Instant::now();
-    for b in bodies {
-        let req = serde_json::from_slice(&b).map_err(|e| e.to_string())?;
-        identity
-            .import_users(Scope::ALL, req)
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-    }
-    Ok(n as f64 / start.elapsed().as_secs_f64())
+    Run::measure(n, bodies, |bodies| async move {
+        for b in bodies {
+            identity
+                .import_json(Scope::ALL, b.into())
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Users/s through `POST /api/user/import` on a loopback server.
-async fn via_api(url: &str, n: usize, batch: usize) -> Result<f64, String> {
+async fn via_api(url: &str, n: usize, batch: usize) -> Result<Run, String> {
     let (_store, identity) = setup(url).await?;
     let bodies = fixtures(&identity, n, batch).await?;
     let key = identity
@@ -284,25 +334,27 @@ async fn via_api(url: &str, n: usize, batch: usize) -> Result<f64, String> {
     let app = portcullis_api::router(state);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let http = reqwest::Client::new();
-    let start = Instant::now();
-    for b in bodies {
-        let res = http
-            .post(format!("http://{addr}/api/user/import"))
-            .header("Authorization", &key)
-            .body(b)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !res.status().is_success() {
-            return Err(format!(
-                "import failed: {}",
-                res.text().await.unwrap_or_default()
-            ));
+    let run = Run::measure(n, bodies, |bodies| async move {
+        for b in bodies {
+            let res = http
+                .post(format!("http://{addr}/api/user/import"))
+                .header("Authorization", &key)
+                .body(b)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !res.status().is_success() {
+                return Err(format!(
+                    "import failed: {}",
+                    res.text().await.unwrap_or_default()
+                ));
+            }
         }
-    }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
+        Ok(())
+    })
+    .await?;
     server.abort();
-    Ok(rate)
+    Ok(run)
 }
 
 /// The tables a bare load fills, as `table (columns)`: the columns, in the order, of the store's
@@ -499,8 +551,14 @@ async fn raw_postgres(db: &Db, n: usize) -> Result<f64, String> {
 async fn import(n: usize, batch: usize, postgres: &str, sqlite_only: bool) -> Result<(), String> {
     println!("bench import: {n} users (2 registrations, 1 membership, data, bcrypt/PBKDF2 hashes), {batch} per request");
     println!(
-        "{:<12} {:>16} {:>16} {:>16} {:>22}",
-        "database", "API users/s", "store users/s", "raw users/s", "store / raw"
+        "{:<12} {:>12} {:>18} {:>14} {:>18} {:>12} {:>16}",
+        "database",
+        "API users/s",
+        "API peak (x body)",
+        "store users/s",
+        "store peak (x body)",
+        "raw users/s",
+        "store / raw"
     );
     let mut rows = vec![("SQLite", None)];
     if !sqlite_only {
@@ -526,8 +584,12 @@ async fn import(n: usize, batch: usize, postgres: &str, sqlite_only: bool) -> Re
         }
         let what = if pg.is_some() { "COPY" } else { "INSERT" };
         println!(
-            "{name:<12} {api:>16.0} {store:>16.0} {raw:>16.0} {:>15.0}% of {what}",
-            100.0 * store / raw
+            "{name:<12} {:>12.0} {:>18} {:>14.0} {:>18} {raw:>12.0} {:>9.0}% of {what}",
+            api.rate,
+            api.memory(),
+            store.rate,
+            store.memory(),
+            100.0 * store.rate / raw
         );
         if pg.is_none() {
             floor = Some(raw_sqlite(&fresh().await?.url, n, batch, true).await?);

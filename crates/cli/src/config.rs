@@ -9,8 +9,9 @@ use std::time::Duration;
 #[derive(clap::Args, Debug, Default)]
 pub struct ServeArgs {
     /// A TOML file with any of: bind, database, kickstart, max_body_bytes, max_import_bytes,
-    /// import_dir, public_url, shutdown_grace, cleanup_interval, webhook_backoff_ms,
-    /// webhook_backoff_max_ms, webhook_max_age, webhook_concurrency, dev, log.
+    /// import_budget_bytes, import_dir, public_url, shutdown_grace, cleanup_interval,
+    /// webhook_backoff_ms, webhook_backoff_max_ms, webhook_max_age, webhook_concurrency,
+    /// two_factor_key, two_factor_old_keys, dev, log.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9011].
@@ -29,6 +30,11 @@ pub struct ServeArgs {
     /// Largest body of POST /api/user/import in bytes [default: 536870912].
     #[arg(long, env = "PORTCULLIS_MAX_IMPORT_BYTES")]
     pub max_import_bytes: Option<usize>,
+    /// Bytes of import requests and jobs this node holds at once; a request beyond them waits
+    /// a second, then gets 503 with Retry-After. An import peaks at up to about eight times its
+    /// body [default: a tenth of the machine's memory].
+    #[arg(long, env = "PORTCULLIS_IMPORT_BUDGET_BYTES")]
+    pub import_budget_bytes: Option<usize>,
     /// The directory whose files import jobs may read (POST /api/user/import/job {"file": ...})
     /// [default: none, file jobs refused].
     #[arg(long, env = "PORTCULLIS_IMPORT_DIR")]
@@ -60,6 +66,21 @@ pub struct ServeArgs {
     /// Requests in flight per webhook on this node [default: 8].
     #[arg(long, env = "PORTCULLIS_WEBHOOK_CONCURRENCY")]
     pub webhook_concurrency: Option<usize>,
+    /// The key two-factor secrets are encrypted with (ChaCha20-Poly1305): base64 of 32 random
+    /// bytes (`openssl rand -base64 32`) [default: on SQLite, a key kept in DATABASE.two-factor-key
+    /// next to the database file, made on first start; on PostgreSQL none, and authenticator
+    /// secrets cannot be stored].
+    #[arg(long, env = "PORTCULLIS_TWO_FACTOR_KEY", hide_env_values = true)]
+    pub two_factor_key: Option<String>,
+    /// Former two-factor keys, comma-separated: they still decrypt the secrets they encrypted;
+    /// new secrets use --two-factor-key.
+    #[arg(
+        long,
+        env = "PORTCULLIS_TWO_FACTOR_OLD_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub two_factor_old_keys: Vec<String>,
     /// Development mode: print a ready API key at start-up.
     #[arg(long, env = "PORTCULLIS_DEV")]
     pub dev: bool,
@@ -77,6 +98,7 @@ pub struct FileConfig {
     pub kickstart: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
     pub max_import_bytes: Option<usize>,
+    pub import_budget_bytes: Option<usize>,
     pub import_dir: Option<PathBuf>,
     pub public_url: Option<String>,
     pub shutdown_grace: Option<u64>,
@@ -85,25 +107,46 @@ pub struct FileConfig {
     pub webhook_backoff_max_ms: Option<u64>,
     pub webhook_max_age: Option<u64>,
     pub webhook_concurrency: Option<usize>,
+    pub two_factor_key: Option<String>,
+    pub two_factor_old_keys: Option<Vec<String>>,
     pub dev: Option<bool>,
     pub log: Option<String>,
 }
 
-/// The settings `serve` runs with.
-#[derive(Debug, PartialEq)]
+/// The settings `serve` runs with. Its `Debug` leaves the keys and the database URL out.
+#[derive(PartialEq)]
 pub struct Settings {
     pub bind: String,
     pub database: String,
     pub kickstart: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub max_import_bytes: usize,
+    pub import_budget_bytes: usize,
     pub import_dir: Option<PathBuf>,
     pub public_url: Option<String>,
     pub shutdown_grace: Duration,
     pub cleanup_interval: Duration,
     pub webhooks: portcullis_workers::WebhookSettings,
+    /// The two-factor key and the former ones, base64 (checked when `serve` starts).
+    pub two_factor_key: Option<String>,
+    pub two_factor_old_keys: Vec<String>,
     pub dev: bool,
     pub log: String,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("import_dir", &self.import_dir)
+            .field("public_url", &self.public_url)
+            .field(
+                "two_factor_key",
+                &self.two_factor_key.as_ref().map(|_| "***"),
+            )
+            .field("dev", &self.dev)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServeArgs {
@@ -135,6 +178,13 @@ impl ServeArgs {
                 .max_import_bytes
                 .or(file.max_import_bytes)
                 .unwrap_or(portcullis_api::ApiConfig::default().max_import_bytes),
+            import_budget_bytes: match self.import_budget_bytes.or(file.import_budget_bytes) {
+                Some(0) => return Err("import_budget_bytes must be at least 1".into()),
+                Some(n) => n,
+                None => portcullis_domain::import::budget::default_bytes(
+                    portcullis_domain::import::budget::machine_memory().unwrap_or(4 << 30),
+                ),
+            },
             import_dir: self.import_dir.or(file.import_dir),
             public_url: match self.public_url.or(file.public_url) {
                 Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
@@ -171,6 +221,12 @@ impl ServeArgs {
                     per_endpoint: per.unwrap_or(d.per_endpoint),
                     ..d
                 }
+            },
+            two_factor_key: self.two_factor_key.or(file.two_factor_key),
+            two_factor_old_keys: if self.two_factor_old_keys.is_empty() {
+                file.two_factor_old_keys.unwrap_or_default()
+            } else {
+                self.two_factor_old_keys
             },
             dev: self.dev || file.dev.unwrap_or(false),
             log: self

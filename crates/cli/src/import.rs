@@ -5,7 +5,7 @@
 //! landed in `PATH/.portcullis-import-done` so `--resume` continues after the last one.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use portcullis_domain::{Identity, ImportRequest, Scope};
+use portcullis_domain::{Identity, Scope};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::io::Write;
@@ -65,42 +65,69 @@ impl Target {
                 key,
                 tenant,
             } => {
-                let mut req = http
-                    .post(format!("{}/api/user/import", url.trim_end_matches('/')))
-                    .header("Authorization", key)
-                    .header("Content-Type", "application/json")
-                    .body(body);
-                if let Some(t) = tenant {
-                    req = req.header("X-FusionAuth-TenantId", t.to_string());
-                }
-                let res = req
-                    .send()
-                    .await
-                    .map_err(|e| format!("the server did not answer: {e}"))?;
-                let status = res.status();
-                if status.is_success() {
-                    Ok(())
-                } else {
+                // A node that holds all the imports it can answers 429 or 503 with Retry-After:
+                // the file is sent again after that long, as many times as it takes within
+                // `BUSY_TRIES`.
+                let mut tries = 0;
+                loop {
+                    let mut req = http
+                        .post(format!("{}/api/user/import", url.trim_end_matches('/')))
+                        .header("Authorization", key)
+                        .header("Content-Type", "application/json")
+                        .body(body.clone());
+                    if let Some(t) = tenant {
+                        req = req.header("X-FusionAuth-TenantId", t.to_string());
+                    }
+                    let res = req
+                        .send()
+                        .await
+                        .map_err(|e| format!("the server did not answer: {e}"))?;
+                    let status = res.status();
+                    if status.is_success() {
+                        return Ok(());
+                    }
+                    tries += 1;
+                    if let Some(wait) = retry_after(&res).filter(|_| tries < BUSY_TRIES) {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
                     let text = res.text().await.unwrap_or_default();
-                    Err(format!("the server answered {status}: {text}"))
+                    return Err(format!("the server answered {status}: {text}"));
                 }
             }
-            Target::Store { identity, scope } => {
-                let req: ImportRequest = serde_json::from_slice(&body)
-                    .map_err(|e| format!("not a valid import request: {e}"))?;
-                identity
-                    .import_users(*scope, req)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| match e {
-                        portcullis_domain::Error::Invalid(errors) => {
-                            serde_json::to_string_pretty(&errors).unwrap_or_default()
-                        }
-                        other => other.to_string(),
-                    })
-            }
+            Target::Store { identity, scope } => identity
+                .import_json(*scope, body.into())
+                .await
+                .map(|_| ())
+                .map_err(|e| match e {
+                    portcullis_domain::Error::Invalid(errors) => {
+                        serde_json::to_string_pretty(&errors).unwrap_or_default()
+                    }
+                    other => other.to_string(),
+                }),
         }
     }
+}
+
+/// How many times one file is sent to a server that answers it is busy.
+const BUSY_TRIES: u32 = 100;
+
+/// How long a busy server asks to wait (429 or 503 with `Retry-After` in seconds), at most a
+/// minute; `None` for any other answer.
+fn retry_after(res: &reqwest::Response) -> Option<std::time::Duration> {
+    let busy = matches!(
+        res.status(),
+        reqwest::StatusCode::TOO_MANY_REQUESTS | reqwest::StatusCode::SERVICE_UNAVAILABLE
+    );
+    let secs: u64 = res
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    busy.then(|| std::time::Duration::from_secs(secs.clamp(1, 60)))
 }
 
 /// The files to import, in name order.

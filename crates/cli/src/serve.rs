@@ -17,6 +17,11 @@ use std::future::IntoFuture;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
+/// How long an import request waits for room in the node's import budget before it is told to
+/// come back later: long enough to ride out another import's end, short enough that the client's
+/// connection and the request's body are not held for long.
+const IMPORT_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let settings = args.settings()?;
     tracing_subscriber::fmt()
@@ -37,7 +42,18 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             metrics.registry(),
         ))))
         .with_mailer(Arc::new(portcullis_mail::Smtp))
-        .with_webhook_sender(portcullis_connect::webhooks::sender());
+        .with_webhook_sender(portcullis_connect::webhooks::sender())
+        .with_import_budget(
+            portcullis_domain::import::ImportBudget::new(
+                settings.import_budget_bytes,
+                IMPORT_BUDGET_WAIT,
+            )
+            .on_idle(crate::return_freed_memory),
+        );
+    let identity = match two_factor_keys(&settings)? {
+        Some(keys) => identity.with_two_factor_keys(Arc::new(keys)),
+        None => identity,
+    };
     identity
         .ensure_defaults()
         .await
@@ -151,6 +167,73 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     store.close().await;
     tracing::info!("stopped");
     served
+}
+
+/// The keys two-factor secrets are sealed with: the configured ones; else, on SQLite, a key kept
+/// in a file next to the database (made on first start, readable by its owner only), so the
+/// embedded default works out of the box; else none (PostgreSQL without a key: authenticator
+/// secrets are refused, never stored in the clear).
+fn two_factor_keys(
+    settings: &crate::config::Settings,
+) -> Result<Option<portcullis_domain::two_factor::TwoFactorKeys>, String> {
+    use portcullis_domain::two_factor::TwoFactorKeys;
+    if let Some(k) = &settings.two_factor_key {
+        let keys = TwoFactorKeys::parse(k, &settings.two_factor_old_keys)
+            .map_err(|e| format!("--two-factor-key / PORTCULLIS_TWO_FACTOR_KEY: {e}"))?;
+        tracing::info!(
+            kid = keys.current_kid(),
+            old = settings.two_factor_old_keys.len(),
+            "two-factor key configured"
+        );
+        return Ok(Some(keys));
+    }
+    let Some(file) = settings
+        .database
+        .strip_prefix("sqlite://")
+        .or_else(|| settings.database.strip_prefix("sqlite:"))
+        .map(|p| p.split('?').next().unwrap_or(p))
+        .filter(|p| !p.is_empty() && !p.contains(":memory:"))
+    else {
+        tracing::warn!("no two-factor key (--two-factor-key / PORTCULLIS_TWO_FACTOR_KEY): authenticator secrets cannot be stored or used");
+        return Ok(None);
+    };
+    let path = std::path::PathBuf::from(format!("{file}.two-factor-key"));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (_, text) = TwoFactorKeys::generate();
+            write_private(&path, &text).map_err(|e| {
+                format!(
+                    "cannot write the two-factor key file {}: {e}",
+                    path.display()
+                )
+            })?;
+            tracing::warn!(file = %path.display(), "two-factor key made and kept next to the database: back it up with the database, or set --two-factor-key");
+            text
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot read the two-factor key file {}: {e}",
+                path.display()
+            ))
+        }
+    };
+    TwoFactorKeys::parse(&text, &settings.two_factor_old_keys)
+        .map(Some)
+        .map_err(|e| format!("the two-factor key file {}: {e}", path.display()))
+}
+
+/// Writes a new file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)?.write_all(text.as_bytes())
 }
 
 fn store_kind(url: &str) -> &'static str {

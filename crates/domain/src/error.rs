@@ -69,6 +69,13 @@ pub enum Error {
     /// Overloaded (the hashing pool is full): 503, retry later.
     #[error("{0}")]
     Busy(String),
+    /// The node holds all the work of this kind it can (the import budget is spent): 503 with
+    /// `Retry-After: retry_after_secs`.
+    #[error("{message}")]
+    Overloaded {
+        message: String,
+        retry_after_secs: u32,
+    },
     /// A legacy system asked through a connector failed (down, slow, garbage, circuit open):
     /// 503 with a general error that says so — never a 404, which would read as a wrong password.
     #[error("legacy system of connector {connector} failed: {failure}")]
@@ -76,6 +83,10 @@ pub enum Error {
         connector: String,
         failure: crate::migration::connectors::LegacyError,
     },
+    /// A stored two-factor secret cannot be opened, or no key is configured to open it: 500
+    /// with a general error saying which (never the secret).
+    #[error("two-factor key: {0}")]
+    TwoFactorKey(String),
     /// The store failed: 500. The message is for logs, not for callers.
     #[error("storage failed: {0}")]
     Store(String),

@@ -44,11 +44,98 @@ impl Event {
     }
 
     /// `user.bulk.create` for the users one import created: their ids, emails and usernames.
-    pub fn user_bulk_create<'a>(tenant: Uuid, users: impl Iterator<Item = &'a User>) -> Event {
-        let users: Vec<Value> = users.map(user_ref).collect();
-        let mut fields = Json::new();
-        fields.insert("users".into(), Value::Array(users));
-        Event::new("user.bulk.create", Some(tenant), fields)
+    /// Built as text: for a big import, a `serde_json::Value` of it would take more memory
+    /// than the users themselves.
+    pub fn user_bulk_create<'a>(
+        tenant: Uuid,
+        users: impl Iterator<Item = &'a crate::import::NewUserRow> + Clone,
+    ) -> EventText {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Users<I>(I);
+        impl<'a, I: Iterator<Item = &'a crate::import::NewUserRow> + Clone> serde::Serialize for Users<I> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(None)?;
+                for u in self.0.clone() {
+                    seq.serialize_element(&UserRef {
+                        id: u.id,
+                        email: u.email(),
+                        username: u.username(),
+                    })?;
+                }
+                seq.end()
+            }
+        }
+        #[derive(serde::Serialize)]
+        struct UserRef<'a> {
+            id: Uuid,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            email: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            username: Option<&'a str>,
+        }
+        struct Body<'a, I> {
+            head: &'a Json,
+            users: Users<I>,
+        }
+        impl<'a, I: Iterator<Item = &'a crate::import::NewUserRow> + Clone> serde::Serialize
+            for Body<'_, I>
+        {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(None)?;
+                for (k, v) in self.head {
+                    m.serialize_entry(k, v)?;
+                }
+                m.serialize_entry("users", &self.users)?;
+                m.end()
+            }
+        }
+        let e = Event::new("user.bulk.create", Some(tenant), Json::new());
+        let head = match e.body.get("event") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Json::new(),
+        };
+        let body = Body {
+            head: &head,
+            users: Users(users),
+        };
+        struct Outer<B>(B);
+        impl<B: serde::Serialize> serde::Serialize for Outer<B> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("event", &self.0)?;
+                m.end()
+            }
+        }
+        let body = serde_json::to_string(&Outer(body)).expect("events serialize");
+        EventText {
+            id: e.id,
+            tenant_id: e.tenant_id,
+            kind: e.kind,
+            create_instant: e.create_instant,
+            body,
+        }
+    }
+}
+
+/// An event ready to be written: its body already JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventText {
+    pub id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    pub kind: String,
+    pub create_instant: Millis,
+    pub body: String,
+}
+
+impl From<&Event> for EventText {
+    fn from(e: &Event) -> Self {
+        EventText {
+            id: e.id,
+            tenant_id: e.tenant_id,
+            kind: e.kind.clone(),
+            create_instant: e.create_instant,
+            body: e.body.to_string(),
+        }
     }
 }
 

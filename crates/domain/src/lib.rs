@@ -10,7 +10,8 @@
 //! - `webhooks`: webhook resources, their delivery attempts from the events outbox, signatures.
 //!
 //! Beside them: the model (`model`, `settings`), validation (`validate`), random secrets
-//! (`secrets`), the one domain `Error`, and the interfaces a backend implements ([`Store`],
+//! (`secrets`), second factors' stored form, TOTP and the encryption of their secrets
+//! (`two_factor`), the one domain `Error`, and the interfaces a backend implements ([`Store`],
 //! `SessionStore`, `ConnectorStore`) or the server provides (`LegacySystems`, `mail::Mailer`).
 //! It knows nothing of HTTP or SQL.
 
@@ -28,6 +29,7 @@ mod session_store;
 pub mod sessions;
 pub mod settings;
 mod store;
+pub mod two_factor;
 pub mod validate;
 pub mod webhooks;
 
@@ -42,7 +44,7 @@ pub use migration::forgot::{reset_queue, PendingReset, ResetInbox, ResetQueue};
 pub use model::*;
 pub use session_store::{
     AttemptCount, AttemptsBack, LoginLocks, RefreshTokens, SessionStore, StoredKey,
-    StoredRefreshToken,
+    StoredRefreshToken, TwoFactorRow,
 };
 pub use sessions::{
     ChangePasswordRequest, ImportedRefreshToken, KeyView, LoginOutcome, LoginRequest, Sessions,

@@ -65,6 +65,21 @@ pub struct AttemptsBack<'a> {
     pub give_back: &'a [String],
 }
 
+/// A row of two-factor state (see `0010_two_factor.sql`): a pending login, a trusted computer,
+/// an emailed code or a used code, keyed by a hash (or, for used codes, a name that is no
+/// secret), never by the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwoFactorRow {
+    pub key: String,
+    /// `login`, `trust`, `email` or `used`.
+    pub kind: String,
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub expires_instant: Millis,
+    /// JSON the kind needs (a pending login's application and address; an emailed code's address).
+    pub data: String,
+}
+
 /// Which refresh tokens to revoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshTokens<'a> {
@@ -144,6 +159,39 @@ pub trait SessionStore: Send + Sync + 'static {
         subjects: &[String],
         now: Millis,
     ) -> StoreResult<LoginLocks>;
+
+    /// Inserts a two-factor row; `false`, and nothing written, when its key exists (a code used
+    /// already). One statement, so two nodes racing with one code cannot both insert it.
+    async fn insert_two_factor_row(&self, row: &TwoFactorRow) -> StoreResult<bool>;
+    /// The row of `key` and `kind` that has not expired at `now`.
+    async fn two_factor_row(
+        &self,
+        key: &str,
+        kind: &str,
+        now: Millis,
+    ) -> StoreResult<Option<TwoFactorRow>>;
+    /// Deletes the row of `key` and `kind` and answers it when it had not expired: the one caller
+    /// that gets it uses it.
+    async fn take_two_factor_row(
+        &self,
+        key: &str,
+        kind: &str,
+        now: Millis,
+    ) -> StoreResult<Option<TwoFactorRow>>;
+    /// Deletes every row of `kind` of a user (their trusted computers when two-factor is turned
+    /// off); answers how many.
+    async fn delete_two_factor_rows(&self, user: Uuid, kind: &str) -> StoreResult<u64>;
+    /// Writes a user's `twoFactor` (JSON) in place, and with `enrolled` removes
+    /// `data.twoFactorEnrolmentRequired`; false when no such user.
+    async fn set_two_factor(
+        &self,
+        user: Uuid,
+        two_factor: &str,
+        enrolled: bool,
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// Deletes the two-factor rows that expired at or before `now`; answers how many.
+    async fn delete_expired_two_factor_rows(&self, now: Millis) -> StoreResult<u64>;
 
     /// Deletes the refresh tokens of every tenant that expired at or before `now` (none of them
     /// can be exchanged any more); answers how many. Set-based statements, none per row.

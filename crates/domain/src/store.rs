@@ -199,9 +199,9 @@ pub trait Store:
     /// claim; so a job's users and its end are committed together or not at all.
     async fn import_users(
         &self,
-        created: &[StoredUser],
+        created: &[crate::import::NewUserRow],
         updated: &[StoredUser],
-        events: &[Event],
+        events: &[crate::event::EventText],
         job: Option<&crate::import::jobs::JobClaim>,
     ) -> StoreResult<()>;
     /// The users of `tenant` whose id, lower-cased email or lower-cased username is listed, with

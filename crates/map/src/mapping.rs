@@ -284,6 +284,8 @@ fn kind_of(field: &str) -> Option<Kind> {
         "birthDate" => Kind::Date,
         "preferredLanguages" => Kind::List,
         "id" => Kind::Uuid,
+        // FusionAuth's `twoFactor` object (`methods`, `recoveryCodes`), passed through whole.
+        "twoFactor" => Kind::Any,
         f if f.starts_with("data.") && f.len() > 5 => Kind::Any,
         _ => return None,
     })
@@ -410,7 +412,7 @@ impl Compiled {
                     "[user] {target:?} is not a user field: email, username, firstName, middleName, lastName, \
                      fullName, birthDate, mobilePhone, imageUrl, timezone, preferredLanguages, active, verified, \
                      passwordChangeRequired, expiry, insertInstant, lastUpdateInstant, lastLoginInstant, id, \
-                     or data.KEY"
+                     twoFactor, or data.KEY"
                 ))
             })?;
             fields.push(compile_field(target, kind, spec).map_err(cfg_err)?);

@@ -408,6 +408,8 @@ active = { column = "enabled", default = true }
 insertInstant = { column = "createdTimestamp", date = "unix_ms" }
 "data.attributes" = "attributes"
 "data.keycloak_groups" = "groups"
+"data.twoFactorEnrolmentRequired" = "configure_totp"
+twoFactor = "two_factor"
 
 [password]
 hash = "hash_value"
@@ -559,6 +561,64 @@ pub fn php_granted_keys(s: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// A Keycloak user's OTP credentials (`type: "otp"`, `credentialData.subType: "totp"`) as
+/// FusionAuth's `twoFactor` with one `authenticator` method each, or null when there are none.
+/// Keycloak keys its HMAC with the stored secret's UTF-8 bytes (its QR code carries their
+/// base32), so the method's base64 `secret` is of those bytes. Counter-based HOTP credentials
+/// have no FusionAuth form and are refused by name.
+fn keycloak_totps(creds: Option<&Value>, number: u64) -> Result<Value, Error> {
+    let err = |message: String| Error::Row {
+        row: number,
+        column: "credentials".into(),
+        message,
+    };
+    let as_json = |c: &Value, key: &str| -> Result<Value, Error> {
+        match &c[key] {
+            Value::String(s) => serde_json::from_str(s)
+                .map_err(|e| err(format!("the OTP credential's {key} is not JSON: {e}"))),
+            Value::Object(_) => Ok(c[key].clone()),
+            _ => Err(err(format!("the OTP credential has no {key}"))),
+        }
+    };
+    let mut methods = Vec::new();
+    for c in creds.and_then(Value::as_array).into_iter().flatten() {
+        if c["type"] != "otp" {
+            continue;
+        }
+        let secret = as_json(c, "secretData")?;
+        let data = as_json(c, "credentialData")?;
+        if data["subType"].as_str().unwrap_or("totp") != "totp" {
+            return Err(err(format!(
+                "an OTP credential of subType {} (only totp moves over)",
+                data["subType"]
+            )));
+        }
+        let Some(value) = secret["value"].as_str().filter(|v| !v.is_empty()) else {
+            return Err(err("the OTP credential has no secret value".into()));
+        };
+        let algorithm = data["algorithm"].as_str().unwrap_or("HmacSHA1");
+        if !matches!(algorithm, "HmacSHA1" | "HmacSHA256" | "HmacSHA512") {
+            return Err(err(format!(
+                "the OTP algorithm {algorithm} is not HmacSHA1, HmacSHA256 or HmacSHA512"
+            )));
+        }
+        methods.push(serde_json::json!({
+            "method": "authenticator",
+            "authenticator": {
+                "algorithm": algorithm,
+                "codeLength": data["digits"].as_u64().unwrap_or(6),
+                "timeStep": data["period"].as_u64().unwrap_or(30),
+            },
+            "secret": base64::engine::general_purpose::STANDARD.encode(value.as_bytes()),
+        }));
+    }
+    Ok(if methods.is_empty() {
+        Value::Null
+    } else {
+        serde_json::json!({ "methods": methods })
+    })
+}
+
 /// The password credential of a Keycloak user (`credentials[type=password]`: `secretData` and
 /// `credentialData`, each a JSON string) → `hash_*` columns; realm and client roles → `roles`;
 /// group paths → `groups`.
@@ -589,6 +649,19 @@ fn keycloak_row(row: &mut Row) -> Result<(), Error> {
         .and_then(|cs| cs.iter().find(|c| c["type"] == "password"))
         .cloned();
     row.set("roles", Value::Array(roles));
+    row.set("two_factor", keycloak_totps(creds.as_ref(), number)?);
+    let configure_totp = row
+        .get("requiredActions")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|x| x == "CONFIGURE_TOTP"));
+    row.set(
+        "configure_totp",
+        if configure_totp {
+            Value::Bool(true)
+        } else {
+            Value::Null
+        },
+    );
     let Some(c) = password else {
         return Ok(());
     };

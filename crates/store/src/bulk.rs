@@ -3,16 +3,38 @@
 //! deletes as set-based statements — one per table, never one per user.
 
 use super::{backend, bulk_insert, id_of, json, Arg, Dialect, Row, SqlStore, Tx};
+use portcullis_domain::event::EventText;
 use portcullis_domain::import::jobs::JobClaim;
-use portcullis_domain::{
-    BulkDelete, Event, Membership, Registration, StoreResult, StoredUser, User,
-};
+use portcullis_domain::import::NewUserRow;
+use portcullis_domain::{BulkDelete, Event, StoreResult, StoredUser, User};
 use portcullis_hash::Credential;
 use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Parameters per `IN (...)` list in look-ups.
 const IN_CHUNK: usize = 1000;
+
+/// The tables and columns an import fills, in the order their values are given.
+const USERS: &str = "users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)";
+const REGISTRATIONS: &str = "registrations (id, tenant_id, user_id, application_id, body)";
+const MEMBERS: &str = "group_members (id, tenant_id, group_id, user_id, body)";
+
+/// New users an import writes per slice (see `SqlStore::write_import`).
+const WRITE_SLICE: usize = 5_000;
+
+/// A registration's or membership's row: id, tenant, then user and application (a
+/// registration) or group and user (a membership), then its body.
+type Child<'a> = (Uuid, Uuid, Uuid, Uuid, std::borrow::Cow<'a, str>);
+
+fn child_args(c: &Child) -> Vec<Arg> {
+    vec![
+        c.0.to_string().into(),
+        c.1.to_string().into(),
+        c.2.to_string().into(),
+        c.3.to_string().into(),
+        c.4.to_string().into(),
+    ]
+}
 
 /// Users per transaction of a large delete on SQLite (`SqlStore::delete_users_sliced`).
 pub(crate) const DELETE_SLICE: usize = 50_000;
@@ -45,6 +67,16 @@ pub(crate) async fn insert_events(
     tx: &mut Tx,
     events: &[Event],
 ) -> StoreResult<()> {
+    let texts: Vec<EventText> = events.iter().map(EventText::from).collect();
+    insert_event_texts(dialect, tx, &texts).await
+}
+
+/// Appends events already in their text form inside a transaction.
+pub(crate) async fn insert_event_texts(
+    dialect: Dialect,
+    tx: &mut Tx,
+    events: &[EventText],
+) -> StoreResult<()> {
     bulk_insert(
         dialect,
         tx,
@@ -57,11 +89,30 @@ pub(crate) async fn insert_events(
                 e.tenant_id.map(|t| t.to_string()).into(),
                 e.kind.clone().into(),
                 e.create_instant.into(),
-                e.body.to_string().into(),
+                e.body.clone().into(),
             ]
         },
     )
     .await
+}
+
+/// A new user's `users` row: `(id, tenant_id, email_lower, username_lower, body, pw_scheme,
+/// pw_factor, pw_salt, pw_hash, insert_instant)`.
+pub(crate) fn new_user_args(r: &NewUserRow) -> Vec<Arg> {
+    let text = |t: Option<&str>| Arg::from(t.map(str::to_string));
+    let c = r.credential();
+    vec![
+        r.id.to_string().into(),
+        r.tenant_id.to_string().into(),
+        text(r.email_lower()),
+        text(r.username_lower()),
+        r.body().to_string().into(),
+        text(c.map(|c| c.0)),
+        Arg::OptInt(c.map(|c| c.1 as i64)),
+        text(c.map(|c| c.2)),
+        text(c.map(|c| c.3)),
+        r.insert_instant.into(),
+    ]
 }
 
 impl SqlStore {
@@ -98,28 +149,28 @@ impl SqlStore {
 
     pub(crate) async fn write_import(
         &self,
-        created: &[StoredUser],
+        created: &[NewUserRow],
         updated: &[StoredUser],
-        events: &[Event],
+        events: &[EventText],
         job: Option<&JobClaim>,
     ) -> StoreResult<()> {
-        let all = || created.iter().chain(updated);
-        let regs: Vec<(&User, &Registration)> = all()
-            .flat_map(|s| s.user.registrations.iter().map(move |r| (&s.user, r)))
-            .collect();
-        let members: Vec<(&User, &Membership)> = all()
-            .flat_map(|s| s.user.memberships.iter().map(move |m| (&s.user, m)))
-            .collect();
         let mut tx = self.db.begin_long().await?;
-        bulk_insert(
-            self.dialect,
-            &mut tx,
-            "users (id, tenant_id, email_lower, username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant)",
-            10,
-            created,
-            super::insert_user_args,
-        )
-        .await?;
+        // New users a slice at a time, each slice's users then their registrations and
+        // memberships: the rows built for the statements stay one slice's worth.
+        for slice in created.chunks(WRITE_SLICE) {
+            self.write_users(&mut tx, slice).await?;
+            let mut regs: Vec<Child> = Vec::new();
+            let mut members: Vec<Child> = Vec::new();
+            for r in slice {
+                for (id, app, body) in r.registrations() {
+                    regs.push((id, r.tenant_id, r.id, app, body.into()));
+                }
+                for (id, group, body) in r.memberships() {
+                    members.push((id, r.tenant_id, group, r.id, body.into()));
+                }
+            }
+            self.write_children(&mut tx, &regs, &members).await?;
+        }
         // Updated users: their row, then their whole lists of registrations and memberships
         // (stored ones kept, given ones merged in by the domain) are written again.
         for s in updated {
@@ -137,41 +188,21 @@ impl SqlStore {
                 tx.write(&sql, &args).await?;
             }
         }
-        bulk_insert(
-            self.dialect,
-            &mut tx,
-            "registrations (id, tenant_id, user_id, application_id, body)",
-            5,
-            &regs,
-            |(u, r)| {
-                vec![
-                    id_of(r.id).into(),
-                    id_of(u.tenant_id).into(),
-                    id_of(u.id).into(),
-                    id_of(r.application_id).into(),
-                    json(r).into(),
-                ]
-            },
-        )
-        .await?;
-        bulk_insert(
-            self.dialect,
-            &mut tx,
-            "group_members (id, tenant_id, group_id, user_id, body)",
-            5,
-            &members,
-            |(u, m)| {
-                vec![
-                    id_of(m.id).into(),
-                    id_of(u.tenant_id).into(),
-                    id_of(m.group_id).into(),
-                    id_of(u.id).into(),
-                    json(m).into(),
-                ]
-            },
-        )
-        .await?;
-        insert_events(self.dialect, &mut tx, events).await?;
+        let some = |id: Option<Uuid>| id.expect("the service sets ids before storing");
+        let (mut regs, mut members): (Vec<Child>, Vec<Child>) = Default::default();
+        for s in updated {
+            let (tenant, user) = (some(s.user.tenant_id), some(s.user.id));
+            for r in &s.user.registrations {
+                let body = json(r).into();
+                regs.push((some(r.id), tenant, user, some(r.application_id), body));
+            }
+            for m in &s.user.memberships {
+                let body = json(m).into();
+                members.push((some(m.id), tenant, some(m.group_id), user, body));
+            }
+        }
+        self.write_children(&mut tx, &regs, &members).await?;
+        insert_event_texts(self.dialect, &mut tx, events).await?;
         if let Some(job) = job {
             // Last, so the job's row is locked only for the commit: its claim is renewed
             // meanwhile, and a release waiting on the lock then finds the job ended.
@@ -200,6 +231,55 @@ impl SqlStore {
             }
         }
         tx.commit().await
+    }
+
+    /// New users' rows: binary COPY on PostgreSQL, its bulk path; multi-row INSERTs on SQLite.
+    async fn write_users(&self, tx: &mut Tx, rows: &[NewUserRow]) -> StoreResult<()> {
+        if self.dialect == Dialect::Sqlite {
+            return bulk_insert(self.dialect, tx, USERS, 10, rows, new_user_args).await;
+        }
+        tx.copy_binary(USERS, rows, |r, out| {
+            let c = r.credential();
+            out.row(10);
+            out.id(r.id);
+            out.id(r.tenant_id);
+            out.text(r.email_lower());
+            out.text(r.username_lower());
+            out.text(Some(r.body()));
+            out.text(c.map(|c| c.0));
+            out.int(c.map(|c| c.1 as i64));
+            out.text(c.map(|c| c.2));
+            out.text(c.map(|c| c.3));
+            out.int(Some(r.insert_instant));
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Registrations' and memberships' rows, as [`write_users`](Self::write_users) writes
+    /// users'.
+    async fn write_children(
+        &self,
+        tx: &mut Tx,
+        regs: &[Child<'_>],
+        members: &[Child<'_>],
+    ) -> StoreResult<()> {
+        for (head, rows) in [(REGISTRATIONS, regs), (MEMBERS, members)] {
+            if self.dialect == Dialect::Sqlite {
+                bulk_insert(self.dialect, tx, head, 5, rows, child_args).await?;
+                continue;
+            }
+            tx.copy_binary(head, rows, |c, out| {
+                out.row(5);
+                out.id(c.0);
+                out.id(c.1);
+                out.id(c.2);
+                out.id(c.3);
+                out.text(Some(&c.4));
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn find_users_in(
@@ -370,6 +450,7 @@ impl SqlStore {
                 "registrations",
                 "refresh_tokens",
                 "change_password_ids",
+                "two_factor_rows",
                 "oauth_codes",
                 "sso_sessions",
             ] {

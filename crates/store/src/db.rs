@@ -230,10 +230,94 @@ impl Tx {
         }
     }
 
+    /// PostgreSQL: `COPY head FROM STDIN (FORMAT binary)` of the rows `rows` encodes, sent a
+    /// buffer at a time so that only one buffer of encoded rows is ever held. SQLite has no
+    /// COPY: its callers insert.
+    pub(crate) async fn copy_binary<T>(
+        &mut self,
+        head: &str,
+        rows: &[T],
+        encode: impl Fn(&T, &mut CopyRows),
+    ) -> StoreResult<u64> {
+        let Tx::Pg(tx) = self else {
+            return Err(backend("COPY is PostgreSQL's"));
+        };
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!("COPY {head} FROM STDIN (FORMAT binary)");
+        let mut copy = tx.copy_in_raw(&sql).await.map_err(db_err)?;
+        let mut buf = CopyRows::start();
+        for r in rows {
+            encode(r, &mut buf);
+            if buf.0.len() >= COPY_BUFFER {
+                let full = std::mem::replace(&mut buf.0, Vec::with_capacity(COPY_BUFFER + 4096));
+                if let Err(e) = copy.send(full).await {
+                    let _ = copy.abort("the import failed").await;
+                    return Err(db_err(e));
+                }
+            }
+        }
+        buf.0.extend_from_slice(&(-1i16).to_be_bytes());
+        if let Err(e) = copy.send(buf.0).await {
+            let _ = copy.abort("the import failed").await;
+            return Err(db_err(e));
+        }
+        copy.finish().await.map_err(db_err)
+    }
+
     pub(crate) async fn commit(self) -> StoreResult<()> {
         match self {
             Tx::Pg(tx) => tx.commit().await.map_err(db_err),
             Tx::Lite(tx) => tx.commit(),
+        }
+    }
+}
+
+/// Bytes of encoded rows sent to a COPY at a time.
+const COPY_BUFFER: usize = 1 << 20;
+
+/// Rows in PostgreSQL's binary COPY format: a header, then per row its field count and each
+/// field as a length and its bytes (TEXT as UTF-8, BIGINT as 8 big-endian bytes, NULL as -1).
+pub(crate) struct CopyRows(Vec<u8>);
+
+impl CopyRows {
+    fn start() -> Self {
+        let mut b = Vec::with_capacity(COPY_BUFFER + 4096);
+        b.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        b.extend_from_slice(&0i32.to_be_bytes()); // flags
+        b.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+        CopyRows(b)
+    }
+
+    /// Starts a row of `fields` fields.
+    pub(crate) fn row(&mut self, fields: i16) {
+        self.0.extend_from_slice(&fields.to_be_bytes());
+    }
+
+    pub(crate) fn text(&mut self, v: Option<&str>) {
+        match v {
+            Some(t) => {
+                self.0.extend_from_slice(&(t.len() as i32).to_be_bytes());
+                self.0.extend_from_slice(t.as_bytes());
+            }
+            None => self.0.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+
+    /// A UUID as the text the TEXT id columns hold.
+    pub(crate) fn id(&mut self, id: uuid::Uuid) {
+        let mut s = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        self.text(Some(id.hyphenated().encode_lower(&mut s)));
+    }
+
+    pub(crate) fn int(&mut self, v: Option<i64>) {
+        match v {
+            Some(n) => {
+                self.0.extend_from_slice(&8i32.to_be_bytes());
+                self.0.extend_from_slice(&n.to_be_bytes());
+            }
+            None => self.0.extend_from_slice(&(-1i32).to_be_bytes()),
         }
     }
 }

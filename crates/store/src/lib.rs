@@ -16,7 +16,6 @@ use portcullis_domain::{
     Millis, Registration, Role, Scope, Store, StoreError, StoreResult, StoredUser, Tenant, User,
 };
 use portcullis_hash::Credential;
-use serde_json::Value;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -179,12 +178,7 @@ fn scope_param(scope: Scope) -> Option<String> {
 
 /// The user's body as stored: registrations and memberships live in their own tables.
 fn user_body(u: &User) -> String {
-    let mut v = serde_json::to_value(u).expect("users serialize");
-    if let Value::Object(m) = &mut v {
-        m.remove("registrations");
-        m.remove("memberships");
-    }
-    v.to_string()
+    portcullis_domain::import::user_body(u)
 }
 
 impl SqlStore {
@@ -628,6 +622,7 @@ impl Store for SqlStore {
                 "DELETE FROM registrations WHERE tenant_id = $1",
                 "DELETE FROM refresh_tokens WHERE tenant_id = $1",
                 "DELETE FROM change_password_ids WHERE tenant_id = $1",
+                "DELETE FROM two_factor_rows WHERE tenant_id = $1",
                 "DELETE FROM oauth_codes WHERE tenant_id = $1",
                 "DELETE FROM sso_sessions WHERE tenant_id = $1",
             ],
@@ -1171,9 +1166,9 @@ impl Store for SqlStore {
 
     async fn import_users(
         &self,
-        created: &[StoredUser],
+        created: &[portcullis_domain::import::NewUserRow],
         updated: &[StoredUser],
-        events: &[Event],
+        events: &[portcullis_domain::event::EventText],
         job: Option<&JobClaim>,
     ) -> StoreResult<()> {
         self.write_import(created, updated, events, job).await

@@ -5,9 +5,10 @@
 use super::{backend, Arg, Row, SqlStore};
 use crate::db::Db;
 use crate::lite::Step;
+use crate::Dialect;
 use portcullis_domain::{
     AttemptCount, AttemptsBack, LoginLocks, Millis, RefreshTokens, SessionStore, StoreResult,
-    StoredKey, StoredRefreshToken,
+    StoredKey, StoredRefreshToken, TwoFactorRow,
 };
 use uuid::Uuid;
 
@@ -34,6 +35,19 @@ fn key_of(row: &Row) -> StoreResult<StoredKey> {
         expires_instant: row.get("expires_instant")?,
     })
 }
+
+fn two_factor_of(row: &Row) -> StoreResult<TwoFactorRow> {
+    Ok(TwoFactorRow {
+        key: text(row, "token_key")?,
+        kind: text(row, "kind")?,
+        tenant_id: uuid(row, "tenant_id")?,
+        user_id: uuid(row, "user_id")?,
+        expires_instant: int(row, "expires_instant")?,
+        data: text(row, "data")?,
+    })
+}
+
+const TWO_FACTOR_COLUMNS: &str = "token_key, kind, tenant_id, user_id, expires_instant, data";
 
 fn refresh_of(row: &Row) -> StoreResult<StoredRefreshToken> {
     Ok(StoredRefreshToken {
@@ -432,6 +446,110 @@ impl SessionStore for SqlStore {
         Ok(LoginLocks {
             locked_until: row.get("until_instant")?,
         })
+    }
+
+    async fn insert_two_factor_row(&self, r: &TwoFactorRow) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                &format!(
+                    "INSERT INTO two_factor_rows ({TWO_FACTOR_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_key) DO NOTHING"
+                ),
+                args![
+                    r.key.clone(),
+                    r.kind.clone(),
+                    r.tenant_id.to_string(),
+                    r.user_id.to_string(),
+                    r.expires_instant,
+                    r.data.clone(),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn two_factor_row(
+        &self,
+        key: &str,
+        kind: &str,
+        now: Millis,
+    ) -> StoreResult<Option<TwoFactorRow>> {
+        let rows = self
+            .db
+            .read(
+                &format!(
+                    "SELECT {TWO_FACTOR_COLUMNS} FROM two_factor_rows \
+                     WHERE token_key = $1 AND kind = $2 AND expires_instant > $3"
+                ),
+                args![key.to_string(), kind.to_string(), now],
+            )
+            .await?;
+        rows.first().map(two_factor_of).transpose()
+    }
+
+    async fn take_two_factor_row(
+        &self,
+        key: &str,
+        kind: &str,
+        now: Millis,
+    ) -> StoreResult<Option<TwoFactorRow>> {
+        let rows = self
+            .db
+            .write_returning(
+                &format!(
+                    "DELETE FROM two_factor_rows WHERE token_key = $1 AND kind = $2 \
+                     AND expires_instant > $3 RETURNING {TWO_FACTOR_COLUMNS}"
+                ),
+                args![key.to_string(), kind.to_string(), now],
+            )
+            .await?;
+        rows.first().map(two_factor_of).transpose()
+    }
+
+    async fn delete_two_factor_rows(&self, user: Uuid, kind: &str) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM two_factor_rows WHERE user_id = $1 AND kind = $2",
+            args![user.to_string(), kind.to_string()],
+        )
+        .await
+    }
+
+    async fn set_two_factor(
+        &self,
+        user: Uuid,
+        two_factor: &str,
+        enrolled: bool,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let body = match (self.dialect, enrolled) {
+            (Dialect::Sqlite, false) => {
+                "json_set(body, '$.twoFactor', json($2), '$.lastUpdateInstant', $3)"
+            }
+            (Dialect::Sqlite, true) => {
+                "json_remove(json_set(body, '$.twoFactor', json($2), '$.lastUpdateInstant', $3), \
+                 '$.data.twoFactorEnrolmentRequired')"
+            }
+            (Dialect::Postgres, false) => {
+                "(body::jsonb || jsonb_build_object('twoFactor', ($2)::jsonb, \
+                 'lastUpdateInstant', $3::bigint))::text"
+            }
+            (Dialect::Postgres, true) => {
+                "((body::jsonb || jsonb_build_object('twoFactor', ($2)::jsonb, \
+                 'lastUpdateInstant', $3::bigint)) #- '{data,twoFactorEnrolmentRequired}')::text"
+            }
+        };
+        let n = self
+            .exec(
+                &format!("UPDATE users SET body = {body} WHERE id = $1"),
+                args![user.to_string(), two_factor.to_string(), now],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn delete_expired_two_factor_rows(&self, now: Millis) -> StoreResult<u64> {
+        self.delete_expired("two_factor_rows", "token_key", "expires_instant", now)
+            .await
     }
 
     async fn delete_expired_refresh_tokens(&self, now: Millis) -> StoreResult<u64> {

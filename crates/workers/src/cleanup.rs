@@ -1,5 +1,6 @@
 //! `cleanup`: deletes rows no request can use any more, at start and then every interval:
-//! expired refresh tokens, change-password ids, OAuth codes and SSO sessions, and login-attempt counts and locks whose
+//! expired refresh tokens, change-password ids, OAuth codes and SSO sessions, two-factor rows (pending
+//! logins, trusted computers, emailed and used codes), and login-attempt counts and locks whose
 //! window has ended. Each is a set-based delete in the store; two nodes sweeping at once delete
 //! each row once, so nodes need no claim for it.
 
@@ -22,6 +23,7 @@ struct Swept {
     change_password_ids: u64,
     oauth: u64,
     login_attempts: u64,
+    two_factor: u64,
 }
 
 impl Cleanup {
@@ -43,6 +45,7 @@ impl Cleanup {
             change_password_ids: self.store.delete_expired_change_password_ids(now).await?,
             oauth: self.store.delete_expired_oauth_rows(now).await?,
             login_attempts: self.store.delete_ended_login_attempts(now).await?,
+            two_factor: self.store.delete_expired_two_factor_rows(now).await?,
         })
     }
 }
@@ -62,6 +65,7 @@ impl Worker for Cleanup {
                         change_password_ids = s.change_password_ids,
                         oauth_codes_and_sessions = s.oauth,
                         login_attempts = s.login_attempts,
+                        two_factor = s.two_factor,
                         "cleanup: expired rows deleted"
                     ),
                     Err(e) => tracing::warn!(worker = NAME, error = %e, "cleanup: the sweep failed; the next one tries again"),

@@ -3,13 +3,13 @@
 
 use super::wrap;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{parse_json, uuid, Caller, JsonBody, PathId, QueryParams, RawBody};
+use crate::extract::{parse_json, uuid, Caller, ImportJson, PathId, QueryParams, RawBody};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use portcullis_domain::{BulkDeleteRequest, Errors, ImportRequest, JobInput};
+use portcullis_domain::{BulkDeleteRequest, Errors, JobInput};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -18,14 +18,18 @@ use uuid::Uuid;
 /// plaintext passwords on the pool, then one transaction. Success is a 200 with an empty body, as
 /// FusionAuth answers: its documented curl loop compares the body and status code to `200`.
 /// With `upsert` (ours) the answer counts them: `{"usersCreated": n, "usersUpdated": m}`.
+///
+/// The body is read as a stream within the node's import budget ([`ImportJson`]): a request the
+/// node cannot hold now is a 503 with `Retry-After`.
 pub async fn import(
     State(s): State<AppState>,
     c: Caller,
-    JsonBody(req): JsonBody<ImportRequest>,
+    ImportJson { body, share }: ImportJson,
 ) -> ApiResult<Response> {
-    let upsert = req.upsert;
-    let summary = s.identity.import_users(c.scope, req).await?;
-    Ok(if upsert {
+    let summary = s.identity.import_json(c.scope, body).await;
+    drop(share);
+    let summary = summary?;
+    Ok(if summary.upsert {
         Json(summary).into_response()
     } else {
         StatusCode::OK.into_response()
@@ -93,17 +97,11 @@ pub async fn queue_job(
                 .await?
         }
         None => {
-            let request: ImportRequest = parse_json(&bytes)?;
             // The body parsed as JSON, so it is UTF-8.
             let text = String::from_utf8_lossy(&bytes).into_owned();
+            drop(bytes);
             s.identity
-                .queue_import_job(
-                    c.scope,
-                    JobInput::Body {
-                        request: &request,
-                        text,
-                    },
-                )
+                .queue_import_job(c.scope, JobInput::Body(text))
                 .await?
         }
     };

@@ -4,7 +4,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{uuid, Caller, JsonBody, PathName, QueryParams};
 use crate::wire::{
     ChangePasswordRequired, ForgotPasswordResponse, ImportRefreshTokensRequest, LockedBody,
-    LoginResponse, PublicKeys, RefreshRequest, RefreshResponse, ValidateResponse,
+    LoginResponse, PublicKeys, RefreshRequest, RefreshResponse, TwoFactorMethodView,
+    TwoFactorRequiredBody, ValidateResponse,
 };
 use crate::AppState;
 use axum::extract::State;
@@ -24,19 +25,26 @@ fn tokens_json(t: &Tokens) -> LoginResponse {
         token_expiration_instant: t.token.as_ref().and(t.token_expiration_instant),
         refresh_token: t.refresh_token.clone(),
         refresh_token_id: t.refresh_token.as_ref().and(t.refresh_token_id),
+        two_factor_trust_id: t.two_factor_trust_id.clone(),
         user: t.user.redacted(),
     }
 }
 
 /// `POST /api/login`: 200, 202 (not registered for the application), 203 (change password
-/// first), 212 (email not verified, when the tenant verifies emails), 404 (unknown user or wrong password, alike), 409 (inactive), 410 (expired), 423
-/// (locked after failed attempts), 400, 503 (hashing pool full).
+/// first), 212 (email not verified, when the tenant verifies emails), 242 (a second factor is
+/// needed: `twoFactorId` and the methods), 404 (unknown user or wrong password, alike), 409
+/// (inactive), 410 (expired), 423 (locked after failed attempts), 400, 503 (hashing pool full).
 pub async fn login(
     State(s): State<AppState>,
     c: Caller,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> ApiResult<Response> {
-    let answer = match s.sessions.login(c.scope, req).await? {
+    Ok(login_answer(s.sessions.login(c.scope, req).await?))
+}
+
+/// The HTTP answer of a login outcome (the Login API's and the two-factor login's).
+pub(crate) fn login_answer(outcome: LoginOutcome) -> Response {
+    match outcome {
         LoginOutcome::Success(t) => (StatusCode::OK, Json(tokens_json(&t))).into_response(),
         LoginOutcome::NotRegistered(t) => {
             (StatusCode::ACCEPTED, Json(tokens_json(&t))).into_response()
@@ -57,12 +65,28 @@ pub async fn login(
         LoginOutcome::Inactive => StatusCode::CONFLICT.into_response(),
         LoginOutcome::Expired => StatusCode::GONE.into_response(),
         LoginOutcome::Locked { until } => locked(until),
-    };
-    Ok(answer)
+        LoginOutcome::TwoFactorRequired(p) => (
+            StatusCode::from_u16(242).expect("a valid status"),
+            Json(TwoFactorRequiredBody {
+                two_factor_id: p.two_factor_id,
+                methods: p
+                    .methods
+                    .iter()
+                    .map(|m| TwoFactorMethodView {
+                        id: m.get("id").and_then(Value::as_str).unwrap_or("").into(),
+                        method: m.get("method").and_then(Value::as_str).unwrap_or("").into(),
+                        email: m.get("email").and_then(Value::as_str).map(str::to_string),
+                    })
+                    .collect(),
+                two_factor_enrolment_required: p.enrolment_required,
+            }),
+        )
+            .into_response(),
+    }
 }
 
 /// 423 with FusionAuth's error body and the lock's end.
-fn locked(until: portcullis_domain::Millis) -> Response {
+pub(crate) fn locked(until: portcullis_domain::Millis) -> Response {
     let errors = Errors::default().general(
         "[LoginLocked]",
         "Too many failed logins: login is locked until lockExpirationInstant (epoch milliseconds).",

@@ -11,6 +11,7 @@ pub mod login;
 pub mod status;
 pub mod tenant;
 pub mod theme;
+pub mod two_factor;
 pub mod user;
 pub mod webhook;
 

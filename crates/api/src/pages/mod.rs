@@ -26,11 +26,13 @@ use serde::Deserialize;
 
 mod account;
 mod theme;
+mod two_factor;
 pub use account::{
     forgot, forgot_post, register, register_post, reset_password, reset_password_post,
 };
 pub use theme::check_theme;
 use theme::{default_look, look_for, Look};
+pub use two_factor::{enrol_post as two_factor_enrol_post, two_factor_post, TRUST_COOKIE};
 
 /// The SSO session's cookie.
 pub const SSO_COOKIE: &str = "portcullis_sso";
@@ -564,6 +566,7 @@ pub async fn authorize_post(
                 application_id: Some(auth.client_id()),
                 ip_address: None,
                 no_jwt: true,
+                two_factor_trust_id: cookie(&headers, TRUST_COOKIE),
             },
         )
         .await;
@@ -612,6 +615,9 @@ pub async fn authorize_post(
             return state(&look, StatusCode::FORBIDDEN, "cannot_sign_in", app)
         }
         Ok(LoginOutcome::Locked { .. }) => return state(&look, StatusCode::LOCKED, "locked", app),
+        Ok(LoginOutcome::TwoFactorRequired(pending)) => {
+            return two_factor::step_page(&s, &look, &headers, &auth, &pending, &login_id)
+        }
         Err(Error::NotFound) | Err(Error::Invalid(_)) => return wrong(&s),
         Err(e) => return unavailable(&look, &auth, e),
     };

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 /// The theme API's template names (FusionAuth's where a page matches one) and the file each
 /// overrides.
-pub const TEMPLATES: [(&str, &str, &str); 8] = [
+pub const TEMPLATES: [(&str, &str, &str); 10] = [
     ("base", "base.html", include_str!("templates/base.html")),
     (
         "errors",
@@ -42,6 +42,16 @@ pub const TEMPLATES: [(&str, &str, &str); 8] = [
         "passwordChange",
         "change_password.html",
         include_str!("templates/change_password.html"),
+    ),
+    (
+        "oauth2TwoFactor",
+        "two_factor.html",
+        include_str!("templates/two_factor.html"),
+    ),
+    (
+        "oauth2TwoFactorEnable",
+        "two_factor_enrol.html",
+        include_str!("templates/two_factor_enrol.html"),
     ),
     (
         "message",

@@ -25,6 +25,7 @@ portcullis_store::on_both_backends!(
     import_records_one_user_bulk_create_event_without_secrets,
     appended_events_read_back_newest_first_by_tenant_and_type,
     a_hash_costlier_than_the_tenant_allows_is_named_by_index_until_the_limit_is_raised,
+    concurrent_imports_beyond_the_budget_are_told_to_retry_and_the_others_land,
 );
 
 const APP: &str = "00000000-0000-0000-0000-000000000002";
@@ -901,4 +902,80 @@ async fn a_hash_costlier_than_the_tenant_allows_is_named_by_index_until_the_limi
             .credential
             .unwrap();
     assert_eq!((c.scheme.as_str(), c.factor), ("pbkdf2", 10_000_000));
+}
+
+/// Eight maximal imports at once on a node whose budget holds two: each answer is a success or
+/// a 503 with `Retry-After` and a general error, the refused ones wrote nothing, and sent again
+/// they all land.
+async fn concurrent_imports_beyond_the_budget_are_told_to_retry_and_the_others_land(b: Backend) {
+    let per = 2_000;
+    let body = |k: usize| {
+        let users: Vec<Value> = (0..per)
+            .map(|i| {
+                json!({"email": format!("c{k}-{i}@example.com"), "encryptionScheme": "bcrypt",
+                       "password": "$2y$10$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e",
+                       "data": {"legacyId": i, "plan": "gold"}})
+            })
+            .collect();
+        serde_json::to_vec(&json!({ "users": users })).unwrap()
+    };
+    let bodies: Vec<Vec<u8>> = (0..8).map(body).collect();
+    let largest = bodies.iter().map(Vec::len).max().unwrap();
+    let s = Server::start_with(
+        b,
+        Setup {
+            import_budget: Some(2 * largest),
+            ..Setup::default()
+        },
+    )
+    .await;
+    let send = |k: usize| {
+        s.req("POST", "/api/user/import")
+            .header("Content-Type", "application/json")
+            .body(bodies[k].clone())
+            .send()
+    };
+    let answers = futures_util::future::join_all((0..8).map(send)).await;
+    let mut refused = Vec::new();
+    for (k, a) in answers.into_iter().enumerate() {
+        let a = a.unwrap();
+        match a.status().as_u16() {
+            200 => {}
+            503 => {
+                let after: u64 = a.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(after >= 1);
+                let json: Value = a.json().await.unwrap();
+                assert_eq!(json["generalErrors"][0]["code"], "[Busy]", "{json}");
+                refused.push(k);
+            }
+            other => panic!("import {k} answered {other}: {}", a.text().await.unwrap()),
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "eight imports at once fit a budget of two"
+    );
+    assert!(refused.len() < 8, "at least one import ran");
+    for k in refused {
+        // Nothing of a refused import was written: sent again, all of its users are new.
+        let a = send(k).await.unwrap();
+        assert_eq!(a.status().as_u16(), 200, "{}", a.text().await.unwrap());
+    }
+    let stored =
+        s.db.store
+            .find_users(
+                Uuid::parse_str(&s.default_tenant().await).unwrap(),
+                &[],
+                &(0..8)
+                    .flat_map(|k| (0..per).map(move |i| format!("c{k}-{i}@example.com")))
+                    .collect::<Vec<_>>(),
+                &[],
+            )
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), 8 * per);
 }

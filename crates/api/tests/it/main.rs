@@ -19,3 +19,5 @@ mod service;
 mod support;
 mod tokens;
 mod webhooks;
+mod two_factor;
+mod two_factor_pages;

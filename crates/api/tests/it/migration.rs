@@ -42,7 +42,7 @@ portcullis_store::on_both_backends!(
 
 /// A legacy user: password, and the profile the legacy system answers.
 #[derive(Clone)]
-struct LegacyAccount {
+pub(crate) struct LegacyAccount {
     password: String,
     profile: Value,
 }
@@ -51,9 +51,9 @@ struct LegacyAccount {
 /// `/broken`, a slow `/slow` and a garbled `/garbage`. Counts every request it gets.
 #[derive(Clone, Default)]
 pub(crate) struct Legacy {
-    accounts: Arc<Mutex<HashMap<String, LegacyAccount>>>,
+    pub(crate) accounts: Arc<Mutex<HashMap<String, LegacyAccount>>>,
     calls: Arc<AtomicUsize>,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Legacy {
@@ -152,7 +152,7 @@ impl Legacy {
     }
 }
 
-async fn connector(s: &Server, body: Value) -> String {
+pub(crate) async fn connector(s: &Server, body: Value) -> String {
     let a = s
         .call("POST", "/api/connector", json!({ "connector": body }))
         .await;

@@ -226,7 +226,7 @@ async fn users_support_every_verb_and_every_lookup(b: Backend) {
             "email": "Jane@Example.com", "username": "jane", "firstName": "Jane", "lastName": "Doe",
             "birthDate": "1990-04-23", "mobilePhone": "+15555550100", "timezone": "Europe/Paris",
             "preferredLanguages": ["fr", "en"], "data": {"original_user_id": 42}, "imageUrl": "https://x/y.png",
-            "twoFactor": {"methods": [{"id": "m1", "method": "authenticator", "secret": "S3CR3T"}], "recoveryCodes": ["abc"]}
+            "twoFactor": {"methods": [{"id": "m1", "method": "authenticator", "secret": "UzNDUjNUUzNDUjNUUzNDUjNU"}], "recoveryCodes": ["abc"]}
         }}))
         .await;
     assert_eq!(c.status, 200, "{c:?}");

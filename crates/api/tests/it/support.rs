@@ -2,6 +2,7 @@
 
 use portcullis_api::metrics::Metrics;
 use portcullis_api::{ApiConfig, AppState, Background};
+use portcullis_domain::two_factor::TwoFactorKeys;
 use portcullis_domain::{reset_queue, ApiKey, Identity, Sessions};
 use portcullis_hash::HashPool;
 use portcullis_store::testing::{Backend, TestDb};
@@ -54,6 +55,8 @@ pub struct Setup {
     /// Whether the server knows its own URL as its public URL (the hosted pages' emailed links
     /// need one).
     pub public_url: bool,
+    /// The node's import budget in bytes, with no wait (the tests' servers have none).
+    pub import_budget: Option<usize>,
     /// How the webhooks worker delivers (tests: short waits, see [`test_webhook_settings`]).
     pub webhooks: WebhookSettings,
 }
@@ -81,6 +84,7 @@ impl Default for Setup {
             run_jobs: true,
             public_url: false,
             webhooks: test_webhook_settings(),
+            import_budget: None,
         }
     }
 }
@@ -100,7 +104,14 @@ impl Server {
                 metrics.registry(),
             ))))
             .with_mailer(Arc::new(portcullis_mail::Smtp))
-            .with_webhook_sender(portcullis_connect::webhooks::sender());
+            .with_webhook_sender(portcullis_connect::webhooks::sender())
+            .with_two_factor_keys(Arc::new(TwoFactorKeys::generate().0));
+        let identity = match setup.import_budget {
+            Some(bytes) => identity.with_import_budget(
+                portcullis_domain::import::ImportBudget::new(bytes, std::time::Duration::ZERO),
+            ),
+            None => identity,
+        };
         identity.ensure_defaults().await.unwrap();
         let key = identity
             .create_api_key(None, None, ApiKey::default())

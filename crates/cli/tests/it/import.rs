@@ -136,3 +136,94 @@ done
     assert_eq!(user_status(&s, "loop1@example.com"), 200);
     assert_eq!(user_status(&s, "loop2@example.com"), 200);
 }
+
+/// A field of `/proc/PID/status` in bytes (`VmHWM`, the peak resident memory; `VmRSS`).
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib * 1024
+}
+
+fn create(s: &Server, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{}{path}", s.url))
+        .header("Authorization", &s.api_key)
+        .json(&body)
+        .send()
+        .unwrap();
+    assert!(res.status().is_success(), "{path}: {}", res.status());
+    res.json().unwrap()
+}
+
+/// One request of 200,000 realistic users (registrations, a membership, `data`, bcrypt
+/// hashes): the server's peak resident memory, start-up included, stays under three times the
+/// request's body.
+#[test]
+#[ignore = "not held yet: the import peaks at about 7.5 times its body, since the rows it holds \
+            until the write (the stored form, with ids and instants) are 2.6 times the request; \
+            holding 3 times needs the rows written while the request is parsed"]
+fn an_import_of_200000_users_peaks_under_three_times_its_body() {
+    let s = Server::start(Backend::Sqlite);
+    let app = create(
+        &s,
+        "/api/application",
+        json!({"application": {"name": "Shop", "roles": [{"name": "member"}]}}),
+    )["application"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let group = create(&s, "/api/group", json!({"group": {"name": "Customers"}}))["group"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let users: Vec<_> = (0..200_000)
+        .map(|i| {
+            json!({
+                "email": format!("user{i}@legacy.example.com"), "username": format!("user{i}"),
+                "firstName": "Legacy", "lastName": format!("User {i}"), "verified": true,
+                "encryptionScheme": "bcrypt",
+                "password": "$2y$10$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e",
+                "data": {"original_user_id": i, "plan": "gold", "signup_source": "web"},
+                "registrations": [{"applicationId": app, "roles": ["member"]}],
+                "memberships": [{"groupId": group}]
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({ "users": users })).unwrap();
+    drop(users);
+    let size = body.len() as u64;
+    let res = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(900))
+        .build()
+        .unwrap()
+        .post(format!("{}/api/user/import", s.url))
+        .header("Authorization", &s.api_key)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200, "{}", res.text().unwrap());
+    let peak = proc_status_bytes(s.pid(), "VmHWM");
+    let mib = |b: u64| b / (1024 * 1024);
+    assert!(
+        peak < 3 * size,
+        "peak resident memory {} MiB for a body of {} MiB: over three times the body",
+        mib(peak),
+        mib(size)
+    );
+    eprintln!(
+        "200,000 users: body {} MiB, server peak {} MiB ({:.2}x), resident after {} MiB",
+        mib(size),
+        mib(peak),
+        peak as f64 / size as f64,
+        mib(proc_status_bytes(s.pid(), "VmRSS"))
+    );
+}

@@ -337,13 +337,18 @@ def cred(pw, alg, iters, dk):
     return {"type": "password", "createdDate": 1700000000000,
             "secretData": json.dumps({"value": base64.b64encode(h).decode(), "salt": base64.b64encode(salt).decode(), "additionalParameters": {}}),
             "credentialData": json.dumps({"hashIterations": iters, "algorithm": "pbkdf2-" + alg, "additionalParameters": {}})}
+def otp(secret):
+    return {"type": "otp", "userLabel": "phone", "createdDate": 1700000000000,
+            "secretData": json.dumps({"value": secret}),
+            "credentialData": json.dumps({"subType": "totp", "digits": 6, "counter": 0, "period": 30, "algorithm": "HmacSHA1"})}
 realm = {"realm": "acme", "users": [
   {"id": "0b9f5c1e-2d3a-4b6c-8e7f-9a0b1c2d3e4f", "createdTimestamp": 1700000000000, "username": "kc-user", "enabled": True,
    "emailVerified": True, "firstName": "Kay", "lastName": "See", "email": "kay@acme.example",
-   "credentials": [cred("kay-pass-1", "sha256", 27500, 64)], "realmRoles": ["default-roles-acme", "manager"],
+   "credentials": [cred("kay-pass-1", "sha256", 27500, 64), otp("Kx2mP9qRt7vW3yZa5bC8")], "realmRoles": ["default-roles-acme", "manager"],
    "clientRoles": {"portal": ["viewer"]}, "groups": ["/staff"]},
   {"id": "1c0a6d2f-3e4b-4c7d-9f8a-0b1c2d3e4f5a", "createdTimestamp": 1700000001000, "username": "kc-two", "enabled": True,
-   "email": "two@acme.example", "credentials": [cred("two-pass-2", "sha512", 210000, 64)], "realmRoles": []}]}
+   "email": "two@acme.example", "credentials": [cred("two-pass-2", "sha512", 210000, 64)], "realmRoles": [],
+   "requiredActions": ["CONFIGURE_TOTP"]}]}
 json.dump(realm, open(sys.argv[1], "w"))
 "#;
     let st = Command::new("python3")
@@ -354,11 +359,43 @@ json.dump(realm, open(sys.argv[1], "w"))
     let s = Server::start(Backend::Sqlite);
     let out = map_and_import(&s, "keycloak", file.to_str().unwrap(), &[]);
     assert!(out.contains("2 rows into 2 users"), "{out}");
-    assert_eq!(login(&s, "kay@acme.example", "kay-pass-1", None).0, 200);
-    assert_eq!(login(&s, "kc-two", "two-pass-2", None).0, 200);
+    // Kay's authenticator moved over: the password is the first step, pyotp's code (from the
+    // base32 of Keycloak's stored secret, as its QR code carried it) the second.
+    let (status, step) = login(&s, "kay@acme.example", "kay-pass-1", None);
+    assert_eq!(status, 242, "{step}");
+    let code = Command::new("python3")
+        .args([
+            "-c",
+            "import base64, pyotp; print(pyotp.TOTP(base64.b32encode(b'Kx2mP9qRt7vW3yZa5bC8').decode()).now())",
+        ])
+        .output()
+        .unwrap();
+    let code = String::from_utf8(code.stdout).unwrap().trim().to_string();
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/api/two-factor/login", s.url))
+        .header("Authorization", &s.api_key)
+        .json(&json!({"twoFactorId": step["twoFactorId"], "code": code}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // CONFIGURE_TOTP: the right password gives no tokens before enrolment.
+    let (status, two) = login(&s, "kc-two", "two-pass-2", None);
+    assert_eq!(status, 242, "{two}");
+    assert_eq!(two["twoFactorEnrolmentRequired"], true);
     let kay = api(&s, "GET", "/api/user?email=kay@acme.example", json!(null));
     assert_eq!(kay["user"]["id"], "0b9f5c1e-2d3a-4b6c-8e7f-9a0b1c2d3e4f");
     assert_eq!(kay["user"]["data"]["keycloak_groups"], json!(["/staff"]));
+    // The TOTP credential moves over as an authenticator method; its secret never comes back.
+    let methods = &kay["user"]["twoFactor"]["methods"];
+    assert_eq!(methods[0]["method"], "authenticator", "{kay}");
+    assert_eq!(methods[0]["authenticator"]["timeStep"], 30);
+    assert!(!kay.to_string().contains("secret"), "{kay}");
+    assert!(!kay.to_string().contains("Kx2mP9qRt7vW3yZa5bC8"), "{kay}");
+    let two = api(&s, "GET", "/api/user?email=two@acme.example", json!(null));
+    assert_eq!(
+        two["user"]["data"]["twoFactorEnrolmentRequired"], true,
+        "{two}"
+    );
 }
 
 #[test]
@@ -559,4 +596,121 @@ fn auth0_export_joined_with_its_hash_export_signs_in_and_cognito_users_get_no_pa
     assert_eq!(c["user"]["username"], "cog-user-1");
     assert_eq!(c["user"]["birthDate"], "1990-04-05");
     assert_eq!(c["user"]["verified"], true);
+}
+
+/// `--send-set-password-email`: each user mapped without a password gets the set-password email
+/// through the tenant's SMTP once the import is in; its link's id sets a password that signs in,
+/// and a user mapped with a password gets no email.
+#[test]
+fn users_without_passwords_get_a_set_password_email_that_sets_one() {
+    use portcullis_mail::testing::SmtpSink;
+    let smtp = SmtpSink::start();
+    let s = Server::start(Backend::Sqlite);
+    let tenants = api(&s, "GET", "/api/tenant", json!(null));
+    let tenant = tenants["tenants"][0]["id"].as_str().unwrap().to_string();
+    let r = reqwest::blocking::Client::new()
+        .patch(format!("{}/api/tenant/{tenant}", s.url))
+        .header("Authorization", &s.api_key)
+        .json(
+            &json!({"tenant": {"emailConfiguration": {"host": "127.0.0.1", "port": smtp.port,
+            "security": "NONE", "defaultFromEmail": "accounts@shop.example"}}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import bcrypt; print(bcrypt.hashpw(b'kept-pass-1', bcrypt.gensalt(10)).decode())",
+        ])
+        .output()
+        .unwrap();
+    let hash = String::from_utf8(out.stdout).unwrap();
+    let users = dir.path().join("users.ndjson");
+    std::fs::write(
+        &users,
+        format!(
+            "{}\n{}\n",
+            json!({"user_id": "auth0|aaaa00000000000000000001", "email": "kept@auth0.example", "email_verified": true,
+                   "created_at": "2021-03-05T15:30:00.000Z"}),
+            json!({"user_id": "google-oauth2|77", "email": "social@auth0.example", "email_verified": true,
+                   "created_at": "2021-03-05T15:30:00.000Z"})
+        ),
+    )
+    .unwrap();
+    let hashes = dir.path().join("hashes.ndjson");
+    std::fs::write(
+        &hashes,
+        format!(
+            "{}\n",
+            json!({"_id": {"$oid": "aaaa00000000000000000001"}, "email": "kept@auth0.example",
+                   "passwordHash": hash.trim(), "connection": "Username-Password-Authentication"})
+        ),
+    )
+    .unwrap();
+    let out = map_and_import(
+        &s,
+        "auth0",
+        users.to_str().unwrap(),
+        &[
+            "--auth0-hashes",
+            hashes.to_str().unwrap(),
+            "--send-set-password-email",
+        ],
+    );
+    assert!(out.contains("Sent 1 set-password emails."), "{out}");
+
+    // The mail worker sends after the request that queued the email has answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mail = loop {
+        let found = smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.contains("social@auth0.example"));
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no set-password email arrived:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        !smtp
+            .messages()
+            .iter()
+            .any(|m| m.contains("kept@auth0.example")),
+        "a user with a password got a set-password email"
+    );
+    // The link's id, undoing quoted-printable soft breaks.
+    let body = mail.replace("=\r\n", "").replace("=\n", "");
+    let at = body
+        .find("/password/change/")
+        .unwrap_or_else(|| panic!("no set-password link in:\n{body}"))
+        + "/password/change/".len();
+    let id: String = body[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert!(id.len() >= 16, "{id:?} in:\n{body}");
+
+    assert_eq!(
+        login(&s, "social@auth0.example", "chosen-pass-1", None).0,
+        404
+    );
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/api/user/change-password/{id}", s.url))
+        .json(&json!({"password": "chosen-pass-1"}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        login(&s, "social@auth0.example", "chosen-pass-1", None).0,
+        200
+    );
+    assert_eq!(login(&s, "kept@auth0.example", "kept-pass-1", None).0, 200);
 }

@@ -42,7 +42,12 @@ fn run_oidc_tests(backend: Backend) {
     let mut cmd = Command::new(crate::support::binary());
     cmd.args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
         .args(["--public-url", &format!("http://127.0.0.1:{port}")])
-        .args(["--database", db.url()]);
+        .args(["--database", db.url()])
+        // PostgreSQL makes no key of its own: authenticator secrets need one given.
+        .args([
+            "--two-factor-key",
+            "b2lkYy10ZXN0LXR3by1mYWN0b3Ita2V5LTMyLWJ5dGU=",
+        ]);
     let server = Server::start_from(cmd, db);
     let output_dir = workspace_root()
         .join("target/ci-output")
@@ -76,7 +81,7 @@ fn run_oidc_tests(backend: Backend) {
     };
     let (passed, failed) = (count("pass "), count("fail "));
     assert!(
-        ok && failed == Some(0) && passed.is_some_and(|n| n >= 13),
+        ok && failed == Some(0) && passed.is_some_and(|n| n >= 14),
         "the OpenID Connect tests failed against portcullis serve ({backend:?}); passed \
          {passed:?}, failed {failed:?}\n--- node output ---\n{output}\n--- server log ---\n{}",
         server.log()

@@ -96,6 +96,43 @@ fn an_invalid_config_file_stops_start_up_with_a_clear_message() {
 }
 
 #[test]
+fn a_two_factor_key_is_made_next_to_a_sqlite_database_and_a_bad_one_stops_start_up() {
+    let mut s = Server::start(Backend::Sqlite);
+    let file = format!(
+        "{}.two-factor-key",
+        s.database_url().trim_start_matches("sqlite://")
+    );
+    let key = std::fs::read_to_string(&file).expect("the key file is made on first start");
+    assert_eq!(key.trim().len(), 44, "base64 of 32 bytes");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner reads the key");
+    }
+    assert!(s.log().contains("two-factor key made"), "{}", s.log());
+    assert!(!s.log().contains(key.trim()), "the key is never logged");
+    let (status, body) = get(&format!("{}/api/two-factor/secret", s.url), &s.api_key);
+    assert_eq!(status, 200, "{}", s.log());
+    assert!(body["secretBase32Encoded"].is_string());
+    s.terminate();
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("k.db").display());
+    let (ok, out) = run_with_timeout(
+        Command::new(binary())
+            .args(["serve", "--bind", "127.0.0.1:0", "--database", &db])
+            .env("PORTCULLIS_TWO_FACTOR_KEY", "c2hvcnQ="),
+        Duration::from_secs(10),
+    );
+    assert!(!ok);
+    assert!(
+        out.contains("PORTCULLIS_TWO_FACTOR_KEY") && out.contains("32 bytes"),
+        "{out}"
+    );
+}
+
+#[test]
 fn kickstart_runs_on_first_start_only() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("kickstart.json");

@@ -171,6 +171,10 @@ impl Server {
             .env_remove("PORTCULLIS_CONFIG")
             .env_remove("PORTCULLIS_KICKSTART")
             .env_remove("PORTCULLIS_MAX_BODY_BYTES")
+            .env_remove("PORTCULLIS_TWO_FACTOR_KEY")
+            .env_remove("PORTCULLIS_TWO_FACTOR_OLD_KEYS")
+            .env_remove("PORTCULLIS_MAX_IMPORT_BYTES")
+            .env_remove("PORTCULLIS_IMPORT_BUDGET_BYTES")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -230,6 +234,11 @@ impl Server {
     /// Everything the server printed so far (stdout and stderr), for failure messages.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The server's process id, to read its memory from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The database URL the server uses, for a second node or a CLI command on the same data.

@@ -30,6 +30,8 @@ pub struct Identity {
     legacy: Arc<dyn crate::LegacySystems>,
     mailer: Arc<dyn crate::mail::Mailer>,
     webhook_sender: Arc<dyn crate::webhooks::WebhookSender>,
+    two_factor_keys: Option<Arc<crate::two_factor::TwoFactorKeys>>,
+    import_budget: crate::import::ImportBudget,
 }
 
 /// Applies a JSON merge patch to an entity, reporting a patch that breaks its shape as a field
@@ -76,7 +78,31 @@ impl Identity {
             legacy: Arc::new(crate::migration::connectors::NoLegacySystems),
             mailer: Arc::new(crate::mail::NoMailer),
             webhook_sender: Arc::new(crate::webhooks::NoWebhookSender),
+            two_factor_keys: None,
+            import_budget: Default::default(),
         }
+    }
+
+    /// The same service, sealing two-factor secrets with `keys`.
+    pub fn with_two_factor_keys(mut self, keys: Arc<crate::two_factor::TwoFactorKeys>) -> Self {
+        self.two_factor_keys = Some(keys);
+        self
+    }
+
+    /// The keys two-factor secrets are sealed with, when configured.
+    pub fn two_factor_keys(&self) -> Option<&crate::two_factor::TwoFactorKeys> {
+        self.two_factor_keys.as_deref()
+    }
+
+    /// The same service, holding imports to `budget` bytes in flight on this node.
+    pub fn with_import_budget(mut self, budget: crate::import::ImportBudget) -> Self {
+        self.import_budget = budget;
+        self
+    }
+
+    /// The node's budget of import bytes in flight.
+    pub fn import_budget(&self) -> &crate::import::ImportBudget {
+        &self.import_budget
     }
 
     /// The same service, sending email through `mailer`.

@@ -132,6 +132,12 @@ impl Identity {
         user.tenant_id = Some(tenant);
         let mut errors = Errors::default();
         validate::user(&user, "user", &mut errors);
+        crate::two_factor::seal(
+            &mut user.two_factor,
+            self.two_factor_keys(),
+            "user.twoFactor",
+            &mut errors,
+        );
         self.check_password_rules(tenant, &user, &mut errors)
             .await?;
         self.check_unique(tenant, &user, &mut errors).await?;
@@ -253,6 +259,9 @@ impl Identity {
         }
         new.registrations = old.user.registrations;
         new.memberships = old.user.memberships;
+        // The Two-Factor API owns the methods and recovery codes: an answer carries neither
+        // secrets nor codes, so a body built from one must not overwrite them.
+        new.two_factor = old.user.two_factor;
         new.insert_instant = old.user.insert_instant;
         new.last_login_instant = old.user.last_login_instant;
         new.last_update_instant = Some(now);

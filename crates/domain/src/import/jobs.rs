@@ -25,24 +25,21 @@
 
 use crate::identity::{Identity, Result};
 use crate::model::*;
-use crate::{Error, Errors, ImportJob, ImportRequest, JobState, Scope};
+use crate::{Error, Errors, ImportJob, JobState, Scope};
 use std::future::Future;
 use uuid::Uuid;
 
 /// What a job imports.
-pub enum JobInput<'a> {
-    /// The import request, parsed (to check it now) and as the text to store.
-    Body {
-        request: &'a ImportRequest,
-        text: String,
-    },
+pub enum JobInput {
+    /// The import request's JSON text, checked now and stored until the job runs.
+    Body(String),
     /// An absolute path on the server, already checked to be in the allowed directory.
     File(String),
 }
 
 impl Identity {
     /// Queues an import job in the scope's tenant.
-    pub async fn queue_import_job(&self, scope: Scope, input: JobInput<'_>) -> Result<ImportJob> {
+    pub async fn queue_import_job(&self, scope: Scope, input: JobInput) -> Result<ImportJob> {
         let tenant = self.resolve_tenant(scope, None).await?;
         let mut job = ImportJob {
             id: crate::new_id(),
@@ -59,8 +56,10 @@ impl Identity {
             finish_instant: None,
         };
         let body = match input {
-            JobInput::Body { request, text } => {
-                if request.users.is_empty() {
+            JobInput::Body(text) => {
+                // Read as a stream, one user at a time: the text is all this keeps.
+                let flags = super::stream::flags_of_text(&text).map_err(super::invalid_json)?;
+                if flags.users == 0 {
                     return Err(Error::field(
                         "users",
                         "[missing]users",
@@ -68,7 +67,7 @@ impl Identity {
                     ));
                 }
                 let mut errors = Errors::default();
-                for (i, u) in request.users.iter().enumerate() {
+                super::stream::users_of_text(&text, &mut |i, u| {
                     if u.user.password.is_some() && u.encryption_scheme.is_none() {
                         errors.add_field(
                             &format!("users[{i}].password"),
@@ -76,9 +75,10 @@ impl Identity {
                             format!("users[{i}]: a job's body is stored until the job runs, and plaintext passwords are never stored. Send the hash with its encryptionScheme, import these users with POST /api/user/import, or queue a file job."),
                         );
                     }
-                }
+                })
+                .map_err(super::invalid_json)?;
                 errors.into_result()?;
-                job.users_total = Some(request.users.len() as u64);
+                job.users_total = Some(flags.users as u64);
                 Some(text)
             }
             JobInput::File(path) => {
@@ -159,21 +159,31 @@ impl Identity {
             )),
         };
         let outcome = match input {
-            Ok(bytes) => match serde_json::from_slice::<ImportRequest>(&bytes) {
-                Ok(req) => {
-                    job.users_total = Some(req.users.len() as u64);
-                    let claim = JobClaim {
-                        id: job.id,
-                        node: node.to_string(),
-                    };
-                    self.import_users_for(Scope::tenant(job.tenant_id), req, Some(&claim))
-                        .await
+            Ok(bytes) => {
+                let body = super::ImportBody::from(bytes);
+                // The job waits for its share of the node's import budget: the worker runs one
+                // job at a time, so waiting holds nothing up but this node's queue.
+                let _share = self.import_budget().wait_for(body.len()).await;
+                if let Ok(flags) = super::stream::flags(&body) {
+                    job.users_total = Some(flags.users as u64);
                 }
-                Err(e) => Err(Error::general(
-                    "[invalidJSON]",
-                    format!("The job's input is not an import request: {e}."),
-                )),
-            },
+                let claim = JobClaim {
+                    id: job.id,
+                    node: node.to_string(),
+                };
+                self.import_users_for(
+                    Scope::tenant(job.tenant_id),
+                    super::Input::Json(body),
+                    Some(&claim),
+                    &|e| {
+                        Error::general(
+                            "[invalidJSON]",
+                            format!("The job's input is not an import request: {e}."),
+                        )
+                    },
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         match outcome {

@@ -13,11 +13,19 @@
 //! present, so `data` merges key by key), the others are kept; given registrations and
 //! memberships are added or replace the one of the same application or group, the others stay.
 
+pub mod budget;
 pub mod bulk_delete;
 mod check;
 pub mod jobs;
+mod row;
+mod stream;
 mod upsert;
 
+pub use budget::{BudgetShare, ImportBudget};
+pub use row::{user_body, NewUserRow};
+pub use stream::ImportBody;
+
+use crate::event::EventText;
 use crate::identity::{Identity, Result};
 use crate::model::*;
 use crate::{validate, Error, Errors, Event, StoreError};
@@ -101,6 +109,9 @@ impl<'de> Deserialize<'de> for ImportUser {
 pub struct ImportSummary {
     pub users_created: usize,
     pub users_updated: usize,
+    /// Whether the request asked for an upsert (whose answer counts the users).
+    #[serde(skip)]
+    pub upsert: bool,
 }
 
 /// Where a user's credential comes from, once its input is checked.
@@ -133,6 +144,47 @@ fn lookup_username(u: &User) -> Option<String> {
     validate::normalized(&u.username).filter(|n| validate::is_identifier(n, validate::USERNAME_MAX))
 }
 
+/// Where an import's users come from: a parsed request (tools, tests), or a request's JSON read
+/// as a stream (the API and import jobs).
+pub(crate) enum Input {
+    Parsed(ImportRequest),
+    Json(ImportBody),
+}
+
+/// A JSON body that does not parse as an import request: the API's answer to malformed JSON.
+pub fn invalid_json(e: serde_json::Error) -> Error {
+    let what = match e.classify() {
+        serde_json::error::Category::Data => "The JSON does not have the expected shape",
+        _ => "Unable to parse the request body as JSON",
+    };
+    // serde_json's message already ends with "at line L column C".
+    Error::general("[invalidJSON]", format!("{what}: {e}."))
+}
+
+/// The new users an import builds, in the compact form the store writes, each with its index
+/// in the request; plaintext passwords wait beside them until the checks pass.
+#[derive(Default)]
+struct NewRows {
+    rows: Vec<NewUserRow>,
+    order: Vec<usize>,
+    plain: Vec<(usize, Password)>,
+}
+
+impl NewRows {
+    fn push(&mut self, index: usize, user: User, secret: Secret) {
+        let credential = match secret {
+            Secret::None => None,
+            Secret::Hashed(c) => Some(c),
+            Secret::Plain(p) => {
+                self.plain.push((self.rows.len(), p));
+                None
+            }
+        };
+        self.rows.push(NewUserRow::new(&user, credential.as_ref()));
+        self.order.push(index);
+    }
+}
+
 impl Identity {
     /// Imports `req.users` into the scope's tenant, all or nothing.
     pub async fn import_users(
@@ -140,18 +192,42 @@ impl Identity {
         scope: crate::Scope,
         req: ImportRequest,
     ) -> Result<ImportSummary> {
-        self.import_users_for(scope, req, None).await
+        self.import_users_for(scope, Input::Parsed(req), None, &invalid_json)
+            .await
     }
 
-    /// As [`import_users`](Self::import_users), for the import job `job` names when it is one:
-    /// the job's end is written with its users.
+    /// Imports the users of an import request's JSON `body`, all or nothing, reading it as a
+    /// stream: each user is checked and turned into its row as it is parsed, and the body's
+    /// chunks are freed behind the parse. Malformed JSON is an `[invalidJSON]` error.
+    pub async fn import_json(
+        &self,
+        scope: crate::Scope,
+        body: ImportBody,
+    ) -> Result<ImportSummary> {
+        self.import_users_for(scope, Input::Json(body), None, &invalid_json)
+            .await
+    }
+
+    /// The import of `input`; for the import job `job` names when it is one, the job's end is
+    /// written with its users. `json_error` words a body that does not parse.
     pub(crate) async fn import_users_for(
         &self,
         scope: crate::Scope,
-        req: ImportRequest,
+        input: Input,
         job: Option<&jobs::JobClaim>,
+        json_error: &(dyn Fn(serde_json::Error) -> Error + Sync),
     ) -> Result<ImportSummary> {
-        if req.users.is_empty() {
+        let flags = match &input {
+            Input::Parsed(req) => stream::Flags {
+                users: req.users.len(),
+                encryption_scheme: req.encryption_scheme.clone(),
+                factor: req.factor,
+                validate_db_constraints: req.validate_db_constraints,
+                upsert: req.upsert,
+            },
+            Input::Json(body) => stream::flags(body).map_err(json_error)?,
+        };
+        if flags.users == 0 {
             return Err(Error::field(
                 "users",
                 "[missing]users",
@@ -173,11 +249,11 @@ impl Identity {
             .into_iter()
             .filter_map(|g| g.id)
             .collect();
-        let plain_scheme = req
+        let plain_scheme = flags
             .encryption_scheme
             .clone()
             .unwrap_or_else(|| portcullis_hash::DEFAULT_SCHEME.to_string());
-        let upsert = req.upsert;
+        let upsert = flags.upsert;
         // A hash costlier to verify than the tenant allows would make each login attempt
         // against it seconds of CPU: refused here, per user, before anything is written.
         let (encryption, rules) = match self.store().tenant(tenant).await? {
@@ -198,30 +274,62 @@ impl Identity {
             &budget,
             &rules,
             &plain_scheme,
-            req.factor,
+            flags.factor,
             upsert,
             now,
         );
-        let checked: Vec<_> = (req.users.into_iter().enumerate())
-            .map(|(i, input)| check.user(i, input, &mut errors))
-            .collect();
+        // Without upsert each user becomes its row as soon as it is checked, and once a user
+        // failed no more rows are built: the request writes nothing.
+        let mut new = NewRows::default();
+        let mut checked = Vec::new();
+        {
+            let keys = self.two_factor_keys();
+            let mut each = |i: usize, input: ImportUser| {
+                let mut c = check.user(i, input, &mut errors);
+                // Authenticator secrets are sealed and recovery codes hashed before anything
+                // holds them.
+                let tf = &c.user.two_factor;
+                if !tf.methods.is_empty() || !tf.recovery_codes.is_empty() {
+                    crate::two_factor::seal(
+                        &mut c.user.two_factor,
+                        keys,
+                        &format!("users[{i}].twoFactor"),
+                        &mut errors,
+                    );
+                }
+                if upsert {
+                    checked.push(c);
+                } else if errors.is_empty() {
+                    let mut user = c.user;
+                    let has_secret = !matches!(c.secret, Secret::None);
+                    upsert::stamp_new(&mut user, tenant, has_secret, now);
+                    new.push(i, user, c.secret);
+                }
+            };
+            match input {
+                Input::Parsed(req) => {
+                    for (i, u) in req.users.into_iter().enumerate() {
+                        each(i, u);
+                    }
+                }
+                Input::Json(body) => stream::users(body, &mut each).map_err(json_error)?,
+            }
+        }
 
-        // Each user is created, or (upsert) updated over the stored user it matches.
-        let matches = if upsert {
-            self.match_stored(tenant, &checked, &mut errors).await?
+        // Upsert: each user is created, or updated over the stored user it matches.
+        let (updated, updated_secrets) = if upsert {
+            let matches = self.match_stored(tenant, &checked, &mut errors).await?;
+            let plan = upsert::plan(tenant, upsert, now, checked, matches, &mut errors);
+            for ((i, user), secret) in plan.created.into_iter().zip(plan.created_secrets) {
+                new.push(i, user, secret);
+            }
+            (plan.updated, plan.updated_secrets)
         } else {
-            checked.iter().map(|_| None).collect()
+            Default::default()
         };
-        let upsert::Plan {
-            created,
-            mut created_secrets,
-            updated,
-            updated_secrets,
-        } = upsert::plan(tenant, upsert, now, checked, matches, &mut errors);
 
-        if req.validate_db_constraints {
-            self.check_against_store(tenant, &created, &mut errors)
-                .await?;
+        if flags.validate_db_constraints {
+            self.check_against_store(tenant, &new, &mut errors).await?;
         }
         if !errors.is_empty() {
             return Err(Error::Invalid(errors.general(
@@ -230,17 +338,18 @@ impl Identity {
             )));
         }
 
-        let n_created = created.len();
-        created_secrets.extend(updated_secrets);
-        let mut credentials = self
-            .hash_all(&plain_scheme, req.factor, created_secrets)
-            .await?;
-        let updated_credentials = credentials.split_off(n_created);
-        let (order, created_users): (Vec<usize>, Vec<StoredUser>) = created
+        let (plain_rows, mut secrets): (Vec<usize>, Vec<Secret>) = std::mem::take(&mut new.plain)
             .into_iter()
-            .zip(credentials)
-            .map(|((i, user), credential)| (i, StoredUser { user, credential }))
+            .map(|(k, p)| (k, Secret::Plain(p)))
             .unzip();
+        secrets.extend(updated_secrets);
+        let mut credentials = self.hash_all(&plain_scheme, flags.factor, secrets).await?;
+        let updated_credentials = credentials.split_off(plain_rows.len());
+        for (k, c) in plain_rows.into_iter().zip(credentials) {
+            if let Some(c) = c {
+                new.rows[k] = new.rows[k].with_credential(&c);
+            }
+        }
         // A matched user without a new password keeps the stored one.
         let updated_users: Vec<StoredUser> = updated
             .into_iter()
@@ -250,32 +359,25 @@ impl Identity {
                 credential: new.or(old),
             })
             .collect();
-        let events: Vec<Event> = if created_users.is_empty() {
+        let events: Vec<EventText> = if new.rows.is_empty() {
             Vec::new()
         } else {
-            vec![Event::user_bulk_create(
-                tenant,
-                created_users.iter().map(|s| &s.user),
-            )]
+            vec![Event::user_bulk_create(tenant, new.rows.iter())]
         };
         match self
             .store()
-            .import_users(&created_users, &updated_users, &events, job)
+            .import_users(&new.rows, &updated_users, &events, job)
             .await
         {
             Ok(()) => Ok(ImportSummary {
-                users_created: created_users.len(),
+                users_created: new.rows.len(),
                 users_updated: updated_users.len(),
+                upsert,
             }),
             Err(StoreError::Duplicate(_)) => {
                 // A unique index refused the batch: find out who, so the answer is precise.
-                let created: Vec<(usize, User)> = order
-                    .into_iter()
-                    .zip(created_users.into_iter().map(|s| s.user))
-                    .collect();
                 let mut errors = Errors::default();
-                self.check_against_store(tenant, &created, &mut errors)
-                    .await?;
+                self.check_against_store(tenant, &new, &mut errors).await?;
                 Err(Error::Invalid(errors.general(
                     "[ImportRequestFailed]",
                     "Nothing was imported: one or more users already exist (see fieldErrors). Send validateDbConstraints: true to check before writing.",
@@ -285,49 +387,57 @@ impl Identity {
         }
     }
 
-    /// Reports users whose id, email or username is already taken in the store.
+    /// Reports new users whose id, email or username is already taken in the store.
     async fn check_against_store(
         &self,
         tenant: Uuid,
-        users: &[(usize, User)],
+        new: &NewRows,
         errors: &mut Errors,
     ) -> Result<()> {
-        let ids: Vec<Uuid> = users.iter().filter_map(|(_, u)| u.id).collect();
-        let emails: Vec<String> = users.iter().filter_map(|(_, u)| lookup_email(u)).collect();
-        let names: Vec<String> = users
+        let ids: Vec<Uuid> = new.rows.iter().map(|r| r.id).collect();
+        let emails: Vec<String> = new
+            .rows
             .iter()
-            .filter_map(|(_, u)| lookup_username(u))
+            .filter_map(|r| r.email_lower())
+            .filter(|e| validate::is_identifier(e, validate::EMAIL_MAX))
+            .map(str::to_string)
+            .collect();
+        let names: Vec<String> = new
+            .rows
+            .iter()
+            .filter_map(|r| r.username_lower())
+            .filter(|n| validate::is_identifier(n, validate::USERNAME_MAX))
+            .map(str::to_string)
             .collect();
         let taken = self.store().taken(tenant, &ids, &emails, &names).await?;
-        for (i, u) in users {
+        for (i, u) in new.order.iter().zip(&new.rows) {
             let at = format!("users[{i}]");
-            if u.id.is_some_and(|id| taken.ids.contains(&id)) {
+            if taken.ids.contains(&u.id) {
                 errors.add_field(
                     &format!("{at}.id"),
                     "[duplicate]user.id",
-                    format!(
-                        "{at}: a user with the id [{}] already exists.",
-                        u.id.unwrap_or_default()
-                    ),
+                    format!("{at}: a user with the id [{}] already exists.", u.id),
                 );
             }
-            if validate::normalized(&u.email).is_some_and(|e| taken.emails.contains(&e)) {
+            if u.email_lower().is_some_and(|e| taken.emails.contains(e)) {
                 errors.add_field(
                     &format!("{at}.email"),
                     "[duplicate]user.email",
                     format!(
                         "{at}: a user with the email [{}] already exists in the tenant.",
-                        u.email.as_deref().unwrap_or_default()
+                        u.email().unwrap_or_default()
                     ),
                 );
             }
-            if validate::normalized(&u.username).is_some_and(|n| taken.usernames.contains(&n)) {
+            if u.username_lower()
+                .is_some_and(|n| taken.usernames.contains(n))
+            {
                 errors.add_field(
                     &format!("{at}.username"),
                     "[duplicate]user.username",
                     format!(
                         "{at}: a user with the username [{}] already exists in the tenant.",
-                        u.username.as_deref().unwrap_or_default()
+                        u.username().unwrap_or_default()
                     ),
                 );
             }

@@ -182,7 +182,7 @@ impl Identity {
 }
 
 /// Fills what a new user gets from the import: ids, tenant, instants.
-fn stamp_new(user: &mut User, tenant: Uuid, has_secret: bool, now: Millis) {
+pub(super) fn stamp_new(user: &mut User, tenant: Uuid, has_secret: bool, now: Millis) {
     let id = *user.id.get_or_insert_with(crate::new_id);
     for r in &mut user.registrations {
         r.id.get_or_insert_with(crate::new_id);

@@ -38,6 +38,27 @@ impl Identity {
             user.data
                 .insert("twoFactorEnrolmentRequired".into(), json!(true));
         }
+        // The legacy system's second factors are kept, their secrets sealed: a migration that
+        // dropped them would let the user in with a password alone. One that cannot be stored
+        // fails the login instead.
+        let mut errors = crate::Errors::default();
+        crate::two_factor::seal(
+            &mut user.two_factor,
+            self.two_factor_keys(),
+            "user.twoFactor",
+            &mut errors,
+        );
+        if !errors.is_empty() {
+            let what: Vec<String> = errors
+                .field_errors
+                .iter()
+                .flat_map(|(k, v)| v.iter().map(move |e| format!("{k}: {}", e.message)))
+                .collect();
+            return Err(crate::Error::TwoFactorKey(format!(
+                "the legacy user's second factors cannot be stored: {}",
+                what.join("; ")
+            )));
+        }
         user.password_change_required |= lu.password_change_required;
         user.insert_instant = Some(now);
         user.last_update_instant = Some(now);

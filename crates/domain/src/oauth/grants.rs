@@ -293,6 +293,7 @@ impl OAuth {
                     application_id: client.app.id,
                     ip_address: ip.map(str::to_string),
                     no_jwt: true,
+                    two_factor_trust_id: None,
                 },
             )
             .await

@@ -1,6 +1,6 @@
 //! Password login: FusionAuth's outcomes, brute-force locks counted in the store before any
 //! verify, the dummy verify that makes an unknown user cost as much as a wrong password, rehash
-//! on login, and first logins through the legacy systems.
+//! on login, first logins through the legacy systems, and the hand-over to the second factor.
 
 use super::locks::Counted;
 use super::passwords::CHANGE_PASSWORD_ID_MILLIS;
@@ -120,6 +120,22 @@ impl Sessions {
         {
             return Ok(refused);
         }
+        if let Some(pending) = self
+            .two_factor_step(
+                &tenant,
+                &stored.user,
+                req.two_factor_trust_id.as_deref(),
+                req.application_id,
+                ip.as_deref(),
+                refresh_token,
+                now,
+            )
+            .await?
+        {
+            // The password was right: its count starts over; the code step counts its own.
+            self.take_back(&counted).await?;
+            return Ok(LoginOutcome::TwoFactorRequired(pending));
+        }
         self.sign_in(SignIn {
             tenant: &tenant,
             settings: &settings,
@@ -137,7 +153,7 @@ impl Sessions {
 
     /// The active application a login names, if any; another tenant's, an inactive or an
     /// unknown one is a 400 on `applicationId`.
-    async fn login_application(
+    pub(super) async fn login_application(
         &self,
         tenant: Uuid,
         application: Option<Uuid>,
@@ -159,7 +175,7 @@ impl Sessions {
     /// enumeration of inactive or expired accounts). An outcome when the login ends here
     /// (inactive, expired, a password change required); a credential rehashed on login is
     /// stored on the way.
-    async fn account_state(
+    pub(super) async fn account_state(
         &self,
         stored: &mut StoredUser,
         upgraded: Option<Credential>,

@@ -1,6 +1,7 @@
 //! Sessions: password login with FusionAuth's outcomes and brute-force locks (`login`), changing
 //! a password (`passwords`), the Key API (`keys`), refresh tokens (`refresh`), and the token
-//! service every part that issues or verifies our tokens uses (`tokens`).
+//! service every part that issues or verifies our tokens uses (`tokens`), and the second factor
+//! of a login with FusionAuth's Two-Factor API (`two_factor`).
 //!
 //! [`Sessions`] sits beside [`Identity`] and uses its store and hashing pool.
 
@@ -11,9 +12,14 @@ mod passwords;
 mod refresh;
 mod sign_in;
 pub mod tokens;
+mod two_factor;
 
 pub use keys::KeyView;
 pub use tokens::{TokenService, DEFAULT_ALGORITHM};
+pub use two_factor::{
+    new_secret as new_two_factor_secret, CodeOutcome, EnableTwoFactorRequest, SendCodeRequest,
+    TwoFactorLoginRequest, TwoFactorPending,
+};
 
 use crate::model::*;
 use crate::{Error, Identity};
@@ -40,6 +46,10 @@ pub struct LoginRequest {
     pub ip_address: Option<String>,
     #[serde(default, rename = "noJWT")]
     pub no_jwt: bool,
+    /// A trust id an earlier two-factor login gave (`trustComputer`): skips the code step until
+    /// it expires.
+    #[serde(default)]
+    pub two_factor_trust_id: Option<String>,
 }
 
 /// What a successful password check gives the caller.
@@ -50,6 +60,8 @@ pub struct Tokens {
     pub token_expiration_instant: Option<Millis>,
     pub refresh_token: Option<String>,
     pub refresh_token_id: Option<Uuid>,
+    /// A two-factor login with `trustComputer`: the id that skips the step next time.
+    pub two_factor_trust_id: Option<String>,
 }
 
 /// Every answer of a login besides 400, 404 (unknown user or wrong password: `Error::NotFound`)
@@ -71,6 +83,8 @@ pub enum LoginOutcome {
     Expired,
     /// 423: too many failed logins, locked until this instant.
     Locked { until: Millis },
+    /// 242: the password is right and a second factor is needed (or must be enrolled first).
+    TwoFactorRequired(TwoFactorPending),
 }
 
 /// FusionAuth's change-password request: `loginId` and `currentPassword` (with an API key), or

@@ -63,6 +63,7 @@ impl Sessions {
             token_expiration_instant: None,
             refresh_token: None,
             refresh_token_id: None,
+            two_factor_trust_id: None,
         };
         if !no_jwt {
             let (jwt, exp) = self

@@ -133,6 +133,25 @@ pub fn check_tenant(tenant: &Tenant, schemes: &portcullis_hash::Registry, errors
         Rule::Int(CHANGE_PASSWORD_ID_TTL_SECONDS),
     );
 
+    for (name, range) in [
+        ("twoFactorIdTimeToLiveInSeconds", TWO_FACTOR_ID_TTL_SECONDS),
+        (
+            "twoFactorTrustIdTimeToLiveInSeconds",
+            TWO_FACTOR_TRUST_TTL_SECONDS,
+        ),
+        (
+            "twoFactorOneTimeCodeIdTimeToLiveInSeconds",
+            TWO_FACTOR_CODE_TTL_SECONDS,
+        ),
+    ] {
+        c.field("externalIdentifierConfiguration", name, Rule::Int(range));
+    }
+    c.field(
+        "multiFactorConfiguration",
+        "loginPolicy",
+        Rule::OneOf(&["Enabled", "Disabled", "Required"]),
+    );
+
     let email = "emailConfiguration";
     c.field(email, "verifyEmail", Rule::Bool);
     c.field(email, "port", Rule::Int(1..=65_535));

@@ -32,6 +32,12 @@ pub const ACCESS_TTL_SECONDS: RangeInclusive<i64> = 1..=31_536_000;
 pub const REFRESH_TTL_MINUTES: RangeInclusive<i64> = 1..=5_256_000;
 /// `externalIdentifierConfiguration.changePasswordIdTimeToLiveInSeconds`: up to a week.
 pub const CHANGE_PASSWORD_ID_TTL_SECONDS: RangeInclusive<i64> = 1..=604_800;
+/// `externalIdentifierConfiguration.twoFactorIdTimeToLiveInSeconds`: up to a day.
+pub const TWO_FACTOR_ID_TTL_SECONDS: RangeInclusive<i64> = 1..=86_400;
+/// `externalIdentifierConfiguration.twoFactorTrustIdTimeToLiveInSeconds`: up to a year.
+pub const TWO_FACTOR_TRUST_TTL_SECONDS: RangeInclusive<i64> = 1..=31_536_000;
+/// `externalIdentifierConfiguration.twoFactorOneTimeCodeIdTimeToLiveInSeconds`: up to an hour.
+pub const TWO_FACTOR_CODE_TTL_SECONDS: RangeInclusive<i64> = 1..=3_600;
 /// `passwordValidationRules.minLength`.
 pub const PASSWORD_MIN_LENGTH: RangeInclusive<i64> = 1..=256;
 /// `passwordValidationRules.maxLength` (and at least `minLength`).
@@ -363,6 +369,70 @@ pub fn change_password_id_ttl_millis(tenant: &Tenant) -> Millis {
         .filter(|s| *s > 0)
         .map_or(600, |s| clamp(s, &CHANGE_PASSWORD_ID_TTL_SECONDS))
         * 1000
+}
+
+/// `tenant.multiFactorConfiguration.loginPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwoFactorPolicy {
+    /// A user with a method enrolled (or asked to enrol) gives a code at login (the default).
+    Enabled,
+    /// Logins never ask for a code.
+    Disabled,
+    /// Every user gives a code; one without a method must enrol first.
+    Required,
+}
+
+/// The tenant's two-factor settings, under FusionAuth's names.
+#[derive(Debug, Clone, Copy)]
+pub struct TwoFactorSettings {
+    pub policy: TwoFactorPolicy,
+    /// How long a `twoFactorId` is good for (default 300 s).
+    pub id_ttl_millis: Millis,
+    /// How long a `twoFactorTrustId` skips the step (default 30 days).
+    pub trust_ttl_millis: Millis,
+    /// How long an emailed code is good for (default 60 s).
+    pub code_ttl_millis: Millis,
+}
+
+impl TwoFactorSettings {
+    pub fn of(tenant: &Tenant) -> Self {
+        let s = &tenant.settings;
+        let ttl = |name: &str, default: i64, range: &RangeInclusive<i64>| {
+            s.get("externalIdentifierConfiguration")
+                .and_then(|v| v.get(name))
+                .and_then(Value::as_i64)
+                .filter(|s| *s > 0)
+                .map_or(default, |v| clamp(v, range))
+                * 1000
+        };
+        let policy = match s
+            .get("multiFactorConfiguration")
+            .and_then(|m| m.get("loginPolicy"))
+            .and_then(Value::as_str)
+        {
+            Some(p) if p.eq_ignore_ascii_case("Disabled") => TwoFactorPolicy::Disabled,
+            Some(p) if p.eq_ignore_ascii_case("Required") => TwoFactorPolicy::Required,
+            _ => TwoFactorPolicy::Enabled,
+        };
+        TwoFactorSettings {
+            policy,
+            id_ttl_millis: ttl(
+                "twoFactorIdTimeToLiveInSeconds",
+                300,
+                &TWO_FACTOR_ID_TTL_SECONDS,
+            ),
+            trust_ttl_millis: ttl(
+                "twoFactorTrustIdTimeToLiveInSeconds",
+                2_592_000,
+                &TWO_FACTOR_TRUST_TTL_SECONDS,
+            ),
+            code_ttl_millis: ttl(
+                "twoFactorOneTimeCodeIdTimeToLiveInSeconds",
+                60,
+                &TWO_FACTOR_CODE_TTL_SECONDS,
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The cleanup worker deletes expired refresh tokens, change-password ids and ended login
-//! attempts and locks when it starts and again at each interval, and keeps the live ones.
+//! The cleanup worker deletes expired refresh tokens, change-password ids, two-factor rows and
+//! ended login attempts and locks when it starts and again at each interval, and keeps the live ones.
 
 use portcullis_domain::*;
 use portcullis_store::testing::{Backend, TestDb};
@@ -11,8 +11,8 @@ portcullis_store::on_both_backends!(
     expired_rows_go_at_start_and_at_each_interval_and_live_ones_stay
 );
 
-/// Writes, all in the default tenant, a refresh token, a change-password id, an attempt count
-/// and a lock under `name`, expiring at `at`.
+/// Writes, all in the default tenant, a refresh token, a change-password id, an attempt count,
+/// a lock and a two-factor trust id under `name`, expiring at `at`.
 async fn rows(identity: &Identity, user: Uuid, app: Uuid, name: &str, at: Millis) {
     let store = identity.store();
     let tenant = identity.resolve_tenant(Scope::ALL, None).await.unwrap();
@@ -43,10 +43,21 @@ async fn rows(identity: &Identity, user: Uuid, app: Uuid, name: &str, at: Millis
         .lock_login(tenant, &format!("lock:{name}"), at)
         .await
         .unwrap();
+    store
+        .insert_two_factor_row(&TwoFactorRow {
+            key: format!("tf-{name}"),
+            kind: "trust".into(),
+            tenant_id: tenant,
+            user_id: user,
+            expires_instant: at,
+            data: "{}".into(),
+        })
+        .await
+        .unwrap();
 }
 
-/// Which of `name`'s rows are still stored: (token, id, attempt count, lock).
-async fn kept(db: &TestDb, identity: &Identity, name: &str) -> (bool, bool, bool, bool) {
+/// Which of `name`'s rows are still stored: (token, id, attempt count, lock, two-factor row).
+async fn kept(db: &TestDb, identity: &Identity, name: &str) -> (bool, bool, bool, bool, bool) {
     let store = identity.store();
     let count = |table: &str, column: &str, subject: String| {
         format!("UPDATE {table} SET {column} = {column} WHERE subject = '{subject}'")
@@ -70,6 +81,12 @@ async fn kept(db: &TestDb, identity: &Identity, name: &str) -> (bool, bool, bool
             "login_locks",
             "until_instant",
             format!("lock:{name}"),
+        ))
+        .await
+        .unwrap()
+            == 1,
+        db.execute(&format!(
+            "UPDATE two_factor_rows SET kind = kind WHERE token_key = 'tf-{name}'"
         ))
         .await
         .unwrap()
@@ -103,21 +120,24 @@ async fn expired_rows_go_at_start_and_at_each_interval_and_live_ones_stay(b: Bac
     rows(&identity, user, app, "before", now - 1_000).await;
     assert_eq!(
         kept(&db, &identity, "before").await,
-        (true, true, true, true)
+        (true, true, true, true, true)
     );
 
     let mut workers = Workers::new(Duration::from_secs(5));
     workers.spawn(Cleanup::new(&identity, Duration::from_millis(300)));
     crate::eventually(Duration::from_secs(10), "the first sweep", || async {
-        kept(&db, &identity, "before").await == (false, false, false, false)
+        kept(&db, &identity, "before").await == (false, false, false, false, false)
     })
     .await;
     // Expiring in a moment: gone at a later sweep.
     rows(&identity, user, app, "soon", now_millis() + 200).await;
     crate::eventually(Duration::from_secs(10), "a later sweep", || async {
-        kept(&db, &identity, "soon").await == (false, false, false, false)
+        kept(&db, &identity, "soon").await == (false, false, false, false, false)
     })
     .await;
     workers.stop().await;
-    assert_eq!(kept(&db, &identity, "live").await, (true, true, true, true));
+    assert_eq!(
+        kept(&db, &identity, "live").await,
+        (true, true, true, true, true)
+    );
 }
