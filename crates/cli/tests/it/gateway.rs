@@ -9,6 +9,7 @@
 //! headers) as JSON, so the test sees exactly what an upstream would.
 
 use crate::support::*;
+use axum::response::IntoResponse as _;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -30,8 +31,32 @@ fn echo_upstream() -> String {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(l.local_addr().unwrap()).unwrap();
             let app = axum::Router::new().fallback(|req: axum::extract::Request| async move {
-                if req.uri().path().starts_with("/slow") {
+                let path = req.uri().path().to_string();
+                if path.starts_with("/slow") {
                     tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+                if path.starts_with("/pause") {
+                    tokio::time::sleep(Duration::from_millis(700)).await;
+                }
+                if path.starts_with("/upload") {
+                    // Counts the streamed body without keeping it.
+                    use http_body_util::BodyExt as _;
+                    let mut body = req.into_body();
+                    let mut n = 0u64;
+                    while let Some(frame) = body.frame().await {
+                        if let Ok(d) = frame.unwrap().into_data() {
+                            n += d.len() as u64;
+                        }
+                    }
+                    return axum::Json(json!({ "bytes": n })).into_response();
+                }
+                if let Some(n) = path.strip_prefix("/download/") {
+                    // `n` MiB of zeros, produced one chunk at a time.
+                    let n: usize = n.parse().unwrap();
+                    let chunks = futures_util::stream::iter(
+                        (0..n).map(|_| Ok::<_, std::io::Error>(vec![0u8; 1 << 20])),
+                    );
+                    return axum::body::Body::from_stream(chunks).into_response();
                 }
                 let headers: Vec<(String, String)> = req
                     .headers()
@@ -43,6 +68,7 @@ fn echo_upstream() -> String {
                     "path": req.uri().path_and_query().map(|p| p.as_str()),
                     "headers": headers,
                 }))
+                .into_response()
             });
             axum::serve(l, app).await.unwrap();
         });
@@ -673,4 +699,86 @@ fn gateway_refuses_a_broken_config_naming_the_key() {
     );
     assert!(!ok);
     assert!(out.contains("route[0].allow.roles"), "{out}");
+}
+
+/// The gateway's peak resident memory (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024
+}
+
+#[test]
+fn gateway_streams_bodies_and_drains_requests_on_sigterm() {
+    let echo = echo_upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    // Only public routes: no Portcullis needed (the one named is never reached).
+    std::fs::write(
+        &file,
+        format!(
+            "portcullis = \"http://127.0.0.1:9\"\nshutdown_grace = \"5s\"\n\
+             [[route]]\npath = \"/*\"\nupstream = \"{echo}\"\nallow = \"public\"\n"
+        ),
+    )
+    .unwrap();
+    let mut g = Gateway::start(&file);
+    let before = peak_rss_mib(g.child.id());
+
+    // 256 MiB up and 256 MiB down; neither is held in the gateway's memory.
+    const MIB: usize = 256;
+    struct Zeros(usize);
+    impl Read for Zeros {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0);
+            buf[..n].fill(0);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let up: Value = client
+        .post(format!("{}/upload", g.url))
+        .body(reqwest::blocking::Body::new(Zeros(MIB << 20)))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(up["bytes"], (MIB << 20) as u64);
+    let mut down = client
+        .get(format!("{}/download/{MIB}", g.url))
+        .send()
+        .unwrap();
+    assert_eq!(down.status(), 200);
+    let got = std::io::copy(&mut down, &mut std::io::sink()).unwrap();
+    assert_eq!(got, (MIB << 20) as u64);
+    let peak = peak_rss_mib(g.child.id());
+    assert!(
+        peak < before + 64,
+        "the gateway's peak memory grew from {before} MiB to {peak} MiB moving {MIB} MiB each way"
+    );
+
+    // SIGTERM while a request is in flight: it is answered, then the process exits cleanly.
+    let url = format!("{}/pause", g.url);
+    let in_flight =
+        std::thread::spawn(move || reqwest::blocking::get(url).unwrap().status().as_u16());
+    std::thread::sleep(Duration::from_millis(200));
+    g.signal("-TERM");
+    assert_eq!(in_flight.join().unwrap(), 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = g.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the gateway did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}\n{}", g.log());
 }
