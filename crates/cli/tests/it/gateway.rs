@@ -526,6 +526,28 @@ fn gateway_guards_routes_and_forwards_a_signed_identity_sqlite() {
         );
     }
 
+    // --- made-up kids: each is a 401, and Portcullis is asked at most once per interval -----
+    let fetches = |log: &str| log.matches("signing keys fetched").count();
+    let before = fetches(&g.log());
+    assert!(before >= 1, "the start-up fetch is logged: {}", g.log());
+    let t = Instant::now();
+    for i in 0..20 {
+        let mut c = serde_json::Map::new();
+        c.insert("sub".into(), json!("nobody"));
+        let k = portcullis_jwt::KeyPair::generate(
+            format!("made-up-{i}"),
+            portcullis_jwt::Algorithm::EdDSA,
+        );
+        assert_eq!(status_of(gw, "/me", Some(&k.sign(&c))), 401);
+    }
+    let allowed = 1 + (t.elapsed().as_millis() / 300) as usize;
+    let made = fetches(&g.log()) - before;
+    assert!(
+        made <= allowed,
+        "{made} fetches for 20 unknown kids in {:?}",
+        t.elapsed()
+    );
+
     // --- path tricks --------------------------------------------------------------------------
     // Dot segments resolve before matching, and the upstream gets the path that matched.
     let seen = send(gw, "/branches/1/../../products", None, &[]);
