@@ -85,6 +85,16 @@ impl Verifier {
         }
     }
 
+    /// The client Portcullis is called with (its token endpoint, for browser sessions).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Portcullis' base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Reads the issuer and keys now (at start-up); the error says why not.
     pub async fn fetch(&self) -> Result<usize, String> {
         let mut last = self.last_fetch.lock().await;

@@ -55,6 +55,7 @@ struct RawOAuth {
     client_secret: Option<String>,
     client_secret_env: Option<String>,
     redirect_path: Option<String>,
+    public_url: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -112,16 +113,20 @@ pub struct Config {
 #[derive(Clone)]
 pub struct OAuth {
     pub client_id: String,
-    pub client_secret: Option<String>,
+    pub client_secret: String,
     pub redirect_path: String,
+    /// The gateway's URL as browsers reach it (the redirect URI's base); else `http://` and the
+    /// request's `Host`.
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for OAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OAuth")
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("client_secret", &"***")
             .field("redirect_path", &self.redirect_path)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -347,45 +352,60 @@ impl Config {
         };
         let issuer = env(ENV_ISSUER).or(raw.issuer);
 
-        let oauth = match raw.oauth {
-            None if env(ENV_CLIENT_ID).is_none() => None,
-            o => {
-                let o = o.unwrap_or_default();
-                let Some(client_id) = env(ENV_CLIENT_ID).or(o.client_id) else {
-                    return err("oauth.client_id", "is required in [oauth]");
-                };
-                let client_secret =
-                    match (env(ENV_CLIENT_SECRET), o.client_secret, o.client_secret_env) {
-                        (Some(s), _, _) => Some(s),
-                        (None, Some(_), Some(_)) => {
-                            return err(
-                                "oauth.client_secret_env",
-                                "give the secret one way: client_secret or client_secret_env",
-                            )
-                        }
-                        (None, Some(s), None) => Some(s),
-                        (None, None, Some(name)) => match env(&name) {
-                            Some(s) => Some(s),
-                            None => {
+        let oauth =
+            match raw.oauth {
+                None if env(ENV_CLIENT_ID).is_none() => None,
+                o => {
+                    let o = o.unwrap_or_default();
+                    let Some(client_id) = env(ENV_CLIENT_ID).or(o.client_id) else {
+                        return err("oauth.client_id", "is required in [oauth]");
+                    };
+                    let client_secret =
+                        match (env(ENV_CLIENT_SECRET), o.client_secret, o.client_secret_env) {
+                            (Some(s), _, _) => s,
+                            (None, Some(_), Some(_)) => {
                                 return err(
                                     "oauth.client_secret_env",
-                                    format!("names {name:?}, which is not set"),
+                                    "give the secret one way: client_secret or client_secret_env",
                                 )
                             }
-                        },
-                        (None, None, None) => None,
+                            (None, Some(s), None) => s,
+                            (None, None, Some(name)) => match env(&name) {
+                                Some(s) => s,
+                                None => {
+                                    return err(
+                                        "oauth.client_secret_env",
+                                        format!("names {name:?}, which is not set"),
+                                    )
+                                }
+                            },
+                            (None, None, None) => return err(
+                                "oauth.client_secret",
+                                "is required in [oauth] (or client_secret_env): it authenticates \
+                                 the gateway and keys its session cookie",
+                            ),
+                        };
+                    let redirect_path = o.redirect_path.unwrap_or_else(|| "/oauth-redirect".into());
+                    if !redirect_path.starts_with('/') || redirect_path.starts_with("//") {
+                        return err("oauth.redirect_path", "must be a path starting with one /");
+                    }
+                    let public_url = match o.public_url {
+                        None => None,
+                        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                            Some(u.trim_end_matches('/').to_string())
+                        }
+                        Some(u) => {
+                            return err("oauth.public_url", format!("{u:?} is not an http(s) URL"))
+                        }
                     };
-                let redirect_path = o.redirect_path.unwrap_or_else(|| "/oauth-redirect".into());
-                if !redirect_path.starts_with('/') || redirect_path.starts_with("//") {
-                    return err("oauth.redirect_path", "must be a path starting with one /");
+                    Some(OAuth {
+                        client_id,
+                        client_secret,
+                        redirect_path,
+                        public_url,
+                    })
                 }
-                Some(OAuth {
-                    client_id,
-                    client_secret,
-                    redirect_path,
-                })
-            }
-        };
+            };
 
         let id = raw.identity.unwrap_or_default();
         let mut headers: Vec<(String, String)> = Vec::new();
@@ -638,7 +658,7 @@ rate_limit = { requests = 10, per = "1s" }
         };
         let c = Config::parse(ISSUE_EXAMPLE, &env).unwrap();
         assert_eq!(c.bind, "127.0.0.1:4000");
-        assert_eq!(c.oauth.unwrap().client_secret.as_deref(), Some("from-env"));
+        assert_eq!(c.oauth.unwrap().client_secret, "from-env");
         assert_eq!(
             c.tenant_id.unwrap().to_string(),
             "0190a0a0-0000-7000-8000-000000000000"

@@ -1,7 +1,7 @@
 //! `portcullis gateway`: an authenticating reverse proxy in front of services. It owns the route
 //! table (`config`, `path`, `rules`), bearer-token verification against Portcullis' published
-//! keys (`auth`), what upstreams receive about the caller (`headers`, `assertion`), the proxying
-//! itself (`proxy`), rate limits (`limit`) and the access log (`access_log`); this file starts
+//! keys (`auth`), what upstreams receive about the caller (`headers`, `assertion`), browser
+//! sessions (`session`), the proxying itself (`proxy`), rate limits (`limit`) and the access log (`access_log`); this file starts
 //! the server, reloads the table on SIGHUP and shuts down gracefully on SIGTERM or SIGINT.
 //!
 //! Portcullis is only ever called over HTTP (discovery and JWKS): the gateway shares no database
@@ -16,6 +16,7 @@ pub mod limit;
 pub mod path;
 pub mod proxy;
 pub mod rules;
+pub mod session;
 
 use axum::body::Body;
 use config::Config;
@@ -32,6 +33,8 @@ pub struct Table {
     /// Canonical names of the headers no client may send: identity headers and the assertion's.
     pub strip_names: Vec<String>,
     pub verifier: Arc<auth::Verifier>,
+    /// Seals browser-session cookies, when `[oauth]` is configured.
+    pub sealer: Option<session::Sealer>,
 }
 
 impl Table {
@@ -71,10 +74,15 @@ impl Table {
             Some(p) if same_source => p.verifier.clone(),
             _ => Arc::new(auth::Verifier::new(&config)),
         };
+        let sealer = config
+            .oauth
+            .as_ref()
+            .map(|o| session::Sealer::new(&o.client_secret));
         Table {
             config,
             strip_names,
             verifier,
+            sealer,
         }
     }
 }
@@ -147,9 +155,6 @@ pub async fn run(config_path: PathBuf, bind: Option<String>) -> Result<(), Strin
     let mut config = Config::load(&config_path).map_err(|e| e.0)?;
     if let Some(b) = bind {
         config.bind = b;
-    }
-    if config.oauth.is_some() {
-        tracing::warn!("[oauth] browser sessions are not built yet: its client_id only names an accepted audience");
     }
     let grace = config.shutdown_grace;
     let bind = config.bind.clone();

@@ -85,10 +85,14 @@ struct Gateway {
 
 impl Gateway {
     fn start(config: &Path) -> Gateway {
+        Gateway::start_on(config, "127.0.0.1:0")
+    }
+
+    fn start_on(config: &Path, bind: &str) -> Gateway {
         let mut child = Command::new(binary())
             .args(["gateway", "--config"])
             .arg(config)
-            .args(["--bind", "127.0.0.1:0"])
+            .args(["--bind", bind])
             .env_remove("PORTCULLIS_GATEWAY_CONFIG")
             .env_remove("PORTCULLIS_GATEWAY_BIND")
             .stdin(Stdio::null())
@@ -803,4 +807,224 @@ fn gateway_streams_bodies_and_drains_requests_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}\n{}", g.log());
+}
+
+/// `Set-Cookie` answers as `name=value` pairs.
+fn cookies_of(r: &reqwest::blocking::Response) -> Vec<(String, String)> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| {
+            let (k, v) = v.split(';').next()?.split_once('=')?;
+            Some((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The hidden inputs of the hosted login page's form.
+fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .filter_map(|rest| {
+            let name = rest.split("name=\"").nth(1)?.split('"').next()?;
+            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
+            Some((unescape(name), unescape(value)))
+        })
+        .collect()
+}
+
+/// A browser signing in through the gateway from `/login?rd=…`: the gateway's answer at the
+/// end (its Location) and the session cookie.
+fn browser_sign_in(gw: &str, rd: &str, login_id: &str) -> (String, String) {
+    let b = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut u = reqwest::Url::parse(&format!("{gw}/login")).unwrap();
+    u.query_pairs_mut().append_pair("rd", rd);
+    let r = b.get(u).header("Accept", "text/html").send().unwrap();
+    assert_eq!(r.status(), 302);
+    let pending = cookies_of(&r);
+    let authorize = r.headers()["location"].to_str().unwrap().to_string();
+    let r = b.get(&authorize).send().unwrap();
+    assert_eq!(r.status(), 200, "{authorize}");
+    let csrf = cookies_of(&r);
+    let html = r.text().unwrap();
+    let mut form = hidden_inputs(&html);
+    form.push(("loginId".into(), login_id.into()));
+    form.push(("password".into(), "correct horse battery".into()));
+    let portcullis = authorize.split("/oauth2/").next().unwrap();
+    let cookie = |c: &[(String, String)]| {
+        c.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let r = b
+        .post(format!("{portcullis}/oauth2/authorize"))
+        .header("Cookie", cookie(&csrf))
+        .form(&form)
+        .send()
+        .unwrap();
+    assert!(matches!(r.status().as_u16(), 302 | 303), "{}", r.status());
+    let back = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.starts_with(gw), "{back}");
+    let r = b
+        .get(&back)
+        .header("Cookie", cookie(&pending))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 302, "{back}");
+    let session = cookies_of(&r)
+        .into_iter()
+        .find(|(k, v)| k == "__portcullis_gw" && !v.is_empty())
+        .expect("a session cookie");
+    (
+        r.headers()["location"].to_str().unwrap().to_string(),
+        format!("{}={}", session.0, session.1),
+    )
+}
+
+#[test]
+fn gateway_signs_browsers_in_with_the_code_flow_sqlite() {
+    let s = Server::start(Backend::Sqlite);
+    let echo = echo_upstream();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let public = format!("http://127.0.0.1:{port}");
+    let app = api(
+        &s,
+        "POST",
+        "/api/application",
+        None,
+        json!({"application": {"name": "Gateway", "roles": [{"name": "admin"}],
+            // Access tokens shorter than the gateway's refresh margin: every request refreshes.
+            // Reusable refresh tokens: a browser's parallel requests may all refresh at once.
+            "jwtConfiguration": {"enabled": true, "timeToLiveInSeconds": 20,
+                "refreshTokenUsagePolicy": "Reusable"},
+            "oauthConfiguration": {
+                "authorizedRedirectURLs": [format!("{public}/oauth-redirect")],
+                "enabledGrants": ["authorization_code", "refresh_token"],
+                "proofKeyForCodeExchangePolicy": "Required",
+                "clientAuthenticationPolicy": "Required"}}}),
+    );
+    let app_id = app["application"]["id"].as_str().unwrap().to_string();
+    let secret = app["application"]["oauthConfiguration"]["clientSecret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (admin_id, _) = user_token(&s, None, &app_id, "admin@example.com", &["admin"]);
+    user_token(&s, None, &app_id, "plain@example.com", &[]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    let text = format!(
+        "portcullis = \"{}\"\n[oauth]\nclient_id = \"{app_id}\"\nclient_secret = \"{secret}\"\n\
+         public_url = \"{public}\"\n[identity]\nheaders = {{ \"x-user-id\" = \"sub\" }}\n\
+         [[route]]\npath = \"/me\"\nupstream = \"{echo}\"\nallow = \"authenticated\"\n\
+         [[route]]\npath = \"/admin\"\nupstream = \"{echo}\"\nallow = {{ roles = [\"admin\"] }}\n",
+        s.url
+    );
+    std::fs::write(&file, &text).unwrap();
+    let cmd_port = Gateway::start_on(&file, &format!("127.0.0.1:{port}"));
+    let gw = cmd_port.url.clone();
+
+    // A browser without a session is sent to sign in; an API client gets a 401.
+    let b = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = b
+        .get(format!("{gw}/admin?tab=1"))
+        .header("Accept", "text/html,application/xhtml+xml")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "/login?rd=%2Fadmin%3Ftab%3D1");
+    assert_eq!(status_of(&gw, "/admin", None), 401);
+
+    let (to, session) = browser_sign_in(&gw, "/admin?tab=1", "admin@example.com");
+    assert_eq!(to, "/admin?tab=1");
+    let seen = send(&gw, "/admin", None, &[("Cookie", &session)]);
+    assert_eq!(seen.status, 200, "{}", cmd_port.log());
+    assert_eq!(seen.all("x-user-id"), [admin_id.as_str()]);
+
+    // The access token is near its end: the gateway refreshes it and hands the browser a new
+    // cookie, which works on its own.
+    let r = b
+        .get(format!("{gw}/admin"))
+        .header("Cookie", &session)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", cmd_port.log());
+    let (k, v) = cookies_of(&r)
+        .into_iter()
+        .find(|(k, _)| k == "__portcullis_gw")
+        .expect("a refreshed session cookie");
+    let refreshed = format!("{k}={v}");
+    assert_ne!(refreshed, session);
+    assert_eq!(
+        send(&gw, "/admin", None, &[("Cookie", &refreshed)]).status,
+        200
+    );
+
+    // Another copy with the same configuration reads the same cookie: no shared state.
+    let copy = Gateway::start(&file);
+    assert_eq!(
+        send(&copy.url, "/admin", None, &[("Cookie", &session)]).status,
+        200
+    );
+    // A tampered cookie is no session.
+    let mut tampered = session.clone().into_bytes();
+    let mid = tampered.len() - 20;
+    tampered[mid] = if tampered[mid] == b'x' { b'y' } else { b'x' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    assert_eq!(
+        send(&gw, "/admin", None, &[("Cookie", &tampered)]).status,
+        401
+    );
+
+    // The plain user signs in, and is refused the admin route.
+    let (_, plain) = browser_sign_in(&gw, "/me", "plain@example.com");
+    assert_eq!(send(&gw, "/me", None, &[("Cookie", &plain)]).status, 200);
+    assert_eq!(send(&gw, "/admin", None, &[("Cookie", &plain)]).status, 403);
+
+    // Return URLs only ever lead back to this origin.
+    for trick in [
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+        "/%5Cevil.example",
+    ] {
+        let (to, _) = browser_sign_in(&gw, trick, "plain@example.com");
+        assert_eq!(to, "/", "{trick}");
+    }
+
+    // A redirect without the browser's own pending sign-in is refused.
+    assert_eq!(status_of(&gw, "/oauth-redirect?code=x&state=y", None), 400);
+
+    // Logout forgets the session here and ends Portcullis' session.
+    let r = b.get(format!("{gw}/logout")).send().unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with(&format!("{}/oauth2/logout", s.url)));
+    assert!(cookies_of(&r)
+        .iter()
+        .any(|(k, v)| k == "__portcullis_gw" && v.is_empty()));
+    cmd_port.signal("-TERM");
 }
