@@ -85,7 +85,7 @@ async fn route(
     gw: &Gateway,
     table: &Table,
     peer: SocketAddr,
-    req: Request<Body>,
+    mut req: Request<Body>,
     seen: &mut Seen,
 ) -> Response<Body> {
     let path: NormalPath = match normalize(req.uri().path()) {
@@ -187,9 +187,20 @@ async fn route(
         };
     }
 
+    // A protocol upgrade (WebSocket) asked for: the one hop-by-hop header pair passed on, and
+    // the two connections joined once the upstream agrees.
+    let upgrade = upgrade_asked(req.headers());
+    let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     headers::strip(&mut parts.headers, &table.strip_names);
     headers::strip_hop_by_hop(&mut parts.headers);
+    if let Some(u) = &upgrade {
+        parts.headers.insert(
+            http::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
+        parts.headers.insert(http::header::UPGRADE, u.clone());
+    }
     let client =
         headers::set_forwarded(&mut parts.headers, peer.ip(), &table.config.trusted_proxies);
     seen.client = Some(client);
@@ -258,9 +269,25 @@ async fn route(
             tracing::warn!(upstream = %up.url, route = route.path.as_str(), error = %e, "the upstream failed");
             answer(StatusCode::BAD_GATEWAY, "upstream_unavailable")
         }
-        Ok(Ok(resp)) => {
+        Ok(Ok(mut resp)) => {
+            let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+            let (agreed, upstream_upgrade) = match (switched, client_upgrade) {
+                (true, Some(client)) => (
+                    resp.headers().get(http::header::UPGRADE).cloned(),
+                    Some((client, hyper::upgrade::on(&mut resp))),
+                ),
+                _ => (None, None),
+            };
             let (mut parts, body) = resp.into_parts();
             headers::strip_hop_by_hop(&mut parts.headers);
+            if let (Some(u), Some((client, upstream))) = (agreed, upstream_upgrade) {
+                parts.headers.insert(
+                    http::header::CONNECTION,
+                    HeaderValue::from_static("upgrade"),
+                );
+                parts.headers.insert(http::header::UPGRADE, u);
+                tokio::spawn(join_upgraded(client, upstream));
+            }
             if let Some(c) = session_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
                 parts.headers.append(http::header::SET_COOKIE, c);
             }
@@ -488,4 +515,34 @@ async fn browser_session(
         secure,
     );
     Some((fresh.access_token, Some(cookie)))
+}
+
+// ------------------------------------------------------------------ protocol upgrades
+
+/// The `Upgrade` value when the request asks for one (`Connection: upgrade` and `Upgrade`).
+fn upgrade_asked(h: &http::HeaderMap) -> Option<HeaderValue> {
+    let asked = h
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asked
+        .then(|| h.get(http::header::UPGRADE).cloned())
+        .flatten()
+}
+
+/// Copies bytes both ways between the upgraded client and upstream connections until either
+/// closes.
+async fn join_upgraded(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(both) => both,
+        Err(e) => {
+            tracing::info!(error = %e, "an upgraded connection could not be joined");
+            return;
+        }
+    };
+    let mut client = hyper_util::rt::TokioIo::new(client);
+    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
 }

@@ -35,6 +35,28 @@ fn echo_upstream() -> String {
                 if path.starts_with("/slow") {
                     tokio::time::sleep(Duration::from_secs(3)).await;
                 }
+                if path.starts_with("/ws") && req.headers().contains_key("upgrade") {
+                    // Agrees to an `echo` protocol, then sends back every byte it receives.
+                    let mut req = req;
+                    let on = hyper::upgrade::on(&mut req);
+                    tokio::spawn(async move {
+                        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                        let mut io = hyper_util::rt::TokioIo::new(on.await.unwrap());
+                        let mut buf = [0u8; 1024];
+                        loop {
+                            match io.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => io.write_all(&buf[..n]).await.unwrap(),
+                            }
+                        }
+                    });
+                    return axum::http::Response::builder()
+                        .status(101)
+                        .header("connection", "upgrade")
+                        .header("upgrade", "echo")
+                        .body(axum::body::Body::empty())
+                        .unwrap();
+                }
                 if path.starts_with("/pause") {
                     tokio::time::sleep(Duration::from_millis(700)).await;
                 }
@@ -790,6 +812,32 @@ fn gateway_streams_bodies_and_drains_requests_on_sigterm() {
         peak < before + 64,
         "the gateway's peak memory grew from {before} MiB to {peak} MiB moving {MIB} MiB each way"
     );
+
+    // A protocol upgrade goes through, and the two connections are joined.
+    let addr = g.url.trim_start_matches("http://").to_string();
+    let mut ws = TcpStream::connect(&addr).unwrap();
+    ws.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    ws.write_all(
+        format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        ws.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: echo"), "{head}");
+    for msg in [&b"ping"[..], b"through the gateway"] {
+        ws.write_all(msg).unwrap();
+        let mut back = vec![0u8; msg.len()];
+        ws.read_exact(&mut back).unwrap();
+        assert_eq!(back, msg);
+    }
+    drop(ws);
 
     // SIGTERM while a request is in flight: it is answered, then the process exits cleanly.
     let url = format!("{}/pause", g.url);
