@@ -2,6 +2,7 @@
 //! in its own module; this file only dispatches.
 
 mod config;
+mod gateway;
 mod import;
 mod keys;
 mod map;
@@ -25,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run the identity server.
     Serve(config::ServeArgs),
+    /// Run the authenticating gateway: a reverse proxy that checks Portcullis tokens per route
+    /// and forwards the caller's identity to the services behind it.
+    Gateway(gateway::GatewayArgs),
     /// Bulk-load users from a FusionAuth import JSON file, or a directory of them, through the
     /// API or straight into a store.
     Import(import::ImportArgs),
@@ -65,6 +69,7 @@ fn main() -> std::process::ExitCode {
         .expect("the tokio runtime starts");
     let result = match cli.command {
         Command::Serve(args) => rt.block_on(serve::run(args)),
+        Command::Gateway(args) => rt.block_on(gateway::run(args)),
         Command::Import(args) => rt.block_on(import::run(args)),
         Command::Map(args) => rt.block_on(map::run(*args)),
         Command::Keys(cmd) => rt.block_on(keys::run(cmd)),

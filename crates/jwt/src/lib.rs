@@ -345,6 +345,120 @@ fn decode_object(seg: &str) -> Result<Map<String, Value>, JwtError> {
     }
 }
 
+/// A published key (a JWK from a JWKS) that verifies tokens it did not sign: what a relying
+/// party such as the gateway holds. Only asymmetric keys: a JWK of `kty: oct` is refused, so an
+/// HMAC "secret" can never be built from public material.
+pub struct PublicKey {
+    kid: Option<String>,
+    alg: Algorithm,
+    key: PublicMaterial,
+}
+
+enum PublicMaterial {
+    Ring(ring::signature::UnparsedPublicKey<Vec<u8>>),
+    Rsa(ring::signature::RsaPublicKeyComponents<Vec<u8>>),
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({} {:?})", self.alg.name(), self.kid)
+    }
+}
+
+impl PublicKey {
+    /// A key from its JWK. The algorithm comes from the key type (`EC` P-256 → ES256, `OKP`
+    /// Ed25519 → EdDSA, `RSA` → RS256); a JWK whose `alg` names another is refused.
+    pub fn from_jwk(jwk: &Value) -> Result<Self, JwtError> {
+        let field = |name: &str| -> Result<Vec<u8>, JwtError> {
+            let v = jwk
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| JwtError::BadKey(format!("the JWK has no [{name}]")))?;
+            URL_SAFE_NO_PAD
+                .decode(v)
+                .map_err(|_| JwtError::BadKey(format!("the JWK's [{name}] is not base64url")))
+        };
+        let kty = jwk.get("kty").and_then(Value::as_str).unwrap_or("");
+        let crv = jwk.get("crv").and_then(Value::as_str).unwrap_or("");
+        let (alg, key) = match (kty, crv) {
+            ("EC", "P-256") => {
+                let (x, y) = (field("x")?, field("y")?);
+                if x.len() != 32 || y.len() != 32 {
+                    return Err(JwtError::BadKey(
+                        "a P-256 point has 32-byte coordinates".into(),
+                    ));
+                }
+                let mut point = vec![4u8];
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                let k = ring::signature::UnparsedPublicKey::new(
+                    &ring::signature::ECDSA_P256_SHA256_FIXED,
+                    point,
+                );
+                (Algorithm::ES256, PublicMaterial::Ring(k))
+            }
+            ("OKP", "Ed25519") => {
+                let x = field("x")?;
+                if x.len() != 32 {
+                    return Err(JwtError::BadKey("an Ed25519 key is 32 bytes".into()));
+                }
+                let k = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, x);
+                (Algorithm::EdDSA, PublicMaterial::Ring(k))
+            }
+            ("RSA", _) => {
+                let k = ring::signature::RsaPublicKeyComponents {
+                    n: field("n")?,
+                    e: field("e")?,
+                };
+                (Algorithm::RS256, PublicMaterial::Rsa(k))
+            }
+            _ => return Err(JwtError::UnknownAlgorithm(format!("{kty} {crv}"))),
+        };
+        if let Some(named) = jwk.get("alg").and_then(Value::as_str) {
+            if named != alg.name() {
+                return Err(JwtError::WrongAlgorithm);
+            }
+        }
+        let kid = jwk.get("kid").and_then(Value::as_str).map(str::to_string);
+        Ok(PublicKey { kid, alg, key })
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The claims of a token this key signed. The header must name this key's algorithm (so
+    /// `none` and HS256 over a public key fail); the times (`exp`, `nbf`) are left to the caller,
+    /// which knows its clock skew.
+    pub fn verify(&self, token: &str) -> Result<Map<String, Value>, JwtError> {
+        let parts = Parts::split(token)?;
+        if parts.header.get("alg").and_then(Value::as_str) != Some(self.alg.name()) {
+            return Err(JwtError::WrongAlgorithm);
+        }
+        let sig = URL_SAFE_NO_PAD
+            .decode(parts.signature)
+            .map_err(|_| JwtError::Malformed)?;
+        let ok = match &self.key {
+            PublicMaterial::Ring(k) => k.verify(parts.signed.as_bytes(), &sig).is_ok(),
+            PublicMaterial::Rsa(k) => k
+                .verify(
+                    &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                    parts.signed.as_bytes(),
+                    &sig,
+                )
+                .is_ok(),
+        };
+        if !ok {
+            return Err(JwtError::BadSignature);
+        }
+        parts.claims()
+    }
+}
+
 /// The `kid` in a token's header, to find the key that verifies it. Unverified: use it only to
 /// pick a key.
 pub fn key_id(token: &str) -> Option<String> {
@@ -428,6 +542,41 @@ mod tests {
         let k = KeyPair::generate("a".into(), Algorithm::EdDSA);
         let t = k.sign(&claims());
         assert_eq!(k.verify(&t, 2_000_000_000), Err(JwtError::Expired));
+    }
+
+    #[test]
+    fn a_published_jwk_verifies_its_keys_tokens_and_nothing_else() {
+        for alg in [Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256] {
+            let k = KeyPair::generate("a".into(), alg);
+            let public = PublicKey::from_jwk(&k.public_jwk().unwrap()).unwrap();
+            assert_eq!(public.algorithm(), alg);
+            let t = k.sign(&claims());
+            assert_eq!(public.verify(&t).unwrap()["sub"], "u", "{alg:?}");
+            let other = KeyPair::generate("a".into(), alg).sign(&claims());
+            assert_eq!(public.verify(&other), Err(JwtError::BadSignature));
+            let none = format!(
+                "{}.{}.",
+                b64(br#"{"alg":"none","kid":"a"}"#),
+                b64(br#"{"sub":"admin"}"#)
+            );
+            assert_eq!(public.verify(&none), Err(JwtError::WrongAlgorithm));
+        }
+        // HS256 "signed" with the public key's bytes as the secret is refused before any check.
+        let k = KeyPair::generate("a".into(), Algorithm::ES256);
+        let jwk = k.public_jwk().unwrap();
+        let public = PublicKey::from_jwk(&jwk).unwrap();
+        let hs = KeyPair::from_parts(
+            "a".into(),
+            Algorithm::HS256,
+            &STANDARD.encode(jwk.to_string()),
+        )
+        .unwrap()
+        .sign(&claims());
+        assert_eq!(public.verify(&hs), Err(JwtError::WrongAlgorithm));
+        assert!(PublicKey::from_jwk(&json!({"kty": "oct", "k": "c2VjcmV0"})).is_err());
+        let mut lying = jwk.clone();
+        lying["alg"] = json!("HS256");
+        assert!(PublicKey::from_jwk(&lying).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod support;
 
 mod crash;
 mod fusionauth_client;
+mod gateway;
 mod import;
 mod keys;
 mod legacy_php;

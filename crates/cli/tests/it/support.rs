@@ -295,7 +295,7 @@ impl Drop for Server {
     }
 }
 
-fn drain(
+pub fn drain(
     pipe: impl Read + Send + 'static,
     log: Arc<Mutex<String>>,
     lines: Option<mpsc::Sender<String>>,
