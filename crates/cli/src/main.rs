@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the identity server.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Run the authenticating gateway: a reverse proxy that checks Portcullis tokens per route
     /// and forwards the caller's identity to the services behind it.
     Gateway(gateway::GatewayArgs),
@@ -68,7 +68,7 @@ fn main() -> std::process::ExitCode {
         .build()
         .expect("the tokio runtime starts");
     let result = match cli.command {
-        Command::Serve(args) => rt.block_on(serve::run(args)),
+        Command::Serve(args) => rt.block_on(serve::run(*args)),
         Command::Gateway(args) => rt.block_on(gateway::run(args)),
         Command::Import(args) => rt.block_on(import::run(args)),
         Command::Map(args) => rt.block_on(map::run(*args)),

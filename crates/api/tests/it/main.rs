@@ -18,6 +18,6 @@ mod schemes;
 mod service;
 mod support;
 mod tokens;
-mod webhooks;
 mod two_factor;
 mod two_factor_pages;
+mod webhooks;
