@@ -209,11 +209,10 @@ fn qr_data_uri(text: &str) -> Option<String> {
     ))
 }
 
-/// The cookie that trusts this computer for the tenant's trust time.
-fn trust_cookie(s: &AppState, trust_id: &str) -> HeaderValue {
-    // FusionAuth's default trust: 30 days. The id itself expires on the server at the tenant's
-    // setting; a cookie outliving it only sends an id that no longer skips anything.
-    set_cookie(s, TRUST_COOKIE, trust_id, Some(30 * 24 * 3600))
+/// The cookie that trusts this computer for as long as the tenant trusts the id it holds.
+fn trust_cookie(s: &AppState, tenant: &portcullis_domain::Tenant, trust_id: &str) -> HeaderValue {
+    let ttl = portcullis_domain::settings::TwoFactorSettings::of(tenant).trust_ttl_millis / 1000;
+    set_cookie(s, TRUST_COOKIE, trust_id, Some(ttl))
 }
 
 /// `POST /oauth2/two-factor`: a code (authenticator, emailed or recovery) completes the pending
@@ -323,7 +322,8 @@ pub async fn two_factor_post(
     };
     let mut r = signed_in(&s, &look, &auth, tokens.user.id.expect("stored")).await;
     if let Some(t) = tokens.two_factor_trust_id {
-        r.headers_mut().append(SET_COOKIE, trust_cookie(&s, &t));
+        r.headers_mut()
+            .append(SET_COOKIE, trust_cookie(&s, &auth.tenant, &t));
     }
     r
 }
