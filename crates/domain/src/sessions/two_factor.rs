@@ -27,8 +27,6 @@ const EMAIL_CODE: &str = "email";
 /// An emailed code that enables an email method.
 const ENROL_CODE: &str = "enrol";
 const USED: &str = "used";
-/// How long a used recovery code's row stays (the code is gone from the user by then).
-const USED_RECOVERY_MILLIS: Millis = 24 * 3600 * 1000;
 
 /// A login waiting for its second factor: the 242 answer.
 #[derive(Debug, Clone)]
@@ -448,7 +446,9 @@ impl Sessions {
                 kind: USED.into(),
                 tenant_id,
                 user_id,
-                expires_instant: now + USED_RECOVERY_MILLIS,
+                // Kept for good: a concurrent write of the user's `twoFactor` from an older read
+                // can put a used code back in the list, and this row still refuses it.
+                expires_instant: Millis::MAX,
                 data: "{}".into(),
             })
             .await?;
@@ -507,6 +507,9 @@ impl Sessions {
         data: Value,
         now: Millis,
     ) -> Result<String> {
+        // One live code per user and kind: sending again replaces the code, so repeated sends
+        // never leave several six-digit codes to guess against at once.
+        self.store().delete_two_factor_rows(user, kind).await?;
         for _ in 0..5 {
             let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
             let inserted = self

@@ -79,6 +79,21 @@ impl Identity {
             }
         }
         for (name, value) in &w.headers {
+            // The request's own headers: a custom one of the same name would be sent beside
+            // ours, and a receiver reading the first would check the wrong signature.
+            let lower = name.to_ascii_lowercase();
+            if lower.starts_with("webhook-")
+                || matches!(
+                    lower.as_str(),
+                    "content-type" | "content-length" | "host" | "x-fusionauth-signature-jwt"
+                )
+            {
+                invalid(
+                    &mut errors,
+                    "headers",
+                    format!("The header [{name}] is set by the delivery itself and cannot be configured."),
+                );
+            }
             if value == MASK {
                 invalid(
                     &mut errors,
@@ -247,8 +262,13 @@ impl Identity {
             .collect())
     }
 
+    /// One attempt, when the caller sees both its webhook and its event's tenant: a webhook
+    /// narrowed to fewer tenants keeps its earlier attempts for others, which stay theirs.
     pub async fn webhook_attempt(&self, scope: Scope, id: Uuid) -> Result<WebhookAttempt> {
         let a = self.store().attempt(id).await?.ok_or(Error::NotFound)?;
+        if !a.visible_in(scope) {
+            return Err(Error::NotFound);
+        }
         self.webhook(scope, a.webhook_id).await?;
         Ok(a)
     }
@@ -286,11 +306,26 @@ impl Identity {
     }
 
     /// Makes every dead-lettered attempt of a webhook pending again; answers how many.
+    /// A caller acting in one tenant retries only its tenant's attempts, the newest 1000 per call.
     pub async fn retry_webhook_dead_letters(&self, scope: Scope, webhook: Uuid) -> Result<u64> {
         self.webhook(scope, webhook).await?;
-        Ok(self
-            .store()
-            .retry_attempts(None, Some(webhook), now_millis())
-            .await?)
+        let now = now_millis();
+        if scope.tenant.is_none() {
+            return Ok(self
+                .store()
+                .retry_attempts(None, Some(webhook), now)
+                .await?);
+        }
+        let q = AttemptQuery {
+            webhook_id: Some(webhook),
+            status: Some(AttemptStatus::Failed.as_str().into()),
+            limit: Some(1000),
+            ..Default::default()
+        };
+        let mut n = 0;
+        for a in self.webhook_attempts(scope, &q).await? {
+            n += self.store().retry_attempts(Some(a.id), None, now).await?;
+        }
+        Ok(n)
     }
 }
