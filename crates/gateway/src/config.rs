@@ -584,7 +584,17 @@ impl Config {
             audiences,
             trusted_proxies,
             clock_skew: dur("clock_skew", &raw.clock_skew, 30)?,
-            jwks_refetch_interval: dur("jwks_refetch_interval", &raw.jwks_refetch_interval, 5)?,
+            jwks_refetch_interval: match dur("jwks_refetch_interval", &raw.jwks_refetch_interval, 5)? {
+                // The interval is what keeps tokens with made-up key ids from each costing a
+                // JWKS fetch.
+                d if d < Duration::from_millis(100) => {
+                    return err(
+                        "jwks_refetch_interval",
+                        "must be at least 100ms: it bounds the key fetches that tokens with unknown key ids cause",
+                    )
+                }
+                d => d,
+            },
             shutdown_grace: dur("shutdown_grace", &raw.shutdown_grace, 30)?,
             oauth,
             identity,

@@ -51,12 +51,20 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     strip(headers, &names);
 }
 
-const FORWARDED: [&str; 5] = [
+/// Headers that tell an upstream where a request came from or which URL it was for: set by
+/// the gateway, or by a trusted proxy, never by a client. `X-Original-URL` and `X-Rewrite-URL`
+/// make some frameworks route on a path other than the one the gateway matched.
+const FORWARDED: [&str; 10] = [
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
     "forwarded",
     "x-real-ip",
+    "x-original-url",
+    "x-rewrite-url",
 ];
 
 /// Sets the forwarding headers for a request from `peer`. From a trusted proxy, the client's

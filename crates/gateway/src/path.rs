@@ -51,11 +51,17 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// The normalized form of a request's raw (still percent-encoded) path.
 pub fn normalize(raw: &str) -> Result<NormalPath, PathError> {
-    if !raw.starts_with('/') || raw.contains('\\') {
+    // `;` starts a path parameter that servlet containers and others strip before routing
+    // (`/public/..;/admin` is `/admin` to Tomcat): a path with one could match a route here
+    // and another there, so it is refused.
+    if !raw.starts_with('/') || raw.contains('\\') || raw.contains(';') {
         return Err(PathError::Forbidden);
     }
     let lower = raw.to_ascii_lowercase();
-    if ["%2f", "%5c", "%00"].iter().any(|e| lower.contains(e)) {
+    if ["%2f", "%5c", "%00", "%3b"]
+        .iter()
+        .any(|e| lower.contains(e))
+    {
         return Err(PathError::Forbidden);
     }
     let decoded = percent_decode_str(raw)
@@ -211,6 +217,8 @@ mod tests {
     #[test]
     fn tricks_are_refused() {
         assert_eq!(norm("/branches%2f1"), Err(PathError::Forbidden));
+        assert_eq!(norm("/public/..;/admin"), Err(PathError::Forbidden));
+        assert_eq!(norm("/admin%3Bx"), Err(PathError::Forbidden));
         assert_eq!(norm("/branches%2F1"), Err(PathError::Forbidden));
         assert_eq!(norm("/a%5c..%5cadmin"), Err(PathError::Forbidden));
         assert_eq!(norm("/a\\b"), Err(PathError::Forbidden));

@@ -519,7 +519,9 @@ async fn browser_session(
 
 // ------------------------------------------------------------------ protocol upgrades
 
-/// The `Upgrade` value when the request asks for one (`Connection: upgrade` and `Upgrade`).
+/// The `Upgrade` value when the request asks for a WebSocket (`Connection: upgrade` and
+/// `Upgrade: websocket`). Other protocols are not passed on: an `h2c` tunnel would carry
+/// requests past the route table and the header stripping.
 fn upgrade_asked(h: &http::HeaderMap) -> Option<HeaderValue> {
     let asked = h
         .get_all(http::header::CONNECTION)
@@ -530,6 +532,10 @@ fn upgrade_asked(h: &http::HeaderMap) -> Option<HeaderValue> {
     asked
         .then(|| h.get(http::header::UPGRADE).cloned())
         .flatten()
+        .filter(|u| {
+            u.to_str()
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+        })
 }
 
 /// Copies bytes both ways between the upgraded client and upstream connections until either

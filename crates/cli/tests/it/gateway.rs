@@ -36,7 +36,7 @@ fn echo_upstream() -> String {
                     tokio::time::sleep(Duration::from_secs(3)).await;
                 }
                 if path.starts_with("/ws") && req.headers().contains_key("upgrade") {
-                    // Agrees to an `echo` protocol, then sends back every byte it receives.
+                    // Agrees to the upgrade, then sends back every byte it receives.
                     let mut req = req;
                     let on = hyper::upgrade::on(&mut req);
                     tokio::spawn(async move {
@@ -53,7 +53,7 @@ fn echo_upstream() -> String {
                     return axum::http::Response::builder()
                         .status(101)
                         .header("connection", "upgrade")
-                        .header("upgrade", "echo")
+                        .header("upgrade", "websocket")
                         .body(axum::body::Body::empty())
                         .unwrap();
                 }
@@ -813,13 +813,33 @@ fn gateway_streams_bodies_and_drains_requests_on_sigterm() {
         "the gateway's peak memory grew from {before} MiB to {peak} MiB moving {MIB} MiB each way"
     );
 
-    // A protocol upgrade goes through, and the two connections are joined.
+    // Any protocol but WebSocket is not tunnelled: an h2c upgrade would carry requests past
+    // the route table.
     let addr = g.url.trim_start_matches("http://").to_string();
+    let mut h2c = TcpStream::connect(&addr).unwrap();
+    h2c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    h2c.write_all(
+        format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let mut first = [0u8; 12];
+    h2c.read_exact(&mut first).unwrap();
+    assert!(
+        !first.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&first)
+    );
+    drop(h2c);
+
+    // A WebSocket upgrade goes through, and the two connections are joined.
     let mut ws = TcpStream::connect(&addr).unwrap();
     ws.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     ws.write_all(
-        format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-            .as_bytes(),
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        )
+        .as_bytes(),
     )
     .unwrap();
     let mut head = Vec::new();
@@ -830,7 +850,7 @@ fn gateway_streams_bodies_and_drains_requests_on_sigterm() {
     }
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
-    assert!(head.contains("upgrade: echo"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
     for msg in [&b"ping"[..], b"through the gateway"] {
         ws.write_all(msg).unwrap();
         let mut back = vec![0u8; msg.len()];
