@@ -78,6 +78,11 @@ impl From<Error> for ApiError {
                     format!("The two-factor secret cannot be used: {m}"),
                 )
             }
+            Error::WebhookTransaction(m) => ApiError::general(
+                StatusCode::GATEWAY_TIMEOUT,
+                "[WebhookTransactionException]",
+                m,
+            ),
             Error::Store(m) => {
                 tracing::error!(error = %m, "storage failure");
                 ApiError::general(

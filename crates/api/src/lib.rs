@@ -143,6 +143,31 @@ async fn not_served(uri: axum::http::Uri) -> impl IntoResponse {
     a
 }
 
+/// Serves a request with its client's address (the peer, when the server was started with
+/// connect info) and User-Agent in scope, for the `info` block of the events its changes write.
+async fn with_request_info(
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let ip_address = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    // Bounded: the header is the client's to choose.
+    let user_agent = req
+        .headers()
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect());
+    let info = portcullis_domain::event::EventInfo {
+        ip_address,
+        user_agent,
+    };
+    portcullis_domain::event::REQUEST_INFO
+        .scope(info, next.run(req))
+        .await
+}
+
 /// The whole HTTP application, built from the route table: each operation behind the auth its
 /// entry names.
 pub fn router(state: AppState) -> Router {
@@ -169,6 +194,7 @@ pub fn router(state: AppState) -> Router {
     }
     app.fallback(no_route)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn(with_request_info))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

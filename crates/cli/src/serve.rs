@@ -146,12 +146,16 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
 
     let stopper = workers.stopper();
     let mut http = tokio::spawn(
-        axum::serve(listener, portcullis_api::router(state))
-            .with_graceful_shutdown(async move {
-                signal().await;
-                stopper.begin();
-            })
-            .into_future(),
+        axum::serve(
+            listener,
+            portcullis_api::router(state)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            signal().await;
+            stopper.begin();
+        })
+        .into_future(),
     );
     let shutdown = workers.shutdown();
     let served = tokio::select! {

@@ -87,6 +87,10 @@ pub enum Error {
     /// with a general error saying which (never the secret).
     #[error("two-factor key: {0}")]
     TwoFactorKey(String),
+    /// The webhooks of a transactional event did not meet the tenant's transaction level, so
+    /// the change was not made: 504 with FusionAuth's `[WebhookTransactionException]`.
+    #[error("{0}")]
+    WebhookTransaction(String),
     /// The store failed: 500. The message is for logs, not for callers.
     #[error("storage failed: {0}")]
     Store(String),

@@ -3,7 +3,8 @@
 //! and the `webhooks` worker delivers them from the table as an outbox.
 //!
 //! Event bodies name users by id, email and username only: never a password, a hash or a
-//! two-factor secret.
+//! two-factor secret. An event made while an API request is served carries FusionAuth's `info`
+//! block (the client's IP address and User-Agent) from [`REQUEST_INFO`].
 
 use crate::model::*;
 use serde_json::{json, Value};
@@ -20,6 +21,37 @@ pub struct Event {
     /// The whole body as a webhook would send it: `{"event": {"type", "id", "tenantId",
     /// "createInstant", ...}}`.
     pub body: Value,
+    /// The webhooks that already answered 2xx to this event, called before its change committed
+    /// (a transaction level): the store records their attempts as succeeded with the event, so
+    /// the worker does not send it to them again.
+    pub delivered: Vec<Uuid>,
+}
+
+/// FusionAuth's `info` block of an event: who made the request that caused it. Never holds a
+/// credential: the address and the User-Agent only.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventInfo {
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl EventInfo {
+    fn to_json(&self) -> Option<Value> {
+        let mut m = Json::new();
+        if let Some(ip) = &self.ip_address {
+            m.insert("ipAddress".into(), json!(ip));
+        }
+        if let Some(ua) = &self.user_agent {
+            m.insert("userAgent".into(), json!(ua));
+        }
+        (!m.is_empty()).then_some(Value::Object(m))
+    }
+}
+
+tokio::task_local! {
+    /// The request being served, set by the API around each handler, so that the events its
+    /// changes write carry the `info` block without every operation taking it as an argument.
+    pub static REQUEST_INFO: EventInfo;
 }
 
 impl Event {
@@ -34,12 +66,18 @@ impl Event {
         if let Some(t) = tenant {
             e.insert("tenantId".into(), json!(t));
         }
+        if !e.contains_key("info") {
+            if let Some(info) = REQUEST_INFO.try_with(EventInfo::to_json).ok().flatten() {
+                e.insert("info".into(), info);
+            }
+        }
         Event {
             id,
             tenant_id: tenant,
             kind: kind.to_string(),
             create_instant,
             body: json!({ "event": e }),
+            delivered: Vec::new(),
         }
     }
 
@@ -113,6 +151,7 @@ impl Event {
             kind: e.kind,
             create_instant: e.create_instant,
             body,
+            delivered: Vec::new(),
         }
     }
 }
@@ -125,6 +164,8 @@ pub struct EventText {
     pub kind: String,
     pub create_instant: Millis,
     pub body: String,
+    /// As [`Event::delivered`].
+    pub delivered: Vec<Uuid>,
 }
 
 impl From<&Event> for EventText {
@@ -135,6 +176,7 @@ impl From<&Event> for EventText {
             kind: e.kind.clone(),
             create_instant: e.create_instant,
             body: e.body.to_string(),
+            delivered: e.delivered.clone(),
         }
     }
 }
@@ -212,6 +254,34 @@ impl Event {
             json!({"id": reg.id, "applicationId": reg.application_id, "roles": reg.roles}),
         );
         Event::new(kind, user.tenant_id, fields)
+    }
+}
+
+impl Event {
+    /// `jwt.refresh-token.revoke`: refresh tokens of `user` (or of every user of one application)
+    /// were revoked; `ttls` maps each application concerned to its access tokens' time to live,
+    /// how long an access token issued before the revocation may still be valid. Never carries a
+    /// token.
+    pub fn refresh_token_revoke(
+        tenant: Uuid,
+        user: Option<&User>,
+        application: Option<Uuid>,
+        ttls: &[(Uuid, i64)],
+    ) -> Event {
+        let mut fields = Json::new();
+        let map: Json = ttls
+            .iter()
+            .map(|(a, t)| (a.to_string(), json!(t)))
+            .collect();
+        fields.insert("applicationTimeToLiveInSeconds".into(), Value::Object(map));
+        if let Some(a) = application {
+            fields.insert("applicationId".into(), json!(a));
+        }
+        if let Some(u) = user {
+            fields.insert("userId".into(), json!(u.id));
+            fields.insert("user".into(), user_ref(u));
+        }
+        Event::new("jwt.refresh-token.revoke", Some(tenant), fields)
     }
 }
 

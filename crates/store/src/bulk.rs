@@ -93,7 +93,31 @@ pub(crate) async fn insert_event_texts(
             ]
         },
     )
-    .await
+    .await?;
+    // The receivers a transaction level already called have the event: their attempts are
+    // written as succeeded here, and the fan-out's insert of the same (event, webhook) is a
+    // no-op, so the worker never sends it to them again.
+    for e in events {
+        for w in &e.delivered {
+            tx.write(
+                "INSERT INTO webhook_attempts (id, event_id, webhook_id, tenant_id, event_type, \
+                 status, attempts, next_attempt_at, window_start, event_instant, insert_instant, \
+                 last_attempt_instant, delivered_instant, last_status) \
+                 VALUES ($1, $2, $3, $4, $5, 'succeeded', 1, $6, $6, $6, $6, $6, $6, 200) \
+                 ON CONFLICT (event_id, webhook_id) DO NOTHING",
+                &[
+                    portcullis_domain::new_id().to_string().into(),
+                    e.id.to_string().into(),
+                    w.to_string().into(),
+                    e.tenant_id.map(|t| t.to_string()).into(),
+                    e.kind.clone().into(),
+                    e.create_instant.into(),
+                ],
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// A new user's `users` row: `(id, tenant_id, email_lower, username_lower, body, pw_scheme,

@@ -79,6 +79,7 @@ impl SqlStore {
                     kind: row.get("type")?,
                     create_instant: row.get("create_instant")?,
                     body: serde_json::from_str(&body).map_err(backend)?,
+                    delivered: Vec::new(),
                 })
             })
             .collect()

@@ -6,7 +6,7 @@
 use crate::support::*;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use portcullis_domain::{SessionStore, WebhookStore};
+use portcullis_domain::{SessionStore, Store as _, WebhookStore};
 use portcullis_store::testing::Backend;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,10 @@ portcullis_store::on_both_backends!(
     a_failing_receiver_gets_the_event_with_growing_intervals,
     a_dead_receiver_is_dead_lettered_then_replayed,
     three_nodes_deliver_each_event_once,
+    a_transaction_level_not_met_rolls_the_change_back,
+    a_simple_majority_commits_and_each_receiver_gets_the_event_once,
+    a_dead_receiver_bounds_a_transactional_request,
+    email_verified_and_refresh_token_revoke_arrive_with_their_info,
 );
 
 const PASSWORD: &str = "correct horse";
@@ -809,4 +813,258 @@ async fn three_nodes_deliver_each_event_once(b: Backend) {
     let got = r.got().len().max(got.len());
     assert_eq!(got, N, "each event exactly once");
     others.stop().await;
+}
+
+/// Sets the tenant's transaction level of `kind`.
+async fn set_level(s: &Server, tenant: &str, kind: &str, level: &str) {
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{tenant}"),
+            json!({"tenant": {"eventConfiguration": {"events": {kind: {"enabled": true, "transactionType": level}}}}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+}
+
+async fn create_user(s: &Server, tenant: &str, email: &str) -> Answer {
+    send(
+        s.req("POST", "/api/user")
+            .header("X-FusionAuth-TenantId", tenant)
+            .json(&json!({"user": {"email": email, "password": PASSWORD}})),
+    )
+    .await
+}
+
+async fn a_transaction_level_not_met_rolls_the_change_back(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.new_tenant("Tx").await;
+    let tid: uuid::Uuid = t.parse().unwrap();
+    // An unknown level is refused.
+    let bad = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{t}"),
+            json!({"tenant": {"eventConfiguration": {"events": {"user.create": {"transactionType": "Most"}}}}}),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(
+        bad.json["fieldErrors"]["tenant.eventConfiguration.events[user.create].transactionType"]
+            .is_array(),
+        "{bad:?}"
+    );
+    let r = Receiver::start(Mode::Fail(usize::MAX)).await;
+    let (hook, _) = create_webhook(
+        &s,
+        json!({"url": r.url, "tenantIds": [t], "eventsEnabled": enabled(&["user.create"])}),
+    )
+    .await;
+    set_level(&s, &t, "user.create", "Any").await;
+    let a = create_user(&s, &t, "refused@example.com").await;
+    assert_eq!(a.status, 504, "{a:?}");
+    assert_eq!(a.general_code(), Some("[WebhookTransactionException]"));
+    let found = send(
+        s.req("GET", "/api/user?email=refused@example.com")
+            .header("X-FusionAuth-TenantId", &t),
+    )
+    .await;
+    assert_eq!(found.status, 404, "no user: {found:?}");
+    let events =
+        s.db.store
+            .events(Some(tid), Some("user.create"), 10)
+            .await
+            .unwrap();
+    assert!(events.is_empty(), "no event in the outbox: {events:?}");
+    // The receiver was asked once, synchronously; nothing follows from the outbox.
+    assert_eq!(r.got().len(), 1);
+    assert_eq!(r.got()[0].event_type(), "user.create");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.got().len(), 1, "nothing delivered later");
+    let log = s
+        .get(&format!("/api/webhook-attempt?webhookId={hook}"))
+        .await;
+    assert_eq!(log.json["attempts"], json!([]), "{log:?}");
+
+    // At `None` the change commits and the event is delivered afterwards, through the outbox.
+    set_level(&s, &t, "user.create", "None").await;
+    let a = create_user(&s, &t, "later@example.com").await;
+    assert_eq!(a.status, 200, "{a:?}");
+    *r.mode.lock().unwrap() = Mode::Ok;
+    let got = r
+        .until("the event through the outbox", |g| {
+            g.iter()
+                .any(|x| x.json()["event"]["user"]["email"] == "later@example.com")
+        })
+        .await;
+    assert!(got.len() >= 2, "{got:?}");
+}
+
+async fn a_simple_majority_commits_and_each_receiver_gets_the_event_once(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.new_tenant("Majority").await;
+    let ok1 = Receiver::start(Mode::Ok).await;
+    let ok2 = Receiver::start(Mode::Ok).await;
+    let failing = Receiver::start(Mode::Fail(1)).await;
+    let mut hooks = Vec::new();
+    for r in [&ok1, &ok2, &failing] {
+        hooks.push(
+            create_webhook(
+                &s,
+                json!({"url": r.url, "tenantIds": [t], "eventsEnabled": enabled(&["user.create"])}),
+            )
+            .await
+            .0,
+        );
+    }
+    set_level(&s, &t, "user.create", "SimpleMajority").await;
+    let a = create_user(&s, &t, "majority@example.com").await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let user = a.json["user"]["id"].as_str().unwrap().to_string();
+    assert_eq!(ok1.got().len(), 1, "called before the answer");
+    assert_eq!(ok2.got().len(), 1);
+    // The one that refused gets it from the outbox, with the same event id.
+    let got = failing.until("the retried event", |g| g.len() >= 2).await;
+    let id = ok1.got()[0].header("webhook-id").unwrap().to_string();
+    assert!(got
+        .iter()
+        .all(|g| g.header("webhook-id") == Some(id.as_str())));
+    assert_eq!(got[1].json()["event"]["user"]["id"], json!(user));
+    // The two that answered are recorded as delivered and are not sent it again.
+    for hook in &hooks[..2] {
+        let log = s
+            .get(&format!("/api/webhook-attempt?webhookId={hook}"))
+            .await;
+        let attempts = log.json["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 1, "{log:?}");
+        assert_eq!(attempts[0]["status"], "succeeded");
+        assert_eq!(attempts[0]["eventId"], json!(id));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ok1.got().len(), 1);
+    assert_eq!(ok2.got().len(), 1);
+
+    set_level(&s, &t, "user.update", "AbsoluteMajority").await;
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/user/{user}"),
+            json!({"user": {"firstName": "Maj"}}),
+        )
+        .await;
+    // No webhook enables `user.update`: nothing to ask, so every level is met.
+    assert_eq!(a.status, 200, "{a:?}");
+}
+
+async fn a_dead_receiver_bounds_a_transactional_request(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.new_tenant("Dead").await;
+    let r = Receiver::start(Mode::Hang).await;
+    create_webhook(
+        &s,
+        json!({"url": r.url, "tenantIds": [t], "connectTimeout": 200, "readTimeout": 300,
+               "eventsEnabled": enabled(&["user.create"])}),
+    )
+    .await;
+    set_level(&s, &t, "user.create", "AbsoluteMajority").await;
+    let started = Instant::now();
+    let a = create_user(&s, &t, "slow@example.com").await;
+    let took = started.elapsed();
+    assert_eq!(a.status, 504, "{a:?}");
+    // The webhook's timeouts (500 ms together) bound the wait; the receiver would take 60 s.
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let found = send(
+        s.req("GET", "/api/user?email=slow@example.com")
+            .header("X-FusionAuth-TenantId", &t),
+    )
+    .await;
+    assert_eq!(found.status, 404, "{found:?}");
+}
+
+async fn email_verified_and_refresh_token_revoke_arrive_with_their_info(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.new_tenant("Ev").await;
+    let kid = new_key(&s, &t, "RS256").await;
+    let r = Receiver::start(Mode::Ok).await;
+    let (_, secret) = create_webhook(
+        &s,
+        json!({"url": r.url, "tenantIds": [t],
+               "eventsEnabled": enabled(&["user.email.verified", "jwt.refresh-token.revoke"]),
+               "signatureConfiguration": {"enabled": true, "signingKeyId": kid}}),
+    )
+    .await;
+    let app = s.new_app(&t, "Revoking", &[]).await;
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/application/{app}"),
+            json!({"application": {"loginConfiguration": {"generateRefreshTokens": true},
+                   "jwtConfiguration": {"enabled": true, "timeToLiveInSeconds": 600}}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let user = s.new_user(&t, "verify@example.com").await;
+    let a = s
+        .call(
+            "POST",
+            &format!("/api/user/registration/{user}"),
+            json!({"registration": {"applicationId": app}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let a = send(
+        s.req("PATCH", &format!("/api/user/{user}"))
+            .header("User-Agent", "verifier/1.0")
+            .json(&json!({"user": {"verified": true}})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let a = send(
+        s.req("POST", "/api/login")
+            .header("X-FusionAuth-TenantId", &t)
+            .json(&json!({"loginId": "verify@example.com", "password": PASSWORD, "applicationId": app})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let refresh_token = a.json["refreshToken"].as_str().unwrap().to_string();
+    let a = send(
+        s.req("DELETE", &format!("/api/jwt/refresh?userId={user}"))
+            .header("User-Agent", "revoker/2.0"),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let got = r
+        .until("both events", |g| {
+            g.iter().any(|x| x.event_type() == "user.email.verified")
+                && g.iter()
+                    .any(|x| x.event_type() == "jwt.refresh-token.revoke")
+        })
+        .await;
+    let jwks = format!("{}/.well-known/jwks.json", s.url);
+    for g in &got {
+        verify(g, &secret, Some(jwks.clone()), None).await;
+        assert!(!g.body.contains(&refresh_token), "no token in an event");
+        assert!(!g.body.contains(PASSWORD));
+        let e = &g.json()["event"];
+        assert_eq!(e["tenantId"], json!(t), "{e}");
+        assert_eq!(e["info"]["ipAddress"], "127.0.0.1", "{e}");
+        match e["type"].as_str().unwrap() {
+            "user.email.verified" => {
+                assert_eq!(e["user"]["id"], json!(user), "{e}");
+                assert_eq!(e["user"]["email"], "verify@example.com");
+                assert_eq!(e["info"]["userAgent"], "verifier/1.0", "{e}");
+            }
+            "jwt.refresh-token.revoke" => {
+                assert_eq!(e["userId"], json!(user), "{e}");
+                assert_eq!(e["user"]["id"], json!(user), "{e}");
+                assert_eq!(
+                    e["applicationTimeToLiveInSeconds"],
+                    json!({ &app: 600 }),
+                    "{e}"
+                );
+                assert_eq!(e["info"]["userAgent"], "revoker/2.0", "{e}");
+            }
+            other => panic!("unexpected event {other}"),
+        }
+    }
 }

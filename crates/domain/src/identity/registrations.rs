@@ -70,8 +70,9 @@ impl Identity {
                 }
                 errors.into_result()?;
                 let reg = regs.pop().expect("one");
-                let event =
+                let mut event =
                     crate::Event::registration("user.registration.create", &stored.user, &reg);
+                self.transact(std::slice::from_mut(&mut event)).await?;
                 self.store
                     .insert_registration_with_events(
                         tenant,
@@ -131,7 +132,8 @@ impl Identity {
         let mut errors = Errors::default();
         validate::registration(&new, app.as_ref(), "registration", &mut errors);
         errors.into_result()?;
-        let event = crate::Event::registration("user.registration.update", &user, &new);
+        let mut event = crate::Event::registration("user.registration.update", &user, &new);
+        self.transact(std::slice::from_mut(&mut event)).await?;
         self.store
             .update_registration_with_events(user_id, &new, std::slice::from_ref(&event))
             .await?;
@@ -159,13 +161,14 @@ impl Identity {
         let Some(stored) = self.store.user(scope, user_id).await? else {
             return Err(Error::NotFound);
         };
-        let events: Vec<crate::Event> = stored
+        let mut events: Vec<crate::Event> = stored
             .user
             .registrations
             .iter()
             .filter(|r| r.application_id == Some(app_id))
             .map(|r| crate::Event::registration("user.registration.delete", &stored.user, r))
             .collect();
+        self.transact(&mut events).await?;
         self.store
             .delete_registration_with_events(scope, user_id, app_id, &events)
             .await?

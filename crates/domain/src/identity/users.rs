@@ -203,6 +203,7 @@ impl Identity {
                 .iter()
                 .map(|r| crate::Event::registration("user.registration.create", &stored.user, r)),
         );
+        self.transact(&mut events).await?;
         (self.store)
             .insert_user_with_events(&stored, &events)
             .await
@@ -273,6 +274,12 @@ impl Identity {
         if credential.is_some() {
             events.push(crate::Event::user("user.password.update", &new));
         }
+        // Portcullis sends no verification emails of its own: an email becomes verified when
+        // the user's `verified` is set, by the caller that checked it.
+        if new.verified && !old.user.verified && new.email.is_some() {
+            events.push(crate::Event::user("user.email.verified", &new));
+        }
+        self.transact(&mut events).await?;
         let found = (self.store)
             .update_profile_with_events(&new, credential.as_ref(), &events)
             .await
@@ -298,7 +305,8 @@ impl Identity {
         } else {
             "user.deactivate"
         };
-        let event = crate::Event::user(kind, &stored.user);
+        let mut event = crate::Event::user(kind, &stored.user);
+        self.transact(std::slice::from_mut(&mut event)).await?;
         let found = (self.store)
             .update_profile_with_events(&stored.user, None, std::slice::from_ref(&event))
             .await?;
@@ -307,10 +315,11 @@ impl Identity {
 
     pub async fn delete_user(&self, scope: Scope, id: Uuid) -> Result<()> {
         // The event names the user as they were; it is written only if the delete found them.
-        let event = match self.store.user(scope, id).await? {
+        let mut event = match self.store.user(scope, id).await? {
             Some(u) => vec![crate::Event::user("user.delete", &u.user)],
             None => return Err(Error::NotFound),
         };
+        self.transact(&mut event).await?;
         self.store
             .delete_user_with_events(scope, id, &event)
             .await?

@@ -359,11 +359,12 @@ impl Identity {
                 credential: new.or(old),
             })
             .collect();
-        let events: Vec<EventText> = if new.rows.is_empty() {
+        let mut events: Vec<EventText> = if new.rows.is_empty() {
             Vec::new()
         } else {
             vec![Event::user_bulk_create(tenant, new.rows.iter())]
         };
+        self.transact_texts(&mut events).await?;
         match self
             .store()
             .import_users(&new.rows, &updated_users, &events, job)

@@ -502,9 +502,20 @@ impl OAuth {
         let hash = secrets::stored_hash(token);
         if let Some(r) = self.store().refresh_token(&hash).await? {
             if Some(r.application_id) == client.app.id {
-                self.store()
+                let n = self
+                    .store()
                     .delete_refresh_tokens(Some(r.tenant_id), RefreshTokens::Hash(&hash))
                     .await?;
+                if n > 0 {
+                    self.sessions()
+                        .identity()
+                        .refresh_tokens_revoked(
+                            r.tenant_id,
+                            Some(r.user_id),
+                            Some(r.application_id),
+                        )
+                        .await;
+                }
             }
         }
         Ok(())

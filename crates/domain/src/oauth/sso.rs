@@ -178,21 +178,38 @@ impl OAuth {
         let session = self.session(cookie).await?;
         self.end_session(cookie).await?;
         let mut user = session.map(|s| s.user_id);
+        let identity = self.sessions().identity();
         if let Some(t) = refresh_token.filter(|t| !t.is_empty()) {
             let hash = secrets::stored_hash(t);
             if let Some(row) = self.store().refresh_token(&hash).await? {
                 user = Some(row.user_id);
-                self.store()
+                let n = self
+                    .store()
                     .delete_refresh_tokens(Some(row.tenant_id), RefreshTokens::Hash(&hash))
                     .await?;
+                if n > 0 && !global {
+                    identity
+                        .refresh_tokens_revoked(
+                            row.tenant_id,
+                            Some(row.user_id),
+                            Some(row.application_id),
+                        )
+                        .await;
+                }
             }
         }
         if global {
             if let Some(u) = user {
-                self.store()
+                let n = self
+                    .store()
                     .delete_refresh_tokens(None, RefreshTokens::User(u))
                     .await?;
                 self.store().end_sso_sessions(SsoSessions::User(u)).await?;
+                let tenant =
+                    (self.store().user(Scope::ALL, u).await?).and_then(|s| s.user.tenant_id);
+                if let (true, Some(t)) = (n > 0, tenant) {
+                    identity.refresh_tokens_revoked(t, Some(u), None).await;
+                }
             }
         }
         Ok(())

@@ -144,14 +144,23 @@ impl Sessions {
         }
         let user_id = stored.user.id.expect("stored");
         // In place: a profile update racing this change keeps its fields, and this its password.
-        let event = crate::Event::user("user.password.update", &stored.user);
+        let mut event = crate::Event::user("user.password.update", &stored.user);
+        self.identity
+            .transact(std::slice::from_mut(&mut event))
+            .await?;
         self.store()
             .set_password_with_events(user_id, &credential, now, std::slice::from_ref(&event))
             .await?;
         if settings.revoke_on_password_change {
-            self.store()
+            let n = self
+                .store()
                 .delete_refresh_tokens(stored.user.tenant_id, RefreshTokens::User(user_id))
                 .await?;
+            if let (true, Some(t)) = (n > 0, stored.user.tenant_id) {
+                self.identity
+                    .refresh_tokens_revoked(t, Some(user_id), None)
+                    .await;
+            }
         }
         tracing::info!(user = %user_id, "password changed");
         Ok(())

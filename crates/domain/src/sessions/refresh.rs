@@ -19,6 +19,15 @@ impl Sessions {
             .delete_refresh_tokens(None, RefreshTokens::Family(stored.family_id))
             .await?;
         tracing::warn!(user = %stored.user_id, revoked = n, "refresh token reused: its family is revoked");
+        if n > 0 {
+            self.identity()
+                .refresh_tokens_revoked(
+                    stored.tenant_id,
+                    Some(stored.user_id),
+                    Some(stored.application_id),
+                )
+                .await;
+        }
         Ok(Error::NotFound)
     }
 
@@ -280,9 +289,81 @@ impl Sessions {
                 ))
             }
         };
-        Ok(self
+        // Whose tokens these are, read before they go, for the event.
+        let owner = match (&hash, user, app) {
+            (Some(h), _, _) => (self.store().refresh_token(h).await?)
+                .filter(|r| scope.sees(Some(r.tenant_id)))
+                .map(|r| (r.tenant_id, Some(r.user_id), Some(r.application_id))),
+            (None, Some(u), a) => (self.store().user(scope, u).await?)
+                .and_then(|s| s.user.tenant_id)
+                .map(|t| (t, Some(u), a)),
+            (None, None, Some(a)) => (self.store().application(scope, a).await?)
+                .and_then(|app| app.tenant_id)
+                .map(|t| (t, None, Some(a))),
+            (None, None, None) => None,
+        };
+        let n = self
             .store()
             .delete_refresh_tokens(scope.tenant, which)
-            .await?)
+            .await?;
+        if let (true, Some((t, u, a))) = (n > 0, owner) {
+            self.identity().refresh_tokens_revoked(t, u, a).await;
+        }
+        Ok(n)
+    }
+}
+
+impl crate::Identity {
+    /// Writes `jwt.refresh-token.revoke` for refresh tokens just revoked: those of `user` in
+    /// `tenant` (of one application with `app`), or with no user every token of `app`. The
+    /// tokens live in the session store, apart from the outbox, so the event follows the
+    /// revocation rather than sharing its transaction; a failure to write it is logged, not
+    /// answered, since the revocation itself took effect.
+    pub(crate) async fn refresh_tokens_revoked(
+        &self,
+        tenant: Uuid,
+        user: Option<Uuid>,
+        app: Option<Uuid>,
+    ) {
+        if let Err(e) = self.write_refresh_revoke(tenant, user, app).await {
+            tracing::warn!(error = %e, "the jwt.refresh-token.revoke event was not written");
+        }
+    }
+
+    async fn write_refresh_revoke(
+        &self,
+        tenant_id: Uuid,
+        user: Option<Uuid>,
+        app: Option<Uuid>,
+    ) -> Result<()> {
+        let scope = Scope::tenant(tenant_id);
+        let Some(tenant) = self.store().tenant(tenant_id).await? else {
+            return Ok(());
+        };
+        let user = match user {
+            Some(u) => match self.store().user(scope, u).await? {
+                Some(s) => Some(s.user),
+                None => return Ok(()),
+            },
+            None => None,
+        };
+        let apps: Vec<Uuid> = match (app, &user) {
+            (Some(a), _) => vec![a],
+            (None, Some(u)) => u
+                .registrations
+                .iter()
+                .filter_map(|r| r.application_id)
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        let mut ttls = Vec::with_capacity(apps.len());
+        for a in apps {
+            let application = self.store().application(scope, a).await?;
+            let settings = LoginSettings::of(&tenant, application.as_ref());
+            ttls.push((a, settings.access_ttl_secs));
+        }
+        let event = crate::Event::refresh_token_revoke(tenant_id, user.as_ref(), app, &ttls);
+        self.store().append_events(&[event]).await?;
+        Ok(())
     }
 }

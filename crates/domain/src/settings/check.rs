@@ -65,6 +65,8 @@ pub fn check_tenant(tenant: &Tenant, schemes: &portcullis_hash::Registry, errors
         }
     }
 
+    check_event_configuration(&mut c);
+
     let rules = "passwordValidationRules";
     let min_ok = c.field(rules, "minLength", Rule::Int(PASSWORD_MIN_LENGTH));
     if c.field(rules, "maxLength", Rule::Int(PASSWORD_MAX_LENGTH)) {
@@ -265,5 +267,58 @@ impl Checker<'_> {
         };
         self.invalid(&format!("{block}.{name}"), why);
         false
+    }
+}
+
+/// `eventConfiguration.events[type]`: a known event type, `enabled` a boolean, and
+/// `transactionType` one of FusionAuth's levels.
+fn check_event_configuration(c: &mut Checker<'_>) {
+    let Some(events) = c.value("eventConfiguration", "events").cloned() else {
+        return;
+    };
+    let Some(events) = events.as_object() else {
+        if !events.is_null() {
+            c.invalid(
+                "eventConfiguration.events",
+                "must be an object of event type to its configuration".into(),
+            );
+        }
+        return;
+    };
+    for (kind, conf) in events {
+        let path = format!("eventConfiguration.events[{kind}]");
+        if !crate::webhooks::EVENT_TYPES.contains(&kind.as_str()) {
+            c.invalid(&path, format!("names [{kind}], which is not an event type"));
+            continue;
+        }
+        if conf.is_null() {
+            continue;
+        }
+        if !conf.is_object() {
+            c.invalid(
+                &path,
+                "must be an object such as {\"transactionType\": \"None\"}".into(),
+            );
+            continue;
+        }
+        if let Some(v) = conf.get("enabled").filter(|v| !v.is_null()) {
+            if !v.is_boolean() {
+                c.invalid(&format!("{path}.enabled"), "must be true or false".into());
+            }
+        }
+        if let Some(v) = conf.get("transactionType").filter(|v| !v.is_null()) {
+            if v.as_str()
+                .and_then(crate::webhooks::TransactionType::parse)
+                .is_none()
+            {
+                c.invalid(
+                    &format!("{path}.transactionType"),
+                    format!(
+                        "must be one of {}; found {v}",
+                        crate::webhooks::TransactionType::NAMES.join(", ")
+                    ),
+                );
+            }
+        }
     }
 }

@@ -98,6 +98,44 @@ pub(crate) fn new_standard_secret() -> String {
 /// The event types the test endpoint can send a sample of.
 pub const SAMPLE_EVENTS: [&str; 15] = super::EVENT_TYPES;
 
+/// The request for `body` (an event's stored JSON) with event id `event_id`, its JWT signed by
+/// `tokens`.
+pub(crate) async fn build_request(
+    tokens: &crate::TokenService,
+    w: &Webhook,
+    secret: &str,
+    event_id: Uuid,
+    body: String,
+) -> Result<Outgoing> {
+    let mut headers: Vec<(String, String)> = w
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    headers.push(("content-type".into(), "application/json".into()));
+    let now = now_millis() / 1000;
+    let id = event_id.to_string();
+    headers.push((
+        "webhook-signature".into(),
+        sign_standard(secret, &id, now, &body),
+    ));
+    headers.push(("webhook-id".into(), id));
+    headers.push(("webhook-timestamp".into(), now.to_string()));
+    let sig = &w.signature_configuration;
+    if sig.enabled {
+        let kid = sig.signing_key_id.as_deref().unwrap_or_default();
+        let mut claims = Map::new();
+        claims.insert(
+            "request_body_sha256".into(),
+            json!(B64.encode(Sha256::digest(body.as_bytes()))),
+        );
+        claims.insert("iat".into(), json!(now));
+        let jwt = tokens.sign_with_key(kid, &claims).await?;
+        headers.push(("X-FusionAuth-Signature-JWT".into(), jwt));
+    }
+    Ok(Outgoing { headers, body })
+}
+
 impl Sessions {
     /// The request for `body` (an event's stored JSON) with event id `event_id`.
     pub async fn webhook_request(
@@ -107,33 +145,7 @@ impl Sessions {
         event_id: Uuid,
         body: String,
     ) -> Result<Outgoing> {
-        let mut headers: Vec<(String, String)> = w
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        headers.push(("content-type".into(), "application/json".into()));
-        let now = now_millis() / 1000;
-        let id = event_id.to_string();
-        headers.push((
-            "webhook-signature".into(),
-            sign_standard(secret, &id, now, &body),
-        ));
-        headers.push(("webhook-id".into(), id));
-        headers.push(("webhook-timestamp".into(), now.to_string()));
-        let sig = &w.signature_configuration;
-        if sig.enabled {
-            let kid = sig.signing_key_id.as_deref().unwrap_or_default();
-            let mut claims = Map::new();
-            claims.insert(
-                "request_body_sha256".into(),
-                json!(B64.encode(Sha256::digest(body.as_bytes()))),
-            );
-            claims.insert("iat".into(), json!(now));
-            let jwt = self.tokens().sign_with_key(kid, &claims).await?;
-            headers.push(("X-FusionAuth-Signature-JWT".into(), jwt));
-        }
-        Ok(Outgoing { headers, body })
+        build_request(self.tokens(), w, secret, event_id, body).await
     }
 
     /// Makes the request of a claimed attempt and answers its end: delivered on a 2xx; else

@@ -1,7 +1,8 @@
 //! Webhooks: the `/api/webhook` resources in FusionAuth's shape, the delivery attempts the
 //! `webhooks` worker makes from the `events` outbox (one row per event and webhook), their
 //! backoff and dead letters, the two signatures a receiver can verify, and the interfaces a
-//! store ([`WebhookStore`]) and an HTTP client ([`WebhookSender`]) implement.
+//! store ([`WebhookStore`]) and an HTTP client ([`WebhookSender`]) implement, and the tenants'
+//! transaction levels, which call the webhooks before a change commits.
 //!
 //! Secrets: `httpAuthenticationPassword` and header values are kept in the store and never
 //! answered (headers are masked, as connectors' are); the Standard Webhooks secret is made on
@@ -9,9 +10,12 @@
 
 mod deliver;
 mod resources;
+mod transaction;
 
+pub(crate) use deliver::build_request;
 pub use deliver::{backoff, sign_standard, Backoff, Delivered, Outgoing, SAMPLE_EVENTS};
 pub use resources::{CreatedWebhook, EventLogQuery};
+pub use transaction::{TransactionType, TRANSACTIONAL_EVENTS};
 
 use crate::model::*;
 use crate::{Error, Errors, StoreResult};
