@@ -10,9 +10,12 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Events pending at the crash (the 10,000 costs too much CI time; 2,000 exercise the
-/// same paths: fan-out in batches, claims, retries).
-const EVENTS: usize = 2_000;
+/// Events pending at the crash.
+const EVENTS: usize = 10_000;
+/// Applications each new user is registered for: one request writes a `user.create` and this
+/// many `user.registration.create` events, so 10,000 events take 400 requests.
+const APPS: usize = 24;
+const USERS: usize = EVENTS / (APPS + 1);
 
 /// A receiver on `port`: records each request's `webhook-id` header and the body's event id.
 fn receive(listener: TcpListener, got: Arc<Mutex<Vec<(String, String)>>>) {
@@ -109,24 +112,44 @@ fn pending_events_survive_a_kill(backend: Backend) {
         .json(&serde_json::json!({"webhook": {
             "url": format!("http://127.0.0.1:{port}/hook"), "global": true,
             "connectTimeout": 100, "readTimeout": 100,
-            "eventsEnabled": {"user.create": true}}}))
+            "eventsEnabled": {"user.create": true, "user.registration.create": true}}}))
         .send()
         .unwrap();
     assert_eq!(a.status().as_u16(), 200, "{}", first.log());
 
-    // Users without passwords: each creation is one `user.create` event and no hashing.
+    let apps: Vec<String> = (0..APPS)
+        .map(|i| {
+            let r = http
+                .post(format!("{url}/api/application"))
+                .header("Authorization", &key)
+                .json(&serde_json::json!({"application": {"name": format!("Hooked {i}")}}))
+                .send()
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            let v: serde_json::Value = r.json().unwrap();
+            v["application"]["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let registrations: Vec<serde_json::Value> = apps
+        .iter()
+        .map(|a| serde_json::json!({"applicationId": a}))
+        .collect();
+    // Users without passwords (no hashing), each registered for every application.
     let made: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|t| {
                 let (http, url, key) = (http.clone(), url.clone(), key.clone());
+                let registrations = &registrations;
                 s.spawn(move || {
-                    (t..EVENTS)
+                    (t..USERS)
                         .step_by(4)
                         .map(|i| {
                             let r = http
                                 .post(format!("{url}/api/user"))
                                 .header("Authorization", &key)
-                                .json(&serde_json::json!({"user": {"email": format!("hook{i}@example.com")}}))
+                                .json(&serde_json::json!({"user": {
+                                    "email": format!("hook{i}@example.com"),
+                                    "registrations": registrations}}))
                                 .send()
                                 .unwrap();
                             assert_eq!(r.status().as_u16(), 200);
@@ -142,7 +165,7 @@ fn pending_events_survive_a_kill(backend: Backend) {
             .flat_map(|h| h.join().unwrap())
             .collect()
     });
-    assert_eq!(made.len(), EVENTS);
+    assert_eq!(made.len() * (APPS + 1), EVENTS);
     // Every event has its attempt, and the worker is retrying them against the closed port.
     let deadline = Instant::now() + Duration::from_secs(60);
     while outbox(&first, "pending") < EVENTS as i64 {
@@ -159,7 +182,7 @@ fn pending_events_survive_a_kill(backend: Backend) {
         let got = got.clone();
         std::thread::spawn(move || receive(listener, got));
     }
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let distinct: HashSet<String> = got.lock().unwrap().iter().map(|g| g.0.clone()).collect();
         if distinct.len() >= EVENTS {
