@@ -96,6 +96,14 @@ fn operation(route: &Route, op: &Op, components: &mut Map<String, Value>) -> Val
             "Busy, or a legacy system failed; nothing was changed",
             Some(errors),
         );
+        if op.method != axum::http::Method::GET {
+            add(
+                504,
+                "The webhooks of a transactional event did not meet the tenant's transaction \
+                 level ([WebhookTransactionException]); nothing was changed",
+                Some(errors),
+            );
+        }
     }
     let operation_id = format!(
         "{}{}",

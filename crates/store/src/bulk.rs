@@ -102,8 +102,8 @@ pub(crate) async fn insert_event_texts(
             tx.write(
                 "INSERT INTO webhook_attempts (id, event_id, webhook_id, tenant_id, event_type, \
                  status, attempts, next_attempt_at, window_start, event_instant, insert_instant, \
-                 last_attempt_instant, delivered_instant, last_status) \
-                 VALUES ($1, $2, $3, $4, $5, 'succeeded', 1, $6, $6, $6, $6, $6, $6, 200) \
+                 last_attempt_instant, delivered_instant) \
+                 VALUES ($1, $2, $3, $4, $5, 'succeeded', 1, $6, $6, $6, $6, $6, $6) \
                  ON CONFLICT (event_id, webhook_id) DO NOTHING",
                 &[
                     portcullis_domain::new_id().to_string().into(),

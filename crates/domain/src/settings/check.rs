@@ -270,8 +270,9 @@ impl Checker<'_> {
     }
 }
 
-/// `eventConfiguration.events[type]`: a known event type, `enabled` a boolean, and
-/// `transactionType` one of FusionAuth's levels.
+/// `eventConfiguration.events[type]`: `enabled` a boolean and `transactionType` one of
+/// FusionAuth's levels. Any event type name is kept: a tenant exported from FusionAuth names
+/// many that Portcullis does not write.
 fn check_event_configuration(c: &mut Checker<'_>) {
     let Some(events) = c.value("eventConfiguration", "events").cloned() else {
         return;
@@ -287,10 +288,6 @@ fn check_event_configuration(c: &mut Checker<'_>) {
     };
     for (kind, conf) in events {
         let path = format!("eventConfiguration.events[{kind}]");
-        if !crate::webhooks::EVENT_TYPES.contains(&kind.as_str()) {
-            c.invalid(&path, format!("names [{kind}], which is not an event type"));
-            continue;
-        }
         if conf.is_null() {
             continue;
         }

@@ -78,8 +78,8 @@ impl TransactionType {
     }
 }
 
-/// The event types a transaction level applies to: the user changes FusionAuth makes
-/// transactional. Logins, failed logins, refresh-token revocations and `user.migrated` are
+/// The event types a transaction level applies to: the user changes. Logins (which FusionAuth
+/// also holds for a level), failed logins, refresh-token revocations and `user.migrated` are
 /// always delivered after the fact.
 pub const TRANSACTIONAL_EVENTS: [&str; 11] = [
     "user.bulk.create",
