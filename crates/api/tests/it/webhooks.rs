@@ -854,6 +854,15 @@ async fn a_transaction_level_not_met_rolls_the_change_back(b: Backend) {
             .is_array(),
         "{bad:?}"
     );
+    // Event types Portcullis does not write are kept, as a FusionAuth export carries them.
+    let kept = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{t}"),
+            json!({"tenant": {"eventConfiguration": {"events": {"user.action": {"enabled": false, "transactionType": "None"}}}}}),
+        )
+        .await;
+    assert_eq!(kept.status, 200, "{kept:?}");
     let r = Receiver::start(Mode::Fail(usize::MAX)).await;
     let (hook, _) = create_webhook(
         &s,
@@ -885,6 +894,33 @@ async fn a_transaction_level_not_met_rolls_the_change_back(b: Backend) {
         .get(&format!("/api/webhook-attempt?webhookId={hook}"))
         .await;
     assert_eq!(log.json["attempts"], json!([]), "{log:?}");
+
+    // An import is one `user.bulk.create`, held for its level the same way.
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/webhook/{hook}"),
+            json!({"webhook": {"eventsEnabled": enabled(&["user.create", "user.bulk.create"])}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    set_level(&s, &t, "user.bulk.create", "AbsoluteMajority").await;
+    let a = send(
+        s.req("POST", "/api/user/import")
+            .header("X-FusionAuth-TenantId", &t)
+            .json(&json!({"users": [{"email": "imported@example.com"}]})),
+    )
+    .await;
+    assert_eq!(a.status, 504, "{a:?}");
+    assert_eq!(a.general_code(), Some("[WebhookTransactionException]"));
+    let found = send(
+        s.req("GET", "/api/user?email=imported@example.com")
+            .header("X-FusionAuth-TenantId", &t),
+    )
+    .await;
+    assert_eq!(found.status, 404, "nothing imported: {found:?}");
+    assert_eq!(r.got().len(), 2);
+    assert_eq!(r.got()[1].event_type(), "user.bulk.create");
 
     // At `None` the change commits and the event is delivered afterwards, through the outbox.
     set_level(&s, &t, "user.create", "None").await;
