@@ -129,12 +129,10 @@ impl Template {
             pieces.push(match after[..end].trim() {
                 "loginId" => Piece::LoginId,
                 "password" => Piece::Password,
-                other => return err(
-                    key,
-                    format!(
-                        "{{{{{other}}}}} is not known: use {{{{loginId}}}} and {{{{password}}}}"
-                    ),
-                ),
+                other => {
+                    let known = "use {{loginId}} and {{password}}";
+                    return err(key, format!("{{{{{other}}}}} is not known: {known}"));
+                }
             });
             rest = &after[end + 2..];
         }

@@ -183,25 +183,7 @@ pub async fn run(config_path: PathBuf, bind: Option<String>) -> Result<(), Strin
             tracing::warn!(error = %e, "Portcullis is not reachable yet; tokens are checked once it is")
         }
     }
-    let listener = tokio::net::TcpListener::bind(&bind)
-        .await
-        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("Portcullis gateway listening on http://{addr}");
-
-    #[cfg(unix)]
-    {
-        let gw = gw.clone();
-        let path = config_path.clone();
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                gw.reload(&path);
-            }
-        });
-    }
-
+    // Metrics listen first: once the gateway says it listens, everything it serves is up.
     let metrics_server = match &gw.table().config.metrics {
         config::Metrics::Bind(at) => {
             let l = tokio::net::TcpListener::bind(at)
@@ -225,6 +207,25 @@ pub async fn run(config_path: PathBuf, bind: Option<String>) -> Result<(), Strin
         }
         _ => None,
     };
+
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("Portcullis gateway listening on http://{addr}");
+
+    #[cfg(unix)]
+    {
+        let gw = gw.clone();
+        let path = config_path.clone();
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                gw.reload(&path);
+            }
+        });
+    }
 
     let app = axum::Router::new()
         .fallback(proxy::handle)
