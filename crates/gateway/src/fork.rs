@@ -1,10 +1,10 @@
 //! `[[login_fork]]`: the proxy-forked slow migration, for legacy systems that cannot host a
 //! connector API. A sign-in posted to the fork's path goes to Portcullis' Login API first; only
-//! when Portcullis answers 404 is the legacy system's own login asked, and on its yes the user is
-//! created in Portcullis with the typed password (Portcullis hashes it with the tenant's scheme)
-//! and signed in there. Portcullis' answers are passed on as they are, so the caller sees the
-//! Login API. The password lives only for the request: it is never logged, and only Portcullis
-//! and the legacy system receive it.
+//! when Portcullis answers 404 and has no user with that login id is the legacy system's own
+//! login asked, and on its yes the user is created in Portcullis with the typed password
+//! (Portcullis hashes it with the tenant's scheme) and signed in there. Portcullis' answers are
+//! passed on as they are, so the caller sees the Login API. The password lives only for the
+//! request: it is never logged, and only Portcullis and the legacy system receive it.
 
 use crate::config::{duration, err, ConfigError};
 use axum::body::Body;
@@ -493,6 +493,17 @@ pub async fn handle(
         return (first.into_response(), Outcome::Portcullis);
     }
 
+    // A 404 is also Portcullis' answer to a wrong password: a user it has is never asked about
+    // elsewhere, so the legacy system sees only sign-ins of users still to migrate.
+    match p.has_user(&login_id).await {
+        Ok(false) => {}
+        Ok(true) => return (first.into_response(), Outcome::Refused),
+        Err(e) => {
+            tracing::warn!(fork = %fork.path, error = %e, "Portcullis did not answer a user lookup");
+            return (unavailable("Portcullis"), Outcome::Unavailable);
+        }
+    }
+
     let user = match legacy_login(http, &fork.legacy, &login_id, &password).await {
         Verdict::Yes(user) => user,
         // The same 404 as an unknown user: which of the two it was is not told.
@@ -580,6 +591,25 @@ impl Portcullis<'_> {
             headers,
             body,
         })
+    }
+
+    /// Whether Portcullis has a user with this email or username.
+    async fn has_user(&self, login_id: &str) -> Result<bool, String> {
+        let mut req = self
+            .http
+            .get(format!("{}/api/user", self.base))
+            .query(&[("loginId", login_id)])
+            .timeout(PORTCULLIS_TIMEOUT)
+            .header(http::header::AUTHORIZATION, &self.fork.api_key);
+        if let Some(t) = self.fork.tenant_id {
+            req = req.header("X-FusionAuth-TenantId", t.to_string());
+        }
+        let r = req.send().await.map_err(without_url)?;
+        match r.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => Err(format!("it answered {s}")),
+        }
     }
 
     async fn login(

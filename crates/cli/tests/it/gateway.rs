@@ -1335,6 +1335,11 @@ fn login_fork_migrates_legacy_users(backend: Backend) {
         .unwrap()
         .to_string();
     assert_eq!(status_of(&g.url, "/me", Some(&token)), 200);
+    // Nor with a wrong password, and a malformed sign-in is Portcullis' to refuse.
+    let (status, _) = post("/login-fork", "known@example.com", "wrong horse");
+    assert_eq!(status, 404);
+    let (status, body) = post("/login-fork", "", "no login id");
+    assert_eq!(status, 400, "{body}");
     assert_eq!(
         calls_now(),
         0,
@@ -1391,9 +1396,10 @@ fn login_fork_migrates_legacy_users(backend: Backend) {
         3,
         "a migrated user's sign-in reached the legacy system"
     );
-    // Its old legacy password no longer opens anything once Portcullis has the user.
+    // Once Portcullis has the user, only Portcullis judges its passwords.
     let (status, _) = post("/login-fork", "lee@example.com", "not the password");
     assert_eq!(status, 404);
+    assert_eq!(calls_now(), 3);
 
     // A username sign-in keeps its username as the login id; the legacy email comes along.
     let (status, body) = post("/login-fork", "oldname", "old name's password");
@@ -1443,6 +1449,7 @@ fn login_fork_migrates_legacy_users(backend: Backend) {
     for secret in [
         LEE_PASSWORD,
         "not the password",
+        "wrong horse",
         "race password",
         "correct horse",
     ] {
