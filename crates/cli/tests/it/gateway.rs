@@ -1296,7 +1296,7 @@ fn login_fork_migrates_legacy_users(backend: Backend) {
     std::fs::write(
         &file,
         format!(
-            "portcullis = \"{}\"\naudiences = [\"{app}\"]\ntrusted_proxies = [\"127.0.0.1\"]\n\
+            "portcullis = \"{}\"\naudiences = [\"{app}\"]\ntrusted_proxies = [\"127.0.0.1\"]\nmetrics = true\n\
              [[route]]\npath = \"/me\"\nupstream = \"{echo}\"\nallow = \"authenticated\"\n{}{}{}{}",
             s.url,
             fork("/login-fork", &format!("{legacy}/login")),
@@ -1444,6 +1444,18 @@ fn login_fork_migrates_legacy_users(backend: Backend) {
     }
     // Only POST signs in.
     assert_eq!(status_of(&g.url, "/login-fork", None), 405);
+
+    let metrics = reqwest::blocking::get(format!("{}/metrics", g.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    for line in [
+        r#"portcullis_gateway_login_fork_total{outcome="migrated",path="/login-fork"} 3"#,
+        r#"portcullis_gateway_login_fork_total{outcome="unavailable",path="/login-fork-down"} 1"#,
+        r#"portcullis_gateway_login_fork_total{outcome="unavailable",path="/login-fork-slow"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
+    }
 
     let log = g.log();
     for secret in [
