@@ -17,7 +17,7 @@ use uuid::Uuid;
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-fn err<T>(key: &str, msg: impl std::fmt::Display) -> Result<T, ConfigError> {
+pub(crate) fn err<T>(key: &str, msg: impl std::fmt::Display) -> Result<T, ConfigError> {
     Err(ConfigError(format!("[{key}] {msg}")))
 }
 
@@ -28,6 +28,7 @@ pub const ENV_TENANT_ID: &str = "PORTCULLIS_GATEWAY_TENANT_ID";
 pub const ENV_ISSUER: &str = "PORTCULLIS_GATEWAY_ISSUER";
 pub const ENV_CLIENT_ID: &str = "PORTCULLIS_GATEWAY_CLIENT_ID";
 pub const ENV_CLIENT_SECRET: &str = "PORTCULLIS_GATEWAY_CLIENT_SECRET";
+pub const ENV_METRICS_BIND: &str = "PORTCULLIS_GATEWAY_METRICS_BIND";
 
 /// The file as written.
 #[derive(Deserialize, Debug, Default)]
@@ -44,8 +45,12 @@ struct RawConfig {
     shutdown_grace: Option<toml::Value>,
     oauth: Option<RawOAuth>,
     identity: Option<RawIdentity>,
+    metrics: Option<bool>,
+    metrics_bind: Option<String>,
     #[serde(default)]
     route: Vec<RawRoute>,
+    #[serde(default)]
+    login_fork: Vec<crate::fork::RawLoginFork>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -108,6 +113,19 @@ pub struct Config {
     pub oauth: Option<OAuth>,
     pub identity: Identity,
     pub routes: Vec<Route>,
+    pub login_forks: Vec<crate::fork::LoginFork>,
+    pub metrics: Metrics,
+}
+
+/// Where `/metrics` is served. Off unless asked for: route names and traffic are not for
+/// everyone who reaches the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Metrics {
+    Off,
+    /// On the gateway's own address, answered before any route.
+    MainBind,
+    /// On an address of its own (e.g. loopback or an internal interface).
+    Bind(String),
 }
 
 #[derive(Clone)]
@@ -214,7 +232,7 @@ impl Cidr {
 }
 
 /// `5`, `0.5` (seconds), `"250ms"`, `"5s"`, `"2m"`.
-fn duration(key: &str, v: &toml::Value) -> Result<Duration, ConfigError> {
+pub(crate) fn duration(key: &str, v: &toml::Value) -> Result<Duration, ConfigError> {
     let secs = match v {
         toml::Value::Integer(i) if *i >= 0 => *i as f64,
         toml::Value::Float(f) if *f >= 0.0 && f.is_finite() => *f,
@@ -543,6 +561,32 @@ impl Config {
             });
         }
 
+        let login_forks = crate::fork::parse(raw.login_fork, tenant_id, &env)?;
+        for (i, f) in login_forks.iter().enumerate() {
+            let mut own = vec!["/healthz", "/metrics", "/.well-known/gateway/jwks.json"];
+            if let Some(o) = &oauth {
+                own.extend(["/login", "/logout", o.redirect_path.as_str()]);
+            }
+            if own.contains(&f.path.as_str()) {
+                return err(
+                    &format!("login_fork[{i}].path"),
+                    format!("{:?} is one of the gateway's own paths", f.path),
+                );
+            }
+        }
+        let metrics = match (raw.metrics, env(ENV_METRICS_BIND).or(raw.metrics_bind)) {
+            (Some(false), Some(_)) => {
+                return err(
+                    "metrics",
+                    "is false while metrics_bind is set: leave one out",
+                )
+            }
+            (_, Some(b)) if b.trim().is_empty() => return err("metrics_bind", "is empty"),
+            (_, Some(b)) => Metrics::Bind(b.trim().to_string()),
+            (Some(true), None) => Metrics::MainBind,
+            (_, None) => Metrics::Off,
+        };
+
         let mut audiences = raw.audiences.unwrap_or_default();
         if let Some(o) = &oauth {
             audiences.push(o.client_id.clone());
@@ -599,6 +643,8 @@ impl Config {
             oauth,
             identity,
             routes,
+            login_forks,
+            metrics,
         })
     }
 }
@@ -722,6 +768,61 @@ rate_limit = { requests = 10, per = "1s" }
         assert!(e.contains("[audiences]"), "{e}");
         let e = error_of(&format!("{base}[oauth]\nclient_id = \"c\"\nclient_secret_env = \"PORTCULLIS_GATEWAY_TEST_UNSET\"\n"));
         assert!(e.contains("oauth.client_secret_env"), "{e}");
+    }
+
+    const FORK: &str = r#"
+portcullis = "http://127.0.0.1:9011"
+metrics_bind = "127.0.0.1:9102"
+[[login_fork]]
+path = "/login-fork"
+application_id = "e9fdb985-9173-4e01-9d73-ac2d60d1dc8e"
+api_key_env = "FORK_KEY"
+[login_fork.legacy]
+url = "http://127.0.0.1:4000/login"
+body = '{"username": "{{loginId}}", "password": "{{password}}"}'
+success_status = [200, 302]
+success_json_pointer = "/ok"
+user_json_pointer = "/user"
+timeout = "2s"
+"#;
+
+    #[test]
+    fn login_forks_and_metrics_parse() {
+        let env = |n: &str| (n == "FORK_KEY").then(|| "the-key".to_string());
+        let c = Config::parse(FORK, &env).unwrap();
+        assert_eq!(c.metrics, Metrics::Bind("127.0.0.1:9102".into()));
+        let f = &c.login_forks[0];
+        assert_eq!(f.path, "/login-fork");
+        assert_eq!(f.api_key, "the-key");
+        assert!(!format!("{f:?}").contains("the-key"));
+        assert_eq!(f.legacy.method, Method::POST);
+        assert_eq!(f.legacy.success_status, [200, 302]);
+        assert_eq!(
+            f.legacy.success,
+            Some(("/ok".to_string(), serde_json::Value::Bool(true)))
+        );
+        assert_eq!(f.legacy.timeout, Duration::from_secs(2));
+
+        let e = Config::parse(FORK, &no_env).unwrap_err().0;
+        assert!(e.contains("login_fork[0].api_key_env"), "{e}");
+        let e = error_of(&FORK.replace("timeout = \"2s\"", "timeout_ms = 5"));
+        assert!(e.contains("timeout_ms"), "{e}");
+        let e = Config::parse(&FORK.replace("{{password}}", "{{pass}}"), &env)
+            .unwrap_err()
+            .0;
+        assert!(e.contains("login_fork[0].legacy.body"), "{e}");
+        let e = Config::parse(&FORK.replace("/login-fork", "/healthz"), &env)
+            .unwrap_err()
+            .0;
+        assert!(e.contains("login_fork[0].path"), "{e}");
+        let e = error_of(
+            "portcullis = \"http://p\"\nmetrics = false\nmetrics_bind = \"127.0.0.1:1\"\n",
+        );
+        assert!(e.contains("[metrics]"), "{e}");
+        let c = Config::parse("portcullis = \"http://p\"\nmetrics = true\n", &no_env).unwrap();
+        assert_eq!(c.metrics, Metrics::MainBind);
+        let c = Config::parse("portcullis = \"http://p\"\n", &no_env).unwrap();
+        assert_eq!(c.metrics, Metrics::Off);
     }
 
     #[test]

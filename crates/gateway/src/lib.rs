@@ -1,18 +1,23 @@
 //! `portcullis gateway`: an authenticating reverse proxy in front of services. It owns the route
 //! table (`config`, `path`, `rules`), bearer-token verification against Portcullis' published
 //! keys (`auth`), what upstreams receive about the caller (`headers`, `assertion`), browser
-//! sessions (`session`), the proxying itself (`proxy`), rate limits (`limit`) and the access log (`access_log`); this file starts
-//! the server, reloads the table on SIGHUP and shuts down gracefully on SIGTERM or SIGINT.
+//! sessions (`session`), the proxying itself (`proxy`), rate limits (`limit`), the access log
+//! (`access_log`), Prometheus metrics (`metrics`) and the proxy-forked migration of legacy
+//! sign-ins (`fork`); this file starts the server (and the metrics listener), reloads the table
+//! on SIGHUP and shuts down gracefully on SIGTERM or SIGINT.
 //!
-//! Portcullis is only ever called over HTTP (discovery and JWKS): the gateway shares no database
-//! or memory with it, so it runs anywhere in front of the services it guards.
+//! Portcullis is only ever called over HTTP (discovery, JWKS, and the Login and User APIs for a
+//! fork): the gateway shares no database or memory with it, so it runs anywhere in front of the
+//! services it guards.
 
 pub mod access_log;
 pub mod assertion;
 pub mod auth;
 pub mod config;
+pub mod fork;
 pub mod headers;
 pub mod limit;
+pub mod metrics;
 pub mod path;
 pub mod proxy;
 pub mod rules;
@@ -94,6 +99,10 @@ pub struct Gateway {
     client: Client<HttpConnector, Body>,
     limiter: limit::Limiter,
     log: access_log::AccessLog,
+    metrics: metrics::Metrics,
+    /// Calls Portcullis and legacy systems for `[[login_fork]]`; it follows no redirects, so a
+    /// legacy login's 302 is its answer.
+    fork_http: reqwest::Client,
 }
 
 impl Gateway {
@@ -112,6 +121,12 @@ impl Gateway {
             client,
             limiter: Default::default(),
             log: access_log::AccessLog::start(),
+            metrics: metrics::Metrics::new(),
+            fork_http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .map_err(|e| e.to_string())?,
         })
     }
 
@@ -129,6 +144,9 @@ impl Gateway {
             Ok(c) => {
                 if c.bind != current.config.bind {
                     tracing::warn!("bind changes only on restart");
+                }
+                if c.metrics != current.config.metrics {
+                    tracing::warn!("metrics and metrics_bind change only on restart");
                 }
                 let id = (
                     &c.identity.assertion_key_file,
@@ -165,6 +183,31 @@ pub async fn run(config_path: PathBuf, bind: Option<String>) -> Result<(), Strin
             tracing::warn!(error = %e, "Portcullis is not reachable yet; tokens are checked once it is")
         }
     }
+    // Metrics listen first: once the gateway says it listens, everything it serves is up.
+    let metrics_server = match &gw.table().config.metrics {
+        config::Metrics::Bind(at) => {
+            let l = tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|e| format!("cannot listen on {at} (metrics_bind): {e}"))?;
+            let a = l.local_addr().map_err(|e| e.to_string())?;
+            println!("Portcullis gateway metrics on http://{a}/metrics");
+            let gw = gw.clone();
+            let app = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let gw = gw.clone();
+                    async move { metrics::response(&gw.metrics) }
+                }),
+            );
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, app).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }))
+        }
+        _ => None,
+    };
+
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
@@ -199,6 +242,9 @@ pub async fn run(config_path: PathBuf, bind: Option<String>) -> Result<(), Strin
     shutdown_signal().await;
     tracing::info!("stopping: requests in flight finish within the grace time");
     let _ = stop_tx.send(());
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     match tokio::time::timeout(grace, server).await {
         Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(e))) => Err(e.to_string()),

@@ -1,6 +1,6 @@
 //! One request through the gateway: normalize the path, pick the route, verify the bearer token
-//! (or the browser's session cookie, refreshed near its expiry; `/login`, the redirect path and
-//! `/logout` are answered here too),
+//! (or the browser's session cookie, refreshed near its expiry; `/login`, the redirect path,
+//! `/logout`, `/metrics` when served here and the `[[login_fork]]` paths are answered here too),
 //! judge the route's rule, strip what the client may not send, add the identity, and forward to
 //! the upstream over a pooled keep-alive connection with both bodies streamed. Its answers are
 //! short JSON bodies that name no upstream, address or error detail (those go to the log).
@@ -28,6 +28,8 @@ struct Seen {
     route: Option<String>,
     user: Option<String>,
     client: Option<std::net::IpAddr>,
+    /// Answered by the gateway itself, not by a route.
+    own: bool,
 }
 
 fn answer(status: StatusCode, error: &str) -> Response<Body> {
@@ -66,6 +68,15 @@ pub async fn handle(
     let table = gw.table();
     let mut seen = Seen::default();
     let resp = route(&gw, &table, peer, req, &mut seen).await;
+    gw.metrics.request(
+        match (&seen.route, seen.own) {
+            (Some(r), _) => r.as_str(),
+            (None, true) => crate::metrics::OWN,
+            (None, false) => crate::metrics::NONE,
+        },
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
     gw.log.write(json!({
         "time": std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -94,7 +105,11 @@ async fn route(
     };
     seen.path = Some(path.display());
     let segs: Vec<&str> = path.segments.iter().map(String::as_str).collect();
+    seen.own = true;
     match segs.as_slice() {
+        ["metrics"] if table.config.metrics == crate::config::Metrics::MainBind => {
+            return crate::metrics::response(&gw.metrics);
+        }
         ["healthz"] => {
             let mut r = Response::new(Body::from("{\"status\":\"ok\"}"));
             r.headers_mut()
@@ -119,6 +134,22 @@ async fn route(
         if path.display() == o.redirect_path {
             return callback(table, o, sealer, req.headers(), req.uri()).await;
         }
+    }
+    seen.own = false;
+
+    let display = path.display();
+    if let Some(fork) = table.config.login_forks.iter().find(|f| f.path == display) {
+        seen.route = Some(fork.path.clone());
+        if req.method() != http::Method::POST {
+            return answer(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+        }
+        let client =
+            headers::set_forwarded(req.headers_mut(), peer.ip(), &table.config.trusted_proxies);
+        seen.client = Some(client);
+        let (resp, outcome) =
+            crate::fork::handle(&gw.fork_http, table.verifier.base(), fork, client, req).await;
+        gw.metrics.fork(&fork.path, outcome);
+        return resp;
     }
 
     let mut path_matched = false;
@@ -262,10 +293,13 @@ async fn route(
     let sent = gw.client.request(Request::from_parts(parts, body));
     match tokio::time::timeout(route.timeout, sent).await {
         Err(_) => {
+            gw.metrics.upstream_error(route.path.as_str(), "timeout");
             tracing::warn!(upstream = %up.url, route = route.path.as_str(), "the upstream did not answer in time");
             answer(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout")
         }
         Ok(Err(e)) => {
+            gw.metrics
+                .upstream_error(route.path.as_str(), "unavailable");
             tracing::warn!(upstream = %up.url, route = route.path.as_str(), error = %e, "the upstream failed");
             answer(StatusCode::BAD_GATEWAY, "upstream_unavailable")
         }

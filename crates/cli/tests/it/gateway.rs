@@ -1,9 +1,11 @@
-//! `portcullis gateway` in front of an echo service, with a real `portcullis serve` (SQLite)
-//! issuing the tokens: spoofed identity headers never reach the service, the configured headers
-//! and the signed assertion carry the signed-in user, forged and misaddressed tokens are refused,
-//! path tricks never reach a route they should not, an upstream down or slow is a 502 or 504, a
-//! rotated Portcullis key is fetched while old tokens keep working, and a SIGHUP reloads the
-//! route table (a broken file keeps the old one).
+//! `portcullis gateway` in front of an echo service, with a real `portcullis serve` issuing the
+//! tokens (each such test runs on SQLite and on PostgreSQL): spoofed identity headers never reach
+//! the service, the configured headers and the signed assertion carry the signed-in user, forged
+//! and misaddressed tokens are refused, path tricks never reach a route they should not, an
+//! upstream down or slow is a 502 or 504, a rotated Portcullis key is fetched while old tokens
+//! keep working, a SIGHUP reloads the route table (a broken file keeps the old one),
+//! `[[login_fork]]` migrates users from a legacy login served by the test, 1 GiB streams each way
+//! in bounded memory, and the Prometheus counters match the traffic sent.
 //!
 //! The echo service answers every request with what it received (method, path and query,
 //! headers) as JSON, so the test sees exactly what an upstream would.
@@ -15,6 +17,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -361,7 +364,16 @@ rate_limit = {{ requests = 2, per = "1m" }}
 
 #[test]
 fn gateway_guards_routes_and_forwards_a_signed_identity_sqlite() {
-    let s = Server::start(Backend::Sqlite);
+    guards_routes_and_forwards_a_signed_identity(Backend::Sqlite);
+}
+
+#[test]
+fn gateway_guards_routes_and_forwards_a_signed_identity_postgres() {
+    guards_routes_and_forwards_a_signed_identity(Backend::Postgres);
+}
+
+fn guards_routes_and_forwards_a_signed_identity(backend: Backend) {
+    let s = Server::start(backend);
     let echo = echo_upstream();
     let down = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -661,7 +673,16 @@ fn gateway_guards_routes_and_forwards_a_signed_identity_sqlite() {
 
 #[test]
 fn gateway_refuses_other_tenants_and_other_issuers_sqlite() {
-    let s = Server::start(Backend::Sqlite);
+    refuses_other_tenants_and_other_issuers(Backend::Sqlite);
+}
+
+#[test]
+fn gateway_refuses_other_tenants_and_other_issuers_postgres() {
+    refuses_other_tenants_and_other_issuers(Backend::Postgres);
+}
+
+fn refuses_other_tenants_and_other_issuers(backend: Backend) {
+    let s = Server::start(backend);
     let echo = echo_upstream();
     let apps = api(&s, "GET", "/api/application", None, json!(null));
     let tenant = apps["applications"][0]["tenantId"]
@@ -761,11 +782,95 @@ fn peak_rss_mib(pid: u32) -> u64 {
 }
 
 #[test]
-fn gateway_streams_bodies_and_drains_requests_on_sigterm() {
+fn gateway_streams_a_gib_each_way_in_bounded_memory() {
+    use http_body_util::BodyExt as _;
+    use hyper::body::{Bytes, Frame};
+
     let echo = echo_upstream();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
     // Only public routes: no Portcullis needed (the one named is never reached).
+    std::fs::write(
+        &file,
+        format!(
+            "portcullis = \"http://127.0.0.1:9\"\n\
+             [[route]]\npath = \"/*\"\nupstream = \"{echo}\"\nallow = \"public\"\n"
+        ),
+    )
+    .unwrap();
+    let g = Gateway::start(&file);
+    let addr = g.url.trim_start_matches("http://").to_string();
+
+    // 1 GiB each way in 1 MiB chunks of one static buffer: nothing the size of the transfer
+    // exists anywhere, in the test or (the point) in the gateway.
+    const GIB: u64 = 1 << 30;
+    static CHUNK: [u8; 1 << 20] = [0; 1 << 20];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let (uploaded, downloaded) = rt.block_on(async {
+        async fn connect<B>(addr: &str) -> hyper::client::conn::http1::SendRequest<B>
+        where
+            B: hyper::body::Body + Send + 'static,
+            B::Data: Send,
+            B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tcp.set_nodelay(true).unwrap();
+            let (send, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            send
+        }
+        let chunks =
+            futures_util::stream::iter((0..GIB >> 20).map(|_| {
+                Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from_static(&CHUNK)))
+            }));
+        let req = hyper::Request::post("/upload")
+            .header("host", &addr)
+            .header("content-length", GIB)
+            .body(http_body_util::StreamBody::new(chunks))
+            .unwrap();
+        let resp = connect(&addr).await.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let up: Value = serde_json::from_slice(&body).unwrap();
+
+        let req = hyper::Request::get(format!("/download/{}", GIB >> 20))
+            .header("host", &addr)
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap();
+        let resp = connect(&addr).await.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut body = resp.into_body();
+        let mut down = 0u64;
+        while let Some(frame) = body.frame().await {
+            if let Ok(d) = frame.unwrap().into_data() {
+                down += d.len() as u64;
+            }
+        }
+        (up["bytes"].as_u64().unwrap(), down)
+    });
+    let took = started.elapsed();
+    assert_eq!(uploaded, GIB, "bytes the upstream received");
+    assert_eq!(downloaded, GIB, "bytes the client received");
+    let peak = peak_rss_mib(g.child.id());
+    eprintln!("1 GiB each way through the gateway in {took:?}; its peak RSS {peak} MiB");
+    assert!(
+        peak < 100,
+        "the gateway's peak memory reached {peak} MiB moving 1 GiB each way"
+    );
+}
+
+#[test]
+fn gateway_tunnels_websockets_and_drains_requests_on_sigterm() {
+    let echo = echo_upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
     std::fs::write(
         &file,
         format!(
@@ -775,43 +880,6 @@ fn gateway_streams_bodies_and_drains_requests_on_sigterm() {
     )
     .unwrap();
     let mut g = Gateway::start(&file);
-    let before = peak_rss_mib(g.child.id());
-
-    // 256 MiB up and 256 MiB down; neither is held in the gateway's memory.
-    const MIB: usize = 256;
-    struct Zeros(usize);
-    impl Read for Zeros {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = buf.len().min(self.0);
-            buf[..n].fill(0);
-            self.0 -= n;
-            Ok(n)
-        }
-    }
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap();
-    let up: Value = client
-        .post(format!("{}/upload", g.url))
-        .body(reqwest::blocking::Body::new(Zeros(MIB << 20)))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(up["bytes"], (MIB << 20) as u64);
-    let mut down = client
-        .get(format!("{}/download/{MIB}", g.url))
-        .send()
-        .unwrap();
-    assert_eq!(down.status(), 200);
-    let got = std::io::copy(&mut down, &mut std::io::sink()).unwrap();
-    assert_eq!(got, (MIB << 20) as u64);
-    let peak = peak_rss_mib(g.child.id());
-    assert!(
-        peak < before + 64,
-        "the gateway's peak memory grew from {before} MiB to {peak} MiB moving {MIB} MiB each way"
-    );
 
     // Any protocol but WebSocket is not tunnelled: an h2c upgrade would carry requests past
     // the route table.
@@ -966,7 +1034,16 @@ fn browser_sign_in(gw: &str, rd: &str, login_id: &str) -> (String, String) {
 
 #[test]
 fn gateway_signs_browsers_in_with_the_code_flow_sqlite() {
-    let s = Server::start(Backend::Sqlite);
+    signs_browsers_in_with_the_code_flow(Backend::Sqlite);
+}
+
+#[test]
+fn gateway_signs_browsers_in_with_the_code_flow_postgres() {
+    signs_browsers_in_with_the_code_flow(Backend::Postgres);
+}
+
+fn signs_browsers_in_with_the_code_flow(backend: Backend) {
+    let s = Server::start(backend);
     let echo = echo_upstream();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -1095,4 +1172,386 @@ fn gateway_signs_browsers_in_with_the_code_flow_sqlite() {
         .iter()
         .any(|(k, v)| k == "__portcullis_gw" && v.is_empty()));
     cmd_port.signal("-TERM");
+}
+
+// ------------------------------------------------------------------ login_fork
+
+/// A legacy system's login, as the fork calls it: JSON `{"username","password"}`; 200
+/// `{"ok":true,"user":{…}}` for one of its users with the right password, 401 `{"ok":false}`
+/// otherwise. `/broken` answers 500 and `/slow` takes 3 s. It counts the calls to `/login`.
+fn legacy_login_server(calls: Arc<AtomicUsize>) -> String {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap()).unwrap();
+            let login = move |axum::Json(v): axum::Json<Value>| {
+                let calls = calls.clone();
+                async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    // Long enough for concurrent sign-ins of one user to overlap.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let user = match (v["username"].as_str(), v["password"].as_str()) {
+                        (Some("lee@example.com"), Some(LEE_PASSWORD)) => {
+                            json!({"email": "lee@example.com", "firstName": "Lee", "lastName": "Legacy"})
+                        }
+                        (Some("oldname"), Some("old name's password")) => {
+                            json!({"email": "old@example.com", "username": "ignored"})
+                        }
+                        (Some(u), Some("race password")) if u.starts_with("race") => {
+                            json!({"firstName": "Race"})
+                        }
+                        _ => {
+                            return (
+                                axum::http::StatusCode::UNAUTHORIZED,
+                                axum::Json(json!({"ok": false})),
+                            )
+                        }
+                    };
+                    (
+                        axum::http::StatusCode::OK,
+                        axum::Json(json!({"ok": true, "user": user})),
+                    )
+                }
+            };
+            let app = axum::Router::new()
+                .route("/login", axum::routing::post(login))
+                .route(
+                    "/broken",
+                    axum::routing::post(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }),
+                )
+                .route(
+                    "/slow",
+                    axum::routing::post(|| async {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                        axum::Json(json!({"ok": true}))
+                    }),
+                );
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+/// Has JSON-special characters, so the template's escaping is exercised.
+const LEE_PASSWORD: &str = "legacy \"pw\" \\ 1";
+
+fn api_status(s: &Server, path: &str) -> u16 {
+    reqwest::blocking::Client::new()
+        .get(format!("{}{path}", s.url))
+        .header("Authorization", &s.api_key)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn gateway_login_fork_migrates_legacy_users_sqlite() {
+    login_fork_migrates_legacy_users(Backend::Sqlite);
+}
+
+#[test]
+fn gateway_login_fork_migrates_legacy_users_postgres() {
+    login_fork_migrates_legacy_users(Backend::Postgres);
+}
+
+fn login_fork_migrates_legacy_users(backend: Backend) {
+    let s = Server::start(backend);
+    let echo = echo_upstream();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let legacy = legacy_login_server(calls.clone());
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let app = api(
+        &s,
+        "POST",
+        "/api/application",
+        None,
+        json!({"application": {"name": "Forked"}}),
+    )["application"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    user_token(&s, None, &app, "known@example.com", &[]);
+
+    let fork = |path: &str, url: &str| {
+        format!(
+            "[[login_fork]]\npath = \"{path}\"\napplication_id = \"{app}\"\napi_key = \"{}\"\n\
+             [login_fork.legacy]\nurl = \"{url}\"\n\
+             body = '{{\"username\": \"{{{{loginId}}}}\", \"password\": \"{{{{password}}}}\"}}'\n\
+             success_json_pointer = \"/ok\"\nuser_json_pointer = \"/user\"\ntimeout = \"500ms\"\n",
+            s.api_key
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "portcullis = \"{}\"\naudiences = [\"{app}\"]\ntrusted_proxies = [\"127.0.0.1\"]\nmetrics = true\n\
+             [[route]]\npath = \"/me\"\nupstream = \"{echo}\"\nallow = \"authenticated\"\n{}{}{}{}",
+            s.url,
+            fork("/login-fork", &format!("{legacy}/login")),
+            fork("/login-fork-down", &format!("{down}/login")),
+            fork("/login-fork-broken", &format!("{legacy}/broken")),
+            fork("/login-fork-slow", &format!("{legacy}/slow")),
+        ),
+    )
+    .unwrap();
+    let g = Gateway::start(&file);
+    let c = reqwest::blocking::Client::new();
+    // Every sign-in the fork sends on costs a failed login in Portcullis' lockout count for the
+    // client's address: each comes from an address of its own (the test is a trusted proxy),
+    // which also shows the client's address reaches Portcullis.
+    let clients = Arc::new(AtomicUsize::new(1));
+    let next_client = {
+        let clients = clients.clone();
+        move || format!("10.0.0.{}", clients.fetch_add(1, Ordering::SeqCst))
+    };
+    let post = |path: &str, login_id: &str, password: &str| {
+        let r = c
+            .post(format!("{}{path}", g.url))
+            .header("X-Forwarded-For", next_client())
+            .json(&json!({"loginId": login_id, "password": password}))
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let calls_now = || calls.load(Ordering::SeqCst);
+
+    // A Portcullis user signs in through the fork without the legacy system hearing of it.
+    let (status, body) = post("/login-fork", "known@example.com", "correct horse battery");
+    assert_eq!(status, 200, "{body}\n{}", g.log());
+    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(status_of(&g.url, "/me", Some(&token)), 200);
+    // Nor with a wrong password, and a malformed sign-in is Portcullis' to refuse.
+    let (status, _) = post("/login-fork", "known@example.com", "wrong horse");
+    assert_eq!(status, 404);
+    let (status, body) = post("/login-fork", "", "no login id");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        calls_now(),
+        0,
+        "the legacy system was asked about a Portcullis user"
+    );
+
+    // Wrong legacy password: nothing is created, and the answer is Portcullis' own 404, the same
+    // as for a login id nobody knows.
+    let (status, wrong) = post("/login-fork", "lee@example.com", "not the password");
+    assert_eq!(status, 404, "{wrong}");
+    assert_eq!(calls_now(), 1);
+    assert_eq!(api_status(&s, "/api/user?email=lee@example.com"), 404);
+    let (status, unknown) = post("/login-fork", "nobody@example.com", "whatever");
+    assert_eq!((status, unknown), (404, wrong));
+
+    // The right legacy password (form-encoded this time): the user is created in Portcullis
+    // with the typed password and the legacy system's names, and gets Portcullis' tokens.
+    let r = c
+        .post(format!("{}/login-fork", g.url))
+        .header("X-Forwarded-For", next_client())
+        .form(&[("loginId", "lee@example.com"), ("password", LEE_PASSWORD)])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["user"]["email"], "lee@example.com");
+    let token = v["token"].as_str().expect("an access token");
+    assert_eq!(status_of(&g.url, "/me", Some(token)), 200);
+    assert_eq!(calls_now(), 3);
+    let lee = api(
+        &s,
+        "GET",
+        "/api/user?email=lee@example.com",
+        None,
+        json!(null),
+    );
+    assert_eq!(lee["user"]["firstName"], "Lee");
+    assert_eq!(
+        lee["user"]["registrations"][0]["applicationId"],
+        app.as_str()
+    );
+    // From now on Portcullis answers alone, directly as well as through the fork.
+    let (status, _) = post("/login-fork", "lee@example.com", LEE_PASSWORD);
+    assert_eq!(status, 200);
+    api(
+        &s,
+        "POST",
+        "/api/login",
+        None,
+        json!({"loginId": "lee@example.com", "password": LEE_PASSWORD, "applicationId": app}),
+    );
+    assert_eq!(
+        calls_now(),
+        3,
+        "a migrated user's sign-in reached the legacy system"
+    );
+    // Once Portcullis has the user, only Portcullis judges its passwords.
+    let (status, _) = post("/login-fork", "lee@example.com", "not the password");
+    assert_eq!(status, 404);
+    assert_eq!(calls_now(), 3);
+
+    // A username sign-in keeps its username as the login id; the legacy email comes along.
+    let (status, body) = post("/login-fork", "oldname", "old name's password");
+    assert_eq!(status, 200, "{body}");
+    let old = api(&s, "GET", "/api/user?username=oldname", None, json!(null));
+    assert_eq!(old["user"]["email"], "old@example.com");
+
+    // Concurrent first sign-ins of one new user all succeed: the creates that lose the race
+    // find the user there and sign in. (Four: each first 404 counts against the login id, and
+    // the fifth would lock it.)
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let url = format!("{}/login-fork", g.url);
+            let from = next_client();
+            std::thread::spawn(move || {
+                reqwest::blocking::Client::new()
+                    .post(url)
+                    .header("X-Forwarded-For", from)
+                    .json(&json!({"loginId": "race@example.com", "password": "race password"}))
+                    .send()
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    for r in racers {
+        assert_eq!(r.join().unwrap(), 200, "{}", g.log());
+    }
+    assert_eq!(api_status(&s, "/api/user?email=race@example.com"), 200);
+
+    // The legacy system down, failing or too slow: 503 with FusionAuth's error body, and no user.
+    for path in ["/login-fork-down", "/login-fork-broken", "/login-fork-slow"] {
+        let (status, body) = post(path, "race2@example.com", "race password");
+        assert_eq!(status, 503, "{path}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v["generalErrors"][0]["code"], "[LegacySystemFailed]",
+            "{body}"
+        );
+        assert_eq!(api_status(&s, "/api/user?email=race2@example.com"), 404);
+    }
+    // Only POST signs in.
+    assert_eq!(status_of(&g.url, "/login-fork", None), 405);
+
+    let metrics = reqwest::blocking::get(format!("{}/metrics", g.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    for line in [
+        r#"portcullis_gateway_login_fork_total{outcome="migrated",path="/login-fork"} 3"#,
+        r#"portcullis_gateway_login_fork_total{outcome="unavailable",path="/login-fork-down"} 1"#,
+        r#"portcullis_gateway_login_fork_total{outcome="unavailable",path="/login-fork-slow"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
+    }
+
+    let log = g.log();
+    for secret in [
+        LEE_PASSWORD,
+        "not the password",
+        "wrong horse",
+        "race password",
+        "correct horse",
+    ] {
+        assert!(!log.contains(secret), "the gateway logged a password");
+    }
+}
+
+// ------------------------------------------------------------------ metrics
+
+#[test]
+fn gateway_counts_requests_per_route_for_prometheus() {
+    let echo = echo_upstream();
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    let routes = format!(
+        "[[route]]\npath = \"/products\"\nupstream = \"{echo}\"\nallow = \"public\"\n\
+         [[route]]\npath = \"/down\"\nupstream = \"{down}\"\nallow = \"public\"\n\
+         [[route]]\npath = \"/slow\"\nupstream = \"{echo}\"\nallow = \"public\"\ntimeout = \"200ms\"\n"
+    );
+    std::fs::write(
+        &file,
+        format!(
+            "portcullis = \"http://127.0.0.1:9\"\nmetrics_bind = \"127.0.0.1:0\"\n{routes}\
+             [[route]]\npath = \"/*\"\nupstream = \"{echo}\"\nallow = \"public\"\n"
+        ),
+    )
+    .unwrap();
+    let g = Gateway::start(&file);
+    let log = g.log();
+    let metrics_url = log
+        .lines()
+        .find_map(|l| l.strip_prefix("Portcullis gateway metrics on "))
+        .unwrap_or_else(|| panic!("no metrics address:\n{log}"))
+        .trim()
+        .to_string();
+
+    for _ in 0..3 {
+        assert_eq!(status_of(&g.url, "/products", None), 200);
+    }
+    assert_eq!(status_of(&g.url, "/down", None), 502);
+    assert_eq!(status_of(&g.url, "/slow", None), 504);
+    assert_eq!(status_of(&g.url, "/healthz", None), 200);
+    assert_eq!(status_of(&g.url, "/a/..;/b", None), 400);
+    // On the main address `/metrics` is only ever a route's: here the upstream's.
+    let seen = send(&g.url, "/metrics", None, &[]);
+    assert_eq!((seen.status, seen.path.as_str()), (200, "/metrics"));
+
+    let text = reqwest::blocking::get(&metrics_url)
+        .unwrap()
+        .text()
+        .unwrap();
+    for line in [
+        r#"portcullis_gateway_requests_total{route="/products",status="2xx"} 3"#,
+        r#"portcullis_gateway_requests_total{route="/down",status="5xx"} 1"#,
+        r#"portcullis_gateway_requests_total{route="/slow",status="5xx"} 1"#,
+        r#"portcullis_gateway_requests_total{route="/*",status="2xx"} 1"#,
+        r#"portcullis_gateway_requests_total{route="_gateway",status="2xx"} 1"#,
+        r#"portcullis_gateway_requests_total{route="_none",status="4xx"} 1"#,
+        r#"portcullis_gateway_upstream_errors_total{kind="unavailable",route="/down"} 1"#,
+        r#"portcullis_gateway_upstream_errors_total{kind="timeout",route="/slow"} 1"#,
+        r#"portcullis_gateway_request_duration_seconds_count{route="/products"} 3"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} is missing:\n{text}"
+        );
+    }
+    // The metrics address serves nothing else.
+    let other = metrics_url.replace("/metrics", "/products");
+    assert_eq!(reqwest::blocking::get(other).unwrap().status(), 404);
+
+    // `metrics = true` serves them on the main address instead, before any route.
+    std::fs::write(
+        &file,
+        format!("portcullis = \"http://127.0.0.1:9\"\nmetrics = true\n{routes}"),
+    )
+    .unwrap();
+    let g = Gateway::start(&file);
+    assert!(!g.log().contains("metrics on"));
+    assert_eq!(status_of(&g.url, "/products", None), 200);
+    let text = reqwest::blocking::get(format!("{}/metrics", g.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        text.contains(r#"portcullis_gateway_requests_total{route="/products",status="2xx"} 1"#),
+        "{text}"
+    );
 }
