@@ -290,9 +290,10 @@ fn nginx_binary() -> Result<PathBuf, String> {
             .map(|s| s.success())
             .unwrap_or(false)
     };
-    if !apt(&["install", "-y", "-qq", "nginx"])
-        && !(apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", "nginx"]))
-    {
+    // A machine that never ran `apt-get update` knows no package lists yet.
+    let installed = apt(&["install", "-y", "-qq", "nginx"])
+        || (apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", "nginx"]));
+    if !installed {
         return Err("apt-get install nginx failed".into());
     }
     // Debian's package starts its own service on port 80; only our config is used here.
