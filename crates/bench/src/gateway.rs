@@ -597,6 +597,18 @@ pub async fn run(args: GatewayBench) -> Result<(), String> {
         Some(half),
     )
     .await?;
+    // And at half the bearer route's own peak: the latency it adds at a rate it sustains.
+    let low = bearer.rps / 2.0;
+    let direct_low = load(&http, &format!("{upstream}/items"), None, c, s, Some(low)).await?;
+    let bearer_low = load(
+        &http,
+        &format!("{gw}/private/items"),
+        Some(&token),
+        c,
+        s,
+        Some(low),
+    )
+    .await?;
 
     println!();
     println!("| path | requests/s | p50 ms | p99 ms |");
@@ -632,6 +644,11 @@ pub async fn run(args: GatewayBench) -> Result<(), String> {
         &format!("(3) gateway, bearer token at {half:.0}/s"),
         &bearer_half,
     );
+    row(&format!("(1) upstream directly at {low:.0}/s"), &direct_low);
+    row(
+        &format!("(3) gateway, bearer token at {low:.0}/s"),
+        &bearer_low,
+    );
     println!();
     let share = bearer.rps / direct.rps * 100.0;
     println!(
@@ -642,6 +659,10 @@ pub async fn run(args: GatewayBench) -> Result<(), String> {
     println!(
         "p99 added at {half:.0} req/s (half the direct peak): {added:.2} ms (target <= 1 ms: {})",
         if added <= 1.0 { "met" } else { "NOT met" }
+    );
+    println!(
+        "p99 added at {low:.0} req/s (half the bearer route's own peak): {:.2} ms",
+        bearer_low.p99_ms - direct_low.p99_ms
     );
     if let Some(n) = &via_nginx {
         println!(
