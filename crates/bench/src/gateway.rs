@@ -5,8 +5,8 @@
 //! validating the same bearer token (built once with `go install` into
 //! `~/.cache/portcullis-bench`), all with the same in-process load loop: fixed concurrency, every
 //! answer checked for 200. It prints requests/s and p50/p99 latency for each, the authenticated
-//! throughput as a share of the direct one, the p99 the gateway adds at half the direct peak rate,
-//! and the gateway beside nginx.
+//! throughput as a share of the direct one, the p99 the gateway adds at half the direct peak rate
+//! and at half its own bearer-route peak, and the gateway beside nginx and oauth2-proxy.
 //!
 //! Portcullis (`serve` on SQLite) and the gateway are the `portcullis` binary beside this one
 //! (`cargo build --release -p portcullis -p portcullis-bench`), run as processes of their own.
