@@ -14,5 +14,6 @@ mod migration;
 mod oidc;
 mod quickstart;
 mod serve;
+mod shop;
 mod webhooks;
 mod workers;

@@ -1,0 +1,271 @@
+//! `portcullis-bench webhooks`: the webhook worker against a fast local receiver. Two figures,
+//! each beside its limit from the same run:
+//!
+//! - events delivered/s, draining a backlog of `user.bulk.create` events, beside the receiver's
+//!   own limit: the same receiver hammered directly by one client with the same request shape
+//!   (body size, headers) and as many requests in flight as the webhook has slots (8);
+//! - import users/s with a `user.bulk.create` webhook enabled, beside the same imports without.
+//!
+//! Portcullis is the `portcullis` binary beside this one, `serve` on SQLite.
+
+use crate::gateway::{api, start_portcullis};
+use clap::Args;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct WebhooksBench {
+    /// Seconds the receiver is hammered directly.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Events in the backlog the worker drains.
+    #[arg(long, default_value_t = 2000)]
+    events: usize,
+    /// Import requests timed with and without the webhook.
+    #[arg(long, default_value_t = 10)]
+    imports: usize,
+    /// Users in each timed import request.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// The `portcullis` binary (default: the one beside this binary).
+    #[arg(long, env = "PORTCULLIS_BIN")]
+    portcullis: Option<PathBuf>,
+}
+
+/// The webhook's request slots per node (`--webhook-concurrency`'s default).
+const SLOTS: usize = 8;
+
+/// The receiver: counts POSTs and answers 204; while its gate is shut it holds every request.
+struct Receiver {
+    url: String,
+    count: Arc<AtomicU64>,
+    gate: tokio::sync::watch::Sender<bool>,
+}
+
+fn start_receiver() -> Result<Receiver, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let url = format!(
+        "http://{}/hook",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let count = Arc::new(AtomicU64::new(0));
+    let (gate, open) = tokio::sync::watch::channel(true);
+    let c = count.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("the receiver's runtime starts");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+            let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+                let (c, mut open) = (c.clone(), open.clone());
+                async move {
+                    let _ = open.wait_for(|o| *o).await;
+                    if !body.is_empty() {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            });
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    Ok(Receiver { url, count, gate })
+}
+
+/// Users for one import request: cheap to store (a bcrypt hash is stored, not computed).
+fn users(prefix: &str, n: usize) -> Value {
+    let users: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"email": format!("{prefix}-{i}@hooks.example"), "verified": true,
+                "encryptionScheme": "bcrypt",
+                "password": "$2y$10$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e"})
+        })
+        .collect();
+    json!({"users": users})
+}
+
+/// Imports `imports` batches of `batch` users one after another: users/s.
+async fn import_rate(
+    http: &reqwest::Client,
+    pc: &str,
+    key: &str,
+    tag: &str,
+    imports: usize,
+    batch: usize,
+) -> Result<f64, String> {
+    let bodies: Vec<Value> = (0..imports)
+        .map(|i| users(&format!("{tag}-{i}"), batch))
+        .collect();
+    let start = Instant::now();
+    for body in bodies {
+        api(http, pc, key, Method::POST, "/api/user/import", body).await?;
+    }
+    Ok((imports * batch) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// A webhook metric from `/metrics`.
+async fn metric(http: &reqwest::Client, pc: &str, key: &str, line: &str) -> Result<f64, String> {
+    let text = http
+        .get(format!("{pc}/metrics"))
+        .header("authorization", key)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+        .unwrap_or(0.0))
+}
+
+pub async fn run(args: WebhooksBench) -> Result<(), String> {
+    let bin = match &args.portcullis {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .with_file_name("portcullis"),
+    };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let http = reqwest::Client::new();
+    let receiver = start_receiver()?;
+
+    // The receiver's own limit: an event's shape, SLOTS in flight, one client.
+    let sample = serde_json::to_vec(&json!({"event": {"type": "user.bulk.create",
+        "id": uuid::Uuid::new_v4(), "createInstant": 1_733_150_000_000_i64,
+        "tenantId": uuid::Uuid::new_v4(),
+        "users": [{"id": uuid::Uuid::new_v4(), "email": "someone-0-0@hooks.example"}]}}))
+    .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..SLOTS {
+        let (http, url, body) = (http.clone(), receiver.url.clone(), sample.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let res = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("webhook-id", uuid::Uuid::new_v4().to_string())
+                    .header("webhook-timestamp", "1733150000")
+                    .header(
+                        "webhook-signature",
+                        "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+                    )
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !res.status().is_success() {
+                    return Err(format!("the receiver answered {}", res.status()));
+                }
+                n += 1;
+            }
+            Ok::<u64, String>(n)
+        }));
+    }
+    let mut direct = 0u64;
+    for t in tasks {
+        direct += t.await.map_err(|e| e.to_string())??;
+    }
+    let direct_rate = direct as f64 / start.elapsed().as_secs_f64();
+
+    let (_portcullis, pc, key) = start_portcullis(&bin, dir.path(), &http).await?;
+    // Imports without a webhook, then with one (the receiver answering at once).
+    let (n, b) = (args.imports, args.batch);
+    import_rate(&http, &pc, &key, "warm", 2, b).await?;
+    let without = import_rate(&http, &pc, &key, "plain", n, b).await?;
+    api(
+        &http,
+        &pc,
+        &key,
+        Method::POST,
+        "/api/webhook",
+        json!({"webhook": {"url": receiver.url, "global": true,
+            "eventsEnabled": {"user.bulk.create": true},
+            "connectTimeout": 1000, "readTimeout": 600000}}),
+    )
+    .await?;
+    let with = import_rate(&http, &pc, &key, "hooked", n, b).await?;
+
+    // The backlog: the receiver holds its requests while one-user imports write the events.
+    let settle = Instant::now() + Duration::from_secs(30);
+    while receiver.count.load(Ordering::Relaxed) < n as u64 && Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = receiver.gate.send(false);
+    let before = receiver.count.load(Ordering::Relaxed);
+    for i in 0..args.events {
+        api(
+            &http,
+            &pc,
+            &key,
+            Method::POST,
+            "/api/user/import",
+            users(&format!("backlog-{i}"), 1),
+        )
+        .await?;
+    }
+    // Every event fanned out into a pending attempt before the gate opens.
+    let fanned = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < fanned
+        && metric(
+            &http,
+            &pc,
+            &key,
+            "portcullis_webhook_outbox{state=\"pending\"}",
+        )
+        .await?
+            + (SLOTS as f64)
+            < args.events as f64
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let target = before + args.events as u64;
+    let start = Instant::now();
+    let _ = receiver.gate.send(true);
+    let limit = start + Duration::from_secs(300);
+    while receiver.count.load(Ordering::Relaxed) < target {
+        if Instant::now() > limit {
+            return Err(format!(
+                "only {} of {} events arrived in 300 s",
+                receiver.count.load(Ordering::Relaxed) - before,
+                args.events
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let delivered = args.events as f64 / start.elapsed().as_secs_f64();
+
+    println!(
+        "portcullis-bench webhooks: {} cores, SQLite, a receiver on loopback answering 204",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!();
+    println!("| measurement | result | beside it | share | target |");
+    println!("|---|---:|---:|---:|---:|");
+    let share = delivered / direct_rate * 100.0;
+    println!(
+        "| events delivered/s ({} queued, {SLOTS} slots) | {delivered:.0} | receiver hammered directly: {direct_rate:.0}/s | {share:.0}% | ≥ 80%{} |",
+        args.events,
+        if share >= 80.0 { "" } else { " (NOT met)" }
+    );
+    let share = with / without * 100.0;
+    println!(
+        "| import users/s with a user.bulk.create webhook ({n} × {b}) | {with:.0} | without: {without:.0}/s | {share:.0}% | ≥ 90%{} |",
+        if share >= 90.0 { "" } else { " (NOT met)" }
+    );
+    Ok(())
+}
