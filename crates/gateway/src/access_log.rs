@@ -18,9 +18,10 @@ impl AccessLog {
         std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || {
-                let out = std::io::stdout();
+                let stdout = std::io::stdout();
                 while let Ok(first) = rx.recv() {
-                    let mut out = out.lock();
+                    // Lines queued together leave in one write.
+                    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
                     let _ = writeln!(out, "{first}");
                     while let Ok(more) = rx.try_recv() {
                         let _ = writeln!(out, "{more}");

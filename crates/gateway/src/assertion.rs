@@ -4,19 +4,37 @@
 //! or read from a PKCS#8 PEM file (so several gateway copies sign alike); its public half is
 //! served at `/.well-known/gateway/jwks.json`. The `kid` is derived from the public key, so
 //! copies sharing a key file publish the same one.
+//!
+//! A caller's assertion for an upstream is reused for the first half of its lifetime, so a
+//! client sending requests back to back costs one signature per upstream every `ttl / 2`, not
+//! one per request; each one still leaves at least half its lifetime to the upstream.
 
 use crate::auth::Caller;
 use base64::Engine as _;
 use portcullis_jwt::{Algorithm, KeyPair};
 use serde_json::{json, Map, Value};
 use sha2::Digest as _;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Callers whose assertions are kept at most; past it, expired ones are dropped, then all.
+const MAX_KEPT: usize = 50_000;
+
+/// An assertion kept for reuse: the upstream it is for, the token, until when it is reused.
+struct Kept {
+    audience: String,
+    token: String,
+    reuse_until: i64,
+}
 
 pub struct Signer {
     key: KeyPair,
     issuer: String,
     ttl: Duration,
+    /// By the caller's `auth::token_key`.
+    kept: Mutex<HashMap<[u8; 32], Vec<Kept>>>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -51,14 +69,49 @@ impl Signer {
             key: with_derived_kid(&key)?,
             issuer: id.assertion_issuer.clone(),
             ttl: id.assertion_ttl,
+            kept: Mutex::default(),
         })
     }
 
-    /// The assertion for `caller` on its way to `audience` (the upstream's URL).
-    pub fn sign(&self, caller: &Caller, audience: &str) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+    /// The assertion for the caller of token `key` on its way to `audience`: a kept one while
+    /// it is in the first half of its lifetime, else a new one.
+    pub fn assertion(&self, key: &[u8; 32], caller: &Caller, audience: &str) -> String {
+        let now = now_secs();
+        let half = self.ttl.as_secs() as i64 / 2;
+        if half == 0 {
+            return self.sign(caller, audience, now);
+        }
+        {
+            let kept = self.kept.lock().expect("not poisoned");
+            if let Some(k) = kept
+                .get(key)
+                .and_then(|ks| ks.iter().find(|k| k.audience == audience))
+            {
+                if now < k.reuse_until {
+                    return k.token.clone();
+                }
+            }
+        }
+        let token = self.sign(caller, audience, now);
+        let mut kept = self.kept.lock().expect("not poisoned");
+        if kept.len() >= MAX_KEPT {
+            kept.retain(|_, ks| ks.iter().any(|k| now < k.reuse_until));
+            if kept.len() >= MAX_KEPT {
+                kept.clear();
+            }
+        }
+        let ks = kept.entry(*key).or_default();
+        ks.retain(|k| k.audience != audience && now < k.reuse_until);
+        ks.push(Kept {
+            audience: audience.to_string(),
+            token: token.clone(),
+            reuse_until: now + half,
+        });
+        token
+    }
+
+    /// A new assertion for `caller` on its way to `audience` (the upstream's URL).
+    pub fn sign(&self, caller: &Caller, audience: &str, now: i64) -> String {
         let mut c = Map::new();
         c.insert("iss".into(), json!(self.issuer));
         c.insert("aud".into(), json!(audience));
@@ -85,6 +138,12 @@ impl Signer {
     pub fn jwks(&self) -> Value {
         json!({ "keys": [self.key.public_jwk().expect("asymmetric")] })
     }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A PKCS#8 private key in PEM (`-----BEGIN PRIVATE KEY-----`), e.g. from
@@ -139,7 +198,10 @@ mod tests {
                 roles: vec!["admin".into()],
                 audiences: vec![],
             };
-            let t = s.sign(&caller, "http://127.0.0.1:3001");
+            let t = s.assertion(&[1; 32], &caller, "http://127.0.0.1:3001");
+            assert_eq!(t, s.assertion(&[1; 32], &caller, "http://127.0.0.1:3001"));
+            assert_ne!(t, s.assertion(&[2; 32], &caller, "http://127.0.0.1:3001"));
+            assert_ne!(t, s.assertion(&[1; 32], &caller, "http://127.0.0.1:3002"));
             assert_eq!(portcullis_jwt::key_id(&t).as_deref(), jwk["kid"].as_str());
             let c = public.verify(&t).unwrap();
             assert_eq!(c["aud"], "http://127.0.0.1:3001");

@@ -8,6 +8,11 @@
 //! `none`, no HS256 over a public key: `portcullis_jwt::PublicKey`), its `iss` is the issuer, its
 //! `aud` one of the gateway's applications, its `tid` the configured tenant, and `exp`/`nbf` hold
 //! within the clock skew.
+//!
+//! A token that passed is remembered (by its SHA-256, never the token itself) until it expires, so
+//! a client sending the same token on every request costs one signature check, not one per
+//! request. A remembered token still stops passing at its `exp`, and as soon as its key is no
+//! longer published.
 
 use portcullis_jwt::PublicKey;
 use serde_json::{Map, Value};
@@ -19,6 +24,25 @@ use uuid::Uuid;
 /// Keys older than this are refetched in the background on the next request, so a key that
 /// Portcullis stopped publishing stops verifying here too.
 const MAX_KEY_AGE: Duration = Duration::from_secs(300);
+
+/// Tokens remembered at most; past it, expired ones are dropped, then all.
+const MAX_REMEMBERED: usize = 50_000;
+
+/// The key a token is remembered under.
+pub fn token_key(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+/// A token that passed, with what its later uses are checked against.
+struct Remembered {
+    caller: Arc<Caller>,
+    kid: String,
+    /// `exp` plus the clock skew.
+    until: i64,
+    /// `nbf` minus the clock skew.
+    from: i64,
+}
 
 /// A verified caller.
 #[derive(Debug, Clone)]
@@ -56,6 +80,7 @@ pub struct Verifier {
     skew: i64,
     refetch_interval: Duration,
     keys: RwLock<Keys>,
+    remembered: RwLock<HashMap<[u8; 32], Remembered>>,
     /// When a fetch last started; held while one runs, so callers wait for it instead of
     /// starting their own.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
@@ -81,6 +106,7 @@ impl Verifier {
             skew: c.clock_skew.as_secs() as i64,
             refetch_interval: c.jwks_refetch_interval,
             keys: Default::default(),
+            remembered: Default::default(),
             last_fetch: Default::default(),
         }
     }
@@ -176,22 +202,90 @@ impl Verifier {
     }
 
     /// The caller a bearer token names, when it passes every check.
-    pub async fn verify(self: &Arc<Self>, token: &str) -> Result<Caller, AuthError> {
+    pub async fn verify(self: &Arc<Self>, token: &str) -> Result<Arc<Caller>, AuthError> {
+        self.verify_keyed(token, &token_key(token)).await
+    }
+
+    /// `verify` with the token's `token_key` already computed.
+    pub async fn verify_keyed(
+        self: &Arc<Self>,
+        token: &str,
+        key: &[u8; 32],
+    ) -> Result<Arc<Caller>, AuthError> {
+        let now = now_secs();
+        if let Some(caller) = self.recall(key, now) {
+            return Ok(caller);
+        }
         let kid = portcullis_jwt::key_id(token).ok_or(AuthError::Invalid)?;
-        let (mut issuer, mut key, stale) = self.lookup(&kid);
-        if key.is_none() || issuer.is_none() {
+        let (mut issuer, mut public, stale) = self.lookup(&kid);
+        if public.is_none() || issuer.is_none() {
             self.refetch().await;
-            (issuer, key, _) = self.lookup(&kid);
+            (issuer, public, _) = self.lookup(&kid);
         } else if stale {
-            let me = self.clone();
-            tokio::spawn(async move { me.refetch().await });
+            self.refetch_later();
         }
         let Some(issuer) = issuer else {
             return Err(AuthError::Unavailable);
         };
-        let key = key.ok_or(AuthError::Invalid)?;
-        let claims = key.verify(token).map_err(|_| AuthError::Invalid)?;
-        self.check(claims, &issuer, now_secs())
+        let public = public.ok_or(AuthError::Invalid)?;
+        let claims = public.verify(token).map_err(|_| AuthError::Invalid)?;
+        let caller = Arc::new(self.check(claims, &issuer, now)?);
+        self.remember(*key, kid, &caller, now);
+        Ok(caller)
+    }
+
+    /// A remembered caller whose token still holds now and whose key is still published.
+    fn recall(self: &Arc<Self>, key: &[u8; 32], now: i64) -> Option<Arc<Caller>> {
+        let remembered = self.remembered.read().expect("not poisoned");
+        let r = remembered.get(key)?;
+        if now >= r.until || now < r.from {
+            return None;
+        }
+        let stale = {
+            let keys = self.keys.read().expect("not poisoned");
+            if !keys.keys.contains_key(&r.kid) {
+                return None;
+            }
+            keys.fetched.is_none_or(|t| t.elapsed() > MAX_KEY_AGE)
+        };
+        let caller = r.caller.clone();
+        drop(remembered);
+        if stale {
+            self.refetch_later();
+        }
+        Some(caller)
+    }
+
+    fn remember(&self, key: [u8; 32], kid: String, caller: &Arc<Caller>, now: i64) {
+        let Some(exp) = caller.claims.get("exp").and_then(Value::as_i64) else {
+            return;
+        };
+        let nbf = caller
+            .claims
+            .get("nbf")
+            .and_then(Value::as_i64)
+            .unwrap_or(i64::MIN);
+        let mut remembered = self.remembered.write().expect("not poisoned");
+        if remembered.len() >= MAX_REMEMBERED {
+            remembered.retain(|_, r| r.until > now);
+            if remembered.len() >= MAX_REMEMBERED {
+                remembered.clear();
+            }
+        }
+        remembered.insert(
+            key,
+            Remembered {
+                caller: caller.clone(),
+                kid,
+                until: exp.saturating_add(self.skew),
+                from: nbf.saturating_sub(self.skew),
+            },
+        );
+    }
+
+    fn refetch_later(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move { me.refetch().await });
     }
 
     fn check(
@@ -326,5 +420,37 @@ mod tests {
         let token = portcullis_jwt::KeyPair::generate("k".into(), portcullis_jwt::Algorithm::EdDSA)
             .sign(&claims(json!({"sub": "u"})));
         assert_eq!(v.verify(&token).await.unwrap_err(), AuthError::Unavailable);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_stops_passing_at_its_expiry_and_when_its_key_goes() {
+        let mut v = verifier(None);
+        v.refetch_interval = Duration::from_secs(60);
+        let pair = portcullis_jwt::KeyPair::generate("k".into(), portcullis_jwt::Algorithm::EdDSA);
+        let public = PublicKey::from_jwk(&pair.public_jwk().unwrap()).unwrap();
+        *v.keys.write().unwrap() = Keys {
+            issuer: Some("i".into()),
+            keys: HashMap::from([("k".to_string(), Arc::new(public))]),
+            fetched: Some(Instant::now()),
+        };
+        let v = Arc::new(v);
+        let exp = now_secs() + 600;
+        let token = pair.sign(&claims(
+            json!({"iss": "i", "aud": "app", "sub": "u", "exp": exp}),
+        ));
+        let key = token_key(&token);
+        assert_eq!(v.verify(&token).await.unwrap().sub, "u");
+        assert!(v.recall(&key, now_secs()).is_some());
+        // 30 s of skew past `exp`, then no more.
+        assert!(v.recall(&key, exp + 29).is_some());
+        assert!(v.recall(&key, exp + 30).is_none());
+        // A forged token never matches a remembered one.
+        let mut forged = token.clone();
+        forged.push('A');
+        assert_eq!(v.verify(&forged).await.unwrap_err(), AuthError::Invalid);
+        // Portcullis stops publishing the key: the remembered token fails at once.
+        v.keys.write().unwrap().keys.clear();
+        assert!(v.recall(&key, now_secs()).is_none());
+        assert_eq!(v.verify(&token).await.unwrap_err(), AuthError::Invalid);
     }
 }

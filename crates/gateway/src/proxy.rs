@@ -183,9 +183,9 @@ async fn route(
             None => None,
         },
     };
-    let caller: Option<Caller> = match token.as_deref() {
-        None => None,
-        Some(token) => match table.verifier.verify(token).await {
+    let token_key = token.as_deref().map(crate::auth::token_key);
+    let caller: Option<Arc<Caller>> = match (token.as_deref(), &token_key) {
+        (Some(token), Some(key)) => match table.verifier.verify_keyed(token, key).await {
             Ok(c) => Some(c),
             Err(_) if open => None,
             Err(AuthError::Invalid) => {
@@ -199,9 +199,10 @@ async fn route(
                 return answer(StatusCode::SERVICE_UNAVAILABLE, "identity_unavailable")
             }
         },
+        _ => None,
     };
     seen.user = caller.as_ref().map(|c| c.sub.clone());
-    if !route.allow.allows(caller.as_ref()) {
+    if !route.allow.allows(caller.as_deref()) {
         return match caller {
             None if table.config.oauth.is_some() && wants_html(&req) => {
                 let back = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -251,7 +252,7 @@ async fn route(
         }
     }
 
-    if let Some(c) = &caller {
+    if let (Some(c), Some(key)) = (&caller, &token_key) {
         for (name, claim) in &table.config.identity.headers {
             if let Some(v) = c.claims.get(claim).and_then(headers::claim_value) {
                 if let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) {
@@ -260,7 +261,7 @@ async fn route(
             }
         }
         if let Some(h) = &table.config.identity.assertion_header {
-            let token = gw.signer.sign(c, &route.upstream.url);
+            let token = gw.signer.assertion(key, c, &route.upstream.url);
             if let (Ok(name), Ok(v)) = (
                 http::HeaderName::from_bytes(h.as_bytes()),
                 HeaderValue::from_str(&token),
