@@ -6,7 +6,9 @@
 //! `~/.cache/portcullis-bench`), all with the same in-process load loop: fixed concurrency, every
 //! answer checked for 200. It prints requests/s and p50/p99 latency for each, the authenticated
 //! throughput as a share of the direct one, the p99 the gateway adds at half the direct peak rate
-//! and at half its own bearer-route peak, and the gateway beside nginx and oauth2-proxy.
+//! and at half its own bearer-route peak, and the gateway beside nginx and oauth2-proxy. nginx
+//! also proxies with no check at all, so the run shows what one proxy hop alone leaves of the
+//! direct rate on the same cores.
 //!
 //! Portcullis (`serve` on SQLite) and the gateway are the `portcullis` binary beside this one
 //! (`cargo build --release -p portcullis -p portcullis-bench`), run as processes of their own.
@@ -341,6 +343,11 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}
+        location /plain/ {{
+            proxy_pass http://app/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
         location / {{
             auth_request /_auth;
             proxy_pass http://app;
@@ -590,6 +597,11 @@ pub async fn run(args: GatewayBench) -> Result<(), String> {
         }
         None => None,
     };
+    // nginx proxying with no check at all: what one proxy hop leaves of direct on these cores.
+    let nginx_plain = match &nginx {
+        Some((_, url)) => Some(load(&http, &format!("{url}/plain/items"), None, c, s, None).await?),
+        None => None,
+    };
     let via_proxy = match &proxy {
         Some((_, url)) => {
             Some(load(&http, &format!("{url}/items"), Some(&token), c, s, None).await?)
@@ -640,6 +652,9 @@ pub async fn run(args: GatewayBench) -> Result<(), String> {
             reason.as_deref().unwrap_or("")
         ),
     }
+    if let Some(f) = &nginx_plain {
+        row("(4b) nginx, plain proxy_pass (no check)", f);
+    }
     match (&via_proxy, &proxy_skip) {
         (Some(f), _) => row("(5) oauth2-proxy, bearer token", f),
         (None, reason) => println!(
@@ -666,6 +681,13 @@ pub async fn run(args: GatewayBench) -> Result<(), String> {
         "authenticated throughput: {share:.0}% of direct (target >= 70%: {})",
         if share >= 70.0 { "met" } else { "NOT met" }
     );
+    if let Some(n) = &nginx_plain {
+        println!(
+            "one proxy hop with no check (nginx): {:.0}% of direct; the gateway's bearer route: {:.0}% of that",
+            n.rps / direct.rps * 100.0,
+            bearer.rps / n.rps * 100.0
+        );
+    }
     let added = bearer_half.p99_ms - direct_half.p99_ms;
     println!(
         "p99 added at {half:.0} req/s (half the direct peak): {added:.2} ms (target <= 1 ms: {})",

@@ -6,15 +6,25 @@
 use serde_json::Value;
 use std::io::Write as _;
 use std::sync::mpsc;
+use std::time::Duration;
+
+/// The longest a line waits in the queue while requests keep coming.
+const PAUSE: Duration = Duration::from_millis(10);
+
+enum Entry {
+    Line(Value),
+    /// Answered once every line queued before it is written.
+    Flush(mpsc::SyncSender<()>),
+}
 
 #[derive(Clone)]
 pub struct AccessLog {
-    tx: mpsc::Sender<Value>,
+    tx: mpsc::Sender<Entry>,
 }
 
 impl AccessLog {
     pub fn start() -> AccessLog {
-        let (tx, rx) = mpsc::channel::<Value>();
+        let (tx, rx) = mpsc::channel::<Entry>();
         std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || {
@@ -22,11 +32,25 @@ impl AccessLog {
                 while let Ok(first) = rx.recv() {
                     // Lines queued together leave in one write.
                     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-                    let _ = writeln!(out, "{first}");
-                    while let Ok(more) = rx.try_recv() {
-                        let _ = writeln!(out, "{more}");
+                    let mut acks = Vec::new();
+                    for entry in
+                        std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok()))
+                    {
+                        match entry {
+                            Entry::Line(v) => {
+                                let _ = writeln!(out, "{v}");
+                            }
+                            Entry::Flush(ack) => acks.push(ack),
+                        }
                     }
                     let _ = out.flush();
+                    drop(out);
+                    for ack in acks {
+                        let _ = ack.send(());
+                    }
+                    // A pause before waiting again: under load, requests then queue their lines
+                    // without waking this thread for each one.
+                    std::thread::sleep(PAUSE);
                 }
             })
             .expect("the access-log thread starts");
@@ -34,6 +58,15 @@ impl AccessLog {
     }
 
     pub fn write(&self, entry: Value) {
-        let _ = self.tx.send(entry);
+        let _ = self.tx.send(Entry::Line(entry));
+    }
+
+    /// Waits (a second at most) until every line written so far is out, before the process
+    /// exits.
+    pub fn flush(&self) {
+        let (ack, done) = mpsc::sync_channel(1);
+        if self.tx.send(Entry::Flush(ack)).is_ok() {
+            let _ = done.recv_timeout(Duration::from_secs(1));
+        }
     }
 }

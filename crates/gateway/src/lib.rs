@@ -227,6 +227,7 @@ pub async fn run(config_path: PathBuf, bind: Option<String>) -> Result<(), Strin
         });
     }
 
+    let log = gw.log.clone();
     let app = axum::Router::new()
         .fallback(proxy::handle)
         .with_state(gw)
@@ -245,7 +246,9 @@ pub async fn run(config_path: PathBuf, bind: Option<String>) -> Result<(), Strin
     if let Some(m) = metrics_server {
         m.abort();
     }
-    match tokio::time::timeout(grace, server).await {
+    let ended = tokio::time::timeout(grace, server).await;
+    tokio::task::spawn_blocking(move || log.flush()).await.ok();
+    match ended {
         Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(e))) => Err(e.to_string()),
         Ok(Err(e)) => Err(e.to_string()),
