@@ -5,7 +5,8 @@
 
 use super::{backend, id_of, json, Arg, Dialect, Row, SqlStore};
 use portcullis_domain::webhooks::{
-    AttemptEnd, AttemptQuery, AttemptStatus, ClaimedAttempt, EventLog, OutboxStats, WebhookAttempt,
+    AttemptEnd, AttemptQuery, AttemptStatus, ClaimedAttempt, EndedAttempt, EventLog, OutboxStats,
+    WebhookAttempt,
 };
 use portcullis_domain::{Millis, StoreResult, Webhook, WebhookStore};
 use std::collections::HashMap;
@@ -214,22 +215,33 @@ impl WebhookStore for SqlStore {
         until: Millis,
         limit: usize,
     ) -> StoreResult<Vec<ClaimedAttempt>> {
-        let skip_locked = match self.dialect {
-            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-            Dialect::Sqlite => "",
+        // The rows are chosen on the due index alone: SQLite would otherwise walk every pending
+        // attempt by the status index to test each against the chosen few. Within one instant,
+        // SQLite's index order is the rows' insertion order, which is the events' order.
+        let sql = match self.dialect {
+            Dialect::Postgres => {
+                "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
+                 attempts = attempts + 1, last_attempt_instant = $3 \
+                 WHERE status = 'pending' AND next_attempt_at <= $3 AND id IN (SELECT id FROM \
+                 webhook_attempts WHERE webhook_id = $4 AND status = 'pending' AND \
+                 next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $5 \
+                 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, event_id, event_type, attempts, window_start, event_instant"
+            }
+            // The one writer runs the choice and the update together: nothing to check again.
+            Dialect::Sqlite => {
+                "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
+                 attempts = attempts + 1, last_attempt_instant = $3 \
+                 WHERE rowid IN (SELECT rowid FROM webhook_attempts WHERE webhook_id = $4 \
+                 AND status = 'pending' AND next_attempt_at <= $3 \
+                 ORDER BY next_attempt_at, rowid LIMIT $5) \
+                 RETURNING id, event_id, event_type, attempts, window_start, event_instant"
+            }
         };
-        let sql = format!(
-            "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
-             attempts = attempts + 1, last_attempt_instant = $3 \
-             WHERE status = 'pending' AND next_attempt_at <= $3 AND id IN (SELECT id FROM \
-             webhook_attempts WHERE webhook_id = $4 AND status = 'pending' AND \
-             next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $5{skip_locked}) \
-             RETURNING id, event_id, event_type, attempts, window_start, event_instant"
-        );
         let rows = self
             .db
             .write_returning(
-                &sql,
+                sql,
                 args![
                     until,
                     node.to_string(),
@@ -277,67 +289,74 @@ impl WebhookStore for SqlStore {
             .collect()
     }
 
-    async fn finish_attempt(
-        &self,
-        a: &ClaimedAttempt,
-        node: &str,
-        now: Millis,
-        end: &AttemptEnd,
-    ) -> StoreResult<bool> {
-        let (status, next, last_status, error, delivered) = match end {
-            AttemptEnd::Delivered { status } => {
-                ("succeeded", now, Some(*status as i64), None, Some(now))
-            }
-            AttemptEnd::Retry { at, status, error } => (
-                "pending",
-                *at,
-                status.map(|s| s as i64),
-                Some(error.clone()),
-                None,
-            ),
-            AttemptEnd::Dead { status, error } => (
-                "failed",
-                now,
-                status.map(|s| s as i64),
-                Some(error.clone()),
-                None,
-            ),
-        };
+    async fn finish_attempts(&self, node: &str, ended: &[EndedAttempt]) -> StoreResult<Vec<bool>> {
+        if ended.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.db.begin().await?;
-        let n = tx
-            .write(
-                "UPDATE webhook_attempts SET status = $1, next_attempt_at = $2, last_status = $3, \
-                 last_error = $4, delivered_instant = $5, claimed_by = NULL \
-                 WHERE id = $6 AND claimed_by = $7 AND attempts = $8 AND status = 'pending'",
-                &[
-                    Arg::from(status.to_string()),
-                    Arg::Int(next),
-                    Arg::OptInt(last_status),
-                    Arg::Text(error),
-                    Arg::OptInt(delivered),
-                    Arg::from(a.id.to_string()),
-                    Arg::from(node.to_string()),
-                    Arg::Int(a.attempts),
-                ],
-            )
-            .await?;
-        if let (1, AttemptEnd::Dead { error, .. }) = (n, end) {
-            tx.write(
-                "INSERT INTO event_logs (id, insert_instant, type, message) \
-                 VALUES ($1, $2, 'Error', $3)",
-                args![
-                    portcullis_domain::new_id().to_string(),
+        let mut recorded = Vec::with_capacity(ended.len());
+        for EndedAttempt {
+            attempt: a,
+            at,
+            end,
+        } in ended
+        {
+            let now = *at;
+            let (status, next, last_status, error, delivered) = match end {
+                AttemptEnd::Delivered { status } => {
+                    ("succeeded", now, Some(*status as i64), None, Some(now))
+                }
+                AttemptEnd::Retry { at, status, error } => (
+                    "pending",
+                    *at,
+                    status.map(|s| s as i64),
+                    Some(error.clone()),
+                    None,
+                ),
+                AttemptEnd::Dead { status, error } => (
+                    "failed",
                     now,
-                    format!(
-                        "Webhook [{}] dead-lettered event [{}] of type [{}] after {} attempt(s): {error}",
-                        a.webhook_id, a.event_id, a.event_type, a.attempts
-                    )
-                ],
-            )
-            .await?;
+                    status.map(|s| s as i64),
+                    Some(error.clone()),
+                    None,
+                ),
+            };
+            let n = tx
+                .write(
+                    "UPDATE webhook_attempts SET status = $1, next_attempt_at = $2, \
+                     last_status = $3, last_error = $4, delivered_instant = $5, claimed_by = NULL \
+                     WHERE id = $6 AND claimed_by = $7 AND attempts = $8 AND status = 'pending'",
+                    &[
+                        Arg::from(status.to_string()),
+                        Arg::Int(next),
+                        Arg::OptInt(last_status),
+                        Arg::Text(error),
+                        Arg::OptInt(delivered),
+                        Arg::from(a.id.to_string()),
+                        Arg::from(node.to_string()),
+                        Arg::Int(a.attempts),
+                    ],
+                )
+                .await?;
+            if let (1, AttemptEnd::Dead { error, .. }) = (n, end) {
+                tx.write(
+                    "INSERT INTO event_logs (id, insert_instant, type, message) \
+                     VALUES ($1, $2, 'Error', $3)",
+                    args![
+                        portcullis_domain::new_id().to_string(),
+                        now,
+                        format!(
+                            "Webhook [{}] dead-lettered event [{}] of type [{}] after {} attempt(s): {error}",
+                            a.webhook_id, a.event_id, a.event_type, a.attempts
+                        )
+                    ],
+                )
+                .await?;
+            }
+            recorded.push(n == 1);
         }
         tx.commit().await?;
-        Ok(n == 1)
+        Ok(recorded)
     }
 
     async fn attempt(&self, id: Uuid) -> StoreResult<Option<WebhookAttempt>> {

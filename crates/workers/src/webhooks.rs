@@ -1,18 +1,30 @@
-//! `webhooks`: delivery of the `events` outbox to the webhooks that want each event. Each round
-//! fans new events out into attempt rows (one per event and webhook, in the store's
+//! `webhooks`: delivery of the `events` outbox to the webhooks that want each event. The
+//! worker fans new events out into attempt rows (one per event and webhook, in the store's
 //! transaction), then, per webhook, claims as many due attempts as the webhook has free slots
 //! (its concurrency limit on this node) and makes them on tasks of their own: a slow or dead
 //! receiver fills only its own slots, never delaying another's. A claim lasts past the
 //! request's timeouts; an attempt whose node died is due again when the claim ends, so every
 //! event is delivered at least once, each time with its own event id.
+//!
+//! The store has one writer (SQLite) or a round trip per statement (PostgreSQL), so the worker
+//! keeps its writes few and off the requests' path: a task hands its attempt's end to a recorder
+//! task, which records every end that arrived meanwhile in one transaction while the worker
+//! claims for the slots just freed; the worker claims only when a slot frees (or at the poll),
+//! never looping on an empty claim; and while attempts end it fans out and rereads the
+//! webhooks at most every [`REFRESH_BUSY`], so an event written meanwhile waits that long at
+//! most. An end not yet recorded when the node dies is an attempt made again when its claim
+//! ends.
 
 use crate::{Shutdown, Worker};
-use portcullis_domain::webhooks::{AttemptEnd, Backoff, ClaimedAttempt, DeliveryStats};
+use portcullis_domain::webhooks::{
+    AttemptEnd, Backoff, ClaimedAttempt, DeliveryStats, EndedAttempt,
+};
 use portcullis_domain::{now_millis, Sessions, Webhook};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -20,6 +32,12 @@ const NAME: &str = "webhooks";
 
 /// Events fanned out per transaction.
 const FAN_OUT_BATCH: usize = 500;
+
+/// While attempts end, how often the outbox is fanned out and the webhooks reread.
+const REFRESH_BUSY: Duration = Duration::from_millis(10);
+
+/// Ends recorded per transaction at most.
+const RECORD_BATCH: usize = 1024;
 
 /// How the worker delivers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,35 +87,35 @@ impl Webhooks {
         self
     }
 
-    /// Fans new events out, then claims and starts due attempts; answers whether anything was
-    /// done.
-    async fn round(
-        &self,
-        tasks: &mut JoinSet<()>,
-        in_flight: &mut InFlight,
-        secrets: &mut HashMap<Uuid, String>,
-    ) -> Result<bool, String> {
+    /// Fans new events out and rereads the webhooks (when `refresh`), then claims and starts
+    /// the due attempts that fit in the free slots.
+    async fn round(&self, refresh: bool, state: &mut State) -> Result<(), String> {
         let store = self.sessions.identity().store().clone();
-        let mut busy = false;
-        loop {
-            let n = store
-                .fan_out_events(
-                    now_millis(),
-                    FAN_OUT_BATCH,
-                    self.settings.gap_wait.as_millis() as i64,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            busy |= n > 0;
-            if n < FAN_OUT_BATCH {
-                break;
+        if refresh || state.webhooks.is_none() {
+            loop {
+                let n = store
+                    .fan_out_events(
+                        now_millis(),
+                        FAN_OUT_BATCH,
+                        self.settings.gap_wait.as_millis() as i64,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if n < FAN_OUT_BATCH {
+                    break;
+                }
             }
+            let webhooks = store.webhooks().await.map_err(|e| e.to_string())?;
+            state
+                .secrets
+                .retain(|id, _| webhooks.iter().any(|w| w.id == Some(*id)));
+            state.webhooks = Some(webhooks.into_iter().map(Arc::new).collect());
+            state.refreshed = Instant::now();
         }
-        let webhooks = store.webhooks().await.map_err(|e| e.to_string())?;
-        secrets.retain(|id, _| webhooks.iter().any(|w| w.id == Some(*id)));
+        let webhooks = state.webhooks.clone().unwrap_or_default();
         for w in webhooks {
             let Some(id) = w.id else { continue };
-            let used = in_flight.per_webhook.get(&id).copied().unwrap_or(0);
+            let used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
             let free = self.settings.per_endpoint.saturating_sub(used);
             if free == 0 {
                 continue;
@@ -113,7 +131,7 @@ impl Webhooks {
             if claimed.is_empty() {
                 continue;
             }
-            let secret = match secrets.get(&id) {
+            let secret = match state.secrets.get(&id) {
                 Some(s) => s.clone(),
                 None => {
                     let s = store
@@ -121,28 +139,63 @@ impl Webhooks {
                         .await
                         .map_err(|e| e.to_string())?
                         .unwrap_or_default();
-                    secrets.insert(id, s.clone());
+                    state.secrets.insert(id, s.clone());
                     s
                 }
             };
-            busy = true;
-            let w = Arc::new(w);
             for a in claimed {
-                *in_flight.per_webhook.entry(id).or_default() += 1;
-                let task = tasks.spawn(deliver(
+                let task = state.tasks.spawn(deliver(
                     self.sessions.clone(),
                     w.clone(),
                     secret.clone(),
                     a,
-                    self.node.clone(),
                     self.settings.backoff,
                     self.stats.clone(),
+                    state.ends.clone(),
                 ));
-                in_flight.tasks.insert(task.id(), id);
+                state.in_flight.start(task.id(), id);
             }
         }
-        Ok(busy)
+        Ok(())
     }
+}
+
+/// Records the ends that `arrived` sends, all that arrived meanwhile in one transaction, until
+/// every sender is gone.
+async fn record(
+    sessions: Sessions,
+    node: String,
+    mut arrived: mpsc::UnboundedReceiver<EndedAttempt>,
+) {
+    let store = sessions.identity().store().clone();
+    let mut ended = Vec::new();
+    while arrived.recv_many(&mut ended, RECORD_BATCH).await > 0 {
+        match store.finish_attempts(&node, &ended).await {
+            Ok(recorded) => {
+                for (e, ok) in ended.iter().zip(recorded) {
+                    if !ok {
+                        tracing::warn!(webhook = %e.attempt.webhook_id, event = %e.attempt.event_id, "webhook attempt: the claim ended before its outcome was recorded; it may be made again")
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(worker = NAME, attempts = ended.len(), error = %e, "webhook attempts: their outcomes were not recorded; they are made again when their claims end")
+            }
+        }
+        ended.clear();
+    }
+}
+
+/// What the worker keeps between rounds.
+struct State {
+    tasks: JoinSet<()>,
+    in_flight: InFlight,
+    /// Where the tasks send their attempts' ends.
+    ends: mpsc::UnboundedSender<EndedAttempt>,
+    /// The webhooks as last read (`None`: not yet read).
+    webhooks: Option<Vec<Arc<Webhook>>>,
+    refreshed: Instant,
+    secrets: HashMap<Uuid, String>,
 }
 
 /// The requests this node has in flight: per webhook, and the webhook of each task, so a slot
@@ -154,6 +207,11 @@ struct InFlight {
 }
 
 impl InFlight {
+    fn start(&mut self, task: tokio::task::Id, webhook: Uuid) {
+        *self.per_webhook.entry(webhook).or_default() += 1;
+        self.tasks.insert(task, webhook);
+    }
+
     fn done(&mut self, task: tokio::task::Id) {
         if let Some(w) = self.tasks.remove(&task) {
             if let Some(n) = self.per_webhook.get_mut(&w) {
@@ -163,15 +221,15 @@ impl InFlight {
     }
 }
 
-/// Makes one claimed attempt and records its end.
+/// Makes one claimed attempt and sends its end to the worker, to be recorded.
 async fn deliver(
     sessions: Sessions,
     w: Arc<Webhook>,
     secret: String,
     a: ClaimedAttempt,
-    node: String,
     backoff: Backoff,
     stats: Arc<DeliveryStats>,
+    ends: mpsc::UnboundedSender<EndedAttempt>,
 ) {
     let started = Instant::now();
     let end = sessions.deliver_attempt(&w, &secret, &a, &backoff).await;
@@ -195,16 +253,13 @@ async fn deliver(
             tracing::warn!(webhook = %a.webhook_id, event = %a.event_id, attempts = a.attempts, error = %error, "webhook attempt dead-lettered");
         }
     }
-    let store = sessions.identity().store();
-    match store.finish_attempt(&a, &node, now, &end).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(webhook = %a.webhook_id, event = %a.event_id, "webhook attempt: the claim ended before its outcome was recorded; it may be made again")
-        }
-        Err(e) => {
-            tracing::error!(webhook = %a.webhook_id, event = %a.event_id, error = %e, "webhook attempt: the outcome was not recorded; it is made again when its claim ends")
-        }
-    }
+    // The worker is gone only when it was stopped where it stood: the claim then ends unrecorded
+    // and the attempt is made again.
+    let _ = ends.send(EndedAttempt {
+        attempt: a,
+        at: now,
+        end,
+    });
 }
 
 fn task_id(r: &Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
@@ -223,35 +278,46 @@ impl Worker for Webhooks {
     }
 
     async fn run(&mut self, shutdown: &Shutdown) -> Result<(), String> {
-        let mut tasks = JoinSet::new();
-        let mut in_flight = InFlight::default();
-        let mut secrets = HashMap::new();
+        let (ends, arrived) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record(self.sessions.clone(), self.node.clone(), arrived));
+        let mut state = State {
+            tasks: JoinSet::new(),
+            in_flight: InFlight::default(),
+            ends,
+            webhooks: None,
+            refreshed: Instant::now(),
+            secrets: HashMap::new(),
+        };
+        // Whether the last wait ended at the poll (no attempt ended meanwhile).
+        let mut polled = true;
         while !shutdown.is_stopping() {
-            let busy = match self.round(&mut tasks, &mut in_flight, &mut secrets).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(worker = NAME, error = %e, "webhooks: the round failed; the next one tries again");
-                    false
-                }
-            };
-            while let Some(r) = tasks.try_join_next_with_id() {
-                in_flight.done(task_id(&r));
+            while let Some(r) = state.tasks.try_join_next_with_id() {
+                state.in_flight.done(task_id(&r));
             }
-            if busy {
-                tokio::task::yield_now().await;
-                continue;
+            let refresh = polled || state.refreshed.elapsed() >= REFRESH_BUSY;
+            if let Err(e) = self.round(refresh, &mut state).await {
+                tracing::error!(worker = NAME, error = %e, "webhooks: the round failed; the next one tries again");
             }
+            polled = false;
             tokio::select! {
-                Some(r) = tasks.join_next_with_id(), if !tasks.is_empty() => in_flight.done(task_id(&r)),
-                _ = tokio::time::sleep(self.settings.poll) => {}
+                Some(r) = state.tasks.join_next_with_id(), if !state.tasks.is_empty() => {
+                    state.in_flight.done(task_id(&r));
+                }
+                _ = tokio::time::sleep(self.settings.poll) => polled = true,
                 _ = shutdown.stopping() => {}
             }
         }
-        // Requests in flight finish (bounded by their timeouts) or are given up; one given up is
-        // made again when its claim ends.
+        // Requests in flight finish (bounded by their timeouts) and are recorded, or are given
+        // up; one given up, or not recorded, is made again when its claim ends.
+        let tasks = &mut state.tasks;
         tokio::select! {
             _ = async { while tasks.join_next().await.is_some() {} } => {}
             _ = shutdown.give_up() => tasks.abort_all(),
+        }
+        // With the last sender gone, the recorder writes what is left and ends.
+        drop(state);
+        if let Err(e) = recorder.await {
+            tracing::error!(worker = NAME, error = %e, "webhooks: the recorder failed; the attempts it had not recorded are made again when their claims end");
         }
         Ok(())
     }
