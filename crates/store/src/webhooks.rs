@@ -9,7 +9,6 @@ use portcullis_domain::webhooks::{
     WebhookAttempt,
 };
 use portcullis_domain::{Millis, StoreResult, Webhook, WebhookStore};
-use std::collections::HashMap;
 use uuid::Uuid;
 
 const ATTEMPT_COLUMNS: &str = "id, event_id, webhook_id, tenant_id, event_type, status, attempts, \
@@ -49,14 +48,6 @@ fn event_log_of(row: &Row) -> StoreResult<EventLog> {
         kind: row.get("type")?,
         message: row.get("message")?,
     })
-}
-
-/// `$from, $from+1, ...` for `n` parameters.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[async_trait::async_trait]
@@ -217,7 +208,8 @@ impl WebhookStore for SqlStore {
     ) -> StoreResult<Vec<ClaimedAttempt>> {
         // The rows are chosen on the due index alone: SQLite would otherwise walk every pending
         // attempt by the status index to test each against the chosen few. Within one instant,
-        // SQLite's index order is the rows' insertion order, which is the events' order.
+        // SQLite's index order is the rows' insertion order, which is the events' order. The
+        // event bodies come back with the rows, in the same statement.
         let sql = match self.dialect {
             Dialect::Postgres => {
                 "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
@@ -226,7 +218,8 @@ impl WebhookStore for SqlStore {
                  webhook_attempts WHERE webhook_id = $4 AND status = 'pending' AND \
                  next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $5 \
                  FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, event_id, event_type, attempts, window_start, event_instant"
+                 RETURNING id, event_id, event_type, attempts, window_start, event_instant, \
+                 (SELECT body FROM events WHERE events.id = webhook_attempts.event_id) AS body"
             }
             // The one writer runs the choice and the update together: nothing to check again.
             Dialect::Sqlite => {
@@ -235,7 +228,8 @@ impl WebhookStore for SqlStore {
                  WHERE rowid IN (SELECT rowid FROM webhook_attempts WHERE webhook_id = $4 \
                  AND status = 'pending' AND next_attempt_at <= $3 \
                  ORDER BY next_attempt_at, rowid LIMIT $5) \
-                 RETURNING id, event_id, event_type, attempts, window_start, event_instant"
+                 RETURNING id, event_id, event_type, attempts, window_start, event_instant, \
+                 (SELECT body FROM events WHERE events.id = webhook_attempts.event_id) AS body"
             }
         };
         let rows = self
@@ -251,30 +245,9 @@ impl WebhookStore for SqlStore {
                 ],
             )
             .await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = rows
-            .iter()
-            .map(|r| r.get("event_id"))
-            .collect::<StoreResult<_>>()?;
-        let args: Vec<Arg> = ids.iter().cloned().map(Arg::from).collect();
-        let bodies: HashMap<String, String> = self
-            .db
-            .read(
-                &format!(
-                    "SELECT id, body FROM events WHERE id IN ({})",
-                    placeholders(1, ids.len())
-                ),
-                &args,
-            )
-            .await?
-            .iter()
-            .map(|r| Ok((r.get("id")?, r.get("body")?)))
-            .collect::<StoreResult<_>>()?;
         rows.iter()
             .map(|r| {
-                let event: String = r.get("event_id")?;
+                let body: Option<String> = r.get("body")?;
                 Ok(ClaimedAttempt {
                     id: uuid(r, "id")?,
                     event_id: uuid(r, "event_id")?,
@@ -283,7 +256,7 @@ impl WebhookStore for SqlStore {
                     attempts: r.get("attempts")?,
                     window_start: r.get("window_start")?,
                     event_instant: r.get("event_instant")?,
-                    body: bodies.get(&event).cloned().unwrap_or_default(),
+                    body: body.unwrap_or_default(),
                 })
             })
             .collect()
