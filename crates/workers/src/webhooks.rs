@@ -1,26 +1,32 @@
 //! `webhooks`: delivery of the `events` outbox to the webhooks that want each event. The
 //! worker fans new events out into attempt rows (one per event and webhook, in the store's
-//! transaction), then, per webhook, claims as many due attempts as the webhook has free slots
-//! (its concurrency limit on this node) and makes them on tasks of their own: a slow or dead
+//! transaction), then, per webhook, makes due attempts it has claimed on tasks of their own, as
+//! many at once as the webhook has slots (its concurrency limit on this node): a slow or dead
 //! receiver fills only its own slots, never delaying another's. A claim lasts past the
 //! request's timeouts; an attempt whose node died is due again when the claim ends, so every
 //! event is delivered at least once, each time with its own event id.
 //!
 //! The store has one writer (SQLite) or a round trip per statement (PostgreSQL), so the worker
-//! keeps its writes few and off the requests' path: a task hands its attempt's end to a recorder
-//! task, which records every end that arrived meanwhile in one transaction while the worker
-//! claims for the slots just freed; the worker claims only when a slot frees (or at the poll),
-//! never looping on an empty claim; and while attempts end it fans out and rereads the
-//! webhooks at most every [`REFRESH_BUSY`], so an event written meanwhile waits that long at
-//! most. An end not yet recorded when the node dies is an attempt made again when its claim
-//! ends.
+//! keeps its writes few, batched and off the requests' path:
+//!
+//! - it claims ahead, up to as many attempts as the webhook has slots, so a slot that frees
+//!   takes the next attempt at once, and claims again, half a queue or more at a time, when
+//!   fewer than half wait (a queued attempt waits one request at most, well within its claim);
+//! - a task hands its attempt's end to a recorder task, which records every end that arrived
+//!   meanwhile in one transaction;
+//! - it works when a slot frees or at the poll, never looping on an empty claim, and while
+//!   attempts end it fans out and rereads the webhooks at most every [`REFRESH_BUSY`], so an
+//!   event written meanwhile waits that long at most.
+//!
+//! An attempt claimed ahead and not made, or whose end is not yet recorded, when the node dies
+//! is made again when its claim ends.
 
 use crate::{Shutdown, Worker};
 use portcullis_domain::webhooks::{
     AttemptEnd, Backoff, ClaimedAttempt, DeliveryStats, EndedAttempt,
 };
 use portcullis_domain::{now_millis, Sessions, Webhook};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,8 +93,8 @@ impl Webhooks {
         self
     }
 
-    /// Fans new events out and rereads the webhooks (when `refresh`), then claims and starts
-    /// the due attempts that fit in the free slots.
+    /// Fans new events out and rereads the webhooks (when `refresh`), then fills the free slots
+    /// from the attempts claimed ahead, claiming more when fewer than half a queue wait.
     async fn round(&self, refresh: bool, state: &mut State) -> Result<(), String> {
         let store = self.sessions.identity().store().clone();
         if refresh || state.webhooks.is_none() {
@@ -109,23 +115,38 @@ impl Webhooks {
             state
                 .secrets
                 .retain(|id, _| webhooks.iter().any(|w| w.id == Some(*id)));
+            // A deleted webhook's attempts are gone with it; an updated one's wait for the
+            // webhook as it now is.
+            state
+                .ready
+                .retain(|id, r| match webhooks.iter().find(|w| w.id == Some(*id)) {
+                    Some(w) => {
+                        r.webhook = Arc::new(w.clone());
+                        true
+                    }
+                    None => false,
+                });
             state.webhooks = Some(webhooks.into_iter().map(Arc::new).collect());
             state.refreshed = Instant::now();
         }
+        let per_endpoint = self.settings.per_endpoint;
         let webhooks = state.webhooks.clone().unwrap_or_default();
         for w in webhooks {
             let Some(id) = w.id else { continue };
+            self.start_ready(state, id);
             let used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
-            let free = self.settings.per_endpoint.saturating_sub(used);
-            if free == 0 {
+            let free = per_endpoint.saturating_sub(used);
+            let queued = state.ready.get(&id).map_or(0, |r| r.queue.len());
+            if free == 0 && queued >= per_endpoint.div_ceil(2) {
                 continue;
             }
             let now = now_millis();
-            // The claim outlives the request's timeouts (waiting for a slot of the HTTP client
-            // included), with room for the write after it.
+            // The claim outlives the request's timeouts and the wait for a slot (one request
+            // ahead at most, in a queue no longer than the slots; for a slot of the HTTP client
+            // too), with room for the write after it.
             let until = now + 3 * w.request_budget_millis() + 5_000;
             let claimed = store
-                .claim_attempts(id, &self.node, now, until, free)
+                .claim_attempts(id, &self.node, now, until, free + per_endpoint - queued)
                 .await
                 .map_err(|e| e.to_string())?;
             if claimed.is_empty() {
@@ -143,20 +164,39 @@ impl Webhooks {
                     s
                 }
             };
-            for a in claimed {
-                let task = state.tasks.spawn(deliver(
-                    self.sessions.clone(),
-                    w.clone(),
-                    secret.clone(),
-                    a,
-                    self.settings.backoff,
-                    self.stats.clone(),
-                    state.ends.clone(),
-                ));
-                state.in_flight.start(task.id(), id);
-            }
+            let ready = state.ready.entry(id).or_insert_with(|| Ready {
+                webhook: w.clone(),
+                secret: secret.clone(),
+                queue: VecDeque::new(),
+            });
+            ready.secret = secret;
+            ready.queue.extend(claimed);
+            self.start_ready(state, id);
         }
         Ok(())
+    }
+
+    /// Starts the attempts of webhook `id` claimed ahead, as many as it has free slots.
+    fn start_ready(&self, state: &mut State, id: Uuid) {
+        let Some(ready) = state.ready.get_mut(&id) else {
+            return;
+        };
+        let used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
+        for _ in used..self.settings.per_endpoint {
+            let Some(a) = ready.queue.pop_front() else {
+                break;
+            };
+            let task = state.tasks.spawn(deliver(
+                self.sessions.clone(),
+                ready.webhook.clone(),
+                ready.secret.clone(),
+                a,
+                self.settings.backoff,
+                self.stats.clone(),
+                state.ends.clone(),
+            ));
+            state.in_flight.start(task.id(), id);
+        }
     }
 }
 
@@ -196,6 +236,16 @@ struct State {
     webhooks: Option<Vec<Arc<Webhook>>>,
     refreshed: Instant,
     secrets: HashMap<Uuid, String>,
+    /// Per webhook, the attempts claimed ahead, waiting for a slot.
+    ready: HashMap<Uuid, Ready>,
+}
+
+/// Attempts of one webhook claimed ahead (no more than its slots), so a slot that frees is
+/// filled at once rather than after a claim's write.
+struct Ready {
+    webhook: Arc<Webhook>,
+    secret: String,
+    queue: VecDeque<ClaimedAttempt>,
 }
 
 /// The requests this node has in flight: per webhook, and the webhook of each task, so a slot
@@ -287,6 +337,7 @@ impl Worker for Webhooks {
             webhooks: None,
             refreshed: Instant::now(),
             secrets: HashMap::new(),
+            ready: HashMap::new(),
         };
         // Whether the last wait ended at the poll (no attempt ended meanwhile).
         let mut polled = true;
@@ -307,12 +358,32 @@ impl Worker for Webhooks {
                 _ = shutdown.stopping() => {}
             }
         }
-        // Requests in flight finish (bounded by their timeouts) and are recorded, or are given
-        // up; one given up, or not recorded, is made again when its claim ends.
-        let tasks = &mut state.tasks;
-        tokio::select! {
-            _ = async { while tasks.join_next().await.is_some() {} } => {}
-            _ = shutdown.give_up() => tasks.abort_all(),
+        // Requests in flight finish (bounded by their timeouts) and are recorded, and so do the
+        // attempts claimed ahead, in the slots as they free; or they are given up. One given
+        // up, or not recorded, is made again when its claim ends.
+        let give_up = shutdown.give_up();
+        tokio::pin!(give_up);
+        let ids: Vec<Uuid> = state.ready.keys().copied().collect();
+        for id in ids {
+            self.start_ready(&mut state, id);
+        }
+        loop {
+            tokio::select! {
+                r = state.tasks.join_next_with_id() => match r {
+                    Some(r) => {
+                        state.in_flight.done(task_id(&r));
+                        let ids: Vec<Uuid> = state.ready.keys().copied().collect();
+                        for id in ids {
+                            self.start_ready(&mut state, id);
+                        }
+                    }
+                    None => break,
+                },
+                _ = &mut give_up => {
+                    state.tasks.abort_all();
+                    break;
+                }
+            }
         }
         // With the last sender gone, the recorder writes what is left and ends.
         drop(state);
