@@ -13,7 +13,7 @@
 //!   takes the next attempt at once, and claims again, half a queue or more at a time, when
 //!   fewer than half wait (a queued attempt waits one request at most, well within its claim);
 //! - a task hands its attempt's end to a recorder task, which records every end that arrived
-//!   meanwhile in one transaction;
+//!   within [`RECORD_GATHER`] of the first in one transaction;
 //! - it works when a slot frees or at the poll, never looping on an empty claim, and while
 //!   attempts end it fans out and rereads the webhooks at most every [`REFRESH_BUSY`], so an
 //!   event written meanwhile waits that long at most.
@@ -44,6 +44,9 @@ const REFRESH_BUSY: Duration = Duration::from_millis(10);
 
 /// Ends recorded per transaction at most.
 const RECORD_BATCH: usize = 1024;
+
+/// How long the recorder waits after an end for more to record with it.
+const RECORD_GATHER: Duration = Duration::from_millis(2);
 
 /// How the worker delivers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -210,6 +213,15 @@ async fn record(
     let store = sessions.identity().store().clone();
     let mut ended = Vec::new();
     while arrived.recv_many(&mut ended, RECORD_BATCH).await > 0 {
+        // The ends that arrive a moment later share the transaction: its commit costs more
+        // than its rows.
+        tokio::time::sleep(RECORD_GATHER).await;
+        while ended.len() < RECORD_BATCH {
+            match arrived.try_recv() {
+                Ok(e) => ended.push(e),
+                Err(_) => break,
+            }
+        }
         match store.finish_attempts(&node, &ended).await {
             Ok(recorded) => {
                 for (e, ok) in ended.iter().zip(recorded) {
