@@ -1,7 +1,8 @@
 //! The domain's [`WebhookStore`] on SQL (`0011_webhooks.sql`): webhooks, the fan-out of the
 //! `events` outbox into one attempt row per event and webhook, and the nodes' claims on
 //! attempts (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the one writer on SQLite), so two nodes
-//! never make the same attempt.
+//! never make the same attempt, and the attempts' outcomes, many in one transaction (the
+//! worker records them in batches).
 
 use super::{backend, id_of, json, Arg, Dialect, Row, SqlStore};
 use portcullis_domain::webhooks::{
@@ -211,14 +212,18 @@ impl WebhookStore for SqlStore {
         // SQLite's index order is the rows' insertion order, which is the events' order. The
         // event bodies come back with the rows, in the same statement.
         let sql = match self.dialect {
+            // The choice in a CTE of its own, run once: as `id IN (subquery)` PostgreSQL may
+            // run the subquery again per row it updates, and take more rows than the limit.
+            // `FOR UPDATE` rechecks each chosen row as it locks it.
             Dialect::Postgres => {
-                "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
+                "WITH due AS MATERIALIZED (SELECT id FROM webhook_attempts WHERE webhook_id = $4 \
+                 AND status = 'pending' AND next_attempt_at <= $3 \
+                 ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
+                 UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
                  attempts = attempts + 1, last_attempt_instant = $3 \
-                 WHERE status = 'pending' AND next_attempt_at <= $3 AND id IN (SELECT id FROM \
-                 webhook_attempts WHERE webhook_id = $4 AND status = 'pending' AND \
-                 next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $5 \
-                 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, event_id, event_type, attempts, window_start, event_instant, \
+                 FROM due WHERE webhook_attempts.id = due.id \
+                 RETURNING webhook_attempts.id, event_id, event_type, attempts, window_start, \
+                 event_instant, \
                  (SELECT body FROM events WHERE events.id = webhook_attempts.event_id) AS body"
             }
             // The one writer runs the choice and the update together: nothing to check again.
