@@ -140,7 +140,8 @@ impl Webhooks {
             let used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
             let free = per_endpoint.saturating_sub(used);
             let queued = state.ready.get(&id).map_or(0, |r| r.queue.len());
-            if free == 0 && queued >= per_endpoint.div_ceil(2) {
+            let want = (free + per_endpoint).saturating_sub(queued);
+            if (free == 0 && queued >= per_endpoint.div_ceil(2)) || want == 0 {
                 continue;
             }
             let now = now_millis();
@@ -149,7 +150,7 @@ impl Webhooks {
             // too), with room for the write after it.
             let until = now + 3 * w.request_budget_millis() + 5_000;
             let claimed = store
-                .claim_attempts(id, &self.node, now, until, free + per_endpoint - queued)
+                .claim_attempts(id, &self.node, now, until, want)
                 .await
                 .map_err(|e| e.to_string())?;
             if claimed.is_empty() {
