@@ -1,14 +1,15 @@
 //! The domain's [`WebhookStore`] on SQL (`0011_webhooks.sql`): webhooks, the fan-out of the
 //! `events` outbox into one attempt row per event and webhook, and the nodes' claims on
 //! attempts (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the one writer on SQLite), so two nodes
-//! never make the same attempt.
+//! never make the same attempt, and the attempts' outcomes, many in one transaction (the
+//! worker records them in batches).
 
 use super::{backend, id_of, json, Arg, Dialect, Row, SqlStore};
 use portcullis_domain::webhooks::{
-    AttemptEnd, AttemptQuery, AttemptStatus, ClaimedAttempt, EventLog, OutboxStats, WebhookAttempt,
+    AttemptEnd, AttemptQuery, AttemptStatus, ClaimedAttempt, EndedAttempt, EventLog, OutboxStats,
+    WebhookAttempt,
 };
 use portcullis_domain::{Millis, StoreResult, Webhook, WebhookStore};
-use std::collections::HashMap;
 use uuid::Uuid;
 
 const ATTEMPT_COLUMNS: &str = "id, event_id, webhook_id, tenant_id, event_type, status, attempts, \
@@ -48,14 +49,6 @@ fn event_log_of(row: &Row) -> StoreResult<EventLog> {
         kind: row.get("type")?,
         message: row.get("message")?,
     })
-}
-
-/// `$from, $from+1, ...` for `n` parameters.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[async_trait::async_trait]
@@ -214,22 +207,40 @@ impl WebhookStore for SqlStore {
         until: Millis,
         limit: usize,
     ) -> StoreResult<Vec<ClaimedAttempt>> {
-        let skip_locked = match self.dialect {
-            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-            Dialect::Sqlite => "",
+        // The rows are chosen on the due index alone: SQLite would otherwise walk every pending
+        // attempt by the status index to test each against the chosen few. Within one instant,
+        // SQLite's index order is the rows' insertion order, which is the events' order. The
+        // event bodies come back with the rows, in the same statement.
+        let sql = match self.dialect {
+            // The choice in a CTE of its own, run once: as `id IN (subquery)` PostgreSQL may
+            // run the subquery again per row it updates, and take more rows than the limit.
+            // `FOR UPDATE` rechecks each chosen row as it locks it.
+            Dialect::Postgres => {
+                "WITH due AS MATERIALIZED (SELECT id FROM webhook_attempts WHERE webhook_id = $4 \
+                 AND status = 'pending' AND next_attempt_at <= $3 \
+                 ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
+                 UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
+                 attempts = attempts + 1, last_attempt_instant = $3 \
+                 FROM due WHERE webhook_attempts.id = due.id \
+                 RETURNING webhook_attempts.id, event_id, event_type, attempts, window_start, \
+                 event_instant, \
+                 (SELECT body FROM events WHERE events.id = webhook_attempts.event_id) AS body"
+            }
+            // The one writer runs the choice and the update together: nothing to check again.
+            Dialect::Sqlite => {
+                "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
+                 attempts = attempts + 1, last_attempt_instant = $3 \
+                 WHERE rowid IN (SELECT rowid FROM webhook_attempts WHERE webhook_id = $4 \
+                 AND status = 'pending' AND next_attempt_at <= $3 \
+                 ORDER BY next_attempt_at, rowid LIMIT $5) \
+                 RETURNING id, event_id, event_type, attempts, window_start, event_instant, \
+                 (SELECT body FROM events WHERE events.id = webhook_attempts.event_id) AS body"
+            }
         };
-        let sql = format!(
-            "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
-             attempts = attempts + 1, last_attempt_instant = $3 \
-             WHERE status = 'pending' AND next_attempt_at <= $3 AND id IN (SELECT id FROM \
-             webhook_attempts WHERE webhook_id = $4 AND status = 'pending' AND \
-             next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $5{skip_locked}) \
-             RETURNING id, event_id, event_type, attempts, window_start, event_instant"
-        );
         let rows = self
             .db
             .write_returning(
-                &sql,
+                sql,
                 args![
                     until,
                     node.to_string(),
@@ -239,30 +250,9 @@ impl WebhookStore for SqlStore {
                 ],
             )
             .await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = rows
-            .iter()
-            .map(|r| r.get("event_id"))
-            .collect::<StoreResult<_>>()?;
-        let args: Vec<Arg> = ids.iter().cloned().map(Arg::from).collect();
-        let bodies: HashMap<String, String> = self
-            .db
-            .read(
-                &format!(
-                    "SELECT id, body FROM events WHERE id IN ({})",
-                    placeholders(1, ids.len())
-                ),
-                &args,
-            )
-            .await?
-            .iter()
-            .map(|r| Ok((r.get("id")?, r.get("body")?)))
-            .collect::<StoreResult<_>>()?;
         rows.iter()
             .map(|r| {
-                let event: String = r.get("event_id")?;
+                let body: Option<String> = r.get("body")?;
                 Ok(ClaimedAttempt {
                     id: uuid(r, "id")?,
                     event_id: uuid(r, "event_id")?,
@@ -271,73 +261,80 @@ impl WebhookStore for SqlStore {
                     attempts: r.get("attempts")?,
                     window_start: r.get("window_start")?,
                     event_instant: r.get("event_instant")?,
-                    body: bodies.get(&event).cloned().unwrap_or_default(),
+                    body: body.unwrap_or_default(),
                 })
             })
             .collect()
     }
 
-    async fn finish_attempt(
-        &self,
-        a: &ClaimedAttempt,
-        node: &str,
-        now: Millis,
-        end: &AttemptEnd,
-    ) -> StoreResult<bool> {
-        let (status, next, last_status, error, delivered) = match end {
-            AttemptEnd::Delivered { status } => {
-                ("succeeded", now, Some(*status as i64), None, Some(now))
-            }
-            AttemptEnd::Retry { at, status, error } => (
-                "pending",
-                *at,
-                status.map(|s| s as i64),
-                Some(error.clone()),
-                None,
-            ),
-            AttemptEnd::Dead { status, error } => (
-                "failed",
-                now,
-                status.map(|s| s as i64),
-                Some(error.clone()),
-                None,
-            ),
-        };
+    async fn finish_attempts(&self, node: &str, ended: &[EndedAttempt]) -> StoreResult<Vec<bool>> {
+        if ended.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.db.begin().await?;
-        let n = tx
-            .write(
-                "UPDATE webhook_attempts SET status = $1, next_attempt_at = $2, last_status = $3, \
-                 last_error = $4, delivered_instant = $5, claimed_by = NULL \
-                 WHERE id = $6 AND claimed_by = $7 AND attempts = $8 AND status = 'pending'",
-                &[
-                    Arg::from(status.to_string()),
-                    Arg::Int(next),
-                    Arg::OptInt(last_status),
-                    Arg::Text(error),
-                    Arg::OptInt(delivered),
-                    Arg::from(a.id.to_string()),
-                    Arg::from(node.to_string()),
-                    Arg::Int(a.attempts),
-                ],
-            )
-            .await?;
-        if let (1, AttemptEnd::Dead { error, .. }) = (n, end) {
-            tx.write(
-                "INSERT INTO event_logs (id, insert_instant, type, message) \
-                 VALUES ($1, $2, 'Error', $3)",
-                args![
-                    portcullis_domain::new_id().to_string(),
+        let mut recorded = Vec::with_capacity(ended.len());
+        for EndedAttempt {
+            attempt: a,
+            at,
+            end,
+        } in ended
+        {
+            let now = *at;
+            let (status, next, last_status, error, delivered) = match end {
+                AttemptEnd::Delivered { status } => {
+                    ("succeeded", now, Some(*status as i64), None, Some(now))
+                }
+                AttemptEnd::Retry { at, status, error } => (
+                    "pending",
+                    *at,
+                    status.map(|s| s as i64),
+                    Some(error.clone()),
+                    None,
+                ),
+                AttemptEnd::Dead { status, error } => (
+                    "failed",
                     now,
-                    format!(
-                        "Webhook [{}] dead-lettered event [{}] of type [{}] after {} attempt(s): {error}",
-                        a.webhook_id, a.event_id, a.event_type, a.attempts
-                    )
-                ],
-            )
-            .await?;
+                    status.map(|s| s as i64),
+                    Some(error.clone()),
+                    None,
+                ),
+            };
+            let n = tx
+                .write(
+                    "UPDATE webhook_attempts SET status = $1, next_attempt_at = $2, \
+                     last_status = $3, last_error = $4, delivered_instant = $5, claimed_by = NULL \
+                     WHERE id = $6 AND claimed_by = $7 AND attempts = $8 AND status = 'pending'",
+                    &[
+                        Arg::from(status.to_string()),
+                        Arg::Int(next),
+                        Arg::OptInt(last_status),
+                        Arg::Text(error),
+                        Arg::OptInt(delivered),
+                        Arg::from(a.id.to_string()),
+                        Arg::from(node.to_string()),
+                        Arg::Int(a.attempts),
+                    ],
+                )
+                .await?;
+            if let (1, AttemptEnd::Dead { error, .. }) = (n, end) {
+                tx.write(
+                    "INSERT INTO event_logs (id, insert_instant, type, message) \
+                     VALUES ($1, $2, 'Error', $3)",
+                    args![
+                        portcullis_domain::new_id().to_string(),
+                        now,
+                        format!(
+                            "Webhook [{}] dead-lettered event [{}] of type [{}] after {} attempt(s): {error}",
+                            a.webhook_id, a.event_id, a.event_type, a.attempts
+                        )
+                    ],
+                )
+                .await?;
+            }
+            recorded.push(n == 1);
         }
         tx.commit().await?;
-        Ok(n == 1)
+        Ok(recorded)
     }
 
     async fn attempt(&self, id: Uuid) -> StoreResult<Option<WebhookAttempt>> {

@@ -1,18 +1,36 @@
-//! `webhooks`: delivery of the `events` outbox to the webhooks that want each event. Each round
-//! fans new events out into attempt rows (one per event and webhook, in the store's
-//! transaction), then, per webhook, claims as many due attempts as the webhook has free slots
-//! (its concurrency limit on this node) and makes them on tasks of their own: a slow or dead
+//! `webhooks`: delivery of the `events` outbox to the webhooks that want each event. The
+//! worker fans new events out into attempt rows (one per event and webhook, in the store's
+//! transaction), then, per webhook, makes due attempts it has claimed on tasks of their own, as
+//! many at once as the webhook has slots (its concurrency limit on this node): a slow or dead
 //! receiver fills only its own slots, never delaying another's. A claim lasts past the
 //! request's timeouts; an attempt whose node died is due again when the claim ends, so every
 //! event is delivered at least once, each time with its own event id.
+//!
+//! The store has one writer (SQLite) or a round trip per statement (PostgreSQL), so the worker
+//! keeps its writes few, batched and off the requests' path:
+//!
+//! - it claims ahead, up to as many attempts as the webhook has slots, so a slot that frees
+//!   takes the next attempt at once, and claims again, half a queue or more at a time, when
+//!   fewer than half wait (a queued attempt waits one request at most, well within its claim);
+//! - a task hands its attempt's end to a recorder task, which records every end that arrived
+//!   within [`RECORD_GATHER`] of the first in one transaction;
+//! - it works when a slot frees or at the poll, never looping on an empty claim, and while
+//!   attempts end it fans out and rereads the webhooks at most every [`REFRESH_BUSY`], so an
+//!   event written meanwhile waits that long at most.
+//!
+//! An attempt claimed ahead and not made, or whose end is not yet recorded, when the node dies
+//! is made again when its claim ends.
 
 use crate::{Shutdown, Worker};
-use portcullis_domain::webhooks::{AttemptEnd, Backoff, ClaimedAttempt, DeliveryStats};
+use portcullis_domain::webhooks::{
+    AttemptEnd, Backoff, ClaimedAttempt, DeliveryStats, EndedAttempt,
+};
 use portcullis_domain::{now_millis, Sessions, Webhook};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -20,6 +38,15 @@ const NAME: &str = "webhooks";
 
 /// Events fanned out per transaction.
 const FAN_OUT_BATCH: usize = 500;
+
+/// While attempts end, how often the outbox is fanned out and the webhooks reread.
+const REFRESH_BUSY: Duration = Duration::from_millis(10);
+
+/// Ends recorded per transaction at most.
+const RECORD_BATCH: usize = 1024;
+
+/// How long the recorder waits after an end for more to record with it.
+const RECORD_GATHER: Duration = Duration::from_millis(2);
 
 /// How the worker delivers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,51 +96,67 @@ impl Webhooks {
         self
     }
 
-    /// Fans new events out, then claims and starts due attempts; answers whether anything was
-    /// done.
-    async fn round(
-        &self,
-        tasks: &mut JoinSet<()>,
-        in_flight: &mut InFlight,
-        secrets: &mut HashMap<Uuid, String>,
-    ) -> Result<bool, String> {
+    /// Fans new events out and rereads the webhooks (when `refresh`), then fills the free slots
+    /// from the attempts claimed ahead, claiming more when fewer than half a queue wait.
+    async fn round(&self, refresh: bool, state: &mut State) -> Result<(), String> {
         let store = self.sessions.identity().store().clone();
-        let mut busy = false;
-        loop {
-            let n = store
-                .fan_out_events(
-                    now_millis(),
-                    FAN_OUT_BATCH,
-                    self.settings.gap_wait.as_millis() as i64,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            busy |= n > 0;
-            if n < FAN_OUT_BATCH {
-                break;
+        if refresh || state.webhooks.is_none() {
+            loop {
+                let n = store
+                    .fan_out_events(
+                        now_millis(),
+                        FAN_OUT_BATCH,
+                        self.settings.gap_wait.as_millis() as i64,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if n < FAN_OUT_BATCH {
+                    break;
+                }
             }
+            let webhooks = store.webhooks().await.map_err(|e| e.to_string())?;
+            state
+                .secrets
+                .retain(|id, _| webhooks.iter().any(|w| w.id == Some(*id)));
+            // A deleted webhook's attempts are gone with it; an updated one's wait for the
+            // webhook as it now is.
+            state
+                .ready
+                .retain(|id, r| match webhooks.iter().find(|w| w.id == Some(*id)) {
+                    Some(w) => {
+                        r.webhook = Arc::new(w.clone());
+                        true
+                    }
+                    None => false,
+                });
+            state.webhooks = Some(webhooks.into_iter().map(Arc::new).collect());
+            state.refreshed = Instant::now();
         }
-        let webhooks = store.webhooks().await.map_err(|e| e.to_string())?;
-        secrets.retain(|id, _| webhooks.iter().any(|w| w.id == Some(*id)));
+        let per_endpoint = self.settings.per_endpoint;
+        let webhooks = state.webhooks.clone().unwrap_or_default();
         for w in webhooks {
             let Some(id) = w.id else { continue };
-            let used = in_flight.per_webhook.get(&id).copied().unwrap_or(0);
-            let free = self.settings.per_endpoint.saturating_sub(used);
-            if free == 0 {
+            self.start_ready(state, id);
+            let used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
+            let free = per_endpoint.saturating_sub(used);
+            let queued = state.ready.get(&id).map_or(0, |r| r.queue.len());
+            let want = (free + per_endpoint).saturating_sub(queued);
+            if (free == 0 && queued >= per_endpoint.div_ceil(2)) || want == 0 {
                 continue;
             }
             let now = now_millis();
-            // The claim outlives the request's timeouts (waiting for a slot of the HTTP client
-            // included), with room for the write after it.
+            // The claim outlives the request's timeouts and the wait for a slot (one request
+            // ahead at most, in a queue no longer than the slots; for a slot of the HTTP client
+            // too), with room for the write after it.
             let until = now + 3 * w.request_budget_millis() + 5_000;
             let claimed = store
-                .claim_attempts(id, &self.node, now, until, free)
+                .claim_attempts(id, &self.node, now, until, want)
                 .await
                 .map_err(|e| e.to_string())?;
             if claimed.is_empty() {
                 continue;
             }
-            let secret = match secrets.get(&id) {
+            let secret = match state.secrets.get(&id) {
                 Some(s) => s.clone(),
                 None => {
                     let s = store
@@ -121,28 +164,101 @@ impl Webhooks {
                         .await
                         .map_err(|e| e.to_string())?
                         .unwrap_or_default();
-                    secrets.insert(id, s.clone());
+                    state.secrets.insert(id, s.clone());
                     s
                 }
             };
-            busy = true;
-            let w = Arc::new(w);
-            for a in claimed {
-                *in_flight.per_webhook.entry(id).or_default() += 1;
-                let task = tasks.spawn(deliver(
-                    self.sessions.clone(),
-                    w.clone(),
-                    secret.clone(),
-                    a,
-                    self.node.clone(),
-                    self.settings.backoff,
-                    self.stats.clone(),
-                ));
-                in_flight.tasks.insert(task.id(), id);
+            let ready = state.ready.entry(id).or_insert_with(|| Ready {
+                webhook: w.clone(),
+                secret: secret.clone(),
+                queue: VecDeque::new(),
+            });
+            ready.secret = secret;
+            ready.queue.extend(claimed);
+            self.start_ready(state, id);
+        }
+        Ok(())
+    }
+
+    /// Starts the attempts of webhook `id` claimed ahead, as many as it has free slots.
+    fn start_ready(&self, state: &mut State, id: Uuid) {
+        let Some(ready) = state.ready.get_mut(&id) else {
+            return;
+        };
+        let used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
+        for _ in used..self.settings.per_endpoint {
+            let Some(a) = ready.queue.pop_front() else {
+                break;
+            };
+            let task = state.tasks.spawn(deliver(
+                self.sessions.clone(),
+                ready.webhook.clone(),
+                ready.secret.clone(),
+                a,
+                self.settings.backoff,
+                self.stats.clone(),
+                state.ends.clone(),
+            ));
+            state.in_flight.start(task.id(), id);
+        }
+    }
+}
+
+/// Records the ends that `arrived` sends, all that arrived meanwhile in one transaction, until
+/// every sender is gone.
+async fn record(
+    sessions: Sessions,
+    node: String,
+    mut arrived: mpsc::UnboundedReceiver<EndedAttempt>,
+) {
+    let store = sessions.identity().store().clone();
+    let mut ended = Vec::new();
+    while arrived.recv_many(&mut ended, RECORD_BATCH).await > 0 {
+        // The ends that arrive a moment later share the transaction: its commit costs more
+        // than its rows.
+        tokio::time::sleep(RECORD_GATHER).await;
+        while ended.len() < RECORD_BATCH {
+            match arrived.try_recv() {
+                Ok(e) => ended.push(e),
+                Err(_) => break,
             }
         }
-        Ok(busy)
+        match store.finish_attempts(&node, &ended).await {
+            Ok(recorded) => {
+                for (e, ok) in ended.iter().zip(recorded) {
+                    if !ok {
+                        tracing::warn!(webhook = %e.attempt.webhook_id, event = %e.attempt.event_id, "webhook attempt: the claim ended before its outcome was recorded; it may be made again")
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(worker = NAME, attempts = ended.len(), error = %e, "webhook attempts: their outcomes were not recorded; they are made again when their claims end")
+            }
+        }
+        ended.clear();
     }
+}
+
+/// What the worker keeps between rounds.
+struct State {
+    tasks: JoinSet<()>,
+    in_flight: InFlight,
+    /// Where the tasks send their attempts' ends.
+    ends: mpsc::UnboundedSender<EndedAttempt>,
+    /// The webhooks as last read (`None`: not yet read).
+    webhooks: Option<Vec<Arc<Webhook>>>,
+    refreshed: Instant,
+    secrets: HashMap<Uuid, String>,
+    /// Per webhook, the attempts claimed ahead, waiting for a slot.
+    ready: HashMap<Uuid, Ready>,
+}
+
+/// Attempts of one webhook claimed ahead (no more than its slots), so a slot that frees is
+/// filled at once rather than after a claim's write.
+struct Ready {
+    webhook: Arc<Webhook>,
+    secret: String,
+    queue: VecDeque<ClaimedAttempt>,
 }
 
 /// The requests this node has in flight: per webhook, and the webhook of each task, so a slot
@@ -154,6 +270,11 @@ struct InFlight {
 }
 
 impl InFlight {
+    fn start(&mut self, task: tokio::task::Id, webhook: Uuid) {
+        *self.per_webhook.entry(webhook).or_default() += 1;
+        self.tasks.insert(task, webhook);
+    }
+
     fn done(&mut self, task: tokio::task::Id) {
         if let Some(w) = self.tasks.remove(&task) {
             if let Some(n) = self.per_webhook.get_mut(&w) {
@@ -163,15 +284,15 @@ impl InFlight {
     }
 }
 
-/// Makes one claimed attempt and records its end.
+/// Makes one claimed attempt and sends its end to the worker, to be recorded.
 async fn deliver(
     sessions: Sessions,
     w: Arc<Webhook>,
     secret: String,
     a: ClaimedAttempt,
-    node: String,
     backoff: Backoff,
     stats: Arc<DeliveryStats>,
+    ends: mpsc::UnboundedSender<EndedAttempt>,
 ) {
     let started = Instant::now();
     let end = sessions.deliver_attempt(&w, &secret, &a, &backoff).await;
@@ -195,16 +316,13 @@ async fn deliver(
             tracing::warn!(webhook = %a.webhook_id, event = %a.event_id, attempts = a.attempts, error = %error, "webhook attempt dead-lettered");
         }
     }
-    let store = sessions.identity().store();
-    match store.finish_attempt(&a, &node, now, &end).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(webhook = %a.webhook_id, event = %a.event_id, "webhook attempt: the claim ended before its outcome was recorded; it may be made again")
-        }
-        Err(e) => {
-            tracing::error!(webhook = %a.webhook_id, event = %a.event_id, error = %e, "webhook attempt: the outcome was not recorded; it is made again when its claim ends")
-        }
-    }
+    // The worker is gone only when it was stopped where it stood: the claim then ends unrecorded
+    // and the attempt is made again.
+    let _ = ends.send(EndedAttempt {
+        attempt: a,
+        at: now,
+        end,
+    });
 }
 
 fn task_id(r: &Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
@@ -223,35 +341,67 @@ impl Worker for Webhooks {
     }
 
     async fn run(&mut self, shutdown: &Shutdown) -> Result<(), String> {
-        let mut tasks = JoinSet::new();
-        let mut in_flight = InFlight::default();
-        let mut secrets = HashMap::new();
+        let (ends, arrived) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record(self.sessions.clone(), self.node.clone(), arrived));
+        let mut state = State {
+            tasks: JoinSet::new(),
+            in_flight: InFlight::default(),
+            ends,
+            webhooks: None,
+            refreshed: Instant::now(),
+            secrets: HashMap::new(),
+            ready: HashMap::new(),
+        };
+        // Whether the last wait ended at the poll (no attempt ended meanwhile).
+        let mut polled = true;
         while !shutdown.is_stopping() {
-            let busy = match self.round(&mut tasks, &mut in_flight, &mut secrets).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(worker = NAME, error = %e, "webhooks: the round failed; the next one tries again");
-                    false
-                }
-            };
-            while let Some(r) = tasks.try_join_next_with_id() {
-                in_flight.done(task_id(&r));
+            while let Some(r) = state.tasks.try_join_next_with_id() {
+                state.in_flight.done(task_id(&r));
             }
-            if busy {
-                tokio::task::yield_now().await;
-                continue;
+            let refresh = polled || state.refreshed.elapsed() >= REFRESH_BUSY;
+            if let Err(e) = self.round(refresh, &mut state).await {
+                tracing::error!(worker = NAME, error = %e, "webhooks: the round failed; the next one tries again");
             }
+            polled = false;
             tokio::select! {
-                Some(r) = tasks.join_next_with_id(), if !tasks.is_empty() => in_flight.done(task_id(&r)),
-                _ = tokio::time::sleep(self.settings.poll) => {}
+                Some(r) = state.tasks.join_next_with_id(), if !state.tasks.is_empty() => {
+                    state.in_flight.done(task_id(&r));
+                }
+                _ = tokio::time::sleep(self.settings.poll) => polled = true,
                 _ = shutdown.stopping() => {}
             }
         }
-        // Requests in flight finish (bounded by their timeouts) or are given up; one given up is
-        // made again when its claim ends.
-        tokio::select! {
-            _ = async { while tasks.join_next().await.is_some() {} } => {}
-            _ = shutdown.give_up() => tasks.abort_all(),
+        // Requests in flight finish (bounded by their timeouts) and are recorded, and so do the
+        // attempts claimed ahead, in the slots as they free; or they are given up. One given
+        // up, or not recorded, is made again when its claim ends.
+        let give_up = shutdown.give_up();
+        tokio::pin!(give_up);
+        let ids: Vec<Uuid> = state.ready.keys().copied().collect();
+        for id in ids {
+            self.start_ready(&mut state, id);
+        }
+        loop {
+            tokio::select! {
+                r = state.tasks.join_next_with_id() => match r {
+                    Some(r) => {
+                        state.in_flight.done(task_id(&r));
+                        let ids: Vec<Uuid> = state.ready.keys().copied().collect();
+                        for id in ids {
+                            self.start_ready(&mut state, id);
+                        }
+                    }
+                    None => break,
+                },
+                _ = &mut give_up => {
+                    state.tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        // With the last sender gone, the recorder writes what is left and ends.
+        drop(state);
+        if let Err(e) = recorder.await {
+            tracing::error!(worker = NAME, error = %e, "webhooks: the recorder failed; the attempts it had not recorded are made again when their claims end");
         }
         Ok(())
     }

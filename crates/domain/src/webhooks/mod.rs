@@ -272,6 +272,15 @@ pub enum AttemptEnd {
     },
 }
 
+/// A claimed attempt whose request is over, waiting to be recorded.
+#[derive(Debug, Clone)]
+pub struct EndedAttempt {
+    pub attempt: ClaimedAttempt,
+    /// When the request ended.
+    pub at: Millis,
+    pub end: AttemptEnd,
+}
+
 /// What the delivery log is filtered by.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -361,15 +370,10 @@ pub trait WebhookStore: Send + Sync + 'static {
         until: Millis,
         limit: usize,
     ) -> StoreResult<Vec<ClaimedAttempt>>;
-    /// Records how a claimed attempt ended, if `node` still holds that claim; a dead letter also
-    /// writes an `Error` entry of the Event Log, in the same transaction.
-    async fn finish_attempt(
-        &self,
-        a: &ClaimedAttempt,
-        node: &str,
-        now: Millis,
-        end: &AttemptEnd,
-    ) -> StoreResult<bool>;
+    /// Records how claimed attempts ended, in one transaction: each only if `node` still holds
+    /// its claim; a dead letter also writes an `Error` entry of the Event Log. Answers, per
+    /// attempt and in order, whether it was recorded.
+    async fn finish_attempts(&self, node: &str, ended: &[EndedAttempt]) -> StoreResult<Vec<bool>>;
     async fn attempt(&self, id: Uuid) -> StoreResult<Option<WebhookAttempt>>;
     async fn attempts(&self, q: &AttemptQuery, limit: usize) -> StoreResult<Vec<WebhookAttempt>>;
     /// Makes dead-lettered attempts (one, or all of a webhook) pending again now, with a new

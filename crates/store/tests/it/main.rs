@@ -6,8 +6,10 @@ use uuid::Uuid;
 
 mod claims;
 mod expiry;
+mod webhooks;
 use claims::*;
 use expiry::*;
+use webhooks::*;
 
 portcullis_store::on_both_backends!(
     tenant_scope_hides_other_tenants_users,
@@ -23,6 +25,7 @@ portcullis_store::on_both_backends!(
     expired_rows_are_deleted_in_slices_and_live_ones_kept,
     only_the_node_holding_a_claim_renews_finishes_or_releases_it,
     nodes_claiming_at_once_never_take_the_same_job,
+    a_batch_of_ends_is_recorded_only_under_each_claim,
 );
 
 async fn tenant(db: &TestDb, name: &str) -> Uuid {
