@@ -25,6 +25,7 @@ portcullis_store::on_both_backends!(
     a_simple_majority_commits_and_each_receiver_gets_the_event_once,
     a_dead_receiver_bounds_a_transactional_request,
     email_verified_and_refresh_token_revoke_arrive_with_their_info,
+    a_global_logout_of_the_users_one_refresh_token_writes_its_revoke_event,
 );
 
 const PASSWORD: &str = "correct horse";
@@ -1103,4 +1104,70 @@ async fn email_verified_and_refresh_token_revoke_arrive_with_their_info(b: Backe
             other => panic!("unexpected event {other}"),
         }
     }
+}
+
+async fn a_global_logout_of_the_users_one_refresh_token_writes_its_revoke_event(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.new_tenant("Logout").await;
+    let r = Receiver::start(Mode::Ok).await;
+    create_webhook(
+        &s,
+        json!({"url": r.url, "tenantIds": [t],
+               "eventsEnabled": enabled(&["jwt.refresh-token.revoke"])}),
+    )
+    .await;
+    let app = s.new_app(&t, "Signing out", &[]).await;
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/application/{app}"),
+            json!({"application": {"loginConfiguration": {"generateRefreshTokens": true}}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let user = s.new_user(&t, "leaving@example.com").await;
+    let a = s
+        .call(
+            "POST",
+            &format!("/api/user/registration/{user}"),
+            json!({"registration": {"applicationId": app}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let a = send(
+        s.req("POST", "/api/login")
+            .header("X-FusionAuth-TenantId", &t)
+            .json(&json!({"loginId": "leaving@example.com", "password": PASSWORD, "applicationId": app})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let refresh_token = a.json["refreshToken"].as_str().unwrap().to_string();
+    let a = s
+        .call(
+            "POST",
+            "/api/logout",
+            json!({"global": true, "refreshToken": refresh_token}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let got = r
+        .until("the revoke event", |g| {
+            g.iter()
+                .any(|x| x.event_type() == "jwt.refresh-token.revoke")
+        })
+        .await;
+    let revokes: Vec<Value> = got
+        .iter()
+        .filter(|g| g.event_type() == "jwt.refresh-token.revoke")
+        .map(|g| g.json()["event"].clone())
+        .collect();
+    assert_eq!(revokes[0]["userId"], json!(user), "{revokes:?}");
+    assert!(!got.iter().any(|g| g.body.contains(&refresh_token)));
+    // The token is gone: presenting it again is refused.
+    let a = send(
+        s.req("POST", "/api/jwt/refresh")
+            .json(&json!({"refreshToken": refresh_token})),
+    )
+    .await;
+    assert_ne!(a.status, 200, "{a:?}");
 }

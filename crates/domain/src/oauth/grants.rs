@@ -150,10 +150,16 @@ impl OAuth {
             .ok_or_else(|| invalid_grant("The code is invalid, expired or used."))?;
         if !first {
             let n = self
-                .store()
-                .delete_refresh_tokens(
+                .sessions()
+                .identity()
+                .revoke_refresh_tokens(
                     Some(stored.tenant_id),
                     RefreshTokens::Family(stored.family_id),
+                    Some((
+                        stored.tenant_id,
+                        Some(stored.user_id),
+                        Some(stored.application_id),
+                    )),
                 )
                 .await?;
             tracing::warn!(client = %stored.application_id, revoked = n, "authorization code used twice: what it issued is revoked");
@@ -502,20 +508,14 @@ impl OAuth {
         let hash = secrets::stored_hash(token);
         if let Some(r) = self.store().refresh_token(&hash).await? {
             if Some(r.application_id) == client.app.id {
-                let n = self
-                    .store()
-                    .delete_refresh_tokens(Some(r.tenant_id), RefreshTokens::Hash(&hash))
+                self.sessions()
+                    .identity()
+                    .revoke_refresh_tokens(
+                        Some(r.tenant_id),
+                        RefreshTokens::Hash(&hash),
+                        Some((r.tenant_id, Some(r.user_id), Some(r.application_id))),
+                    )
                     .await?;
-                if n > 0 {
-                    self.sessions()
-                        .identity()
-                        .refresh_tokens_revoked(
-                            r.tenant_id,
-                            Some(r.user_id),
-                            Some(r.application_id),
-                        )
-                        .await;
-                }
             }
         }
         Ok(())

@@ -183,33 +183,30 @@ impl OAuth {
             let hash = secrets::stored_hash(t);
             if let Some(row) = self.store().refresh_token(&hash).await? {
                 user = Some(row.user_id);
-                let n = self
-                    .store()
-                    .delete_refresh_tokens(Some(row.tenant_id), RefreshTokens::Hash(&hash))
-                    .await?;
-                if n > 0 && !global {
+                // With `global` the token goes with every other of its user, below.
+                if !global {
                     identity
-                        .refresh_tokens_revoked(
-                            row.tenant_id,
-                            Some(row.user_id),
-                            Some(row.application_id),
+                        .revoke_refresh_tokens(
+                            Some(row.tenant_id),
+                            RefreshTokens::Hash(&hash),
+                            Some((row.tenant_id, Some(row.user_id), Some(row.application_id))),
                         )
-                        .await;
+                        .await?;
                 }
             }
         }
         if global {
             if let Some(u) = user {
-                let n = self
-                    .store()
-                    .delete_refresh_tokens(None, RefreshTokens::User(u))
-                    .await?;
-                self.store().end_sso_sessions(SsoSessions::User(u)).await?;
                 let tenant =
                     (self.store().user(Scope::ALL, u).await?).and_then(|s| s.user.tenant_id);
-                if let (true, Some(t)) = (n > 0, tenant) {
-                    identity.refresh_tokens_revoked(t, Some(u), None).await;
-                }
+                identity
+                    .revoke_refresh_tokens(
+                        None,
+                        RefreshTokens::User(u),
+                        tenant.map(|t| (t, Some(u), None)),
+                    )
+                    .await?;
+                self.store().end_sso_sessions(SsoSessions::User(u)).await?;
             }
         }
         Ok(())

@@ -152,15 +152,13 @@ impl Sessions {
             .set_password_with_events(user_id, &credential, now, std::slice::from_ref(&event))
             .await?;
         if settings.revoke_on_password_change {
-            let n = self
-                .store()
-                .delete_refresh_tokens(stored.user.tenant_id, RefreshTokens::User(user_id))
+            self.identity
+                .revoke_refresh_tokens(
+                    stored.user.tenant_id,
+                    RefreshTokens::User(user_id),
+                    stored.user.tenant_id.map(|t| (t, Some(user_id), None)),
+                )
                 .await?;
-            if let (true, Some(t)) = (n > 0, stored.user.tenant_id) {
-                self.identity
-                    .refresh_tokens_revoked(t, Some(user_id), None)
-                    .await;
-            }
         }
         tracing::info!(user = %user_id, "password changed");
         Ok(())

@@ -15,19 +15,18 @@ impl Sessions {
     /// is revoked. Returns the error the grant answers.
     async fn revoke_reused(&self, stored: &StoredRefreshToken) -> Result<Error> {
         let n = self
-            .store()
-            .delete_refresh_tokens(None, RefreshTokens::Family(stored.family_id))
-            .await?;
-        tracing::warn!(user = %stored.user_id, revoked = n, "refresh token reused: its family is revoked");
-        if n > 0 {
-            self.identity()
-                .refresh_tokens_revoked(
+            .identity()
+            .revoke_refresh_tokens(
+                None,
+                RefreshTokens::Family(stored.family_id),
+                Some((
                     stored.tenant_id,
                     Some(stored.user_id),
                     Some(stored.application_id),
-                )
-                .await;
-        }
+                )),
+            )
+            .await?;
+        tracing::warn!(user = %stored.user_id, revoked = n, "refresh token reused: its family is revoked");
         Ok(Error::NotFound)
     }
 
@@ -302,32 +301,35 @@ impl Sessions {
                 .map(|t| (t, None, Some(a))),
             (None, None, None) => None,
         };
-        let n = self
-            .store()
-            .delete_refresh_tokens(scope.tenant, which)
-            .await?;
-        if let (true, Some((t, u, a))) = (n > 0, owner) {
-            self.identity().refresh_tokens_revoked(t, u, a).await;
-        }
-        Ok(n)
+        self.identity()
+            .revoke_refresh_tokens(scope.tenant, which, owner)
+            .await
     }
 }
 
+/// Whose refresh tokens a revocation removes, for its event: the tenant, the user (none: every
+/// token of the application) and the application (none: every application of the user).
+pub(crate) type RevokedOwner = (Uuid, Option<Uuid>, Option<Uuid>);
+
 impl crate::Identity {
-    /// Writes `jwt.refresh-token.revoke` for refresh tokens just revoked: those of `user` in
-    /// `tenant` (of one application with `app`), or with no user every token of `app`. The
-    /// tokens live in the session store, apart from the outbox, so the event follows the
-    /// revocation rather than sharing its transaction; a failure to write it is logged, not
-    /// answered, since the revocation itself took effect.
-    pub(crate) async fn refresh_tokens_revoked(
+    /// The one way refresh tokens are revoked: deletes those `which` names (within tenant
+    /// `within` when set) and, when any went and their `owner` is known, writes
+    /// `jwt.refresh-token.revoke`. The tokens live in the session store, apart from the outbox,
+    /// so the event follows the revocation rather than sharing its transaction; a failure to
+    /// write it is logged, not answered, since the revocation itself took effect.
+    pub(crate) async fn revoke_refresh_tokens(
         &self,
-        tenant: Uuid,
-        user: Option<Uuid>,
-        app: Option<Uuid>,
-    ) {
-        if let Err(e) = self.write_refresh_revoke(tenant, user, app).await {
-            tracing::warn!(error = %e, "the jwt.refresh-token.revoke event was not written");
+        within: Option<Uuid>,
+        which: RefreshTokens<'_>,
+        owner: Option<RevokedOwner>,
+    ) -> Result<u64> {
+        let n = self.store().delete_refresh_tokens(within, which).await?;
+        if let (true, Some((tenant, user, app))) = (n > 0, owner) {
+            if let Err(e) = self.write_refresh_revoke(tenant, user, app).await {
+                tracing::warn!(error = %e, "the jwt.refresh-token.revoke event was not written");
+            }
         }
+        Ok(n)
     }
 
     async fn write_refresh_revoke(

@@ -102,12 +102,9 @@ impl Identity {
     /// answered 2xx.
     pub(crate) async fn transact(&self, events: &mut [Event]) -> Result<()> {
         for e in events.iter_mut() {
-            let level = self.level(e.tenant_id, &e.kind).await?;
-            if level != TransactionType::None {
-                let body = e.body.to_string();
-                e.delivered =
-                    (self.call_receivers(level, e.id, e.tenant_id, &e.kind, body)).await?;
-            }
+            e.delivered = self
+                .hold(e.id, e.tenant_id, &e.kind, || e.body.to_string())
+                .await?;
         }
         Ok(())
     }
@@ -118,14 +115,26 @@ impl Identity {
         events: &mut [crate::event::EventText],
     ) -> Result<()> {
         for e in events.iter_mut() {
-            let level = self.level(e.tenant_id, &e.kind).await?;
-            if level != TransactionType::None {
-                let body = e.body.clone();
-                e.delivered =
-                    (self.call_receivers(level, e.id, e.tenant_id, &e.kind, body)).await?;
-            }
+            e.delivered = self
+                .hold(e.id, e.tenant_id, &e.kind, || e.body.clone())
+                .await?;
         }
         Ok(())
+    }
+
+    /// One event: the webhooks that answered 2xx when its tenant sets a level (none asked
+    /// without one); `body` is made only when they are asked.
+    async fn hold(
+        &self,
+        id: Uuid,
+        tenant: Option<Uuid>,
+        kind: &str,
+        body: impl FnOnce() -> String,
+    ) -> Result<Vec<Uuid>> {
+        match self.level(tenant, kind).await? {
+            TransactionType::None => Ok(Vec::new()),
+            level => self.call_receivers(level, id, tenant, kind, body()).await,
+        }
     }
 
     async fn level(&self, tenant: Option<Uuid>, kind: &str) -> Result<TransactionType> {
