@@ -11,7 +11,9 @@
 //! Needs `node` and the package installed: `npm ci --prefix tests/fusionauth-client`. Without them
 //! the test fails (it never skips): CI must install them.
 
-use crate::support::{run_with_timeout, workspace_root, Backend, Server};
+use crate::support::{
+    node_test_count, node_test_counts, run_with_timeout, workspace_root, Backend, Server,
+};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -42,18 +44,7 @@ fn run_client_tests(backend: Backend) {
             .env("NO_COLOR", "1"),
         NODE_TIMEOUT,
     );
-    // node's spec reporter closes with `ℹ pass N` / `ℹ fail N`: make sure tests really ran.
-    let count = |what: &str| {
-        output.lines().find_map(|l| {
-            l.trim_start_matches('ℹ')
-                .trim()
-                .strip_prefix(what)?
-                .trim()
-                .parse::<u32>()
-                .ok()
-        })
-    };
-    let (passed, failed) = (count("pass "), count("fail "));
+    let (passed, failed) = node_test_counts(&output);
     assert!(
         ok && failed == Some(0) && passed.is_some_and(|n| n > 0),
         "the FusionAuth client library tests failed against portcullis serve ({backend:?}); \
@@ -61,7 +52,7 @@ fn run_client_tests(backend: Backend) {
         server.log()
     );
     // Known incompatibilities are `todo` tests in the file: shown with `cargo test -- --nocapture`.
-    if let Some(todo) = count("todo ").filter(|&n| n > 0) {
+    if let Some(todo) = node_test_count(&output, "todo ").filter(|&n| n > 0) {
         eprintln!(
             "{todo} known incompatibilities (todo) in the FusionAuth client tests:\n{output}"
         );

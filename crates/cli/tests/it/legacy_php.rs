@@ -12,7 +12,7 @@
 //! Chromium, node and the package (`npm ci --prefix examples/legacy-php/test`); without them the
 //! test fails, never skips: `scripts/test` installs them.
 
-use crate::support::{run_with_timeout, workspace_root, Backend, Server};
+use crate::support::{node_test_counts, run_with_timeout, workspace_root, Backend, Server};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -60,18 +60,7 @@ fn run_example(backend: Backend) {
             .env("NO_COLOR", "1"),
         TIMEOUT,
     );
-    // node's spec reporter closes with `ℹ pass N` / `ℹ fail N`: make sure the test really ran.
-    let count = |what: &str| {
-        output.lines().find_map(|l| {
-            l.trim_start_matches('ℹ')
-                .trim()
-                .strip_prefix(what)?
-                .trim()
-                .parse::<u32>()
-                .ok()
-        })
-    };
-    let (passed, failed) = (count("pass "), count("fail "));
+    let (passed, failed) = node_test_counts(&output);
     assert!(
         ok && failed == Some(0) && passed == Some(1),
         "the legacy PHP example failed ({backend:?}); passed {passed:?}, failed {failed:?}\n\

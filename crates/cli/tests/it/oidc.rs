@@ -11,7 +11,7 @@
 //! Needs `node`, `/usr/bin/chromium` and the packages (`npm ci --prefix tests/oidc`); without them
 //! the test fails, never skips: `scripts/test` installs them.
 
-use crate::support::{run_with_timeout, workspace_root, Backend, Server, TestDb};
+use crate::support::{node_test_counts, run_with_timeout, workspace_root, Backend, Server, TestDb};
 use portcullis_mail::testing::SmtpSink;
 use std::process::Command;
 use std::time::Duration;
@@ -69,17 +69,7 @@ fn run_oidc_tests(backend: Backend) {
             .env("NO_COLOR", "1"),
         NODE_TIMEOUT,
     );
-    let count = |what: &str| {
-        output.lines().find_map(|l| {
-            l.trim_start_matches('ℹ')
-                .trim()
-                .strip_prefix(what)?
-                .trim()
-                .parse::<u32>()
-                .ok()
-        })
-    };
-    let (passed, failed) = (count("pass "), count("fail "));
+    let (passed, failed) = node_test_counts(&output);
     assert!(
         ok && failed == Some(0) && passed.is_some_and(|n| n >= 14),
         "the OpenID Connect tests failed against portcullis serve ({backend:?}); passed \

@@ -10,7 +10,7 @@
 //! Needs Chromium, node and the package (`npm ci --prefix examples/shop/test`); without them the
 //! test fails, never skips: `scripts/test` installs them.
 
-use crate::support::{binary, run_with_timeout, workspace_root, Backend, TestDb};
+use crate::support::{binary, node_test_counts, run_with_timeout, workspace_root, Backend, TestDb};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
@@ -63,18 +63,7 @@ fn run_example(backend: Backend) {
         cmd.env(name, free_port().to_string());
     }
     let (ok, output) = run_with_timeout(&mut cmd, TIMEOUT);
-    // node's spec reporter closes with `ℹ pass N` / `ℹ fail N`: make sure the tests really ran.
-    let count = |what: &str| {
-        output.lines().find_map(|l| {
-            l.trim_start_matches('ℹ')
-                .trim()
-                .strip_prefix(what)?
-                .trim()
-                .parse::<u32>()
-                .ok()
-        })
-    };
-    let (passed, failed) = (count("pass "), count("fail "));
+    let (passed, failed) = node_test_counts(&output);
     assert!(
         ok && failed == Some(0) && passed == Some(6),
         "the shop example failed ({backend:?}); passed {passed:?}, failed {failed:?}\n\

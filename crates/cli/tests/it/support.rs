@@ -317,6 +317,28 @@ pub fn drain(
 
 /// Runs a command to completion within `timeout`, returning (success, stdout + stderr). A command
 /// still running at the deadline is killed and reported as failed.
+/// The count on `node --test`'s spec reporter's closing `ℹ <what>N` line (`what` = `"pass "`,
+/// `"fail "`, `"todo "`): `None` when the line is missing, so a run that never got to its tests
+/// fails.
+pub fn node_test_count(output: &str, what: &str) -> Option<u32> {
+    output.lines().find_map(|l| {
+        l.trim_start_matches('ℹ')
+            .trim()
+            .strip_prefix(what)?
+            .trim()
+            .parse::<u32>()
+            .ok()
+    })
+}
+
+/// The passed and failed counts of a `node --test` run (see [`node_test_count`]).
+pub fn node_test_counts(output: &str) -> (Option<u32>, Option<u32>) {
+    (
+        node_test_count(output, "pass "),
+        node_test_count(output, "fail "),
+    )
+}
+
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> (bool, String) {
     let mut child = cmd
         .stdin(Stdio::null())
