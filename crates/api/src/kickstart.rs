@@ -10,6 +10,11 @@
 //! ```
 //! `#{name}` is replaced in every string after the variables section; `"@{file}"` as a body reads
 //! that JSON file (relative to the Kickstart file) and substitutes variables in it too.
+//!
+//! FusionAuth's files run unchanged: `#{FUSIONAUTH_TENANT_ID}` and `#{FUSIONAUTH_APPLICATION_ID}`
+//! (also spelled `PORTCULLIS_…`) name the default tenant and the admin application, a
+//! `defaultTenantId` variable gives the default tenant that id before anything else runs, and
+//! `licenseId` is accepted and has no effect.
 
 use crate::AppState;
 use axum::body::Body;
@@ -47,6 +52,8 @@ pub enum KickstartError {
         status: StatusCode,
         body: String,
     },
+    #[error("Kickstart could not give the default tenant the id of defaultTenantId: {0}")]
+    DefaultTenant(String),
     #[error("the store failed: {0}")]
     Store(String),
 }
@@ -60,6 +67,9 @@ struct File {
     api_keys: Vec<KeyEntry>,
     #[serde(default)]
     requests: Vec<RequestEntry>,
+    /// FusionAuth's licence for its paid features; Portcullis has none to unlock.
+    #[serde(default, rename = "licenseId")]
+    _license_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +126,40 @@ fn resolve_variables(
     Ok(out)
 }
 
+/// FusionAuth's built-in variables, after `defaultTenantId` has re-keyed the default tenant. A
+/// variable the file defines itself keeps the file's value.
+async fn builtin_variables(
+    state: &AppState,
+    vars: &mut BTreeMap<String, String>,
+) -> Result<(), KickstartError> {
+    let identity = &state.identity;
+    let ids = match vars.get("defaultTenantId") {
+        Some(id) => {
+            let id = uuid::Uuid::parse_str(id.trim())
+                .map_err(|e| KickstartError::DefaultTenant(format!("[{id}] is not a UUID: {e}")))?;
+            Some(
+                identity
+                    .rekey_default_tenant(id)
+                    .await
+                    .map_err(|e| KickstartError::DefaultTenant(format!("{e:?}")))?,
+            )
+        }
+        None => identity
+            .default_ids()
+            .await
+            .map_err(|e| KickstartError::Store(e.to_string()))?,
+    };
+    if let Some(ids) = ids {
+        for prefix in ["FUSIONAUTH", "PORTCULLIS"] {
+            vars.entry(format!("{prefix}_TENANT_ID"))
+                .or_insert_with(|| ids.tenant.to_string());
+            vars.entry(format!("{prefix}_APPLICATION_ID"))
+                .or_insert_with(|| ids.application.to_string());
+        }
+    }
+    Ok(())
+}
+
 fn substitute(s: &str, vars: &BTreeMap<String, String>) -> String {
     let mut s = s.to_string();
     for (k, v) in vars {
@@ -153,7 +197,8 @@ pub async fn apply(state: &AppState, path: &Path) -> Result<Outcome, KickstartEr
     {
         return Ok(Outcome::Skipped);
     }
-    let vars = resolve_variables(file.variables)?;
+    let mut vars = resolve_variables(file.variables)?;
+    builtin_variables(state, &mut vars).await?;
     let dir = path.parent().unwrap_or(Path::new("."));
 
     let mut first_key = None;

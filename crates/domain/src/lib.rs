@@ -35,7 +35,7 @@ pub mod webhooks;
 
 pub use error::{Error, ErrorItem, Errors, StoreError, StoreResult};
 pub use event::{Event, ImportJob, JobState};
-pub use identity::{Identity, Theme, ThemeCheck, ThemeStore};
+pub use identity::{DefaultIds, Identity, Theme, ThemeCheck, ThemeStore, ADMIN_ROLE};
 pub use import::bulk_delete::{BulkDeleteOutcome, BulkDeleteRequest};
 pub use import::jobs::{ClaimedJob, JobInput};
 pub use import::{ImportRequest, ImportSummary, ImportUser};

@@ -28,7 +28,16 @@ async fn fresh_store_has_a_default_tenant_and_application(b: Backend) {
     assert_eq!(t.json["tenants"].as_array().unwrap().len(), 1);
     assert_eq!(t.json["tenants"][0]["name"], "Default");
     let a = s.get("/api/application").await;
+    assert_eq!(
+        a.json["applications"].as_array().unwrap().len(),
+        1,
+        "one application, the admin application, as FusionAuth's fresh instance"
+    );
     assert_eq!(a.json["applications"][0]["name"], "Portcullis");
+    let roles = &a.json["applications"][0]["roles"];
+    assert_eq!(roles.as_array().unwrap().len(), 1, "{roles}");
+    assert_eq!(roles[0]["name"], "admin");
+    assert_eq!(roles[0]["isSuperRole"], true);
     assert_eq!(
         a.json["applications"][0]["tenantId"],
         t.json["tenants"][0]["id"]

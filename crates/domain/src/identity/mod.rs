@@ -19,6 +19,7 @@ use portcullis_hash::HashPool;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
+use uuid::Uuid;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -145,38 +146,112 @@ impl Identity {
         &self.pool
     }
 
-    /// Creates the default tenant and application when the store has no tenant at all.
+    /// Creates the default tenant and the admin application when the store has no tenant at
+    /// all: FusionAuth's fresh shape, so its Kickstart files and scripts find what they expect.
     pub async fn ensure_defaults(&self) -> Result<()> {
         if !self.store.tenants().await?.is_empty() {
             return Ok(());
         }
-        let created = self
+        match self.create_defaults(None).await {
+            Ok(_) => Ok(()),
+            // Another node starting at the same moment created it first.
+            Err(Error::Invalid(_)) if !self.store.tenants().await?.is_empty() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_defaults(&self, tenant_id: Option<Uuid>) -> Result<DefaultIds> {
+        let tenant = self
             .create_tenant(
                 Scope::ALL,
-                None,
+                tenant_id,
                 Tenant {
                     name: DEFAULT_TENANT_NAME.into(),
                     ..Tenant::default()
                 },
                 true,
             )
-            .await;
-        let tenant = match created {
-            Ok(t) => t,
-            // Another node starting at the same moment created it first.
-            Err(Error::Invalid(_)) if !self.store.tenants().await?.is_empty() => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        self.create_application(
-            Scope::ALL,
-            None,
-            Application {
-                name: DEFAULT_APPLICATION_NAME.into(),
-                tenant_id: tenant.id,
-                ..Application::default()
-            },
-        )
-        .await?;
-        Ok(())
+            .await?;
+        let tenant = tenant.id.expect("a created tenant has its id");
+        let application = self
+            .create_application(
+                Scope::ALL,
+                None,
+                Application {
+                    name: DEFAULT_APPLICATION_NAME.into(),
+                    tenant_id: Some(tenant),
+                    roles: vec![Role {
+                        name: ADMIN_ROLE.into(),
+                        description: Some("Administers this Portcullis instance".into()),
+                        is_super_role: true,
+                        ..Role::default()
+                    }],
+                    ..Application::default()
+                },
+            )
+            .await?
+            .id
+            .expect("a created application has its id");
+        Ok(DefaultIds {
+            tenant,
+            application,
+        })
     }
+
+    /// The default tenant and the admin application, found by their names (FusionAuth's
+    /// `#{FUSIONAUTH_TENANT_ID}` and `#{FUSIONAUTH_APPLICATION_ID}`); `None` once either is
+    /// renamed or deleted.
+    pub async fn default_ids(&self) -> Result<Option<DefaultIds>> {
+        let Some(tenant) = self
+            .store
+            .tenants()
+            .await?
+            .into_iter()
+            .find(|t| t.name == DEFAULT_TENANT_NAME)
+            .and_then(|t| t.id)
+        else {
+            return Ok(None);
+        };
+        let application = self
+            .store
+            .applications(Scope::tenant(tenant))
+            .await?
+            .into_iter()
+            .find(|a| a.name == DEFAULT_APPLICATION_NAME && a.tenant_id == Some(tenant))
+            .and_then(|a| a.id);
+        Ok(application.map(|application| DefaultIds {
+            tenant,
+            application,
+        }))
+    }
+
+    /// Gives the default tenant the id `tenant_id` (FusionAuth Kickstart's `defaultTenantId`) by
+    /// creating the defaults afresh under it. Only a pristine store (no user, no API key) is
+    /// re-keyed, since the tenant's id is in every row that belongs to it.
+    pub async fn rekey_default_tenant(&self, tenant_id: Uuid) -> Result<DefaultIds> {
+        let current = self.default_ids().await?;
+        if let Some(ids) = current.filter(|ids| ids.tenant == tenant_id) {
+            return Ok(ids);
+        }
+        if !self.store.is_pristine().await? {
+            return Err(Error::general(
+                "[NotPristine]",
+                "The default tenant's id can only change before any user or API key exists.",
+            ));
+        }
+        if let Some(ids) = current {
+            self.delete_tenant(Scope::ALL, ids.tenant).await?;
+        }
+        self.create_defaults(Some(tenant_id)).await
+    }
+}
+
+/// The name of the admin application's role that may administer the instance.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// The ids of the default tenant and the admin application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultIds {
+    pub tenant: Uuid,
+    pub application: Uuid,
 }
