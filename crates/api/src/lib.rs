@@ -8,6 +8,7 @@
 //! no services and runs no background work: the composition root (`serve`) hands it an
 //! [`AppState`] over services it built, and the ways in to its workers ([`Background`]).
 
+mod admin;
 pub mod auth;
 pub mod error;
 pub mod extract;

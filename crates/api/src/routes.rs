@@ -8,7 +8,7 @@ use crate::handlers::{
     user, webhook,
 };
 use crate::wire::*;
-use crate::{oauth, pages};
+use crate::{admin, oauth, pages};
 use crate::{openapi, ApiConfig, AppState};
 use axum::handler::Handler;
 use axum::http::Method;
@@ -550,6 +550,19 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         ]),
         Route::protocol("/oauth2/jwks", vec![
             op(M::GET, login::jwks, "Public signing keys (alias of /.well-known/jwks.json)").open(),
+        ]),
+        // --- the admin web UI (pages, not in the OpenAPI document) ---------------------------
+        Route::protocol("/admin", vec![
+            op(M::GET, admin::dashboard, "Admin UI: the migration dashboard").open(),
+        ]),
+        Route::protocol("/admin/login", vec![
+            op(M::GET, admin::login, "Admin UI: sign in through the hosted login page").open(),
+        ]),
+        Route::protocol("/admin/callback", vec![
+            op(M::GET, admin::callback, "Admin UI: the hosted login's answer").open(),
+        ]),
+        Route::protocol("/admin/logout", vec![
+            op(M::POST, admin::logout, "Admin UI: sign out").open(),
         ]),
         // --- themes of the hosted pages ----------------------------------------------------
         Route::new("/api/theme", vec![

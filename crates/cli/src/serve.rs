@@ -119,6 +119,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         }
     };
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    identity
+        .register_admin_sign_in(&admin_origins(settings.public_url.as_deref(), addr))
+        .await
+        .map_err(|e| format!("cannot set up the admin pages' sign-in: {e}"))?;
 
     if settings.dev {
         let mut meta = Json::new();
@@ -275,4 +279,22 @@ async fn signal() {
 /// even at a terminal (no-color.org).
 fn log_in_colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Where the admin pages are reached, so their sign-in may return there: the public URL when
+/// one is set, else the address `serve` listens on (and `localhost` for a loopback address).
+fn admin_origins(public_url: Option<&str>, addr: std::net::SocketAddr) -> Vec<String> {
+    if let Some(u) = public_url {
+        return vec![u.trim_end_matches('/').to_string()];
+    }
+    let port = addr.port();
+    let mut origins = Vec::new();
+    if addr.ip().is_unspecified() || addr.ip().is_loopback() {
+        origins.push(format!("http://localhost:{port}"));
+        origins.push(format!("http://127.0.0.1:{port}"));
+    }
+    if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
+        origins.push(format!("http://{addr}"));
+    }
+    origins
 }

@@ -70,7 +70,7 @@ impl PageError {
     }
 }
 
-fn random() -> String {
+pub(crate) fn random() -> String {
     portcullis_domain::secrets::new_secret()
 }
 
@@ -87,7 +87,7 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
-fn secure(s: &AppState) -> &'static str {
+pub(crate) fn secure(s: &AppState) -> &'static str {
     match &s.config.public_url {
         Some(u) if u.starts_with("https://") => "; Secure",
         _ => "",
@@ -232,7 +232,7 @@ fn forbidden() -> Response {
 }
 
 /// The request's CSRF token, or a new one to set.
-fn csrf(headers: &HeaderMap, s: &AppState) -> (String, Option<HeaderValue>) {
+pub(crate) fn csrf(headers: &HeaderMap, s: &AppState) -> (String, Option<HeaderValue>) {
     match cookie(headers, CSRF_COOKIE) {
         Some(t) => (t, None),
         None => {
@@ -244,7 +244,7 @@ fn csrf(headers: &HeaderMap, s: &AppState) -> (String, Option<HeaderValue>) {
 }
 
 /// Whether a posted form repeats this browser's CSRF cookie.
-fn csrf_holds(headers: &HeaderMap, posted: Option<&str>) -> bool {
+pub(crate) fn csrf_holds(headers: &HeaderMap, posted: Option<&str>) -> bool {
     use subtle::ConstantTimeEq;
     match (cookie(headers, CSRF_COOKIE), posted) {
         (Some(c), Some(p)) if !p.is_empty() => {

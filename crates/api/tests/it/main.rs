@@ -1,5 +1,6 @@
 //! The HTTP API driven over real HTTP, each behaviour on SQLite and on PostgreSQL.
 
+mod admin;
 mod attacks;
 mod auth;
 mod bad_input;

@@ -146,6 +146,10 @@ impl Server {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        identity
+            .register_admin_sign_in(std::slice::from_ref(&url))
+            .await
+            .unwrap();
         let state = AppState::new(
             identity,
             sessions,

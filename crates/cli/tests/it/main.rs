@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin_ui;
 mod crash;
 mod fusionauth_client;
 mod gateway;

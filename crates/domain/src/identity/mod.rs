@@ -246,6 +246,57 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// Lets the admin application sign people in at `{origin}/admin/callback` for each of
+    /// `origins` (the server's public URL, or the addresses it listens on): a public client
+    /// that must prove PKCE, with exactly these redirect URIs added to any an administrator set.
+    /// The server registers them at start-up, never from a request's `Host`, so no request can
+    /// add a place codes are sent to.
+    pub async fn register_admin_sign_in(&self, origins: &[String]) -> Result<Option<DefaultIds>> {
+        let Some(ids) = self.default_ids().await? else {
+            return Ok(None);
+        };
+        let mut app = self.application(Scope::ALL, ids.application).await?;
+        let config = app
+            .settings
+            .entry("oauthConfiguration")
+            .or_insert_with(|| serde_json::json!({}));
+        let Some(config) = config.as_object_mut() else {
+            return Ok(Some(ids));
+        };
+        let mut changed = false;
+        // The admin pages are a public client: no secret to keep, PKCE instead. An
+        // administrator's own choice of policies stays.
+        for (key, value) in [
+            ("clientAuthenticationPolicy", "NotRequired"),
+            ("proofKeyForCodeExchangePolicy", "Required"),
+        ] {
+            if !config.contains_key(key) {
+                config.insert(key.into(), Value::String(value.into()));
+                changed = true;
+            }
+        }
+        let urls = config
+            .entry("authorizedRedirectURLs")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        let Some(urls) = urls.as_array_mut() else {
+            return Ok(Some(ids));
+        };
+        for origin in origins {
+            let url = format!("{}/admin/callback", origin.trim_end_matches('/'));
+            if !urls.iter().any(|u| u.as_str() == Some(url.as_str())) {
+                urls.push(Value::String(url));
+                changed = true;
+            }
+        }
+        if changed {
+            self.replace_application(Scope::ALL, ids.application, app)
+                .await?;
+        }
+        Ok(Some(ids))
+    }
+}
+
 /// The name of the admin application's role that may administer the instance.
 pub const ADMIN_ROLE: &str = "admin";
 

@@ -1,0 +1,189 @@
+//! The admin web UI: sign-in through the hosted login as the built-in admin application, the
+//! admin role checked on every page, the dashboard's chart, CSRF on sign-out.
+
+use crate::oauth::{login_form, Browser, Seen};
+use crate::support::*;
+use portcullis_domain::migration::connectors::{day_of, ConnectorStore};
+use portcullis_store::testing::Backend;
+use serde_json::json;
+
+portcullis_store::on_both_backends!(
+    an_admin_signs_in_through_the_hosted_login_and_sees_the_migration_chart,
+    a_user_without_the_admin_role_gets_403_and_losing_the_role_ends_the_pages,
+    the_callback_refuses_a_state_this_browser_did_not_start,
+);
+
+const PASSWORD: &str = "correct horse battery";
+
+/// The admin application's id, as a fresh instance has it.
+async fn admin_app(s: &Server) -> String {
+    let a = s.get("/api/application").await;
+    let apps = a.json["applications"].as_array().unwrap();
+    let app = apps.iter().find(|a| a["name"] == "Portcullis").unwrap();
+    app["id"].as_str().unwrap().to_string()
+}
+
+async fn user(s: &Server, email: &str, roles: &[&str]) -> String {
+    let app = admin_app(s).await;
+    let a = s
+        .call(
+            "POST",
+            "/api/user/registration",
+            json!({"user": {"email": email, "password": PASSWORD},
+                   "registration": {"applicationId": app, "roles": roles}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    a.json["user"]["id"].as_str().unwrap().to_string()
+}
+
+/// Follows `/admin` through the hosted login to the page it lands on.
+async fn sign_in(s: &Server, b: &mut Browser, email: &str) -> Seen {
+    let first = b.get("/admin").await;
+    assert_eq!(first.status, 303, "{first:?}");
+    assert_eq!(first.location.as_deref(), Some("/admin/login"));
+    let start = b.get("/admin/login").await;
+    assert_eq!(start.status, 303, "{start:?}");
+    let to = start.location.clone().unwrap();
+    assert!(to.starts_with("/oauth2/authorize?"), "{to}");
+    assert_eq!(
+        start.param("code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert_eq!(
+        start.param("redirect_uri").unwrap(),
+        format!("{}/admin/callback", s.url)
+    );
+    let page = b.get(&to).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let back = b
+        .post_form("/oauth2/authorize", &login_form(&page, email, PASSWORD))
+        .await;
+    assert_eq!(back.status, 303, "{back:?}");
+    let callback = back.location.clone().unwrap();
+    let path = callback.strip_prefix(&s.url).expect("back to this server");
+    assert!(path.starts_with("/admin/callback?"), "{path}");
+    let landed = b.get(path).await;
+    assert_eq!(landed.status, 303, "{landed:?}");
+    assert_eq!(landed.location.as_deref(), Some("/admin"));
+    let cookie = landed
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("portcullis_admin="))
+        .expect("a session cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert!(cookie.contains("Path=/admin"));
+    b.get("/admin").await
+}
+
+async fn an_admin_signs_in_through_the_hosted_login_and_sees_the_migration_chart(b: Backend) {
+    let s = Server::start(b).await;
+    let tenant = s.default_tenant().await;
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{tenant}"),
+            json!({"tenant": {"data": {"legacyUserCount": 1000}}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    // Three days of a connector's migrations: 10, 20 and 30 users.
+    let connector: uuid::Uuid = crate::migration::connector(
+        &s,
+        json!({"type": "Generic", "name": "Old shop",
+               "authenticationURL": "http://127.0.0.1:9/login"}),
+    )
+    .await
+    .parse()
+    .unwrap();
+    let today = day_of(portcullis_domain::now_millis());
+    let t: uuid::Uuid = tenant.parse().unwrap();
+    for (day, n) in [(today - 3, 10), (today - 2, 20), (today - 1, 30)] {
+        for _ in 0..n {
+            s.db.store
+                .count_connector(t, connector, day, "migrated")
+                .await
+                .unwrap();
+        }
+    }
+    user(&s, "root@example.com", &["admin"]).await;
+    let mut br = Browser::new(&s);
+    let page = sign_in(&s, &mut br, "root@example.com").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert!(
+        !csp.contains("script-src"),
+        "no script on admin pages: {csp}"
+    );
+    assert!(!page.body.contains("<script"));
+    assert!(page.body.contains("root@example.com"));
+    assert!(page.body.contains("<svg"), "{}", page.body);
+    assert_eq!(page.body.matches("class=\"point\"").count(), 3);
+    assert!(
+        page.body.contains("6.0%"),
+        "60 of 1000 migrated: {}",
+        page.body
+    );
+
+    // Signing out needs the page's CSRF token.
+    let refused = br
+        .post_form("/admin/logout", &[("csrf", "forged".into())])
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(br.get("/admin").await.status, 200, "still signed in");
+    let csrf = page
+        .input("csrf")
+        .expect("a CSRF token in the sign-out form");
+    let out = br.post_form("/admin/logout", &[("csrf", csrf)]).await;
+    assert_eq!(out.status, 303, "{out:?}");
+    assert!(out.location.unwrap().starts_with("/oauth2/logout?"));
+    assert_eq!(br.get("/admin").await.status, 303, "signed out");
+}
+
+async fn a_user_without_the_admin_role_gets_403_and_losing_the_role_ends_the_pages(b: Backend) {
+    let s = Server::start(b).await;
+    user(&s, "viewer@example.com", &[]).await;
+    let mut br = Browser::new(&s);
+    let page = sign_in(&s, &mut br, "viewer@example.com").await;
+    assert_eq!(page.status, 403, "{page:?}");
+    assert!(!page.body.contains("<svg"));
+
+    let id = user(&s, "ops@example.com", &["admin"]).await;
+    let mut br = Browser::new(&s);
+    assert_eq!(sign_in(&s, &mut br, "ops@example.com").await.status, 200);
+    let app = admin_app(&s).await;
+    let a = s
+        .call(
+            "PUT",
+            &format!("/api/user/registration/{id}/{app}"),
+            json!({"registration": {"applicationId": app, "roles": []}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(
+        br.get("/admin").await.status,
+        403,
+        "the role is read again on every page, not only at sign-in"
+    );
+}
+
+async fn the_callback_refuses_a_state_this_browser_did_not_start(b: Backend) {
+    let s = Server::start(b).await;
+    let mut br = Browser::new(&s);
+    let none = br.get("/admin/callback?code=abc&state=xyz").await;
+    assert_eq!(none.status, 400, "no sign-in started here");
+    let start = br.get("/admin/login").await;
+    assert_eq!(start.status, 303);
+    let wrong = br.get("/admin/callback?code=abc&state=not-the-state").await;
+    assert_eq!(wrong.status, 400);
+    assert!(!br.cookies.contains_key("portcullis_admin"));
+    let state = start.param("state").unwrap();
+    let bad_code = br
+        .get(&format!("/admin/callback?code=made-up&state={state}"))
+        .await;
+    assert_eq!(bad_code.status, 400, "a code the server never issued");
+    assert!(!br.cookies.contains_key("portcullis_admin"));
+}

@@ -1,0 +1,72 @@
+//! The admin pages in a browser that is not ours: runs `tests/oidc/admin.test.mjs` (Debian's
+//! Chromium through `playwright-core`, `axe-core` on each page) against a freshly started
+//! `portcullis serve`. Screenshots land in `target/ci-output/<backend>/admin/`.
+//!
+//! Needs `node`, `/usr/bin/chromium` and the packages (`npm ci --prefix tests/oidc`); without them
+//! the test fails, never skips: `scripts/test` installs them.
+
+use crate::support::{node_test_counts, run_with_timeout, workspace_root, Backend, Server, TestDb};
+use std::process::Command;
+use std::time::Duration;
+
+const NODE_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn run_admin_tests(backend: Backend) {
+    let dir = workspace_root().join("tests/oidc");
+    for needed in [
+        dir.join("node_modules/playwright-core/package.json"),
+        dir.join("node_modules/axe-core/axe.min.js"),
+        "/usr/bin/chromium".into(),
+    ] {
+        assert!(
+            needed.exists(),
+            "{} is missing: run scripts/test (it installs Chromium and `npm ci --prefix tests/oidc`)",
+            needed.display()
+        );
+    }
+    let db = TestDb::new(backend);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    // No public URL: the admin sign-in returns to the address serve listens on.
+    let mut cmd = Command::new(crate::support::binary());
+    cmd.args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--database", db.url()]);
+    let server = Server::start_from(cmd, db);
+    let output_dir = workspace_root()
+        .join("target/ci-output")
+        .join(format!("{backend:?}").to_lowercase());
+    let (ok, output) = run_with_timeout(
+        Command::new("node")
+            .args([
+                "--test",
+                "--test-reporter=spec",
+                "--test-concurrency=1",
+                "admin.test.mjs",
+            ])
+            .current_dir(&dir)
+            .env("PORTCULLIS_URL", &server.url)
+            .env("PORTCULLIS_API_KEY", &server.api_key)
+            .env("PORTCULLIS_CI_OUTPUT", &output_dir)
+            .env("NO_COLOR", "1"),
+        NODE_TIMEOUT,
+    );
+    let (passed, failed) = node_test_counts(&output);
+    assert!(
+        ok && failed == Some(0) && passed == Some(2),
+        "the admin page tests failed against portcullis serve ({backend:?}); passed {passed:?}, \
+         failed {failed:?}\n--- node output ---\n{output}\n--- server log ---\n{}",
+        server.log()
+    );
+}
+
+#[test]
+fn sqlite() {
+    run_admin_tests(Backend::Sqlite);
+}
+
+#[test]
+fn postgres() {
+    run_admin_tests(Backend::Postgres);
+}

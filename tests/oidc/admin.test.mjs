@@ -1,0 +1,158 @@
+// The admin pages in a real browser: Debian's Chromium, driven by `playwright-core` (never a
+// downloaded browser), signs in at /admin through the hosted login as an administrator and sees
+// the migration dashboard's chart; a user without the admin role gets the 403 page; signing out
+// ends the session. Each page is saved as a 1280×800 screenshot and checked by `axe-core` (no
+// serious or critical violation).
+//
+// Needs PORTCULLIS_URL and PORTCULLIS_API_KEY (a key with every permission) of a running
+// `portcullis serve` reached at the address it listens on; screenshots go to
+// PORTCULLIS_CI_OUTPUT (default target/ci-output) under admin/. The Rust test
+// `crates/cli/tests/it/admin_ui.rs` starts a server and runs this file.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const url = process.env.PORTCULLIS_URL;
+const apiKey = process.env.PORTCULLIS_API_KEY;
+if (!url || !apiKey) {
+  throw new Error('set PORTCULLIS_URL and PORTCULLIS_API_KEY to a running `portcullis serve`');
+}
+const shots = path.join(process.env.PORTCULLIS_CI_OUTPUT ?? 'target/ci-output', 'admin');
+mkdirSync(shots, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+async function api(method, p, body) {
+  const res = await fetch(`${url}${p}`, {
+    method,
+    headers: { authorization: apiKey, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+const admin = `admin-${randomUUID()}@example.com`;
+const reader = `reader-${randomUUID()}@example.com`;
+const password = 'correct horse battery';
+let legacy;
+let browser;
+
+before(async () => {
+  // A legacy system speaking FusionAuth's Generic Connector contract, knowing one user.
+  legacy = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      const b = JSON.parse(body || '{}');
+      if (b.loginId === 'old@legacy.example' && b.password === 'legacy password') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ user: { email: 'old@legacy.example', firstName: 'Old' } }));
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end('{}');
+      }
+    });
+  });
+  await new Promise((r) => legacy.listen(0, '127.0.0.1', r));
+  const legacyUrl = `http://127.0.0.1:${legacy.address().port}`;
+
+  const tenant = (await api('GET', '/api/tenant')).json.tenants[0];
+  const apps = (await api('GET', '/api/application')).json.applications;
+  const portcullis = apps.find((a) => a.name === 'Portcullis');
+  assert.ok(portcullis, 'a fresh instance has the admin application');
+  assert.deepEqual(portcullis.roles.map((r) => r.name), ['admin']);
+
+  let r = await api('POST', '/api/connector', {
+    connector: { type: 'Generic', name: 'Old shop', authenticationURL: `${legacyUrl}/login` },
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  const connector = r.json.connector.id;
+  r = await api('PATCH', `/api/tenant/${tenant.id}`, {
+    tenant: {
+      data: { legacyUserCount: 40 },
+      connectorPolicies: [{ connectorId: connector, domains: ['*'], migrate: true }],
+    },
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  // One user migrated today by signing in.
+  r = await api('POST', '/api/login', { loginId: 'old@legacy.example', password: 'legacy password' });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+
+  for (const [who, roles] of [[admin, ['admin']], [reader, []]]) {
+    r = await api('POST', '/api/user/registration', {
+      user: { email: who, password },
+      registration: { applicationId: portcullis.id, roles },
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+  }
+
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  legacy?.close();
+});
+
+/** Saves a 1280×800 screenshot and fails on any serious or critical accessibility violation. */
+async function checkPage(page, name) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`) });
+  await page.evaluate(`${axeSource};0`);
+  const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help}`), [], `accessibility violations on ${name}`);
+}
+
+async function freshPage() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  return context.newPage();
+}
+
+async function signIn(page, who) {
+  await page.goto(`${url}/admin`);
+  assert.match(new URL(page.url()).pathname, /^\/oauth2\/authorize/, 'sent to the hosted login');
+  await page.fill('input[name=loginId]', who);
+  await page.fill('input[name=password]', password);
+  return Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+}
+
+test('an administrator signs in and sees the migration chart', async () => {
+  const page = await freshPage();
+  await page.goto(`${url}/admin`);
+  await checkPage(page, 'sign-in');
+  const [res] = await signIn(page, admin);
+  assert.equal(new URL(page.url()).pathname, '/admin');
+  assert.equal(res.status(), 200);
+  assert.equal(await page.locator('h1').first().textContent(), 'Migration');
+  assert.equal(await page.locator('svg.chart').count(), 1);
+  assert.equal(await page.locator('svg.chart circle.point').count(), 1, 'one point per day of data');
+  assert.match(await page.textContent('main'), /2\.5%/, '1 of 40 legacy users migrated');
+  assert.match(await page.textContent('main'), /Old shop/);
+  await checkPage(page, 'dashboard');
+
+  await Promise.all([page.waitForNavigation(), page.click('header button[type=submit]')]);
+  await checkPage(page, 'signed-out');
+  await page.goto(`${url}/admin`);
+  assert.match(new URL(page.url()).pathname, /^\/oauth2\/authorize/, 'signed out: back to the login');
+  await page.context().close();
+});
+
+test('a user without the admin role gets the 403 page', async () => {
+  const page = await freshPage();
+  const [res] = await signIn(page, reader);
+  assert.equal(res.status(), 403);
+  assert.match(await page.textContent('h1'), /Not an administrator/);
+  assert.equal(await page.locator('svg').count(), 0);
+  await checkPage(page, 'forbidden');
+  await page.context().close();
+});
