@@ -564,6 +564,19 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         Route::protocol("/admin/logout", vec![
             op(M::POST, admin::logout, "Admin UI: sign out").open(),
         ]),
+        Route::protocol("/admin/users", vec![
+            op(M::GET, admin::users, "Admin UI: find users").open(),
+        ]),
+        Route::protocol("/admin/users/new", vec![
+            op(M::GET, admin::new_user, "Admin UI: the form that creates a user").open(),
+            op(M::POST, admin::create_user, "Admin UI: create a user").open(),
+        ]),
+        Route::protocol("/admin/users/{userId}", vec![
+            op(M::GET, admin::user, "Admin UI: a user").open(),
+        ]),
+        Route::protocol("/admin/users/{userId}/{action}", vec![
+            op(M::POST, admin::user_action, "Admin UI: deactivate, reactivate, revoke tokens, send a reset, delete").open(),
+        ]),
         // --- themes of the hosted pages ----------------------------------------------------
         Route::new("/api/theme", vec![
             op(M::GET, theme::list, "List the themes of the hosted pages").ok::<ThemesBody>(),

@@ -1,6 +1,7 @@
 //! The `portcullis` binary: parses the command line and runs a subcommand. Each subcommand lives
 //! in its own module; this file only dispatches.
 
+mod admin;
 mod config;
 mod gateway;
 mod import;
@@ -38,6 +39,9 @@ enum Command {
     /// The tenants' signing keys: list, rotate.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Administrators of the admin pages: create.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// The slow migration: progress per tenant and connector, with a forecast.
     #[command(subcommand)]
     Migration(migration::MigrationCommand),
@@ -73,6 +77,7 @@ fn main() -> std::process::ExitCode {
         Command::Import(args) => rt.block_on(import::run(args)),
         Command::Map(args) => rt.block_on(map::run(*args)),
         Command::Keys(cmd) => rt.block_on(keys::run(cmd)),
+        Command::Admin(cmd) => rt.block_on(admin::run(cmd)),
         Command::Migration(cmd) => rt.block_on(migration::run(cmd)),
     };
     // A task still busy on its thread (work that `serve` stopped where it was, past its grace

@@ -144,6 +144,9 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         let secret = key.key.expect("returned on create");
         println!("Development API key (all permissions): {secret}");
         println!("Try: curl -H 'Authorization: {secret}' http://{addr}/api/tenant");
+        println!(
+            "Admin pages: http://{addr}/admin (make an administrator with: portcullis admin create --database <serve's database> --email you@example.com)"
+        );
     }
     println!("Portcullis listening on http://{addr}");
     tracing::info!(%addr, database = store_kind(&settings.database), %node, "serving");

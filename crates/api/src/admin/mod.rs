@@ -7,6 +7,9 @@
 //! pages' CSRF token; every answer carries a CSP with no script and `frame-ancestors 'none'`.
 
 mod chart;
+mod users;
+
+pub use users::{create_user, new_user, user, user_action, users};
 
 use crate::pages::{cookie, csrf, csrf_holds, random, secure};
 use crate::AppState;
@@ -41,6 +44,9 @@ fn templates() -> &'static Environment<'static> {
             ("base.html", include_str!("templates/base.html")),
             ("message.html", include_str!("templates/message.html")),
             ("dashboard.html", include_str!("templates/dashboard.html")),
+            ("users.html", include_str!("templates/users.html")),
+            ("user.html", include_str!("templates/user.html")),
+            ("user_new.html", include_str!("templates/user_new.html")),
         ] {
             env.add_template(name, text)
                 .expect("the admin templates compile");
@@ -99,7 +105,12 @@ fn no_store(h: &mut HeaderMap) {
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-fn message(status: StatusCode, title: &str, text: &str, link: Option<(&str, &str)>) -> Response {
+pub(crate) fn message(
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    link: Option<(&str, &str)>,
+) -> Response {
     page(
         status,
         "message.html",
@@ -111,7 +122,7 @@ fn message(status: StatusCode, title: &str, text: &str, link: Option<(&str, &str
     )
 }
 
-fn redirect(to: &str, cookies: Vec<HeaderValue>) -> Response {
+pub(crate) fn redirect(to: &str, cookies: Vec<HeaderValue>) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     let h = r.headers_mut();
     h.insert(
@@ -186,7 +197,7 @@ async fn defaults(s: &AppState) -> Result<DefaultIds, Response> {
     }
 }
 
-fn unavailable() -> Response {
+pub(crate) fn unavailable() -> Response {
     message(
         StatusCode::SERVICE_UNAVAILABLE,
         "Unavailable",
@@ -243,16 +254,68 @@ fn forbidden() -> Response {
     )
 }
 
+/// A signed-in administrator's request: the defaults, who it is, and the CSRF token its forms
+/// carry (with the cookie to set when the browser has none yet).
+pub(crate) struct Signed {
+    pub ids: DefaultIds,
+    pub email: String,
+    pub csrf: String,
+    pub set_csrf: Option<HeaderValue>,
+}
+
+impl Signed {
+    fn cookies(&self) -> Vec<HeaderValue> {
+        self.set_csrf.iter().cloned().collect()
+    }
+
+    /// An admin page for this administrator.
+    pub(crate) fn page(
+        &self,
+        status: StatusCode,
+        template: &str,
+        ctx: minijinja::Value,
+    ) -> Response {
+        page(
+            status,
+            template,
+            context! { email => self.email.clone(), csrf => self.csrf.clone(), ..ctx },
+            self.cookies(),
+        )
+    }
+}
+
+/// The administrator asking, or the answer for someone who is not one (the sign-in, or 403).
+pub(crate) async fn require_admin(s: &AppState, headers: &HeaderMap) -> Result<Signed, Response> {
+    let ids = defaults(s).await?;
+    let email = match gate(s, headers, &ids).await {
+        Gate::Admin { email } => email,
+        Gate::NotAdmin => return Err(forbidden()),
+        Gate::SignedOut => return Err(redirect("/admin/login", Vec::new())),
+    };
+    let (csrf, set_csrf) = csrf(headers, s);
+    Ok(Signed {
+        ids,
+        email,
+        csrf,
+        set_csrf,
+    })
+}
+
+/// The answer to a form without this browser's CSRF token: nothing is done.
+pub(crate) fn form_expired() -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form was not sent from this browser's page; nothing was done.",
+        Some(("/admin", "Back to the dashboard")),
+    )
+}
+
 /// `GET /admin`: the migration dashboard.
 pub async fn dashboard(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let ids = match defaults(&s).await {
-        Ok(ids) => ids,
+    let signed = match require_admin(&s, &headers).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let email = match gate(&s, &headers, &ids).await {
-        Gate::Admin { email } => email,
-        Gate::NotAdmin => return forbidden(),
-        Gate::SignedOut => return redirect("/admin/login", Vec::new()),
     };
     let status = match s
         .identity
@@ -312,12 +375,10 @@ pub async fn dashboard(State(s): State<AppState>, headers: HeaderMap) -> Respons
             }
         })
         .collect();
-    let (token, set) = csrf(&headers, &s);
-    page(
+    signed.page(
         StatusCode::OK,
         "dashboard.html",
-        context! { title => "Migration", email, csrf => token, tenants },
-        set.into_iter().collect(),
+        context! { title => "Migration", tenants },
     )
 }
 
@@ -455,12 +516,7 @@ pub struct LogoutForm {
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let f: LogoutForm = serde_urlencoded::from_bytes(&body).unwrap_or(LogoutForm { csrf: None });
     if !csrf_holds(&headers, f.csrf.as_deref()) {
-        return message(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form was not sent from this browser's page; nothing was done.",
-            Some(("/admin", "Back to the dashboard")),
-        );
+        return form_expired();
     }
     let ids = match defaults(&s).await {
         Ok(ids) => ids,

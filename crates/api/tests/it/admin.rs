@@ -11,6 +11,7 @@ portcullis_store::on_both_backends!(
     an_admin_signs_in_through_the_hosted_login_and_sees_the_migration_chart,
     a_user_without_the_admin_role_gets_403_and_losing_the_role_ends_the_pages,
     the_callback_refuses_a_state_this_browser_did_not_start,
+    an_admin_creates_finds_deactivates_and_deletes_a_user,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -186,4 +187,141 @@ async fn the_callback_refuses_a_state_this_browser_did_not_start(b: Backend) {
         .await;
     assert_eq!(bad_code.status, 400, "a code the server never issued");
     assert!(!br.cookies.contains_key("portcullis_admin"));
+}
+
+async fn an_admin_creates_finds_deactivates_and_deletes_a_user(b: Backend) {
+    let s = Server::start(b).await;
+    user(&s, "root@example.com", &["admin"]).await;
+    let mut br = Browser::new(&s);
+    let home = sign_in(&s, &mut br, "root@example.com").await;
+    assert_eq!(home.status, 200);
+
+    let form = br.get("/admin/users/new").await;
+    assert_eq!(form.status, 200, "{form:?}");
+    let csrf = form.input("csrf").unwrap();
+    let forged = br
+        .post_form(
+            "/admin/users/new",
+            &[
+                ("csrf", "forged".into()),
+                ("email", "eve@example.com".into()),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(
+        s.get("/api/user?email=eve@example.com").await.status,
+        404,
+        "a forged form creates nothing"
+    );
+    let bad = br
+        .post_form(
+            "/admin/users/new",
+            &[("csrf", csrf.clone()), ("email", "not an email".into())],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("not an email"),
+        "the form keeps what was typed"
+    );
+
+    let made = br
+        .post_form(
+            "/admin/users/new",
+            &[
+                ("csrf", csrf.clone()),
+                ("email", "grace@example.com".into()),
+                ("firstName", "Grace".into()),
+                ("password", "a long enough passphrase".into()),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{made:?}");
+    let page_path = made.location.clone().unwrap();
+    let id = page_path
+        .strip_prefix("/admin/users/")
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let api = s.get(&format!("/api/user/{id}")).await;
+    assert_eq!(api.json["user"]["email"], "grace@example.com");
+    assert_eq!(api.json["user"]["firstName"], "Grace");
+
+    let found = br.get("/admin/users?q=grace%40example.com").await;
+    assert_eq!(found.status, 200);
+    assert!(
+        found.body.contains(&format!("/admin/users/{id}")),
+        "{}",
+        found.body
+    );
+
+    let shown = br.get(&page_path).await;
+    assert_eq!(shown.status, 200);
+    assert!(shown.body.contains("The user was created."));
+    let act = |what: &'static str| format!("/admin/users/{id}/{what}");
+    let forged = br
+        .post_form(&act("deactivate"), &[("csrf", "forged".into())])
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(
+        s.get(&format!("/api/user/{id}")).await.json["user"]["active"],
+        true
+    );
+    let done = br
+        .post_form(&act("deactivate"), &[("csrf", csrf.clone())])
+        .await;
+    assert_eq!(done.status, 303, "{done:?}");
+    assert_eq!(
+        s.get(&format!("/api/user/{id}")).await.json["user"]["active"],
+        false
+    );
+    let shown = br.get(done.location.as_deref().unwrap()).await;
+    assert!(shown.body.contains("deactivated"));
+    assert_eq!(
+        br.post_form(&act("reactivate"), &[("csrf", csrf.clone())])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        s.get(&format!("/api/user/{id}")).await.json["user"]["active"],
+        true
+    );
+    assert_eq!(
+        br.post_form(&act("revoke-tokens"), &[("csrf", csrf.clone())])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        br.post_form(&act("delete"), &[("csrf", csrf.clone())])
+            .await
+            .location
+            .as_deref(),
+        Some("/admin/users")
+    );
+    assert_eq!(s.get(&format!("/api/user/{id}")).await.status, 404);
+    assert_eq!(br.get(&page_path).await.status, 404);
+
+    // Someone without the role cannot act, whatever they post.
+    user(&s, "viewer@example.com", &[]).await;
+    let mut other = Browser::new(&s);
+    assert_eq!(
+        sign_in(&s, &mut other, "viewer@example.com").await.status,
+        403
+    );
+    let victim = user(&s, "victim@example.com", &[]).await;
+    let csrf = other
+        .cookies
+        .get("portcullis_csrf")
+        .cloned()
+        .unwrap_or_default();
+    let refused = other
+        .post_form(&format!("/admin/users/{victim}/delete"), &[("csrf", csrf)])
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(s.get(&format!("/api/user/{victim}")).await.status, 200);
 }

@@ -33,7 +33,29 @@ fn run_admin_tests(backend: Backend) {
     let mut cmd = Command::new(crate::support::binary());
     cmd.args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
         .args(["--database", db.url()]);
+    let db_url = db.url().to_string();
     let server = Server::start_from(cmd, db);
+    // The first administrator, made the way the README says: `portcullis admin create`.
+    let email = format!("admin-{}@example.com", uuid::Uuid::new_v4());
+    let create = || {
+        let out = Command::new(crate::support::binary())
+            .args(["admin", "create", "--database", &db_url, "--email", &email])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let made = create();
+    let password = made
+        .trim()
+        .rsplit_once(": ")
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_else(|| panic!("no password in {made:?}"));
+    assert_eq!(
+        create().trim(),
+        format!("{email} has the admin role"),
+        "a second run changes nothing"
+    );
     let output_dir = workspace_root()
         .join("target/ci-output")
         .join(format!("{backend:?}").to_lowercase());
@@ -49,6 +71,8 @@ fn run_admin_tests(backend: Backend) {
             .env("PORTCULLIS_URL", &server.url)
             .env("PORTCULLIS_API_KEY", &server.api_key)
             .env("PORTCULLIS_CI_OUTPUT", &output_dir)
+            .env("PORTCULLIS_ADMIN_EMAIL", &email)
+            .env("PORTCULLIS_ADMIN_PASSWORD", &password)
             .env("NO_COLOR", "1"),
         NODE_TIMEOUT,
     );
