@@ -166,6 +166,15 @@ test('an administrator signs in, sees the migration chart, creates, finds and de
   const byEmail = await api('GET', `/api/user?email=${encodeURIComponent(grace)}`);
   assert.equal(byEmail.json.user.active, false, 'deactivated through the page');
 
+  // Try a sign-in against the connector's legacy system.
+  await Promise.all([page.waitForNavigation(), page.click('nav a[href="/admin/connectors"]')]);
+  await page.fill('#login-1', 'old@legacy.example');
+  await page.fill('#password-1', 'legacy password');
+  await Promise.all([page.waitForNavigation(), page.click('main form button[type=submit]')]);
+  assert.match(await page.textContent('main'), /knows this user and password/);
+  assert.doesNotMatch(await page.content(), /legacy password"/, 'the password is not sent back');
+  await checkPage(page, 'connectors');
+
   await Promise.all([page.waitForNavigation(), page.click('header button[type=submit]')]);
   await checkPage(page, 'signed-out');
   await page.goto(`${url}/admin`);

@@ -564,6 +564,12 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         Route::protocol("/admin/logout", vec![
             op(M::POST, admin::logout, "Admin UI: sign out").open(),
         ]),
+        Route::protocol("/admin/connectors", vec![
+            op(M::GET, admin::connectors, "Admin UI: connectors").open(),
+        ]),
+        Route::protocol("/admin/connectors/{connectorId}/try", vec![
+            op(M::POST, admin::try_sign_in, "Admin UI: try a sign-in against a connector's legacy system").open(),
+        ]),
         Route::protocol("/admin/users", vec![
             op(M::GET, admin::users, "Admin UI: find users").open(),
         ]),

@@ -7,8 +7,10 @@
 //! pages' CSRF token; every answer carries a CSP with no script and `frame-ancestors 'none'`.
 
 mod chart;
+mod connectors;
 mod users;
 
+pub use connectors::{connectors, try_sign_in};
 pub use users::{create_user, new_user, user, user_action, users};
 
 use crate::pages::{cookie, csrf, csrf_holds, random, secure};
@@ -47,6 +49,7 @@ fn templates() -> &'static Environment<'static> {
             ("users.html", include_str!("templates/users.html")),
             ("user.html", include_str!("templates/user.html")),
             ("user_new.html", include_str!("templates/user_new.html")),
+            ("connectors.html", include_str!("templates/connectors.html")),
         ] {
             env.add_template(name, text)
                 .expect("the admin templates compile");

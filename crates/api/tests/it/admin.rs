@@ -12,6 +12,7 @@ portcullis_store::on_both_backends!(
     a_user_without_the_admin_role_gets_403_and_losing_the_role_ends_the_pages,
     the_callback_refuses_a_state_this_browser_did_not_start,
     an_admin_creates_finds_deactivates_and_deletes_a_user,
+    trying_a_sign_in_on_a_connector_shows_the_answer_and_migrates_nothing,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -324,4 +325,95 @@ async fn an_admin_creates_finds_deactivates_and_deletes_a_user(b: Backend) {
         .await;
     assert_eq!(refused.status, 403);
     assert_eq!(s.get(&format!("/api/user/{victim}")).await.status, 200);
+}
+
+async fn trying_a_sign_in_on_a_connector_shows_the_answer_and_migrates_nothing(b: Backend) {
+    let s = Server::start(b).await;
+    let legacy = crate::migration::Legacy::start().await;
+    legacy.add(
+        "ann@legacy.example",
+        "legacy secret 123",
+        json!({"email": "ann@legacy.example", "username": "ann"}),
+    );
+    let up = crate::migration::generic_connector(&s, &legacy, "/generic").await;
+    let down = crate::migration::connector(
+        &s,
+        json!({"type": "Generic", "name": "Down", "authenticationURL": "http://127.0.0.1:9/auth",
+               "connectTimeout": 500, "readTimeout": 300}),
+    )
+    .await;
+    user(&s, "root@example.com", &["admin"]).await;
+    let mut br = Browser::new(&s);
+    assert_eq!(sign_in(&s, &mut br, "root@example.com").await.status, 200);
+    let page = br.get("/admin/connectors").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let shown_url = format!("{}/generic", legacy.url).replace('/', "&#x2f;");
+    assert!(
+        page.body.contains(&shown_url),
+        "the legacy system's URL, HTML-escaped"
+    );
+    let csrf = page.input("csrf").unwrap();
+    let attempt = |connector: String, login: &'static str, password: &'static str, csrf: String| {
+        let path = format!("/admin/connectors/{connector}/try");
+        (
+            path,
+            vec![
+                ("csrf", csrf),
+                ("loginId", login.to_string()),
+                ("password", password.to_string()),
+            ],
+        )
+    };
+
+    let (path, form) = attempt(
+        up.clone(),
+        "ann@legacy.example",
+        "legacy secret 123",
+        csrf.clone(),
+    );
+    let known = br.post_form(&path, &form).await;
+    assert_eq!(known.status, 200, "{known:?}");
+    assert!(
+        known.body.contains("knows this user and password"),
+        "{}",
+        known.body
+    );
+    assert!(known.body.contains("username ann"));
+    assert!(
+        !known.body.contains("legacy secret 123"),
+        "the password is never shown"
+    );
+
+    let (path, form) = attempt(up.clone(), "ann@legacy.example", "wrong", csrf.clone());
+    let wrong = br.post_form(&path, &form).await;
+    assert!(wrong.body.contains("Unknown user or wrong password"));
+
+    let (path, form) = attempt(
+        down,
+        "ann@legacy.example",
+        "legacy secret 123",
+        csrf.clone(),
+    );
+    let failed = br.post_form(&path, &form).await;
+    assert!(
+        failed
+            .body
+            .contains("The legacy system failed: Unreachable"),
+        "{}",
+        failed.body
+    );
+
+    let (path, form) = attempt(
+        up,
+        "ann@legacy.example",
+        "legacy secret 123",
+        "forged".into(),
+    );
+    assert_eq!(br.post_form(&path, &form).await.status, 403);
+
+    assert_eq!(
+        s.get("/api/user?email=ann@legacy.example").await.status,
+        404,
+        "trying migrates nobody"
+    );
 }
