@@ -175,6 +175,12 @@ test('an administrator signs in, sees the migration chart, creates, finds and de
   assert.doesNotMatch(await page.content(), /legacy password"/, 'the password is not sent back');
   await checkPage(page, 'connectors');
 
+  for (const [path, name] of [['/admin/tenants', 'tenants'], ['/admin/keys', 'keys'], ['/admin/webhooks', 'webhooks']]) {
+    const res = await page.goto(`${url}${path}`);
+    assert.equal(res.status(), 200, path);
+    await checkPage(page, name);
+  }
+
   await Promise.all([page.waitForNavigation(), page.click('header button[type=submit]')]);
   await checkPage(page, 'signed-out');
   await page.goto(`${url}/admin`);

@@ -570,6 +570,21 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         Route::protocol("/admin/connectors/{connectorId}/try", vec![
             op(M::POST, admin::try_sign_in, "Admin UI: try a sign-in against a connector's legacy system").open(),
         ]),
+        Route::protocol("/admin/tenants", vec![
+            op(M::GET, admin::tenants, "Admin UI: tenants and their applications").open(),
+        ]),
+        Route::protocol("/admin/keys", vec![
+            op(M::GET, admin::keys, "Admin UI: signing keys").open(),
+        ]),
+        Route::protocol("/admin/keys/{tenantId}/rotate", vec![
+            op(M::POST, admin::rotate_key, "Admin UI: rotate a tenant's signing key").open(),
+        ]),
+        Route::protocol("/admin/webhooks", vec![
+            op(M::GET, admin::webhooks, "Admin UI: webhooks and their latest deliveries").open(),
+        ]),
+        Route::protocol("/admin/webhooks/attempts/{attemptId}/retry", vec![
+            op(M::POST, admin::retry_attempt, "Admin UI: send a dead-lettered delivery again").open(),
+        ]),
         Route::protocol("/admin/users", vec![
             op(M::GET, admin::users, "Admin UI: find users").open(),
         ]),

@@ -8,9 +8,11 @@
 
 mod chart;
 mod connectors;
+mod settings;
 mod users;
 
 pub use connectors::{connectors, try_sign_in};
+pub use settings::{keys, retry_attempt, rotate_key, tenants, webhooks};
 pub use users::{create_user, new_user, user, user_action, users};
 
 use crate::pages::{cookie, csrf, csrf_holds, random, secure};
@@ -50,6 +52,7 @@ fn templates() -> &'static Environment<'static> {
             ("user.html", include_str!("templates/user.html")),
             ("user_new.html", include_str!("templates/user_new.html")),
             ("connectors.html", include_str!("templates/connectors.html")),
+            ("records.html", include_str!("templates/records.html")),
         ] {
             env.add_template(name, text)
                 .expect("the admin templates compile");

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 /// An instant as people read it: `2026-12-03 05:51 UTC`.
-fn instant(ms: Option<i64>) -> Option<String> {
+pub(super) fn instant(ms: Option<i64>) -> Option<String> {
     let ms = ms?;
     let day = ms.div_euclid(86_400_000);
     let minutes = ms.rem_euclid(86_400_000) / 60_000;

@@ -13,6 +13,7 @@ portcullis_store::on_both_backends!(
     the_callback_refuses_a_state_this_browser_did_not_start,
     an_admin_creates_finds_deactivates_and_deletes_a_user,
     trying_a_sign_in_on_a_connector_shows_the_answer_and_migrates_nothing,
+    the_settings_pages_list_tenants_keys_and_webhooks_and_rotate_a_key,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -415,5 +416,75 @@ async fn trying_a_sign_in_on_a_connector_shows_the_answer_and_migrates_nothing(b
         s.get("/api/user?email=ann@legacy.example").await.status,
         404,
         "trying migrates nobody"
+    );
+}
+
+async fn the_settings_pages_list_tenants_keys_and_webhooks_and_rotate_a_key(b: Backend) {
+    let s = Server::start(b).await;
+    let tenant = s.default_tenant().await;
+    let hook = s
+        .call(
+            "POST",
+            "/api/webhook",
+            json!({"webhook": {"url": "http://127.0.0.1:9/hook", "global": true,
+                               "eventsEnabled": {"user.create": true}}}),
+        )
+        .await;
+    assert_eq!(hook.status, 200, "{hook:?}");
+    user(&s, "root@example.com", &["admin"]).await;
+    let mut br = Browser::new(&s);
+    assert_eq!(sign_in(&s, &mut br, "root@example.com").await.status, 200);
+
+    let t = br.get("/admin/tenants").await;
+    assert_eq!(t.status, 200, "{t:?}");
+    assert!(t.body.contains(&tenant) && t.body.contains("Portcullis"));
+    assert!(!t.body.contains("clientSecret"), "no secret on the page");
+
+    let w = br.get("/admin/webhooks").await;
+    assert_eq!(w.status, 200);
+    assert!(w.body.contains("127.0.0.1:9"), "{}", w.body);
+    assert!(w.body.contains("user.create"));
+    let csrf = w.input("csrf").unwrap();
+    let unknown = uuid::Uuid::new_v4();
+    let retry = format!("/admin/webhooks/attempts/{unknown}/retry");
+    assert_eq!(
+        br.post_form(&retry, &[("csrf", "forged".into())])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        br.post_form(&retry, &[("csrf", csrf.clone())]).await.status,
+        404
+    );
+
+    let keys_before = s.get("/api/jwt/public-key").await.json["publicKeys"]
+        .as_object()
+        .map_or(0, |m| m.len());
+    let k = br.get("/admin/keys").await;
+    assert_eq!(k.status, 200);
+    assert!(k.body.contains("active"));
+    let rotate = format!("/admin/keys/{tenant}/rotate");
+    assert_eq!(
+        br.post_form(&rotate, &[("csrf", "forged".into())])
+            .await
+            .status,
+        403
+    );
+    let done = br.post_form(&rotate, &[("csrf", csrf)]).await;
+    assert_eq!(done.status, 303, "{done:?}");
+    let shown = br.get(done.location.as_deref().unwrap()).await;
+    assert!(
+        shown.body.contains("retiring"),
+        "the old key is retiring: {}",
+        shown.body
+    );
+    let keys_after = s.get("/api/jwt/public-key").await.json["publicKeys"]
+        .as_object()
+        .map_or(0, |m| m.len());
+    assert_eq!(
+        keys_after,
+        keys_before + 1,
+        "a new key is published beside the old one"
     );
 }
