@@ -115,6 +115,16 @@ pub async fn user(
     let Ok(id) = Uuid::parse_str(&id) else {
         return not_found();
     };
+    user_page(&s, &signed, id, q.done.as_deref(), Vec::new()).await
+}
+
+async fn user_page(
+    s: &AppState,
+    signed: &super::Signed,
+    id: Uuid,
+    done: Option<&str>,
+    errors: Vec<String>,
+) -> Response {
     let u = match s.identity.user(Scope::ALL, id).await {
         Ok(u) => u,
         Err(Error::NotFound) => return not_found(),
@@ -123,13 +133,14 @@ pub async fn user(
             return unavailable();
         }
     };
-    let notice = q.done.as_deref().and_then(|d| {
+    let notice = done.and_then(|d| {
         Some(match d {
             "created" => "The user was created.",
             "deactivate" => "The user is deactivated: they cannot sign in.",
             "reactivate" => "The user is active again.",
             "revoke-tokens" => "Every refresh token of the user is revoked.",
             "send-reset" => "A password reset email is on its way (if the tenant sends email).",
+            "edit" => "The changes are saved.",
             _ => return None,
         })
     });
@@ -144,17 +155,87 @@ pub async fn user(
         actions.push(action("send-reset", "Send a password reset", ""));
     }
     actions.push(action("delete", "Delete", "danger"));
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
     signed.page(
-        StatusCode::OK,
+        status,
         "user.html",
         context! {
             title => u.email.clone().unwrap_or_else(|| id.to_string()),
             last_login => instant(u.last_login_instant),
             created => instant(u.insert_instant),
             user => u.redacted(),
-            notice, actions,
+            notice, actions, errors,
         },
     )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct EditForm {
+    csrf: Option<String>,
+    email: Option<String>,
+    username: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+}
+
+/// `POST /admin/users/{userId}/edit`: a JSON merge patch of the four fields; an empty field
+/// removes the value.
+pub async fn edit_user(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let signed = match require_admin(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let form: EditForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !csrf_holds(&headers, form.csrf.as_deref()) {
+        return form_expired();
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let tenant = match s.identity.user(Scope::ALL, id).await {
+        Ok(u) => u.tenant_id,
+        Err(Error::NotFound) => return not_found(),
+        Err(e) => {
+            tracing::error!(error = ?e, "an admin edit could not read the user");
+            return unavailable();
+        }
+    };
+    let Some(tenant) = tenant else {
+        return not_found();
+    };
+    let value = |v: Option<String>| match v.as_deref().map(str::trim) {
+        Some(x) if !x.is_empty() => serde_json::Value::String(x.to_string()),
+        _ => serde_json::Value::Null,
+    };
+    let patch = serde_json::json!({
+        "email": value(form.email),
+        "username": value(form.username),
+        "firstName": value(form.first_name),
+        "lastName": value(form.last_name),
+    });
+    match s
+        .identity
+        .patch_user(Scope::tenant(tenant), id, &patch)
+        .await
+    {
+        Ok(_) => redirect(&format!("/admin/users/{id}?done=edit"), Vec::new()),
+        Err(e @ Error::Invalid(_)) => user_page(&s, &signed, id, None, messages(&e)).await,
+        Err(Error::NotFound) => not_found(),
+        Err(e) => {
+            tracing::error!(error = ?e, "an admin edit failed");
+            unavailable()
+        }
+    }
 }
 
 fn action(path: &str, label: &str, class: &str) -> minijinja::Value {
@@ -235,6 +316,7 @@ pub async fn user_action(
             .await
             .map(|_| ()),
         "delete" => s.identity.delete_user(scope, id).await,
+        "edit" => return edit_user(State(s), headers, Path(id.to_string()), body).await,
         _ => return not_found(),
     };
     match done {

@@ -292,6 +292,33 @@ async fn an_admin_creates_finds_deactivates_and_deletes_a_user(b: Backend) {
         s.get(&format!("/api/user/{id}")).await.json["user"]["active"],
         true
     );
+    let edited = br
+        .post_form(
+            &act("edit"),
+            &[
+                ("csrf", csrf.clone()),
+                ("email", "grace@example.com".into()),
+                ("firstName", "Grace B.".into()),
+                ("lastName", "Hopper".into()),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, 303, "{edited:?}");
+    let api = s.get(&format!("/api/user/{id}")).await;
+    assert_eq!(api.json["user"]["firstName"], "Grace B.");
+    assert_eq!(api.json["user"]["lastName"], "Hopper");
+    let refused = br
+        .post_form(
+            &act("edit"),
+            &[("csrf", csrf.clone()), ("email", "not an email".into())],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(
+        s.get(&format!("/api/user/{id}")).await.json["user"]["email"],
+        "grace@example.com",
+        "a refused edit changes nothing"
+    );
     assert_eq!(
         br.post_form(&act("revoke-tokens"), &[("csrf", csrf.clone())])
             .await
