@@ -573,6 +573,15 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         Route::protocol("/admin/tenants", vec![
             op(M::GET, admin::tenants, "Admin UI: tenants and their applications").open(),
         ]),
+        Route::protocol("/admin/groups", vec![
+            op(M::GET, admin::groups, "Admin UI: groups and their roles").open(),
+        ]),
+        Route::protocol("/admin/api-keys", vec![
+            op(M::GET, admin::api_keys, "Admin UI: API keys and their permissions").open(),
+        ]),
+        Route::protocol("/admin/themes", vec![
+            op(M::GET, admin::themes, "Admin UI: the hosted pages' themes").open(),
+        ]),
         Route::protocol("/admin/keys", vec![
             op(M::GET, admin::keys, "Admin UI: signing keys").open(),
         ]),

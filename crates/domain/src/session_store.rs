@@ -152,6 +152,8 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn forget_login_attempts(&self, back: &AttemptsBack<'_>) -> StoreResult<()>;
     /// Locks `subject` until `until`; its attempt count starts over when the lock ends.
     async fn lock_login(&self, tenant: Uuid, subject: &str, until: Millis) -> StoreResult<()>;
+    /// Ends `subject`'s lock and starts its attempt count over, in one write.
+    async fn unlock_login(&self, tenant: Uuid, subject: &str) -> StoreResult<()>;
     /// The latest lock end among `subjects` that is after `now`, in one read.
     async fn login_locks(
         &self,

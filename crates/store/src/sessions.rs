@@ -420,6 +420,24 @@ impl SessionStore for SqlStore {
         .await
     }
 
+    async fn unlock_login(&self, tenant: Uuid, subject: &str) -> StoreResult<()> {
+        let a = vec![
+            Arg::from(tenant.to_string()),
+            Arg::from(subject.to_string()),
+        ];
+        self.batch(vec![
+            (
+                "DELETE FROM login_locks WHERE tenant_id = $1 AND subject = $2".into(),
+                a.clone(),
+            ),
+            (
+                "DELETE FROM login_attempts WHERE tenant_id = $1 AND subject = $2".into(),
+                a,
+            ),
+        ])
+        .await
+    }
+
     async fn login_locks(
         &self,
         tenant: Uuid,

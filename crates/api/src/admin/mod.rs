@@ -12,13 +12,13 @@ mod settings;
 mod users;
 
 pub use connectors::{connectors, try_sign_in};
-pub use settings::{keys, retry_attempt, rotate_key, tenants, webhooks};
+pub use settings::{api_keys, groups, keys, retry_attempt, rotate_key, tenants, themes, webhooks};
 pub use users::{create_user, new_user, user, user_action, users};
 
-use crate::pages::{cookie, csrf, csrf_holds, random, secure};
+use crate::pages::{cookie, csrf, csrf_holds, html_page, random, secure};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -88,23 +88,7 @@ fn page(
         "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; \
          form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     );
-    let mut r = (status, axum::response::Html(html)).into_response();
-    let h = r.headers_mut();
-    no_store(h);
-    h.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_str(&csp).expect("a header value"),
-    );
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    for c in cookies {
-        h.append(SET_COOKIE, c);
-    }
-    r
+    html_page(status, html, &csp, cookies)
 }
 
 fn no_store(h: &mut HeaderMap) {
@@ -305,6 +289,17 @@ pub(crate) async fn require_admin(s: &AppState, headers: &HeaderMap) -> Result<S
         csrf,
         set_csrf,
     })
+}
+
+#[derive(Deserialize, Default)]
+struct CsrfOnly {
+    csrf: Option<String>,
+}
+
+/// Whether a posted form's `csrf` field repeats this browser's CSRF cookie.
+pub(crate) fn csrf_form(headers: &HeaderMap, body: &[u8]) -> bool {
+    let form: CsrfOnly = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    csrf_holds(headers, form.csrf.as_deref())
 }
 
 /// The answer to a form without this browser's CSRF token: nothing is done.
@@ -513,15 +508,9 @@ pub async fn callback(
     redirect("/admin", vec![clear_flow, session])
 }
 
-#[derive(Deserialize)]
-pub struct LogoutForm {
-    csrf: Option<String>,
-}
-
 /// `POST /admin/logout`: ends the admin session and the browser's SSO session.
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let f: LogoutForm = serde_urlencoded::from_bytes(&body).unwrap_or(LogoutForm { csrf: None });
-    if !csrf_holds(&headers, f.csrf.as_deref()) {
+    if !csrf_form(&headers, &body) {
         return form_expired();
     }
     let ids = match defaults(&s).await {

@@ -1,11 +1,10 @@
 //! The admin pages that list the instance's configuration: tenants with their applications,
-//! signing keys (with "rotate"), and webhooks with their recent deliveries (with "retry" for a
-//! dead letter). They read through the same `Identity` and `Sessions` calls as the API and show
-//! no secret: no client secret, key material, webhook signing secret or header value.
+//! groups, API keys, themes, signing keys (with "rotate"), and webhooks with their recent
+//! deliveries (with "retry" for a dead letter). They read through the same `Identity` and `Sessions` calls as the API and show
+//! no secret: no client secret, API key, key material, webhook signing secret or header value.
 
 use super::users::instant;
-use super::{form_expired, message, redirect, require_admin, unavailable, Signed};
-use crate::pages::csrf_holds;
+use super::{csrf_form, form_expired, message, redirect, require_admin, unavailable, Signed};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -163,14 +162,10 @@ pub async fn keys(
         Ok(k) => k,
         Err(e) => return failed(e.into(), "signing keys"),
     };
-    let names: HashMap<Option<Uuid>, String> = s
-        .identity
-        .tenants(Scope::ALL)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|t| (t.id, t.name))
-        .collect();
+    let names = match tenant_names(&s).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
     let table = Table {
         heading: "Signing keys".into(),
         note: Some(
@@ -185,10 +180,7 @@ pub async fn keys(
                     .then(|| format!("/admin/keys/{}/rotate", k.tenant_id));
                 (
                     vec![
-                        names
-                            .get(&Some(k.tenant_id))
-                            .cloned()
-                            .unwrap_or_else(|| k.tenant_id.to_string()),
+                        tenant_cell(&names, Some(k.tenant_id)),
                         k.kid.clone(),
                         k.algorithm.clone(),
                         k.status.clone(),
@@ -204,16 +196,6 @@ pub async fn keys(
     let notice = (q.done.as_deref() == Some("rotated"))
         .then_some("The tenant signs with a new key from now on.");
     records(&signed, "Signing keys", notice, vec![table])
-}
-
-#[derive(Deserialize, Default)]
-struct CsrfOnly {
-    csrf: Option<String>,
-}
-
-fn csrf_form(headers: &HeaderMap, body: &Bytes) -> bool {
-    let form: CsrfOnly = serde_urlencoded::from_bytes(body).unwrap_or_default();
-    csrf_holds(headers, form.csrf.as_deref())
 }
 
 /// `POST /admin/keys/{tenantId}/rotate`.
@@ -398,4 +380,183 @@ pub async fn retry_attempt(
         ),
         Err(e) => failed(e, "retry"),
     }
+}
+
+/// A tenant's name for a table cell, or its id when the tenant is gone.
+fn tenant_cell(names: &HashMap<Option<Uuid>, String>, id: Option<Uuid>) -> String {
+    match id {
+        None => "all".into(),
+        Some(t) => names
+            .get(&Some(t))
+            .cloned()
+            .unwrap_or_else(|| t.to_string()),
+    }
+}
+
+async fn tenant_names(s: &AppState) -> Result<HashMap<Option<Uuid>, String>, Response> {
+    match s.identity.tenants(Scope::ALL).await {
+        Ok(t) => Ok(t.into_iter().map(|t| (t.id, t.name)).collect()),
+        Err(e) => Err(failed(e, "tenants")),
+    }
+}
+
+/// `GET /admin/groups`: every group with the roles its members receive.
+pub async fn groups(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let signed = match require_admin(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let names = match tenant_names(&s).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let groups = match s.identity.groups(Scope::ALL).await {
+        Ok(g) => g,
+        Err(e) => return failed(e, "groups"),
+    };
+    let mut rows = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let roles = match s.identity.group_roles(g).await {
+            Ok(r) => r,
+            Err(e) => return failed(e, "group roles"),
+        };
+        let roles: Vec<&str> = roles.values().flatten().map(|r| r.name.as_str()).collect();
+        rows.push((
+            vec![
+                g.name.clone(),
+                g.id.map(|i| i.to_string()).unwrap_or_default(),
+                tenant_cell(&names, g.tenant_id),
+                roles.join(", "),
+                instant(g.insert_instant).unwrap_or_default(),
+            ],
+            None,
+        ));
+    }
+    let table = Table {
+        heading: "Groups".into(),
+        note: Some(
+            "Members of a group receive its roles in the applications they are registered to."
+                .into(),
+        ),
+        columns: &["Name", "Id", "Tenant", "Roles", "Created"],
+        rows,
+        action: None,
+    };
+    records(&signed, "Groups", None, vec![table])
+}
+
+/// `GET /admin/api-keys`: every API key's id, tenant and permissions; never the key itself,
+/// which the store keeps only as a hash.
+pub async fn api_keys(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let signed = match require_admin(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let names = match tenant_names(&s).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let keys = match s.identity.store().api_keys().await {
+        Ok(k) => k,
+        Err(e) => return failed(e.into(), "API keys"),
+    };
+    let table = Table {
+        heading: "API keys".into(),
+        note: Some(
+            "A key's secret is shown once, when it is made; here only what it may do.".into(),
+        ),
+        columns: &[
+            "Description",
+            "Id",
+            "Tenant",
+            "Endpoints",
+            "Key manager",
+            "Created",
+        ],
+        rows: keys
+            .iter()
+            .map(|k| {
+                let endpoints = if k.permissions.endpoints.is_empty() {
+                    "every endpoint".to_string()
+                } else {
+                    k.permissions
+                        .endpoints
+                        .iter()
+                        .map(|(path, methods)| format!("{path} ({})", methods.join(", ")))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                };
+                let description = k
+                    .meta_data
+                    .get("attributes")
+                    .and_then(|a| a.get("description"))
+                    .and_then(|d| d.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                (
+                    vec![
+                        description,
+                        k.id.map(|i| i.to_string()).unwrap_or_default(),
+                        tenant_cell(&names, k.tenant_id),
+                        endpoints,
+                        if k.key_manager { "yes" } else { "no" }.into(),
+                        instant(k.insert_instant).unwrap_or_default(),
+                    ],
+                    None,
+                )
+            })
+            .collect(),
+        action: None,
+    };
+    records(&signed, "API keys", None, vec![table])
+}
+
+/// `GET /admin/themes`: the hosted pages' themes and what each one overrides.
+pub async fn themes(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let signed = match require_admin(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let names = match tenant_names(&s).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let themes = match s.identity.themes(Scope::ALL).await {
+        Ok(t) => t,
+        Err(e) => return failed(e, "themes"),
+    };
+    let table = Table {
+        heading: "Themes".into(),
+        note: Some("A page a theme does not override uses the built-in template.".into()),
+        columns: &[
+            "Name",
+            "Id",
+            "Tenant",
+            "Templates",
+            "Stylesheet",
+            "Locales",
+            "Created",
+        ],
+        rows: themes
+            .iter()
+            .map(|t| {
+                let templates: Vec<&str> = t.templates.keys().map(String::as_str).collect();
+                let locales: Vec<&str> = t.localized_messages.keys().map(String::as_str).collect();
+                (
+                    vec![
+                        t.name.clone(),
+                        t.id.map(|i| i.to_string()).unwrap_or_default(),
+                        tenant_cell(&names, t.tenant_id),
+                        templates.join(", "),
+                        if t.stylesheet.is_some() { "yes" } else { "no" }.into(),
+                        locales.join(", "),
+                        instant(t.insert_instant).unwrap_or_default(),
+                    ],
+                    None,
+                )
+            })
+            .collect(),
+        action: None,
+    };
+    records(&signed, "Themes", None, vec![table])
 }

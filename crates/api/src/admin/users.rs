@@ -1,9 +1,9 @@
 //! The admin pages for users: find them, see one (profile, registrations, memberships), create
-//! one, and act on one (deactivate, reactivate, revoke its refresh tokens, send a password reset,
-//! delete). Every action is a POST form with the CSRF token and goes through the same `Identity`
+//! one, and act on one (deactivate, reactivate, unlock after too many failed sign-ins, revoke its
+//! refresh tokens, send a password reset, delete). Every action is a POST form with the CSRF token and goes through the same `Identity`
 //! and `Sessions` calls as the API, so its rules, events and webhooks are the API's.
 
-use super::{form_expired, message, redirect, require_admin, unavailable};
+use super::{csrf_form, form_expired, message, redirect, require_admin, unavailable};
 use crate::pages::csrf_holds;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -141,10 +141,24 @@ async fn user_page(
             "revoke-tokens" => "Every refresh token of the user is revoked.",
             "send-reset" => "A password reset email is on its way (if the tenant sends email).",
             "edit" => "The changes are saved.",
+            "unlock" => "The user's sign-in lock is ended and their failures count from zero.",
             _ => return None,
         })
     });
+    let locked_until = match u.tenant_id {
+        Some(t) => match s.sessions.user_locked_until(t, id).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = ?e, "the admin user page could not read the user's lock");
+                return unavailable();
+            }
+        },
+        None => None,
+    };
     let mut actions = Vec::new();
+    if locked_until.is_some() {
+        actions.push(action("unlock", "Unlock", ""));
+    }
     if u.active {
         actions.push(action("deactivate", "Deactivate", "danger"));
     } else {
@@ -166,6 +180,7 @@ async fn user_page(
         context! {
             title => u.email.clone().unwrap_or_else(|| id.to_string()),
             last_login => instant(u.last_login_instant),
+            locked_until => instant(locked_until),
             created => instant(u.insert_instant),
             user => u.redacted(),
             notice, actions, errors,
@@ -251,11 +266,6 @@ fn not_found() -> Response {
     )
 }
 
-#[derive(Deserialize, Default)]
-struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 /// `POST /admin/users/{userId}/{action}`.
 pub async fn user_action(
     State(s): State<AppState>,
@@ -267,8 +277,7 @@ pub async fn user_action(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let form: CsrfOnly = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !csrf_holds(&headers, form.csrf.as_deref()) {
+    if !csrf_form(&headers, &body) {
         return form_expired();
     }
     let Ok(id) = Uuid::parse_str(&id) else {
@@ -316,6 +325,10 @@ pub async fn user_action(
             .await
             .map(|_| ()),
         "delete" => s.identity.delete_user(scope, id).await,
+        "unlock" => match u.tenant_id {
+            Some(t) => s.sessions.unlock_user(t, id).await,
+            None => return not_found(),
+        },
         "edit" => return edit_user(State(s), headers, Path(id.to_string()), body).await,
         _ => return not_found(),
     };

@@ -165,24 +165,35 @@ impl Page {
              img-src 'self' data:; form-action {form_action}; frame-ancestors 'none'; \
              base-uri 'none'"
         );
-        let mut r = (self.status, axum::response::Html(html)).into_response();
-        let h = r.headers_mut();
-        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(
-            CONTENT_SECURITY_POLICY,
-            HeaderValue::from_str(&csp).expect("a header value"),
-        );
-        h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-        h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-        h.insert(
-            "x-content-type-options",
-            HeaderValue::from_static("nosniff"),
-        );
-        for c in self.cookies {
-            h.append(SET_COOKIE, c);
-        }
-        r
+        html_page(self.status, html, &csp, self.cookies)
     }
+}
+
+/// A page's answer with the headers every browser page carries: not stored, its CSP, not
+/// framed, no referrer, no sniffing; and the cookies to set.
+pub(crate) fn html_page(
+    status: StatusCode,
+    html: String,
+    csp: &str,
+    cookies: Vec<HeaderValue>,
+) -> Response {
+    let mut r = (status, axum::response::Html(html)).into_response();
+    let h = r.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(csp).expect("a header value"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    for c in cookies {
+        h.append(SET_COOKIE, c);
+    }
+    r
 }
 
 /// A page with a title (a message key) and a text (an error, or a state such as "locked").

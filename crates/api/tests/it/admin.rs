@@ -14,6 +14,8 @@ portcullis_store::on_both_backends!(
     an_admin_creates_finds_deactivates_and_deletes_a_user,
     trying_a_sign_in_on_a_connector_shows_the_answer_and_migrates_nothing,
     the_settings_pages_list_tenants_keys_and_webhooks_and_rotate_a_key,
+    the_groups_api_keys_and_themes_pages_list_them_and_show_no_secret,
+    an_admin_unlocks_a_user_locked_by_failed_sign_ins,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -514,4 +516,124 @@ async fn the_settings_pages_list_tenants_keys_and_webhooks_and_rotate_a_key(b: B
         keys_before + 1,
         "a new key is published beside the old one"
     );
+}
+
+async fn the_groups_api_keys_and_themes_pages_list_them_and_show_no_secret(b: Backend) {
+    let s = Server::start(b).await;
+    let tenant = s.default_tenant().await;
+    let app = s.new_app(&tenant, "Shop", &["buyer"]).await;
+    let roles =
+        s.get(&format!("/api/application/{app}")).await.json["application"]["roles"].clone();
+    let buyer = roles[0]["id"].as_str().unwrap().to_string();
+    let group = s
+        .call(
+            "POST",
+            "/api/group",
+            json!({"group": {"name": "Wholesale", "tenantId": tenant}, "roleIds": [buyer]}),
+        )
+        .await;
+    assert_eq!(group.status, 200, "{group:?}");
+    let secret = s
+        .key_with(json!({"tenantId": tenant,
+                         "metaData": {"attributes": {"description": "CRM sync"}},
+                         "permissions": {"endpoints": {"/api/user": ["GET"]}}}))
+        .await;
+    let theme = send(
+        s.req("POST", "/api/theme")
+            .header("X-FusionAuth-TenantId", &tenant)
+            .json(&json!({"theme": {"name": "Shop look",
+                                    "stylesheet": "body { background: #fafafa; }",
+                                    "localizedMessages": {"de": "sign_in=Anmelden"}}})),
+    )
+    .await;
+    assert_eq!(theme.status, 200, "{theme:?}");
+    user(&s, "root@example.com", &["admin"]).await;
+    let mut br = Browser::new(&s);
+    assert_eq!(sign_in(&s, &mut br, "root@example.com").await.status, 200);
+
+    let g = br.get("/admin/groups").await;
+    assert_eq!(g.status, 200, "{g:?}");
+    assert!(
+        g.body.contains("Wholesale") && g.body.contains("buyer"),
+        "{}",
+        g.body
+    );
+
+    let k = br.get("/admin/api-keys").await;
+    assert_eq!(k.status, 200, "{k:?}");
+    assert!(k.body.contains("CRM sync"), "{}", k.body);
+    assert!(k.body.contains("user (GET)"), "{}", k.body);
+    assert!(
+        !k.body.contains(&secret),
+        "an API key's secret is never shown"
+    );
+
+    let t = br.get("/admin/themes").await;
+    assert_eq!(t.status, 200, "{t:?}");
+    assert!(
+        t.body.contains("Shop look") && t.body.contains(">de<"),
+        "{}",
+        t.body
+    );
+
+    let stranger = Browser::new(&s).get("/admin/api-keys").await;
+    assert_eq!(stranger.status, 303, "no page without a sign-in");
+}
+
+async fn an_admin_unlocks_a_user_locked_by_failed_sign_ins(b: Backend) {
+    let s = Server::start(b).await;
+    let tenant = s.default_tenant().await;
+    let a = s
+        .call(
+            "PATCH",
+            &format!("/api/tenant/{tenant}"),
+            json!({"tenant": {"failedAuthenticationConfiguration": {"tooManyAttempts": 2,
+                   "actionDuration": 10, "actionDurationUnit": "MINUTES"}}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    user(&s, "root@example.com", &["admin"]).await;
+    let locked = user(&s, "locked@example.com", &[]).await;
+    let login = |password: &'static str| {
+        s.call(
+            "POST",
+            "/api/login",
+            json!({"loginId": "locked@example.com", "password": password}),
+        )
+    };
+    for _ in 0..2 {
+        assert_eq!(login("a wrong guess").await.status, 404);
+    }
+    assert_eq!(
+        login(PASSWORD).await.status,
+        423,
+        "locked after two failures"
+    );
+
+    let mut br = Browser::new(&s);
+    assert_eq!(sign_in(&s, &mut br, "root@example.com").await.status, 200);
+    let page = br.get(&format!("/admin/users/{locked}")).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("Locked until"), "{}", page.body);
+    let unlock = format!("/admin/users/{locked}/unlock");
+    assert!(page.body.contains(&unlock));
+    assert_eq!(
+        br.post_form(&unlock, &[("csrf", "forged".into())])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        login(PASSWORD).await.status,
+        423,
+        "a forged form unlocks nothing"
+    );
+    let done = br
+        .post_form(&unlock, &[("csrf", page.input("csrf").unwrap())])
+        .await;
+    assert_eq!(done.status, 303, "{done:?}");
+    let after = br.get(done.location.as_deref().unwrap()).await;
+    assert!(!after.body.contains("Locked until"), "{}", after.body);
+    assert!(!after.body.contains(&unlock), "no unlock once unlocked");
+    assert_eq!(login(PASSWORD).await.status, 200, "the user signs in again");
 }

@@ -5,7 +5,9 @@
 //! Needs `node`, `/usr/bin/chromium` and the packages (`npm ci --prefix tests/oidc`); without them
 //! the test fails, never skips: `scripts/test` installs them.
 
-use crate::support::{node_test_counts, run_with_timeout, workspace_root, Backend, Server, TestDb};
+use crate::support::{
+    node_test_counts, node_tests, run_with_timeout, workspace_root, Backend, Server, TestDb,
+};
 use std::process::Command;
 use std::time::Duration;
 
@@ -33,13 +35,19 @@ fn run_admin_tests(backend: Backend) {
     let mut cmd = Command::new(crate::support::binary());
     cmd.args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
         .args(["--database", db.url()]);
-    let db_url = db.url().to_string();
     let server = Server::start_from(cmd, db);
     // The first administrator, made the way the README says: `portcullis admin create`.
     let email = format!("admin-{}@example.com", uuid::Uuid::new_v4());
     let create = || {
         let out = Command::new(crate::support::binary())
-            .args(["admin", "create", "--database", &db_url, "--email", &email])
+            .args([
+                "admin",
+                "create",
+                "--database",
+                server.database_url(),
+                "--email",
+                &email,
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
@@ -60,20 +68,10 @@ fn run_admin_tests(backend: Backend) {
         .join("target/ci-output")
         .join(format!("{backend:?}").to_lowercase());
     let (ok, output) = run_with_timeout(
-        Command::new("node")
-            .args([
-                "--test",
-                "--test-reporter=spec",
-                "--test-concurrency=1",
-                "admin.test.mjs",
-            ])
-            .current_dir(&dir)
-            .env("PORTCULLIS_URL", &server.url)
-            .env("PORTCULLIS_API_KEY", &server.api_key)
+        node_tests(&dir, "admin.test.mjs", &server)
             .env("PORTCULLIS_CI_OUTPUT", &output_dir)
             .env("PORTCULLIS_ADMIN_EMAIL", &email)
-            .env("PORTCULLIS_ADMIN_PASSWORD", &password)
-            .env("NO_COLOR", "1"),
+            .env("PORTCULLIS_ADMIN_PASSWORD", &password),
         NODE_TIMEOUT,
     );
     let (passed, failed) = node_test_counts(&output);

@@ -12,10 +12,10 @@
 //! the test fails (it never skips): CI must install them.
 
 use crate::support::{
-    node_test_count, node_test_counts, run_with_timeout, workspace_root, Backend, Server,
+    node_test_count, node_test_counts, node_tests, run_with_timeout, workspace_root, Backend,
+    Server,
 };
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 const NODE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,12 +36,7 @@ fn run_client_tests(backend: Backend) {
 
     let server = Server::start(backend);
     let (ok, output) = run_with_timeout(
-        Command::new("node")
-            .args(["--test", "--test-reporter=spec", "client.test.mjs"])
-            .current_dir(&dir)
-            .env("PORTCULLIS_URL", &server.url)
-            .env("PORTCULLIS_API_KEY", &server.api_key)
-            .env("NO_COLOR", "1"),
+        &mut node_tests(&dir, "client.test.mjs", &server),
         NODE_TIMEOUT,
     );
     let (passed, failed) = node_test_counts(&output);

@@ -11,7 +11,9 @@
 //! Needs `node`, `/usr/bin/chromium` and the packages (`npm ci --prefix tests/oidc`); without them
 //! the test fails, never skips: `scripts/test` installs them.
 
-use crate::support::{node_test_counts, run_with_timeout, workspace_root, Backend, Server, TestDb};
+use crate::support::{
+    node_test_counts, node_tests, run_with_timeout, workspace_root, Backend, Server, TestDb,
+};
 use portcullis_mail::testing::SmtpSink;
 use std::process::Command;
 use std::time::Duration;
@@ -53,20 +55,10 @@ fn run_oidc_tests(backend: Backend) {
         .join("target/ci-output")
         .join(format!("{backend:?}").to_lowercase());
     let (ok, output) = run_with_timeout(
-        Command::new("node")
-            .args([
-                "--test",
-                "--test-reporter=spec",
-                "--test-concurrency=1",
-                "oidc.test.mjs",
-            ])
-            .current_dir(&dir)
-            .env("PORTCULLIS_URL", &server.url)
-            .env("PORTCULLIS_API_KEY", &server.api_key)
+        node_tests(&dir, "oidc.test.mjs", &server)
             .env("PORTCULLIS_CI_OUTPUT", &output_dir)
             .env("PORTCULLIS_SMTP_PORT", smtp.port.to_string())
-            .env("PORTCULLIS_MAILDIR", smtp.maildir())
-            .env("NO_COLOR", "1"),
+            .env("PORTCULLIS_MAILDIR", smtp.maildir()),
         NODE_TIMEOUT,
     );
     let (passed, failed) = node_test_counts(&output);

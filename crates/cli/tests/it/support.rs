@@ -9,7 +9,7 @@
 #![allow(dead_code)] // Each test module uses its own part of the harness.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
@@ -315,8 +315,23 @@ pub fn drain(
     })
 }
 
-/// Runs a command to completion within `timeout`, returning (success, stdout + stderr). A command
-/// still running at the deadline is killed and reported as failed.
+/// `node --test` with the spec reporter on `file` in `dir` (one file, its tests in order), pointed
+/// at `server` through `PORTCULLIS_URL` and `PORTCULLIS_API_KEY`.
+pub fn node_tests(dir: &Path, file: &str, server: &Server) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.args([
+        "--test",
+        "--test-reporter=spec",
+        "--test-concurrency=1",
+        file,
+    ])
+    .current_dir(dir)
+    .env("PORTCULLIS_URL", &server.url)
+    .env("PORTCULLIS_API_KEY", &server.api_key)
+    .env("NO_COLOR", "1");
+    cmd
+}
+
 /// The count on `node --test`'s spec reporter's closing `ℹ <what>N` line (`what` = `"pass "`,
 /// `"fail "`, `"todo "`): `None` when the line is missing, so a run that never got to its tests
 /// fails.
@@ -339,6 +354,8 @@ pub fn node_test_counts(output: &str) -> (Option<u32>, Option<u32>) {
     )
 }
 
+/// Runs a command to completion within `timeout`, returning (success, stdout + stderr). A command
+/// still running at the deadline is killed and reported as failed.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> (bool, String) {
     let mut child = cmd
         .stdin(Stdio::null())

@@ -87,3 +87,25 @@ impl Sessions {
         Ok(())
     }
 }
+
+impl Sessions {
+    /// When the user's sign-ins are locked after too many failures: when the lock ends.
+    pub async fn user_locked_until(&self, tenant: Uuid, user: Uuid) -> Result<Option<Millis>> {
+        let subject = format!("user:{user}");
+        let locks = self
+            .store()
+            .login_locks(tenant, std::slice::from_ref(&subject), now_millis())
+            .await?;
+        Ok(locks.locked_until)
+    }
+
+    /// Ends the user's brute-force lock and starts the count of their failures over; the
+    /// counts of client addresses stay, since other users share them.
+    pub async fn unlock_user(&self, tenant: Uuid, user: Uuid) -> Result<()> {
+        self.store()
+            .unlock_login(tenant, &format!("user:{user}"))
+            .await?;
+        tracing::info!(%user, "a user's sign-in lock was ended");
+        Ok(())
+    }
+}
