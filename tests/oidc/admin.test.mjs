@@ -175,7 +175,7 @@ test('an administrator signs in, sees the migration chart, creates, finds and de
   assert.doesNotMatch(await page.content(), /legacy password"/, 'the password is not sent back');
   await checkPage(page, 'connectors');
 
-  for (const [path, name] of [['/admin/tenants', 'tenants'], ['/admin/groups', 'groups'], ['/admin/api-keys', 'api-keys'], ['/admin/themes', 'themes'], ['/admin/keys', 'keys'], ['/admin/webhooks', 'webhooks']]) {
+  for (const [path, name] of [['/admin/tenants', 'tenants'], ['/admin/groups', 'groups'], ['/admin/api-keys', 'api-keys'], ['/admin/themes', 'themes'], ['/admin/import-jobs', 'import-jobs'], ['/admin/keys', 'keys'], ['/admin/webhooks', 'webhooks']]) {
     const res = await page.goto(`${url}${path}`);
     assert.equal(res.status(), 200, path);
     await checkPage(page, name);

@@ -582,6 +582,9 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         Route::protocol("/admin/themes", vec![
             op(M::GET, admin::themes, "Admin UI: the hosted pages' themes").open(),
         ]),
+        Route::protocol("/admin/import-jobs", vec![
+            op(M::GET, admin::import_jobs, "Admin UI: import jobs and their progress").open(),
+        ]),
         Route::protocol("/admin/keys", vec![
             op(M::GET, admin::keys, "Admin UI: signing keys").open(),
         ]),

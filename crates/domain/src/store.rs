@@ -238,6 +238,8 @@ pub trait Store:
     /// Stores a new import job with its request body (a body job) or none (a file job).
     async fn insert_import_job(&self, job: &ImportJob, body: Option<&str>) -> StoreResult<()>;
     async fn import_job(&self, scope: Scope, id: Uuid) -> StoreResult<Option<ImportJob>>;
+    /// The `limit` newest import jobs, newest first.
+    async fn recent_import_jobs(&self, scope: Scope, limit: usize) -> StoreResult<Vec<ImportJob>>;
     /// Takes the oldest queued job, marks it running and claims it for `node` until `until`
     /// (atomically: of several nodes asking at once, each gets a different job); answers it
     /// with its stored body.

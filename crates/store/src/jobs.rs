@@ -117,6 +117,27 @@ impl SqlStore {
         rows.first().map(job_of).transpose()
     }
 
+    pub(crate) async fn recent_jobs(
+        &self,
+        scope: Scope,
+        limit: usize,
+    ) -> StoreResult<Vec<ImportJob>> {
+        let rows = self
+            .db
+            .read(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM import_jobs WHERE ($1 IS NULL OR tenant_id = $1) \
+                     ORDER BY insert_instant DESC, id DESC LIMIT $2"
+                ),
+                &[
+                    Arg::Text(scope.tenant.map(|t| t.to_string())),
+                    Arg::from(i64::try_from(limit).unwrap_or(i64::MAX)),
+                ],
+            )
+            .await?;
+        rows.iter().map(job_of).collect()
+    }
+
     pub(crate) async fn claim_job(
         &self,
         node: &str,

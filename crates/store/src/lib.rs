@@ -1216,6 +1216,10 @@ impl Store for SqlStore {
         self.job(scope, id).await
     }
 
+    async fn recent_import_jobs(&self, scope: Scope, limit: usize) -> StoreResult<Vec<ImportJob>> {
+        self.recent_jobs(scope, limit).await
+    }
+
     async fn claim_import_job(
         &self,
         node: &str,

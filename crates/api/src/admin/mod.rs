@@ -12,7 +12,9 @@ mod settings;
 mod users;
 
 pub use connectors::{connectors, try_sign_in};
-pub use settings::{api_keys, groups, keys, retry_attempt, rotate_key, tenants, themes, webhooks};
+pub use settings::{
+    api_keys, groups, import_jobs, keys, retry_attempt, rotate_key, tenants, themes, webhooks,
+};
 pub use users::{create_user, new_user, user, user_action, users};
 
 use crate::pages::{cookie, csrf, csrf_holds, html_page, random, secure};

@@ -1,7 +1,8 @@
 //! The admin pages that list the instance's configuration: tenants with their applications,
-//! groups, API keys, themes, signing keys (with "rotate"), and webhooks with their recent
-//! deliveries (with "retry" for a dead letter). They read through the same `Identity` and `Sessions` calls as the API and show
-//! no secret: no client secret, API key, key material, webhook signing secret or header value.
+//! groups, API keys, themes, import jobs with their progress, signing keys (with "rotate"), and
+//! webhooks with their recent deliveries (with "retry" for a dead letter). They read through
+//! the same `Identity` and `Sessions` calls as the API and show no secret: no client secret,
+//! API key, key material, webhook signing secret or header value.
 
 use super::users::instant;
 use super::{csrf_form, form_expired, message, redirect, require_admin, unavailable, Signed};
@@ -559,4 +560,64 @@ pub async fn themes(State(s): State<AppState>, headers: HeaderMap) -> Response {
         action: None,
     };
     records(&signed, "Themes", None, vec![table])
+}
+
+/// `GET /admin/import-jobs`: the 50 newest import jobs with their progress.
+pub async fn import_jobs(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let signed = match require_admin(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let names = match tenant_names(&s).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let jobs = match s.identity.recent_import_jobs(Scope::ALL, 50).await {
+        Ok(j) => j,
+        Err(e) => return failed(e, "import jobs"),
+    };
+    let table = Table {
+        heading: "Import jobs".into(),
+        note: Some(
+            "The 50 newest. A job writes all its users in one transaction: its users count when it succeeds."
+                .into(),
+        ),
+        columns: &[
+            "Id",
+            "Tenant",
+            "State",
+            "Source",
+            "Users written",
+            "Errors",
+            "Queued",
+            "Finished",
+        ],
+        rows: jobs
+            .iter()
+            .map(|j| {
+                let written = match j.users_total {
+                    Some(total) => format!("{} of {total}", j.users_done),
+                    None => j.users_done.to_string(),
+                };
+                let errors = j.errors.as_ref().map_or(0, |e| {
+                    e.field_errors.values().map(Vec::len).sum::<usize>() + e.general_errors.len()
+                });
+                (
+                    vec![
+                        j.id.to_string(),
+                        tenant_cell(&names, Some(j.tenant_id)),
+                        j.state.as_str().into(),
+                        j.file.clone().unwrap_or_else(|| "request body".into()),
+                        written,
+                        errors.to_string(),
+                        instant(Some(j.insert_instant)).unwrap_or_default(),
+                        instant(j.finish_instant).unwrap_or_default(),
+                    ],
+                    None,
+                )
+            })
+            .collect(),
+        action: None,
+    };
+    records(&signed, "Import jobs", None, vec![table])
 }

@@ -14,7 +14,7 @@ portcullis_store::on_both_backends!(
     an_admin_creates_finds_deactivates_and_deletes_a_user,
     trying_a_sign_in_on_a_connector_shows_the_answer_and_migrates_nothing,
     the_settings_pages_list_tenants_keys_and_webhooks_and_rotate_a_key,
-    the_groups_api_keys_and_themes_pages_list_them_and_show_no_secret,
+    the_groups_api_keys_themes_and_import_jobs_pages_list_them_and_show_no_secret,
     an_admin_unlocks_a_user_locked_by_failed_sign_ins,
 );
 
@@ -518,7 +518,7 @@ async fn the_settings_pages_list_tenants_keys_and_webhooks_and_rotate_a_key(b: B
     );
 }
 
-async fn the_groups_api_keys_and_themes_pages_list_them_and_show_no_secret(b: Backend) {
+async fn the_groups_api_keys_themes_and_import_jobs_pages_list_them_and_show_no_secret(b: Backend) {
     let s = Server::start(b).await;
     let tenant = s.default_tenant().await;
     let app = s.new_app(&tenant, "Shop", &["buyer"]).await;
@@ -574,6 +574,27 @@ async fn the_groups_api_keys_and_themes_pages_list_them_and_show_no_secret(b: Ba
         t.body.contains("Shop look") && t.body.contains(">de<"),
         "{}",
         t.body
+    );
+
+    let job = s
+        .call(
+            "POST",
+            "/api/user/import/job",
+            json!({"users": [{"email": "j1@example.com"}, {"email": "j2@example.com"}, {"email": "j3@example.com"}]}),
+        )
+        .await;
+    assert_eq!(job.status, 202, "{job:?}");
+    let j = br.get("/admin/import-jobs").await;
+    assert_eq!(j.status, 200, "{j:?}");
+    let id = job.json["job"]["id"].as_str().unwrap();
+    assert!(j.body.contains(id), "{}", j.body);
+    assert!(
+        ["queued", "running", "succeeded"]
+            .iter()
+            .any(|state| j.body.contains(&format!("<td>{state}</td>")))
+            && j.body.contains(" of 3</td>"),
+        "{}",
+        j.body
     );
 
     let stranger = Browser::new(&s).get("/admin/api-keys").await;

@@ -99,6 +99,11 @@ impl Identity {
             .ok_or(Error::NotFound)
     }
 
+    /// The `limit` newest import jobs of the scope, newest first, with their progress.
+    pub async fn recent_import_jobs(&self, scope: Scope, limit: usize) -> Result<Vec<ImportJob>> {
+        Ok(self.store().recent_import_jobs(scope, limit).await?)
+    }
+
     /// Puts back in the queue the running jobs whose claim has ended: their node stopped
     /// without finishing them. They run again from the start: each wrote nothing.
     pub async fn requeue_abandoned_import_jobs(&self) -> Result<u64> {
