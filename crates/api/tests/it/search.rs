@@ -585,6 +585,16 @@ async fn bad_searches_are_400s_naming_what_is_wrong(b: Backend) {
             "nextResults",
         ),
         (json!({}), "search", "queryString"),
+        (
+            json!({"queryString": "email:a\0b"}),
+            "search.queryString",
+            "NUL",
+        ),
+        (
+            json!({"queryString": vec!["email:a"; 300].join(" OR ")}),
+            "search.queryString",
+            "300 terms",
+        ),
     ] {
         let a = search_in(&srv, &t, search.clone()).await;
         assert_eq!(a.status, 400, "{search}: {a:?}");

@@ -37,7 +37,7 @@ pub struct BulkDeleteOutcome {
 
 /// Parses the `queryString` into the filter and the tenant a top-level `tenantId` term names.
 fn parse_query(q: &str) -> Result<(Pred, Option<Uuid>)> {
-    let pred = query_string::parse(q).map_err(|e| e.into_error("queryString"))?;
+    let pred = crate::search::bounded(query_string::parse(q), "queryString")?;
     let top: &[Pred] = match &pred {
         Pred::And(parts) => parts,
         p => std::slice::from_ref(p),

@@ -223,9 +223,9 @@ fn node(q: &Value, depth: usize, nested: bool) -> Result<Pred, QueryError> {
                     QueryError::new(&term, format!("has [{raw}], which is neither epoch milliseconds nor an ISO-8601 instant"))
                 })?;
                 match op.as_str() {
-                    "gt" => lo = Some(lo.map_or(t + 1, |l| l.max(t + 1))),
+                    "gt" => lo = Some(lo.unwrap_or(i64::MIN).max(t.saturating_add(1))),
                     "gte" => lo = Some(lo.map_or(t, |l| l.max(t))),
-                    "lt" => hi = Some(hi.map_or(t - 1, |h| h.min(t - 1))),
+                    "lt" => hi = Some(hi.unwrap_or(i64::MAX).min(t.saturating_sub(1))),
                     "lte" => hi = Some(hi.map_or(t, |h| h.min(t))),
                     "format" | "boost" | "time_zone" => {}
                     o => return Err(QueryError::new(format!("range.{o}"), "is not supported")),

@@ -19,6 +19,11 @@ pub const DEFAULT_RESULTS: u64 = 25;
 pub const MAX_RESULTS: u64 = 10_000;
 /// Most ids `search.ids` may name.
 pub const MAX_IDS: usize = 10_000;
+/// Most terms one query may hold: each is a condition of one SQL statement, whose expression
+/// depth and parameters the databases bound.
+pub const MAX_TERMS: usize = 256;
+/// Most sort fields.
+pub const MAX_SORT_FIELDS: usize = 8;
 
 /// A field a predicate can test.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +183,7 @@ impl QueryError {
 
 /// The value `raw` given for `field`, checked and put in the form [`Pred::Eq`] compares.
 pub fn value_of(field: &Field, raw: &str, term: &str) -> std::result::Result<String, QueryError> {
+    no_nul(raw, term)?;
     match field.kind() {
         Kind::Text => Ok(raw.to_lowercase()),
         Kind::Exact => Ok(raw.to_string()),
@@ -229,6 +235,62 @@ pub fn term_pred(
     }
     let v = value_of(&field, raw, term)?;
     Ok(Pred::Eq(field, v))
+}
+
+/// Databases store no NUL character in text: a value holding one matches nothing and would
+/// fail the statement.
+fn no_nul(raw: &str, term: &str) -> std::result::Result<(), QueryError> {
+    if raw.contains('\0') {
+        return Err(QueryError::new(
+            term.replace('\0', "\\0"),
+            "holds a NUL character",
+        ));
+    }
+    Ok(())
+}
+
+/// How many terms `p` holds (an `In` counts each value).
+pub fn terms(p: &Pred) -> usize {
+    match p {
+        Pred::All => 0,
+        Pred::In(_, vs) => vs.len(),
+        Pred::Eq(..) | Pred::Like(..) | Pred::Range(..) | Pred::Exists(_) => 1,
+        Pred::Registration(p) | Pred::Not(p) => terms(p),
+        Pred::And(ps) | Pred::Or(ps) => ps.iter().map(terms).sum(),
+    }
+}
+
+/// Parses a query language and checks its size: at most [`MAX_TERMS`] terms and [`MAX_IDS`]
+/// listed values; errors name `field`.
+pub fn bounded(p: std::result::Result<Pred, QueryError>, field: &str) -> Result<Pred> {
+    let p = p.map_err(|e| e.into_error(field))?;
+    let n = terms(&p) - in_values(&p);
+    if terms(&p) > MAX_IDS {
+        return Err(invalid(
+            field,
+            format!("The query lists more than {MAX_IDS} values."),
+        ));
+    }
+    if n > MAX_TERMS {
+        return Err(invalid(
+            field,
+            format!(
+                "The query holds {n} terms; at most {MAX_TERMS} (list ids in search.ids instead)."
+            ),
+        ));
+    }
+    Ok(p)
+}
+
+/// The values of `In` predicates, which bind as one list and need no bound of their own below
+/// [`MAX_IDS`].
+fn in_values(p: &Pred) -> usize {
+    match p {
+        Pred::In(_, vs) => vs.len().saturating_sub(1),
+        Pred::Registration(p) | Pred::Not(p) => in_values(p),
+        Pred::And(ps) | Pred::Or(ps) => ps.iter().map(in_values).sum(),
+        _ => 0,
+    }
 }
 
 /// Epoch milliseconds, or an ISO-8601 date or date-time (`2024-05-01`, `2024-05-01T10:00:00Z`,
@@ -483,6 +545,7 @@ impl Search {
         let mut sort = None;
         if let Some(token) = c.next_results.as_deref().filter(|t| !t.is_empty()) {
             let cursor = decode_cursor(token)?;
+            check_cursor(&cursor)?;
             c.query_string = cursor.query_string;
             c.query = cursor.query;
             c.ids = cursor.ids;
@@ -555,8 +618,34 @@ fn decode_cursor(token: &str) -> Result<Cursor> {
         })
 }
 
+/// A cursor's keys fit its sort: one per sort field, of the field's type (a tampered cursor
+/// must not reach the database as a comparison of text with a number).
+fn check_cursor(c: &Cursor) -> Result<()> {
+    let fits = c.sort.len() <= MAX_SORT_FIELDS
+        && c.after.keys.len() == c.sort.len()
+        && c.sort.iter().zip(&c.after.keys).all(|(s, k)| match k {
+            KeyValue::Null => true,
+            KeyValue::Int(_) => s.key.is_instant(),
+            KeyValue::Text(t) => !s.key.is_instant() && !t.contains('\0'),
+        });
+    if fits {
+        Ok(())
+    } else {
+        Err(invalid(
+            "search.nextResults",
+            "nextResults is not a cursor this server gave; send the value of a previous answer's nextResults unchanged.",
+        ))
+    }
+}
+
 /// The sort of `fields`: each a known name, `asc` or `desc`, `_first` or `_last`.
 fn sort_of(fields: &[SortField]) -> Result<Vec<Sort>> {
+    if fields.len() > MAX_SORT_FIELDS {
+        return Err(invalid(
+            "search.sortFields",
+            format!("At most {MAX_SORT_FIELDS} sort fields."),
+        ));
+    }
     fields
         .iter()
         .map(|f| {
@@ -605,10 +694,10 @@ fn filter_of(c: &SearchCriteria) -> Result<Pred> {
                 "queryString is empty; give * for every user.",
             ));
         }
-        parts.push(query_string::parse(q).map_err(|e| e.into_error("search.queryString"))?);
+        parts.push(bounded(query_string::parse(q), "search.queryString")?);
     }
     if let Some(q) = &c.query {
-        parts.push(es::parse(q).map_err(|e| e.into_error("search.query"))?);
+        parts.push(bounded(es::parse(q), "search.query")?);
     }
     if let Some(ids) = &c.ids {
         if ids.len() > MAX_IDS {
@@ -733,6 +822,23 @@ mod tests {
         assert_eq!(next.query.filter, s.query.filter);
         assert_eq!(next.query.sort, s.query.sort);
         assert_eq!(next.query.after.unwrap().id, Uuid::nil());
+        let tampered = Cursor {
+            query_string: Some("*".into()),
+            query: None,
+            ids: None,
+            sort: next.query.sort.clone(),
+            after: After {
+                keys: vec![KeyValue::Int(5)],
+                id: Uuid::nil(),
+            },
+        };
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&tampered).unwrap());
+        assert!(Search::parse(SearchCriteria {
+            next_results: Some(token),
+            ..Default::default()
+        })
+        .is_err());
         assert!(Search::parse(SearchCriteria {
             next_results: Some("nope".into()),
             ..Default::default()
@@ -763,6 +869,18 @@ mod tests {
             ..all()
         }));
         assert!(bad(SearchCriteria::default()));
+        assert!(bad(SearchCriteria {
+            query_string: Some(vec!["email:a"; MAX_TERMS + 1].join(" OR ")),
+            ..Default::default()
+        }));
+        assert!(bad(SearchCriteria {
+            query_string: Some("email:a\0b".into()),
+            ..Default::default()
+        }));
+        assert!(!bad(SearchCriteria {
+            query_string: Some(format!("insertInstant:>{}", i64::MAX)),
+            ..Default::default()
+        }));
         assert!(!bad(all()));
     }
 }

@@ -247,9 +247,9 @@ impl Parser<'_> {
                 let t = instant_bound(&field, &v, &term)?;
                 Ok(match (lt, eq) {
                     (true, true) => Pred::Range(field, None, Some(t)),
-                    (true, false) => Pred::Range(field, None, Some(t - 1)),
+                    (true, false) => Pred::Range(field, None, Some(t.saturating_sub(1))),
                     (false, true) => Pred::Range(field, Some(t), None),
-                    (false, false) => Pred::Range(field, Some(t + 1), None),
+                    (false, false) => Pred::Range(field, Some(t.saturating_add(1)), None),
                 })
             }
             _ => {
@@ -333,10 +333,10 @@ impl Parser<'_> {
         let mut lo = bound(from)?;
         let mut hi = bound(to)?;
         if !open_inclusive {
-            lo = lo.map(|v| v + 1);
+            lo = lo.map(|v| v.saturating_add(1));
         }
         if close == '}' {
-            hi = hi.map(|v| v - 1);
+            hi = hi.map(|v| v.saturating_sub(1));
         }
         Ok(Pred::Range(field, lo, hi))
     }
