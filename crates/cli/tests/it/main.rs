@@ -5,6 +5,7 @@ mod support;
 
 mod crash;
 mod fusionauth_client;
+mod fusionauth_python;
 mod gateway;
 mod import;
 mod keys;
