@@ -130,20 +130,6 @@ async fn no_route() -> impl IntoResponse {
     (StatusCode::NOT_FOUND, [(NO_ROUTE_HEADER, "1")])
 }
 
-/// A reserved path (see [`routes::Route::reserved`]): a 404 like an unknown path's, with a JSON
-/// body saying the endpoint is not served, whatever the method.
-async fn not_served(uri: axum::http::Uri) -> impl IntoResponse {
-    let mut a = error::ApiError::general(
-        StatusCode::NOT_FOUND,
-        "[NotServed]",
-        format!("Portcullis does not serve [{}].", uri.path()),
-    )
-    .into_response();
-    a.headers_mut()
-        .insert(NO_ROUTE_HEADER, "1".parse().expect("a header value"));
-    a
-}
-
 /// Serves a request with its client's address (the peer, when the server was started with
 /// connect info) and User-Agent in scope, for the `info` block of the events its changes write.
 async fn with_request_info(

@@ -30,8 +30,8 @@ fn answer(a: &Answer, components: &mut Map<String, Value>) -> Value {
     let mut r = json!({"description": a.description});
     if let Some(b) = &a.body {
         r["content"] = json_content(b, components);
-    } else if a.text {
-        r["content"] = json!({"text/plain": {"schema": {"type": "string"}}});
+    } else if let Some(media) = a.media {
+        r["content"] = json!({ media: {"schema": {"type": "string"}} });
     }
     r
 }
@@ -69,7 +69,7 @@ fn operation(route: &Route, op: &Op, components: &mut Map<String, Value>) -> Val
                         status,
                         description,
                         body,
-                        text: false,
+                        media: None,
                     };
                     answer(&a, components)
                 });
@@ -148,7 +148,7 @@ pub fn document() -> Value {
     let mut paths = Map::new();
     let mut components = Map::new();
     for route in table(&ApiConfig::default()) {
-        if route.reserved || !route.documented {
+        if !route.documented {
             continue;
         }
         let mut ops = Map::new();

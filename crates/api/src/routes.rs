@@ -4,8 +4,8 @@
 //! document ([`crate::openapi`]) are all built from it, so adding a route is one entry here.
 
 use crate::handlers::{
-    api_key, application, connector, group, import, key, login, status, tenant, theme, two_factor,
-    user, webhook,
+    api_key, application, connector, group, import, key, login, search, status, tenant, theme,
+    two_factor, user, webhook,
 };
 use crate::wire::*;
 use crate::{admin, oauth, pages};
@@ -15,6 +15,7 @@ use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use portcullis_domain::migration::forgot::ForgotPasswordRequest;
 use portcullis_domain::migration::MigrationStatus;
+use portcullis_domain::search::{SearchAnswer, SearchRequest};
 use portcullis_domain::sessions::{EnableTwoFactorRequest, SendCodeRequest, TwoFactorLoginRequest};
 use portcullis_domain::{
     BulkDeleteOutcome, ChangePasswordRequest, ImportRequest, ImportSummary, LoginRequest,
@@ -62,8 +63,8 @@ pub struct Answer {
     pub status: u16,
     pub description: &'static str,
     pub body: Option<Body>,
-    /// A `text/plain` body instead.
-    pub text: bool,
+    /// A body of this media type (`text/plain`, `application/x-ndjson`) instead, a string.
+    pub media: Option<&'static str>,
 }
 
 /// A query parameter: name, JSON schema type (`string`, `boolean`, `integer`, `number`, or
@@ -96,10 +97,6 @@ pub struct Route {
     pub ops: Vec<Op>,
     /// The body limit of this path when it is not the server's default (the import's).
     pub body_limit: Option<usize>,
-    /// A path FusionAuth serves that Portcullis does not: routed, so that it is not read as an id
-    /// of the template beside it, answering every method with a JSON 404; left out of the
-    /// document.
-    pub reserved: bool,
     /// The path parameters that are names, not UUIDs (a signing key's `kid`, a change-password
     /// id); every other parameter is a UUID.
     pub name_params: &'static [&'static str],
@@ -115,7 +112,6 @@ impl Route {
             path,
             ops,
             body_limit: None,
-            reserved: false,
             name_params: &[],
             documented: true,
         }
@@ -136,22 +132,6 @@ impl Route {
     fn body_limit(mut self, limit: usize) -> Self {
         self.body_limit = Some(limit);
         self
-    }
-
-    fn reserved(path: &'static str, summary: &'static str) -> Self {
-        let mut r = Route::new(path, Vec::new());
-        r.reserved = true;
-        r.ops.push(Op {
-            method: Method::POST,
-            summary,
-            auth: Auth::Open,
-            request: None,
-            query: Vec::new(),
-            answers: Vec::new(),
-            errors: true,
-            handler: axum::routing::any(crate::not_served),
-        });
-        r
     }
 
     /// The names of the path's parameters, in order.
@@ -214,7 +194,7 @@ impl Op {
             status,
             description,
             body: Some(body::<T>()),
-            text: false,
+            media: None,
         });
         self
     }
@@ -228,7 +208,7 @@ impl Op {
             status,
             description,
             body: None,
-            text: false,
+            media: None,
         });
         self
     }
@@ -238,7 +218,17 @@ impl Op {
             status,
             description,
             body: None,
-            text: true,
+            media: Some("text/plain"),
+        });
+        self
+    }
+    /// Answers 200 with a stream of `application/x-ndjson` lines.
+    fn ndjson(mut self, description: &'static str) -> Self {
+        self.answers.push(Answer {
+            status: 200,
+            description,
+            body: None,
+            media: Some("application/x-ndjson"),
         });
         self
     }
@@ -247,6 +237,18 @@ impl Op {
         self.errors = false;
         self
     }
+}
+
+/// The query parameters of a GET search (and export).
+fn search_query(op: Op) -> Op {
+    op.query("queryString", "string", "field:value terms with AND, OR, NOT, wildcards and ranges (docs/search.md); * for every user")
+        .query("query", "string", "an Elasticsearch query (JSON) of the supported subset")
+        .query("ids", "uuid", "a user id (repeatable, or comma-separated)")
+        .query("numberOfResults", "integer", "users per page (default 25, at most 10000)")
+        .query("startRow", "integer", "skip this many users")
+        .query("sortFields", "string", "name:order pairs, comma-separated (or sortFields[N].name/.order/.missing)")
+        .query("nextResults", "string", "the cursor a previous answer gave: the next page")
+        .query("accurateTotal", "boolean", "accepted; totals are always exact")
 }
 
 const HARD_DELETE: &str =
@@ -350,7 +352,21 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
                 .ok::<UserBody>(),
             op(M::POST, user::create, "Create a user").body::<UserBody>().ok::<UserBody>(),
         ]),
-        Route::reserved("/api/user/search", "User search: not served"),
+        Route::new("/api/user/search", vec![
+            search_query(op(M::GET, search::get, "Search users by queryString, query or ids; page with startRow or nextResults"))
+                .ok::<SearchAnswer>(),
+            op(M::POST, search::post, "Search users: FusionAuth's {\"search\": {queryString | query | ids, numberOfResults, startRow, sortFields, nextResults}}")
+                .body::<SearchRequest>().ok::<SearchAnswer>(),
+        ]),
+        Route::new("/api/user/export", vec![
+            search_query(op(M::GET, search::export_get, "Every user a search selects, as NDJSON (one user per line)"))
+                .query("includeCredentials", "boolean", "true adds password hashes (superuser keys only; else 403)")
+                .ndjson("One user JSON per line").empty(403, "includeCredentials without a superuser key"),
+            op(M::POST, search::export_post, "Every user a search body selects, as NDJSON (one user per line)")
+                .query("includeCredentials", "boolean", "true adds password hashes (superuser keys only; else 403)")
+                .body::<SearchRequest>()
+                .ndjson("One user JSON per line").empty(403, "includeCredentials without a superuser key"),
+        ]),
         Route::new("/api/user/{userId}", vec![
             op(M::GET, user::get, "Retrieve a user").ok::<UserBody>(),
             op(M::POST, user::create, "Create a user with this id").body::<UserBody>().ok::<UserBody>(),
@@ -375,7 +391,7 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         ]),
         Route::new("/api/user/bulk", vec![
             op(M::DELETE, import::bulk_delete, "Hard-delete the users a queryString or userId parameters select; dryRun=true counts them")
-                .query("queryString", "string", "tenantId:<uuid>, email:<address or pattern with *>, data.<key>:<value>, joined by spaces or AND")
+                .query("queryString", "string", "the user search's query language (docs/search.md), e.g. tenantId:<uuid> AND email:*@legacy.example")
                 .query("userId", "uuid", "a user to delete (repeatable, or comma-separated)")
                 .query("dryRun", "boolean", "true only counts")
                 .query("hardDelete", "boolean", "must be true unless dryRun")

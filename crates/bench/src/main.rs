@@ -9,6 +9,7 @@ mod login;
 mod map;
 mod migrate;
 mod oauth;
+mod search;
 mod tenant_delete;
 mod webhooks;
 
@@ -42,6 +43,10 @@ pub enum BenchCommand {
     /// grants per second beside their floor (the grant's store calls and signatures alone), and
     /// Keycloak's same grants on the same cores with --keycloak.
     Oauth(oauth::OAuthBench),
+    /// User search over N users (default 1 M): the exact total and the first page sorted by
+    /// email of three queries, each beside a bare SELECT count(*) of the same predicate.
+    /// SQLite, and PostgreSQL with --postgres.
+    Search(search::SearchBench),
     /// Users/s deleting a tenant of imported users (DELETE /api/tenant, DELETE /api/user/bulk)
     /// against a bare DELETE FROM users; the time 1 M users would take.
     TenantDelete(tenant_delete::TenantDeleteBench),
@@ -58,6 +63,7 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
         BenchCommand::Map(b) => map::run(b).await,
         BenchCommand::Migrate(b) => migrate::run(b).await,
         BenchCommand::Oauth(b) => oauth::run(b).await,
+        BenchCommand::Search(b) => search::run(b).await,
         BenchCommand::TenantDelete(b) => tenant_delete::run(b).await,
         BenchCommand::Webhooks(b) => webhooks::run(b).await,
     }

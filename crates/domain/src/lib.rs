@@ -5,6 +5,7 @@
 //! - `sessions`: login, passwords, refresh tokens, the Key API and the token service;
 //! - `migration`: connectors to legacy systems, first login, forgot password, progress;
 //! - `import`: the bulk import, import jobs, bulk delete;
+//! - `search`: the user search query languages, their predicate tree, sorting and paging;
 //! - `oauth`: the OAuth 2.0 / OpenID Connect provider (clients, codes, SSO sessions, grants);
 //! - `event`: the events written with the changes they describe;
 //! - `webhooks`: webhook resources, their delivery attempts from the events outbox, signatures.
@@ -24,6 +25,7 @@ pub mod migration;
 pub mod model;
 pub mod oauth;
 pub mod patch;
+pub mod search;
 pub mod secrets;
 mod session_store;
 pub mod sessions;

@@ -224,6 +224,12 @@ pub trait Store:
         id_limit: usize,
     ) -> StoreResult<(u64, Vec<Uuid>)>;
 
+    /// One page of the users `query` selects, with registrations, memberships and credentials.
+    async fn search_users(
+        &self,
+        query: &crate::search::UserQuery,
+    ) -> StoreResult<crate::search::UserPage>;
+
     /// Appends events (normally a store writes them inside the transaction of their change;
     /// this is for events that describe no write of their own, such as a failed login).
     async fn append_events(&self, events: &[Event]) -> StoreResult<()>;
@@ -283,10 +289,8 @@ pub trait Store:
 pub struct BulkDelete {
     /// Only these ids, when given.
     pub ids: Option<Vec<Uuid>>,
-    /// A lower-cased email, exact or with `*` wildcards.
-    pub email: Option<String>,
-    /// `user.data` keys (dotted paths) and the text value each must have.
-    pub data: Vec<(String, String)>,
+    /// The users a query selects, when given (see [`crate::search`]).
+    pub filter: Option<crate::search::Pred>,
 }
 
 /// The answer of [`Store::taken`].

@@ -500,52 +500,22 @@ impl SqlStore {
 
     /// The `WHERE` condition (parameter `$1` is the tenant) selecting `what`'s users.
     fn selection(&self, tenant: Uuid, what: &BulkDelete) -> (String, Vec<Arg>) {
-        let mut cond = String::from("tenant_id = $1");
+        let mut cond = String::from("users.tenant_id = $1");
         let mut args: Vec<Arg> = vec![tenant.to_string().into()];
         if let Some(ids) = &what.ids {
             if ids.is_empty() {
                 cond.push_str(" AND 1 = 0");
             } else {
                 let from = args.len() + 1;
-                cond.push_str(&format!(" AND id IN ({})", in_list(ids.len(), from)));
+                cond.push_str(&format!(" AND users.id IN ({})", in_list(ids.len(), from)));
                 args.extend(ids.iter().map(|i| Arg::from(i.to_string())));
             }
         }
-        if let Some(email) = &what.email {
-            let n = args.len() + 1;
-            if email.contains('*') {
-                let pattern: String = email
-                    .chars()
-                    .flat_map(|c| match c {
-                        '*' => vec!['%'],
-                        '%' | '_' | '\\' => vec!['\\', c],
-                        c => vec![c],
-                    })
-                    .collect();
-                cond.push_str(&format!(" AND email_lower LIKE ${n} ESCAPE '\\'"));
-                args.push(pattern.into());
-            } else {
-                cond.push_str(&format!(" AND email_lower = ${n}"));
-                args.push(email.clone().into());
-            }
-        }
-        for (path, value) in &what.data {
-            // Paths were checked by the domain to be dotted names of [A-Za-z0-9_-]: safe inline.
-            let n = args.len() + 1;
-            let expr = match self.dialect {
-                Dialect::Sqlite => {
-                    let p = format!("'$.data.{path}'");
-                    format!("(CASE json_type(body, {p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(body, {p}) AS TEXT) END)")
-                }
-                Dialect::Postgres => {
-                    format!(
-                        "(CAST(body AS JSONB) #>> '{{data,{}}}')",
-                        path.replace('.', ",")
-                    )
-                }
-            };
-            cond.push_str(&format!(" AND {expr} = ${n}"));
-            args.push(value.clone().into());
+        if let Some(filter) = &what.filter {
+            let mut c = super::search::Cond::new(self.dialect, args);
+            let f = c.pred(filter);
+            cond.push_str(&format!(" AND ({f})"));
+            args = c.args;
         }
         (cond, args)
     }

@@ -168,6 +168,7 @@ mod pg;
 /// same file by other means (the import bench's raw baseline).
 pub use lite::PRAGMAS as SQLITE_PRAGMAS;
 mod oauth;
+mod search;
 mod sessions;
 mod themes;
 mod webhooks;
@@ -1182,6 +1183,13 @@ impl Store for SqlStore {
         usernames: &[String],
     ) -> StoreResult<Vec<StoredUser>> {
         self.find_users_in(tenant, ids, emails, usernames).await
+    }
+
+    async fn search_users(
+        &self,
+        query: &portcullis_domain::search::UserQuery,
+    ) -> StoreResult<portcullis_domain::search::UserPage> {
+        self.search_users_page(query).await
     }
 
     async fn delete_users(

@@ -8,6 +8,7 @@ pub mod group;
 pub mod import;
 pub mod key;
 pub mod login;
+pub mod search;
 pub mod status;
 pub mod tenant;
 pub mod theme;

@@ -258,25 +258,44 @@ async fn a_malformed_id_gets_the_same_body_on_every_route_and_method(b: Backend)
     }
 }
 
-/// `/api/user/search` is FusionAuth's user search, which Portcullis does not serve: a JSON 404
-/// for every method, never a user created or looked up with the id `search`.
+/// `/api/user/search` is FusionAuth's user search: a body that is not a search is a 400, a
+/// method it does not take is refused, and nothing is ever created or looked up with the id
+/// `search`.
 async fn user_search_is_not_read_as_a_user_id(b: Backend) {
     let s = Server::start(b).await;
-    for (method, body) in [
-        ("POST", json!({"search": {"queryString": "*"}})),
-        ("POST", json!({"user": {"email": "search@example.com"}})),
-        ("GET", json!({})),
-        ("PUT", json!({"user": {"email": "search@example.com"}})),
+    for (method, body, code) in [
+        (
+            "POST",
+            json!({"user": {"email": "search@example.com"}}),
+            "[missing]search",
+        ),
+        ("GET", json!({}), "[missing]search"),
     ] {
         let a = s.call(method, "/api/user/search", body).await;
-        assert_eq!(a.status, 404, "{method}: {}", short(&a));
+        assert_eq!(a.status, 400, "{method}: {}", short(&a));
         assert_eq!(
-            a.general_code(),
-            Some("[NotServed]"),
+            a.field_code("search"),
+            Some(code),
             "{method}: {}",
             short(&a)
         );
     }
+    let a = s
+        .call(
+            "PUT",
+            "/api/user/search",
+            json!({"user": {"email": "search@example.com"}}),
+        )
+        .await;
+    assert_eq!(a.status, 405, "PUT: {}", short(&a));
+    let a = s
+        .call(
+            "POST",
+            "/api/user/search",
+            json!({"search": {"queryString": "*"}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", short(&a));
     assert_eq!(
         s.get("/api/user?email=search@example.com").await.status,
         404

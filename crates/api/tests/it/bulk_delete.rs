@@ -146,7 +146,7 @@ async fn bulk_delete_refuses_what_it_cannot_do_safely(b: Backend) {
         ),
         ("hardDelete=true", "queryString", "[missing]queryString"),
         (
-            "queryString=firstName:x&hardDelete=true",
+            "queryString=firstNam:x&hardDelete=true",
             "queryString",
             "[invalid]queryString",
         ),

@@ -16,6 +16,7 @@ mod pages;
 mod races;
 mod resources;
 mod schemes;
+mod search;
 mod service;
 mod support;
 mod tokens;

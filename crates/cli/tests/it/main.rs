@@ -6,6 +6,7 @@ mod support;
 mod admin_ui;
 mod crash;
 mod fusionauth_client;
+mod fusionauth_python;
 mod gateway;
 mod import;
 mod keys;

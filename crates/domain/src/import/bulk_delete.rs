@@ -2,12 +2,12 @@
 //! that a `queryString` and/or a list of ids select, removed in one transaction of set-based
 //! statements, so a test load of millions is gone in seconds and teams can iterate.
 //!
-//! The `queryString` understood is a conjunction of terms separated by spaces or `AND`:
-//! `tenantId:<uuid>`, `email:<address>` (exact, or with `*` wildcards), `data.<key>:<value>`
-//! (a dotted path in `user.data`, compared as text). Anything else is a 400 naming the term,
-//! never a silent "match all".
+//! The `queryString` is the user search's query language ([`crate::search::query_string`]);
+//! a `tenantId:<uuid>` term at its top level names the tenant. An unknown field or a syntax
+//! error is a 400 naming the term, never a silent "match all".
 
 use crate::identity::{Identity, Result};
+use crate::search::{query_string, Field, Pred};
 use crate::{BulkDelete, Error, Errors, Scope};
 use uuid::Uuid;
 
@@ -35,52 +35,18 @@ pub struct BulkDeleteOutcome {
     pub user_ids: Vec<Uuid>,
 }
 
-fn invalid(term: &str, why: &str) -> Error {
-    Error::field(
-        "queryString",
-        "[invalid]queryString",
-        format!("The term [{term}] {why}. Use tenantId:<uuid>, email:<address or pattern with *> and data.<key>:<value>, joined by spaces or AND."),
-    )
-}
-
-/// Parses the `queryString` into the tenant it names (if any) and the filters.
-fn parse_query(q: &str, what: &mut BulkDelete) -> Result<Option<Uuid>> {
-    let mut tenant = None;
-    for term in q.split_whitespace().filter(|t| *t != "AND") {
-        let Some((field, value)) = term.split_once(':') else {
-            return Err(invalid(term, "is not of the form field:value"));
-        };
-        let value = value.trim_matches('"');
-        if value.is_empty() {
-            return Err(invalid(term, "has no value"));
-        }
-        match field {
-            "tenantId" => {
-                tenant =
-                    Some(Uuid::parse_str(value).map_err(|_| invalid(term, "is not a valid UUID"))?)
-            }
-            "email" => what.email = Some(crate::normalize_login_id(value)),
-            f if f.starts_with("data.") => {
-                let path = &f[5..];
-                let ok = !path.is_empty()
-                    && path.split('.').all(|seg| {
-                        !seg.is_empty()
-                            && seg
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                    });
-                if !ok {
-                    return Err(invalid(
-                        term,
-                        "names a data key with characters other than letters, digits, _ and -",
-                    ));
-                }
-                what.data.push((path.to_string(), value.to_string()));
-            }
-            _ => return Err(invalid(term, "names a field bulk delete does not search")),
-        }
-    }
-    Ok(tenant)
+/// Parses the `queryString` into the filter and the tenant a top-level `tenantId` term names.
+fn parse_query(q: &str) -> Result<(Pred, Option<Uuid>)> {
+    let pred = crate::search::bounded(query_string::parse(q), "queryString")?;
+    let top: &[Pred] = match &pred {
+        Pred::And(parts) => parts,
+        p => std::slice::from_ref(p),
+    };
+    let tenant = top.iter().find_map(|p| match p {
+        Pred::Eq(Field::TenantId, t) => Uuid::parse_str(t).ok(),
+        _ => None,
+    });
+    Ok((pred, tenant))
 }
 
 impl Identity {
@@ -92,7 +58,11 @@ impl Identity {
     ) -> Result<BulkDeleteOutcome> {
         let mut what = BulkDelete::default();
         let named = match req.query_string.as_deref().map(str::trim) {
-            Some(q) if !q.is_empty() => parse_query(q, &mut what)?,
+            Some(q) if !q.is_empty() => {
+                let (filter, named) = parse_query(q)?;
+                what.filter = Some(filter);
+                named
+            }
             _ if req.user_ids.is_empty() => {
                 return Err(Error::Invalid(Errors::default().field(
                     "queryString",
@@ -132,31 +102,35 @@ mod tests {
 
     #[test]
     fn query_terms_become_filters() {
-        let mut w = BulkDelete::default();
         let t = Uuid::new_v4();
-        let named = parse_query(
-            &format!("tenantId:{t} AND email:*@Example.com data.source.system:legacy"),
-            &mut w,
-        )
+        let (filter, named) = parse_query(&format!(
+            "tenantId:{t} AND email:*@Example.com data.source.system:legacy"
+        ))
         .unwrap();
         assert_eq!(named, Some(t));
-        assert_eq!(w.email.as_deref(), Some("*@example.com"));
-        assert_eq!(w.data, vec![("source.system".into(), "legacy".into())]);
+        assert_eq!(
+            filter,
+            Pred::And(vec![
+                Pred::Eq(Field::TenantId, t.to_string()),
+                Pred::Like(Field::Email, "*@example.com".into()),
+                Pred::Eq(
+                    Field::Data(vec!["source".into(), "system".into()]),
+                    "legacy".into()
+                ),
+            ])
+        );
     }
 
     #[test]
     fn unknown_or_unsafe_terms_are_refused() {
         for q in [
-            "firstName:x",
+            "firstNam:x",
             "email",
             "data.a'b:1",
             "tenantId:nope",
             "data.:1",
         ] {
-            assert!(
-                parse_query(q, &mut BulkDelete::default()).is_err(),
-                "{q} must be refused"
-            );
+            assert!(parse_query(q).is_err(), "{q} must be refused");
         }
     }
 }

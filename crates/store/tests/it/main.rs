@@ -1,5 +1,6 @@
 //! The store's behaviour, run once on SQLite and once on PostgreSQL.
 
+use portcullis_domain::search::{Field, Pred};
 use portcullis_domain::*;
 use portcullis_store::testing::{Backend, TestDb};
 use uuid::Uuid;
@@ -219,7 +220,7 @@ async fn large_deletes_take_whole_users_slice_by_slice(backend: Backend) {
     }
     // A bulk delete of the kept tenant's "a" half (7 of its 13 users): two slices.
     let half_a = BulkDelete {
-        data: vec![("half".into(), "a".into())],
+        filter: Some(Pred::Eq(Field::Data(vec!["half".into()]), "a".into())),
         ..BulkDelete::default()
     };
     let (n, ids) = store.delete_users(kept, &half_a, false, 100).await.unwrap();
