@@ -1,4 +1,4 @@
-//! The admin pages for users: find them, see one (profile, registrations, memberships), create
+//! The admin pages for users: search them (with exact totals and keyset paging), see one (profile, registrations, memberships), create
 //! one, and act on one (deactivate, reactivate, unlock after too many failed sign-ins, revoke its
 //! refresh tokens, send a password reset, delete). Every action is a POST form with the CSRF token and goes through the same `Identity`
 //! and `Sessions` calls as the API, so its rules, events and webhooks are the API's.
@@ -13,6 +13,7 @@ use bytes::Bytes;
 use minijinja::context;
 use portcullis_domain::migration::date_of;
 use portcullis_domain::migration::forgot::ForgotPasswordRequest;
+use portcullis_domain::search::{Search, SearchCriteria};
 use portcullis_domain::{Error, Password, Scope, User};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -48,9 +49,34 @@ fn messages(e: &Error) -> Vec<String> {
 pub struct UsersQuery {
     #[serde(default)]
     q: String,
+    /// The search's `nextResults` cursor: the page after the one shown.
+    next: Option<String>,
 }
 
-/// `GET /admin/users`: finds a user by id, email or username in the default tenant.
+/// Users on a page of the list.
+const PAGE: i64 = 25;
+
+/// The query string of what was typed in the search box: a query of its own when it names a
+/// field (`active:false`) or is `*`; otherwise the start of an email or a username, with the
+/// query language's special characters taken literally but for `*`, which stays a wildcard.
+fn query_string_of(typed: &str) -> String {
+    if typed == "*" || typed.contains(':') {
+        return typed.to_string();
+    }
+    let mut literal = String::new();
+    for c in typed.chars() {
+        if c.is_whitespace() || matches!(c, '\\' | '(' | ')' | '"') {
+            literal.push('\\');
+        }
+        literal.push(c);
+    }
+    format!("email:{literal}* OR username:{literal}*")
+}
+
+/// `GET /admin/users`: a search over every tenant with its exact total, a page at a time
+/// through the search's `nextResults` cursor (no page counts rows it does not show). A user
+/// id finds that user; an email or username finds those that start with it; a query such as
+/// `active:false` is the API's query language.
 pub async fn users(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -61,37 +87,59 @@ pub async fn users(
         Err(r) => return r,
     };
     let q = query.q.trim().to_string();
-    let hint = "An email, a username or a user id.";
-    if q.is_empty() {
+    let hint = "The start of an email or username, a user id, or a query such as \
+                active:false AND lastLoginInstant:<2026-01-01 (see the search guide); * lists everyone.";
+    let next = query.next.filter(|n| !n.is_empty());
+    if q.is_empty() && next.is_none() {
         return signed.page(
             StatusCode::OK,
             "users.html",
             context! { title => "Users", q, hint, searched => false },
         );
     }
-    let found = match Uuid::parse_str(&q) {
-        Ok(id) => s.identity.user(Scope::ALL, id).await,
-        Err(_) => {
-            s.identity
-                .user_by_login_id(Scope::tenant(signed.ids.tenant), &q)
-                .await
-        }
+    let mut criteria = SearchCriteria {
+        number_of_results: Some(PAGE),
+        ..SearchCriteria::default()
     };
-    let (users, error) = match found {
-        Ok(u) => (vec![u.redacted()], None),
-        Err(Error::NotFound) => (Vec::new(), None),
-        Err(e @ Error::Invalid(_)) => (Vec::new(), messages(&e).into_iter().next()),
+    if next.is_some() {
+        criteria.next_results = next;
+    } else if let Ok(id) = Uuid::parse_str(&q) {
+        criteria.ids = Some(vec![id]);
+    } else {
+        criteria.query_string = Some(query_string_of(&q));
+    }
+    let found = match Search::parse(criteria) {
+        Ok(search) => s.identity.search_users(Scope::ALL, search).await,
+        Err(e) => Err(e),
+    };
+    let answer = match found {
+        Ok(a) => a,
+        Err(e @ Error::Invalid(_)) => {
+            return signed.page(
+                StatusCode::BAD_REQUEST,
+                "users.html",
+                context! {
+                    title => "Users", q, hint, searched => false,
+                    error => messages(&e).into_iter().next(),
+                },
+            )
+        }
         Err(e) => {
             tracing::error!(error = ?e, "the admin users page could not search");
             return unavailable();
         }
     };
+    let next_href = answer.next_results.as_deref().map(|n| {
+        let query = serde_urlencoded::to_string([("q", q.as_str()), ("next", n)])
+            .expect("text pairs encode");
+        format!("/admin/users?{query}")
+    });
     signed.page(
         StatusCode::OK,
         "users.html",
         context! {
-            title => "Users", q, hint, searched => error.is_none(), error,
-            total => users.len(), users, next => None::<String>,
+            title => "Users", q, hint, searched => true,
+            total => answer.total, users => answer.users, next => next_href,
         },
     )
 }

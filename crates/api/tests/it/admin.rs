@@ -16,6 +16,7 @@ portcullis_store::on_both_backends!(
     the_settings_pages_list_tenants_keys_and_webhooks_and_rotate_a_key,
     the_groups_api_keys_themes_and_import_jobs_pages_list_them_and_show_no_secret,
     an_admin_unlocks_a_user_locked_by_failed_sign_ins,
+    the_users_page_searches_with_exact_totals_and_pages_on_with_the_cursor,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -657,4 +658,75 @@ async fn an_admin_unlocks_a_user_locked_by_failed_sign_ins(b: Backend) {
     assert!(!after.body.contains("Locked until"), "{}", after.body);
     assert!(!after.body.contains(&unlock), "no unlock once unlocked");
     assert_eq!(login(PASSWORD).await.status, 200, "the user signs in again");
+}
+
+/// The user ids a users page links to.
+fn linked_users(body: &str) -> Vec<String> {
+    body.match_indices("href=\"/admin/users/")
+        .map(|(at, m)| body[at + m.len()..].split('"').next().unwrap().to_string())
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        .collect()
+}
+
+async fn the_users_page_searches_with_exact_totals_and_pages_on_with_the_cursor(b: Backend) {
+    let s = Server::start(b).await;
+    user(&s, "root@example.com", &["admin"]).await;
+    let users: Vec<_> = (0..30)
+        .map(|i| json!({"email": format!("shopper{i:02}@example.com"), "username": format!("buyer{i:02}")}))
+        .collect();
+    let imported = s
+        .call("POST", "/api/user/import", json!({"users": users}))
+        .await;
+    assert_eq!(imported.status, 200, "{imported:?}");
+    let mut br = Browser::new(&s);
+    assert_eq!(sign_in(&s, &mut br, "root@example.com").await.status, 200);
+
+    let first = br.get("/admin/users?q=shopper").await;
+    assert_eq!(first.status, 200, "{first:?}");
+    assert!(first.body.contains("30 users"), "{}", first.body);
+    let mut seen = linked_users(&first.body);
+    assert_eq!(seen.len(), 25, "a page of 25");
+    let end = first
+        .body
+        .find("\">Next page</a>")
+        .expect("a next page link");
+    let start = first.body[..end].rfind("href=\"").unwrap() + "href=\"".len();
+    let next = first.body[start..end]
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/");
+    assert!(next.starts_with("/admin/users?q=shopper&next="), "{next}");
+    let second = br.get(&next).await;
+    assert_eq!(second.status, 200, "{second:?}");
+    assert!(second.body.contains("30 users"));
+    let rest = linked_users(&second.body);
+    assert_eq!(rest.len(), 5, "{}", second.body);
+    assert!(
+        !second.body.contains("next="),
+        "the last page has no next link"
+    );
+    seen.extend(rest);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 30, "every user once");
+
+    let by_username = br.get("/admin/users?q=buyer0").await;
+    assert!(
+        by_username.body.contains("10 users"),
+        "{}",
+        by_username.body
+    );
+    let none = br.get("/admin/users?q=nobody%20here").await;
+    assert!(none.body.contains("0 users"), "{}", none.body);
+    let query = br
+        .get("/admin/users?q=email%3Ashopper0*%20AND%20NOT%20username%3Abuyer01")
+        .await;
+    assert!(query.body.contains("9 users"), "{}", query.body);
+    let bad = br.get("/admin/users?q=email%3A%22open").await;
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(bad.body.contains("never closed"), "{}", bad.body);
+    let forged = br.get("/admin/users?next=not-a-cursor").await;
+    assert_eq!(
+        forged.status, 400,
+        "a cursor the server did not make is refused"
+    );
 }
