@@ -1,6 +1,7 @@
-//! The bulk paths: one import's write (created users through multi-row INSERTs, updated users
-//! rewritten, events appended, an import job's end recorded, one transaction), the look-up an upsert matches against, and bulk
-//! deletes as set-based statements — one per table, never one per user.
+//! The bulk paths: one import's write (one transaction, open while the request is parsed:
+//! created users a slice at a time through multi-row INSERTs or binary COPY, then updated users
+//! rewritten, events appended, an import job's end recorded), the look-up an upsert matches
+//! against, and bulk deletes as set-based statements — one per table, never one per user.
 
 use super::{backend, bulk_insert, id_of, json, Arg, Dialect, Row, SqlStore, Tx};
 use portcullis_domain::event::EventText;

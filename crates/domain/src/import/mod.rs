@@ -7,6 +7,16 @@
 //! thousand users, so they run when `validateDbConstraints` asks for them — and, whatever the
 //! flag, after a unique index refused the write, to say which user collided.
 //!
+//! New users are written while the request is parsed: a blocking thread parses and checks the
+//! body and hands the new users' rows, a slice at a time over a bounded channel, to the
+//! request's task, which writes each slice into the import's open transaction while the next
+//! is built. A request so holds its body, the keys its duplicate checks need and some slices
+//! of rows, never all its rows; the transaction commits only once the whole request parsed and
+//! passed, and any failure rolls it back. Plaintext passwords are hashed a slice at a time
+//! before its write. An upsert, and an import whose tenant holds `user.bulk.create` for its
+//! webhooks before the write (no database lock is held while they answer), keep every row
+//! until the write.
+//!
 //! With `upsert` (ours, for delta loads of a moving target) each user is first matched with a
 //! stored user of the tenant — by id, else email, else username — and a matched user is updated:
 //! the fields the request gives replace the stored ones (a JSON merge patch of exactly the keys
