@@ -99,10 +99,15 @@ impl Event {
 /// the users' rows are gone by the time the event is written.
 pub struct BulkCreateEvent {
     event: Event,
-    /// The body up to the last user given: `{"event":{...,"users":[` then each user.
-    body: String,
+    /// The body up to the last user given: `{"event":{...,"users":[` then each user, in parts
+    /// of a bounded size joined at the end (one growing text would double its capacity
+    /// again and again, copying itself each time).
+    parts: Vec<String>,
     users: usize,
 }
+
+/// The size of a part of [`BulkCreateEvent`]'s body.
+const EVENT_PART: usize = 1 << 20;
 
 impl BulkCreateEvent {
     /// The event with no user yet. Made on the request's task, whose details it records.
@@ -120,7 +125,7 @@ impl BulkCreateEvent {
         body.push_str("\"users\":[");
         BulkCreateEvent {
             event,
-            body,
+            parts: vec![body],
             users: 0,
         }
     }
@@ -135,16 +140,23 @@ impl BulkCreateEvent {
             #[serde(skip_serializing_if = "Option::is_none")]
             username: Option<&'a str>,
         }
-        if self.users > 0 {
-            self.body.push(',');
-        }
         let user = UserRef {
             id: u.id,
             email: u.email(),
             username: u.username(),
         };
-        self.body
-            .push_str(&serde_json::to_string(&user).expect("events serialize"));
+        let user = serde_json::to_string(&user).expect("events serialize");
+        let part = match self.parts.last_mut() {
+            Some(p) if p.len() + user.len() < EVENT_PART => p,
+            _ => {
+                self.parts.push(String::with_capacity(EVENT_PART));
+                self.parts.last_mut().expect("just pushed")
+            }
+        };
+        if self.users > 0 {
+            part.push(',');
+        }
+        part.push_str(&user);
         self.users += 1;
     }
 
@@ -154,7 +166,10 @@ impl BulkCreateEvent {
     }
 
     pub fn finish(self) -> EventText {
-        let mut body = self.body;
+        let mut body = String::with_capacity(self.parts.iter().map(String::len).sum::<usize>() + 3);
+        for p in self.parts {
+            body.push_str(&p);
+        }
         body.push_str("]}}");
         let e = self.event;
         EventText {
