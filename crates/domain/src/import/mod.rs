@@ -200,7 +200,7 @@ impl NewRows {
 /// New users the parse hands to the writer at a time: enough for the store's bulk statements
 /// to run at full speed, few enough that the rows in flight (one slice being built, one
 /// waiting, one being written) stay some megabytes whatever the size of the request.
-pub const SLICE: usize = 5_000;
+pub const SLICE: usize = 2_000;
 
 /// The answer when users of the request already exist in the store, found after a unique index
 /// refused them.
