@@ -31,8 +31,10 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTCULLIS_MAX_IMPORT_BYTES")]
     pub max_import_bytes: Option<usize>,
     /// Bytes of import requests and jobs this node holds at once; a request beyond them waits
-    /// a second, then gets 503 with Retry-After. An import peaks at up to about eight times its
-    /// body [default: a tenth of the machine's memory].
+    /// a second, then gets 503 with Retry-After. A server given one import peaks at about two and
+    /// a half times its body (2.4x for 87 MiB), its start-up and database cache (some 70 MiB
+    /// whatever the body) included, which weigh more on a small one (3.9x for 44 MiB)
+    /// [default: a tenth of the machine's memory].
     #[arg(long, env = "PORTCULLIS_IMPORT_BUDGET_BYTES")]
     pub import_budget_bytes: Option<usize>,
     /// The directory whose files import jobs may read (POST /api/user/import/job {"file": ...})

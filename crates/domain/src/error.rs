@@ -40,6 +40,14 @@ impl Errors {
         });
         self
     }
+    /// Adds `other`'s errors after this one's.
+    pub fn append(&mut self, other: Errors) {
+        for (field, items) in other.field_errors {
+            self.field_errors.entry(field).or_default().extend(items);
+        }
+        self.general_errors.extend(other.general_errors);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.field_errors.is_empty() && self.general_errors.is_empty()
     }

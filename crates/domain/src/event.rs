@@ -82,27 +82,56 @@ impl Event {
     }
 
     /// `user.bulk.create` for the users one import created: their ids, emails and usernames.
-    /// Built as text: for a big import, a `serde_json::Value` of it would take more memory
-    /// than the users themselves.
     pub fn user_bulk_create<'a>(
         tenant: Uuid,
-        users: impl Iterator<Item = &'a crate::import::NewUserRow> + Clone,
+        users: impl Iterator<Item = &'a crate::import::NewUserRow>,
     ) -> EventText {
-        use serde::ser::{SerializeMap, SerializeSeq};
-        struct Users<I>(I);
-        impl<'a, I: Iterator<Item = &'a crate::import::NewUserRow> + Clone> serde::Serialize for Users<I> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut seq = s.serialize_seq(None)?;
-                for u in self.0.clone() {
-                    seq.serialize_element(&UserRef {
-                        id: u.id,
-                        email: u.email(),
-                        username: u.username(),
-                    })?;
-                }
-                seq.end()
-            }
+        let mut e = BulkCreateEvent::new(tenant);
+        for u in users {
+            e.push(u);
         }
+        e.finish()
+    }
+}
+
+/// `user.bulk.create` built as text, a user at a time as an import writes them: for a big
+/// import, a `serde_json::Value` of it would take more memory than the users themselves, and
+/// the users' rows are gone by the time the event is written.
+pub struct BulkCreateEvent {
+    event: Event,
+    /// The body up to the last user given: `{"event":{...,"users":[` then each user, in parts
+    /// of a bounded size joined at the end (one growing text would double its capacity
+    /// again and again, copying itself each time).
+    parts: Vec<String>,
+    users: usize,
+}
+
+/// The size of a part of [`BulkCreateEvent`]'s body.
+const EVENT_PART: usize = 1 << 20;
+
+impl BulkCreateEvent {
+    /// The event with no user yet. Made on the request's task, whose details it records.
+    pub fn new(tenant: Uuid) -> Self {
+        let event = Event::new("user.bulk.create", Some(tenant), Json::new());
+        let head = match event.body.get("event") {
+            Some(Value::Object(m)) => serde_json::to_string(m).expect("events serialize"),
+            _ => "{}".to_string(),
+        };
+        let mut body = String::from("{\"event\":");
+        body.push_str(&head[..head.len() - 1]);
+        if head.len() > 2 {
+            body.push(',');
+        }
+        body.push_str("\"users\":[");
+        BulkCreateEvent {
+            event,
+            parts: vec![body],
+            users: 0,
+        }
+    }
+
+    /// Adds a created user.
+    pub fn push(&mut self, u: &crate::import::NewUserRow) {
         #[derive(serde::Serialize)]
         struct UserRef<'a> {
             id: Uuid,
@@ -111,40 +140,38 @@ impl Event {
             #[serde(skip_serializing_if = "Option::is_none")]
             username: Option<&'a str>,
         }
-        struct Body<'a, I> {
-            head: &'a Json,
-            users: Users<I>,
-        }
-        impl<'a, I: Iterator<Item = &'a crate::import::NewUserRow> + Clone> serde::Serialize
-            for Body<'_, I>
-        {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(None)?;
-                for (k, v) in self.head {
-                    m.serialize_entry(k, v)?;
-                }
-                m.serialize_entry("users", &self.users)?;
-                m.end()
-            }
-        }
-        let e = Event::new("user.bulk.create", Some(tenant), Json::new());
-        let head = match e.body.get("event") {
-            Some(Value::Object(m)) => m.clone(),
-            _ => Json::new(),
+        let user = UserRef {
+            id: u.id,
+            email: u.email(),
+            username: u.username(),
         };
-        let body = Body {
-            head: &head,
-            users: Users(users),
-        };
-        struct Outer<B>(B);
-        impl<B: serde::Serialize> serde::Serialize for Outer<B> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("event", &self.0)?;
-                m.end()
+        let user = serde_json::to_string(&user).expect("events serialize");
+        let part = match self.parts.last_mut() {
+            Some(p) if p.len() + user.len() < EVENT_PART => p,
+            _ => {
+                self.parts.push(String::with_capacity(EVENT_PART));
+                self.parts.last_mut().expect("just pushed")
             }
+        };
+        if self.users > 0 {
+            part.push(',');
         }
-        let body = serde_json::to_string(&Outer(body)).expect("events serialize");
+        part.push_str(&user);
+        self.users += 1;
+    }
+
+    /// How many users it names.
+    pub fn users(&self) -> usize {
+        self.users
+    }
+
+    pub fn finish(self) -> EventText {
+        let mut body = String::with_capacity(self.parts.iter().map(String::len).sum::<usize>() + 3);
+        for p in self.parts {
+            body.push_str(&p);
+        }
+        body.push_str("]}}");
+        let e = self.event;
         EventText {
             id: e.id,
             tenant_id: e.tenant_id,

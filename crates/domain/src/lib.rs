@@ -52,6 +52,6 @@ pub use sessions::{
     ChangePasswordRequest, ImportedRefreshToken, KeyView, LoginOutcome, LoginRequest, Sessions,
     TokenService,
 };
-pub use store::{login_subject, BulkDelete, LoginWrites, Store, Taken};
+pub use store::{login_subject, BulkDelete, ImportWriter, LoginWrites, Store, Taken};
 pub use validate::normalize_login_id;
 pub use webhooks::{Webhook, WebhookSender, WebhookStore};

@@ -191,6 +191,10 @@ pub trait Store:
         application: Uuid,
     ) -> StoreResult<bool>;
 
+    /// Opens one import's write transaction: new users go in a slice at a time while the
+    /// request is still read, and nothing of it is written unless [`ImportWriter::finish`]
+    /// commits (a writer dropped unfinished rolls back).
+    async fn begin_import(&self) -> StoreResult<Box<dyn ImportWriter>>;
     /// One import's write, in one transaction, all or nothing: inserts `created` with their
     /// credentials, registrations and memberships through the store's bulk path; rewrites
     /// `updated` (profile, credential, and their whole lists of registrations and memberships);
@@ -203,7 +207,13 @@ pub trait Store:
         updated: &[StoredUser],
         events: &[crate::event::EventText],
         job: Option<&crate::import::jobs::JobClaim>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let mut write = self.begin_import().await?;
+        for slice in created.chunks(crate::import::SLICE) {
+            write.created(slice).await?;
+        }
+        write.finish(updated, events, job).await
+    }
     /// The users of `tenant` whose id, lower-cased email or lower-cased username is listed, with
     /// credentials, registrations and memberships.
     async fn find_users(
@@ -282,6 +292,24 @@ pub trait Store:
     async fn api_keys(&self) -> StoreResult<Vec<ApiKey>>;
     async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()>;
     async fn delete_api_key(&self, id: Uuid) -> StoreResult<bool>;
+}
+
+/// One import's open write transaction (see [`Store::begin_import`]).
+#[async_trait::async_trait]
+pub trait ImportWriter: Send {
+    /// Inserts new users with their credentials, registrations and memberships through the
+    /// store's bulk path. A unique index that refuses one is [`crate::StoreError::Duplicate`];
+    /// the writer is then of no further use.
+    async fn created(&mut self, rows: &[crate::import::NewUserRow]) -> StoreResult<()>;
+    /// Rewrites `updated` (profile, credential, their whole lists of registrations and
+    /// memberships), appends `events`, records the end of the import job `job` names (nothing
+    /// is committed when the node no longer holds its claim), and commits.
+    async fn finish(
+        self: Box<Self>,
+        updated: &[StoredUser],
+        events: &[crate::event::EventText],
+        job: Option<&crate::import::jobs::JobClaim>,
+    ) -> StoreResult<()>;
 }
 
 /// Which users a bulk delete removes: the conjunction of every filter given, inside one tenant.

@@ -1,12 +1,13 @@
-//! The bulk paths: one import's write (created users through multi-row INSERTs, updated users
-//! rewritten, events appended, an import job's end recorded, one transaction), the look-up an upsert matches against, and bulk
-//! deletes as set-based statements — one per table, never one per user.
+//! The bulk paths: one import's write (one transaction, open while the request is parsed:
+//! created users a slice at a time through multi-row INSERTs or binary COPY, then updated users
+//! rewritten, events appended, an import job's end recorded), the look-up an upsert matches
+//! against, and bulk deletes as set-based statements — one per table, never one per user.
 
 use super::{backend, bulk_insert, id_of, json, Arg, Dialect, Row, SqlStore, Tx};
 use portcullis_domain::event::EventText;
 use portcullis_domain::import::jobs::JobClaim;
 use portcullis_domain::import::NewUserRow;
-use portcullis_domain::{BulkDelete, Event, StoreResult, StoredUser, User};
+use portcullis_domain::{BulkDelete, Event, ImportWriter, StoreResult, StoredUser, User};
 use portcullis_hash::Credential;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -19,7 +20,7 @@ const USERS: &str = "users (id, tenant_id, email_lower, username_lower, body, pw
 const REGISTRATIONS: &str = "registrations (id, tenant_id, user_id, application_id, body)";
 const MEMBERS: &str = "group_members (id, tenant_id, group_id, user_id, body)";
 
-/// New users an import writes per slice (see `SqlStore::write_import`).
+/// New users per multi-row statement or COPY of an import (see `SqlImport::created`).
 const WRITE_SLICE: usize = 5_000;
 
 /// A registration's or membership's row: id, tenant, then user and application (a
@@ -139,6 +140,160 @@ pub(crate) fn new_user_args(r: &NewUserRow) -> Vec<Arg> {
     ]
 }
 
+/// One import's open transaction: new users a slice at a time as the request is read, then
+/// the updated users, the events and a job's end, and the commit.
+struct SqlImport {
+    dialect: Dialect,
+    tx: Tx,
+    /// New users written so far, for a job's counts.
+    created: usize,
+}
+
+#[async_trait::async_trait]
+impl ImportWriter for SqlImport {
+    async fn created(&mut self, rows: &[NewUserRow]) -> StoreResult<()> {
+        // A slice's users, then their registrations and memberships: the rows built for the
+        // statements stay one slice's worth.
+        for slice in rows.chunks(WRITE_SLICE) {
+            write_users(self.dialect, &mut self.tx, slice).await?;
+            let mut regs: Vec<Child> = Vec::new();
+            let mut members: Vec<Child> = Vec::new();
+            for r in slice {
+                for (id, app, body) in r.registrations() {
+                    regs.push((id, r.tenant_id, r.id, app, body.into()));
+                }
+                for (id, group, body) in r.memberships() {
+                    members.push((id, r.tenant_id, group, r.id, body.into()));
+                }
+            }
+            write_children(self.dialect, &mut self.tx, &regs, &members).await?;
+            self.created += slice.len();
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        self: Box<Self>,
+        updated: &[StoredUser],
+        events: &[EventText],
+        job: Option<&JobClaim>,
+    ) -> StoreResult<()> {
+        let SqlImport {
+            dialect,
+            mut tx,
+            created,
+        } = *self;
+        // Updated users: their row, then their whole lists of registrations and memberships
+        // (stored ones kept, given ones merged in by the domain) are written again.
+        for s in updated {
+            tx.write_owned(super::UPDATE_USER, super::update_user_args(s))
+                .await?;
+        }
+        let ids: Vec<String> = updated.iter().map(|s| id_of(s.user.id)).collect();
+        for chunk in ids.chunks(IN_CHUNK) {
+            for table in ["registrations", "group_members"] {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE user_id IN ({})",
+                    in_list(chunk.len(), 1)
+                );
+                let args: Vec<Arg> = chunk.iter().map(|i| Arg::from(i.clone())).collect();
+                tx.write(&sql, &args).await?;
+            }
+        }
+        let some = |id: Option<Uuid>| id.expect("the service sets ids before storing");
+        let (mut regs, mut members): (Vec<Child>, Vec<Child>) = Default::default();
+        for s in updated {
+            let (tenant, user) = (some(s.user.tenant_id), some(s.user.id));
+            for r in &s.user.registrations {
+                let body = json(r).into();
+                regs.push((some(r.id), tenant, user, some(r.application_id), body));
+            }
+            for m in &s.user.memberships {
+                let body = json(m).into();
+                members.push((some(m.id), tenant, some(m.group_id), user, body));
+            }
+        }
+        write_children(dialect, &mut tx, &regs, &members).await?;
+        insert_event_texts(dialect, &mut tx, events).await?;
+        if let Some(job) = job {
+            // Last, so the job's row is locked only for the commit: its claim is renewed
+            // meanwhile, and a release waiting on the lock then finds the job ended.
+            let ended = tx
+                .write(
+                    "UPDATE import_jobs SET state = 'succeeded', users_total = $3, \
+                     users_created = $4, users_updated = $5, finish_instant = $6, body = NULL, \
+                     claimed_until = NULL \
+                     WHERE id = $1 AND claimed_by = $2 AND state = 'running'",
+                    args![
+                        job.id.to_string(),
+                        job.node.clone(),
+                        (created + updated.len()) as i64,
+                        created as i64,
+                        updated.len() as i64,
+                        portcullis_domain::now_millis(),
+                    ],
+                )
+                .await?;
+            if ended != 1 {
+                // Dropped uncommitted: nothing of the import is written.
+                return Err(backend(format!(
+                    "the import job [{}] is no longer claimed by this node: another node runs it",
+                    job.id
+                )));
+            }
+        }
+        tx.commit().await
+    }
+}
+
+/// New users' rows: binary COPY on PostgreSQL, its bulk path; multi-row INSERTs on SQLite.
+async fn write_users(dialect: Dialect, tx: &mut Tx, rows: &[NewUserRow]) -> StoreResult<()> {
+    if dialect == Dialect::Sqlite {
+        return bulk_insert(dialect, tx, USERS, 10, rows, new_user_args).await;
+    }
+    tx.copy_binary(USERS, rows, |r, out| {
+        let c = r.credential();
+        out.row(10);
+        out.id(r.id);
+        out.id(r.tenant_id);
+        out.text(r.email_lower());
+        out.text(r.username_lower());
+        out.text(Some(r.body()));
+        out.text(c.map(|c| c.0));
+        out.int(c.map(|c| c.1 as i64));
+        out.text(c.map(|c| c.2));
+        out.text(c.map(|c| c.3));
+        out.int(Some(r.insert_instant));
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Registrations' and memberships' rows, as [`write_users`] writes users'.
+async fn write_children(
+    dialect: Dialect,
+    tx: &mut Tx,
+    regs: &[Child<'_>],
+    members: &[Child<'_>],
+) -> StoreResult<()> {
+    for (head, rows) in [(REGISTRATIONS, regs), (MEMBERS, members)] {
+        if dialect == Dialect::Sqlite {
+            bulk_insert(dialect, tx, head, 5, rows, child_args).await?;
+            continue;
+        }
+        tx.copy_binary(head, rows, |c, out| {
+            out.row(5);
+            out.id(c.0);
+            out.id(c.1);
+            out.id(c.2);
+            out.id(c.3);
+            out.text(Some(&c.4));
+        })
+        .await?;
+    }
+    Ok(())
+}
+
 impl SqlStore {
     /// `SELECT {select} FROM users WHERE [tenant_id = $1 AND] {column} IN (...)` for every
     /// value, a query per [`IN_CHUNK`] values.
@@ -171,139 +326,12 @@ impl SqlStore {
         Ok(rows)
     }
 
-    pub(crate) async fn write_import(
-        &self,
-        created: &[NewUserRow],
-        updated: &[StoredUser],
-        events: &[EventText],
-        job: Option<&JobClaim>,
-    ) -> StoreResult<()> {
-        let mut tx = self.db.begin_long().await?;
-        // New users a slice at a time, each slice's users then their registrations and
-        // memberships: the rows built for the statements stay one slice's worth.
-        for slice in created.chunks(WRITE_SLICE) {
-            self.write_users(&mut tx, slice).await?;
-            let mut regs: Vec<Child> = Vec::new();
-            let mut members: Vec<Child> = Vec::new();
-            for r in slice {
-                for (id, app, body) in r.registrations() {
-                    regs.push((id, r.tenant_id, r.id, app, body.into()));
-                }
-                for (id, group, body) in r.memberships() {
-                    members.push((id, r.tenant_id, group, r.id, body.into()));
-                }
-            }
-            self.write_children(&mut tx, &regs, &members).await?;
-        }
-        // Updated users: their row, then their whole lists of registrations and memberships
-        // (stored ones kept, given ones merged in by the domain) are written again.
-        for s in updated {
-            tx.write_owned(super::UPDATE_USER, super::update_user_args(s))
-                .await?;
-        }
-        let ids: Vec<String> = updated.iter().map(|s| id_of(s.user.id)).collect();
-        for chunk in ids.chunks(IN_CHUNK) {
-            for table in ["registrations", "group_members"] {
-                let sql = format!(
-                    "DELETE FROM {table} WHERE user_id IN ({})",
-                    in_list(chunk.len(), 1)
-                );
-                let args: Vec<Arg> = chunk.iter().map(|i| Arg::from(i.clone())).collect();
-                tx.write(&sql, &args).await?;
-            }
-        }
-        let some = |id: Option<Uuid>| id.expect("the service sets ids before storing");
-        let (mut regs, mut members): (Vec<Child>, Vec<Child>) = Default::default();
-        for s in updated {
-            let (tenant, user) = (some(s.user.tenant_id), some(s.user.id));
-            for r in &s.user.registrations {
-                let body = json(r).into();
-                regs.push((some(r.id), tenant, user, some(r.application_id), body));
-            }
-            for m in &s.user.memberships {
-                let body = json(m).into();
-                members.push((some(m.id), tenant, some(m.group_id), user, body));
-            }
-        }
-        self.write_children(&mut tx, &regs, &members).await?;
-        insert_event_texts(self.dialect, &mut tx, events).await?;
-        if let Some(job) = job {
-            // Last, so the job's row is locked only for the commit: its claim is renewed
-            // meanwhile, and a release waiting on the lock then finds the job ended.
-            let ended = tx
-                .write(
-                    "UPDATE import_jobs SET state = 'succeeded', users_total = $3, \
-                     users_created = $4, users_updated = $5, finish_instant = $6, body = NULL, \
-                     claimed_until = NULL \
-                     WHERE id = $1 AND claimed_by = $2 AND state = 'running'",
-                    args![
-                        job.id.to_string(),
-                        job.node.clone(),
-                        (created.len() + updated.len()) as i64,
-                        created.len() as i64,
-                        updated.len() as i64,
-                        portcullis_domain::now_millis(),
-                    ],
-                )
-                .await?;
-            if ended != 1 {
-                // Dropped uncommitted: nothing of the import is written.
-                return Err(backend(format!(
-                    "the import job [{}] is no longer claimed by this node: another node runs it",
-                    job.id
-                )));
-            }
-        }
-        tx.commit().await
-    }
-
-    /// New users' rows: binary COPY on PostgreSQL, its bulk path; multi-row INSERTs on SQLite.
-    async fn write_users(&self, tx: &mut Tx, rows: &[NewUserRow]) -> StoreResult<()> {
-        if self.dialect == Dialect::Sqlite {
-            return bulk_insert(self.dialect, tx, USERS, 10, rows, new_user_args).await;
-        }
-        tx.copy_binary(USERS, rows, |r, out| {
-            let c = r.credential();
-            out.row(10);
-            out.id(r.id);
-            out.id(r.tenant_id);
-            out.text(r.email_lower());
-            out.text(r.username_lower());
-            out.text(Some(r.body()));
-            out.text(c.map(|c| c.0));
-            out.int(c.map(|c| c.1 as i64));
-            out.text(c.map(|c| c.2));
-            out.text(c.map(|c| c.3));
-            out.int(Some(r.insert_instant));
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// Registrations' and memberships' rows, as [`write_users`](Self::write_users) writes
-    /// users'.
-    async fn write_children(
-        &self,
-        tx: &mut Tx,
-        regs: &[Child<'_>],
-        members: &[Child<'_>],
-    ) -> StoreResult<()> {
-        for (head, rows) in [(REGISTRATIONS, regs), (MEMBERS, members)] {
-            if self.dialect == Dialect::Sqlite {
-                bulk_insert(self.dialect, tx, head, 5, rows, child_args).await?;
-                continue;
-            }
-            tx.copy_binary(head, rows, |c, out| {
-                out.row(5);
-                out.id(c.0);
-                out.id(c.1);
-                out.id(c.2);
-                out.id(c.3);
-                out.text(Some(&c.4));
-            })
-            .await?;
-        }
-        Ok(())
+    pub(crate) async fn begin_import(&self) -> StoreResult<Box<dyn ImportWriter>> {
+        Ok(Box::new(SqlImport {
+            dialect: self.dialect,
+            tx: self.db.begin_long().await?,
+            created: 0,
+        }))
     }
 
     pub(crate) async fn find_users_in(

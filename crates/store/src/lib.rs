@@ -9,7 +9,6 @@
 //! body beside the columns we index, so a new optional field never needs a migration.
 
 use db::{Db, Row, Tx};
-use portcullis_domain::import::jobs::JobClaim;
 use portcullis_domain::validate::{normalize_login_id, normalized};
 use portcullis_domain::{
     ApiKey, Application, BulkDelete, Event, Group, ImportJob, LoginLocks, LoginWrites, Membership,
@@ -1165,14 +1164,8 @@ impl Store for SqlStore {
             > 0)
     }
 
-    async fn import_users(
-        &self,
-        created: &[portcullis_domain::import::NewUserRow],
-        updated: &[StoredUser],
-        events: &[portcullis_domain::event::EventText],
-        job: Option<&JobClaim>,
-    ) -> StoreResult<()> {
-        self.write_import(created, updated, events, job).await
+    async fn begin_import(&self) -> StoreResult<Box<dyn portcullis_domain::ImportWriter>> {
+        SqlStore::begin_import(self).await
     }
 
     async fn find_users(

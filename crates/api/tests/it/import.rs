@@ -342,6 +342,7 @@ async fn duplicate_email_at_index_73412_of_100k_is_named_and_nothing_is_written(
         .map(|i| json!({"email": format!("user{i}@example.com")}))
         .collect();
     users[73_412] = json!({"email": "USER17@example.com"});
+    users[90_000] = json!({"email": "user17@Example.com"});
     let a = s
         .call(
             "POST",
@@ -361,10 +362,18 @@ async fn duplicate_email_at_index_73412_of_100k_is_named_and_nothing_is_written(
         msg.contains("USER17@example.com") && msg.contains("users[17]"),
         "{msg}"
     );
+    // A third user with the email is named against the first, not the second.
+    let msg = a.json["fieldErrors"]["users[90000].email"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        msg.contains("user17@Example.com") && msg.contains("users[17]"),
+        "{msg}"
+    );
     assert_eq!(
         a.json["fieldErrors"].as_object().unwrap().len(),
-        1,
-        "only the duplicate is blamed"
+        2,
+        "only the duplicates are blamed"
     );
     assert_eq!(s.get("/api/user?email=user0@example.com").await.status, 404);
 }

@@ -167,9 +167,6 @@ fn create(s: &Server, path: &str, body: serde_json::Value) -> serde_json::Value 
 /// hashes): the server's peak resident memory, start-up included, stays under three times the
 /// request's body.
 #[test]
-#[ignore = "not held yet: the import peaks at about 7.5 times its body, since the rows it holds \
-            until the write (the stored form, with ids and instants) are 2.6 times the request; \
-            holding 3 times needs the rows written while the request is parsed"]
 fn an_import_of_200000_users_peaks_under_three_times_its_body() {
     let s = Server::start(Backend::Sqlite);
     let app = create(

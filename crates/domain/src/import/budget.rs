@@ -136,7 +136,8 @@ impl Default for ImportBudget {
 }
 
 /// The default budget for a machine with `total` bytes of memory: a tenth of it, so that the
-/// imports' peak (up to about eight times their bodies) stays within the machine.
+/// imports' peak (about two and a half times their bodies, beside the server's fixed start-up
+/// and database cache) stays within the machine.
 pub fn default_bytes(total: usize) -> usize {
     (total / 10).max(64 * 1024 * 1024)
 }

@@ -9,6 +9,7 @@ use crate::settings::PasswordRules;
 use crate::{validate, Errors};
 use portcullis_hash::Registry;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasher;
 use uuid::Uuid;
 
 /// A checked user of the request, before it is matched with the store.
@@ -36,8 +37,11 @@ pub(super) struct RequestCheck<'a> {
     pub upsert: bool,
     pub now: Millis,
     seen_ids: HashMap<Uuid, usize>,
-    seen_emails: HashMap<String, usize>,
-    seen_usernames: HashMap<String, usize>,
+    /// Emails and usernames seen, by a 128-bit keyed hash of their normalized form: a request
+    /// holds 16 bytes per key, not the keys themselves.
+    seen_emails: HashMap<u128, usize>,
+    seen_usernames: HashMap<u128, usize>,
+    keys: [std::collections::hash_map::RandomState; 2],
     plain_checked: bool,
 }
 
@@ -67,6 +71,7 @@ impl<'a> RequestCheck<'a> {
             seen_ids: HashMap::new(),
             seen_emails: HashMap::new(),
             seen_usernames: HashMap::new(),
+            keys: Default::default(),
             plain_checked: false,
         }
     }
@@ -156,10 +161,11 @@ impl<'a> RequestCheck<'a> {
         }
     }
 
-    /// An id, email or username that an earlier user of the request has too.
+    /// An id, email or username that an earlier user of the request has too: the error names
+    /// the first user that has it, however many others do.
     fn duplicates(&mut self, i: usize, at: &str, user: &User, errors: &mut Errors) {
         if let Some(id) = user.id {
-            if let Some(first) = self.seen_ids.insert(id, i) {
+            if let Some(first) = first_of(&mut self.seen_ids, id, i) {
                 errors.add_field(
                     &format!("{at}.id"),
                     "[duplicate]user.id",
@@ -172,7 +178,9 @@ impl<'a> RequestCheck<'a> {
             ("username", &user.username, &mut self.seen_usernames),
         ] {
             if let Some(key) = validate::normalized(value) {
-                if let Some(first) = seen.insert(key, i) {
+                let [a, b] = &self.keys;
+                let key = (u128::from(a.hash_one(&key)) << 64) | u128::from(b.hash_one(&key));
+                if let Some(first) = first_of(seen, key, i) {
                     errors.add_field(
                         &format!("{at}.{field}"),
                         &format!("[duplicate]user.{field}"),
@@ -234,6 +242,21 @@ impl<'a> RequestCheck<'a> {
                     format!("{at}: a membership needs a groupId."),
                 ),
             }
+        }
+    }
+}
+
+/// The index of the first user seen with `key`, or `None` when user `i` is the first.
+fn first_of<K: std::hash::Hash + Eq>(
+    seen: &mut HashMap<K, usize>,
+    key: K,
+    i: usize,
+) -> Option<usize> {
+    match seen.entry(key) {
+        std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(i);
+            None
         }
     }
 }

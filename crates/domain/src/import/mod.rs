@@ -7,6 +7,16 @@
 //! thousand users, so they run when `validateDbConstraints` asks for them — and, whatever the
 //! flag, after a unique index refused the write, to say which user collided.
 //!
+//! New users are written while the request is parsed: a blocking thread parses and checks the
+//! body and hands the new users' rows, a slice at a time over a bounded channel, to the
+//! request's task, which writes each slice into the import's open transaction while the next
+//! is built. A request so holds its body, the keys its duplicate checks need and some slices
+//! of rows, never all its rows; the transaction commits only once the whole request parsed and
+//! passed, and any failure rolls it back. Plaintext passwords are hashed a slice at a time
+//! before its write. An upsert, and an import whose tenant holds `user.bulk.create` for its
+//! webhooks before the write (no database lock is held while they answer), keep every row
+//! until the write.
+//!
 //! With `upsert` (ours, for delta loads of a moving target) each user is first matched with a
 //! stored user of the tenant — by id, else email, else username — and a matched user is updated:
 //! the fields the request gives replace the stored ones (a JSON merge patch of exactly the keys
@@ -31,6 +41,8 @@ use crate::model::*;
 use crate::{validate, Error, Errors, Event, StoreError};
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// FusionAuth's import request.
@@ -185,6 +197,142 @@ impl NewRows {
     }
 }
 
+/// New users the parse hands to the writer at a time: enough for the store's bulk statements
+/// to run at full speed, few enough that the rows in flight (one slice being built, one
+/// waiting, one being written) stay some megabytes whatever the size of the request.
+pub const SLICE: usize = 2_000;
+
+/// The answer when users of the request already exist in the store, found after a unique index
+/// refused them.
+fn already_exist(errors: Errors) -> Error {
+    Error::Invalid(errors.general(
+        "[ImportRequestFailed]",
+        "Nothing was imported: one or more users already exist (see fieldErrors). Send validateDbConstraints: true to check before writing.",
+    ))
+}
+
+/// The parse of an import on its blocking thread, with what checking its users needs.
+struct Parse {
+    identity: Identity,
+    input: Input,
+    apps: HashMap<Uuid, Application>,
+    groups: HashSet<Uuid>,
+    budget: CostBudget,
+    rules: crate::settings::PasswordRules,
+    plain_scheme: String,
+    plain_factor: Option<u32>,
+    upsert: bool,
+    tenant: Uuid,
+    now: Millis,
+    /// The new users' rows, a slice at a time (without upsert).
+    out: tokio::sync::mpsc::Sender<NewRows>,
+    /// Raised at the first user that fails a check: the writer then writes nothing more.
+    failed: Arc<AtomicBool>,
+}
+
+/// What the parse found.
+struct Parsed {
+    /// A body that is not an import request's JSON.
+    result: serde_json::Result<()>,
+    /// Every problem of every user, keyed `users[i]...`.
+    errors: Errors,
+    /// With upsert: the checked users, matched with the store once all are read.
+    checked: Vec<check::Checked>,
+    now: Millis,
+}
+
+impl Parse {
+    fn run(self) -> Parsed {
+        let Parse {
+            identity,
+            input,
+            apps,
+            groups,
+            budget,
+            rules,
+            plain_scheme,
+            plain_factor,
+            upsert,
+            tenant,
+            now,
+            out,
+            failed,
+        } = self;
+        let mut errors = Errors::default();
+        let mut check = check::RequestCheck::new(
+            identity.pool().registry(),
+            &apps,
+            &groups,
+            &budget,
+            &rules,
+            &plain_scheme,
+            plain_factor,
+            upsert,
+            now,
+        );
+        let mut new = NewRows::default();
+        let mut checked = Vec::new();
+        // The writer stopped (it failed): the rest of the body is only read through.
+        let mut gone = false;
+        let result = {
+            let keys = identity.two_factor_keys();
+            let mut each = |i: usize, input: ImportUser| {
+                if gone {
+                    return;
+                }
+                let mut c = check.user(i, input, &mut errors);
+                // Authenticator secrets are sealed and recovery codes hashed before anything
+                // holds them.
+                let tf = &c.user.two_factor;
+                if !tf.methods.is_empty() || !tf.recovery_codes.is_empty() {
+                    crate::two_factor::seal(
+                        &mut c.user.two_factor,
+                        keys,
+                        &format!("users[{i}].twoFactor"),
+                        &mut errors,
+                    );
+                }
+                if upsert {
+                    checked.push(c);
+                } else if !errors.is_empty() {
+                    // Once a user failed no more rows are built: the request writes nothing.
+                    // The rows before it still go to the writer, which checks them against
+                    // the store when asked to.
+                    if !failed.swap(true, Ordering::Relaxed) && !new.rows.is_empty() {
+                        gone = out.blocking_send(std::mem::take(&mut new)).is_err();
+                    }
+                } else {
+                    let mut user = c.user;
+                    let has_secret = !matches!(c.secret, Secret::None);
+                    upsert::stamp_new(&mut user, tenant, has_secret, now);
+                    new.push(i, user, c.secret);
+                    if new.rows.len() >= SLICE {
+                        gone = out.blocking_send(std::mem::take(&mut new)).is_err();
+                    }
+                }
+            };
+            match input {
+                Input::Parsed(req) => {
+                    for (i, u) in req.users.into_iter().enumerate() {
+                        each(i, u);
+                    }
+                    Ok(())
+                }
+                Input::Json(body) => stream::users(body, &mut each),
+            }
+        };
+        if result.is_ok() && !gone && !new.rows.is_empty() {
+            let _ = out.blocking_send(new);
+        }
+        Parsed {
+            result,
+            errors,
+            checked,
+            now,
+        }
+    }
+}
+
 impl Identity {
     /// Imports `req.users` into the scope's tenant, all or nothing.
     pub async fn import_users(
@@ -210,6 +358,12 @@ impl Identity {
 
     /// The import of `input`; for the import job `job` names when it is one, the job's end is
     /// written with its users. `json_error` words a body that does not parse.
+    ///
+    /// The body is parsed and checked on a blocking thread, which hands the new users' rows
+    /// over a bounded channel a [`SLICE`] at a time; this task writes each slice into the
+    /// import's open transaction while the thread builds the next. Once a user fails a check,
+    /// no more rows are written and the transaction rolls back; it commits only after the
+    /// whole request parsed and passed.
     pub(crate) async fn import_users_for(
         &self,
         scope: crate::Scope,
@@ -264,69 +418,185 @@ impl Identity {
             None => Default::default(),
         };
         let budget = CostBudget::of(&encryption, self.pool().registry());
+        // Webhooks that hold the event before the write are called with every user in it, and
+        // no database lock may be held while they are waited for: the rows wait in memory
+        // until then.
+        let held = !upsert && self.holds_events(tenant, "user.bulk.create").await?;
 
-        let now = now_millis();
-        let mut errors = Errors::default();
-        let mut check = check::RequestCheck::new(
-            self.pool().registry(),
-            &apps,
-            &groups,
-            &budget,
-            &rules,
-            &plain_scheme,
-            flags.factor,
+        let (out, mut slices) = tokio::sync::mpsc::channel::<NewRows>(1);
+        let failed = Arc::new(AtomicBool::new(false));
+        let parse = Parse {
+            identity: self.clone(),
+            input,
+            apps,
+            groups,
+            budget,
+            rules,
+            plain_scheme: plain_scheme.clone(),
+            plain_factor: flags.factor,
             upsert,
-            now,
-        );
-        // Without upsert each user becomes its row as soon as it is checked, and once a user
-        // failed no more rows are built: the request writes nothing.
-        let mut new = NewRows::default();
-        let mut checked = Vec::new();
-        {
-            let keys = self.two_factor_keys();
-            let mut each = |i: usize, input: ImportUser| {
-                let mut c = check.user(i, input, &mut errors);
-                // Authenticator secrets are sealed and recovery codes hashed before anything
-                // holds them.
-                let tf = &c.user.two_factor;
-                if !tf.methods.is_empty() || !tf.recovery_codes.is_empty() {
-                    crate::two_factor::seal(
-                        &mut c.user.two_factor,
-                        keys,
-                        &format!("users[{i}].twoFactor"),
-                        &mut errors,
-                    );
-                }
-                if upsert {
-                    checked.push(c);
-                } else if errors.is_empty() {
-                    let mut user = c.user;
-                    let has_secret = !matches!(c.secret, Secret::None);
-                    upsert::stamp_new(&mut user, tenant, has_secret, now);
-                    new.push(i, user, c.secret);
-                }
-            };
-            match input {
-                Input::Parsed(req) => {
-                    for (i, u) in req.users.into_iter().enumerate() {
-                        each(i, u);
-                    }
-                }
-                Input::Json(body) => stream::users(body, &mut each).map_err(json_error)?,
+            tenant,
+            now: now_millis(),
+            out,
+            failed: failed.clone(),
+        };
+        let parsing = tokio::task::spawn_blocking(move || parse.run());
+
+        let mut event = crate::event::BulkCreateEvent::new(tenant);
+        let mut write: Option<Box<dyn crate::ImportWriter>> = None;
+        let mut waiting: Vec<NewRows> = Vec::new();
+        let mut store_errors = Errors::default();
+        // A unique index refused a slice: the rest is only checked against the store, to name
+        // every user that collides.
+        let mut refused = false;
+        while let Some(mut slice) = slices.recv().await {
+            if flags.validate_db_constraints || refused {
+                self.check_against_store(tenant, &slice, &mut store_errors)
+                    .await?;
+            }
+            if refused || failed.load(Ordering::Relaxed) || !store_errors.is_empty() {
+                // Dropped: the transaction rolls back.
+                write = None;
+                continue;
+            }
+            self.hash_new(&plain_scheme, flags.factor, &mut slice)
+                .await?;
+            for r in &slice.rows {
+                event.push(r);
+            }
+            if held {
+                waiting.push(slice);
+            } else if !self.write_new(&mut write, &slice).await? {
+                refused = true;
+                write = None;
+                self.check_against_store(tenant, &slice, &mut store_errors)
+                    .await?;
             }
         }
-
-        // Upsert: each user is created, or updated over the stored user it matches.
-        let (updated, updated_secrets) = if upsert {
-            let matches = self.match_stored(tenant, &checked, &mut errors).await?;
-            let plan = upsert::plan(tenant, upsert, now, checked, matches, &mut errors);
-            for ((i, user), secret) in plan.created.into_iter().zip(plan.created_secrets) {
-                new.push(i, user, secret);
-            }
-            (plan.updated, plan.updated_secrets)
-        } else {
-            Default::default()
+        let parsed = match parsing.await {
+            Ok(p) => p,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(Error::Store(format!("the import's parse stopped: {e}"))),
         };
+        parsed.result.map_err(json_error)?;
+        let mut errors = parsed.errors;
+        if upsert {
+            return self
+                .upsert_users(
+                    tenant,
+                    &flags,
+                    &plain_scheme,
+                    parsed.now,
+                    parsed.checked,
+                    errors,
+                    job,
+                )
+                .await;
+        }
+
+        if flags.validate_db_constraints {
+            errors.append(std::mem::take(&mut store_errors));
+        }
+        if !errors.is_empty() {
+            return Err(Error::Invalid(errors.general(
+                "[ImportRequestFailed]",
+                "Nothing was imported: correct the users named in fieldErrors and send the request again.",
+            )));
+        }
+        if refused {
+            return Err(already_exist(store_errors));
+        }
+        let users_created = event.users();
+        let mut events: Vec<EventText> = if users_created == 0 {
+            Vec::new()
+        } else {
+            vec![event.finish()]
+        };
+        self.transact_texts(&mut events).await?;
+        for (n, slice) in waiting.iter().enumerate() {
+            if !self.write_new(&mut write, slice).await? {
+                drop(write.take());
+                let mut errors = Errors::default();
+                for s in &waiting[n..] {
+                    self.check_against_store(tenant, s, &mut errors).await?;
+                }
+                return Err(already_exist(errors));
+            }
+        }
+        let write = match write {
+            Some(w) => w,
+            None => self.store().begin_import().await?,
+        };
+        match write.finish(&[], &events, job).await {
+            Ok(()) => Ok(ImportSummary {
+                users_created,
+                users_updated: 0,
+                upsert,
+            }),
+            Err(StoreError::Duplicate(_)) => Err(already_exist(Errors::default())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes a slice of new users into the import's transaction, opening it first if need be;
+    /// false when a unique index refused them (the transaction is then of no further use).
+    async fn write_new(
+        &self,
+        write: &mut Option<Box<dyn crate::ImportWriter>>,
+        slice: &NewRows,
+    ) -> Result<bool> {
+        if slice.rows.is_empty() {
+            return Ok(true);
+        }
+        let w = match write {
+            Some(w) => w,
+            None => write.insert(self.store().begin_import().await?),
+        };
+        match w.created(&slice.rows).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Duplicate(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Hashes the slice's plaintext passwords on the pool and puts each credential in its row.
+    async fn hash_new(&self, scheme: &str, factor: Option<u32>, new: &mut NewRows) -> Result<()> {
+        if new.plain.is_empty() {
+            return Ok(());
+        }
+        let (rows, secrets): (Vec<usize>, Vec<Secret>) = std::mem::take(&mut new.plain)
+            .into_iter()
+            .map(|(k, p)| (k, Secret::Plain(p)))
+            .unzip();
+        let credentials = self.hash_all(scheme, factor, secrets).await?;
+        for (k, c) in rows.into_iter().zip(credentials) {
+            if let Some(c) = c {
+                new.rows[k] = new.rows[k].with_credential(&c);
+            }
+        }
+        Ok(())
+    }
+
+    /// The rest of an upsert once its request is parsed and checked: each user is created, or
+    /// updated over the stored user it matches, all written together at the end.
+    #[allow(clippy::too_many_arguments)]
+    async fn upsert_users(
+        &self,
+        tenant: Uuid,
+        flags: &stream::Flags,
+        plain_scheme: &str,
+        now: Millis,
+        checked: Vec<check::Checked>,
+        mut errors: Errors,
+        job: Option<&jobs::JobClaim>,
+    ) -> Result<ImportSummary> {
+        let mut new = NewRows::default();
+        let matches = self.match_stored(tenant, &checked, &mut errors).await?;
+        let plan = upsert::plan(tenant, true, now, checked, matches, &mut errors);
+        for ((i, user), secret) in plan.created.into_iter().zip(plan.created_secrets) {
+            new.push(i, user, secret);
+        }
+        let (updated, updated_secrets) = (plan.updated, plan.updated_secrets);
 
         if flags.validate_db_constraints {
             self.check_against_store(tenant, &new, &mut errors).await?;
@@ -343,7 +613,7 @@ impl Identity {
             .map(|(k, p)| (k, Secret::Plain(p)))
             .unzip();
         secrets.extend(updated_secrets);
-        let mut credentials = self.hash_all(&plain_scheme, flags.factor, secrets).await?;
+        let mut credentials = self.hash_all(plain_scheme, flags.factor, secrets).await?;
         let updated_credentials = credentials.split_off(plain_rows.len());
         for (k, c) in plain_rows.into_iter().zip(credentials) {
             if let Some(c) = c {
@@ -373,16 +643,13 @@ impl Identity {
             Ok(()) => Ok(ImportSummary {
                 users_created: new.rows.len(),
                 users_updated: updated_users.len(),
-                upsert,
+                upsert: true,
             }),
             Err(StoreError::Duplicate(_)) => {
                 // A unique index refused the batch: find out who, so the answer is precise.
                 let mut errors = Errors::default();
                 self.check_against_store(tenant, &new, &mut errors).await?;
-                Err(Error::Invalid(errors.general(
-                    "[ImportRequestFailed]",
-                    "Nothing was imported: one or more users already exist (see fieldErrors). Send validateDbConstraints: true to check before writing.",
-                )))
+                Err(already_exist(errors))
             }
             Err(e) => Err(e.into()),
         }

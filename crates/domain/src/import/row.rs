@@ -1,6 +1,6 @@
 //! A new user of an import in the compact form the store writes: its key columns and every text
-//! of its row and of its registrations' and memberships' rows in one allocation. A big import
-//! holds its users in this form between parsing and writing, about the size of their JSON.
+//! of its row and of its registrations' and memberships' rows in one allocation. An import
+//! holds a slice of its users in this form between their parse and their write.
 
 use crate::model::*;
 use portcullis_hash::Credential;

@@ -122,6 +122,12 @@ impl Identity {
         Ok(())
     }
 
+    /// Whether events of `kind` in `tenant` are held for their webhooks before their change
+    /// is written (the tenant sets a level for them).
+    pub(crate) async fn holds_events(&self, tenant: Uuid, kind: &str) -> Result<bool> {
+        Ok(self.level(Some(tenant), kind).await? != TransactionType::None)
+    }
+
     /// One event: the webhooks that answered 2xx when its tenant sets a level (none asked
     /// without one); `body` is made only when they are asked.
     async fn hold(
