@@ -13,29 +13,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { api, checkPage as check, launchChromium, shotsDir, url } from './support.mjs';
 
-const url = process.env.PORTCULLIS_URL;
-const apiKey = process.env.PORTCULLIS_API_KEY;
-if (!url || !apiKey) {
-  throw new Error('set PORTCULLIS_URL and PORTCULLIS_API_KEY to a running `portcullis serve`');
-}
-const shots = path.join(process.env.PORTCULLIS_CI_OUTPUT ?? 'target/ci-output', 'admin');
-mkdirSync(shots, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-async function api(method, p, body) {
-  const res = await fetch(`${url}${p}`, {
-    method,
-    headers: { authorization: apiKey, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
+const shots = shotsDir('admin');
 
 // The administrator `portcullis admin create` made (the Rust test runs it), and a user without
 // the role that this file makes.
@@ -96,11 +77,7 @@ before(async () => {
   });
   assert.equal(r.status, 200, JSON.stringify(r.json));
 
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -110,11 +87,7 @@ after(async () => {
 
 /** Saves a 1280×800 screenshot and fails on any serious or critical accessibility violation. */
 async function checkPage(page, name) {
-  await page.screenshot({ path: path.join(shots, `${name}.png`) });
-  await page.evaluate(`${axeSource};0`);
-  const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help}`), [], `accessibility violations on ${name}`);
+  await check(page, path.join(shots, `${name}.png`));
 }
 
 async function freshPage() {

@@ -20,31 +20,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import * as client from 'openid-client';
-import { chromium } from 'playwright-core';
+import { api, checkPage as check, launchChromium, shotsDir, url } from './support.mjs';
 
-const url = process.env.PORTCULLIS_URL;
-const apiKey = process.env.PORTCULLIS_API_KEY;
-if (!url || !apiKey) {
-  throw new Error('set PORTCULLIS_URL and PORTCULLIS_API_KEY to a running `portcullis serve`');
-}
-const shots = path.join(process.env.PORTCULLIS_CI_OUTPUT ?? 'target/ci-output', 'oidc');
-mkdirSync(shots, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-/** A call to the Portcullis API with the key. */
-async function api(method, p, body) {
-  const res = await fetch(`${url}${p}`, {
-    method,
-    headers: { authorization: apiKey, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
+const shots = shotsDir('oidc');
 
 // The relying party's own pages: where the provider sends the browser back to.
 let rp;
@@ -102,11 +83,7 @@ before(async () => {
     execute: [client.allowInsecureRequests],
   });
 
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchChromium();
   page = await (await browser.newContext()).newPage();
 });
 
@@ -115,14 +92,9 @@ after(async () => {
   rp?.close();
 });
 
-/** Saves a screenshot and fails on any serious or critical accessibility violation. */
+/** Saves a full-page screenshot and fails on any serious or critical accessibility violation. */
 async function checkPage(name) {
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-  // Evaluated over the DevTools protocol, which the page's CSP does not govern.
-  await page.evaluate(`${axeSource};0`);
-  const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help}`), [], `accessibility violations on ${name}`);
+  await check(page, path.join(shots, `${name}.png`), { fullPage: true });
 }
 
 /** An authorization URL with fresh PKCE, state and nonce. */
