@@ -334,7 +334,12 @@ pub struct Taken {
 /// lock tells nothing about which accounts exist.
 pub fn login_subject(user: Option<&StoredUser>, login_id: &str) -> String {
     match user.and_then(|u| u.user.id) {
-        Some(id) => format!("user:{id}"),
+        Some(id) => user_subject(id),
         None => format!("login:{login_id}"),
     }
+}
+
+/// The subject of a known user's failures and lock (see [`login_subject`]).
+pub fn user_subject(id: Uuid) -> String {
+    format!("user:{id}")
 }

@@ -339,10 +339,10 @@ pub async fn user_action(
             return unavailable();
         }
     };
-    let scope = match u.tenant_id {
-        Some(t) => Scope::tenant(t),
-        None => return not_found(),
+    let Some(tenant) = u.tenant_id else {
+        return not_found();
     };
+    let scope = Scope::tenant(tenant);
     let done = match act.as_str() {
         "deactivate" => s
             .identity
@@ -373,10 +373,7 @@ pub async fn user_action(
             .await
             .map(|_| ()),
         "delete" => s.identity.delete_user(scope, id).await,
-        "unlock" => match u.tenant_id {
-            Some(t) => s.sessions.unlock_user(t, id).await,
-            None => return not_found(),
-        },
+        "unlock" => s.sessions.unlock_user(tenant, id).await,
         "edit" => return edit_user(State(s), headers, Path(id.to_string()), body).await,
         _ => return not_found(),
     };

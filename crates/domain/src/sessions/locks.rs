@@ -91,7 +91,7 @@ impl Sessions {
 impl Sessions {
     /// When the user's sign-ins are locked after too many failures: when the lock ends.
     pub async fn user_locked_until(&self, tenant: Uuid, user: Uuid) -> Result<Option<Millis>> {
-        let subject = format!("user:{user}");
+        let subject = crate::store::user_subject(user);
         let locks = self
             .store()
             .login_locks(tenant, std::slice::from_ref(&subject), now_millis())
@@ -103,7 +103,7 @@ impl Sessions {
     /// counts of client addresses stay, since other users share them.
     pub async fn unlock_user(&self, tenant: Uuid, user: Uuid) -> Result<()> {
         self.store()
-            .unlock_login(tenant, &format!("user:{user}"))
+            .unlock_login(tenant, &crate::store::user_subject(user))
             .await?;
         tracing::info!(%user, "a user's sign-in lock was ended");
         Ok(())

@@ -350,7 +350,7 @@ impl Sessions {
         settings: &LoginSettings,
         now: Millis,
     ) -> Result<std::result::Result<(Counted, Vec<crate::AttemptCount>), Millis>> {
-        let subject = format!("user:{user}");
+        let subject = crate::store::user_subject(user);
         let locks = self
             .store()
             .login_locks(tenant, std::slice::from_ref(&subject), now)
