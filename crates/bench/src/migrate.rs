@@ -392,20 +392,22 @@ mod floor {
     const WRITE_POSTGRES: &str = "WITH p0 AS (INSERT INTO users (id, tenant_id, email_lower, \
         username_lower, body, pw_scheme, pw_factor, pw_salt, pw_hash, insert_instant) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)), \
-      p1 AS (INSERT INTO events (id, tenant_id, type, create_instant, body) \
-        VALUES ($11, $12, $13, $14, $15)), \
-      p2 AS (INSERT INTO events (id, tenant_id, type, create_instant, body) \
-        VALUES ($16, $17, $18, $19, $20)) \
+      p1 AS (INSERT INTO events (id, tenant_id, type, create_instant, body, login_user_id) \
+        VALUES ($11, $12, $13, $14, $15, $16)), \
+      p2 AS (INSERT INTO events (id, tenant_id, type, create_instant, body, login_user_id) \
+        VALUES ($17, $18, $19, $20, $21, $22)) \
       INSERT INTO connector_stats (tenant_id, connector_id, day, outcome, n) \
-        VALUES ($21, $22, $23, 'migrated', 1), ($24, $25, $26, 'login', 1) \
+        VALUES ($23, $24, $25, 'migrated', 1), ($26, $27, $28, 'login', 1) \
         ON CONFLICT (tenant_id, connector_id, day, outcome) DO UPDATE SET n = connector_stats.n + 1";
 
     /// The same write on SQLite: its parts in one transaction.
     const WRITES_SQLITE: [&str; 4] = [
         "INSERT INTO users (id, tenant_id, email_lower, username_lower, body, pw_scheme, \
          pw_factor, pw_salt, pw_hash, insert_instant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        "INSERT INTO events (id, tenant_id, type, create_instant, body) VALUES ($1, $2, $3, $4, $5)",
-        "INSERT INTO events (id, tenant_id, type, create_instant, body) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO events (id, tenant_id, type, create_instant, body, login_user_id) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO events (id, tenant_id, type, create_instant, body, login_user_id) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
         "INSERT INTO connector_stats (tenant_id, connector_id, day, outcome, n) \
          VALUES ($1, $2, $3, 'migrated', 1), ($4, $5, $6, 'login', 1) \
          ON CONFLICT (tenant_id, connector_id, day, outcome) DO UPDATE SET n = connector_stats.n + 1",
@@ -519,7 +521,14 @@ mod floor {
             .bind(HASH)
             .bind(l.now);
         for (id, kind, body) in &l.events {
-            q = q.bind(id).bind(tenant).bind(*kind).bind(l.now).bind(body);
+            let login_user = (*kind == "user.login.success").then_some(&l.id);
+            q = q
+                .bind(id)
+                .bind(tenant)
+                .bind(*kind)
+                .bind(l.now)
+                .bind(body)
+                .bind(login_user);
         }
         for _ in 0..2 {
             q = q.bind(tenant).bind(connector).bind(l.day);
@@ -556,7 +565,12 @@ mod floor {
         )
         .map_err(e)?;
         for (k, (id, kind, body)) in l.events.iter().enumerate() {
-            run(WRITES_SQLITE[1 + k], &[id, &tenant, kind, &l.now, body]).map_err(e)?;
+            let login_user = (*kind == "user.login.success").then_some(&l.id);
+            run(
+                WRITES_SQLITE[1 + k],
+                &[id, &tenant, kind, &l.now, body, &login_user],
+            )
+            .map_err(e)?;
         }
         run(
             WRITES_SQLITE[3],

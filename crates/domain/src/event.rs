@@ -179,6 +179,7 @@ impl BulkCreateEvent {
             create_instant: e.create_instant,
             body,
             delivered: Vec::new(),
+            login_user: None,
         }
     }
 }
@@ -193,6 +194,8 @@ pub struct EventText {
     pub body: String,
     /// As [`Event::delivered`].
     pub delivered: Vec<Uuid>,
+    /// As [`Event::login_user`].
+    pub login_user: Option<Uuid>,
 }
 
 impl From<&Event> for EventText {
@@ -204,11 +207,22 @@ impl From<&Event> for EventText {
             create_instant: e.create_instant,
             body: e.body.to_string(),
             delivered: e.delivered.clone(),
+            login_user: e.login_user(),
         }
     }
 }
 
 impl Event {
+    /// The user a sign-in event (`user.login.success`, `user.login.failed`) names: the store
+    /// files the event under that user so their recent sign-ins read back by index.
+    pub fn login_user(&self) -> Option<Uuid> {
+        if self.kind != "user.login.success" && self.kind != "user.login.failed" {
+            return None;
+        }
+        let id = self.body.get("event")?.get("user")?.get("id")?.as_str()?;
+        Uuid::parse_str(id).ok()
+    }
+
     /// `user.migrated` (ours): a connector's user became Portcullis' own.
     pub fn user_migrated(user: &User, connector: Option<Uuid>) -> Event {
         let mut fields = Json::new();

@@ -250,6 +250,8 @@ pub trait Store:
         kind: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<Event>>;
+    /// The user's latest `user.login.success` and `user.login.failed` events, newest first.
+    async fn login_events(&self, user: Uuid, limit: usize) -> StoreResult<Vec<Event>>;
 
     /// Stores a new import job with its request body (a body job) or none (a file job).
     async fn insert_import_job(&self, job: &ImportJob, body: Option<&str>) -> StoreResult<()>;

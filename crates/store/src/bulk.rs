@@ -81,8 +81,8 @@ pub(crate) async fn insert_event_texts(
     bulk_insert(
         dialect,
         tx,
-        "events (id, tenant_id, type, create_instant, body)",
-        5,
+        "events (id, tenant_id, type, create_instant, body, login_user_id)",
+        6,
         events,
         |e| {
             vec![
@@ -91,6 +91,7 @@ pub(crate) async fn insert_event_texts(
                 e.kind.clone().into(),
                 e.create_instant.into(),
                 e.body.clone().into(),
+                e.login_user.map(|u| u.to_string()).into(),
             ]
         },
     )

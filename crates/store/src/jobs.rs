@@ -43,6 +43,19 @@ fn job_of(row: &Row) -> StoreResult<ImportJob> {
     })
 }
 
+fn event_of(row: &Row) -> StoreResult<Event> {
+    let tenant: Option<String> = row.get("tenant_id")?;
+    let body: String = row.get("body")?;
+    Ok(Event {
+        id: uuid(row, "id")?,
+        tenant_id: tenant.and_then(|t| Uuid::parse_str(&t).ok()),
+        kind: row.get("type")?,
+        create_instant: row.get("create_instant")?,
+        body: serde_json::from_str(&body).map_err(backend)?,
+        delivered: Vec::new(),
+    })
+}
+
 impl SqlStore {
     pub(crate) async fn append(&self, events: &[Event]) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
@@ -69,20 +82,25 @@ impl SqlStore {
                 ],
             )
             .await?;
-        rows.iter()
-            .map(|row| {
-                let tenant: Option<String> = row.get("tenant_id")?;
-                let body: String = row.get("body")?;
-                Ok(Event {
-                    id: uuid(row, "id")?,
-                    tenant_id: tenant.and_then(|t| Uuid::parse_str(&t).ok()),
-                    kind: row.get("type")?,
-                    create_instant: row.get("create_instant")?,
-                    body: serde_json::from_str(&body).map_err(backend)?,
-                    delivered: Vec::new(),
-                })
-            })
-            .collect()
+        rows.iter().map(event_of).collect()
+    }
+
+    /// The user's latest sign-in events, newest first: an index range over the events' own
+    /// `login_user_id`, however many events the outbox holds.
+    pub(crate) async fn read_login_events(
+        &self,
+        user: Uuid,
+        limit: usize,
+    ) -> StoreResult<Vec<Event>> {
+        let rows = self
+            .db
+            .read(
+                "SELECT id, tenant_id, type, create_instant, body FROM events \
+                 WHERE login_user_id = $1 ORDER BY seq DESC LIMIT $2",
+                &[Arg::Text(Some(user.to_string())), Arg::Int(limit as i64)],
+            )
+            .await?;
+        rows.iter().map(event_of).collect()
     }
 
     pub(crate) async fn insert_job(&self, job: &ImportJob, body: Option<&str>) -> StoreResult<()> {

@@ -1209,6 +1209,10 @@ impl Store for SqlStore {
         self.read_events(tenant, kind, limit).await
     }
 
+    async fn login_events(&self, user: Uuid, limit: usize) -> StoreResult<Vec<Event>> {
+        self.read_login_events(user, limit).await
+    }
+
     async fn insert_import_job(&self, job: &ImportJob, body: Option<&str>) -> StoreResult<()> {
         self.insert_job(job, body).await
     }
@@ -1389,7 +1393,8 @@ pub(crate) fn insert_user_args(su: &StoredUser) -> Vec<Arg> {
 /// An event's insert as a part for [`SqlStore::batch`].
 pub(crate) fn event_part(e: &portcullis_domain::Event) -> (String, Vec<Arg>) {
     (
-        "INSERT INTO events (id, tenant_id, type, create_instant, body) VALUES ($1, $2, $3, $4, $5)"
+        "INSERT INTO events (id, tenant_id, type, create_instant, body, login_user_id) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
             .into(),
         vec![
             e.id.to_string().into(),
@@ -1397,6 +1402,7 @@ pub(crate) fn event_part(e: &portcullis_domain::Event) -> (String, Vec<Arg>) {
             e.kind.clone().into(),
             e.create_instant.into(),
             e.body.to_string().into(),
+            e.login_user().map(|u| u.to_string()).into(),
         ],
     )
 }

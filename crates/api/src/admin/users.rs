@@ -1,7 +1,9 @@
-//! The admin pages for users: search them (with exact totals and keyset paging), see one (profile, registrations, memberships), create
-//! one, and act on one (deactivate, reactivate, unlock after too many failed sign-ins, revoke its
-//! refresh tokens, send a password reset, delete). Every action is a POST form with the CSRF token and goes through the same `Identity`
-//! and `Sessions` calls as the API, so its rules, events and webhooks are the API's.
+//! The admin pages for users: search them (with exact totals and keyset paging), see one
+//! (profile, registrations, memberships, recent sign-ins), create one, and act on one
+//! (deactivate, reactivate, unlock after too many failed sign-ins, revoke its refresh tokens,
+//! send a password reset, delete). Every action is a POST form with the CSRF token and goes
+//! through the same `Identity` and `Sessions` calls as the API, so its rules, events and webhooks
+//! are the API's.
 
 use super::{csrf_form, form_expired, message, redirect, require_admin, unavailable};
 use crate::pages::csrf_holds;
@@ -55,6 +57,9 @@ pub struct UsersQuery {
 
 /// Users on a page of the list.
 const PAGE: i64 = 25;
+
+/// Sign-ins shown on a user's page.
+const RECENT_LOGINS: usize = 10;
 
 /// The query string of what was typed in the search box: a query of its own when it names a
 /// field (`active:false`) or is `*`; otherwise the start of an email or a username, with the
@@ -203,6 +208,37 @@ async fn user_page(
         },
         None => None,
     };
+    let logins = match s.sessions.recent_logins(id, RECENT_LOGINS).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = ?e, "the admin user page could not read the user's sign-ins");
+            return unavailable();
+        }
+    };
+    let app_names: std::collections::HashMap<Uuid, String> = s
+        .identity
+        .applications(Scope::ALL)
+        .await
+        .map(|apps| {
+            apps.into_iter()
+                .filter_map(|a| Some((a.id?, a.name)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let logins: Vec<minijinja::Value> = logins
+        .iter()
+        .map(|l| {
+            let application = l
+                .application_id
+                .map(|a| app_names.get(&a).cloned().unwrap_or_else(|| a.to_string()));
+            context! {
+                instant => instant(Some(l.instant)),
+                outcome => if l.success { "signed in" } else { "failed" },
+                success => l.success,
+                application, ip => l.ip_address, reason => l.reason,
+            }
+        })
+        .collect();
     let mut actions = Vec::new();
     if locked_until.is_some() {
         actions.push(action("unlock", "Unlock", ""));
@@ -231,7 +267,7 @@ async fn user_page(
             locked_until => instant(locked_until),
             created => instant(u.insert_instant),
             user => u.redacted(),
-            notice, actions, errors,
+            notice, actions, errors, logins,
         },
     )
 }

@@ -16,6 +16,7 @@ portcullis_store::on_both_backends!(
     the_settings_pages_list_tenants_keys_and_webhooks_and_rotate_a_key,
     the_groups_api_keys_themes_and_import_jobs_pages_list_them_and_show_no_secret,
     an_admin_unlocks_a_user_locked_by_failed_sign_ins,
+    a_user_page_shows_their_recent_sign_ins_and_no_one_elses,
     the_users_page_searches_with_exact_totals_and_pages_on_with_the_cursor,
 );
 
@@ -658,6 +659,68 @@ async fn an_admin_unlocks_a_user_locked_by_failed_sign_ins(b: Backend) {
     assert!(!after.body.contains("Locked until"), "{}", after.body);
     assert!(!after.body.contains(&unlock), "no unlock once unlocked");
     assert_eq!(login(PASSWORD).await.status, 200, "the user signs in again");
+}
+
+async fn a_user_page_shows_their_recent_sign_ins_and_no_one_elses(b: Backend) {
+    let s = Server::start(b).await;
+    user(&s, "root@example.com", &["admin"]).await;
+    let watched = user(&s, "watched@example.com", &[]).await;
+    user(&s, "other@example.com", &[]).await;
+    let login = |who: &'static str, password: &'static str| {
+        s.call(
+            "POST",
+            "/api/login",
+            json!({"loginId": who, "password": password}),
+        )
+    };
+
+    let mut br = Browser::new(&s);
+    assert_eq!(sign_in(&s, &mut br, "root@example.com").await.status, 200);
+    let page = br.get(&format!("/admin/users/{watched}")).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("Recent sign-ins"), "{}", page.body);
+    assert!(page.body.contains("None recorded."), "{}", page.body);
+
+    assert_eq!(login("watched@example.com", PASSWORD).await.status, 200);
+    assert_eq!(
+        login("watched@example.com", "a wrong guess").await.status,
+        404
+    );
+    assert_eq!(
+        login("other@example.com", "another guess").await.status,
+        404
+    );
+    let page = br.get(&format!("/admin/users/{watched}")).await;
+    let section = page.body.split("Recent sign-ins").nth(1).unwrap();
+    let section = section.split("</table>").next().unwrap();
+    let rows: Vec<&str> = section.split("<tr><td>").skip(1).collect();
+    assert_eq!(
+        rows.len(),
+        2,
+        "the watched user's two attempts only: {section}"
+    );
+    assert!(rows[0].contains("failed"), "newest first: {section}");
+    assert!(rows[1].contains("signed in"), "{section}");
+    assert!(
+        !page.body.contains("another guess") && !page.body.contains("a wrong guess"),
+        "nothing typed is shown"
+    );
+
+    for _ in 0..12 {
+        assert_eq!(login("watched@example.com", PASSWORD).await.status, 200);
+    }
+    let page = br.get(&format!("/admin/users/{watched}")).await;
+    let section = page.body.split("Recent sign-ins").nth(1).unwrap();
+    let section = section.split("</table>").next().unwrap();
+    assert_eq!(
+        section.matches("<tr><td>").count(),
+        10,
+        "the ten latest: {section}"
+    );
+    assert!(
+        !section.contains("failed"),
+        "the failure is older than ten: {section}"
+    );
 }
 
 /// The user ids a users page links to.

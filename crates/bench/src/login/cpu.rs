@@ -149,7 +149,7 @@ fn sqlite(
             let ev_id = portcullis_domain::new_id().to_string();
             run(
                 WRITES_SQLITE[2],
-                &[&ev_id, &tenant, &"user.login.success", &now, &ev],
+                &[&ev_id, &tenant, &"user.login.success", &now, &ev, id],
             )
             .map_err(e)?;
             let (rt, family) = (
@@ -221,6 +221,7 @@ async fn postgres(
             .bind("user.login.success")
             .bind(now)
             .bind(event(id, email, app))
+            .bind(id)
             .bind(token_hash())
             .bind(portcullis_domain::new_id().to_string())
             .bind(portcullis_domain::new_id().to_string())

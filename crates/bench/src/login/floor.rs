@@ -90,7 +90,8 @@ pub(super) const WRITES_SQLITE: [&str; 4] = [
     "UPDATE users SET body = json_set(body, '$.lastLoginInstant', $1) WHERE id = $2",
     "UPDATE registrations SET body = json_set(body, '$.lastLoginInstant', $1) \
      WHERE user_id = $2 AND application_id = $3",
-    "INSERT INTO events (id, tenant_id, type, create_instant, body) VALUES ($1, $2, $3, $4, $5)",
+    "INSERT INTO events (id, tenant_id, type, create_instant, body, login_user_id) \
+     VALUES ($1, $2, $3, $4, $5, $6)",
     "INSERT INTO refresh_tokens (token_hash, id, family_id, tenant_id, user_id, \
      application_id, start_instant, insert_instant, expires_instant, used_instant) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
@@ -120,13 +121,13 @@ pub(super) const WRITE_POSTGRES: &str = "WITH p0 AS (UPDATE users SET body = (bo
   p1 AS (UPDATE registrations SET body = (body::jsonb || \
     jsonb_build_object('lastLoginInstant', $3::bigint))::text \
     WHERE user_id = $4 AND application_id = $5), \
-  p2 AS (INSERT INTO events (id, tenant_id, type, create_instant, body) \
-    VALUES ($6, $7, $8, $9, $10)), \
+  p2 AS (INSERT INTO events (id, tenant_id, type, create_instant, body, login_user_id) \
+    VALUES ($6, $7, $8, $9, $10, $11)), \
   p3 AS (INSERT INTO refresh_tokens (token_hash, id, family_id, tenant_id, user_id, application_id, \
     start_instant, insert_instant, expires_instant, used_instant) \
-    VALUES ($11, $12, $13, $14, $15, $16, $17, $18, $19, NULL)) \
-  UPDATE login_attempts SET n = CASE WHEN subject IN ($21) THEN 0 ELSE n - 1 END \
-    WHERE tenant_id = $20 AND n > 0 AND subject IN ($21)";
+    VALUES ($12, $13, $14, $15, $16, $17, $18, $19, $20, NULL)) \
+  UPDATE login_attempts SET n = CASE WHEN subject IN ($22) THEN 0 ELSE n - 1 END \
+    WHERE tenant_id = $21 AND n > 0 AND subject IN ($22)";
 
 /// Logins per commit in the SQLite floor: about what the store's group commit gathers with
 /// the bench's four concurrent logins.

@@ -5,6 +5,7 @@
 //!
 //! [`Sessions`] sits beside [`Identity`] and uses its store and hashing pool.
 
+mod history;
 mod keys;
 mod locks;
 mod login;
@@ -14,6 +15,7 @@ mod sign_in;
 pub mod tokens;
 mod two_factor;
 
+pub use history::LoginRecord;
 pub use keys::KeyView;
 pub use tokens::{TokenService, DEFAULT_ALGORITHM};
 pub use two_factor::{
