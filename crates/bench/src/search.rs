@@ -2,7 +2,9 @@
 //! (the fastest bulk path a deployment has), then times, for each query, the exact `total` of
 //! `/api/user/search`'s path (a page of 0 users) and its first page of 25 sorted by email,
 //! each beside the database's own figure measured in the same run: a bare `SELECT count(*)` of
-//! the same predicate on a connection of the bench's own.
+//! the same predicate on a connection of the bench's own. Then it serves the admin pages over
+//! the same database and times each page an administrator opens (the dashboard, the users list
+//! with its exact total, a search, a user), each beside its own floor: the page's reads alone.
 
 use super::import::{setup, Db};
 use portcullis_domain::search::{Search, SearchCriteria, SortField};
@@ -32,10 +34,8 @@ pub struct SearchBench {
 /// them logged in after it.
 const LOGIN_BASE: i64 = 1_700_000_000_000;
 
-/// User `i`: half at example.com (the others at example.org), every tenth on the gold plan,
-/// every fourth registered in the first application (the others in the second), every third
-/// with a last login. Emails come in no order, as a legacy export's do.
-fn user(i: usize, apps: &[String; 2]) -> Value {
+/// User `i`'s email: a mix of `i`, so emails come in no order.
+fn email(i: usize) -> String {
     let mut z = (i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -45,8 +45,15 @@ fn user(i: usize, apps: &[String; 2]) -> Value {
     } else {
         "example.org"
     };
+    format!("u{z:016x}@{domain}")
+}
+
+/// User `i`: half at example.com (the others at example.org), every tenth on the gold plan,
+/// every fourth registered in the first application (the others in the second), every third
+/// with a last login. Emails come in no order, as a legacy export's do.
+fn user(i: usize, apps: &[String; 2]) -> Value {
     let mut u = json!({
-        "email": format!("u{z:016x}@{domain}"),
+        "email": email(i),
         "firstName": "User", "lastName": format!("{i}"), "verified": true,
         "insertInstant": 1_600_000_000_000_i64 + i as i64,
         "data": {"plan": if i.is_multiple_of(10) { "gold" } else { "free" }, "n": i},
@@ -237,7 +244,169 @@ async fn measure(name: &str, db: &Db, b: &SearchBench) -> Result<(), String> {
             ms(f),
         );
     }
+    admin_pages(name, &identity, &mut c, b.rounds).await?;
     store.close().await;
+    Ok(())
+}
+
+/// The admin pages' target, per page.
+const PAGE_TARGET_MS: f64 = 200.0;
+
+/// Times the admin pages an administrator opens, served over loopback by the API's router on
+/// the loaded database, each beside its floor: the dashboard beside the migration status it
+/// draws (the domain call, no HTTP, no template); the users list and a search beside a bare
+/// `SELECT count(*)` of their predicate over every tenant (the exact total they show); a user's
+/// page beside a bare read of that user's row.
+async fn admin_pages(
+    name: &str,
+    identity: &Identity,
+    c: &mut sqlx::AnyConnection,
+    rounds: usize,
+) -> Result<(), String> {
+    use portcullis_domain::{
+        reset_queue, LoginOutcome, LoginRequest, Password, Registration, Sessions, User,
+    };
+    let err = |e: portcullis_domain::Error| format!("{e:?}");
+    let ids = identity
+        .default_ids()
+        .await
+        .map_err(err)?
+        .ok_or("no admin application")?;
+    let scope = Scope::tenant(ids.tenant);
+    let password = "bench administrator password";
+    identity
+        .register(
+            scope,
+            None,
+            Some(User {
+                email: Some("admin@bench.example".into()),
+                password: Some(Password(password.into())),
+                ..User::default()
+            }),
+            Registration {
+                application_id: Some(ids.application),
+                roles: vec!["admin".into()],
+                ..Registration::default()
+            },
+        )
+        .await
+        .map_err(err)?;
+    let sessions = Sessions::new(identity.clone());
+    let login = LoginRequest {
+        login_id: Some("admin@bench.example".into()),
+        password: Some(Password(password.into())),
+        application_id: Some(ids.application),
+        ..LoginRequest::default()
+    };
+    let token = match sessions.login(scope, login).await.map_err(err)? {
+        LoginOutcome::Success(t) => t.token.ok_or("the login issued no token")?,
+        other => return Err(format!("the administrator's login answered {other:?}")),
+    };
+    let state = portcullis_api::AppState::new(
+        identity.clone(),
+        sessions,
+        std::sync::Arc::new(portcullis_api::metrics::Metrics::new()),
+        portcullis_api::ApiConfig::default(),
+        portcullis_api::Background {
+            import_jobs: std::sync::Arc::new(tokio::sync::Notify::new()),
+            resets: reset_queue().0,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let base = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let server =
+        tokio::spawn(async move { axum::serve(listener, portcullis_api::router(state)).await });
+    let http = reqwest::Client::new();
+    let cookie = format!("portcullis_admin={token}");
+
+    // The first loaded user, and the start of its email as an administrator types it.
+    let probe = email(0);
+    let user = identity.user_by_email(scope, &probe).await.map_err(err)?;
+    let user_id = user.id.ok_or("a stored user has an id")?;
+    let prefix = &probe[..5];
+
+    enum Floor {
+        Sql(String),
+        Status,
+    }
+    let pages = [
+        ("dashboard", "/admin".to_string(), Floor::Status),
+        (
+            "users, every user (q=*)",
+            "/admin/users?q=*".to_string(),
+            Floor::Sql("SELECT count(*) FROM users".into()),
+        ),
+        (
+            "users, an email's start",
+            format!("/admin/users?q={prefix}"),
+            Floor::Sql(format!(
+                "SELECT count(*) FROM users WHERE email_lower LIKE '{prefix}%' \
+                 OR username_lower LIKE '{prefix}%'"
+            )),
+        ),
+        (
+            "a user",
+            format!("/admin/users/{user_id}"),
+            Floor::Sql(format!("SELECT body FROM users WHERE id = '{user_id}'")),
+        ),
+    ];
+    println!(
+        "{:<11} {:<40} {:>10} {:>10} {:>9} {:>10}",
+        "database", "admin page", "page ms", "floor ms", "÷ floor", "target ms"
+    );
+    for (label, path, floor) in &pages {
+        let (mut page_s, mut floor_s) = (Vec::new(), Vec::new());
+        for _ in 0..rounds.max(1) {
+            let start = Instant::now();
+            let res = http
+                .get(format!("{base}{path}"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = res.status();
+            let body = res.text().await.map_err(|e| e.to_string())?;
+            page_s.push(start.elapsed().as_secs_f64());
+            if status != 200 {
+                return Err(format!("{path} answered {status}: {body}"));
+            }
+            let start = Instant::now();
+            match floor {
+                Floor::Sql(sql) => {
+                    sqlx::query(sql)
+                        .fetch_all(&mut *c)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Floor::Status => {
+                    identity
+                        .migration_status(Scope::ALL, &Default::default())
+                        .await
+                        .map_err(err)?;
+                }
+            }
+            floor_s.push(start.elapsed().as_secs_f64());
+        }
+        let (p, f) = (median(page_s), median(floor_s));
+        let verdict = if p * 1000.0 < PAGE_TARGET_MS {
+            "met"
+        } else {
+            "NOT met"
+        };
+        println!(
+            "{name:<11} {label:<40} {:>10} {:>10} {:>9} {:>10}",
+            ms(p),
+            ms(f),
+            format!("{:.1}x", p / f.max(1e-9)),
+            format!("< {PAGE_TARGET_MS:.0} {verdict}"),
+        );
+    }
+    server.abort();
     Ok(())
 }
 
