@@ -2,9 +2,10 @@
 //! `users` for either dialect, every value a bound parameter; the sort and keyset cursor of a
 //! page; and the page itself, read with its users' registrations and memberships.
 //!
-//! Every leaf is `expr IS NOT NULL AND <comparison>` when `expr` can be NULL, so a leaf is never
-//! NULL and `NOT` selects exactly the users the leaf does not (a user without a `connectorId`
-//! matches `NOT connectorId:<id>`). Emails, usernames, tenants and insert instants compare on
+//! Under a `NOT`, a leaf whose `expr` can be NULL is `expr IS NOT NULL AND <comparison>`, so it
+//! is never NULL and `NOT` selects exactly the users the leaf does not (a user without a
+//! `connectorId` matches `NOT connectorId:<id>`). Outside any `NOT` the comparison stands alone:
+//! there, AND and OR treat a NULL leaf as a false one, and the JSON is read once a row, not twice. Emails, usernames, tenants and insert instants compare on
 //! their columns (indexed); the other fields read the JSON body, `lastLoginInstant` and
 //! `lastUpdateInstant` through expression indexes (migration `0012_search`).
 
@@ -23,6 +24,8 @@ const CHILD_CHUNK: usize = 500;
 pub(crate) struct Cond {
     dialect: Dialect,
     pub(crate) args: Vec<Arg>,
+    /// Whether the node being written is under an odd number of `NOT`s.
+    negated: bool,
 }
 
 /// Where a leaf is evaluated: on a `users` row, or on a row `r` of `registrations` (inside a
@@ -44,7 +47,11 @@ enum Cmp<'a> {
 
 impl Cond {
     pub(crate) fn new(dialect: Dialect, args: Vec<Arg>) -> Self {
-        Cond { dialect, args }
+        Cond {
+            dialect,
+            args,
+            negated: false,
+        }
     }
 
     fn arg(&mut self, a: impl Into<Arg>) -> String {
@@ -68,9 +75,17 @@ impl Cond {
             .into(),
             Pred::And(ps) => self.join(ps, ctx, " AND "),
             Pred::Or(ps) => self.join(ps, ctx, " OR "),
-            Pred::Not(p) => format!("NOT ({})", self.node(p, ctx)),
+            Pred::Not(p) => {
+                self.negated = !self.negated;
+                let c = self.node(p, ctx);
+                self.negated = !self.negated;
+                format!("NOT ({c})")
+            }
             Pred::Registration(inner) => {
+                // EXISTS is never NULL: inside it, the subquery's condition starts un-negated.
+                let outer = std::mem::replace(&mut self.negated, false);
                 let c = self.node(inner, Ctx::Registration);
+                self.negated = outer;
                 format!("EXISTS (SELECT 1 FROM registrations r WHERE r.user_id = users.id AND {c})")
             }
             Pred::Eq(f, v) => self.leaf(f, Cmp::Eq(v), ctx),
@@ -119,7 +134,7 @@ impl Cond {
             }
             _ => {
                 let (expr, nullable) = self.expr(f);
-                self.compare(&expr, nullable, f, cmp)
+                self.compare(&expr, nullable && self.negated, f, cmp)
             }
         }
     }
