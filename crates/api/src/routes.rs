@@ -589,6 +589,20 @@ pub fn table(config: &ApiConfig) -> Vec<Route> {
         Route::protocol("/admin/tenants", vec![
             op(M::GET, admin::tenants, "Admin UI: tenants and their applications").open(),
         ]),
+        Route::protocol("/admin/tenants/{tenantId}", vec![
+            op(M::GET, admin::tenant, "Admin UI: a tenant's name, password rules and connector policies").open(),
+            op(M::POST, admin::save_tenant, "Admin UI: save a tenant").open(),
+        ]),
+        Route::protocol("/admin/applications/{applicationId}", vec![
+            op(M::GET, admin::application, "Admin UI: an application's name, OAuth settings and roles").open(),
+            op(M::POST, admin::save_application, "Admin UI: save an application's name and OAuth settings").open(),
+        ]),
+        Route::protocol("/admin/applications/{applicationId}/roles", vec![
+            op(M::POST, admin::add_role, "Admin UI: add a role to an application").open(),
+        ]),
+        Route::protocol("/admin/applications/{applicationId}/roles/{roleId}/delete", vec![
+            op(M::POST, admin::remove_role, "Admin UI: remove a role from an application").open(),
+        ]),
         Route::protocol("/admin/groups", vec![
             op(M::GET, admin::groups, "Admin UI: groups and their roles").open(),
         ]),

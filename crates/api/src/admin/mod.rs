@@ -6,15 +6,19 @@
 //! loses the pages at once. Signed in without the role is a 403. Every form carries the hosted
 //! pages' CSRF token; every answer carries a CSP with no script and `frame-ancestors 'none'`.
 
+mod applications;
 mod chart;
 mod connectors;
 mod settings;
+mod tenants;
 mod users;
 
+pub use applications::{add_role, application, remove_role, save_application};
 pub use connectors::{connectors, try_sign_in};
 pub use settings::{
     api_keys, groups, import_jobs, keys, retry_attempt, rotate_key, tenants, themes, webhooks,
 };
+pub use tenants::{save_tenant, tenant};
 pub use users::{create_user, new_user, user, user_action, users};
 
 use crate::pages::{cookie, csrf, csrf_holds, html_page, random, secure};
@@ -55,6 +59,11 @@ fn templates() -> &'static Environment<'static> {
             ("user_new.html", include_str!("templates/user_new.html")),
             ("connectors.html", include_str!("templates/connectors.html")),
             ("records.html", include_str!("templates/records.html")),
+            ("tenant.html", include_str!("templates/tenant.html")),
+            (
+                "application.html",
+                include_str!("templates/application.html"),
+            ),
         ] {
             env.add_template(name, text)
                 .expect("the admin templates compile");
@@ -312,6 +321,33 @@ pub(crate) fn form_expired() -> Response {
         "This form was not sent from this browser's page; nothing was done.",
         Some(("/admin", "Back to the dashboard")),
     )
+}
+
+/// The messages of a domain error, for the errors box of a form.
+pub(crate) fn error_messages(e: &portcullis_domain::Error) -> Vec<String> {
+    match e {
+        portcullis_domain::Error::Invalid(errors) => errors
+            .field_errors
+            .values()
+            .flatten()
+            .chain(errors.general_errors.iter())
+            .map(|i| i.message.clone())
+            .collect(),
+        other => vec![format!("{other}")],
+    }
+}
+
+/// A form's fields in the order sent, repeated names included (checkbox groups, lists).
+pub(crate) fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+/// The value of a form's field, when sent.
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// `GET /admin`: the migration dashboard.

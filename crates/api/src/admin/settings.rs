@@ -1,4 +1,5 @@
-//! The admin pages that list the instance's configuration: tenants with their applications,
+//! The admin pages that list the instance's configuration: tenants with their applications
+//! (each linking to its edit page, which `admin::tenants` and `admin::applications` own),
 //! groups, API keys, themes, import jobs with their progress, signing keys (with "rotate"), and
 //! webhooks with their recent deliveries (with "retry" for a dead letter). They read through
 //! the same `Identity` and `Sessions` calls as the API and show no secret: no client secret,
@@ -23,8 +24,31 @@ struct Table {
     heading: String,
     note: Option<String>,
     columns: &'static [&'static str],
-    rows: Vec<(Vec<String>, Option<String>)>,
+    rows: Vec<Row>,
     action: Option<&'static str>,
+}
+
+/// One row of a records table: its cells, the path its action button posts to, and the page
+/// its first cell links to.
+struct Row {
+    cells: Vec<String>,
+    action: Option<String>,
+    link: Option<String>,
+}
+
+impl Row {
+    fn new(cells: Vec<String>, action: Option<String>) -> Self {
+        Row {
+            cells,
+            action,
+            link: None,
+        }
+    }
+
+    fn link(mut self, to: Option<String>) -> Self {
+        self.link = to;
+        self
+    }
 }
 
 impl Table {
@@ -32,7 +56,7 @@ impl Table {
         let rows: Vec<minijinja::Value> = self
             .rows
             .into_iter()
-            .map(|(cells, action)| context! { cells, action })
+            .map(|r| context! { cells => r.cells, action => r.action, link => r.link })
             .collect();
         context! {
             heading => self.heading, note => self.note, columns => self.columns,
@@ -91,7 +115,7 @@ pub async fn tenants(State(s): State<AppState>, headers: HeaderMap) -> Response 
                     .data
                     .get("legacyUserCount")
                     .map_or(String::new(), |v| v.to_string());
-                (
+                Row::new(
                     vec![
                         t.name.clone(),
                         t.id.map(|i| i.to_string()).unwrap_or_default(),
@@ -101,6 +125,7 @@ pub async fn tenants(State(s): State<AppState>, headers: HeaderMap) -> Response 
                     ],
                     None,
                 )
+                .link(t.id.map(|i| format!("/admin/tenants/{i}")))
             })
             .collect(),
         action: None,
@@ -126,7 +151,7 @@ pub async fn tenants(State(s): State<AppState>, headers: HeaderMap) -> Response 
                                 .collect()
                         })
                         .unwrap_or_default();
-                    (
+                    Row::new(
                         vec![
                             a.name.clone(),
                             a.id.map(|i| i.to_string()).unwrap_or_default(),
@@ -136,6 +161,7 @@ pub async fn tenants(State(s): State<AppState>, headers: HeaderMap) -> Response 
                         ],
                         None,
                     )
+                    .link(a.id.map(|i| format!("/admin/applications/{i}")))
                 })
                 .collect(),
             action: None,
@@ -179,7 +205,7 @@ pub async fn keys(
             .map(|k| {
                 let action = (k.status == "active")
                     .then(|| format!("/admin/keys/{}/rotate", k.tenant_id));
-                (
+                Row::new(
                     vec![
                         tenant_cell(&names, Some(k.tenant_id)),
                         k.kid.clone(),
@@ -290,7 +316,7 @@ pub async fn webhooks(
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
-                (
+                Row::new(
                     vec![
                         w.url.clone(),
                         events.join(", "),
@@ -321,7 +347,7 @@ pub async fn webhooks(
                 let status = format!("{:?}", a.status).to_lowercase();
                 let action = (status == "failed")
                     .then(|| format!("/admin/webhooks/attempts/{}/retry", a.id));
-                (
+                Row::new(
                     vec![
                         a.event_type.clone(),
                         urls.get(&a.webhook_id).cloned().unwrap_or_default(),
@@ -422,7 +448,7 @@ pub async fn groups(State(s): State<AppState>, headers: HeaderMap) -> Response {
             Err(e) => return failed(e, "group roles"),
         };
         let roles: Vec<&str> = roles.values().flatten().map(|r| r.name.as_str()).collect();
-        rows.push((
+        rows.push(Row::new(
             vec![
                 g.name.clone(),
                 g.id.map(|i| i.to_string()).unwrap_or_default(),
@@ -494,7 +520,7 @@ pub async fn api_keys(State(s): State<AppState>, headers: HeaderMap) -> Response
                     .and_then(|d| d.as_str())
                     .unwrap_or_default()
                     .to_string();
-                (
+                Row::new(
                     vec![
                         description,
                         k.id.map(|i| i.to_string()).unwrap_or_default(),
@@ -543,7 +569,7 @@ pub async fn themes(State(s): State<AppState>, headers: HeaderMap) -> Response {
             .map(|t| {
                 let templates: Vec<&str> = t.templates.keys().map(String::as_str).collect();
                 let locales: Vec<&str> = t.localized_messages.keys().map(String::as_str).collect();
-                (
+                Row::new(
                     vec![
                         t.name.clone(),
                         t.id.map(|i| i.to_string()).unwrap_or_default(),
@@ -602,7 +628,7 @@ pub async fn import_jobs(State(s): State<AppState>, headers: HeaderMap) -> Respo
                 let errors = j.errors.as_ref().map_or(0, |e| {
                     e.field_errors.values().map(Vec::len).sum::<usize>() + e.general_errors.len()
                 });
-                (
+                Row::new(
                     vec![
                         j.id.to_string(),
                         tenant_cell(&names, Some(j.tenant_id)),

@@ -18,6 +18,9 @@ portcullis_store::on_both_backends!(
     an_admin_unlocks_a_user_locked_by_failed_sign_ins,
     a_user_page_shows_their_recent_sign_ins_and_no_one_elses,
     the_users_page_searches_with_exact_totals_and_pages_on_with_the_cursor,
+    an_admin_edits_a_tenants_name_password_rules_and_connector_policies,
+    an_admin_edits_an_applications_name_roles_and_oauth_settings,
+    a_user_without_the_admin_role_gets_403_on_the_edit_pages,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -792,4 +795,326 @@ async fn the_users_page_searches_with_exact_totals_and_pages_on_with_the_cursor(
         forged.status, 400,
         "a cursor the server did not make is refused"
     );
+}
+
+/// The application as the API answers it.
+async fn api_application(s: &Server, id: &str) -> serde_json::Value {
+    s.get(&format!("/api/application/{id}")).await.json["application"].clone()
+}
+
+/// A page's text with the `/` that HTML escaping writes as `&#x2f;` put back.
+fn unescaped(page: &Seen) -> String {
+    page.body.replace("&#x2f;", "/")
+}
+
+async fn an_admin_edits_a_tenants_name_password_rules_and_connector_policies(b: Backend) {
+    let s = Server::start(b).await;
+    // The administrator is made while the default tenant is the only one.
+    user(&s, "root@example.com", &["admin"]).await;
+    let made = s
+        .call("POST", "/api/tenant", json!({"tenant": {"name": "Shops"}}))
+        .await;
+    assert_eq!(made.status, 200, "{made:?}");
+    let tenant = made.json["tenant"]["id"].as_str().unwrap().to_string();
+    let connector = crate::migration::connector(
+        &s,
+        json!({"type": "Generic", "name": "Old shop",
+               "authenticationURL": "http://127.0.0.1:9/login"}),
+    )
+    .await;
+    let mut br = Browser::new(&s);
+    assert_eq!(sign_in(&s, &mut br, "root@example.com").await.status, 200);
+
+    let list = br.get("/admin/tenants").await;
+    assert!(
+        unescaped(&list).contains(&format!("href=\"/admin/tenants/{tenant}\"")),
+        "each tenant links to its page: {}",
+        list.body
+    );
+    let path = format!("/admin/tenants/{tenant}");
+    let page = br.get(&path).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("Password rules") && page.body.contains("Old shop"));
+    let csrf = page.input("csrf").unwrap();
+    let form = |csrf: &str, name: &str, min: &str| {
+        vec![
+            ("csrf", csrf.to_string()),
+            ("name", name.to_string()),
+            ("minLength", min.to_string()),
+            ("maxLength", String::new()),
+            ("requireNumber", "on".to_string()),
+            ("policy.0.connectorId", connector.clone()),
+            ("policy.0.domains", "example.com, old.example".to_string()),
+            ("policy.0.migrate", "on".to_string()),
+        ]
+    };
+
+    let forged = br.post_form(&path, &form("forged", "Forged", "12")).await;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    let t = s.get(&format!("/api/tenant/{tenant}")).await;
+    assert_eq!(
+        t.json["tenant"]["name"], "Shops",
+        "a forged form changes nothing"
+    );
+
+    let saved = br.post_form(&path, &form(&csrf, "Main", "12")).await;
+    assert_eq!(saved.status, 303, "{saved:?}");
+    let shown = br.get(saved.location.as_deref().unwrap()).await;
+    assert!(
+        shown.body.contains("The changes are saved."),
+        "{}",
+        shown.body
+    );
+    let t = s.get(&format!("/api/tenant/{tenant}")).await;
+    let t = &t.json["tenant"];
+    assert_eq!(t["name"], "Main");
+    assert_eq!(t["passwordValidationRules"]["minLength"], 12);
+    assert_eq!(t["passwordValidationRules"]["requireNumber"], true);
+    assert_eq!(t["passwordValidationRules"]["requireMixedCase"], false);
+    assert_eq!(
+        t["connectorPolicies"],
+        json!([{"connectorId": connector, "domains": ["example.com", "old.example"],
+                "migrate": true}])
+    );
+    let short = send(
+        s.req("POST", "/api/user")
+            .header("X-FusionAuth-TenantId", &tenant)
+            .json(&json!({"user": {"email": "new@example.com", "password": "only10chr1"}})),
+    )
+    .await;
+    assert_eq!(
+        short.status, 400,
+        "the tenant's new rule decides: {short:?}"
+    );
+
+    let refused = br.post_form(&path, &form(&csrf, "Other", "0")).await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(
+        refused
+            .body
+            .contains("must be a whole number from 1 to 256"),
+        "the domain's message: {}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("value=\"Other\""),
+        "the form as typed"
+    );
+    let t = s.get(&format!("/api/tenant/{tenant}")).await;
+    assert_eq!(
+        t.json["tenant"]["name"], "Main",
+        "a refused save changes nothing"
+    );
+    assert_eq!(t.json["tenant"]["passwordValidationRules"]["minLength"], 12);
+
+    let mut removed = form(&csrf, "Main", "12");
+    removed.push(("policy.0.remove", "on".to_string()));
+    let done = br.post_form(&path, &removed).await;
+    assert_eq!(done.status, 303, "{done:?}");
+    let t = s.get(&format!("/api/tenant/{tenant}")).await;
+    assert_eq!(t.json["tenant"]["connectorPolicies"], json!([]));
+
+    // The admin pages find the default tenant by its name, so it keeps it.
+    let default = s.default_tenant().await;
+    let kept = br
+        .post_form(
+            &format!("/admin/tenants/{default}"),
+            &[("csrf", csrf.clone()), ("name", "Renamed".into())],
+        )
+        .await;
+    assert_eq!(kept.status, 400, "{kept:?}");
+    let t = s.get(&format!("/api/tenant/{default}")).await;
+    assert_eq!(t.json["tenant"]["name"], "Default");
+    assert_eq!(br.get("/admin").await.status, 200, "the pages still open");
+}
+
+async fn an_admin_edits_an_applications_name_roles_and_oauth_settings(b: Backend) {
+    let s = Server::start(b).await;
+    let tenant = s.default_tenant().await;
+    let app = s.new_app(&tenant, "Shop", &["buyer"]).await;
+    user(&s, "root@example.com", &["admin"]).await;
+    let mut br = Browser::new(&s);
+    assert_eq!(sign_in(&s, &mut br, "root@example.com").await.status, 200);
+
+    let list = br.get("/admin/tenants").await;
+    assert!(
+        unescaped(&list).contains(&format!("href=\"/admin/applications/{app}\"")),
+        "each application links to its page: {}",
+        list.body
+    );
+    let path = format!("/admin/applications/{app}");
+    let page = br.get(&path).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("buyer"), "{}", page.body);
+    assert!(!page.body.contains("clientSecret") && !page.body.contains("SecretHash"));
+    let csrf = page.input("csrf").unwrap();
+
+    let roles = format!("{path}/roles");
+    let forged = br
+        .post_form(
+            &roles,
+            &[("csrf", "forged".into()), ("name", "seller".into())],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    let added = br
+        .post_form(
+            &roles,
+            &[
+                ("csrf", csrf.clone()),
+                ("name", "seller".into()),
+                ("description", "Sells things".into()),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{added:?}");
+    let a = api_application(&s, &app).await;
+    let names: Vec<&str> = a["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["buyer", "seller"], "{a}");
+    let twice = br
+        .post_form(&roles, &[("csrf", csrf.clone()), ("name", "seller".into())])
+        .await;
+    assert_eq!(twice.status, 400, "a role name appears once: {twice:?}");
+    assert!(
+        twice.body.contains("appears more than once"),
+        "{}",
+        twice.body
+    );
+
+    let form = |csrf: &str, name: &str, redirects: &str| {
+        vec![
+            ("csrf", csrf.to_string()),
+            ("name", name.to_string()),
+            ("authorizedRedirectURLs", redirects.to_string()),
+            ("authorizedOriginURLs", String::new()),
+            ("logoutURL", "https://shop.example/bye".to_string()),
+            ("grant", "authorization_code".to_string()),
+            ("grant", "refresh_token".to_string()),
+            ("proofKeyForCodeExchangePolicy", "Required".to_string()),
+            ("clientAuthenticationPolicy", "Required".to_string()),
+        ]
+    };
+    let redirects = "https://shop.example/callback\r\nhttps://shop.example/other\r\n";
+    let forged = br
+        .post_form(&path, &form("forged", "Forged", redirects))
+        .await;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    assert_eq!(api_application(&s, &app).await["name"], "Shop");
+
+    let saved = br.post_form(&path, &form(&csrf, "Shop 2", redirects)).await;
+    assert_eq!(saved.status, 303, "{saved:?}");
+    let a = api_application(&s, &app).await;
+    assert_eq!(a["name"], "Shop 2");
+    let oauth = &a["oauthConfiguration"];
+    assert_eq!(
+        oauth["authorizedRedirectURLs"],
+        json!([
+            "https://shop.example/callback",
+            "https://shop.example/other"
+        ])
+    );
+    assert_eq!(oauth["logoutURL"], "https://shop.example/bye");
+    assert_eq!(
+        oauth["enabledGrants"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(oauth["proofKeyForCodeExchangePolicy"], "Required");
+    let shown = br.get(&path).await;
+    assert!(
+        unescaped(&shown).contains("https://shop.example/other"),
+        "{}",
+        shown.body
+    );
+
+    let refused = br
+        .post_form(&path, &form(&csrf, "Shop 3", "not a URL"))
+        .await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(
+        refused
+            .body
+            .contains("Each URL must be an absolute http or https URL without a fragment."),
+        "the domain's message: {}",
+        refused.body
+    );
+    assert!(refused.body.contains("not a URL"), "the form as typed");
+    let a = api_application(&s, &app).await;
+    assert_eq!(a["name"], "Shop 2", "a refused save changes nothing");
+    assert_eq!(
+        a["oauthConfiguration"]["authorizedRedirectURLs"],
+        json!([
+            "https://shop.example/callback",
+            "https://shop.example/other"
+        ])
+    );
+
+    let buyer = a["roles"][0]["id"].as_str().unwrap().to_string();
+    let remove = format!("{path}/roles/{buyer}/delete");
+    let forged = br.post_form(&remove, &[("csrf", "forged".into())]).await;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    let gone = br.post_form(&remove, &[("csrf", csrf.clone())]).await;
+    assert_eq!(gone.status, 303, "{gone:?}");
+    let a = api_application(&s, &app).await;
+    assert_eq!(a["roles"].as_array().unwrap().len(), 1);
+    assert_eq!(a["roles"][0]["name"], "seller");
+
+    // The admin application keeps the role that opens these pages.
+    let admin = admin_app(&s).await;
+    let admin_roles =
+        s.get(&format!("/api/application/{admin}")).await.json["application"]["roles"].clone();
+    let admin_role = admin_roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kept = br
+        .post_form(
+            &format!("/admin/applications/{admin}/roles/{admin_role}/delete"),
+            &[("csrf", csrf.clone())],
+        )
+        .await;
+    assert_eq!(kept.status, 400, "{kept:?}");
+    assert_eq!(br.get("/admin").await.status, 200, "still an administrator");
+}
+
+async fn a_user_without_the_admin_role_gets_403_on_the_edit_pages(b: Backend) {
+    let s = Server::start(b).await;
+    let tenant = s.default_tenant().await;
+    let app = s.new_app(&tenant, "Shop", &["buyer"]).await;
+    user(&s, "viewer@example.com", &[]).await;
+    let mut br = Browser::new(&s);
+    assert_eq!(sign_in(&s, &mut br, "viewer@example.com").await.status, 403);
+    for path in [
+        format!("/admin/tenants/{tenant}"),
+        format!("/admin/applications/{app}"),
+    ] {
+        assert_eq!(br.get(&path).await.status, 403, "{path}");
+        let post = br
+            .post_form(&path, &[("csrf", "x".into()), ("name", "Taken".into())])
+            .await;
+        assert_eq!(post.status, 403, "{path}");
+    }
+    let post = br
+        .post_form(
+            &format!("/admin/applications/{app}/roles"),
+            &[("name", "intruder".into())],
+        )
+        .await;
+    assert_eq!(post.status, 403);
+    assert_eq!(
+        s.get(&format!("/api/tenant/{tenant}")).await.json["tenant"]["name"],
+        "Default"
+    );
+    let a = s.get(&format!("/api/application/{app}")).await;
+    assert_eq!(a.json["application"]["name"], "Shop");
+    assert_eq!(a.json["application"]["roles"].as_array().unwrap().len(), 1);
 }
