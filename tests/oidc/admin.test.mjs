@@ -153,6 +153,15 @@ test('an administrator signs in, sees the migration chart, creates, finds and de
     assert.equal(res.status(), 200, path);
     await checkPage(page, name);
   }
+  // The edit pages of the default tenant and of the admin application, linked from the list.
+  const tenantId = (await api('GET', '/api/tenant')).json.tenants[0].id;
+  const appId = (await api('GET', '/api/application')).json.applications.find((a) => a.name === 'Portcullis').id;
+  for (const [path, name] of [[`/admin/tenants/${tenantId}`, 'tenant'], [`/admin/applications/${appId}`, 'application']]) {
+    await page.goto(`${url}/admin/tenants`);
+    await Promise.all([page.waitForNavigation(), page.click(`main a[href="${path}"]`)]);
+    assert.equal(new URL(page.url()).pathname, path);
+    await checkPage(page, name);
+  }
 
   await Promise.all([page.waitForNavigation(), page.click('header button[type=submit]')]);
   await checkPage(page, 'signed-out');

@@ -26,6 +26,8 @@ pub(crate) struct Cond {
     pub(crate) args: Vec<Arg>,
     /// Whether the node being written is under an odd number of `NOT`s.
     negated: bool,
+    /// Whether a leaf reads an email's or username's start as a range.
+    ranged: bool,
 }
 
 /// Where a leaf is evaluated: on a `users` row, or on a row `r` of `registrations` (inside a
@@ -51,6 +53,7 @@ impl Cond {
             dialect,
             args,
             negated: false,
+            ranged: false,
         }
     }
 
@@ -134,7 +137,11 @@ impl Cond {
             }
             _ => {
                 let (expr, nullable) = self.expr(f);
-                self.compare(&expr, nullable && self.negated, f, cmp)
+                // An instant's range keeps its `IS NOT NULL` outside a NOT too: with it,
+                // PostgreSQL's planner expects fewer rows and reads the expression index, where
+                // without it a scan casts every user's JSON.
+                let two_valued = self.negated || f.kind() == Kind::Instant;
+                self.compare(&expr, nullable && two_valued, f, cmp)
             }
         }
     }
@@ -190,6 +197,31 @@ impl Cond {
         }
     }
 
+    /// For a pattern that starts with text on an email or username column, the range of that
+    /// start (`>= 'ab' AND < 'ac'`) in code-point order, which the columns' indexes serve: a
+    /// LIKE alone reads every row (SQLite's LIKE ignores ASCII case, PostgreSQL's needs the C
+    /// collation, and neither plans a bound pattern's start). The LIKE stays beside it and
+    /// decides; the range only narrows what it reads.
+    fn prefix_range(&mut self, expr: &str, pattern: &str) -> Option<String> {
+        if expr != "users.email_lower" && expr != "users.username_lower" {
+            return None;
+        }
+        let prefix: String = pattern.chars().take_while(|c| *c != '*').collect();
+        let last = prefix.chars().last()?;
+        let next = char::from_u32(last as u32 + 1)?;
+        let mut upper = prefix[..prefix.len() - last.len_utf8()].to_string();
+        upper.push(next);
+        // On PostgreSQL the columns' C-collated indexes (migration `0014`): code-point order
+        // whatever the database's collation.
+        let col = match self.dialect {
+            Dialect::Sqlite => expr.to_string(),
+            Dialect::Postgres => format!("({expr} COLLATE \"C\")"),
+        };
+        self.ranged = true;
+        let (lo, hi) = (self.arg(prefix), self.arg(upper));
+        Some(format!("{col} >= {lo} AND {col} < {hi}"))
+    }
+
     fn compare(&mut self, expr: &str, nullable: bool, f: &Field, cmp: Cmp<'_>) -> String {
         let instant = f.kind() == Kind::Instant;
         let c = match cmp {
@@ -214,7 +246,11 @@ impl Cond {
                     format!("{expr} GLOB {p}")
                 } else {
                     let p = self.arg(like(pattern));
-                    format!("{expr} LIKE {p} ESCAPE '\\'")
+                    let like = format!("{expr} LIKE {p} ESCAPE '\\'");
+                    match self.prefix_range(expr, pattern) {
+                        Some(range) => format!("{range} AND {like}"),
+                        None => like,
+                    }
                 }
             }
             Cmp::Range(lo, hi) => {
@@ -364,6 +400,11 @@ impl SqlStore {
         let filter = c.pred(&q.filter);
         let base = match tenant {
             Some(t) => format!("users.tenant_id = {t} AND ({filter})"),
+            // Every user has a tenant: the condition selects them all, and lets SQLite read
+            // the (tenant, email) and (tenant, username) indexes for an email's start.
+            None if self.dialect == Dialect::Sqlite && c.ranged => {
+                format!("users.tenant_id IN (SELECT id FROM tenants) AND ({filter})")
+            }
             None => format!("({filter})"),
         };
         let total = if q.count {

@@ -153,6 +153,21 @@ async fn query_language_selects_the_users_each_query_describes(b: Backend) {
             Box::new(|u| s(&u["username"]).starts_with('b')),
         ),
         (
+            "email:AN*".into(),
+            Box::new(|u| s(&u["email"]).starts_with("an")),
+        ),
+        (
+            "email:c*@other.example OR username:e*".into(),
+            Box::new(|u| {
+                (s(&u["email"]).starts_with('c') && s(&u["email"]).ends_with("@other.example"))
+                    || s(&u["username"]).starts_with('e')
+            }),
+        ),
+        (
+            "NOT email:d*".into(),
+            Box::new(|u| !s(&u["email"]).starts_with('d')),
+        ),
+        (
             "firstName:ann".into(),
             Box::new(move |u| lower(&u["firstName"]) == "ann"),
         ),
