@@ -26,8 +26,8 @@ pub(crate) struct Cond {
     pub(crate) args: Vec<Arg>,
     /// Whether the node being written is under an odd number of `NOT`s.
     negated: bool,
-    /// Whether a leaf reads an email's or username's start as a range.
-    ranged: bool,
+    /// The placeholder of the search's tenant, when it has one.
+    tenant: Option<String>,
 }
 
 /// Where a leaf is evaluated: on a `users` row, or on a row `r` of `registrations` (inside a
@@ -53,7 +53,7 @@ impl Cond {
             dialect,
             args,
             negated: false,
-            ranged: false,
+            tenant: None,
         }
     }
 
@@ -213,13 +213,23 @@ impl Cond {
         upper.push(next);
         // On PostgreSQL the columns' C-collated indexes (migration `0014`): code-point order
         // whatever the database's collation.
-        let col = match self.dialect {
-            Dialect::Sqlite => expr.to_string(),
-            Dialect::Postgres => format!("({expr} COLLATE \"C\")"),
-        };
-        self.ranged = true;
         let (lo, hi) = (self.arg(prefix), self.arg(upper));
-        Some(format!("{col} >= {lo} AND {col} < {hi}"))
+        Some(match self.dialect {
+            // SQLite's indexes of the two columns lead with the tenant, and SQLite reads each
+            // side of an OR by index only when that side names the tenant itself; every user
+            // has a tenant, so over all of them the tenant is any tenant.
+            Dialect::Sqlite => {
+                let tenant = match &self.tenant {
+                    Some(t) => format!("users.tenant_id = {t}"),
+                    None => "users.tenant_id IN (SELECT id FROM tenants)".into(),
+                };
+                format!("{tenant} AND {expr} >= {lo} AND {expr} < {hi}")
+            }
+            Dialect::Postgres => {
+                let col = format!("({expr} COLLATE \"C\")");
+                format!("{col} >= {lo} AND {col} < {hi}")
+            }
+        })
     }
 
     fn compare(&mut self, expr: &str, nullable: bool, f: &Field, cmp: Cmp<'_>) -> String {
@@ -397,14 +407,10 @@ impl SqlStore {
         // The tenant is written only when there is one: `$n IS NULL OR tenant_id = $n` would
         // keep SQLite's planner, which plans before it sees the value, off the tenant's indexes.
         let tenant = q.tenant.map(|t| c.arg(t.to_string()));
+        c.tenant = tenant.clone();
         let filter = c.pred(&q.filter);
         let base = match tenant {
             Some(t) => format!("users.tenant_id = {t} AND ({filter})"),
-            // Every user has a tenant: the condition selects them all, and lets SQLite read
-            // the (tenant, email) and (tenant, username) indexes for an email's start.
-            None if self.dialect == Dialect::Sqlite && c.ranged => {
-                format!("users.tenant_id IN (SELECT id FROM tenants) AND ({filter})")
-            }
             None => format!("({filter})"),
         };
         let total = if q.count {
