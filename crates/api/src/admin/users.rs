@@ -5,7 +5,9 @@
 //! through the same `Identity` and `Sessions` calls as the API, so its rules, events and webhooks
 //! are the API's.
 
-use super::{csrf_form, form_expired, message, redirect, require_admin, unavailable};
+use super::{
+    csrf_form, error_messages, form_expired, message, redirect, require_admin, unavailable,
+};
 use crate::pages::csrf_holds;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -31,20 +33,6 @@ pub(super) fn instant(ms: Option<i64>) -> Option<String> {
         minutes / 60,
         minutes % 60
     ))
-}
-
-/// The messages of a domain error, for a page.
-fn messages(e: &Error) -> Vec<String> {
-    match e {
-        Error::Invalid(errors) => errors
-            .field_errors
-            .values()
-            .flatten()
-            .chain(errors.general_errors.iter())
-            .map(|i| i.message.clone())
-            .collect(),
-        other => vec![format!("{other}")],
-    }
 }
 
 #[derive(Deserialize)]
@@ -125,7 +113,7 @@ pub async fn users(
                 "users.html",
                 context! {
                     title => "Users", q, hint, searched => false,
-                    error => messages(&e).into_iter().next(),
+                    error => error_messages(&e).into_iter().next(),
                 },
             )
         }
@@ -328,7 +316,7 @@ pub async fn edit_user(
         .await
     {
         Ok(_) => redirect(&format!("/admin/users/{id}?done=edit"), Vec::new()),
-        Err(e @ Error::Invalid(_)) => user_page(&s, &signed, id, None, messages(&e)).await,
+        Err(e @ Error::Invalid(_)) => user_page(&s, &signed, id, None, error_messages(&e)).await,
         Err(Error::NotFound) => not_found(),
         Err(e) => {
             tracing::error!(error = ?e, "an admin edit failed");
@@ -425,7 +413,7 @@ pub async fn user_action(
         Err(Error::Invalid(errors)) => message(
             StatusCode::BAD_REQUEST,
             "Not done",
-            &messages(&Error::Invalid(errors)).join(" "),
+            &error_messages(&Error::Invalid(errors)).join(" "),
             Some((&format!("/admin/users/{id}"), "Back to the user")),
         ),
         Err(Error::NotFound) => not_found(),
@@ -500,7 +488,7 @@ pub async fn create_user(State(s): State<AppState>, headers: HeaderMap, body: By
             "user_new.html",
             context! {
                 title => "Create a user",
-                errors => messages(&e),
+                errors => error_messages(&e),
                 form => minijinja::Value::from_serialize(&form),
             },
         ),
