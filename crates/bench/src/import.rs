@@ -468,6 +468,7 @@ async fn raw_sqlite(url: &str, n: usize, batch: usize, users_only: bool) -> Resu
     let file = url
         .strip_prefix("sqlite://")
         .ok_or_else(|| format!("not a SQLite file URL: {url}"))?;
+    portcullis_store::configure_sqlite();
     let conn = rusqlite::Connection::open(file).map_err(|e| e.to_string())?;
     // The store's own pragmas, so the two loads differ only in who sends the rows.
     conn.execute_batch(portcullis_store::SQLITE_PRAGMAS)

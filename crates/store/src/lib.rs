@@ -161,8 +161,10 @@ mod connectors;
 mod db;
 mod jobs;
 mod lite;
+mod pcache;
 mod pg;
 
+pub use lite::configure_sqlite;
 /// The pragmas every SQLite connection of the store runs (see `lite`), for tools that write the
 /// same file by other means (the import bench's raw baseline).
 pub use lite::PRAGMAS as SQLITE_PRAGMAS;

@@ -476,11 +476,12 @@ fn run_steps(conn: &Connection, steps: &[Step]) -> StoreResult<Vec<u64>> {
     Ok(changed)
 }
 
-/// Before SQLite's first connection: no global memory statistics. They take a process-wide
-/// mutex around every allocation SQLite makes (a tenth of a login's read, in a profile), and
-/// nothing here reads them. Too late once SQLite is initialized (another library opened a
-/// database first): then it stays as it was.
-fn configure_sqlite() {
+/// Before SQLite's first connection: no global memory statistics (they take a process-wide
+/// mutex around every allocation SQLite makes, a tenth of a login's read in a profile, and
+/// nothing here reads them), and the page cache of [`crate::pcache`]. Too late once SQLite is
+/// initialized (another library opened a database first): then it stays as it was. Public for
+/// the benchmarks' floors, which open SQLite themselves and must run on the same SQLite.
+pub fn configure_sqlite() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: sqlite3_config is only unsafe while other threads use SQLite; before the
@@ -496,6 +497,12 @@ fn configure_sqlite() {
                 rc,
                 "SQLite was initialized already; memory statistics stay on"
             );
+            return;
+        }
+        // SAFETY: as above.
+        let rc = unsafe { crate::pcache::install() };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!(rc, "SQLite keeps its default page cache");
         }
     });
 }

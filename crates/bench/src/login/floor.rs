@@ -164,6 +164,7 @@ pub(crate) fn bare_sqlite(url: &str) -> Result<rusqlite::Connection, String> {
     let file = url
         .strip_prefix("sqlite://")
         .ok_or("not a SQLite file URL")?;
+    portcullis_store::configure_sqlite();
     let conn = rusqlite::Connection::open(file).map_err(|e| e.to_string())?;
     conn.execute_batch(portcullis_store::SQLITE_PRAGMAS)
         .map_err(|e| e.to_string())?;
