@@ -23,7 +23,7 @@ pub struct WebhooksBench {
     #[arg(long, default_value_t = 5)]
     seconds: u64,
     /// Events in the backlog the worker drains.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 20000)]
     events: usize,
     /// Import requests timed with and without the webhook.
     #[arg(long, default_value_t = 10)]

@@ -9,9 +9,13 @@
 //! The store has one writer (SQLite) or a round trip per statement (PostgreSQL), so the worker
 //! keeps its writes few, batched and off the requests' path:
 //!
-//! - it claims ahead, up to as many attempts as the webhook has slots, so a slot that frees
-//!   takes the next attempt at once, and claims again, half a queue or more at a time, when
-//!   fewer than half wait (a queued attempt waits one request at most, well within its claim);
+//! - it claims ahead, so a slot that frees takes the next attempt at once: as many as the
+//!   webhook's slots made in the last [`CLAIM_HORIZON`] (twice its slots at least,
+//!   [`CLAIM_MAX`] at most), and claims again when fewer than half of those wait. A fast receiver
+//!   so costs one claim per few hundred attempts, a slow one a claim per few requests. An
+//!   attempt whose claim could end before its request does (the receiver slowed down while it
+//!   waited) is not made but left to be claimed again when its claim ends, so a node never makes
+//!   an attempt another node may have claimed;
 //! - a task hands its attempt's end to a recorder task, which records every end that arrived
 //!   within [`RECORD_GATHER`] of the first in one transaction;
 //! - it works when a slot frees or at the poll, never looping on an empty claim, and while
@@ -45,8 +49,15 @@ const REFRESH_BUSY: Duration = Duration::from_millis(10);
 /// Ends recorded per transaction at most.
 const RECORD_BATCH: usize = 1024;
 
-/// How long the recorder waits after an end for more to record with it.
-const RECORD_GATHER: Duration = Duration::from_millis(2);
+/// How long the recorder waits after an end for more to record with it: a commit costs more
+/// than its rows, and an end recorded later only makes a crash's duplicates a little likelier.
+const RECORD_GATHER: Duration = Duration::from_millis(5);
+
+/// How far ahead, in the time its slots take to make them, a webhook's attempts are claimed.
+const CLAIM_HORIZON: Duration = Duration::from_millis(25);
+
+/// Attempts claimed ahead per webhook at most.
+const CLAIM_MAX: usize = 512;
 
 /// How the worker delivers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -139,9 +150,11 @@ impl Webhooks {
             self.start_ready(state, id);
             let used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
             let free = per_endpoint.saturating_sub(used);
-            let queued = state.ready.get(&id).map_or(0, |r| r.queue.len());
-            let want = (free + per_endpoint).saturating_sub(queued);
-            if (free == 0 && queued >= per_endpoint.div_ceil(2)) || want == 0 {
+            let (queued, ahead) = state.ready.get_mut(&id).map_or((0, 2 * per_endpoint), |r| {
+                (r.queue.len(), r.ahead(per_endpoint))
+            });
+            let want = (free + ahead).saturating_sub(queued);
+            if (free == 0 && queued >= ahead.div_ceil(2)) || want == 0 {
                 continue;
             }
             let now = now_millis();
@@ -153,6 +166,9 @@ impl Webhooks {
                 .claim_attempts(id, &self.node, now, until, want)
                 .await
                 .map_err(|e| e.to_string())?;
+            if let Some(r) = state.ready.get_mut(&id) {
+                r.claimed(Instant::now());
+            }
             if claimed.is_empty() {
                 continue;
             }
@@ -168,13 +184,12 @@ impl Webhooks {
                     s
                 }
             };
-            let ready = state.ready.entry(id).or_insert_with(|| Ready {
-                webhook: w.clone(),
-                secret: secret.clone(),
-                queue: VecDeque::new(),
-            });
+            let ready = state
+                .ready
+                .entry(id)
+                .or_insert_with(|| Ready::new(w.clone(), secret.clone()));
             ready.secret = secret;
-            ready.queue.extend(claimed);
+            ready.queue.extend(claimed.into_iter().map(|a| (a, until)));
             self.start_ready(state, id);
         }
         Ok(())
@@ -185,11 +200,20 @@ impl Webhooks {
         let Some(ready) = state.ready.get_mut(&id) else {
             return;
         };
-        let used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
-        for _ in used..self.settings.per_endpoint {
-            let Some(a) = ready.queue.pop_front() else {
+        let mut used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
+        let budget = ready.webhook.request_budget_millis();
+        while used < self.settings.per_endpoint {
+            let Some((a, until)) = ready.queue.pop_front() else {
                 break;
             };
+            // Past this, the claim could end while the request is still running, and another
+            // node could claim the attempt: it is left to be claimed again when the claim ends.
+            if now_millis() + budget >= until {
+                tracing::debug!(webhook = %id, event = %a.event_id, "webhook attempt: its claim ends too soon to make it; claimed again later");
+                continue;
+            }
+            used += 1;
+            ready.made += 1;
             let task = state.tasks.spawn(deliver(
                 self.sessions.clone(),
                 ready.webhook.clone(),
@@ -253,12 +277,49 @@ struct State {
     ready: HashMap<Uuid, Ready>,
 }
 
-/// Attempts of one webhook claimed ahead (no more than its slots), so a slot that frees is
-/// filled at once rather than after a claim's write.
+/// Attempts of one webhook claimed ahead, so a slot that frees is filled at once rather than
+/// after a claim's write.
 struct Ready {
     webhook: Arc<Webhook>,
     secret: String,
-    queue: VecDeque<ClaimedAttempt>,
+    /// The attempts and when their claims end.
+    queue: VecDeque<(ClaimedAttempt, i64)>,
+    /// Attempts started since the last claim, and when that was.
+    made: usize,
+    last_claim: Option<Instant>,
+    /// How many to keep claimed ahead, from the pace of the last claims.
+    ahead: usize,
+}
+
+impl Ready {
+    fn new(webhook: Arc<Webhook>, secret: String) -> Self {
+        Ready {
+            webhook,
+            secret,
+            queue: VecDeque::new(),
+            made: 0,
+            // Made right after its first claim.
+            last_claim: Some(Instant::now()),
+            ahead: 0,
+        }
+    }
+
+    /// How many attempts to keep claimed ahead with `slots` slots.
+    fn ahead(&self, slots: usize) -> usize {
+        self.ahead.clamp(2 * slots, CLAIM_MAX.max(2 * slots))
+    }
+
+    /// A claim was made at `now`: the pace since the one before sets the next ones' size.
+    fn claimed(&mut self, now: Instant) {
+        if let Some(last) = self.last_claim {
+            let took = now.duration_since(last).as_secs_f64();
+            if took > 0.0 {
+                self.ahead = (self.made as f64 * CLAIM_HORIZON.as_secs_f64() / took) as usize;
+            }
+        }
+        self.last_claim = Some(now);
+        self.made = 0;
+    }
 }
 
 /// The requests this node has in flight: per webhook, and the webhook of each task, so a slot
