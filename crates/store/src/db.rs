@@ -144,8 +144,8 @@ impl Db {
         }
     }
 
-    /// One write statement that answers rows (`RETURNING`), committed on its own. On SQLite it
-    /// takes the writer for itself: a group commit answers changed-row counts, not rows.
+    /// One write statement that answers rows (`RETURNING`), committed before it answers. On
+    /// SQLite it goes into the writer's group commit, with whatever other writes are queued.
     pub(crate) async fn write_returning(&self, sql: &str, args: &[Arg]) -> StoreResult<Vec<Row>> {
         match self {
             Db::Pg(pg) => {
@@ -153,12 +153,8 @@ impl Db {
                 let rows = bind_all(sql, args).fetch_all(&mut s.conn).await;
                 s.finish(rows).map(pg_rows).map_err(db_err)
             }
-            Db::Lite(l) => {
-                let tx = l.begin(false).await?;
-                let rows = tx.read(sql, args)?;
-                tx.commit()?;
-                Ok(lite_rows(rows))
-            }
+            // In the group commit: concurrent logins' attempt counts share one commit.
+            Db::Lite(l) => l.submit_returning(sql, args).await.map(lite_rows),
         }
     }
 

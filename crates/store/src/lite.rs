@@ -13,7 +13,8 @@
 //!   process's writers queue in order without blocking a thread while they wait, and never meet
 //!   SQLite's busy handler (which sleeps) among themselves.
 //! - **Small writes commit in groups** ([`Lite::submit`]): a write of a few statements (a login's
-//!   last-login instant, event and refresh token; a refresh grant) is queued, and whichever task
+//!   last-login instant, event and refresh token; a refresh grant; a login's attempt count or
+//!   a webhook claim, whose `RETURNING` rows go back to their caller) is queued, and whichever task
 //!   takes the writer next runs every queued write in one transaction and commits once. Each
 //!   caller still gets its answer only after that commit; a write that fails rolls the group
 //!   back, and each of its writes runs again alone, so that it fails alone.
@@ -103,6 +104,8 @@ pub(crate) struct Step {
     /// A statement that changes no row ends its write there: the statements before it stay,
     /// the ones after it do not run (a refresh token is replaced only if it was still unused).
     pub(crate) stop_unless_changed: bool,
+    /// Its rows (`RETURNING`) go back to the caller.
+    pub(crate) returning: bool,
 }
 
 impl Step {
@@ -111,8 +114,17 @@ impl Step {
             sql: sql.into(),
             args,
             stop_unless_changed: false,
+            returning: false,
         }
     }
+}
+
+/// What a submitted write did: the rows each statement that ran changed (or returned), and the
+/// rows its `RETURNING` statements returned.
+#[derive(Default)]
+pub(crate) struct Written {
+    pub(crate) changed: Vec<u64>,
+    pub(crate) rows: Vec<LiteRow>,
 }
 
 #[derive(Default)]
@@ -121,12 +133,11 @@ struct Queue {
     writes: Vec<Queued>,
 }
 
-/// A write waiting in the queue, and where its answer goes: the rows each statement that ran
-/// changed.
+/// A write waiting in the queue, and where its answer goes.
 struct Queued {
     id: u64,
     steps: Vec<Step>,
-    done: oneshot::Sender<StoreResult<Vec<u64>>>,
+    done: oneshot::Sender<StoreResult<Written>>,
 }
 
 /// A row as SQLite returned it.
@@ -260,6 +271,22 @@ impl Lite {
     /// rows each statement that ran changed. A future dropped before its write ran takes the
     /// write out of the queue.
     pub(crate) async fn submit(&self, steps: Vec<Step>) -> StoreResult<Vec<u64>> {
+        self.submit_written(steps).await.map(|w| w.changed)
+    }
+
+    /// One statement with `RETURNING`, in the group commit as [`submit`](Lite::submit): its
+    /// rows, once they are committed.
+    pub(crate) async fn submit_returning(
+        &self,
+        sql: &str,
+        args: &[Arg],
+    ) -> StoreResult<Vec<LiteRow>> {
+        let mut step = Step::new(sql, args.to_vec());
+        step.returning = true;
+        self.submit_written(vec![step]).await.map(|w| w.rows)
+    }
+
+    async fn submit_written(&self, steps: Vec<Step>) -> StoreResult<Written> {
         self.open_or_fail()?;
         let (done, mut answer) = oneshot::channel();
         let id = {
@@ -450,7 +477,7 @@ fn commit_group(conn: &Connection, writes: Vec<Queued>) {
 fn run_group<'a>(
     conn: &Connection,
     writes: impl Iterator<Item = &'a Vec<Step>>,
-) -> StoreResult<Vec<Vec<u64>>> {
+) -> StoreResult<Vec<Written>> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(lite_err)?;
     let done = writes
         .map(|steps| run_steps(conn, steps))
@@ -464,16 +491,26 @@ fn run_group<'a>(
     done
 }
 
-fn run_steps(conn: &Connection, steps: &[Step]) -> StoreResult<Vec<u64>> {
-    let mut changed = Vec::with_capacity(steps.len());
+fn run_steps(conn: &Connection, steps: &[Step]) -> StoreResult<Written> {
+    let mut w = Written {
+        changed: Vec::with_capacity(steps.len()),
+        rows: Vec::new(),
+    };
     for s in steps {
-        let n = execute(conn, &s.sql, &s.args)?;
-        changed.push(n);
+        let n = if s.returning {
+            let rows = query(conn, &s.sql, &s.args)?;
+            let n = rows.len() as u64;
+            w.rows.extend(rows);
+            n
+        } else {
+            execute(conn, &s.sql, &s.args)?
+        };
+        w.changed.push(n);
         if s.stop_unless_changed && n == 0 {
             break;
         }
     }
-    Ok(changed)
+    Ok(w)
 }
 
 /// Before SQLite's first connection: no global memory statistics (they take a process-wide
@@ -791,6 +828,87 @@ mod tests {
         assert_eq!(rows[0].value("y").unwrap(), &Value::Integer(19));
     }
 
+    /// Counters bumped with `RETURNING` by concurrent callers in one group: each caller gets
+    /// its own row, every bump sees the ones before it, and a failing one fails alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn returning_writes_commit_together_and_each_gets_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let lite = Arc::new(
+            Lite::open(&format!("sqlite://{}", dir.path().join("r.db").display())).unwrap(),
+        );
+        lite.write(
+            "CREATE TABLE c (k TEXT PRIMARY KEY, n INTEGER NOT NULL CHECK (n < 1000))",
+            &[],
+        )
+        .await
+        .unwrap();
+        lite.write("INSERT INTO c (k, n) VALUES ('full', 999)", &[])
+            .await
+            .unwrap();
+        let held = lite.begin(false).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..12i64 {
+            let lite = lite.clone();
+            tasks.push(tokio::spawn(async move {
+                // Bump 5 pushes the full counter past its check: it must fail, alone.
+                let key = if i == 5 {
+                    "full".to_string()
+                } else {
+                    format!("k{}", i % 2)
+                };
+                lite.submit_returning(
+                    "INSERT INTO c (k, n) VALUES ($1, 1) ON CONFLICT (k) DO UPDATE SET n = n + 1 \
+                     RETURNING k, n",
+                    &[Arg::from(key)],
+                )
+                .await
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(lite.queue.lock().unwrap().writes.len(), 12, "all queued");
+        held.commit().unwrap();
+        let mut seen = Vec::new();
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.unwrap();
+            if i == 5 {
+                assert!(
+                    r.is_err(),
+                    "the full counter took a bump: {:?}",
+                    r.map(|r| r.len())
+                );
+                continue;
+            }
+            let rows = r.unwrap();
+            assert_eq!(rows.len(), 1, "bump {i}");
+            assert_eq!(
+                rows[0].value("k").unwrap(),
+                &Value::Text(format!("k{}", i % 2))
+            );
+            match rows[0].value("n").unwrap() {
+                Value::Integer(n) => seen.push((i % 2, *n)),
+                v => panic!("{v:?}"),
+            }
+        }
+        for k in 0..2 {
+            let mut ns: Vec<i64> = seen
+                .iter()
+                .filter(|(j, _)| *j == k)
+                .map(|(_, n)| *n)
+                .collect();
+            ns.sort();
+            assert_eq!(
+                ns,
+                (1..=ns.len() as i64).collect::<Vec<_>>(),
+                "counter k{k}"
+            );
+        }
+        let rows = lite
+            .read("SELECT n FROM c WHERE k = 'full'", &[])
+            .await
+            .unwrap();
+        assert_eq!(rows[0].value("n").unwrap(), &Value::Integer(999));
+    }
+
     #[tokio::test]
     async fn a_write_stops_where_a_statement_changes_nothing() {
         let lite = memory();
@@ -806,6 +924,7 @@ mod tests {
                     sql: "UPDATE t SET used = 1 WHERE a = 1 AND used IS NULL".into(),
                     args: vec![],
                     stop_unless_changed: true,
+                    returning: false,
                 },
                 Step::new("INSERT INTO t (a) VALUES ($1)", args![next].to_vec()),
             ]

@@ -246,6 +246,7 @@ impl SessionStore for SqlStore {
                             sql: TAKE.into(),
                             args: taken.to_vec(),
                             stop_unless_changed: true,
+                            returning: false,
                         },
                         Step::new(INSERT_REFRESH_TOKEN, refresh_token_args(next)),
                     ])
