@@ -5,8 +5,8 @@
 //! never holds data. The default cache notes every key it sees as its highest, and at each
 //! commit drops the pages above the database's size; with a highest key far beyond the file, it
 //! walks its whole hash table to find them (thousands of buckets with the 32 MiB cache). Keys
-//! land all over the UUID-keyed indexes, so nearly every write transaction splits a page, and a
-//! profile of the webhook worker put a tenth of its CPU in that walk alone.
+//! land all over the UUID-keyed indexes, so nearly every write transaction splits a page; for the
+//! webhook worker's many small transactions the walk alone is a tenth of its CPU.
 //!
 //! This wrapper hands every call to the default cache unchanged, except that the temporary
 //! number is stored under key 0, which no page ever has: the default cache's highest key stays
@@ -19,7 +19,7 @@ use std::ffi::{c_int, c_uint, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-/// The default cache's methods, as SQLite had them before the wrapper was installed.
+/// The default cache's methods, which the wrapper calls.
 static INNER: OnceLock<Methods> = OnceLock::new();
 
 /// SQLite's method table: function pointers and the argument SQLite gives them, which SQLite
