@@ -180,11 +180,9 @@ unsafe extern "C" fn shrink(p: *mut ffi::sqlite3_pcache) {
 /// effect, otherwise SQLite keeps its cache as it is.
 ///
 /// # Safety
-/// No other thread uses SQLite meanwhile (`sqlite3_config`'s own condition).
+/// No other thread uses SQLite meanwhile (`sqlite3_config`'s own condition), and it runs once (from
+/// `configure_sqlite`'s `Once`).
 pub(crate) unsafe fn install() -> c_int {
-    if INNER.get().is_some() {
-        return ffi::SQLITE_OK;
-    }
     let mut current: ffi::sqlite3_pcache_methods2 = std::mem::zeroed();
     let rc = ffi::sqlite3_config(
         ffi::SQLITE_CONFIG_GETPCACHE2,

@@ -150,7 +150,7 @@ impl Webhooks {
             self.start_ready(state, id);
             let used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
             let free = per_endpoint.saturating_sub(used);
-            let (queued, ahead) = state.ready.get_mut(&id).map_or((0, 2 * per_endpoint), |r| {
+            let (queued, ahead) = state.ready.get(&id).map_or((0, 2 * per_endpoint), |r| {
                 (r.queue.len(), r.ahead(per_endpoint))
             });
             let want = (free + ahead).saturating_sub(queued);
@@ -201,14 +201,15 @@ impl Webhooks {
             return;
         };
         let mut used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
-        let budget = ready.webhook.request_budget_millis();
+        // Past this, a claim could end while its request is still running, and another node
+        // could claim the attempt: such an attempt is left to be claimed again when its claim
+        // ends.
+        let latest_end = now_millis() + ready.webhook.request_budget_millis();
         while used < self.settings.per_endpoint {
             let Some((a, until)) = ready.queue.pop_front() else {
                 break;
             };
-            // Past this, the claim could end while the request is still running, and another
-            // node could claim the attempt: it is left to be claimed again when the claim ends.
-            if now_millis() + budget >= until {
+            if latest_end >= until {
                 tracing::debug!(webhook = %id, event = %a.event_id, "webhook attempt: its claim ends too soon to make it; claimed again later");
                 continue;
             }
@@ -286,7 +287,7 @@ struct Ready {
     queue: VecDeque<(ClaimedAttempt, i64)>,
     /// Attempts started since the last claim, and when that was.
     made: usize,
-    last_claim: Option<Instant>,
+    last_claim: Instant,
     /// How many to keep claimed ahead, from the pace of the last claims.
     ahead: usize,
 }
@@ -299,7 +300,7 @@ impl Ready {
             queue: VecDeque::new(),
             made: 0,
             // Made right after its first claim.
-            last_claim: Some(Instant::now()),
+            last_claim: Instant::now(),
             ahead: 0,
         }
     }
@@ -311,13 +312,11 @@ impl Ready {
 
     /// A claim was made at `now`: the pace since the one before sets the next ones' size.
     fn claimed(&mut self, now: Instant) {
-        if let Some(last) = self.last_claim {
-            let took = now.duration_since(last).as_secs_f64();
-            if took > 0.0 {
-                self.ahead = (self.made as f64 * CLAIM_HORIZON.as_secs_f64() / took) as usize;
-            }
+        let took = now.duration_since(self.last_claim).as_secs_f64();
+        if took > 0.0 {
+            self.ahead = (self.made as f64 * CLAIM_HORIZON.as_secs_f64() / took) as usize;
         }
-        self.last_claim = Some(now);
+        self.last_claim = now;
         self.made = 0;
     }
 }
