@@ -7,7 +7,10 @@ Starts the binary on a new SQLite file, creates an application and a group, send
 `--users` users (the shape of the CLI test `an_import_of_200000_users_peaks_under_three_times_its_body`:
 a registration, a membership, `data`, a bcrypt hash each), and prints the body's size, the
 server's peak resident memory (`VmHWM`, start-up included) and their ratio, and the time the
-request took. Only the standard library.
+request took. With `--warm N` a first request of N other users runs before, and the figures are
+then the second request's: the growth of the server's peak above what it held before it (its peak
+reset through `/proc/<pid>/clear_refs`), as on a node that has already written and so holds
+its fixed part (SQLite's page cache, the runtime's threads). Only the standard library.
 """
 
 import argparse
@@ -44,6 +47,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("--users", type=int, default=100_000)
+    ap.add_argument("--warm", type=int, default=0)
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="import-peak-")
@@ -69,26 +73,44 @@ def main():
         app = json.loads(app)["application"]["id"]
         _, group = post(url, key, "/api/group", json.dumps({"group": {"name": "Customers"}}).encode())
         group = json.loads(group)["group"]["id"]
-        users = [{
-            "email": f"user{i}@legacy.example.com", "username": f"user{i}",
-            "firstName": "Legacy", "lastName": f"User {i}", "verified": True,
-            "encryptionScheme": "bcrypt",
-            "password": "$2y$10$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e",
-            "data": {"original_user_id": i, "plan": "gold", "signup_source": "web"},
-            "registrations": [{"applicationId": app, "roles": ["member"]}],
-            "memberships": [{"groupId": group}],
-        } for i in range(args.users)]
-        body = json.dumps({"users": users}, separators=(",", ":")).encode()
-        del users
+        def body_of(first, count):
+            users = [{
+                "email": f"user{i}@legacy.example.com", "username": f"user{i}",
+                "firstName": "Legacy", "lastName": f"User {i}", "verified": True,
+                "encryptionScheme": "bcrypt",
+                "password": "$2y$10$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e",
+                "data": {"original_user_id": i, "plan": "gold", "signup_source": "web"},
+                "registrations": [{"applicationId": app, "roles": ["member"]}],
+                "memberships": [{"groupId": group}],
+            } for i in range(first, first + count)]
+            return json.dumps({"users": users}, separators=(",", ":")).encode()
+
+        mib = 1024 * 1024
+        base = 0
+        if args.warm:
+            status, answer = post(url, key, "/api/user/import", body_of(args.users, args.warm))
+            if status != 200:
+                raise SystemExit(f"the warm-up import answered {status}: {answer[:500]!r}")
+            time.sleep(1)
+            with open(f"/proc/{server.pid}/clear_refs", "w") as f:
+                f.write("5")
+            base = status_kib(server.pid, "VmRSS") * 1024
+        body = body_of(0, args.users)
         start = time.monotonic()
         status, answer = post(url, key, "/api/user/import", body)
         took = time.monotonic() - start
         if status != 200:
             raise SystemExit(f"import answered {status}: {answer[:500]!r}")
-        mib = 1024 * 1024
         peak = status_kib(server.pid, "VmHWM") * 1024
-        print(f"{args.users} users: body {len(body) / mib:.0f} MiB, server peak {peak / mib:.0f} MiB "
-              f"({peak / len(body):.2f}x), {args.users / took:.0f} users/s ({took:.1f} s)")
+        if args.warm:
+            grew = peak - base
+            print(f"{args.users} users after {args.warm}: body {len(body) / mib:.0f} MiB, server "
+                  f"held {base / mib:.0f} MiB before it, peak {peak / mib:.0f} MiB: grew "
+                  f"{grew / mib:.0f} MiB ({grew / len(body):.2f}x), {args.users / took:.0f} users/s "
+                  f"({took:.1f} s)")
+        else:
+            print(f"{args.users} users: body {len(body) / mib:.0f} MiB, server peak {peak / mib:.0f} "
+                  f"MiB ({peak / len(body):.2f}x), {args.users / took:.0f} users/s ({took:.1f} s)")
     finally:
         server.terminate()
         server.wait(timeout=60)
