@@ -69,11 +69,9 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
     }
 }
 
-/// The server's allocator (`crates/cli/src/main.rs`), so the figures are the server's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
+    // The server's allocator, set as the server sets it, so the figures are the server's.
+    portcullis_alloc::return_freed_memory_promptly();
     let cmd = <BenchCommand as clap::Parser>::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -47,60 +47,8 @@ enum Command {
     Migration(migration::MigrationCommand),
 }
 
-/// mimalloc instead of glibc's allocator: an import spent about a fifth of its CPU in glibc's
-/// `malloc`/`free` (chunk unlinking and consolidation) building and dropping JSON values.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-extern "C" {
-    /// mimalloc's own: frees what the calling thread's heap caches and returns free pages to
-    /// the system. Linked from `libmimalloc-sys`, which `mimalloc` builds.
-    fn mi_collect(force: bool);
-    fn mi_option_set(option: std::os::raw::c_int, value: std::os::raw::c_long);
-}
-
-/// mimalloc's `mi_option_purge_delay` and `mi_option_arena_purge_mult`, as its v3 header
-/// numbers its options.
-const MI_OPTION_PURGE_DELAY: std::os::raw::c_int = 15;
-const MI_OPTION_ARENA_PURGE_MULT: std::os::raw::c_int = 24;
-
-/// Milliseconds a freed page waits before mimalloc hands it back to the system.
-const PURGE_DELAY_MS: std::os::raw::c_long = 10;
-
-/// Makes freed memory leave the process promptly, so that a big import's peak is its body and
-/// the rows in flight rather than everything it ever touched.
-///
-/// - mimalloc v3 keeps a freed page for its purge delay (1 s, times 10 inside its arenas)
-///   before returning it: an import frees its body's chunks and each written slice of rows
-///   well within that, so without a shorter delay none of it is reused by the system and
-///   the peak grows with everything the request allocated. 10 ms, in its arenas too, is the
-///   delay of mimalloc v2: short enough for an import, long enough that a busy node does not
-///   return and fault in the same pages between two requests.
-/// - Transparent huge pages keep a whole 2 MiB resident for any live byte in it and mimalloc
-///   asks for them on its arenas, so purged 64 KiB pages inside a huge page stay resident.
-///   They are turned off for this process only.
-///
-/// Measured on one import of 100,000 users (44 MiB): a 162–170 MiB peak without these, 122–127
-/// MiB with them, at the same users/s (`scripts/bench/import-peak.py`).
-fn return_freed_memory_promptly() {
-    // SAFETY: mi_option_set writes one option's value and is meant to be called at any time;
-    // prctl with PR_SET_THP_DISABLE takes plain integers and only sets a flag of this process.
-    unsafe {
-        mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
-        mi_option_set(MI_OPTION_ARENA_PURGE_MULT, 1);
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
-}
-
-/// Returns the memory a big import freed to the system, so that a node's resident size goes
-/// back down once its imports end instead of staying at their peak.
-fn return_freed_memory() {
-    // SAFETY: mi_collect takes no pointers and may be called from any thread at any time.
-    unsafe { mi_collect(true) }
-}
-
 fn main() -> std::process::ExitCode {
-    return_freed_memory_promptly();
+    portcullis_alloc::return_freed_memory_promptly();
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

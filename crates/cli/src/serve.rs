@@ -48,7 +48,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
                 settings.import_budget_bytes,
                 IMPORT_BUDGET_WAIT,
             )
-            .on_idle(crate::return_freed_memory),
+            .on_idle(portcullis_alloc::return_freed_memory),
         );
     let identity = match two_factor_keys(&settings)? {
         Some(keys) => identity.with_two_factor_keys(Arc::new(keys)),
