@@ -264,6 +264,33 @@ fn half_sha256(v: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d[..16])
 }
 
+/// An attacker who has seen a code races the client with it: of many exchanges sent at once,
+/// exactly one gets tokens, whichever the backend's writer takes first.
+async fn one_code_sent_many_times_at_once_is_exchanged_once(b: Backend) {
+    let s = Server::start(b).await;
+    let c = client(&s).await;
+    let mut br = Browser::new(&s);
+    let back = sign_in(&mut br, &c, &[]).await;
+    assert_eq!(back.status, 303, "{back:?}");
+    let code = back.param("code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let answers = futures_util::future::join_all((0..8).map(|_| token(&s, &c, &form))).await;
+    let issued = answers.iter().filter(|(st, _)| *st == 200).count();
+    assert_eq!(issued, 1, "{answers:?}");
+    for (st, e) in answers.iter().filter(|(st, _)| *st != 200) {
+        assert_eq!(
+            (*st, e["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{e}"
+        );
+    }
+}
+
 async fn the_code_flow_issues_tokens_and_a_second_use_of_the_code_revokes_them(b: Backend) {
     let s = Server::start(b).await;
     let c = client(&s).await;
@@ -974,6 +1001,7 @@ async fn discovery_names_every_endpoint(b: Backend) {
 
 portcullis_store::on_both_backends!(
     the_code_flow_issues_tokens_and_a_second_use_of_the_code_revokes_them,
+    one_code_sent_many_times_at_once_is_exchanged_once,
     refresh_introspection_and_revocation_work_for_the_client_only,
     an_unregistered_redirect_uri_shows_an_error_page_and_never_redirects,
     pkce_is_s256_only_and_the_verifier_must_match,
