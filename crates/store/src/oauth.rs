@@ -89,14 +89,33 @@ impl OAuthStore for SqlStore {
         if let Some(r) = first.first() {
             return Ok(Some((code_of(r)?, true)));
         }
+        // Not the first use: the replay is recorded before the answer, so the first use finds
+        // it once its tokens are written, whichever of the two ran first.
         let again = self
             .db
-            .read(
-                &format!("SELECT {CODE_COLUMNS} FROM oauth_codes WHERE code_hash = $1"),
-                args![code_hash.to_string()],
+            .write_returning(
+                &format!(
+                    "UPDATE oauth_codes SET replayed_instant = COALESCE(replayed_instant, $1) \
+                     WHERE code_hash = $2 RETURNING {CODE_COLUMNS}"
+                ),
+                args![now, code_hash.to_string()],
             )
             .await?;
         again.first().map(|r| Ok((code_of(r)?, false))).transpose()
+    }
+
+    async fn oauth_code_replayed(&self, code_hash: &str) -> StoreResult<bool> {
+        let rows = self
+            .db
+            .read(
+                "SELECT replayed_instant FROM oauth_codes WHERE code_hash = $1",
+                args![code_hash.to_string()],
+            )
+            .await?;
+        match rows.first() {
+            Some(r) => Ok(r.get::<Option<i64>>("replayed_instant")?.is_some()),
+            None => Ok(false),
+        }
     }
 
     async fn insert_sso_session(&self, s: &StoredSso) -> StoreResult<()> {

@@ -149,19 +149,7 @@ impl OAuth {
             .await?
             .ok_or_else(|| invalid_grant("The code is invalid, expired or used."))?;
         if !first {
-            let n = self
-                .sessions()
-                .identity()
-                .revoke_refresh_tokens(
-                    Some(stored.tenant_id),
-                    RefreshTokens::Family(stored.family_id),
-                    Some((
-                        stored.tenant_id,
-                        Some(stored.user_id),
-                        Some(stored.application_id),
-                    )),
-                )
-                .await?;
+            let n = self.revoke_code_family(&stored).await?;
             tracing::warn!(client = %stored.application_id, revoked = n, "authorization code used twice: what it issued is revoked");
             return Err(invalid_grant("The code is invalid, expired or used."));
         }
@@ -199,17 +187,42 @@ impl OAuth {
             .filter(|u| u.user.active && u.user.expiry.is_none_or(|e| e > now))
             .ok_or_else(|| invalid_grant("The user can no longer sign in."))?
             .user;
-        self.issue(Grant {
-            client,
-            user,
-            scope: stored.scope.clone(),
-            nonce: stored.nonce.clone(),
-            code: Some(code),
-            sid: stored.sid,
-            family: stored.family_id,
-            auth_time: stored.auth_time,
-        })
-        .await
+        let issued = self
+            .issue(Grant {
+                client,
+                user,
+                scope: stored.scope.clone(),
+                nonce: stored.nonce.clone(),
+                code: Some(code),
+                sid: stored.sid,
+                family: stored.family_id,
+                auth_time: stored.auth_time,
+            })
+            .await?;
+        // A replay that ran while these tokens were issued may have revoked the family before
+        // its refresh token was written: now that it is, the replay's mark is looked for again.
+        if self.store().oauth_code_replayed(&hash).await? {
+            self.revoke_code_family(&stored).await?;
+            return Err(invalid_grant("The code is invalid, expired or used."));
+        }
+        Ok(issued)
+    }
+
+    /// Revokes the refresh tokens a code's exchange issued; answers how many.
+    async fn revoke_code_family(&self, stored: &super::StoredCode) -> Result<u64, OAuthError> {
+        Ok(self
+            .sessions()
+            .identity()
+            .revoke_refresh_tokens(
+                Some(stored.tenant_id),
+                RefreshTokens::Family(stored.family_id),
+                Some((
+                    stored.tenant_id,
+                    Some(stored.user_id),
+                    Some(stored.application_id),
+                )),
+            )
+            .await?)
     }
 
     async fn refresh_grant(

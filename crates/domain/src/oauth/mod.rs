@@ -75,12 +75,14 @@ pub trait OAuthStore: Send + Sync + 'static {
     async fn insert_oauth_code(&self, code: &StoredCode) -> StoreResult<()>;
     /// Marks a code used and answers it with whether this was its first use; `None` for a code
     /// that does not exist. The mark is atomic, so of two exchanges racing with one code only
-    /// one sees a first use.
+    /// one sees a first use. A use after the first is recorded as a replay before it answers.
     async fn use_oauth_code(
         &self,
         code_hash: &str,
         now: Millis,
     ) -> StoreResult<Option<(StoredCode, bool)>>;
+    /// Whether the code has been used again after its first use.
+    async fn oauth_code_replayed(&self, code_hash: &str) -> StoreResult<bool>;
     async fn insert_sso_session(&self, session: &StoredSso) -> StoreResult<()>;
     async fn sso_session(&self, id_hash: &str) -> StoreResult<Option<StoredSso>>;
     /// Ends SSO sessions; answers how many.
