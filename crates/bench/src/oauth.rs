@@ -445,7 +445,7 @@ async fn signatures(f: &Arc<Fixture>, cores: usize, secs: u64, per: usize) -> Re
 }
 
 /// An exchange's own work without HTTP or request handling: mark the code used, read the user,
-/// sign the access and ID tokens, store the refresh token.
+/// sign the access and ID tokens, store the refresh token, look for a replay of the code.
 async fn exchange_floor(f: &Arc<Fixture>, n: usize, secs: u64) -> Result<f64, String> {
     let codes = Arc::new(tokio::sync::Mutex::new(
         issue_codes(f, secs as usize * 3_000).await?,
@@ -460,9 +460,10 @@ async fn exchange_floor(f: &Arc<Fixture>, n: usize, secs: u64) -> Result<f64, St
             };
             let e = |e: portcullis_domain::StoreError| e.to_string();
             let now = portcullis_domain::now_millis();
+            let hash = portcullis_domain::secrets::stored_hash(&code);
             let (stored, _) = f
                 .store
-                .use_oauth_code(&portcullis_domain::secrets::stored_hash(&code), now)
+                .use_oauth_code(&hash, now)
                 .await
                 .map_err(e)?
                 .ok_or("a bench code is gone")?;
@@ -513,6 +514,7 @@ async fn exchange_floor(f: &Arc<Fixture>, n: usize, secs: u64) -> Result<f64, St
                 &settings,
             );
             f.store.insert_refresh_token(&row).await.map_err(e)?;
+            f.store.oauth_code_replayed(&hash).await.map_err(e)?;
             Ok(true)
         }
     })
