@@ -266,6 +266,19 @@ pub(crate) async fn start_portcullis(
     dir: &Path,
     http: &reqwest::Client,
 ) -> Result<(Proc, String, String), String> {
+    start_portcullis_on(bin, dir, http, None).await
+}
+
+/// `portcullis serve --dev` on `database` (default: a SQLite file in `dir`), its log in `dir`:
+/// its URL and development API key.
+pub(crate) async fn start_portcullis_on(
+    bin: &Path,
+    dir: &Path,
+    http: &reqwest::Client,
+    database: Option<String>,
+) -> Result<(Proc, String, String), String> {
+    let database =
+        database.unwrap_or_else(|| format!("sqlite://{}", dir.join("portcullis.db").display()));
     let port = free_port()?;
     let url = format!("http://127.0.0.1:{port}");
     let mut p = Proc::spawn(
@@ -274,7 +287,7 @@ pub(crate) async fn start_portcullis(
             .args(["serve", "--dev", "--log", "warn", "--bind"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--database")
-            .arg(format!("sqlite://{}", dir.join("portcullis.db").display())),
+            .arg(database),
         dir.join("portcullis.log"),
     )?;
     p.wait_for(http, &format!("{url}/api/status")).await?;

@@ -8,13 +8,15 @@
 //!   limit is the mean of the two);
 //! - import users/s with a `user.bulk.create` webhook enabled, beside the same imports without.
 //!
-//! Portcullis is the `portcullis` binary beside this one, `serve` on SQLite.
+//! Portcullis is the `portcullis` binary beside this one, `serve` on SQLite and on PostgreSQL
+//! (`--backends`; a fresh schema on the server of `PORTCULLIS_TEST_POSTGRES_URL`).
 
-use crate::gateway::{api, start_portcullis};
+use crate::gateway::{api, start_portcullis_on};
 use clap::Args;
+use portcullis_store::testing::{Backend, TestDb};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +35,9 @@ pub struct WebhooksBench {
     /// Users in each timed import request.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Backends `serve` runs on, one after the other (comma-separated: sqlite, postgres).
+    #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
+    backends: Vec<String>,
     /// The `portcullis` binary (default: the one beside this binary).
     #[arg(long, env = "PORTCULLIS_BIN")]
     portcullis: Option<PathBuf>,
@@ -196,10 +201,8 @@ pub async fn run(args: WebhooksBench) -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .with_file_name("portcullis"),
     };
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let http = reqwest::Client::new();
     let receiver = start_receiver()?;
-
     // The receiver's own limit: an event's shape, SLOTS in flight, one client.
     let sample = serde_json::to_vec(&json!({"event": {"type": "user.bulk.create",
         "id": uuid::Uuid::new_v4(), "createInstant": 1_733_150_000_000_i64,
@@ -207,11 +210,51 @@ pub async fn run(args: WebhooksBench) -> Result<(), String> {
         "users": [{"id": uuid::Uuid::new_v4(), "email": "someone-0-0@hooks.example"}]}}))
     .map_err(|e| e.to_string())?;
 
-    let (_portcullis, pc, key) = start_portcullis(&bin, dir.path(), &http).await?;
+    println!(
+        "portcullis-bench webhooks: {} cores, a receiver on loopback answering 204",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!();
+    println!("| backend | measurement | result | beside it | share | target |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for name in &args.backends {
+        let backend = match name.trim() {
+            "sqlite" => Backend::Sqlite,
+            "postgres" => Backend::Postgres,
+            other => return Err(format!("unknown backend [{other}]: use sqlite or postgres")),
+        };
+        measure(&args, &bin, backend, name.trim(), &http, &receiver, &sample).await?;
+    }
+    Ok(())
+}
+
+/// Both figures with `portcullis serve` on `backend`: a fresh SQLite file, or a fresh schema
+/// on the PostgreSQL server of `PORTCULLIS_TEST_POSTGRES_URL`.
+async fn measure(
+    args: &WebhooksBench,
+    bin: &Path,
+    backend: Backend,
+    name: &str,
+    http: &reqwest::Client,
+    receiver: &Receiver,
+    sample: &[u8],
+) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    // Dropped after the server it serves (declared first).
+    let db = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(TestDb::postgres().await),
+    };
+    let database = db.as_ref().map(|d| d.url.clone());
+    let (_portcullis, pc, key) = start_portcullis_on(bin, dir.path(), http, database).await?;
+    let http = http.clone();
     // Imports without a webhook, then with one (the receiver answering at once).
     let (n, b) = (args.imports, args.batch);
     import_rate(&http, &pc, &key, "warm", 2, b).await?;
     let without = import_rate(&http, &pc, &key, "plain", n, b).await?;
+    let at_start = receiver.count.load(Ordering::Relaxed);
     api(
         &http,
         &pc,
@@ -227,7 +270,7 @@ pub async fn run(args: WebhooksBench) -> Result<(), String> {
 
     // The backlog: the receiver holds its requests while one-user imports write the events.
     let settle = Instant::now() + Duration::from_secs(30);
-    while receiver.count.load(Ordering::Relaxed) < n as u64 && Instant::now() < settle {
+    while receiver.count.load(Ordering::Relaxed) < at_start + n as u64 && Instant::now() < settle {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = receiver.gate.send(false);
@@ -261,7 +304,7 @@ pub async fn run(args: WebhooksBench) -> Result<(), String> {
     // The receiver's limit just before the drain and just after it: the machine's pace moves
     // within a run, so the limit is taken on either side of what it is compared with.
     let secs = args.seconds as f64;
-    let direct_before = hammer(&http, &receiver.direct, &sample, secs).await?;
+    let direct_before = hammer(&http, &receiver.direct, sample, secs).await?;
     let target = before + args.events as u64;
     let start = Instant::now();
     let _ = receiver.gate.send(true);
@@ -277,27 +320,19 @@ pub async fn run(args: WebhooksBench) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let delivered = args.events as f64 / start.elapsed().as_secs_f64();
-    let direct_after = hammer(&http, &receiver.direct, &sample, secs).await?;
+    let direct_after = hammer(&http, &receiver.direct, sample, secs).await?;
     let direct_rate = (direct_before + direct_after) / 2.0;
 
-    println!(
-        "portcullis-bench webhooks: {} cores, SQLite, a receiver on loopback answering 204",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
-    println!();
-    println!("| measurement | result | beside it | share | target |");
-    println!("|---|---:|---:|---:|---:|");
+    let _ = receiver.gate.send(true);
     let share = delivered / direct_rate * 100.0;
     println!(
-        "| events delivered/s ({} queued, {SLOTS} slots) | {delivered:.0} | receiver hammered directly: {direct_rate:.0}/s ({direct_before:.0} before, {direct_after:.0} after) | {share:.0}% | ≥ 80%{} |",
+        "| {name} | events delivered/s ({} queued, {SLOTS} slots) | {delivered:.0} | receiver hammered directly: {direct_rate:.0}/s ({direct_before:.0} before, {direct_after:.0} after) | {share:.0}% | ≥ 80%{} |",
         args.events,
         if share >= 80.0 { "" } else { " (NOT met)" }
     );
     let share = with / without * 100.0;
     println!(
-        "| import users/s with a user.bulk.create webhook ({n} × {b}) | {with:.0} | without: {without:.0}/s | {share:.0}% | ≥ 90%{} |",
+        "| {name} | import users/s with a user.bulk.create webhook ({n} × {b}) | {with:.0} | without: {without:.0}/s | {share:.0}% | ≥ 90%{} |",
         if share >= 90.0 { "" } else { " (NOT met)" }
     );
     Ok(())
