@@ -271,67 +271,110 @@ impl WebhookStore for SqlStore {
         if ended.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.db.begin().await?;
-        let mut recorded = Vec::with_capacity(ended.len());
-        for EndedAttempt {
-            attempt: a,
-            at,
-            end,
-        } in ended
-        {
-            let now = *at;
-            let (status, next, last_status, error, delivered) = match end {
-                AttemptEnd::Delivered { status } => {
-                    ("succeeded", now, Some(*status as i64), None, Some(now))
-                }
-                AttemptEnd::Retry { at, status, error } => (
-                    "pending",
-                    *at,
-                    status.map(|s| s as i64),
-                    Some(error.clone()),
-                    None,
-                ),
-                AttemptEnd::Dead { status, error } => (
-                    "failed",
-                    now,
-                    status.map(|s| s as i64),
-                    Some(error.clone()),
-                    None,
-                ),
-            };
-            let n = tx
-                .write(
-                    "UPDATE webhook_attempts SET status = $1, next_attempt_at = $2, \
-                     last_status = $3, last_error = $4, delivered_instant = $5, claimed_by = NULL \
-                     WHERE id = $6 AND claimed_by = $7 AND attempts = $8 AND status = 'pending'",
-                    &[
-                        Arg::from(status.to_string()),
-                        Arg::Int(next),
-                        Arg::OptInt(last_status),
-                        Arg::Text(error),
-                        Arg::OptInt(delivered),
-                        Arg::from(a.id.to_string()),
-                        Arg::from(node.to_string()),
-                        Arg::Int(a.attempts),
-                    ],
-                )
-                .await?;
-            if let (1, AttemptEnd::Dead { error, .. }) = (n, end) {
-                tx.write(
-                    "INSERT INTO event_logs (id, insert_instant, type, message) \
-                     VALUES ($1, $2, 'Error', $3)",
-                    args![
-                        portcullis_domain::new_id().to_string(),
-                        now,
-                        format!(
-                            "Webhook [{}] dead-lettered event [{}] of type [{}] after {} attempt(s): {error}",
-                            a.webhook_id, a.event_id, a.event_type, a.attempts
-                        )
-                    ],
-                )
-                .await?;
+        // Each end's new state: status, when it is next due, the receiver's status, the error,
+        // when it was delivered.
+        let state = |at: Millis, end: &AttemptEnd| match end {
+            AttemptEnd::Delivered { status } => {
+                ("succeeded", at, Some(*status as i64), None, Some(at))
             }
-            recorded.push(n == 1);
+            AttemptEnd::Retry { at, status, error } => (
+                "pending",
+                *at,
+                status.map(|s| s as i64),
+                Some(error.clone()),
+                None,
+            ),
+            AttemptEnd::Dead { status, error } => (
+                "failed",
+                at,
+                status.map(|s| s as i64),
+                Some(error.clone()),
+                None,
+            ),
+        };
+        let mut tx = self.db.begin().await?;
+        let recorded = match self.dialect {
+            // One statement for the whole batch: a statement per end is a round trip per end.
+            Dialect::Postgres => {
+                let rows: Vec<serde_json::Value> = ended
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| {
+                        let (status, next, last_status, error, delivered) = state(e.at, &e.end);
+                        serde_json::json!({"i": i, "id": e.attempt.id.to_string(),
+                            "attempts": e.attempt.attempts, "status": status, "next": next,
+                            "last_status": last_status, "error": error, "delivered": delivered})
+                    })
+                    .collect();
+                let done = tx
+                    .read(
+                        "UPDATE webhook_attempts a SET status = v.status, \
+                         next_attempt_at = v.next, last_status = v.last_status, \
+                         last_error = v.error, delivered_instant = v.delivered, claimed_by = NULL \
+                         FROM jsonb_to_recordset($1::jsonb) AS v(i BIGINT, id TEXT, \
+                           attempts BIGINT, status TEXT, next BIGINT, last_status BIGINT, \
+                           error TEXT, delivered BIGINT) \
+                         WHERE a.id = v.id AND a.claimed_by = $2 AND a.attempts = v.attempts \
+                         AND a.status = 'pending' RETURNING v.i",
+                        args![serde_json::Value::Array(rows).to_string(), node.to_string()],
+                    )
+                    .await?;
+                let mut recorded = vec![false; ended.len()];
+                for r in &done {
+                    let i: i64 = r.get("i")?;
+                    if let Some(slot) = recorded.get_mut(i as usize) {
+                        *slot = true;
+                    }
+                }
+                recorded
+            }
+            // In-process statements: one per end costs no round trip.
+            Dialect::Sqlite => {
+                let mut recorded = Vec::with_capacity(ended.len());
+                for e in ended {
+                    let (status, next, last_status, error, delivered) = state(e.at, &e.end);
+                    let n = tx
+                        .write(
+                            "UPDATE webhook_attempts SET status = $1, next_attempt_at = $2, \
+                             last_status = $3, last_error = $4, delivered_instant = $5, \
+                             claimed_by = NULL \
+                             WHERE id = $6 AND claimed_by = $7 AND attempts = $8 \
+                             AND status = 'pending'",
+                            &[
+                                Arg::from(status.to_string()),
+                                Arg::Int(next),
+                                Arg::OptInt(last_status),
+                                Arg::Text(error),
+                                Arg::OptInt(delivered),
+                                Arg::from(e.attempt.id.to_string()),
+                                Arg::from(node.to_string()),
+                                Arg::Int(e.attempt.attempts),
+                            ],
+                        )
+                        .await?;
+                    recorded.push(n == 1);
+                }
+                recorded
+            }
+        };
+        // A dead letter is logged in the Event Log, in the same transaction.
+        for (e, _) in ended.iter().zip(&recorded).filter(|(_, r)| **r) {
+            let (AttemptEnd::Dead { error, .. }, a) = (&e.end, &e.attempt) else {
+                continue;
+            };
+            tx.write(
+                "INSERT INTO event_logs (id, insert_instant, type, message) \
+                 VALUES ($1, $2, 'Error', $3)",
+                args![
+                    portcullis_domain::new_id().to_string(),
+                    e.at,
+                    format!(
+                        "Webhook [{}] dead-lettered event [{}] of type [{}] after {} attempt(s): {error}",
+                        a.webhook_id, a.event_id, a.event_type, a.attempts
+                    )
+                ],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(recorded)
