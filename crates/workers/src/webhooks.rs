@@ -1,8 +1,9 @@
 //! `webhooks`: delivery of the `events` outbox to the webhooks that want each event. The
 //! worker fans new events out into attempt rows (one per event and webhook, in the store's
-//! transaction), then, per webhook, makes due attempts it has claimed on tasks of their own, as
-//! many at once as the webhook has slots (its concurrency limit on this node): a slow or dead
-//! receiver fills only its own slots, never delaying another's. A claim lasts past the
+//! transaction), then, per webhook, claims due attempts into a queue that the webhook's slots
+//! (its concurrency limit on this node, each a task) make one after another: a slow or dead
+//! receiver fills only its own slots, never delaying another's, and a slot whose request ends
+//! takes the next attempt at once, while the worker writes claims and fans out beside it. A claim lasts past the
 //! request's timeouts; an attempt whose node died is due again when the claim ends, so every
 //! event is delivered at least once, each time with its own event id.
 //!
@@ -18,9 +19,9 @@
 //!   an attempt another node may have claimed;
 //! - a task hands its attempt's end to a recorder task, which records every end that arrived
 //!   within [`RECORD_GATHER`] of the first in one transaction;
-//! - it works when a slot frees or at the poll, never looping on an empty claim, and while
-//!   attempts end it fans out and rereads the webhooks at most every [`REFRESH_BUSY`], so an
-//!   event written meanwhile waits that long at most.
+//! - it works when a slot's queue runs low or empty or at the poll, never looping on an empty
+//!   claim, and while slots work it fans out and rereads the webhooks every [`REFRESH_BUSY`], so
+//!   an event written meanwhile waits that long at most.
 //!
 //! An attempt claimed ahead and not made, or whose end is not yet recorded, when the node dies
 //! is made again when its claim ends.
@@ -32,9 +33,9 @@ use portcullis_domain::webhooks::{
 use portcullis_domain::{now_millis, Sessions, Webhook};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -43,7 +44,7 @@ const NAME: &str = "webhooks";
 /// Events fanned out per transaction.
 const FAN_OUT_BATCH: usize = 500;
 
-/// While attempts end, how often the outbox is fanned out and the webhooks reread.
+/// While slots work, how often the outbox is fanned out and the webhooks reread.
 const REFRESH_BUSY: Duration = Duration::from_millis(10);
 
 /// Ends recorded per transaction at most.
@@ -135,7 +136,7 @@ impl Webhooks {
                 .ready
                 .retain(|id, r| match webhooks.iter().find(|w| w.id == Some(*id)) {
                     Some(w) => {
-                        r.webhook = Arc::new(w.clone());
+                        r.queue().webhook = Arc::new(w.clone());
                         true
                     }
                     None => false,
@@ -151,7 +152,7 @@ impl Webhooks {
             let used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
             let free = per_endpoint.saturating_sub(used);
             let (queued, ahead) = state.ready.get(&id).map_or((0, 2 * per_endpoint), |r| {
-                (r.queue.len(), r.ahead(per_endpoint))
+                (r.queue().attempts.len(), r.ahead(per_endpoint))
             });
             let want = (free + ahead).saturating_sub(queued);
             if (free == 0 && queued >= ahead.div_ceil(2)) || want == 0 {
@@ -187,39 +188,35 @@ impl Webhooks {
             let ready = state
                 .ready
                 .entry(id)
-                .or_insert_with(|| Ready::new(w.clone(), secret.clone()));
-            ready.secret = secret;
-            ready.queue.extend(claimed.into_iter().map(|a| (a, until)));
+                .or_insert_with(|| Ready::new(w.clone()));
+            let low = ready.ahead(per_endpoint).div_ceil(2);
+            let mut queue = ready.queue();
+            queue.secret = secret.into();
+            queue.low = low;
+            queue
+                .attempts
+                .extend(claimed.into_iter().map(|a| (a, until)));
+            drop(queue);
             self.start_ready(state, id);
         }
         Ok(())
     }
 
-    /// Starts the attempts of webhook `id` claimed ahead, as many as it has free slots.
+    /// Starts slots for webhook `id`, as many as it has free and attempts claimed ahead wait.
+    /// Each slot makes attempts from the queue until it is empty, so a request that ends is
+    /// followed at once by the next, whatever the worker is writing meanwhile.
     fn start_ready(&self, state: &mut State, id: Uuid) {
-        let Some(ready) = state.ready.get_mut(&id) else {
+        let Some(ready) = state.ready.get(&id) else {
             return;
         };
-        let mut used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
-        // Past this, a claim could end while its request is still running, and another node
-        // could claim the attempt: such an attempt is left to be claimed again when its claim
-        // ends.
-        let latest_end = now_millis() + ready.webhook.request_budget_millis();
-        while used < self.settings.per_endpoint {
-            let Some((a, until)) = ready.queue.pop_front() else {
-                break;
-            };
-            if latest_end >= until {
-                tracing::debug!(webhook = %id, event = %a.event_id, "webhook attempt: its claim ends too soon to make it; claimed again later");
-                continue;
-            }
-            used += 1;
-            ready.made += 1;
-            let task = state.tasks.spawn(deliver(
+        let waiting = ready.queue().attempts.len();
+        let used = state.in_flight.per_webhook.get(&id).copied().unwrap_or(0);
+        let free = self.settings.per_endpoint.saturating_sub(used);
+        for _ in 0..free.min(waiting) {
+            let task = state.tasks.spawn(slot(
+                ready.shared.clone(),
+                state.wake.clone(),
                 self.sessions.clone(),
-                ready.webhook.clone(),
-                ready.secret.clone(),
-                a,
                 self.settings.backoff,
                 self.stats.clone(),
                 state.ends.clone(),
@@ -276,33 +273,72 @@ struct State {
     secrets: HashMap<Uuid, String>,
     /// Per webhook, the attempts claimed ahead, waiting for a slot.
     ready: HashMap<Uuid, Ready>,
+    /// Wakes the worker when a webhook's attempts claimed ahead run low.
+    wake: Arc<Notify>,
 }
 
-/// Attempts of one webhook claimed ahead, so a slot that frees is filled at once rather than
-/// after a claim's write.
+/// Attempts of one webhook claimed ahead, so a slot that frees takes the next at once rather
+/// than after a claim's write; and the pace of its claims.
 struct Ready {
-    webhook: Arc<Webhook>,
-    secret: String,
-    /// The attempts and when their claims end.
-    queue: VecDeque<(ClaimedAttempt, i64)>,
-    /// Attempts started since the last claim, and when that was.
-    made: usize,
+    /// Filled by the worker, taken from by the webhook's slots.
+    shared: Arc<Mutex<Queue>>,
     last_claim: Instant,
     /// How many to keep claimed ahead, from the pace of the last claims.
     ahead: usize,
 }
 
+/// What a webhook's slots take their attempts from.
+struct Queue {
+    /// The webhook as last read, so a slot's next request follows an update.
+    webhook: Arc<Webhook>,
+    secret: Arc<str>,
+    /// The attempts and when their claims end.
+    attempts: VecDeque<(ClaimedAttempt, i64)>,
+    /// Attempts taken since the last claim.
+    made: usize,
+    /// When the attempts waiting drop below this many, the worker is woken to claim more.
+    low: usize,
+}
+
+impl Queue {
+    /// The next attempt to make, with the webhook and its secret. An attempt whose claim could
+    /// end while its request is still running (and another node claim it) is dropped, to be
+    /// claimed again when its claim ends.
+    fn next(&mut self, wake: &Notify) -> Option<(Arc<Webhook>, Arc<str>, ClaimedAttempt)> {
+        let latest_end = now_millis() + self.webhook.request_budget_millis();
+        while let Some((a, until)) = self.attempts.pop_front() {
+            if latest_end >= until {
+                tracing::debug!(webhook = %a.webhook_id, event = %a.event_id, "webhook attempt: its claim ends too soon to make it; claimed again later");
+                continue;
+            }
+            self.made += 1;
+            if self.attempts.len() + 1 == self.low {
+                wake.notify_one();
+            }
+            return Some((self.webhook.clone(), self.secret.clone(), a));
+        }
+        None
+    }
+}
+
 impl Ready {
-    fn new(webhook: Arc<Webhook>, secret: String) -> Self {
+    fn new(webhook: Arc<Webhook>) -> Self {
         Ready {
-            webhook,
-            secret,
-            queue: VecDeque::new(),
-            made: 0,
+            shared: Arc::new(Mutex::new(Queue {
+                webhook,
+                secret: "".into(),
+                attempts: VecDeque::new(),
+                made: 0,
+                low: 0,
+            })),
             // Made right after its first claim.
             last_claim: Instant::now(),
             ahead: 0,
         }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.shared.lock().expect("a webhook's queue")
     }
 
     /// How many attempts to keep claimed ahead with `slots` slots.
@@ -312,12 +348,12 @@ impl Ready {
 
     /// A claim was made at `now`: the pace since the one before sets the next ones' size.
     fn claimed(&mut self, now: Instant) {
+        let made = std::mem::take(&mut self.queue().made);
         let took = now.duration_since(self.last_claim).as_secs_f64();
         if took > 0.0 {
-            self.ahead = (self.made as f64 * CLAIM_HORIZON.as_secs_f64() / took) as usize;
+            self.ahead = (made as f64 * CLAIM_HORIZON.as_secs_f64() / took) as usize;
         }
         self.last_claim = now;
-        self.made = 0;
     }
 }
 
@@ -344,18 +380,34 @@ impl InFlight {
     }
 }
 
-/// Makes one claimed attempt and sends its end to the worker, to be recorded.
-async fn deliver(
+/// A slot of a webhook: makes the attempts of its queue one after another until none waits.
+async fn slot(
+    queue: Arc<Mutex<Queue>>,
+    wake: Arc<Notify>,
     sessions: Sessions,
-    w: Arc<Webhook>,
-    secret: String,
-    a: ClaimedAttempt,
     backoff: Backoff,
     stats: Arc<DeliveryStats>,
     ends: mpsc::UnboundedSender<EndedAttempt>,
 ) {
+    loop {
+        let next = queue.lock().expect("a webhook's queue").next(&wake);
+        let Some((w, secret, a)) = next else { return };
+        deliver(&sessions, &w, &secret, a, &backoff, &stats, &ends).await;
+    }
+}
+
+/// Makes one claimed attempt and sends its end to the worker, to be recorded.
+async fn deliver(
+    sessions: &Sessions,
+    w: &Webhook,
+    secret: &str,
+    a: ClaimedAttempt,
+    backoff: &Backoff,
+    stats: &DeliveryStats,
+    ends: &mpsc::UnboundedSender<EndedAttempt>,
+) {
     let started = Instant::now();
-    let end = sessions.deliver_attempt(&w, &secret, &a, &backoff).await;
+    let end = sessions.deliver_attempt(w, secret, &a, backoff).await;
     stats
         .request_micros
         .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -411,6 +463,7 @@ impl Worker for Webhooks {
             refreshed: Instant::now(),
             secrets: HashMap::new(),
             ready: HashMap::new(),
+            wake: Arc::new(Notify::new()),
         };
         // Whether the last wait ended at the poll (no attempt ended meanwhile).
         let mut polled = true;
@@ -423,11 +476,15 @@ impl Worker for Webhooks {
                 tracing::error!(worker = NAME, error = %e, "webhooks: the round failed; the next one tries again");
             }
             polled = false;
+            // While slots work, the outbox is looked at every `REFRESH_BUSY`.
+            let busy = !state.tasks.is_empty();
             tokio::select! {
-                Some(r) = state.tasks.join_next_with_id(), if !state.tasks.is_empty() => {
+                Some(r) = state.tasks.join_next_with_id(), if busy => {
                     state.in_flight.done(task_id(&r));
                 }
-                _ = tokio::time::sleep(self.settings.poll) => polled = true,
+                _ = state.wake.notified() => {}
+                _ = tokio::time::sleep(REFRESH_BUSY), if busy => {}
+                _ = tokio::time::sleep(self.settings.poll), if !busy => polled = true,
                 _ = shutdown.stopping() => {}
             }
         }
