@@ -139,7 +139,11 @@ impl Webhooks {
                         r.queue().webhook = Arc::new(w.clone());
                         true
                     }
-                    None => false,
+                    None => {
+                        // Its slots stop after the request they are making.
+                        r.queue().attempts.clear();
+                        false
+                    }
                 });
             state.webhooks = Some(webhooks.into_iter().map(Arc::new).collect());
             state.refreshed = Instant::now();

@@ -26,6 +26,7 @@ portcullis_store::on_both_backends!(
     a_dead_receiver_bounds_a_transactional_request,
     email_verified_and_refresh_token_revoke_arrive_with_their_info,
     a_global_logout_of_the_users_one_refresh_token_writes_its_revoke_event,
+    a_deleted_webhook_gets_no_request_it_had_not_started,
 );
 
 const PASSWORD: &str = "correct horse";
@@ -63,6 +64,8 @@ enum Mode {
     Fail(usize),
     /// Never answers.
     Hang,
+    /// Records the request at once, answers 200 after this long.
+    Slow(Duration),
 }
 
 /// A receiver on loopback that records every request.
@@ -87,6 +90,9 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) ->
             .collect(),
         body,
     });
+    if let Mode::Slow(d) = mode {
+        tokio::time::sleep(d).await;
+    }
     match mode {
         Mode::Fail(n) if n > 0 => {
             *r.mode.lock().unwrap() = Mode::Fail(n - 1);
@@ -1170,4 +1176,39 @@ async fn a_global_logout_of_the_users_one_refresh_token_writes_its_revoke_event(
     )
     .await;
     assert_ne!(a.status, 200, "{a:?}");
+}
+
+/// Attempts claimed ahead for a webhook that is then deleted are not made: its slots finish the
+/// requests they started and take no other.
+async fn a_deleted_webhook_gets_no_request_it_had_not_started(b: Backend) {
+    let s = Server::start(b).await;
+    let t = s.default_tenant().await;
+    let r = Receiver::start(Mode::Slow(Duration::from_secs(1))).await;
+    let (hook, _) = create_webhook(
+        &s,
+        json!({"url": r.url, "global": true, "eventsEnabled": enabled(&["user.create"])}),
+    )
+    .await;
+    for i in 0..20 {
+        let a = create_user(&s, &t, &format!("deleted-hook-{i}@example.com")).await;
+        assert_eq!(a.status, 200, "{a:?}");
+    }
+    // Every slot (4 in tests) holds a request; the other events wait, claimed ahead.
+    r.until("a request in every slot", |g| g.len() >= 4).await;
+    let a = s
+        .call("DELETE", &format!("/api/webhook/{hook}"), Value::Null)
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let started = r.got().len();
+    assert!(
+        started < 20,
+        "the receiver is slow, so most events still wait"
+    );
+    // Past the slow answers of the requests in flight, and then some.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        r.got().len(),
+        started,
+        "no request starts for a deleted webhook"
+    );
 }
