@@ -3,9 +3,9 @@
 //! transaction), then, per webhook, claims due attempts into a queue that the webhook's slots
 //! (its concurrency limit on this node, each a task) make one after another: a slow or dead
 //! receiver fills only its own slots, never delaying another's, and a slot whose request ends
-//! takes the next attempt at once, while the worker writes claims and fans out beside it. A claim lasts past the
-//! request's timeouts; an attempt whose node died is due again when the claim ends, so every
-//! event is delivered at least once, each time with its own event id.
+//! takes the next attempt at once, while the worker writes claims and fans out beside it. A
+//! claim lasts past the request's timeouts; an attempt whose node died is due again when the
+//! claim ends, so every event is delivered at least once, each time with its own event id.
 //!
 //! The store has one writer (SQLite) or a round trip per statement (PostgreSQL), so the worker
 //! keeps its writes few, batched and off the requests' path:
