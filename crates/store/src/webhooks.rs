@@ -16,6 +16,33 @@ const ATTEMPT_COLUMNS: &str = "id, event_id, webhook_id, tenant_id, event_type, 
      next_attempt_at, window_start, last_status, last_error, event_instant, last_attempt_instant, \
      delivered_instant";
 
+/// Claims due attempts on PostgreSQL. The choice is an array built once, before the update: as
+/// `id IN (subquery)` PostgreSQL may run the subquery again per row it updates, and take more
+/// rows than the limit; as a join, the plan cached for any limit hashes the whole table, every
+/// attempt ever made. `= ANY` finds the chosen rows on the primary key. `FOR UPDATE` rechecks
+/// each chosen row as it locks it.
+const CLAIM_POSTGRES: &str = "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
+     attempts = attempts + 1, last_attempt_instant = $3 \
+     WHERE id = ANY(ARRAY(SELECT id FROM webhook_attempts WHERE webhook_id = $4 \
+     AND status = 'pending' AND next_attempt_at <= $3 \
+     ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) \
+     RETURNING id, event_id, event_type, attempts, window_start, event_instant, \
+     (SELECT body FROM events WHERE events.id = webhook_attempts.event_id) AS body";
+
+/// Records a batch of ends on PostgreSQL in one statement, the batch one JSON parameter. The
+/// rows are found by their ids alone. Every change of `status` clears `claimed_by`, so a claim
+/// still held is an attempt still pending; a condition on `status` would let the planner start
+/// from the status index, whose statistics say pending rows are few (they are, until a
+/// backlog), and then match every end of the batch against every pending row.
+const FINISH_POSTGRES: &str = "UPDATE webhook_attempts a SET status = v.status, \
+     next_attempt_at = v.next, last_status = v.last_status, \
+     last_error = v.error, delivered_instant = v.delivered, claimed_by = NULL \
+     FROM jsonb_to_recordset($1::jsonb) AS v(i BIGINT, id TEXT, \
+       attempts BIGINT, status TEXT, next BIGINT, last_status BIGINT, \
+       error TEXT, delivered BIGINT) \
+     WHERE a.id = v.id AND a.claimed_by = $2 AND a.attempts = v.attempts \
+     RETURNING v.i";
+
 fn uuid(row: &Row, col: &str) -> StoreResult<Uuid> {
     let s: String = row.get(col)?;
     Uuid::parse_str(&s).map_err(backend)
@@ -212,20 +239,7 @@ impl WebhookStore for SqlStore {
         // SQLite's index order is the rows' insertion order, which is the events' order. The
         // event bodies come back with the rows, in the same statement.
         let sql = match self.dialect {
-            // The choice in a CTE of its own, run once: as `id IN (subquery)` PostgreSQL may
-            // run the subquery again per row it updates, and take more rows than the limit.
-            // `FOR UPDATE` rechecks each chosen row as it locks it.
-            Dialect::Postgres => {
-                "WITH due AS MATERIALIZED (SELECT id FROM webhook_attempts WHERE webhook_id = $4 \
-                 AND status = 'pending' AND next_attempt_at <= $3 \
-                 ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
-                 UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
-                 attempts = attempts + 1, last_attempt_instant = $3 \
-                 FROM due WHERE webhook_attempts.id = due.id \
-                 RETURNING webhook_attempts.id, event_id, event_type, attempts, window_start, \
-                 event_instant, \
-                 (SELECT body FROM events WHERE events.id = webhook_attempts.event_id) AS body"
-            }
+            Dialect::Postgres => CLAIM_POSTGRES,
             // The one writer runs the choice and the update together: nothing to check again.
             Dialect::Sqlite => {
                 "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
@@ -308,14 +322,7 @@ impl WebhookStore for SqlStore {
                     .collect();
                 let done = tx
                     .read(
-                        "UPDATE webhook_attempts a SET status = v.status, \
-                         next_attempt_at = v.next, last_status = v.last_status, \
-                         last_error = v.error, delivered_instant = v.delivered, claimed_by = NULL \
-                         FROM jsonb_to_recordset($1::jsonb) AS v(i BIGINT, id TEXT, \
-                           attempts BIGINT, status TEXT, next BIGINT, last_status BIGINT, \
-                           error TEXT, delivered BIGINT) \
-                         WHERE a.id = v.id AND a.claimed_by = $2 AND a.attempts = v.attempts \
-                         AND a.status = 'pending' RETURNING v.i",
+                        FINISH_POSTGRES,
                         args![serde_json::Value::Array(rows).to_string(), node.to_string()],
                     )
                     .await?;
@@ -476,5 +483,121 @@ impl WebhookStore for SqlStore {
             attempts_failed: r.get("attempts_failed")?,
             oldest_pending: r.get("oldest")?,
         })
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::testing::TestDb;
+
+    /// The plans PostgreSQL makes for a claim and a batch of ends when a backlog has built up
+    /// since the table's statistics were taken (they said every attempt had succeeded), and for
+    /// a claim once they know the backlog. None may read the whole table (every attempt ever
+    /// made) nor match the batch against every pending row; all find their rows on the primary
+    /// key.
+    #[tokio::test]
+    async fn claims_and_ends_find_their_rows_by_id_on_a_backlog_the_statistics_do_not_know() {
+        let db = TestDb::postgres().await;
+        let store = &db.store;
+        let hook = Uuid::new_v4().to_string();
+        let insert = |status: &str, n: u32, claimed: &str| {
+            format!(
+                "INSERT INTO webhook_attempts (id, event_id, webhook_id, event_type, status, \
+                 attempts, next_attempt_at, window_start, claimed_by, event_instant, \
+                 insert_instant) SELECT gen_random_uuid()::text, gen_random_uuid()::text, \
+                 '{hook}', 'user.create', '{status}', 1, g, g, {claimed}, g, g \
+                 FROM generate_series(1, {n}) g"
+            )
+        };
+        db.execute(&insert("succeeded", 20_000, "NULL"))
+            .await
+            .unwrap();
+        db.execute("ANALYZE webhook_attempts").await.unwrap();
+        db.execute(&insert("pending", 5_000, "'n'")).await.unwrap();
+        db.execute(&insert("pending", 25_000, "NULL"))
+            .await
+            .unwrap();
+
+        let plan = |rows: Vec<Row>| {
+            rows.iter()
+                .map(|r| r.get::<String>("QUERY PLAN").unwrap())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let mut tx = store.db.begin().await.unwrap();
+        // The plan a cached statement ends up with, whatever its arguments.
+        tx.write("SET LOCAL plan_cache_mode = force_generic_plan", &[])
+            .await
+            .unwrap();
+        let claim = plan(
+            tx.read(
+                &format!("EXPLAIN {CLAIM_POSTGRES}"),
+                args![
+                    10_000_i64,
+                    "m".to_string(),
+                    9_000_i64,
+                    hook.clone(),
+                    500_i64
+                ],
+            )
+            .await
+            .unwrap(),
+        );
+        let ids = tx
+            .read(
+                "SELECT id FROM webhook_attempts WHERE claimed_by = 'n' LIMIT 1000",
+                &[],
+            )
+            .await
+            .unwrap();
+        let ends: Vec<serde_json::Value> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                serde_json::json!({"i": i, "id": r.get::<String>("id").unwrap(), "attempts": 1,
+                    "status": "succeeded", "next": 1, "last_status": 204, "error": null,
+                    "delivered": 1})
+            })
+            .collect();
+        let finish = plan(
+            tx.read(
+                &format!("EXPLAIN {FINISH_POSTGRES}"),
+                args![serde_json::Value::Array(ends).to_string(), "n".to_string()],
+            )
+            .await
+            .unwrap(),
+        );
+        // And once the statistics know the backlog: a generic plan expects a claim of
+        // thousands.
+        tx.write("ANALYZE webhook_attempts", &[]).await.unwrap();
+        let known = plan(
+            tx.read(
+                &format!("EXPLAIN {CLAIM_POSTGRES}"),
+                args![
+                    10_000_i64,
+                    "m".to_string(),
+                    9_000_i64,
+                    hook.clone(),
+                    500_i64
+                ],
+            )
+            .await
+            .unwrap(),
+        );
+        // Ended before any assertion: an open transaction would hold the schema's drop.
+        tx.commit().await.unwrap();
+        assert!(!known.contains("Seq Scan"), "claim plan:\n{known}");
+        assert!(!claim.contains("Seq Scan"), "claim plan:\n{claim}");
+        assert!(
+            claim.contains("webhook_attempts_pkey"),
+            "claim plan:\n{claim}"
+        );
+        assert!(!finish.contains("Seq Scan"), "finish plan:\n{finish}");
+        assert!(!finish.contains("status_ix"), "finish plan:\n{finish}");
+        assert!(
+            finish.contains("webhook_attempts_pkey"),
+            "finish plan:\n{finish}"
+        );
     }
 }
