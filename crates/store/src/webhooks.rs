@@ -525,25 +525,20 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
+        let claim_args = args![
+            10_000_i64,
+            "m".to_string(),
+            9_000_i64,
+            hook.clone(),
+            500_i64
+        ];
+        let explain_claim = format!("EXPLAIN {CLAIM_POSTGRES}");
         let mut tx = store.db.begin().await.unwrap();
         // The plan a cached statement ends up with, whatever its arguments.
         tx.write("SET LOCAL plan_cache_mode = force_generic_plan", &[])
             .await
             .unwrap();
-        let claim = plan(
-            tx.read(
-                &format!("EXPLAIN {CLAIM_POSTGRES}"),
-                args![
-                    10_000_i64,
-                    "m".to_string(),
-                    9_000_i64,
-                    hook.clone(),
-                    500_i64
-                ],
-            )
-            .await
-            .unwrap(),
-        );
+        let claim = plan(tx.read(&explain_claim, claim_args).await.unwrap());
         let ids = tx
             .read(
                 "SELECT id FROM webhook_attempts WHERE claimed_by = 'n' LIMIT 1000",
@@ -571,20 +566,7 @@ mod tests {
         // And once the statistics know the backlog: a generic plan expects a claim of
         // thousands.
         tx.write("ANALYZE webhook_attempts", &[]).await.unwrap();
-        let known = plan(
-            tx.read(
-                &format!("EXPLAIN {CLAIM_POSTGRES}"),
-                args![
-                    10_000_i64,
-                    "m".to_string(),
-                    9_000_i64,
-                    hook.clone(),
-                    500_i64
-                ],
-            )
-            .await
-            .unwrap(),
-        );
+        let known = plan(tx.read(&explain_claim, claim_args).await.unwrap());
         // Ended before any assertion: an open transaction would hold the schema's drop.
         tx.commit().await.unwrap();
         assert!(!known.contains("Seq Scan"), "claim plan:\n{known}");
