@@ -10,8 +10,8 @@
 //!
 //! Beside the first figure, the floor the store sets: the same number of attempts claimed and
 //! recorded as delivered by the store's own calls on a fresh database of the same backend, in
-//! this process, with no HTTP and no receiver. A share of the receiver's limit above what the
-//! store alone reaches is out of reach for any worker on that store.
+//! this process, with no HTTP and no receiver. It tells whether the store's calls or the
+//! requests hold the deliveries back.
 //!
 //! Portcullis is the `portcullis` binary beside this one, `serve` on SQLite and on PostgreSQL
 //! (`--backends`; a fresh schema on the server of `PORTCULLIS_TEST_POSTGRES_URL`).
