@@ -182,6 +182,9 @@ impl WebhookStore for SqlStore {
             .collect::<StoreResult<_>>()?;
         let mut last = cursor;
         let mut moved = 0;
+        // PostgreSQL's attempts go in one statement at the end (a statement each is a round
+        // trip each); SQLite's one by one, in-process.
+        let mut batch: Vec<serde_json::Value> = Vec::new();
         for row in &rows {
             let seq: i64 = row.get("seq")?;
             let created: i64 = row.get("create_instant")?;
@@ -195,6 +198,14 @@ impl WebhookStore for SqlStore {
             let tenant_id = tenant.as_deref().and_then(|t| Uuid::parse_str(t).ok());
             let event_id: String = row.get("id")?;
             for w in webhooks.iter().filter(|w| w.wants(&kind, tenant_id)) {
+                if self.dialect == Dialect::Postgres {
+                    batch.push(
+                        serde_json::json!({"id": portcullis_domain::new_id().to_string(),
+                        "event_id": event_id, "webhook_id": id_of(w.id), "tenant_id": tenant,
+                        "event_type": kind, "event_instant": created}),
+                    );
+                    continue;
+                }
                 tx.write(
                     "INSERT INTO webhook_attempts (id, event_id, webhook_id, tenant_id, \
                      event_type, status, attempts, next_attempt_at, window_start, event_instant, \
@@ -214,6 +225,20 @@ impl WebhookStore for SqlStore {
             }
             last = seq;
             moved += 1;
+        }
+        if !batch.is_empty() {
+            tx.write(
+                "INSERT INTO webhook_attempts (id, event_id, webhook_id, tenant_id, \
+                 event_type, status, attempts, next_attempt_at, window_start, event_instant, \
+                 insert_instant) \
+                 SELECT v.id, v.event_id, v.webhook_id, v.tenant_id, v.event_type, 'pending', 0, \
+                 $2, $2, v.event_instant, $2 \
+                 FROM jsonb_to_recordset($1::jsonb) AS v(id TEXT, event_id TEXT, \
+                   webhook_id TEXT, tenant_id TEXT, event_type TEXT, event_instant BIGINT) \
+                 ON CONFLICT (event_id, webhook_id) DO NOTHING",
+                args![serde_json::Value::Array(batch).to_string(), now],
+            )
+            .await?;
         }
         if moved > 0 {
             tx.write(
