@@ -1,13 +1,15 @@
 //! Webhook requests over HTTP: one `reqwest` client per webhook (its connect and read timeouts,
-//! the TLS roots of its `sslCertificate`, basic authentication), rebuilt when the webhook
-//! changes. It is the domain's [`WebhookSender`]; what is sent and when belongs to the domain
+//! the TLS roots of its `sslCertificate`) with its URL and its own headers (`content-type`,
+//! its custom headers, basic authentication) prepared once, rebuilt when the webhook changes. It is the domain's [`WebhookSender`]; what is sent and when belongs to the domain
 //! and the `webhooks` worker.
 
 use crate::http::origin;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
 use portcullis_domain::webhooks::{Delivered, Outgoing};
 use portcullis_domain::{Error, Errors, Webhook, WebhookSender};
-use reqwest::header::{HeaderName, HeaderValue};
-use std::collections::HashMap;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use uuid::Uuid;
@@ -17,7 +19,79 @@ const MAX_ANSWER: usize = 4096;
 
 #[derive(Default)]
 pub struct HttpWebhooks {
-    clients: RwLock<HashMap<Uuid, (String, reqwest::Client)>>,
+    prepared: RwLock<HashMap<Uuid, Arc<Prepared>>>,
+}
+
+/// What every request of one webhook shares, built when the webhook is first sent to or has
+/// changed: its client, its URL parsed, and its own headers (with `content-type` and the basic
+/// authentication) checked. A request then only adds the headers of its event.
+struct Prepared {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    /// The settings it was built from.
+    url_text: String,
+    connect_timeout: i64,
+    read_timeout: i64,
+    ssl_certificate: Option<String>,
+    own_headers: BTreeMap<String, String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+impl Prepared {
+    fn new(w: &Webhook) -> Result<Prepared, String> {
+        let url = reqwest::Url::parse(&w.url)
+            .map_err(|_| "[webhook.url] must be an absolute http:// or https:// URL.")?;
+        let mut headers = HeaderMap::new();
+        for (k, v) in &w.headers {
+            let name = HeaderName::try_from(k.as_str())
+                .map_err(|_| format!("The header [{k}] is not a valid HTTP header."))?;
+            let value = HeaderValue::try_from(v.as_str())
+                .map_err(|_| format!("The header [{k}] is not a valid HTTP header."))?;
+            headers.append(name, value);
+        }
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(user) = w
+            .http_authentication_username
+            .as_deref()
+            .filter(|u| !u.is_empty())
+        {
+            let pair = format!(
+                "{user}:{}",
+                w.http_authentication_password
+                    .as_deref()
+                    .unwrap_or_default()
+            );
+            let mut value = HeaderValue::try_from(format!("Basic {}", B64.encode(pair)))
+                .map_err(|_| "The basic authentication cannot be sent as a header.")?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        Ok(Prepared {
+            client: build(w)?,
+            url,
+            headers,
+            url_text: w.url.clone(),
+            connect_timeout: w.connect_timeout,
+            read_timeout: w.read_timeout,
+            ssl_certificate: w.ssl_certificate.clone(),
+            own_headers: w.headers.clone(),
+            username: w.http_authentication_username.clone(),
+            password: w.http_authentication_password.clone(),
+        })
+    }
+
+    /// Whether it was built from `w` as it is now.
+    fn is_for(&self, w: &Webhook) -> bool {
+        self.url_text == w.url
+            && self.connect_timeout == w.connect_timeout
+            && self.read_timeout == w.read_timeout
+            && self.ssl_certificate == w.ssl_certificate
+            && self.own_headers == w.headers
+            && self.username == w.http_authentication_username
+            && self.password == w.http_authentication_password
+    }
 }
 
 impl HttpWebhooks {
@@ -25,25 +99,19 @@ impl HttpWebhooks {
         Self::default()
     }
 
-    fn client(&self, w: &Webhook) -> Result<reqwest::Client, String> {
+    fn prepared(&self, w: &Webhook) -> Result<Arc<Prepared>, String> {
         let id = w.id.unwrap_or_else(Uuid::nil);
-        let key = format!(
-            "{}|{}|{}",
-            w.connect_timeout,
-            w.read_timeout,
-            w.ssl_certificate.as_deref().unwrap_or_default()
-        );
-        if let Some((k, c)) = self.clients.read().expect("not poisoned").get(&id) {
-            if *k == key {
-                return Ok(c.clone());
+        if let Some(p) = self.prepared.read().expect("not poisoned").get(&id) {
+            if p.is_for(w) {
+                return Ok(p.clone());
             }
         }
-        let c = build(w)?;
-        self.clients
+        let p = Arc::new(Prepared::new(w)?);
+        self.prepared
             .write()
             .expect("not poisoned")
-            .insert(id, (key, c.clone()));
-        Ok(c)
+            .insert(id, p.clone());
+        Ok(p)
     }
 }
 
@@ -57,6 +125,9 @@ fn build(w: &Webhook) -> Result<reqwest::Client, String> {
         .timeout(connect + read)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Portcullis/", env!("CARGO_PKG_VERSION")))
+        // An attempt is made once per request: its retries are the worker's, with backoff
+        // (and the request is then not copied in case it is retried).
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .use_rustls_tls();
     if let Some(pem) = w
         .ssl_certificate
@@ -109,19 +180,15 @@ impl WebhookSender for HttpWebhooks {
         errors.into_result()
     }
 
-    async fn send(&self, w: &Webhook, out: &Outgoing) -> Result<Delivered, String> {
-        let client = self.client(w)?;
-        let mut req = client.post(&w.url).body(out.body.clone());
-        for (k, v) in &out.headers {
-            req = req.header(k.as_str(), v.as_str());
+    async fn send(&self, w: &Webhook, out: Outgoing) -> Result<Delivered, String> {
+        let p = self.prepared(w)?;
+        let mut headers = p.headers.clone();
+        for (k, v) in out.headers {
+            let name = HeaderName::try_from(k).map_err(|e| e.to_string())?;
+            let value = HeaderValue::try_from(v).map_err(|e| e.to_string())?;
+            headers.insert(name, value);
         }
-        if let Some(user) = w
-            .http_authentication_username
-            .as_deref()
-            .filter(|u| !u.is_empty())
-        {
-            req = req.basic_auth(user, w.http_authentication_password.as_deref());
-        }
+        let req = p.client.post(p.url.clone()).headers(headers).body(out.body);
         let res = req.send().await.map_err(|e| describe(&w.url, e))?;
         let status = res.status().as_u16();
         let mut res = res;
@@ -165,4 +232,86 @@ fn describe(url: &str, e: reqwest::Error) -> String {
 /// For callers that keep the sender behind the domain's interface.
 pub fn sender() -> Arc<dyn WebhookSender> {
     Arc::new(HttpWebhooks::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap as Received;
+    use std::sync::Mutex;
+
+    /// A receiver on loopback that keeps the headers of every request.
+    async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let kept = got.clone();
+        let app = axum::Router::new().fallback(move |headers: Received| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push(headers);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, got)
+    }
+
+    fn webhook(url: &str) -> Webhook {
+        Webhook {
+            id: Some(Uuid::new_v4()),
+            url: url.to_string(),
+            connect_timeout: 1000,
+            read_timeout: 2000,
+            headers: [
+                ("X-Custom".to_string(), "one".to_string()),
+                ("webhook-id".to_string(), "theirs".to_string()),
+            ]
+            .into(),
+            http_authentication_username: Some("user".into()),
+            http_authentication_password: Some("pw".into()),
+            ..Webhook::default()
+        }
+    }
+
+    fn event() -> Outgoing {
+        Outgoing {
+            headers: vec![("webhook-id".into(), "ours".into())],
+            body: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_carries_the_webhooks_headers_and_follows_its_changes() {
+        let (url, got) = receiver().await;
+        let sender = HttpWebhooks::new();
+        let mut w = webhook(&url);
+        assert_eq!(sender.send(&w, event()).await.unwrap().status, 204);
+        {
+            let got = got.lock().unwrap();
+            let h = &got[0];
+            assert_eq!(h["x-custom"], "one");
+            assert_eq!(h["content-type"], "application/json");
+            assert_eq!(
+                h["authorization"],
+                format!("Basic {}", B64.encode("user:pw"))
+            );
+            // The event's header replaces the webhook's of the same name.
+            let ids: Vec<_> = h.get_all("webhook-id").iter().collect();
+            assert_eq!(ids, ["ours"]);
+        }
+
+        // A changed webhook is sent as it now is: its headers, its authentication, its URL.
+        w.headers.insert("X-Custom".into(), "two".into());
+        w.http_authentication_username = None;
+        assert_eq!(sender.send(&w, event()).await.unwrap().status, 204);
+        let (other, got_other) = receiver().await;
+        w.url = other;
+        assert_eq!(sender.send(&w, event()).await.unwrap().status, 204);
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1]["x-custom"], "two");
+        assert!(got[1].get("authorization").is_none());
+        assert_eq!(got_other.lock().unwrap().len(), 1);
+    }
 }

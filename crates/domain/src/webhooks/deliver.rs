@@ -16,10 +16,12 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 use uuid::Uuid;
 
-/// A request to a receiver.
+/// A request to a receiver: what is the event's own. The sender adds the webhook's own
+/// headers, `content-type` and its basic authentication; a header here replaces one of the
+/// webhook's with its name.
 #[derive(Clone)]
 pub struct Outgoing {
-    /// Header name → value: ours (signatures, `webhook-id`) after the webhook's own.
+    /// Header name → value: the signatures, `webhook-id` and `webhook-timestamp`.
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
@@ -107,12 +109,7 @@ pub(crate) async fn build_request(
     event_id: Uuid,
     body: String,
 ) -> Result<Outgoing> {
-    let mut headers: Vec<(String, String)> = w
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    headers.push(("content-type".into(), "application/json".into()));
+    let mut headers = Vec::with_capacity(4);
     let now = now_millis() / 1000;
     let id = event_id.to_string();
     headers.push((
@@ -162,7 +159,7 @@ impl Sessions {
             .webhook_request(w, secret, a.event_id, a.body.clone())
             .await
         {
-            Ok(out) => self.identity().webhook_sender().send(w, &out).await,
+            Ok(out) => self.identity().webhook_sender().send(w, out).await,
             Err(e) => Err(format!("the request could not be signed: {e}")),
         };
         let (status, error) = match sent {
@@ -211,7 +208,7 @@ impl Sessions {
             .await?;
         self.identity()
             .webhook_sender()
-            .send(&w, &out)
+            .send(&w, out)
             .await
             .map_err(|e| {
                 Error::general(

@@ -396,9 +396,9 @@ pub trait WebhookSender: Send + Sync + 'static {
     /// Checks the transport settings (TLS certificate, headers) before a webhook is saved;
     /// field errors are keyed `webhook.<field>`.
     fn check(&self, w: &Webhook) -> Result<(), Error>;
-    /// Posts `body` with `headers` to the webhook's URL within its timeouts. `Err`: no answer
-    /// (the message names the host, never a secret).
-    async fn send(&self, w: &Webhook, out: &Outgoing) -> Result<Delivered, String>;
+    /// Posts `out` to the webhook's URL with the webhook's own headers within its timeouts.
+    /// `Err`: no answer (the message names the host, never a secret).
+    async fn send(&self, w: &Webhook, out: Outgoing) -> Result<Delivered, String>;
 }
 
 /// The stand-in when no HTTP client is configured: every request fails.
@@ -409,7 +409,7 @@ impl WebhookSender for NoWebhookSender {
     fn check(&self, _: &Webhook) -> Result<(), Error> {
         Ok(())
     }
-    async fn send(&self, _: &Webhook, _: &Outgoing) -> Result<Delivered, String> {
+    async fn send(&self, _: &Webhook, _: Outgoing) -> Result<Delivered, String> {
         Err("no webhook client is configured".into())
     }
 }

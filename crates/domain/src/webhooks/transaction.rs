@@ -180,7 +180,7 @@ impl Identity {
                 let wid = w.id?;
                 let secret = self.store().webhook_secret(wid).await.ok()??;
                 let out = build_request(tokens, w, &secret, id, body).await.ok()?;
-                match self.webhook_sender().send(w, &out).await {
+                match self.webhook_sender().send(w, out).await {
                     Ok(d) if (200..300).contains(&d.status) => Some(wid),
                     Ok(d) => {
                         tracing::info!(webhook = %wid, event = %id, status = d.status, "transactional webhook refused the event");
