@@ -3,6 +3,7 @@
 //! the server's (`portcullis`) links none of the throw-away databases and bare connections these
 //! need.
 
+mod cpu;
 mod gateway;
 mod import;
 mod login;

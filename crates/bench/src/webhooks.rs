@@ -8,6 +8,11 @@
 //!   limit is the mean of the two);
 //! - import users/s with a `user.bulk.create` webhook enabled, beside the same imports without.
 //!
+//! Beside the first figure, the CPU time each side takes per request, from `/proc`: `portcullis`
+//! per event over the drain, beside the direct client per request (this process, the receiver's
+//! threads left out) and the receiver's own. The machine is shared and its pace moves; CPU per
+//! request moves less, and says what the worker does beyond the client it is compared with.
+//!
 //! Beside the first figure, the floor the store sets: the same number of attempts claimed and
 //! recorded as delivered by the store's own calls on a fresh database of the same backend, in
 //! this process, with no HTTP and no receiver. It tells whether the store's calls or the
@@ -58,6 +63,16 @@ struct Receiver {
     direct: String,
     count: Arc<AtomicU64>,
     gate: tokio::sync::watch::Sender<bool>,
+    /// The `stat` files of the receiver's threads, for its CPU time.
+    threads: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    /// The CPU time its threads have taken.
+    fn cpu(&self) -> Duration {
+        let threads = self.threads.lock().expect("the receiver's threads");
+        threads.iter().filter_map(|t| crate::cpu::of(t)).sum()
+    }
 }
 
 fn start_receiver() -> Result<Receiver, String> {
@@ -70,9 +85,20 @@ fn start_receiver() -> Result<Receiver, String> {
     let count = Arc::new(AtomicU64::new(0));
     let (gate, open) = tokio::sync::watch::channel(true);
     let c = count.clone();
+    let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (mine, on_start) = (threads.clone(), threads.clone());
     std::thread::spawn(move || {
+        mine.lock()
+            .expect("the receiver's threads")
+            .extend(crate::cpu::this_thread_stat());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
+            .on_thread_start(move || {
+                on_start
+                    .lock()
+                    .expect("the receiver's threads")
+                    .extend(crate::cpu::this_thread_stat())
+            })
             .enable_all()
             .build()
             .expect("the receiver's runtime starts");
@@ -103,6 +129,7 @@ fn start_receiver() -> Result<Receiver, String> {
         direct,
         count,
         gate,
+        threads,
     })
 }
 
@@ -154,15 +181,27 @@ async fn metric(http: &reqwest::Client, pc: &str, key: &str, line: &str) -> Resu
         .unwrap_or(0.0))
 }
 
+/// What the receiver hammered directly took.
+struct Direct {
+    /// Requests/s.
+    rate: f64,
+    /// The client's CPU time per request (this process's, the receiver's threads left out).
+    client_micros: f64,
+    /// The receiver's CPU time per request.
+    receiver_micros: f64,
+}
+
 /// The receiver's own limit: one client sending `sample` with the request shape of a delivery
 /// (its body, `content-type` and the `webhook-*` headers), `SLOTS` requests in flight, for
-/// `secs`: requests/s.
+/// `secs`.
 async fn hammer(
     http: &reqwest::Client,
-    url: &str,
+    receiver: &Receiver,
     sample: &[u8],
     secs: f64,
-) -> Result<f64, String> {
+) -> Result<Direct, String> {
+    let url = receiver.direct.as_str();
+    let (cpu0, receiver0) = (crate::cpu::this_process(), receiver.cpu());
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -196,7 +235,18 @@ async fn hammer(
     for t in tasks {
         n += t.await.map_err(|e| e.to_string())??;
     }
-    Ok(n as f64 / start.elapsed().as_secs_f64())
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let served = receiver.cpu().saturating_sub(receiver0);
+    let all = crate::cpu::this_process()
+        .zip(cpu0)
+        .map(|(b, a)| b.saturating_sub(a))
+        .unwrap_or_default();
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / n.max(1) as f64;
+    Ok(Direct {
+        rate,
+        client_micros: per(all.saturating_sub(served)),
+        receiver_micros: per(served),
+    })
 }
 
 pub async fn run(args: WebhooksBench) -> Result<(), String> {
@@ -354,7 +404,7 @@ async fn measure(
         Backend::Postgres => Some(TestDb::postgres().await),
     };
     let database = db.as_ref().map(|d| d.url.clone());
-    let (_portcullis, pc, key) = start_portcullis_on(bin, dir.path(), http, database).await?;
+    let (portcullis, pc, key) = start_portcullis_on(bin, dir.path(), http, database).await?;
     let http = http.clone();
     // Imports without a webhook, then with one (the receiver answering at once).
     let (n, b) = (args.imports, args.batch);
@@ -410,8 +460,10 @@ async fn measure(
     // The receiver's limit just before the drain and just after it: the machine's pace moves
     // within a run, so the limit is taken on either side of what it is compared with.
     let secs = args.seconds as f64;
-    let direct_before = hammer(&http, &receiver.direct, sample, secs).await?;
+    let direct_before = hammer(&http, receiver, sample, secs).await?;
     let target = before + args.events as u64;
+    let served = format!("/proc/{}/stat", portcullis.id());
+    let (pc_cpu0, receiver_cpu0) = (crate::cpu::of(&served), receiver.cpu());
     let start = Instant::now();
     let _ = receiver.gate.send(true);
     let limit = start + Duration::from_secs(300);
@@ -426,8 +478,15 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let delivered = args.events as f64 / start.elapsed().as_secs_f64();
-    let direct_after = hammer(&http, &receiver.direct, sample, secs).await?;
-    let direct_rate = (direct_before + direct_after) / 2.0;
+    let per_event = |d: Duration| d.as_secs_f64() * 1e6 / args.events as f64;
+    let pc_micros = crate::cpu::of(&served)
+        .zip(pc_cpu0)
+        .map(|(b, a)| per_event(b.saturating_sub(a)));
+    let receiver_micros = per_event(receiver.cpu().saturating_sub(receiver_cpu0));
+    let direct_after = hammer(&http, receiver, sample, secs).await?;
+    let direct_rate = (direct_before.rate + direct_after.rate) / 2.0;
+    let client_micros = (direct_before.client_micros + direct_after.client_micros) / 2.0;
+    let direct_receiver = (direct_before.receiver_micros + direct_after.receiver_micros) / 2.0;
     let body = String::from_utf8_lossy(sample);
     let alone = store_alone(backend, args.events, &body).await?;
 
@@ -435,8 +494,10 @@ async fn measure(
     let share = delivered / direct_rate * 100.0;
     let reach = alone / direct_rate * 100.0;
     println!(
-        "| {name} | events delivered/s ({} queued, {SLOTS} slots) | {delivered:.0} | receiver hammered directly: {direct_rate:.0}/s ({direct_before:.0} before, {direct_after:.0} after) | {share:.0}% | ≥ 80%{} |",
+        "| {name} | events delivered/s ({} queued, {SLOTS} slots) | {delivered:.0} | receiver hammered directly: {direct_rate:.0}/s ({:.0} before, {:.0} after) | {share:.0}% | ≥ 80%{} |",
         args.events,
+        direct_before.rate,
+        direct_after.rate,
         match (share >= 80.0, reach >= 80.0) {
             (true, _) => String::new(),
             (false, true) => " (NOT met)".into(),
@@ -447,6 +508,12 @@ async fn measure(
         "| {name} | events delivered/s beside the store's claims and ends alone (no HTTP) | {delivered:.0} | the store alone: {alone:.0}/s | {:.0}% | — |",
         delivered / alone * 100.0
     );
+    if let Some(pc) = pc_micros {
+        println!(
+            "| {name} | CPU µs per event delivered: portcullis (the receiver: {receiver_micros:.0}) | {pc:.0} | the direct client per request: {client_micros:.0} (the receiver: {direct_receiver:.0}) | {:.0}% | — |",
+            pc / client_micros.max(0.001) * 100.0
+        );
+    }
     let share = with / without * 100.0;
     println!(
         "| {name} | import users/s with a user.bulk.create webhook ({n} × {b}) | {with:.0} | without: {without:.0}/s | {share:.0}% | ≥ 90%{} |",

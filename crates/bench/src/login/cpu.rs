@@ -79,13 +79,15 @@ async fn floor(f: &Fixture, backend: Backend, secs: u64) -> Result<Floor, String
     let key = KeyPair::generate("floor".into(), Algorithm::ES256);
     // The signature alone, on this thread.
     let rounds = 2000;
-    let c0 = thread_cpu().unwrap_or_default();
+    let c0 = crate::cpu::this_thread().unwrap_or_default();
     let t0 = Instant::now();
     for i in 0..rounds {
         let (id, email) = &users[i % users.len()];
         std::hint::black_box(key.sign(&claims(id, email, &app, &tenant)));
     }
-    let cpu = thread_cpu().unwrap_or_default().saturating_sub(c0);
+    let cpu = crate::cpu::this_thread()
+        .unwrap_or_default()
+        .saturating_sub(c0);
     // Ticks are 10 ms: with too few of them, the wall time of this one busy thread.
     let spent = if cpu > Duration::from_millis(200) {
         cpu
@@ -123,7 +125,7 @@ fn sqlite(
     let conn = bare_sqlite(url)?;
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut last_checkpoint = Instant::now();
-    let c0 = thread_cpu().unwrap_or_default();
+    let c0 = crate::cpu::this_thread().unwrap_or_default();
     let mut n = 0usize;
     while Instant::now() < deadline {
         // Each login's attempt is committed alone before its verify, as the store does.
@@ -176,7 +178,9 @@ fn sqlite(
         }
         commit_and_checkpoint(&conn, &mut last_checkpoint).map_err(e)?;
     }
-    let cpu = thread_cpu().unwrap_or_default().saturating_sub(c0);
+    let cpu = crate::cpu::this_thread()
+        .unwrap_or_default()
+        .saturating_sub(c0);
     Ok(cpu.as_secs_f64() * 1e6 / n as f64)
 }
 
@@ -239,15 +243,6 @@ async fn postgres(
     }
     let cpu = cpu_time().unwrap_or_default().saturating_sub(c0);
     Ok(cpu.as_secs_f64() * 1e6 / n as f64)
-}
-
-/// This thread's user + system CPU time.
-fn thread_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
 }
 
 /// The claims of a login's access token, as the token service signs them.

@@ -9,12 +9,7 @@ use std::time::{Duration, Instant};
 
 /// This process's user + system CPU time.
 pub(super) fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of proc(5) (utime, stime), counted after the command name.
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
+    crate::cpu::this_process()
 }
 
 /// Runs `tasks` concurrent loops of `op` for `secs`; returns (operations, wall, CPU).
