@@ -29,6 +29,34 @@ const CLAIM_POSTGRES: &str = "UPDATE webhook_attempts SET next_attempt_at = $1, 
      RETURNING id, event_id, event_type, attempts, window_start, event_instant, \
      (SELECT body FROM events WHERE events.id = webhook_attempts.event_id) AS body";
 
+/// Claims due attempts on SQLite. The one writer runs the choice and the update together:
+/// nothing to check again.
+const CLAIM_SQLITE: &str = "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
+     attempts = attempts + 1, last_attempt_instant = $3 \
+     WHERE rowid IN (SELECT rowid FROM webhook_attempts WHERE webhook_id = $4 \
+     AND status = 'pending' AND next_attempt_at <= $3 \
+     ORDER BY next_attempt_at, rowid LIMIT $5) \
+     RETURNING id, event_id, event_type, attempts, window_start, event_instant, \
+     (SELECT body FROM events WHERE events.id = webhook_attempts.event_id) AS body";
+
+/// The outbox's counts. `status <> 'succeeded'` is the condition of the index of open
+/// attempts: written out, it lets the planner count on that index rather than on the table.
+const OUTBOX_STATS: &str = "SELECT (SELECT COUNT(*) FROM events WHERE seq > \
+       (SELECT seq FROM webhook_cursor WHERE name = 'events')) AS events_pending, \
+     (SELECT COUNT(*) FROM webhook_attempts WHERE status <> 'succeeded' \
+       AND status = 'pending') AS attempts_pending, \
+     (SELECT COUNT(*) FROM webhook_attempts WHERE status <> 'succeeded' \
+       AND status = 'failed') AS attempts_failed, \
+     (SELECT MIN(event_instant) FROM webhook_attempts WHERE status <> 'succeeded' \
+       AND status = 'pending') AS oldest";
+
+/// Makes dead-lettered attempts due again, found on the index of open attempts (see
+/// [`OUTBOX_STATS`]).
+const RETRY_FAILED: &str = "UPDATE webhook_attempts SET status = 'pending', \
+     next_attempt_at = $1, window_start = $1, claimed_by = NULL \
+     WHERE status <> 'succeeded' AND status = 'failed' \
+     AND ($2 IS NULL OR id = $2) AND ($3 IS NULL OR webhook_id = $3)";
+
 /// Records a batch of ends on PostgreSQL in one statement, the batch one JSON parameter. The
 /// rows are found by their ids alone. Every change of `status` clears `claimed_by`, so a claim
 /// still held is an attempt still pending; a condition on `status` would let the planner start
@@ -265,16 +293,7 @@ impl WebhookStore for SqlStore {
         // event bodies come back with the rows, in the same statement.
         let sql = match self.dialect {
             Dialect::Postgres => CLAIM_POSTGRES,
-            // The one writer runs the choice and the update together: nothing to check again.
-            Dialect::Sqlite => {
-                "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
-                 attempts = attempts + 1, last_attempt_instant = $3 \
-                 WHERE rowid IN (SELECT rowid FROM webhook_attempts WHERE webhook_id = $4 \
-                 AND status = 'pending' AND next_attempt_at <= $3 \
-                 ORDER BY next_attempt_at, rowid LIMIT $5) \
-                 RETURNING id, event_id, event_type, attempts, window_start, event_instant, \
-                 (SELECT body FROM events WHERE events.id = webhook_attempts.event_id) AS body"
-            }
+            Dialect::Sqlite => CLAIM_SQLITE,
         };
         let rows = self
             .db
@@ -452,9 +471,7 @@ impl WebhookStore for SqlStore {
         now: Millis,
     ) -> StoreResult<u64> {
         self.exec(
-            "UPDATE webhook_attempts SET status = 'pending', next_attempt_at = $1, \
-             window_start = $1, claimed_by = NULL \
-             WHERE status = 'failed' AND ($2 IS NULL OR id = $2) AND ($3 IS NULL OR webhook_id = $3)",
+            RETRY_FAILED,
             &[
                 Arg::Int(now),
                 Arg::Text(id.map(|i| i.to_string())),
@@ -488,17 +505,7 @@ impl WebhookStore for SqlStore {
     }
 
     async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
-        let rows = self
-            .db
-            .read(
-                "SELECT (SELECT COUNT(*) FROM events WHERE seq > \
-                   (SELECT seq FROM webhook_cursor WHERE name = 'events')) AS events_pending, \
-                 (SELECT COUNT(*) FROM webhook_attempts WHERE status = 'pending') AS attempts_pending, \
-                 (SELECT COUNT(*) FROM webhook_attempts WHERE status = 'failed') AS attempts_failed, \
-                 (SELECT MIN(event_instant) FROM webhook_attempts WHERE status = 'pending') AS oldest",
-                &[],
-            )
-            .await?;
+        let rows = self.db.read(OUTBOX_STATS, &[]).await?;
         let Some(r) = rows.first() else {
             return Ok(OutboxStats::default());
         };
@@ -606,5 +613,63 @@ mod tests {
             finish.contains("webhook_attempts_pkey"),
             "finish plan:\n{finish}"
         );
+    }
+
+    /// On SQLite a claim, the outbox's counts and a retry of the dead letters find their rows on
+    /// the indexes of open attempts, and a webhook's deletion on the webhook's index: none reads
+    /// the table, every attempt ever made.
+    #[tokio::test]
+    async fn sqlite_finds_open_attempts_on_their_own_indexes() {
+        let db = TestDb::sqlite().await;
+        let plan = |sql: String, args: Vec<Arg>| {
+            let db = &db;
+            async move {
+                db.store
+                    .db
+                    .read(&format!("EXPLAIN QUERY PLAN {sql}"), &args)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get::<String>("detail").unwrap())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        };
+        let claim = plan(
+            CLAIM_SQLITE.into(),
+            args![2_i64, "n".to_string(), 1_i64, "w".to_string(), 10_i64].to_vec(),
+        )
+        .await;
+        assert!(
+            claim.contains("webhook_attempts_due_ix (webhook_id=? AND next_attempt_at<?)"),
+            "claim plan:\n{claim}"
+        );
+        let stats = plan(OUTBOX_STATS.into(), vec![]).await;
+        assert_eq!(
+            stats.matches("webhook_attempts_open_ix").count(),
+            3,
+            "outbox plan:\n{stats}"
+        );
+        let retry = plan(
+            RETRY_FAILED.into(),
+            vec![Arg::Int(1), Arg::Text(None), Arg::Text(None)],
+        )
+        .await;
+        assert!(
+            retry.contains("USING INDEX webhook_attempts_open_ix"),
+            "retry plan:\n{retry}"
+        );
+        let delete = plan(
+            "DELETE FROM webhook_attempts WHERE webhook_id = $1".into(),
+            args!["w".to_string()].to_vec(),
+        )
+        .await;
+        assert!(
+            delete.contains("USING INDEX webhook_attempts_webhook_ix"),
+            "delete plan:\n{delete}"
+        );
+        for p in [&claim, &stats, &retry, &delete] {
+            assert!(!p.contains("SCAN webhook_attempts"), "plan:\n{p}");
+        }
     }
 }
