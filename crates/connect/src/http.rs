@@ -7,6 +7,7 @@ use crate::guard::Limits;
 use portcullis_domain::migration::connectors::{FailureKind, LegacyError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// How requests to the legacy system authenticate.
 #[derive(Clone, Default)]
@@ -66,6 +67,12 @@ impl Auth {
     }
 }
 
+/// How long an idle connection to a legacy system or a webhook receiver is kept for the next
+/// request: less than common servers keep theirs (Node.js and Apache close an idle connection
+/// after 5 s). A connection the server closes just as it is reused fails that request
+/// ("connection reset by peer"): for a connector, a sign-in that fails.
+pub(crate) const POOL_IDLE: Duration = Duration::from_secs(4);
+
 /// Builds the client: `connectTimeout`, `readTimeout`, custom `headers`, and TLS — the PEM
 /// certificates of `trustedCertificate` (ours; replaces the public roots, for a legacy system
 /// with its own CA) and `clientCertificate` + `clientKey` (ours; PEM, for mutual TLS).
@@ -73,6 +80,7 @@ pub fn client(r: &mut Reader, limits: &Limits) -> Option<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(limits.connect_timeout)
         .read_timeout(limits.read_timeout)
+        .pool_idle_timeout(POOL_IDLE)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Portcullis/", env!("CARGO_PKG_VERSION")))
         .use_rustls_tls();
@@ -224,4 +232,54 @@ pub async fn json_body<T: serde::de::DeserializeOwned>(
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A server on loopback that answers every request on a connection with keep-alive and
+    /// counts the connections it accepts.
+    fn counting_server() -> (String, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                count.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = conn.read(&mut buf) {
+                        if n == 0 {
+                            return;
+                        }
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                        if conn.write_all(ok).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    /// A connection idle for longer than servers commonly keep theirs is not reused.
+    #[tokio::test]
+    async fn an_idle_connection_is_dropped_before_a_server_would_close_it() {
+        let (url, accepted) = counting_server();
+        let json = serde_json::json!({});
+        let client = client(&mut Reader::new(&json), &Limits::default()).unwrap();
+        client.get(&url).send().await.unwrap();
+        client.get(&url).send().await.unwrap();
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "reused at once");
+        tokio::time::sleep(POOL_IDLE + Duration::from_millis(700)).await;
+        client.get(&url).send().await.unwrap();
+        assert_eq!(accepted.load(Ordering::SeqCst), 2, "not reused once idle");
+    }
 }

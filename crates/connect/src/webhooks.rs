@@ -123,6 +123,7 @@ fn build(w: &Webhook) -> Result<reqwest::Client, String> {
         .read_timeout(read)
         // The whole request is bounded too: a receiver trickling bytes cannot hold a delivery.
         .timeout(connect + read)
+        .pool_idle_timeout(crate::http::POOL_IDLE)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Portcullis/", env!("CARGO_PKG_VERSION")))
         // An attempt is made once per request: its retries are the worker's, with backoff
