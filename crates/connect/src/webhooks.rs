@@ -1,7 +1,8 @@
 //! Webhook requests over HTTP: one `reqwest` client per webhook (its connect and read timeouts,
 //! the TLS roots of its `sslCertificate`) with its URL and its own headers (`content-type`,
-//! its custom headers, basic authentication) prepared once, rebuilt when the webhook changes. It is the domain's [`WebhookSender`]; what is sent and when belongs to the domain
-//! and the `webhooks` worker.
+//! its custom headers, basic authentication) prepared once, rebuilt when the webhook changes.
+//! It is the domain's [`WebhookSender`]; what is sent and when belongs to the domain and the
+//! `webhooks` worker.
 
 use crate::http::origin;
 use base64::engine::general_purpose::STANDARD as B64;
