@@ -75,6 +75,16 @@ fn the_model_orders_schemes_as_their_verifies_cost() {
         "each bcrypt cost doubles the work"
     );
     assert!(bcrypt(16) > 50 * argon2_default);
+    // A scheme that wraps another costs what the wrapped one does.
+    let bcrypt_16 = "$2b$16$Zx1bwMV0IPGbQzvzpn6HdOXjdRGzRZTnP74hsIQPA1DZ/ksEtmdUC";
+    assert_eq!(
+        cost_of("ldap", &format!("{{CRYPT}}{bcrypt_16}")),
+        bcrypt(16)
+    );
+    assert_eq!(
+        cost_of("auto", &format!("{{CRYPT}}{bcrypt_16}")),
+        bcrypt(16)
+    );
     assert!(argon2_limits > 50 * argon2_default);
     assert!(
         pbkdf2_limits > bcrypt(16),
