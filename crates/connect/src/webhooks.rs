@@ -1,6 +1,7 @@
 //! Webhook requests over HTTP: one `reqwest` client per webhook (its connect and read timeouts,
 //! the TLS roots of its `sslCertificate`) with its URL and its own headers (`content-type`,
-//! its custom headers, basic authentication) prepared once, rebuilt when the webhook changes.
+//! its custom headers, basic authentication) prepared once, rebuilt when the webhook changes
+//! and dropped when the worker finds it deleted.
 //! It is the domain's [`WebhookSender`]; what is sent and when belongs to the domain and the
 //! `webhooks` worker.
 
@@ -182,6 +183,13 @@ impl WebhookSender for HttpWebhooks {
         errors.into_result()
     }
 
+    fn retain(&self, live: &[Uuid]) {
+        self.prepared
+            .write()
+            .expect("not poisoned")
+            .retain(|id, _| live.contains(id));
+    }
+
     async fn send(&self, w: &Webhook, out: Outgoing) -> Result<Delivered, String> {
         let p = self.prepared(w)?;
         let mut headers = p.headers.clone();
@@ -274,6 +282,25 @@ mod tests {
             http_authentication_password: Some("pw".into()),
             ..Webhook::default()
         }
+    }
+
+    #[test]
+    fn a_deleted_webhooks_client_is_dropped_and_a_live_one_kept() {
+        let sender = HttpWebhooks::new();
+        let (live, deleted) = (
+            webhook("http://127.0.0.1:9/a"),
+            webhook("http://127.0.0.1:9/b"),
+        );
+        let kept = sender.prepared(&live).unwrap();
+        sender.prepared(&deleted).unwrap();
+        assert_eq!(sender.prepared.read().unwrap().len(), 2);
+        sender.retain(&[live.id.unwrap()]);
+        let map = sender.prepared.read().unwrap();
+        assert_eq!(map.len(), 1, "the deleted webhook's client is gone");
+        assert!(
+            Arc::ptr_eq(&map[&live.id.unwrap()], &kept),
+            "the live webhook keeps the client it has"
+        );
     }
 
     fn event() -> Outgoing {

@@ -127,6 +127,8 @@ impl Webhooks {
                 }
             }
             let webhooks = store.webhooks().await.map_err(|e| e.to_string())?;
+            let live: Vec<Uuid> = webhooks.iter().filter_map(|w| w.id).collect();
+            self.sessions.identity().webhook_sender().retain(&live);
             state
                 .secrets
                 .retain(|id, _| webhooks.iter().any(|w| w.id == Some(*id)));

@@ -399,6 +399,11 @@ pub trait WebhookSender: Send + Sync + 'static {
     /// Posts `out` to the webhook's URL with the webhook's own headers within its timeouts.
     /// `Err`: no answer (the message names the host, never a secret).
     async fn send(&self, w: &Webhook, out: Outgoing) -> Result<Delivered, String>;
+    /// Drops what is kept for any webhook not in `live` (the webhooks that exist now), so a
+    /// deleted webhook's client and connections do not outlive it.
+    fn retain(&self, live: &[Uuid]) {
+        let _ = live;
+    }
 }
 
 /// The stand-in when no HTTP client is configured: every request fails.
