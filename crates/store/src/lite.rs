@@ -5,10 +5,10 @@
 //! anything but the hash (`docs/benchmarks.md`). A point read or a small write takes SQLite itself a few microseconds,
 //! so here the calling task runs it directly:
 //!
-//! - **Reads** run on the writer connection, in its queue (its page cache is the warm one; a
-//!   statement takes microseconds), except while a long transaction holds or awaits it: then on a
-//!   connection from a small idle list (opened when the list is empty; WAL lets them read side
-//!   by side with the writer).
+//! - **Reads** run on the writer connection when it is free (its page cache is the warm one; a
+//!   statement takes microseconds). When another task holds it, or a long transaction holds or
+//!   awaits it, they run at once on a connection from a small idle list (opened when the list
+//!   is empty; WAL lets them read side by side with the writer) rather than wait their turn.
 //! - **Writes and transactions** hold the one writer connection behind an async mutex, so this
 //!   process's writers queue in order without blocking a thread while they wait, and never meet
 //!   SQLite's busy handler (which sleeps) among themselves.
@@ -212,9 +212,9 @@ impl Lite {
         })
     }
 
-    /// Runs `f` for a read: on the writer's connection in its turn (always for `:memory:`), or
-    /// on a reading connection while a long transaction holds or awaits the writer. So a task
-    /// holding a transaction must read through it, never through this.
+    /// Runs `f` for a read: on the writer's connection when it is free (always, in its turn,
+    /// for `:memory:`), otherwise on a reading connection. So a task holding a transaction must
+    /// read through it, never through this.
     pub(crate) async fn with_reader<R>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<R>,
@@ -223,13 +223,16 @@ impl Lite {
             return f(&*self.writer().await?);
         }
         self.open_or_fail()?;
-        // The writer, unless a long transaction holds it: its page cache is the warm one. A
-        // reading connection drops its whole cache whenever it sees that another connection
-        // has committed, and reads the pages back from the OS (bench login: `pread` and
-        // `pcache1Truncate`); a statement is microseconds, so waiting for the writer's turn
-        // costs less.
+        // The writer when it is free: its page cache is the warm one. A reading connection
+        // drops its whole cache whenever it sees that another connection has committed, and
+        // reads the pages back from the OS (bench login: about 10% more CPU per login). But
+        // waiting for the writer's turn behind a group commit means a hand-off from task to
+        // task for every read, and concurrent refresh grants then leave a core idle: reading
+        // beside it gave about 30% more grants/s (`docs/benchmarks.md`).
         if self.long_held.load(Ordering::Relaxed) == 0 {
-            return f(&*self.writer().await?);
+            if let Ok(conn) = self.writer.clone().try_lock_owned() {
+                return f(&conn);
+            }
         }
         let idle = self.readers.lock().expect("reader list").pop();
         let conn = match idle {
@@ -1039,6 +1042,31 @@ mod tests {
         );
         tx.commit().unwrap();
         assert_eq!(count().await, Value::Integer(2));
+    }
+
+    #[tokio::test]
+    async fn a_read_does_not_wait_for_a_writer_held_by_another_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let lite = Lite::open(&format!("sqlite://{}", dir.path().join("x.db").display())).unwrap();
+        lite.write("CREATE TABLE t (a INTEGER)", &[]).await.unwrap();
+        lite.write("INSERT INTO t (a) VALUES (1)", &[])
+            .await
+            .unwrap();
+        // A short holder (a group commit's), not a long transaction: on the writer's queue
+        // this read would wait for it, here for ever.
+        let held = lite.writer().await.unwrap();
+        let rows = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            lite.read("SELECT COUNT(*) AS n FROM t", &[]),
+        )
+        .await
+        .expect("the read did not wait for the writer")
+        .unwrap();
+        assert_eq!(rows[0].value("n").unwrap(), &Value::Integer(1));
+        drop(held);
+        // Free again, the writer serves the read.
+        let rows = lite.read("SELECT COUNT(*) AS n FROM t", &[]).await.unwrap();
+        assert_eq!(rows[0].value("n").unwrap(), &Value::Integer(1));
     }
 
     #[tokio::test]
