@@ -1014,14 +1014,20 @@ mod tests {
         assert_eq!(n[0].value("n").unwrap(), &Value::Integer(40_000));
     }
 
-    #[tokio::test]
-    async fn reads_do_not_queue_behind_a_long_transaction() {
+    /// A database file whose table `t` holds one row.
+    async fn one_row_file() -> (tempfile::TempDir, Lite) {
         let dir = tempfile::tempdir().unwrap();
         let lite = Lite::open(&format!("sqlite://{}", dir.path().join("x.db").display())).unwrap();
         lite.write("CREATE TABLE t (a INTEGER)", &[]).await.unwrap();
         lite.write("INSERT INTO t (a) VALUES (1)", &[])
             .await
             .unwrap();
+        (dir, lite)
+    }
+
+    #[tokio::test]
+    async fn reads_do_not_queue_behind_a_long_transaction() {
+        let (_dir, lite) = one_row_file().await;
         let tx = lite.begin(true).await.unwrap();
         tx.write("INSERT INTO t (a) VALUES (2)", &[]).unwrap();
         // On the writer's queue this read would wait for the transaction, here for ever.
@@ -1046,12 +1052,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_does_not_wait_for_a_writer_held_by_another_task() {
-        let dir = tempfile::tempdir().unwrap();
-        let lite = Lite::open(&format!("sqlite://{}", dir.path().join("x.db").display())).unwrap();
-        lite.write("CREATE TABLE t (a INTEGER)", &[]).await.unwrap();
-        lite.write("INSERT INTO t (a) VALUES (1)", &[])
-            .await
-            .unwrap();
+        let (_dir, lite) = one_row_file().await;
         // A short holder (a group commit's), not a long transaction: on the writer's queue
         // this read would wait for it, here for ever.
         let held = lite.writer().await.unwrap();
