@@ -51,8 +51,16 @@ use std::sync::{Arc, Condvar, Mutex, Once};
 use std::time::Duration;
 use tokio::sync::{oneshot, Mutex as AsyncMutex, OwnedMutexGuard};
 
-/// Idle reading connections kept open; more are opened when more tasks read at once.
+/// Idle reading connections kept open, at least; more are opened when more tasks read at once.
 const IDLE_READERS: usize = 4;
+
+/// Idle reading connections kept open: one per core as well. A read runs on its calling thread
+/// without yielding, so no more connections read at once than threads run the runtime's
+/// tasks (one per core); keeping that many means a busy writer does not make every read open
+/// and close a connection of its own.
+fn idle_readers() -> usize {
+    std::thread::available_parallelism().map_or(IDLE_READERS, |n| n.get().max(IDLE_READERS))
+}
 
 /// Prepared statements kept per connection (rusqlite's default is 16; a login alone uses 6).
 const STATEMENT_CACHE: usize = 256;
@@ -82,6 +90,8 @@ pub(crate) struct Lite {
     path: Option<PathBuf>,
     flags: OpenFlags,
     readers: Mutex<Vec<Connection>>,
+    /// How many of `readers` are kept ([`idle_readers`]).
+    idle_readers: usize,
     writer: Arc<AsyncMutex<Connection>>,
     /// Set by [`close`](Lite::close): every later statement fails, as on a closed pool.
     closed: AtomicBool,
@@ -203,6 +213,7 @@ impl Lite {
             path,
             flags,
             readers: Mutex::new(Vec::new()),
+            idle_readers: idle_readers(),
             writer: Arc::new(AsyncMutex::new(writer)),
             closed: AtomicBool::new(false),
             long_held: Arc::default(),
@@ -230,7 +241,7 @@ impl Lite {
         // task for every read, and concurrent refresh grants then leave a core idle: reading
         // beside it gave about 30% more grants/s (`docs/benchmarks.md`).
         if self.long_held.load(Ordering::Relaxed) == 0 {
-            if let Ok(conn) = self.writer.clone().try_lock_owned() {
+            if let Ok(conn) = self.writer.try_lock() {
                 return f(&conn);
             }
         }
@@ -241,7 +252,7 @@ impl Lite {
         };
         let out = f(&conn);
         let mut idle = self.readers.lock().expect("reader list");
-        if idle.len() < IDLE_READERS {
+        if idle.len() < self.idle_readers {
             idle.push(conn);
         }
         out
