@@ -16,6 +16,7 @@ pub mod guard;
 pub mod http;
 pub mod ldap;
 pub mod mapping;
+mod plain_http;
 pub mod rest;
 #[cfg(feature = "testing")]
 pub mod testing;

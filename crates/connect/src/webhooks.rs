@@ -1,11 +1,15 @@
-//! Webhook requests over HTTP: one `reqwest` client per webhook (its connect and read timeouts,
-//! the TLS roots of its `sslCertificate`) with its URL and its own headers (`content-type`,
-//! its custom headers, basic authentication) prepared once, rebuilt when the webhook changes
-//! and dropped when the worker finds it deleted.
+//! Webhook requests over HTTP: per webhook, its URL and its own headers (`content-type`, its
+//! custom headers, basic authentication) prepared once with the client that sends them,
+//! rebuilt when the webhook changes and dropped when the worker finds it deleted. An
+//! `http://` receiver gets connections the sending task drives itself (`plain_http`: no
+//! hand-off to a connection task per request); `https://`, a proxy from the environment or
+//! credentials in the URL get a `reqwest` client (its connect and read timeouts, the TLS roots
+//! of its `sslCertificate`).
 //! It is the domain's [`WebhookSender`]; what is sent and when belongs to the domain and the
 //! `webhooks` worker.
 
-use crate::http::origin;
+use crate::http::origin as origin_of;
+use crate::plain_http::Origin;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use portcullis_domain::webhooks::{Delivered, Outgoing};
@@ -29,6 +33,8 @@ pub struct HttpWebhooks {
 /// authentication) checked. A request then only adds the headers of its event.
 struct Prepared {
     client: reqwest::Client,
+    /// The receiver's connections when it is plain HTTP and no proxy is set.
+    plain: Option<Origin>,
     url: reqwest::Url,
     headers: HeaderMap,
     /// The settings it was built from.
@@ -70,8 +76,19 @@ impl Prepared {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
+        let plain = (!proxied())
+            .then(|| {
+                Origin::of(
+                    &url,
+                    Duration::from_millis(w.connect_timeout.max(1) as u64),
+                    Duration::from_millis(w.read_timeout.max(1) as u64),
+                    crate::http::POOL_IDLE,
+                )
+            })
+            .flatten();
         Ok(Prepared {
             client: build(w)?,
+            plain,
             url,
             headers,
             url_text: w.url.clone(),
@@ -94,6 +111,13 @@ impl Prepared {
             && self.username == w.http_authentication_username
             && self.password == w.http_authentication_password
     }
+}
+
+/// Whether the environment names a proxy for plain HTTP, which reqwest then goes through.
+fn proxied() -> bool {
+    ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|p| !p.is_empty()))
 }
 
 impl HttpWebhooks {
@@ -187,7 +211,12 @@ impl WebhookSender for HttpWebhooks {
         self.prepared
             .write()
             .expect("not poisoned")
-            .retain(|id, _| live.contains(id));
+            .retain(|id, p| {
+                if let Some(o) = &p.plain {
+                    o.sweep();
+                }
+                live.contains(id)
+            });
     }
 
     async fn send(&self, w: &Webhook, out: Outgoing) -> Result<Delivered, String> {
@@ -197,6 +226,16 @@ impl WebhookSender for HttpWebhooks {
             let name = HeaderName::try_from(k).map_err(|e| e.to_string())?;
             let value = HeaderValue::try_from(v).map_err(|e| e.to_string())?;
             headers.insert(name, value);
+        }
+        if let Some(origin) = &p.plain {
+            let (status, body) = origin
+                .post(headers, out.body.into(), MAX_ANSWER)
+                .await
+                .map_err(|e| format!("{} {e}", origin_of(&p.url)))?;
+            return Ok(Delivered {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
         }
         let req = p.client.post(p.url.clone()).headers(headers).body(out.body);
         let res = req.send().await.map_err(|e| describe(&w.url, e))?;
@@ -221,7 +260,7 @@ impl WebhookSender for HttpWebhooks {
 /// root cause.
 fn describe(url: &str, e: reqwest::Error) -> String {
     let host = reqwest::Url::parse(url)
-        .map(|u| origin(&u))
+        .map(|u| origin_of(&u))
         .unwrap_or_default();
     let what = if e.is_timeout() {
         "timed out"
