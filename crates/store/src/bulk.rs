@@ -27,16 +27,6 @@ const WRITE_SLICE: usize = 5_000;
 /// registration) or group and user (a membership), then its body.
 type Child<'a> = (Uuid, Uuid, Uuid, Uuid, std::borrow::Cow<'a, str>);
 
-fn child_args(c: &Child) -> Vec<Arg> {
-    vec![
-        c.0.to_string().into(),
-        c.1.to_string().into(),
-        c.2.to_string().into(),
-        c.3.to_string().into(),
-        c.4.to_string().into(),
-    ]
-}
-
 /// Users per transaction of a large delete on SQLite (`SqlStore::delete_users_sliced`).
 pub(crate) const DELETE_SLICE: usize = 50_000;
 
@@ -122,25 +112,6 @@ pub(crate) async fn insert_event_texts(
     Ok(())
 }
 
-/// A new user's `users` row: `(id, tenant_id, email_lower, username_lower, body, pw_scheme,
-/// pw_factor, pw_salt, pw_hash, insert_instant)`.
-pub(crate) fn new_user_args(r: &NewUserRow) -> Vec<Arg> {
-    let text = |t: Option<&str>| Arg::from(t.map(str::to_string));
-    let c = r.credential();
-    vec![
-        r.id.to_string().into(),
-        r.tenant_id.to_string().into(),
-        text(r.email_lower()),
-        text(r.username_lower()),
-        r.body().to_string().into(),
-        text(c.map(|c| c.0)),
-        Arg::OptInt(c.map(|c| c.1 as i64)),
-        text(c.map(|c| c.2)),
-        text(c.map(|c| c.3)),
-        r.insert_instant.into(),
-    ]
-}
-
 /// One import's open transaction: new users a slice at a time as the request is read, then
 /// the updated users, the events and a job's end, and the commit.
 struct SqlImport {
@@ -156,7 +127,7 @@ impl ImportWriter for SqlImport {
         // A slice's users, then their registrations and memberships: the rows built for the
         // statements stay one slice's worth.
         for slice in rows.chunks(WRITE_SLICE) {
-            write_users(self.dialect, &mut self.tx, slice).await?;
+            write_users(&mut self.tx, slice).await?;
             let mut regs: Vec<Child> = Vec::new();
             let mut members: Vec<Child> = Vec::new();
             for r in slice {
@@ -167,7 +138,7 @@ impl ImportWriter for SqlImport {
                     members.push((id, r.tenant_id, group, r.id, body.into()));
                 }
             }
-            write_children(self.dialect, &mut self.tx, &regs, &members).await?;
+            write_children(&mut self.tx, &regs, &members).await?;
             self.created += slice.len();
         }
         Ok(())
@@ -214,7 +185,7 @@ impl ImportWriter for SqlImport {
                 members.push((some(m.id), tenant, some(m.group_id), user, body));
             }
         }
-        write_children(dialect, &mut tx, &regs, &members).await?;
+        write_children(&mut tx, &regs, &members).await?;
         insert_event_texts(dialect, &mut tx, events).await?;
         if let Some(job) = job {
             // Last, so the job's row is locked only for the commit: its claim is renewed
@@ -248,13 +219,9 @@ impl ImportWriter for SqlImport {
 }
 
 /// New users' rows: binary COPY on PostgreSQL, its bulk path; multi-row INSERTs on SQLite.
-async fn write_users(dialect: Dialect, tx: &mut Tx, rows: &[NewUserRow]) -> StoreResult<()> {
-    if dialect == Dialect::Sqlite {
-        return bulk_insert(dialect, tx, USERS, 10, rows, new_user_args).await;
-    }
-    tx.copy_binary(USERS, rows, |r, out| {
+async fn write_users(tx: &mut Tx, rows: &[NewUserRow]) -> StoreResult<()> {
+    tx.insert_rows(USERS, 10, rows, |r, out| {
         let c = r.credential();
-        out.row(10);
         out.id(r.id);
         out.id(r.tenant_id);
         out.text(r.email_lower());
@@ -271,19 +238,9 @@ async fn write_users(dialect: Dialect, tx: &mut Tx, rows: &[NewUserRow]) -> Stor
 }
 
 /// Registrations' and memberships' rows, as [`write_users`] writes users'.
-async fn write_children(
-    dialect: Dialect,
-    tx: &mut Tx,
-    regs: &[Child<'_>],
-    members: &[Child<'_>],
-) -> StoreResult<()> {
+async fn write_children(tx: &mut Tx, regs: &[Child<'_>], members: &[Child<'_>]) -> StoreResult<()> {
     for (head, rows) in [(REGISTRATIONS, regs), (MEMBERS, members)] {
-        if dialect == Dialect::Sqlite {
-            bulk_insert(dialect, tx, head, 5, rows, child_args).await?;
-            continue;
-        }
-        tx.copy_binary(head, rows, |c, out| {
-            out.row(5);
+        tx.insert_rows(head, 5, rows, |c, out| {
             out.id(c.0);
             out.id(c.1);
             out.id(c.2);

@@ -226,17 +226,20 @@ impl Tx {
         }
     }
 
-    /// PostgreSQL: `COPY head FROM STDIN (FORMAT binary)` of the rows `rows` encodes, sent a
-    /// buffer at a time so that only one buffer of encoded rows is ever held. SQLite has no
-    /// COPY: its callers insert.
-    pub(crate) async fn copy_binary<T>(
+    /// Inserts `rows` into `head` (`table (columns)`), `cols` fields each as `encode` gives
+    /// them. PostgreSQL: `COPY head FROM STDIN (FORMAT binary)`, sent a buffer at a time so
+    /// that only one buffer of encoded rows is ever held. SQLite: multi-row INSERTs, each value
+    /// bound straight from the row.
+    pub(crate) async fn insert_rows<T: Sync>(
         &mut self,
         head: &str,
+        cols: usize,
         rows: &[T],
-        encode: impl Fn(&T, &mut CopyRows),
+        encode: impl Fn(&T, &mut dyn Fields) + Sync,
     ) -> StoreResult<u64> {
-        let Tx::Pg(tx) = self else {
-            return Err(backend("COPY is PostgreSQL's"));
+        let tx = match self {
+            Tx::Lite(tx) => return tx.insert_rows(head, cols, rows, &encode),
+            Tx::Pg(tx) => tx,
         };
         if rows.is_empty() {
             return Ok(0);
@@ -245,6 +248,7 @@ impl Tx {
         let mut copy = tx.copy_in_raw(&sql).await.map_err(db_err)?;
         let mut buf = CopyRows::start();
         for r in rows {
+            buf.row(cols as i16);
             encode(r, &mut buf);
             if buf.0.len() >= COPY_BUFFER {
                 let full = std::mem::replace(&mut buf.0, Vec::with_capacity(COPY_BUFFER + 4096));
@@ -273,6 +277,17 @@ impl Tx {
 /// Bytes of encoded rows sent to a COPY at a time.
 const COPY_BUFFER: usize = 1 << 20;
 
+/// Where a bulk insert's row puts its fields, in column order ([`Tx::insert_rows`]).
+pub(crate) trait Fields {
+    fn text(&mut self, v: Option<&str>);
+    /// A UUID as the text the TEXT id columns hold.
+    fn id(&mut self, id: uuid::Uuid) {
+        let mut s = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        self.text(Some(id.hyphenated().encode_lower(&mut s)));
+    }
+    fn int(&mut self, v: Option<i64>);
+}
+
 /// Rows in PostgreSQL's binary COPY format: a header, then per row its field count and each
 /// field as a length and its bytes (TEXT as UTF-8, BIGINT as 8 big-endian bytes, NULL as -1).
 pub(crate) struct CopyRows(Vec<u8>);
@@ -287,11 +302,13 @@ impl CopyRows {
     }
 
     /// Starts a row of `fields` fields.
-    pub(crate) fn row(&mut self, fields: i16) {
+    fn row(&mut self, fields: i16) {
         self.0.extend_from_slice(&fields.to_be_bytes());
     }
+}
 
-    pub(crate) fn text(&mut self, v: Option<&str>) {
+impl Fields for CopyRows {
+    fn text(&mut self, v: Option<&str>) {
         match v {
             Some(t) => {
                 self.0.extend_from_slice(&(t.len() as i32).to_be_bytes());
@@ -301,13 +318,7 @@ impl CopyRows {
         }
     }
 
-    /// A UUID as the text the TEXT id columns hold.
-    pub(crate) fn id(&mut self, id: uuid::Uuid) {
-        let mut s = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        self.text(Some(id.hyphenated().encode_lower(&mut s)));
-    }
-
-    pub(crate) fn int(&mut self, v: Option<i64>) {
+    fn int(&mut self, v: Option<i64>) {
         match v {
             Some(n) => {
                 self.0.extend_from_slice(&8i32.to_be_bytes());

@@ -41,6 +41,7 @@
 //! Statements use `$n` parameters (SQLite reads `$1` as a parameter named "$1") or anonymous
 //! `?`; [`bind`] maps each to its argument by name, in constant time per parameter.
 
+use crate::db::Fields;
 use crate::{backend, duplicate_field, Arg};
 use portcullis_domain::{StoreError, StoreResult};
 use rusqlite::types::Value;
@@ -613,11 +614,83 @@ impl LiteTx {
         self.run(|c| execute(c, sql, args))
     }
 
+    /// Multi-row INSERTs of `rows` into `head`, [`BULK_PARAMS`](crate::BULK_PARAMS) values a
+    /// statement, each value bound from the row as `encode` gives it (no copy of it made first).
+    pub(crate) fn insert_rows<T>(
+        &self,
+        head: &str,
+        cols: usize,
+        rows: &[T],
+        encode: &impl Fn(&T, &mut dyn Fields),
+    ) -> StoreResult<u64> {
+        self.run(|c| {
+            let mut n = 0;
+            for chunk in rows.chunks((crate::BULK_PARAMS / cols).max(1)) {
+                let sql = format!(
+                    "INSERT INTO {head} VALUES {}",
+                    crate::values_sql(crate::Dialect::Sqlite, chunk.len(), cols)
+                );
+                let mut stmt = c.prepare_cached(&sql).map_err(lite_err)?;
+                let mut out = Binder {
+                    stmt: &mut stmt,
+                    next: 1,
+                    failed: None,
+                };
+                for r in chunk {
+                    encode(r, &mut out);
+                }
+                let (next, failed) = (out.next, out.failed);
+                if let Some(e) = failed {
+                    return Err(lite_err(e));
+                }
+                if next != chunk.len() * cols + 1 {
+                    return Err(backend(format!(
+                        "{} values for {} rows of {cols} columns",
+                        next - 1,
+                        chunk.len()
+                    )));
+                }
+                n += stmt.raw_execute().map_err(lite_err)? as u64;
+            }
+            Ok(n)
+        })
+    }
+
     pub(crate) fn commit(mut self) -> StoreResult<()> {
         self.run(|c| c.execute_batch("COMMIT")).map_err(lite_err)?;
         self.open = false;
         self.run(|c| catch_up(c, &self.wal_long));
         Ok(())
+    }
+}
+
+/// A bulk insert's values bound one after another to a prepared statement's `?`s.
+struct Binder<'a, 'c> {
+    stmt: &'a mut rusqlite::CachedStatement<'c>,
+    /// The next parameter's number.
+    next: usize,
+    /// The first binding that failed: the insert fails with it.
+    failed: Option<rusqlite::Error>,
+}
+
+impl Binder<'_, '_> {
+    fn bind(&mut self, v: impl rusqlite::ToSql) {
+        if self.failed.is_none() {
+            if let Err(e) = self.stmt.raw_bind_parameter(self.next, v) {
+                self.failed = Some(e);
+            }
+        }
+        self.next += 1;
+    }
+}
+
+impl Fields for Binder<'_, '_> {
+    fn text(&mut self, v: Option<&str>) {
+        self.bind(v)
+    }
+
+    fn int(&mut self, v: Option<i64>) {
+        self.bind(v)
     }
 }
 
