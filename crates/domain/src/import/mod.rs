@@ -202,6 +202,10 @@ impl NewRows {
 /// waiting, one being written) stay some megabytes whatever the size of the request.
 pub const SLICE: usize = 2_000;
 
+/// The first slice of a request: small, so the writer starts on it while the parse builds the
+/// next, instead of waiting for a whole slice to be parsed.
+const FIRST_SLICE: usize = SLICE / 8;
+
 /// The answer when users of the request already exist in the store, found after a unique index
 /// refused them.
 fn already_exist(errors: Errors) -> Error {
@@ -271,6 +275,7 @@ impl Parse {
             now,
         );
         let mut new = NewRows::default();
+        let mut slice = FIRST_SLICE;
         let mut checked = Vec::new();
         // The writer stopped (it failed): the rest of the body is only read through.
         let mut gone = false;
@@ -306,8 +311,9 @@ impl Parse {
                     let has_secret = !matches!(c.secret, Secret::None);
                     upsert::stamp_new(&mut user, tenant, has_secret, now);
                     new.push(i, user, c.secret);
-                    if new.rows.len() >= SLICE {
+                    if new.rows.len() >= slice {
                         gone = out.blocking_send(std::mem::take(&mut new)).is_err();
+                        slice = SLICE;
                     }
                 }
             };
