@@ -1115,23 +1115,25 @@ mod tests {
         let tx = lite.begin(true).await.unwrap();
         tx.write("INSERT INTO t (a) VALUES (2)", &[]).unwrap();
         // On the writer's queue this read would wait for the transaction, here for ever.
-        let count = || async {
-            let rows = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                lite.read("SELECT COUNT(*) AS n FROM t", &[]),
-            )
-            .await
-            .expect("the read did not wait for the transaction")
-            .unwrap();
-            rows[0].value("n").unwrap().clone()
-        };
         assert_eq!(
-            count().await,
+            count_at_once(&lite).await,
             Value::Integer(1),
             "uncommitted rows are not seen"
         );
         tx.commit().unwrap();
-        assert_eq!(count().await, Value::Integer(2));
+        assert_eq!(count_at_once(&lite).await, Value::Integer(2));
+    }
+
+    /// The rows of `t`, read within 5 s: a read that waits for the writer fails.
+    async fn count_at_once(lite: &Lite) -> Value {
+        let rows = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            lite.read("SELECT COUNT(*) AS n FROM t", &[]),
+        )
+        .await
+        .expect("the read did not wait for the writer")
+        .unwrap();
+        rows[0].value("n").unwrap().clone()
     }
 
     #[tokio::test]
@@ -1140,14 +1142,7 @@ mod tests {
         // A short holder (a group commit's), not a long transaction: on the writer's queue
         // this read would wait for it, here for ever.
         let held = lite.writer().await.unwrap();
-        let rows = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            lite.read("SELECT COUNT(*) AS n FROM t", &[]),
-        )
-        .await
-        .expect("the read did not wait for the writer")
-        .unwrap();
-        assert_eq!(rows[0].value("n").unwrap(), &Value::Integer(1));
+        assert_eq!(count_at_once(&lite).await, Value::Integer(1));
         drop(held);
         // Free again, the writer serves the read.
         let rows = lite.read("SELECT COUNT(*) AS n FROM t", &[]).await.unwrap();

@@ -238,6 +238,16 @@ fn scan(body: &ImportBody) -> Option<Flags> {
     }
 }
 
+/// The most of a key or a flag's value [`scan`] keeps: every flag and its value fit many times
+/// over. A longer one is left to the parser, so a request cannot make the scan copy most of
+/// its body.
+const MAX_KEPT: usize = 1024;
+
+/// Adds `bytes` to a kept key or value; `None` once it would pass [`MAX_KEPT`].
+fn keep(kept: &mut Vec<u8>, bytes: &[u8]) -> Option<()> {
+    (kept.len() + bytes.len() <= MAX_KEPT).then(|| kept.extend_from_slice(bytes))
+}
+
 /// The position of [`scan`] in a body's chunks.
 struct Cursor<'a> {
     body: &'a ImportBody,
@@ -281,11 +291,11 @@ impl Cursor<'_> {
             let rest = self.rest()?;
             match memchr::memchr2(b'"', b'\\', rest) {
                 None => {
-                    key.extend_from_slice(rest);
+                    keep(key, rest)?;
                     self.pos += rest.len();
                 }
                 Some(at) if rest[at] == b'"' => {
-                    key.extend_from_slice(&rest[..at]);
+                    keep(key, &rest[..at])?;
                     self.pos += at + 1;
                     return Some(());
                 }
@@ -300,14 +310,14 @@ impl Cursor<'_> {
             let rest = self.rest()?;
             let Some(at) = memchr::memchr2(b'"', b'\\', rest) else {
                 if let Some(r) = raw {
-                    r.extend_from_slice(rest);
+                    keep(r, rest)?;
                 }
                 self.pos += rest.len();
                 continue;
             };
             let quote = rest[at] == b'"';
             if let Some(r) = raw {
-                r.extend_from_slice(&rest[..=at]);
+                keep(r, &rest[..=at])?;
             }
             self.pos += at + 1;
             if quote {
@@ -316,7 +326,7 @@ impl Cursor<'_> {
             // The escaped byte (an escaped quote does not end the string).
             let b = self.byte()?;
             if let Some(r) = raw {
-                r.push(b);
+                keep(r, &[b])?;
             }
         }
     }
@@ -332,7 +342,7 @@ impl Cursor<'_> {
                 while depth > 0 {
                     let b = self.byte()?;
                     if let Some(r) = raw.as_deref_mut() {
-                        r.push(b);
+                        keep(r, &[b])?;
                     }
                     match b {
                         b'"' => self.string(&mut raw)?,
@@ -348,7 +358,7 @@ impl Cursor<'_> {
                     b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r' => return Some(()),
                     b => {
                         if let Some(r) = raw.as_deref_mut() {
-                            r.push(b);
+                            keep(r, &[b])?;
                         }
                         self.pos += 1;
                     }
@@ -629,7 +639,18 @@ mod tests {
             r#"{"users": [{}]} {}"#,
             r#"[{"users": []}]"#,
             r#"{"users": [{}] "upsert": true}"#,
-        ] {
+        ]
+        .into_iter()
+        .map(String::from)
+        // A key or a flag's value longer than the scan keeps.
+        .chain([
+            format!(r#"{{"{}": 1, "users": [{{}}]}}"#, "k".repeat(MAX_KEPT + 1)),
+            format!(
+                r#"{{"encryptionScheme": "{}", "users": [{{}}]}}"#,
+                "s".repeat(MAX_KEPT)
+            ),
+        ]) {
+            let text = text.as_str();
             let body = chunked(text, 3);
             assert_eq!(scan(&body), None, "{text}");
             assert_eq!(
