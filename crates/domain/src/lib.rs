@@ -52,6 +52,9 @@ pub use sessions::{
     ChangePasswordRequest, ImportedRefreshToken, KeyView, LoginOutcome, LoginRequest, Sessions,
     TokenService,
 };
-pub use store::{login_subject, BulkDelete, ImportWriter, LoginWrites, Store, Taken};
+pub use store::{
+    login_subject, read_then_count, user_subject, BulkDelete, ImportWriter, LoginWrites, Store,
+    Taken,
+};
 pub use validate::normalize_login_id;
 pub use webhooks::{Webhook, WebhookSender, WebhookStore};

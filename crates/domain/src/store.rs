@@ -106,6 +106,21 @@ pub trait Store:
         let locks = self.login_locks(tenant, &subjects, now).await?;
         Ok((user, locks))
     }
+    /// [`user_for_login`](Self::user_for_login) and then, with `window_end` and unless a lock
+    /// holds, the attempt counted against the same subjects
+    /// ([`count_login_attempt`](crate::SessionStore::count_login_attempt)). A store may do both
+    /// in one turn (SQLite: one turn of its writer, on its warm page cache); the counts are
+    /// empty when nothing was counted.
+    async fn user_for_login_counted(
+        &self,
+        tenant: Uuid,
+        login_id: &str,
+        extra: Option<&str>,
+        now: Millis,
+        window_end: Option<Millis>,
+    ) -> StoreResult<(Option<StoredUser>, LoginLocks, Vec<crate::AttemptCount>)> {
+        read_then_count(self, tenant, login_id, extra, now, window_end).await
+    }
     /// Replaces only the user's credential (a rehash on login).
     async fn update_credential(&self, user: Uuid, credential: &Credential) -> StoreResult<()>;
     /// The writes of a successful login, in one round trip (see [`LoginWrites`]).
@@ -329,6 +344,27 @@ pub struct Taken {
     pub ids: std::collections::HashSet<Uuid>,
     pub emails: std::collections::HashSet<String>,
     pub usernames: std::collections::HashSet<String>,
+}
+
+/// [`Store::user_for_login_counted`] in two round trips: the read, then the count.
+pub async fn read_then_count<S: Store + ?Sized>(
+    store: &S,
+    tenant: Uuid,
+    login_id: &str,
+    extra: Option<&str>,
+    now: Millis,
+    window_end: Option<Millis>,
+) -> StoreResult<(Option<StoredUser>, LoginLocks, Vec<crate::AttemptCount>)> {
+    let (user, locks) = store.user_for_login(tenant, login_id, extra, now).await?;
+    let Some(window_end) = window_end.filter(|_| locks.locked_until.is_none()) else {
+        return Ok((user, locks, Vec::new()));
+    };
+    let mut subjects = vec![login_subject(user.as_ref(), login_id)];
+    subjects.extend(extra.map(str::to_string));
+    let counts = store
+        .count_login_attempt(tenant, &subjects, now, window_end)
+        .await?;
+    Ok((user, locks, counts))
 }
 
 /// The subject whose failures a login counts: the user once known (so a lock follows the

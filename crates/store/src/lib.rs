@@ -404,46 +404,93 @@ impl SqlStore {
         extra: &str,
         args: &[Arg],
     ) -> StoreResult<(Option<StoredUser>, Option<Row>)> {
-        let sql = format!(
-            "WITH u AS (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash FROM users \
-               WHERE {cond} {order} LIMIT 1) \
-             SELECT CAST(0 AS BIGINT) AS part, id, body, pw_scheme, pw_factor, pw_salt, pw_hash, \
-               CAST(NULL AS BIGINT) AS until_instant, CAST(NULL AS BIGINT) AS n FROM u \
-             UNION ALL SELECT CAST(1 AS BIGINT), r.id, r.body, NULL, NULL, NULL, NULL, NULL, NULL \
-               FROM registrations r WHERE r.user_id IN (SELECT id FROM u) \
-             UNION ALL SELECT CAST(2 AS BIGINT), m.id, m.body, NULL, NULL, NULL, NULL, NULL, NULL \
-               FROM group_members m WHERE m.user_id IN (SELECT id FROM u) \
-             {extra} \
-             ORDER BY 1, 2"
-        );
-        let rows = self.db.read(&sql, args).await?;
-        let mut user: Option<User> = None;
-        let mut credential = None;
-        let mut extra_row = None;
-        for row in rows {
-            match row.get::<i64>("part")? {
-                0 => {
-                    let mut u: User = body(&row)?;
-                    u.registrations.clear();
-                    u.memberships.clear();
-                    credential = bulk::credential_of(&row)?;
-                    user = Some(u);
-                }
-                1 => {
-                    if let Some(u) = &mut user {
-                        u.registrations.push(body(&row)?);
-                    }
-                }
-                2 => {
-                    if let Some(u) = &mut user {
-                        u.memberships.push(body(&row)?);
-                    }
-                }
-                _ => extra_row = Some(row),
-            }
-        }
-        Ok((user.map(|user| StoredUser { user, credential }), extra_row))
+        let rows = self.db.read(&user_sql(cond, order, extra), args).await?;
+        user_of_rows(rows)
     }
+}
+
+/// The statement of [`SqlStore::user_where_with`].
+fn user_sql(cond: &str, order: &str, extra: &str) -> String {
+    format!(
+        "WITH u AS (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash FROM users \
+           WHERE {cond} {order} LIMIT 1) \
+         SELECT CAST(0 AS BIGINT) AS part, id, body, pw_scheme, pw_factor, pw_salt, pw_hash, \
+           CAST(NULL AS BIGINT) AS until_instant, CAST(NULL AS BIGINT) AS n FROM u \
+         UNION ALL SELECT CAST(1 AS BIGINT), r.id, r.body, NULL, NULL, NULL, NULL, NULL, NULL \
+           FROM registrations r WHERE r.user_id IN (SELECT id FROM u) \
+         UNION ALL SELECT CAST(2 AS BIGINT), m.id, m.body, NULL, NULL, NULL, NULL, NULL, NULL \
+           FROM group_members m WHERE m.user_id IN (SELECT id FROM u) \
+         {extra} \
+         ORDER BY 1, 2"
+    )
+}
+
+/// The user and the extra part's row from the rows of [`user_sql`].
+fn user_of_rows(
+    rows: impl IntoIterator<Item = Row>,
+) -> StoreResult<(Option<StoredUser>, Option<Row>)> {
+    let mut user: Option<User> = None;
+    let mut credential = None;
+    let mut extra_row = None;
+    for row in rows {
+        match row.get::<i64>("part")? {
+            0 => {
+                let mut u: User = body(&row)?;
+                u.registrations.clear();
+                u.memberships.clear();
+                credential = bulk::credential_of(&row)?;
+                user = Some(u);
+            }
+            1 => {
+                if let Some(u) = &mut user {
+                    u.registrations.push(body(&row)?);
+                }
+            }
+            2 => {
+                if let Some(u) = &mut user {
+                    u.memberships.push(body(&row)?);
+                }
+            }
+            _ => extra_row = Some(row),
+        }
+    }
+    Ok((user.map(|user| StoredUser { user, credential }), extra_row))
+}
+
+/// A login's read ([`Store::user_for_login`]): the user of the login id with registrations and
+/// memberships, and the lock as a fourth part — on the found user's subject, else the login
+/// id's (as `login_subject` names them), and `extra`'s.
+fn login_read(
+    tenant: Uuid,
+    login_id: &str,
+    extra: Option<&str>,
+    now: Millis,
+) -> (String, Vec<Arg>) {
+    let first = "COALESCE((SELECT 'user:' || id FROM u), $3)";
+    let locks = format!(
+        "UNION ALL SELECT CAST(3 AS BIGINT), NULL, NULL, NULL, NULL, NULL, NULL, \
+           (SELECT MAX(until_instant) FROM login_locks WHERE tenant_id = $1 \
+              AND until_instant > $4 AND subject IN ({first}, $5)), NULL"
+    );
+    let args = args![
+        Some(tenant.to_string()),
+        Some(login_id.to_string()),
+        Some(portcullis_domain::login_subject(None, login_id)),
+        now,
+        extra.map(str::to_string),
+    ];
+    (
+        user_sql(LOGIN_ID_COND, LOGIN_ID_ORDER, &locks),
+        args.to_vec(),
+    )
+}
+
+/// The locks of a login's read, from the row of its fourth part.
+fn login_locks_of(row: Option<Row>) -> StoreResult<LoginLocks> {
+    let row = row.ok_or_else(|| backend("the lock check returned no row"))?;
+    Ok(LoginLocks {
+        locked_until: row.get("until_instant")?,
+    })
 }
 
 /// `sql` with every `$n` turned into `$(n + offset)`.
@@ -865,34 +912,32 @@ impl Store for SqlStore {
         extra: Option<&str>,
         now: Millis,
     ) -> StoreResult<(Option<StoredUser>, LoginLocks)> {
-        // The lock rides along as a fourth part: on the found user's subject, else the login
-        // id's (as `login_subject` names them), and the address's.
-        let first = "COALESCE((SELECT 'user:' || id FROM u), $3)";
-        let locks = format!(
-            "UNION ALL SELECT CAST(3 AS BIGINT), NULL, NULL, NULL, NULL, NULL, NULL, \
-               (SELECT MAX(until_instant) FROM login_locks WHERE tenant_id = $1 \
-                  AND until_instant > $4 AND subject IN ({first}, $5)), NULL"
-        );
-        let login_id = normalize_login_id(login_id);
-        let (user, row) = self
-            .user_where_with(
-                LOGIN_ID_COND,
-                LOGIN_ID_ORDER,
-                &locks,
-                args![
-                    Some(tenant.to_string()),
-                    Some(login_id.clone()),
-                    Some(portcullis_domain::login_subject(None, &login_id)),
-                    now,
-                    extra.map(str::to_string),
-                ],
-            )
-            .await?;
-        let row = row.ok_or_else(|| backend("the lock check returned no row"))?;
-        let locks = LoginLocks {
-            locked_until: row.get("until_instant")?,
-        };
-        Ok((user, locks))
+        let (sql, args) = login_read(tenant, &normalize_login_id(login_id), extra, now);
+        let (user, row) = user_of_rows(self.db.read(&sql, &args).await?)?;
+        Ok((user, login_locks_of(row)?))
+    }
+
+    async fn user_for_login_counted(
+        &self,
+        tenant: Uuid,
+        login_id: &str,
+        extra: Option<&str>,
+        now: Millis,
+        window_end: Option<Millis>,
+    ) -> StoreResult<(
+        Option<StoredUser>,
+        LoginLocks,
+        Vec<portcullis_domain::AttemptCount>,
+    )> {
+        match &self.db {
+            Db::Lite(l) => {
+                sessions::read_and_count_lite(l, tenant, login_id, extra, now, window_end).await
+            }
+            Db::Pg(_) => {
+                portcullis_domain::read_then_count(self, tenant, login_id, extra, now, window_end)
+                    .await
+            }
+        }
     }
 
     async fn update_credential(&self, user: Uuid, c: &Credential) -> StoreResult<()> {

@@ -147,8 +147,30 @@ struct Queue {
 /// A write waiting in the queue, and where its answer goes.
 struct Queued {
     id: u64,
-    steps: Vec<Step>,
+    work: Work,
     done: oneshot::Sender<StoreResult<Written>>,
+}
+
+/// What a queued write runs inside the group's transaction.
+pub(crate) enum Work {
+    /// Statements in order ([`run_steps`]).
+    Steps(Vec<Step>),
+    /// A function of the writer's connection, for a write whose later statements depend on
+    /// what its earlier ones read. It may run twice (alone, after its group failed), each time
+    /// in a transaction rolled back on failure, so it reads what it needs every time.
+    Call(Box<WriteFn>),
+}
+
+/// The function of a [`Work::Call`].
+type WriteFn = dyn Fn(&Connection) -> StoreResult<Written> + Send + Sync;
+
+impl Work {
+    fn run(&self, conn: &Connection) -> StoreResult<Written> {
+        match self {
+            Work::Steps(steps) => run_steps(conn, steps),
+            Work::Call(f) => f(conn),
+        }
+    }
 }
 
 /// A row as SQLite returned it.
@@ -286,7 +308,19 @@ impl Lite {
     /// rows each statement that ran changed. A future dropped before its write ran takes the
     /// write out of the queue.
     pub(crate) async fn submit(&self, steps: Vec<Step>) -> StoreResult<Vec<u64>> {
-        self.submit_written(steps).await.map(|w| w.changed)
+        self.submit_written(Work::Steps(steps))
+            .await
+            .map(|w| w.changed)
+    }
+
+    /// Runs `f` on the writer as one atomic write in the group commit, as
+    /// [`submit`](Lite::submit): for a read and the write it decides, on the writer's warm page
+    /// cache and in one hand-off.
+    pub(crate) async fn submit_call(
+        &self,
+        f: impl Fn(&Connection) -> StoreResult<Written> + Send + Sync + 'static,
+    ) -> StoreResult<Written> {
+        self.submit_written(Work::Call(Box::new(f))).await
     }
 
     /// One statement with `RETURNING`, in the group commit as [`submit`](Lite::submit): its
@@ -298,17 +332,19 @@ impl Lite {
     ) -> StoreResult<Vec<LiteRow>> {
         let mut step = Step::new(sql, args.to_vec());
         step.returning = true;
-        self.submit_written(vec![step]).await.map(|w| w.rows)
+        self.submit_written(Work::Steps(vec![step]))
+            .await
+            .map(|w| w.rows)
     }
 
-    async fn submit_written(&self, steps: Vec<Step>) -> StoreResult<Written> {
+    async fn submit_written(&self, work: Work) -> StoreResult<Written> {
         self.open_or_fail()?;
         let (done, mut answer) = oneshot::channel();
         let id = {
             let mut q = self.queue.lock().expect("write queue");
             q.next_id += 1;
             let id = q.next_id;
-            q.writes.push(Queued { id, steps, done });
+            q.writes.push(Queued { id, work, done });
             id
         };
         let _unqueue = Unqueue { lite: self, id };
@@ -474,7 +510,7 @@ fn commit_group(conn: &Connection, writes: Vec<Queued>) {
         return;
     }
     if writes.len() > 1 {
-        if let Ok(results) = run_group(conn, writes.iter().map(|w| &w.steps)) {
+        if let Ok(results) = run_group(conn, writes.iter().map(|w| &w.work)) {
             for (w, r) in writes.into_iter().zip(results) {
                 let _ = w.done.send(Ok(r));
             }
@@ -483,7 +519,7 @@ fn commit_group(conn: &Connection, writes: Vec<Queued>) {
         // Each alone, below: the failing one gets its own error.
     }
     for w in writes {
-        let result = run_group(conn, std::iter::once(&w.steps)).map(|mut r| r.remove(0));
+        let result = run_group(conn, std::iter::once(&w.work)).map(|mut r| r.remove(0));
         let _ = w.done.send(result);
     }
 }
@@ -491,11 +527,11 @@ fn commit_group(conn: &Connection, writes: Vec<Queued>) {
 /// Runs each write's statements in one `BEGIN IMMEDIATE` … `COMMIT`; on any error rolls back.
 fn run_group<'a>(
     conn: &Connection,
-    writes: impl Iterator<Item = &'a Vec<Step>>,
+    writes: impl Iterator<Item = &'a Work>,
 ) -> StoreResult<Vec<Written>> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(lite_err)?;
     let done = writes
-        .map(|steps| run_steps(conn, steps))
+        .map(|work| work.run(conn))
         .collect::<StoreResult<Vec<_>>>()
         .and_then(|r| conn.execute_batch("COMMIT").map(|_| r).map_err(lite_err));
     if done.is_err() && !conn.is_autocommit() {

@@ -4,12 +4,14 @@
 
 use super::{backend, Arg, Row, SqlStore};
 use crate::db::Db;
-use crate::lite::Step;
+use crate::lite::{self, Lite, LiteRow, Step, Written};
+use crate::normalize_login_id;
 use crate::Dialect;
 use portcullis_domain::{
     AttemptCount, AttemptsBack, LoginLocks, Millis, RefreshTokens, SessionStore, StoreResult,
-    StoredKey, StoredRefreshToken, TwoFactorRow,
+    StoredKey, StoredRefreshToken, StoredUser, TwoFactorRow,
 };
+use rusqlite::types::Value;
 use uuid::Uuid;
 
 fn text(row: &Row, col: &str) -> StoreResult<String> {
@@ -22,6 +24,143 @@ fn uuid(row: &Row, col: &str) -> StoreResult<Uuid> {
 
 fn int(row: &Row, col: &str) -> StoreResult<i64> {
     row.get(col)
+}
+
+/// Whether this count also sweeps the tenant's ended counts and locks: now and then, so that
+/// login ids sprayed once each (never counted again) do not pile up.
+pub(crate) fn sweep_now() -> bool {
+    rand::random::<u8>() < 4
+}
+
+/// The statements that sweep `tenant`'s ended counts and locks.
+pub(crate) fn sweep_attempts(tenant: &str, now: Millis) -> Vec<(String, Vec<Arg>)> {
+    vec![
+        (
+            "DELETE FROM login_attempts WHERE tenant_id = $1 AND expires_instant <= $2".into(),
+            vec![Arg::from(tenant.to_string()), Arg::from(now)],
+        ),
+        (
+            "DELETE FROM login_locks WHERE tenant_id = $1 AND until_instant < $2".into(),
+            vec![Arg::from(tenant.to_string()), Arg::from(now)],
+        ),
+    ]
+}
+
+/// The one statement that counts an attempt against each of `subjects` (consecutive repeats
+/// counted once) and returns their counts; `None` for no subject.
+pub(crate) fn count_attempts_statement(
+    tenant: &str,
+    subjects: &[String],
+    now: Millis,
+    window_end: Millis,
+) -> Option<(String, Vec<Arg>)> {
+    let mut subjects: Vec<&String> = subjects.iter().collect();
+    subjects.dedup();
+    if subjects.is_empty() {
+        return None;
+    }
+    let rows = (0..subjects.len())
+        .map(|i| format!("($1, ${}, 1, $3)", i + 4))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // One statement for every subject: PostgreSQL's row locks and SQLite's single writer
+    // make each bump see all the earlier ones. Every right-hand side reads the row as it
+    // was, so the window test is the same in both CASEs.
+    let sql = format!(
+        "INSERT INTO login_attempts (tenant_id, subject, n, expires_instant) VALUES {rows} \
+         ON CONFLICT (tenant_id, subject) DO UPDATE SET \
+         n = CASE WHEN login_attempts.expires_instant <= $2 THEN 1 \
+             ELSE login_attempts.n + 1 END, \
+         expires_instant = CASE WHEN login_attempts.expires_instant <= $2 \
+             THEN excluded.expires_instant ELSE login_attempts.expires_instant END \
+         RETURNING subject, n, expires_instant"
+    );
+    let mut args = vec![
+        Arg::from(tenant.to_string()),
+        Arg::from(now),
+        Arg::from(window_end),
+    ];
+    args.extend(subjects.iter().map(|s| Arg::from((*s).clone())));
+    Some((sql, args))
+}
+
+/// A row the count returned.
+pub(crate) fn attempt_count(r: &Row) -> StoreResult<AttemptCount> {
+    Ok(AttemptCount {
+        subject: text(r, "subject")?,
+        n: int(r, "n")?.max(0) as u64,
+        expires_instant: int(r, "expires_instant")?,
+    })
+}
+
+/// A login's read and, unless a lock holds, its count, in one turn of SQLite's writer
+/// ([`portcullis_domain::Store::user_for_login_counted`]): the read on the writer's warm page
+/// cache, and one hand-off for both where a reading connection would read the pages back from
+/// the OS after every commit. The user's JSON is parsed after the turn, off the writer.
+pub(crate) async fn read_and_count_lite(
+    lite: &Lite,
+    tenant: Uuid,
+    login_id: &str,
+    extra: Option<&str>,
+    now: Millis,
+    window_end: Option<Millis>,
+) -> StoreResult<(Option<StoredUser>, LoginLocks, Vec<AttemptCount>)> {
+    let key = normalize_login_id(login_id);
+    let (read_sql, read_args) = crate::login_read(tenant, &key, extra, now);
+    let t = tenant.to_string();
+    let sweep = (window_end.is_some() && sweep_now()).then(|| sweep_attempts(&t, now));
+    let extra = extra.map(str::to_string);
+    let written = lite
+        .submit_call(move |conn| {
+            let mut rows = lite::query(conn, &read_sql, &read_args)?;
+            let read = rows.len() as u64;
+            let part = |r: &LiteRow| r.value("part").map(int_value);
+            let mut locked = false;
+            let mut user_id = None;
+            for r in &rows {
+                match part(r)? {
+                    Some(0) => user_id = Some(r.value("id")?.clone()),
+                    Some(3) => locked = !matches!(r.value("until_instant")?, Value::Null),
+                    _ => {}
+                }
+            }
+            if let Some(end) = window_end.filter(|_| !locked) {
+                let subject = match user_id {
+                    Some(Value::Text(id)) => {
+                        portcullis_domain::user_subject(Uuid::parse_str(&id).map_err(backend)?)
+                    }
+                    _ => portcullis_domain::login_subject(None, &key),
+                };
+                let subjects: Vec<String> = std::iter::once(subject).chain(extra.clone()).collect();
+                for (sql, args) in sweep.iter().flatten() {
+                    lite::execute(conn, sql, args)?;
+                }
+                if let Some((sql, args)) = count_attempts_statement(&t, &subjects, now, end) {
+                    rows.extend(lite::query(conn, &sql, &args)?);
+                }
+            }
+            Ok(Written {
+                changed: vec![read],
+                rows,
+            })
+        })
+        .await?;
+    let read = written.changed.first().copied().unwrap_or(0) as usize;
+    let mut rows = written.rows.into_iter().map(Row::Lite);
+    let (user, lock_row) = crate::user_of_rows(rows.by_ref().take(read))?;
+    let locks = crate::login_locks_of(lock_row)?;
+    let counts = rows
+        .map(|r| attempt_count(&r))
+        .collect::<StoreResult<_>>()?;
+    Ok((user, locks, counts))
+}
+
+/// An integer column's value.
+fn int_value(v: &Value) -> Option<i64> {
+    match v {
+        Value::Integer(n) => Some(*n),
+        _ => None,
+    }
 }
 
 fn key_of(row: &Row) -> StoreResult<StoredKey> {
@@ -339,56 +478,15 @@ impl SessionStore for SqlStore {
         now: Millis,
         window_end: Millis,
     ) -> StoreResult<Vec<AttemptCount>> {
-        let mut subjects: Vec<&String> = subjects.iter().collect();
-        subjects.dedup();
-        if subjects.is_empty() {
-            return Ok(Vec::new());
-        }
         let t = tenant.to_string();
-        if rand::random::<u8>() < 4 {
-            // Now and then the tenant's ended counts and locks go, so that login ids sprayed
-            // once each (never counted again) do not pile up.
-            self.batch(vec![
-                (
-                    "DELETE FROM login_attempts WHERE tenant_id = $1 AND expires_instant <= $2"
-                        .into(),
-                    vec![Arg::from(t.clone()), Arg::from(now)],
-                ),
-                (
-                    "DELETE FROM login_locks WHERE tenant_id = $1 AND until_instant < $2".into(),
-                    vec![Arg::from(t.clone()), Arg::from(now)],
-                ),
-            ])
-            .await?;
+        let Some((sql, args)) = count_attempts_statement(&t, subjects, now, window_end) else {
+            return Ok(Vec::new());
+        };
+        if sweep_now() {
+            self.batch(sweep_attempts(&t, now)).await?;
         }
-        let rows = (0..subjects.len())
-            .map(|i| format!("($1, ${}, 1, $3)", i + 4))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // One statement for every subject: PostgreSQL's row locks and SQLite's single writer
-        // make each bump see all the earlier ones. Every right-hand side reads the row as it
-        // was, so the window test is the same in both CASEs.
-        let sql = format!(
-            "INSERT INTO login_attempts (tenant_id, subject, n, expires_instant) VALUES {rows} \
-             ON CONFLICT (tenant_id, subject) DO UPDATE SET \
-             n = CASE WHEN login_attempts.expires_instant <= $2 THEN 1 \
-                 ELSE login_attempts.n + 1 END, \
-             expires_instant = CASE WHEN login_attempts.expires_instant <= $2 \
-                 THEN excluded.expires_instant ELSE login_attempts.expires_instant END \
-             RETURNING subject, n, expires_instant"
-        );
-        let mut args = vec![Arg::from(t), Arg::from(now), Arg::from(window_end)];
-        args.extend(subjects.iter().map(|s| Arg::from((*s).clone())));
         let rows = self.db.write_returning(&sql, &args).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AttemptCount {
-                    subject: text(r, "subject")?,
-                    n: int(r, "n")?.max(0) as u64,
-                    expires_instant: int(r, "expires_instant")?,
-                })
-            })
-            .collect()
+        rows.iter().map(attempt_count).collect()
     }
 
     async fn forget_login_attempts(&self, back: &AttemptsBack<'_>) -> StoreResult<()> {

@@ -98,8 +98,9 @@ pub(super) const WRITES_SQLITE: [&str; 4] = [
 ];
 
 /// The login's attempt, counted before the verify (`SessionStore::count_login_attempt`,
-/// one subject: the bench's logins name no address). The store commits it alone, so that
-/// every node sees it before the password is checked.
+/// one subject: the bench's logins name no address). The store commits it alone (on SQLite
+/// with the login's read, in one turn of its writer), so that every node sees it before the
+/// password is checked.
 pub(super) const COUNT_ATTEMPT: &str =
     "INSERT INTO login_attempts (tenant_id, subject, n, expires_instant) \
     VALUES ($1, $4, 1, $3) ON CONFLICT (tenant_id, subject) DO UPDATE SET \

@@ -7,8 +7,9 @@
 //!
 //! Beside the CPU per login it prints the floor under it: what a login's database work and its
 //! signature cost by themselves, without Portcullis. On SQLite that is the statements of a login
-//! (the one read, the writes that record it) through bare `rusqlite` on one thread, four logins
-//! per commit and a passive checkpoint every 100 ms as the store does them, plus one ES256
+//! (the one read with the attempt's count, committed alone; the writes that record it, four
+//! logins per commit) through bare `rusqlite` on one thread, a passive checkpoint every 100 ms as
+//! the store does them, plus one ES256
 //! signature; on PostgreSQL (whose own CPU is not counted) the same read and write sent through
 //! sqlx on one connection, plus the signature. Beside the refresh grants it prints their
 //! ceiling: how many grants' statements (read the token, read the user, mark the token used and

@@ -36,11 +36,15 @@ impl Sessions {
         settings: &LoginSettings,
         now: Millis,
     ) -> Result<Vec<crate::AttemptCount>> {
-        let window = settings.failed.reset_count_in_seconds.max(1) * 1000;
         Ok(self
             .store()
-            .count_login_attempt(tenant, subjects, now, now + window)
+            .count_login_attempt(tenant, subjects, now, Self::window_end(settings, now))
             .await?)
+    }
+
+    /// Where the window of a count that starts `now` ends.
+    pub(super) fn window_end(settings: &LoginSettings, now: Millis) -> Millis {
+        now + settings.failed.reset_count_in_seconds.max(1) * 1000
     }
 
     /// When any count is beyond the limit: the latest end among their windows.

@@ -249,35 +249,32 @@ impl Sessions {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|ip| format!("ip:{ip}"));
-        let (found, locks) = self
+        let counting = settings.failed.too_many_attempts > 0;
+        let (found, locks, mut counts) = self
             .store()
-            .user_for_login(tenant_id, &key, ip_subject.as_deref(), now)
+            .user_for_login_counted(
+                tenant_id,
+                &key,
+                ip_subject.as_deref(),
+                now,
+                counting.then(|| Self::window_end(settings, now)),
+            )
             .await?;
         if let Some(until) = locks.locked_until {
             return Ok(Checked::Locked(until));
         }
-        let mut counted = Counted {
-            tenant: tenant_id,
-            reset: vec![crate::login_subject(found.as_ref(), &key)],
-            give_back: ip_subject.into_iter().collect(),
-        };
-        let mut counts = Vec::new();
-        if settings.failed.too_many_attempts > 0 {
-            let subjects: Vec<String> = counted
-                .reset
-                .iter()
-                .chain(&counted.give_back)
-                .cloned()
-                .collect();
-            counts = self
-                .count_attempt(tenant_id, &subjects, settings, now)
-                .await?;
-            if let Some(until) = Self::over_limit(&counts, settings) {
-                return Ok(Checked::Locked(until));
+        if let Some(until) = Self::over_limit(&counts, settings) {
+            return Ok(Checked::Locked(until));
+        }
+        let mut counted = if counting {
+            Counted {
+                tenant: tenant_id,
+                reset: vec![crate::login_subject(found.as_ref(), &key)],
+                give_back: ip_subject.into_iter().collect(),
             }
         } else {
-            counted = Counted::default();
-        }
+            Counted::default()
+        };
         let checked = self
             .check_counted(
                 tenant_id,

@@ -22,6 +22,7 @@ portcullis_store::on_both_backends!(
     tenant_and_application_writes_are_seen_at_once_despite_the_cache,
     attempts_are_counted_in_windows_taken_back_and_restarted_by_locks,
     the_login_read_carries_the_same_locks_as_the_lock_check,
+    the_counted_login_read_counts_unless_a_lock_holds,
     large_deletes_take_whole_users_slice_by_slice,
     expired_rows_are_deleted_in_slices_and_live_ones_kept,
     only_the_node_holding_a_claim_renews_finishes_or_releases_it,
@@ -420,14 +421,6 @@ async fn attempts_are_counted_in_windows_taken_back_and_restarted_by_locks(backe
     let db = TestDb::new(backend).await;
     let t = tenant(&db, "t").await;
     let subjects = vec!["user:a".to_string(), "ip:1.2.3.4".to_string()];
-    let counts = |v: Vec<AttemptCount>| {
-        let mut v: Vec<(String, u64, i64)> = v
-            .into_iter()
-            .map(|c| (c.subject, c.n, c.expires_instant))
-            .collect();
-        v.sort();
-        v
-    };
     let first = db
         .store
         .count_login_attempt(t, &subjects, 100, 1100)
@@ -550,6 +543,81 @@ async fn the_login_read_carries_the_same_locks_as_the_lock_check(backend: Backen
         None,
         "ended"
     );
+}
+
+/// Counts as (subject, n, window end), by subject.
+fn counts(v: Vec<AttemptCount>) -> Vec<(String, u64, i64)> {
+    let mut v: Vec<(String, u64, i64)> = v
+        .into_iter()
+        .map(|c| (c.subject, c.n, c.expires_instant))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `user_for_login_counted` (one writer turn on SQLite, the read then the count elsewhere):
+/// the count lands on the found user's subject, else the login id's, and the address's; it is
+/// skipped without a window and while a lock holds; each call sees the counts before it, and
+/// a lock starts its subject's count over.
+async fn the_counted_login_read_counts_unless_a_lock_holds(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let t = tenant(&db, "t").await;
+    let u = user(t, "Ann@Example.com");
+    db.store.insert_user(&u).await.unwrap();
+    let id = u.user.id.unwrap();
+    let ann = format!("user:{id}");
+    let read = |login: &'static str, ip: Option<&'static str>, now: i64, end: Option<i64>| {
+        let store = db.store.clone();
+        async move {
+            let (found, locks, counted) = store
+                .user_for_login_counted(t, login, ip, now, end)
+                .await
+                .unwrap();
+            (
+                found.map(|f| f.user.id.unwrap()),
+                locks.locked_until,
+                counts(counted),
+            )
+        }
+    };
+    assert_eq!(
+        read("ann@example.com", None, 100, Some(1000)).await,
+        (Some(id), None, vec![(ann.clone(), 1, 1000)])
+    );
+    assert_eq!(
+        read("ANN@example.com", Some("ip:9.9.9.9"), 200, Some(1200)).await,
+        (
+            Some(id),
+            None,
+            vec![("ip:9.9.9.9".into(), 1, 1200), (ann.clone(), 2, 1000)]
+        ),
+        "the typed case does not matter; the address gets its own count"
+    );
+    assert_eq!(
+        read("nobody@example.com", None, 200, Some(1200)).await,
+        (
+            None,
+            None,
+            vec![("login:nobody@example.com".into(), 1, 1200)]
+        )
+    );
+    assert_eq!(
+        read("ann@example.com", None, 300, None).await,
+        (Some(id), None, vec![]),
+        "no window, no count"
+    );
+    db.store.lock_login(t, &ann, 500).await.unwrap();
+    assert_eq!(
+        read("ann@example.com", None, 400, Some(1400)).await,
+        (Some(id), Some(500), vec![]),
+        "a lock holds: nothing is counted"
+    );
+    assert_eq!(
+        read("ann@example.com", None, 600, Some(1600)).await,
+        (Some(id), None, vec![(ann, 1, 1600)]),
+        "the lock ended, and with it the count: it starts over"
+    );
+    assert!(db.store.delete_tenant(t).await.unwrap());
 }
 
 /// Opening a SQLite file again applies nothing twice and accepts what is recorded (the same
