@@ -53,8 +53,8 @@ pub use sessions::{
     TokenService,
 };
 pub use store::{
-    login_subject, read_then_count, user_subject, BulkDelete, ImportWriter, LoginWrites, Store,
-    Taken,
+    login_subject, read_then_count, user_subject, BulkDelete, CountedLoginRead, ImportWriter,
+    LoginWrites, Store, Taken,
 };
 pub use validate::normalize_login_id;
 pub use webhooks::{Webhook, WebhookSender, WebhookStore};

@@ -118,7 +118,7 @@ pub trait Store:
         extra: Option<&str>,
         now: Millis,
         window_end: Option<Millis>,
-    ) -> StoreResult<(Option<StoredUser>, LoginLocks, Vec<crate::AttemptCount>)> {
+    ) -> StoreResult<CountedLoginRead> {
         read_then_count(self, tenant, login_id, extra, now, window_end).await
     }
     /// Replaces only the user's credential (a rehash on login).
@@ -346,6 +346,10 @@ pub struct Taken {
     pub usernames: std::collections::HashSet<String>,
 }
 
+/// What [`Store::user_for_login_counted`] answers: the user, the locks, and the counts (empty
+/// when nothing was counted).
+pub type CountedLoginRead = (Option<StoredUser>, LoginLocks, Vec<crate::AttemptCount>);
+
 /// [`Store::user_for_login_counted`] in two round trips: the read, then the count.
 pub async fn read_then_count<S: Store + ?Sized>(
     store: &S,
@@ -354,7 +358,7 @@ pub async fn read_then_count<S: Store + ?Sized>(
     extra: Option<&str>,
     now: Millis,
     window_end: Option<Millis>,
-) -> StoreResult<(Option<StoredUser>, LoginLocks, Vec<crate::AttemptCount>)> {
+) -> StoreResult<CountedLoginRead> {
     let (user, locks) = store.user_for_login(tenant, login_id, extra, now).await?;
     let Some(window_end) = window_end.filter(|_| locks.locked_until.is_none()) else {
         return Ok((user, locks, Vec::new()));

@@ -924,11 +924,7 @@ impl Store for SqlStore {
         extra: Option<&str>,
         now: Millis,
         window_end: Option<Millis>,
-    ) -> StoreResult<(
-        Option<StoredUser>,
-        LoginLocks,
-        Vec<portcullis_domain::AttemptCount>,
-    )> {
+    ) -> StoreResult<portcullis_domain::CountedLoginRead> {
         match &self.db {
             Db::Lite(l) => {
                 sessions::read_and_count_lite(l, tenant, login_id, extra, now, window_end).await

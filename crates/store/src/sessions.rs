@@ -9,7 +9,7 @@ use crate::normalize_login_id;
 use crate::Dialect;
 use portcullis_domain::{
     AttemptCount, AttemptsBack, LoginLocks, Millis, RefreshTokens, SessionStore, StoreResult,
-    StoredKey, StoredRefreshToken, StoredUser, TwoFactorRow,
+    StoredKey, StoredRefreshToken, TwoFactorRow,
 };
 use rusqlite::types::Value;
 use uuid::Uuid;
@@ -104,7 +104,7 @@ pub(crate) async fn read_and_count_lite(
     extra: Option<&str>,
     now: Millis,
     window_end: Option<Millis>,
-) -> StoreResult<(Option<StoredUser>, LoginLocks, Vec<AttemptCount>)> {
+) -> StoreResult<portcullis_domain::CountedLoginRead> {
     let key = normalize_login_id(login_id);
     let (read_sql, read_args) = crate::login_read(tenant, &key, extra, now);
     let t = tenant.to_string();
