@@ -3,7 +3,7 @@
 //! (`0003_login.sql`), and the deletes of their expired rows.
 
 use super::{backend, Arg, Row, SqlStore};
-use crate::db::Db;
+use crate::db::{Col, Db};
 use crate::lite::{self, Lite, LiteRow, Step, Written};
 use crate::normalize_login_id;
 use crate::Dialect;
@@ -114,7 +114,7 @@ pub(crate) async fn read_and_count_lite(
         .submit_call(move |conn| {
             let mut rows = lite::query(conn, &read_sql, &read_args)?;
             let read = rows.len() as u64;
-            let part = |r: &LiteRow| r.value("part").map(int_value);
+            let part = |r: &LiteRow| r.value("part").map(<i64 as Col>::of_lite);
             let mut locked = false;
             let mut user_id = None;
             for r in &rows {
@@ -153,14 +153,6 @@ pub(crate) async fn read_and_count_lite(
         .map(|r| attempt_count(&r))
         .collect::<StoreResult<_>>()?;
     Ok((user, locks, counts))
-}
-
-/// An integer column's value.
-fn int_value(v: &Value) -> Option<i64> {
-    match v {
-        Value::Integer(n) => Some(*n),
-        _ => None,
-    }
 }
 
 fn key_of(row: &Row) -> StoreResult<StoredKey> {

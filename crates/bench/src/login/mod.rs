@@ -7,15 +7,14 @@
 //!
 //! Beside the CPU per login it prints the floor under it: what a login's database work and its
 //! signature cost by themselves, without Portcullis. On SQLite that is the statements of a login
-//! (the one read with the attempt's count, committed alone; the writes that record it, four
-//! logins per commit) through bare `rusqlite` on one thread, a passive checkpoint every 100 ms as
-//! the store does them, plus one ES256
-//! signature; on PostgreSQL (whose own CPU is not counted) the same read and write sent through
-//! sqlx on one connection, plus the signature. Beside the refresh grants it prints their
-//! ceiling: how many grants' statements (read the token, read the user, mark the token used and
-//! insert its successor) the database alone takes per second — SQLite's one writer on one thread
-//! with four grants per commit, PostgreSQL from `4 × cores` connections at once — with no
-//! signature and no Portcullis.
+//! (the one read with the attempt's count, committed alone; the writes that record it, four logins
+//! per commit) through bare `rusqlite` on one thread, a passive checkpoint every 100 ms as the
+//! store does them, plus one ES256 signature; on PostgreSQL (whose own CPU is not counted) the same
+//! read and write sent through sqlx on one connection, plus the signature. Beside the refresh
+//! grants it prints their ceiling: how many grants' statements (read the token, read the user, mark
+//! the token used and insert its successor) the database alone takes per second — SQLite's one
+//! writer on one thread with four grants per commit, PostgreSQL from `4 × cores` connections at
+//! once — with no signature and no Portcullis.
 //!
 //! This module holds the arguments and `run`, the bench's steps in order. Each measurement is a
 //! module of its own: `logins` at the default hash, `cpu` per login beside the hash with its
