@@ -311,11 +311,11 @@ test('forgot password: the email from the SMTP server leads to the reset page, t
 
 // The pages below change the tenant's settings, so they come last.
 
-/** A TOTP code by pyotp (an independent RFC 6238 implementation), `offset` seconds from now. */
-function totp(secret, offset = 0) {
+/** The TOTP code by pyotp (an independent RFC 6238 implementation) at `unixSeconds`. */
+function totp(secret, unixSeconds) {
   return execFileSync('python3', ['-c',
-    'import pyotp, sys, time; print(pyotp.TOTP(sys.argv[1]).at(int(time.time()) + int(sys.argv[2])))',
-    secret, String(offset)], { encoding: 'utf8' }).trim();
+    'import pyotp, sys; print(pyotp.TOTP(sys.argv[1]).at(int(sys.argv[2])))',
+    secret, String(unixSeconds)], { encoding: 'utf8' }).trim();
 }
 
 test('two-factor: enrolment with the QR code and recovery codes, the code step, a trusted computer', async () => {
@@ -335,11 +335,14 @@ test('two-factor: enrolment with the QR code and recovery codes, the code step, 
   await checkPage('15-two-factor-enrol');
   const secret = await page.inputValue('input[name=secretBase32Encoded]');
   // Each time step is accepted once: a code is taken from this step or the one either side,
-  // never one used already, however the clock moves during the test.
+  // never one used already, however the clock moves during the test. The three steps are read
+  // from one instant: read one by one, a step boundary between two of them could make two
+  // candidates the same code.
   const used = new Set();
   const fresh = () => {
+    const now = Math.floor(Date.now() / 1000);
     for (const offset of [0, 30, -30]) {
-      const c = totp(secret, offset);
+      const c = totp(secret, now + offset);
       if (!used.has(c)) {
         used.add(c);
         return c;
