@@ -1,10 +1,12 @@
 //! The domain's [`WebhookStore`] on SQL (`0011_webhooks.sql`): webhooks, the fan-out of the
 //! `events` outbox into one attempt row per event and webhook, and the nodes' claims on
-//! attempts (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the one writer on SQLite), so two nodes
-//! never make the same attempt, and the attempts' outcomes, many in one transaction (the
-//! worker records them in batches).
+//! attempts (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite the one writer, and a claim's
+//! row in `webhook_claims`), so two nodes never make the same attempt, and the attempts'
+//! outcomes, many in one transaction (the worker records them in batches).
 
 use super::{backend, id_of, json, Arg, Dialect, Row, SqlStore};
+use crate::db::{Col, Db};
+use crate::lite::{self, Lite, Written};
 use portcullis_domain::webhooks::{
     AttemptEnd, AttemptQuery, AttemptStatus, ClaimedAttempt, EndedAttempt, EventLog, OutboxStats,
     WebhookAttempt,
@@ -22,22 +24,42 @@ const ATTEMPT_COLUMNS: &str = "id, event_id, webhook_id, tenant_id, event_type, 
 /// attempt ever made. `= ANY` finds the chosen rows on the primary key. `FOR UPDATE` rechecks
 /// each chosen row as it locks it.
 const CLAIM_POSTGRES: &str = "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
-     attempts = attempts + 1, last_attempt_instant = $3 \
+     last_attempt_instant = $3 \
      WHERE id = ANY(ARRAY(SELECT id FROM webhook_attempts WHERE webhook_id = $4 \
      AND status = 'pending' AND next_attempt_at <= $3 \
      ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) \
-     RETURNING id, event_id, event_type, attempts, window_start, event_instant, \
+     RETURNING id, event_id, event_type, attempts + 1 AS attempts, window_start, event_instant, \
      (SELECT body FROM events WHERE events.id = webhook_attempts.event_id) AS body";
 
-/// Claims due attempts on SQLite. The one writer runs the choice and the update together:
-/// nothing to check again.
-const CLAIM_SQLITE: &str = "UPDATE webhook_attempts SET next_attempt_at = $1, claimed_by = $2, \
-     attempts = attempts + 1, last_attempt_instant = $3 \
-     WHERE rowid IN (SELECT rowid FROM webhook_attempts WHERE webhook_id = $4 \
-     AND status = 'pending' AND next_attempt_at <= $3 \
-     ORDER BY next_attempt_at, rowid LIMIT $5) \
-     RETURNING id, event_id, event_type, attempts, window_start, event_instant, \
-     (SELECT body FROM events WHERE events.id = webhook_attempts.event_id) AS body";
+/// Chooses the attempts a claim takes on SQLite: due, pending and not under a live claim (in
+/// `webhook_claims`, `0018_webhook_claims.sql`), with the count each will have once made. The
+/// one writer runs the choice and the claims' rows together: nothing to check again. Claimed
+/// attempts stay in the due index, ahead of the rest; the claim skips them by their rowids, a
+/// few hundred at most, where moving each within the index would cost two index writes.
+const CLAIM_SQLITE: &str = "SELECT a.rowid AS attempt, a.id, a.event_id, a.event_type, \
+     a.attempts + 1 AS attempts, a.window_start, a.event_instant, \
+     (SELECT body FROM events WHERE events.id = a.event_id) AS body \
+     FROM webhook_attempts a WHERE a.webhook_id = $1 AND a.status = 'pending' \
+     AND a.next_attempt_at <= $2 AND NOT EXISTS (SELECT 1 FROM webhook_claims c \
+       WHERE c.attempt = a.rowid AND c.until_instant > $2) \
+     ORDER BY a.next_attempt_at, a.rowid LIMIT $3";
+
+/// Records one claim on SQLite, replacing an ended one of the same attempt.
+const CLAIM_ROW_SQLITE: &str = "INSERT OR REPLACE INTO webhook_claims \
+     (attempt, node, until_instant, attempts, claimed_instant) VALUES ($1, $2, $3, $4, $5)";
+
+/// Records an end on SQLite, only while `node`'s claim of the attempt is the one the end is
+/// of (no later claim replaced it). The attempt's last try is the claim's instant.
+const FINISH_SQLITE: &str = "UPDATE webhook_attempts SET status = $1, next_attempt_at = $2, \
+     last_status = $3, last_error = $4, delivered_instant = $5, attempts = $6, \
+     last_attempt_instant = (SELECT c.claimed_instant FROM webhook_claims c \
+       WHERE c.attempt = webhook_attempts.rowid), claimed_by = NULL \
+     WHERE id = $7 AND status = 'pending' AND EXISTS (SELECT 1 FROM webhook_claims c \
+       WHERE c.attempt = webhook_attempts.rowid AND c.node = $8 AND c.attempts = $6)";
+
+/// Removes the claim of an attempt whose end [`FINISH_SQLITE`] recorded.
+const UNCLAIM_SQLITE: &str = "DELETE FROM webhook_claims WHERE attempt = \
+     (SELECT rowid FROM webhook_attempts WHERE id = $1)";
 
 /// The outbox's counts. `status <> 'succeeded'` is the condition of the index of open
 /// attempts: written out, it lets the planner count on that index rather than on the table.
@@ -64,11 +86,12 @@ const RETRY_FAILED: &str = "UPDATE webhook_attempts SET status = 'pending', \
 /// backlog), and then match every end of the batch against every pending row.
 const FINISH_POSTGRES: &str = "UPDATE webhook_attempts a SET status = v.status, \
      next_attempt_at = v.next, last_status = v.last_status, \
-     last_error = v.error, delivered_instant = v.delivered, claimed_by = NULL \
+     last_error = v.error, delivered_instant = v.delivered, claimed_by = NULL, \
+     attempts = v.attempts \
      FROM jsonb_to_recordset($1::jsonb) AS v(i BIGINT, id TEXT, \
        attempts BIGINT, status TEXT, next BIGINT, last_status BIGINT, \
        error TEXT, delivered BIGINT) \
-     WHERE a.id = v.id AND a.claimed_by = $2 AND a.attempts = v.attempts \
+     WHERE a.id = v.id AND a.claimed_by = $2 AND a.attempts = v.attempts - 1 \
      RETURNING v.i";
 
 fn uuid(row: &Row, col: &str) -> StoreResult<Uuid> {
@@ -287,27 +310,24 @@ impl WebhookStore for SqlStore {
         until: Millis,
         limit: usize,
     ) -> StoreResult<Vec<ClaimedAttempt>> {
-        // The rows are chosen on the due index alone: SQLite would otherwise walk every pending
-        // attempt by the status index to test each against the chosen few. Within one instant,
-        // SQLite's index order is the rows' insertion order, which is the events' order. The
-        // event bodies come back with the rows, in the same statement.
-        let sql = match self.dialect {
-            Dialect::Postgres => CLAIM_POSTGRES,
-            Dialect::Sqlite => CLAIM_SQLITE,
+        let rows = match &self.db {
+            Db::Lite(lite) => claim_lite(lite, webhook, node, now, until, limit).await?,
+            _ => {
+                // The body comes back with the rows, in the same statement.
+                self.db
+                    .write_returning(
+                        CLAIM_POSTGRES,
+                        args![
+                            until,
+                            node.to_string(),
+                            now,
+                            webhook.to_string(),
+                            limit as i64
+                        ],
+                    )
+                    .await?
+            }
         };
-        let rows = self
-            .db
-            .write_returning(
-                sql,
-                args![
-                    until,
-                    node.to_string(),
-                    now,
-                    webhook.to_string(),
-                    limit as i64
-                ],
-            )
-            .await?;
         rows.iter()
             .map(|r| {
                 let body: Option<String> = r.get("body")?;
@@ -379,30 +399,30 @@ impl WebhookStore for SqlStore {
                 }
                 recorded
             }
-            // In-process statements: one per end costs no round trip.
+            // In-process statements: two per end cost no round trip.
             Dialect::Sqlite => {
                 let mut recorded = Vec::with_capacity(ended.len());
                 for e in ended {
+                    let a = &e.attempt;
                     let (status, next, last_status, error, delivered) = state(e.at, &e.end);
                     let n = tx
                         .write(
-                            "UPDATE webhook_attempts SET status = $1, next_attempt_at = $2, \
-                             last_status = $3, last_error = $4, delivered_instant = $5, \
-                             claimed_by = NULL \
-                             WHERE id = $6 AND claimed_by = $7 AND attempts = $8 \
-                             AND status = 'pending'",
+                            FINISH_SQLITE,
                             &[
                                 Arg::from(status.to_string()),
                                 Arg::Int(next),
                                 Arg::OptInt(last_status),
                                 Arg::Text(error),
                                 Arg::OptInt(delivered),
-                                Arg::from(e.attempt.id.to_string()),
+                                Arg::Int(a.attempts),
+                                Arg::from(a.id.to_string()),
                                 Arg::from(node.to_string()),
-                                Arg::Int(e.attempt.attempts),
                             ],
                         )
                         .await?;
+                    if n == 1 {
+                        tx.write(UNCLAIM_SQLITE, args![a.id.to_string()]).await?;
+                    }
                     recorded.push(n == 1);
                 }
                 recorded
@@ -518,6 +538,44 @@ impl WebhookStore for SqlStore {
     }
 }
 
+/// A claim on SQLite in one turn of the writer: the choice ([`CLAIM_SQLITE`]) and a row in
+/// `webhook_claims` per chosen attempt, in the same transaction.
+async fn claim_lite(
+    lite: &Lite,
+    webhook: Uuid,
+    node: &str,
+    now: Millis,
+    until: Millis,
+    limit: usize,
+) -> StoreResult<Vec<Row>> {
+    let choose = args![webhook.to_string(), now, limit as i64].to_vec();
+    let node = node.to_string();
+    let written = lite
+        .submit_call(move |conn| {
+            let rows = lite::query(conn, CLAIM_SQLITE, &choose)?;
+            for r in &rows {
+                let int = |column| {
+                    i64::of_lite(r.value(column)?)
+                        .ok_or_else(|| backend(format!("a claimed attempt without {column}")))
+                };
+                let claim = [
+                    Arg::Int(int("attempt")?),
+                    Arg::from(node.clone()),
+                    Arg::Int(until),
+                    Arg::Int(int("attempts")?),
+                    Arg::Int(now),
+                ];
+                lite::execute(conn, CLAIM_ROW_SQLITE, &claim)?;
+            }
+            Ok(Written {
+                changed: vec![rows.len() as u64],
+                rows,
+            })
+        })
+        .await?;
+    Ok(written.rows.into_iter().map(Row::Lite).collect())
+}
+
 #[cfg(all(test, feature = "testing"))]
 mod tests {
     use super::*;
@@ -615,7 +673,7 @@ mod tests {
         );
     }
 
-    /// On SQLite a claim, the outbox's counts and a retry of the dead letters find their rows on
+    /// On SQLite a claim (without sorting), an end and the removal of its claim, the outbox's counts and a retry of the dead letters find their rows on
     /// the indexes of open attempts, and a webhook's deletion on the webhook's index: none reads
     /// the table, every attempt ever made.
     #[tokio::test]
@@ -637,13 +695,32 @@ mod tests {
         };
         let claim = plan(
             CLAIM_SQLITE.into(),
-            args![2_i64, "n".to_string(), 1_i64, "w".to_string(), 10_i64].to_vec(),
+            args!["w".to_string(), 1_i64, 10_i64].to_vec(),
         )
         .await;
         assert!(
-            claim.contains("webhook_attempts_due_ix (webhook_id=? AND next_attempt_at<?)"),
+            claim.contains("webhook_attempts_due_ix (webhook_id=? AND next_attempt_at<?)")
+                && claim.contains("SEARCH c USING INTEGER PRIMARY KEY (rowid=?)")
+                && !claim.contains("TEMP B-TREE"),
             "claim plan:\n{claim}"
         );
+        let finish = plan(
+            FINISH_SQLITE.into(),
+            vec![
+                Arg::from("succeeded".to_string()),
+                Arg::Int(1),
+                Arg::OptInt(None),
+                Arg::Text(None),
+                Arg::OptInt(None),
+                Arg::Int(1),
+                Arg::from("a".to_string()),
+                Arg::from("n".to_string()),
+            ],
+        )
+        .await;
+        assert!(!finish.contains("SCAN"), "finish plan:\n{finish}");
+        let unclaim = plan(UNCLAIM_SQLITE.into(), args!["a".to_string()].to_vec()).await;
+        assert!(!unclaim.contains("SCAN"), "unclaim plan:\n{unclaim}");
         let stats = plan(OUTBOX_STATS.into(), vec![]).await;
         assert_eq!(
             stats.matches("webhook_attempts_open_ix").count(),
@@ -665,10 +742,10 @@ mod tests {
         )
         .await;
         assert!(
-            delete.contains("USING INDEX webhook_attempts_webhook_ix"),
+            delete.contains("INDEX webhook_attempts_webhook_ix (webhook_id=?)"),
             "delete plan:\n{delete}"
         );
-        for p in [&claim, &stats, &retry, &delete] {
+        for p in [&claim, &finish, &unclaim, &stats, &retry, &delete] {
             assert!(!p.contains("SCAN webhook_attempts"), "plan:\n{p}");
         }
     }

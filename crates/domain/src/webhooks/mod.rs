@@ -218,7 +218,8 @@ pub struct WebhookAttempt {
     pub tenant_id: Option<Uuid>,
     pub event_type: String,
     pub status: AttemptStatus,
-    /// Requests made so far.
+    /// Requests whose outcome is recorded: one in flight, or cut short by a node's death,
+    /// is not counted.
     pub attempts: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub event_instant: Millis,
@@ -361,7 +362,8 @@ pub trait WebhookStore: Send + Sync + 'static {
         gap_wait: Millis,
     ) -> StoreResult<usize>;
     /// Claims up to `limit` due pending attempts of `webhook` for `node` until `until`
-    /// (atomically: two nodes never claim one attempt), counting the request about to be made.
+    /// (atomically: two nodes never claim one attempt). Each comes with the count it will have
+    /// once made; the attempt's own count moves only when its end is recorded.
     async fn claim_attempts(
         &self,
         webhook: Uuid,

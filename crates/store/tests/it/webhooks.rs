@@ -2,7 +2,7 @@
 //! attempt claimed is no other node's, and a batch of ends records each one only under its
 //! claim, a dead letter with its Event Log entry.
 
-use portcullis_domain::webhooks::{AttemptEnd, AttemptStatus, EndedAttempt};
+use portcullis_domain::webhooks::{AttemptEnd, AttemptStatus, ClaimedAttempt, EndedAttempt};
 use portcullis_domain::*;
 use portcullis_store::testing::{Backend, TestDb};
 use std::collections::BTreeMap;
@@ -95,4 +95,82 @@ pub async fn a_batch_of_ends_is_recorded_only_under_each_claim(backend: Backend)
     let logs = store.event_logs(Some("Error"), 10).await.unwrap();
     assert_eq!(logs.len(), 1);
     assert!(logs[0].message.contains(&claimed[1].event_id.to_string()));
+
+    assert_eq!(delivered.attempts, 1);
+    assert_eq!(delivered.last_attempt_instant, Some(now));
+
+    // a's claim on the third attempt ends unrecorded: once it has ended, b claims the attempt,
+    // and only b's end is recorded.
+    let late = now + 20_000;
+    let reclaimed = store
+        .claim_attempts(id, "b", late, late + 20_000, 10)
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = reclaimed.iter().map(|a| a.id).collect();
+    let mut open = vec![claimed[2].id, rest[0].id];
+    ids.sort();
+    open.sort();
+    assert_eq!(ids, open, "the attempts not ended, their claims over");
+    let reclaimed: Vec<_> = reclaimed
+        .into_iter()
+        .filter(|a| a.id == claimed[2].id)
+        .collect();
+    assert_eq!(
+        reclaimed[0].attempts, 1,
+        "the claim that ended made no attempt"
+    );
+    let again = |node: &str, a: &ClaimedAttempt, end: AttemptEnd| {
+        let (node, a) = (node.to_string(), a.clone());
+        async move {
+            store
+                .finish_attempts(
+                    &node,
+                    &[EndedAttempt {
+                        attempt: a,
+                        at: late + 1,
+                        end,
+                    }],
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let retry = || AttemptEnd::Retry {
+        at: late + 100,
+        status: Some(503),
+        error: "the receiver answered HTTP 503".into(),
+    };
+    assert_eq!(again("a", &claimed[2], retry()).await, vec![false]);
+    assert_eq!(again("b", &reclaimed[0], retry()).await, vec![true]);
+    let retried = status(2).await;
+    assert_eq!(
+        (
+            retried.status,
+            retried.attempts,
+            retried.next_attempt_instant
+        ),
+        (AttemptStatus::Pending, 1, late + 100)
+    );
+    // Due again at its retry, as its second attempt, to any node.
+    let early = store
+        .claim_attempts(id, "a", late + 99, late + 20_000, 10)
+        .await
+        .unwrap();
+    assert!(early.iter().all(|a| a.id != claimed[2].id), "not due yet");
+    let second = store
+        .claim_attempts(id, "a", late + 100, late + 20_000, 10)
+        .await
+        .unwrap();
+    let second = second.iter().find(|a| a.id == claimed[2].id).unwrap();
+    assert_eq!(second.attempts, 2);
+    assert_eq!(
+        again("a", second, AttemptEnd::Delivered { status: 200 }).await,
+        vec![true]
+    );
+    let done = status(2).await;
+    assert_eq!((done.status, done.attempts), (AttemptStatus::Succeeded, 2));
+
+    // A webhook's deletion takes its attempts and their claims with it.
+    assert!(store.delete_webhook(id).await.unwrap());
+    assert!(store.attempt(rest[0].id).await.unwrap().is_none());
 }
