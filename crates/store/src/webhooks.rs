@@ -49,17 +49,18 @@ const CLAIM_ROW_SQLITE: &str = "INSERT OR REPLACE INTO webhook_claims \
      (attempt, node, until_instant, attempts, claimed_instant) VALUES ($1, $2, $3, $4, $5)";
 
 /// Records an end on SQLite, only while `node`'s claim of the attempt is the one the end is
-/// of (no later claim replaced it). The attempt's last try is the claim's instant.
+/// of (no later claim replaced it). The row is found by its rowid; its id is checked too, as a
+/// deleted attempt's rowid may be given to a new one. The attempt's last try is the claim's
+/// instant.
 const FINISH_SQLITE: &str = "UPDATE webhook_attempts SET status = $1, next_attempt_at = $2, \
      last_status = $3, last_error = $4, delivered_instant = $5, attempts = $6, \
      last_attempt_instant = (SELECT c.claimed_instant FROM webhook_claims c \
-       WHERE c.attempt = webhook_attempts.rowid), claimed_by = NULL \
-     WHERE id = $7 AND status = 'pending' AND EXISTS (SELECT 1 FROM webhook_claims c \
-       WHERE c.attempt = webhook_attempts.rowid AND c.node = $8 AND c.attempts = $6)";
+       WHERE c.attempt = $9), claimed_by = NULL \
+     WHERE rowid = $9 AND id = $7 AND status = 'pending' AND EXISTS (SELECT 1 \
+       FROM webhook_claims c WHERE c.attempt = $9 AND c.node = $8 AND c.attempts = $6)";
 
 /// Removes the claim of an attempt whose end [`FINISH_SQLITE`] recorded.
-const UNCLAIM_SQLITE: &str = "DELETE FROM webhook_claims WHERE attempt = \
-     (SELECT rowid FROM webhook_attempts WHERE id = $1)";
+const UNCLAIM_SQLITE: &str = "DELETE FROM webhook_claims WHERE attempt = $1";
 
 /// The outbox's counts. `status <> 'succeeded'` is the condition of the index of open
 /// attempts: written out, it lets the planner count on that index rather than on the table.
@@ -340,6 +341,10 @@ impl WebhookStore for SqlStore {
                     window_start: r.get("window_start")?,
                     event_instant: r.get("event_instant")?,
                     body: body.unwrap_or_default(),
+                    row: match self.dialect {
+                        Dialect::Sqlite => Some(r.get("attempt")?),
+                        Dialect::Postgres => None,
+                    },
                 })
             })
             .collect()
@@ -417,11 +422,12 @@ impl WebhookStore for SqlStore {
                                 Arg::Int(a.attempts),
                                 Arg::from(a.id.to_string()),
                                 Arg::from(node.to_string()),
+                                Arg::OptInt(a.row),
                             ],
                         )
                         .await?;
                     if n == 1 {
-                        tx.write(UNCLAIM_SQLITE, args![a.id.to_string()]).await?;
+                        tx.write(UNCLAIM_SQLITE, &[Arg::OptInt(a.row)]).await?;
                     }
                     recorded.push(n == 1);
                 }
@@ -715,11 +721,12 @@ mod tests {
                 Arg::Int(1),
                 Arg::from("a".to_string()),
                 Arg::from("n".to_string()),
+                Arg::Int(1),
             ],
         )
         .await;
         assert!(!finish.contains("SCAN"), "finish plan:\n{finish}");
-        let unclaim = plan(UNCLAIM_SQLITE.into(), args!["a".to_string()].to_vec()).await;
+        let unclaim = plan(UNCLAIM_SQLITE.into(), vec![Arg::Int(1)]).await;
         assert!(!unclaim.contains("SCAN"), "unclaim plan:\n{unclaim}");
         let stats = plan(OUTBOX_STATS.into(), vec![]).await;
         assert_eq!(

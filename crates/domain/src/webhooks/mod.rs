@@ -252,6 +252,9 @@ pub struct ClaimedAttempt {
     pub window_start: Millis,
     pub event_instant: Millis,
     pub body: String,
+    /// The store's own handle on the attempt's row where it has one (SQLite's rowid), so the
+    /// end finds the row without the id's index.
+    pub row: Option<i64>,
 }
 
 /// How a claimed attempt ended.
