@@ -6,7 +6,8 @@
 //!   (body size, headers) and as many requests in flight as the webhook has slots (8), just
 //!   before the drain and again just after it (this machine's pace moves within a run, so the
 //!   limit is the mean of the two);
-//! - import users/s with a `user.bulk.create` webhook enabled, beside the same imports without.
+//! - import users/s with a `user.bulk.create` webhook enabled, beside the same imports without,
+//!   in blocks that take turns.
 //!
 //! Beside the first figure, the CPU time each side takes per request, from `/proc`: `portcullis`
 //! per event over the drain, beside the direct client per request (this process, the receiver's
@@ -55,6 +56,10 @@ pub struct WebhooksBench {
 
 /// The webhook's request slots per node (`--webhook-concurrency`'s default).
 const SLOTS: usize = 8;
+
+/// Imports per block of the comparison with and without the webhook: enough that one import's
+/// deliveries overlap the next.
+const IMPORT_BLOCK: usize = 5;
 
 /// The receiver: counts POSTs and answers 204; while its gate is shut it holds every request.
 struct Receiver {
@@ -145,15 +150,15 @@ fn users(prefix: &str, n: usize) -> Value {
     json!({"users": users})
 }
 
-/// Imports `imports` batches of `batch` users one after another: users/s.
-async fn import_rate(
+/// Imports `imports` batches of `batch` users one after another: the time they took.
+async fn import_time(
     http: &reqwest::Client,
     pc: &str,
     key: &str,
     tag: &str,
     imports: usize,
     batch: usize,
-) -> Result<f64, String> {
+) -> Result<Duration, String> {
     let bodies: Vec<Value> = (0..imports)
         .map(|i| users(&format!("{tag}-{i}"), batch))
         .collect();
@@ -161,7 +166,7 @@ async fn import_rate(
     for body in bodies {
         api(http, pc, key, Method::POST, "/api/user/import", body).await?;
     }
-    Ok((imports * batch) as f64 / start.elapsed().as_secs_f64())
+    Ok(start.elapsed())
 }
 
 /// A webhook metric from `/metrics`.
@@ -406,29 +411,55 @@ async fn measure(
     let database = db.as_ref().map(|d| d.url.clone());
     let (portcullis, pc, key) = start_portcullis_on(bin, dir.path(), http, database).await?;
     let http = http.clone();
-    // Imports without a webhook, then with one (the receiver answering at once).
+    // Imports without the webhook and with it (the receiver answering at once), in blocks that
+    // take turns, so the machine's drift and the database's growth fall on both sides alike.
+    // Within a block the imports follow one another, so one's deliveries overlap the next; a
+    // "with" block's events are all delivered before the webhook is turned off.
     let (n, b) = (args.imports, args.batch);
-    import_rate(&http, &pc, &key, "warm", 2, b).await?;
-    let without = import_rate(&http, &pc, &key, "plain", n, b).await?;
-    let at_start = receiver.count.load(Ordering::Relaxed);
-    api(
-        &http,
-        &pc,
-        &key,
-        Method::POST,
-        "/api/webhook",
+    import_time(&http, &pc, &key, "warm", 2, b).await?;
+    let hook = |on: bool| {
         json!({"webhook": {"url": receiver.url, "global": true,
-            "eventsEnabled": {"user.bulk.create": true},
-            "connectTimeout": 1000, "readTimeout": 600000}}),
-    )
-    .await?;
-    let with = import_rate(&http, &pc, &key, "hooked", n, b).await?;
-
-    // The backlog: the receiver holds its requests while one-user imports write the events.
-    let settle = Instant::now() + Duration::from_secs(30);
-    while receiver.count.load(Ordering::Relaxed) < at_start + n as u64 && Instant::now() < settle {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+            "eventsEnabled": {"user.bulk.create": on},
+            "connectTimeout": 1000, "readTimeout": 600000}})
+    };
+    let created = api(&http, &pc, &key, Method::POST, "/api/webhook", hook(false)).await?;
+    let hook_path = format!(
+        "/api/webhook/{}",
+        created["webhook"]["id"].as_str().unwrap_or_default()
+    );
+    let (mut without, mut with) = (Duration::ZERO, Duration::ZERO);
+    let (mut left, mut k) = (n.max(1), 0);
+    while left > 0 {
+        let m = left.min(IMPORT_BLOCK);
+        left -= m;
+        k += 1;
+        api(&http, &pc, &key, Method::PUT, &hook_path, hook(false)).await?;
+        without += import_time(&http, &pc, &key, &format!("plain-{k}"), m, b).await?;
+        // Its events fanned out while the webhook is off, so none is delivered.
+        let settle = Instant::now() + Duration::from_secs(30);
+        while metric(
+            &http,
+            &pc,
+            &key,
+            "portcullis_webhook_outbox{state=\"events\"}",
+        )
+        .await?
+            > 0.0
+            && Instant::now() < settle
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        api(&http, &pc, &key, Method::PUT, &hook_path, hook(true)).await?;
+        let sent = receiver.count.load(Ordering::Relaxed);
+        with += import_time(&http, &pc, &key, &format!("hooked-{k}"), m, b).await?;
+        let settle = Instant::now() + Duration::from_secs(30);
+        while receiver.count.load(Ordering::Relaxed) < sent + m as u64 && Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
+    let each = (n.max(1) * b) as f64;
+    let (without, with) = (each / without.as_secs_f64(), each / with.as_secs_f64());
+    // The backlog: the receiver holds its requests while one-user imports write the events.
     let _ = receiver.gate.send(false);
     let before = receiver.count.load(Ordering::Relaxed);
     for i in 0..args.events {
