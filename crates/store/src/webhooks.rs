@@ -679,9 +679,10 @@ mod tests {
         );
     }
 
-    /// On SQLite a claim (without sorting), an end and the removal of its claim, the outbox's counts and a retry of the dead letters find their rows on
-    /// the indexes of open attempts, and a webhook's deletion on the webhook's index: none reads
-    /// the table, every attempt ever made.
+    /// On SQLite a claim (without sorting), an end and the removal of its claim, the outbox's
+    /// counts and a retry of the dead letters find their rows on the indexes of open attempts,
+    /// and a webhook's deletion on the webhook's index: none reads the table, every attempt ever
+    /// made.
     #[tokio::test]
     async fn sqlite_finds_open_attempts_on_their_own_indexes() {
         let db = TestDb::sqlite().await;
@@ -755,5 +756,41 @@ mod tests {
         for p in [&claim, &finish, &unclaim, &stats, &retry, &delete] {
             assert!(!p.contains("SCAN webhook_attempts"), "plan:\n{p}");
         }
+    }
+
+    /// On SQLite a deleted attempt takes its claim with it, so an attempt given the same rowid
+    /// later starts unclaimed; another attempt's claim stays.
+    #[tokio::test]
+    async fn sqlite_a_deleted_attempt_takes_its_claim_with_it() {
+        let db = TestDb::sqlite().await;
+        for (rowid, hook) in [(1, "w"), (2, "v")] {
+            db.execute(&format!(
+                "INSERT INTO webhook_attempts (rowid, id, event_id, webhook_id, event_type, \
+                 status, next_attempt_at, window_start, event_instant, insert_instant) \
+                 VALUES ({rowid}, 'a{rowid}', 'e{rowid}', '{hook}', 'user.create', 'pending', \
+                 1, 1, 1, 1)"
+            ))
+            .await
+            .unwrap();
+            db.execute(&format!(
+                "INSERT INTO webhook_claims (attempt, node, until_instant, attempts, \
+                 claimed_instant) VALUES ({rowid}, 'n', 99, 1, 1)"
+            ))
+            .await
+            .unwrap();
+        }
+        db.execute("DELETE FROM webhook_attempts WHERE webhook_id = 'w'")
+            .await
+            .unwrap();
+        let left = db
+            .store
+            .db
+            .read("SELECT attempt FROM webhook_claims", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<i64>("attempt").unwrap())
+            .collect::<Vec<_>>();
+        assert_eq!(left, vec![2]);
     }
 }

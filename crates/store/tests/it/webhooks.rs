@@ -170,7 +170,7 @@ pub async fn a_batch_of_ends_is_recorded_only_under_each_claim(backend: Backend)
     let done = status(2).await;
     assert_eq!((done.status, done.attempts), (AttemptStatus::Succeeded, 2));
 
-    // A webhook's deletion takes its attempts and their claims with it.
+    // A webhook's deletion takes its attempts with it (their claims too: a store test on SQLite).
     assert!(store.delete_webhook(id).await.unwrap());
     assert!(store.attempt(rest[0].id).await.unwrap().is_none());
 }
