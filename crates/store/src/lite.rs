@@ -30,7 +30,10 @@
 //!   thread has not copied, with no write in between, and the WAL starts over; and should the
 //!   thread fall far behind, the writer checkpoints by itself at 65,536 frames
 //!   (`wal_autocheckpoint`). (Without either, a million-user delete grew the WAL to 5 GB and
-//!   SQLite spent a third of its time finding pages in it.)
+//!   SQLite spent a third of its time finding pages in it.) A long transaction's commit instead
+//!   starts the thread's round at once and catches up itself only past
+//!   [`CATCH_UP_FRAMES_LONG`]: the thousands of pages a bulk load leaves are copied while the
+//!   next load is parsed, not while it waits for the writer.
 //! - **Long statements** (bulk inserts, tenant and bulk deletes) run under
 //!   `tokio::task::block_in_place` on a multi-threaded runtime, so the runtime moves its other
 //!   tasks off the thread meanwhile.
@@ -47,7 +50,7 @@ use portcullis_domain::{StoreError, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Once};
 use std::time::Duration;
 use tokio::sync::{oneshot, Mutex as AsyncMutex, OwnedMutexGuard};
@@ -82,9 +85,14 @@ pub const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMA
 /// How often the checkpointer copies committed pages from the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-/// WAL frames (pages of 4 KiB, so 16 MiB) beyond which the checkpointer asks the writer to
-/// finish the checkpoint after its next commit, so that the WAL starts over.
+/// WAL frames (pages of 4 KiB, so 16 MiB) beyond which the writer finishes the checkpoint after
+/// its next commit, so that the WAL starts over.
 const CATCH_UP_FRAMES: i64 = 4096;
+
+/// The same after a long transaction (128 MiB): its commit leaves thousands of pages in the WAL,
+/// and the next bulk load waits while the writer copies them, so it lets the checkpointer
+/// copy them and only every few loads catches up itself.
+const CATCH_UP_FRAMES_LONG: i64 = 32_768;
 
 pub(crate) struct Lite {
     /// The file, or `None` for `:memory:`.
@@ -103,9 +111,8 @@ pub(crate) struct Lite {
     queue: Mutex<Queue>,
     /// The checkpointing thread of a writable file (none for `:memory:` and `mode=ro`).
     checkpointer: Option<Checkpointer>,
-    /// Raised by the checkpointer when the WAL has grown past [`CATCH_UP_FRAMES`]: the writer
-    /// finishes the checkpoint after its next commit ([`catch_up`]).
-    wal_long: Arc<AtomicBool>,
+    /// What the checkpointer and the writer share about the WAL.
+    wal: Arc<Wal>,
 }
 
 /// One statement of a submitted write.
@@ -225,11 +232,9 @@ impl Lite {
         let path = (!memory).then(|| PathBuf::from(file));
         let writer = connect(&path, flags)
             .map_err(|e| backend(format!("cannot open the database [{url}]: {e}")))?;
-        let wal_long = Arc::new(AtomicBool::new(false));
+        let wal = Arc::new(Wal::default());
         let checkpointer = match &path {
-            Some(p) if mode != "ro" => {
-                Some(Checkpointer::start(p.clone(), flags, wal_long.clone()))
-            }
+            Some(p) if mode != "ro" => Some(Checkpointer::start(p.clone(), flags, wal.clone())),
             _ => None,
         };
         Ok(Lite {
@@ -242,7 +247,7 @@ impl Lite {
             long_held: Arc::default(),
             queue: Mutex::default(),
             checkpointer,
-            wal_long,
+            wal,
         })
     }
 
@@ -355,7 +360,7 @@ impl Lite {
             conn = self.writer.clone().lock_owned() => {
                 let writes = std::mem::take(&mut self.queue.lock().expect("write queue").writes);
                 commit_group(&conn, writes);
-                catch_up(&conn, &self.wal_long);
+                catch_up(&conn, &self.wal, CATCH_UP_FRAMES);
             }
         }
         answer
@@ -374,7 +379,8 @@ impl Lite {
             conn,
             open: true,
             long,
-            wal_long: self.wal_long.clone(),
+            wal: self.wal.clone(),
+            checkpointer: self.checkpointer.as_ref().map(|c| c.signal.clone()),
         })
     }
 
@@ -392,29 +398,29 @@ impl Lite {
 /// The thread that checkpoints a database file's WAL (see the module doc), stopped and joined
 /// when the store closes or is dropped.
 struct Checkpointer {
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    signal: Arc<(Mutex<Signal>, Condvar)>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Checkpointer {
-    fn start(path: PathBuf, flags: OpenFlags, wal_long: Arc<AtomicBool>) -> Checkpointer {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let stopping = stop.clone();
+    fn start(path: PathBuf, flags: OpenFlags, wal: Arc<Wal>) -> Checkpointer {
+        let signal = Arc::new((Mutex::new(Signal::default()), Condvar::new()));
+        let signalled = signal.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_until_stopped(&path, flags, &stopping, &wal_long))
+            .spawn(move || checkpoint_until_stopped(&path, flags, &signalled, &wal))
             .map_err(|e| tracing::error!(error = %e, "cannot start the SQLite checkpointer"))
             .ok();
         Checkpointer {
-            stop,
+            signal,
             thread: Mutex::new(thread),
         }
     }
 
     /// Asks the thread to end and waits for it (at most one checkpoint in progress).
     fn stop(&self) {
-        let (stopped, wake) = &*self.stop;
-        *stopped.lock().expect("checkpointer flag") = true;
+        let (signal, wake) = &*self.signal;
+        signal.lock().expect("checkpointer flag").stopped = true;
         wake.notify_all();
         if let Some(t) = self.thread.lock().expect("checkpointer thread").take() {
             let _ = t.join();
@@ -428,11 +434,32 @@ impl Drop for Checkpointer {
     }
 }
 
-/// After a commit on the writer: when the checkpointer found the WAL too long, a passive
-/// checkpoint here, where no write can come in between, so that it catches up and the next
-/// write starts the WAL over (see the module doc).
-fn catch_up(conn: &Connection, wal_long: &AtomicBool) {
-    if wal_long.swap(false, Ordering::Relaxed) {
+/// What the checkpointer thread and the writer share about the WAL.
+#[derive(Default)]
+struct Wal {
+    /// Its frames as the checkpointer last found them; 0 once the writer caught up.
+    frames: AtomicI64,
+    /// Held by whichever of them checkpoints: SQLite runs one checkpoint at a time and tells
+    /// another that it is busy, so a writer that must catch up waits here for the thread's round
+    /// to end instead.
+    copying: Mutex<()>,
+}
+
+/// After a commit on the writer: when the checkpointer found the WAL longer than `limit`, a
+/// passive checkpoint here, where no write can come in between, so that it catches up and the
+/// next write starts the WAL over (see the module doc). After a small write it is skipped while
+/// the thread's round runs (the next commit tries again); after a long transaction, which
+/// catches up only every few, it waits for that round.
+fn catch_up(conn: &Connection, wal: &Wal, limit: i64) {
+    if wal.frames.load(Ordering::Relaxed) <= limit {
+        return;
+    }
+    let copying = if limit == CATCH_UP_FRAMES_LONG {
+        wal.copying.lock().ok()
+    } else {
+        wal.copying.try_lock().ok()
+    };
+    if copying.is_some() && wal.frames.swap(0, Ordering::Relaxed) > limit {
         passive_checkpoint(conn);
     }
 }
@@ -446,14 +473,14 @@ fn passive_checkpoint(conn: &Connection) -> Option<i64> {
         .ok()
 }
 
-/// Every [`CHECKPOINT_EVERY`], when another connection has committed since the last look
-/// (`PRAGMA data_version`), a passive checkpoint; a WAL still longer than [`CATCH_UP_FRAMES`]
-/// after it raises `wal_long` for the writer.
+/// Every [`CHECKPOINT_EVERY`], or at once when kicked, when another connection has committed
+/// since the last look (`PRAGMA data_version`), a passive checkpoint; the WAL's frames after it
+/// go to the writer, which catches up past its limit ([`catch_up`]).
 fn checkpoint_until_stopped(
     path: &std::path::Path,
     flags: OpenFlags,
-    stop: &(Mutex<bool>, Condvar),
-    wal_long: &AtomicBool,
+    signal: &(Mutex<Signal>, Condvar),
+    wal: &Wal,
 ) {
     let conn = match connect(&Some(path.to_path_buf()), flags) {
         Ok(c) => c,
@@ -465,25 +492,44 @@ fn checkpoint_until_stopped(
     let version =
         || -> rusqlite::Result<i64> { conn.query_row("PRAGMA data_version", [], |r| r.get(0)) };
     let mut seen = version().unwrap_or(0);
-    let (stopped, wake) = stop;
+    let (signal, wake) = signal;
     loop {
-        let guard = stopped.lock().expect("checkpointer flag");
-        let (guard, _) = wake
-            .wait_timeout_while(guard, CHECKPOINT_EVERY, |s| !*s)
+        let guard = signal.lock().expect("checkpointer flag");
+        let (mut guard, _) = wake
+            .wait_timeout_while(guard, CHECKPOINT_EVERY, |s| !s.stopped && !s.now)
             .expect("checkpointer flag");
-        if *guard {
+        if guard.stopped {
             return;
         }
+        guard.now = false;
         drop(guard);
         let now = version().unwrap_or(seen.wrapping_add(1));
         if now == seen {
             continue;
         }
         seen = now;
-        if passive_checkpoint(&conn).is_some_and(|frames| frames > CATCH_UP_FRAMES) {
-            wal_long.store(true, Ordering::Relaxed);
+        let copying = wal.copying.lock().expect("checkpoint lock");
+        if let Some(frames) = passive_checkpoint(&conn) {
+            wal.frames.store(frames, Ordering::Relaxed);
         }
+        drop(copying);
     }
+}
+
+/// What the checkpointer thread is told between its rounds.
+#[derive(Default)]
+struct Signal {
+    /// The store closed: the thread ends.
+    stopped: bool,
+    /// A long transaction committed: the next round starts at once.
+    now: bool,
+}
+
+/// Starts the checkpointer's next round at once.
+fn kick(signal: &(Mutex<Signal>, Condvar)) {
+    let (signal, wake) = signal;
+    signal.lock().expect("checkpointer flag").now = true;
+    wake.notify_all();
 }
 
 /// Takes a submitted write out of the queue if it is still there when its caller goes away.
@@ -613,7 +659,9 @@ pub(crate) struct LiteTx {
     open: bool,
     /// Its statements may take long: run them where the runtime can move other tasks away.
     long: Option<LongHeld>,
-    wal_long: Arc<AtomicBool>,
+    wal: Arc<Wal>,
+    /// The checkpointer's signal, to start its round when a long transaction commits.
+    checkpointer: Option<Arc<(Mutex<Signal>, Condvar)>>,
 }
 
 /// One long transaction counted in [`Lite::long_held`] for as long as this lives.
@@ -692,10 +740,21 @@ impl LiteTx {
         })
     }
 
+    /// Commits. After a long transaction the checkpointer copies its pages at once, on its
+    /// own thread: a bulk load's commit leaves thousands of pages in the WAL, and copying them
+    /// here (with the file's `fsync`) would hold the writer while the next load waits for it.
+    /// The WAL then starts over once a checkpoint has caught up before a transaction begins,
+    /// at the latest at SQLite's own checkpoint of 65,536 frames.
     pub(crate) fn commit(mut self) -> StoreResult<()> {
         self.run(|c| c.execute_batch("COMMIT")).map_err(lite_err)?;
         self.open = false;
-        self.run(|c| catch_up(c, &self.wal_long));
+        match (&self.long, &self.checkpointer) {
+            (Some(_), Some(signal)) => {
+                self.run(|c| catch_up(c, &self.wal, CATCH_UP_FRAMES_LONG));
+                kick(signal);
+            }
+            _ => self.run(|c| catch_up(c, &self.wal, CATCH_UP_FRAMES)),
+        }
         Ok(())
     }
 }
@@ -1132,6 +1191,41 @@ mod tests {
         assert!(wal < 160 << 20, "the WAL grew to {wal} bytes");
         let n = lite.read("SELECT COUNT(*) AS n FROM t", &[]).await.unwrap();
         assert_eq!(n[0].value("n").unwrap(), &Value::Integer(40_000));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_back_to_back_bulk_loads_the_wal_still_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.db");
+        let lite = Lite::open(&format!("sqlite://{}", file.display())).unwrap();
+        lite.write("CREATE TABLE t (a TEXT)", &[]).await.unwrap();
+        // 40 long transactions of about 2,000 WAL frames each (320 MiB in all), one begun as
+        // soon as the last committed: their commits leave the copying to the checkpointer, and
+        // the WAL must still start over rather than hold them all.
+        let rows: Vec<String> = (0..2000).map(|i| format!("{i:0>3000}")).collect();
+        for _ in 0..40 {
+            let tx = lite.begin(true).await.unwrap();
+            tx.insert_rows("t (a)", 1, &rows, &|r: &String, out: &mut dyn Fields| {
+                out.text(Some(r))
+            })
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let wal = std::fs::metadata(dir.path().join("x.db-wal"))
+            .unwrap()
+            .len();
+        assert!(wal < 200 << 20, "the WAL grew to {wal} bytes");
+        let n = lite.read("SELECT COUNT(*) AS n FROM t", &[]).await.unwrap();
+        assert_eq!(n[0].value("n").unwrap(), &Value::Integer(80_000));
+        // What they committed reaches the database file.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::metadata(&file).unwrap().len() < 200 << 20 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within 10 s"
+            );
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+        }
     }
 
     /// A database file whose table `t` holds one row.
