@@ -210,6 +210,10 @@ pub trait Store:
     /// request is still read, and nothing of it is written unless [`ImportWriter::finish`]
     /// commits (a writer dropped unfinished rolls back).
     async fn begin_import(&self) -> StoreResult<Box<dyn ImportWriter>>;
+    /// New users an import hands its writer at a time while the request is read.
+    fn import_slice(&self) -> usize {
+        crate::import::SLICE
+    }
     /// One import's write, in one transaction, all or nothing: inserts `created` with their
     /// credentials, registrations and memberships through the store's bulk path; rewrites
     /// `updated` (profile, credential, and their whole lists of registrations and memberships);

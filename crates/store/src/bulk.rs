@@ -23,6 +23,17 @@ const MEMBERS: &str = "group_members (id, tenant_id, group_id, user_id, body)";
 /// New users per multi-row statement or COPY of an import (see `SqlImport::created`).
 const WRITE_SLICE: usize = 5_000;
 
+/// New users an import hands its writer at a time. SQLite's writer is the busiest thread of an
+/// import and waits for each request's first slice and writes its last alone, so its slices are
+/// small: while it writes one, the parse builds the next in about the same time. A COPY on
+/// PostgreSQL is a round trip, worth more rows.
+pub(crate) fn import_slice(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::Sqlite => 500,
+        Dialect::Postgres => portcullis_domain::import::SLICE,
+    }
+}
+
 /// A registration's or membership's row: id, tenant, then user and application (a
 /// registration) or group and user (a membership), then its body.
 type Child<'a> = (Uuid, Uuid, Uuid, Uuid, std::borrow::Cow<'a, str>);

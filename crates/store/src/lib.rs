@@ -1207,6 +1207,10 @@ impl Store for SqlStore {
             > 0)
     }
 
+    fn import_slice(&self) -> usize {
+        bulk::import_slice(self.dialect)
+    }
+
     async fn begin_import(&self) -> StoreResult<Box<dyn portcullis_domain::ImportWriter>> {
         SqlStore::begin_import(self).await
     }

@@ -197,14 +197,15 @@ impl NewRows {
     }
 }
 
-/// New users the parse hands to the writer at a time: enough for the store's bulk statements
-/// to run at full speed, few enough that the rows in flight (one slice being built, one
-/// waiting, one being written) stay some megabytes whatever the size of the request.
+/// New users the parse hands to the writer at a time, unless the store asks for another size
+/// ([`crate::Store::import_slice`]): enough for the store's bulk statements to run at full
+/// speed, few enough that the rows in flight (one slice being built, one waiting, one being
+/// written) stay some megabytes whatever the size of the request.
 pub const SLICE: usize = 2_000;
 
-/// The first slice of a request: small, so the writer starts on it while the parse builds the
-/// next, instead of waiting for a whole slice to be parsed.
-const FIRST_SLICE: usize = SLICE / 8;
+/// The first slice of a request at most: small, so the writer starts on it while the parse
+/// builds the next, instead of waiting for a whole slice to be parsed.
+const FIRST_SLICE: usize = 250;
 
 /// The answer when users of the request already exist in the store, found after a unique index
 /// refused them.
@@ -226,16 +227,25 @@ struct Parse {
     plain_scheme: String,
     plain_factor: Option<u32>,
     upsert: bool,
+    /// New users per slice ([`crate::Store::import_slice`]).
+    size: usize,
     tenant: Uuid,
     now: Millis,
     /// The new users' rows, a slice at a time (without upsert).
     out: tokio::sync::mpsc::Sender<NewRows>,
+    /// The slices the writer is done with, freed here: memory goes back fastest to the thread
+    /// that allocated it, and the writer's thread is the import's busiest.
+    written: std::sync::mpsc::Receiver<NewRows>,
+    /// `user.bulk.create`, a user added as each row is built.
+    event: crate::event::BulkCreateEvent,
     /// Raised at the first user that fails a check: the writer then writes nothing more.
     failed: Arc<AtomicBool>,
 }
 
 /// What the parse found.
 struct Parsed {
+    /// `user.bulk.create` naming every new user (without upsert).
+    event: crate::event::BulkCreateEvent,
     /// A body that is not an import request's JSON.
     result: serde_json::Result<()>,
     /// Every problem of every user, keyed `users[i]...`.
@@ -257,9 +267,12 @@ impl Parse {
             plain_scheme,
             plain_factor,
             upsert,
+            size,
             tenant,
             now,
             out,
+            written,
+            mut event,
             failed,
         } = self;
         let mut errors = Errors::default();
@@ -275,7 +288,7 @@ impl Parse {
             now,
         );
         let mut new = NewRows::default();
-        let mut slice = FIRST_SLICE;
+        let mut slice = FIRST_SLICE.min(size);
         let mut checked = Vec::new();
         // The writer stopped (it failed): the rest of the body is only read through.
         let mut gone = false;
@@ -311,9 +324,13 @@ impl Parse {
                     let has_secret = !matches!(c.secret, Secret::None);
                     upsert::stamp_new(&mut user, tenant, has_secret, now);
                     new.push(i, user, c.secret);
+                    event.push(new.rows.last().expect("just pushed"));
                     if new.rows.len() >= slice {
                         gone = out.blocking_send(std::mem::take(&mut new)).is_err();
-                        slice = SLICE;
+                        slice = size;
+                        while let Ok(done) = written.try_recv() {
+                            drop(done);
+                        }
                     }
                 }
             };
@@ -331,6 +348,7 @@ impl Parse {
             let _ = out.blocking_send(new);
         }
         Parsed {
+            event,
             result,
             errors,
             checked,
@@ -430,6 +448,7 @@ impl Identity {
         let held = !upsert && self.holds_events(tenant, "user.bulk.create").await?;
 
         let (out, mut slices) = tokio::sync::mpsc::channel::<NewRows>(1);
+        let (done, written) = std::sync::mpsc::channel::<NewRows>();
         let failed = Arc::new(AtomicBool::new(false));
         let parse = Parse {
             identity: self.clone(),
@@ -441,14 +460,16 @@ impl Identity {
             plain_scheme: plain_scheme.clone(),
             plain_factor: flags.factor,
             upsert,
+            size: self.store().import_slice(),
             tenant,
             now: now_millis(),
             out,
+            written,
+            event: crate::event::BulkCreateEvent::new(tenant),
             failed: failed.clone(),
         };
         let parsing = tokio::task::spawn_blocking(move || parse.run());
 
-        let mut event = crate::event::BulkCreateEvent::new(tenant);
         let mut write: Option<Box<dyn crate::ImportWriter>> = None;
         let mut waiting: Vec<NewRows> = Vec::new();
         let mut store_errors = Errors::default();
@@ -467,9 +488,6 @@ impl Identity {
             }
             self.hash_new(&plain_scheme, flags.factor, &mut slice)
                 .await?;
-            for r in &slice.rows {
-                event.push(r);
-            }
             if held {
                 waiting.push(slice);
             } else if !self.write_new(&mut write, &slice).await? {
@@ -477,6 +495,9 @@ impl Identity {
                 write = None;
                 self.check_against_store(tenant, &slice, &mut store_errors)
                     .await?;
+            } else {
+                // Freed by the parse, or here once it has ended.
+                let _ = done.send(slice);
             }
         }
         let parsed = match parsing.await {
@@ -485,6 +506,7 @@ impl Identity {
             Err(e) => return Err(Error::Store(format!("the import's parse stopped: {e}"))),
         };
         parsed.result.map_err(json_error)?;
+        let event = parsed.event;
         let mut errors = parsed.errors;
         if upsert {
             return self
