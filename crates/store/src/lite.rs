@@ -360,7 +360,7 @@ impl Lite {
             conn = self.writer.clone().lock_owned() => {
                 let writes = std::mem::take(&mut self.queue.lock().expect("write queue").writes);
                 commit_group(&conn, writes);
-                catch_up(&conn, &self.wal, CATCH_UP_FRAMES);
+                catch_up(&conn, &self.wal, CATCH_UP_FRAMES, false);
             }
         }
         answer
@@ -447,14 +447,14 @@ struct Wal {
 
 /// After a commit on the writer: when the checkpointer found the WAL longer than `limit`, a
 /// passive checkpoint here, where no write can come in between, so that it catches up and the
-/// next write starts the WAL over (see the module doc). After a small write it is skipped while
-/// the thread's round runs (the next commit tries again); after a long transaction, which
-/// catches up only every few, it waits for that round.
-fn catch_up(conn: &Connection, wal: &Wal, limit: i64) {
+/// next write starts the WAL over (see the module doc). While the thread's round runs it is
+/// skipped (the next commit tries again), or, with `wait` (after a long transaction, which
+/// catches up only every few), done once that round ends.
+fn catch_up(conn: &Connection, wal: &Wal, limit: i64, wait: bool) {
     if wal.frames.load(Ordering::Relaxed) <= limit {
         return;
     }
-    let copying = if limit == CATCH_UP_FRAMES_LONG {
+    let copying = if wait {
         wal.copying.lock().ok()
     } else {
         wal.copying.try_lock().ok()
@@ -750,10 +750,10 @@ impl LiteTx {
         self.open = false;
         match (&self.long, &self.checkpointer) {
             (Some(_), Some(signal)) => {
-                self.run(|c| catch_up(c, &self.wal, CATCH_UP_FRAMES_LONG));
+                self.run(|c| catch_up(c, &self.wal, CATCH_UP_FRAMES_LONG, true));
                 kick(signal);
             }
-            _ => self.run(|c| catch_up(c, &self.wal, CATCH_UP_FRAMES)),
+            _ => self.run(|c| catch_up(c, &self.wal, CATCH_UP_FRAMES, false)),
         }
         Ok(())
     }
