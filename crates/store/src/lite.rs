@@ -1172,10 +1172,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn under_a_steady_stream_of_writes_the_wal_still_starts_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("x.db");
-        let lite = Lite::open(&format!("sqlite://{}", file.display())).unwrap();
-        lite.write("CREATE TABLE t (a TEXT)", &[]).await.unwrap();
+        let (dir, _, lite) = text_table().await;
         // About 80,000 WAL frames (320 MiB) in all, never a pause for the checkpointer to
         // catch up with: a WAL that never started over would hold them all. One that does
         // stays near the size it is cut back to (64 MiB), plus what 100 ms of writes add.
@@ -1185,20 +1182,12 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let wal = std::fs::metadata(dir.path().join("x.db-wal"))
-            .unwrap()
-            .len();
-        assert!(wal < 160 << 20, "the WAL grew to {wal} bytes");
-        let n = lite.read("SELECT COUNT(*) AS n FROM t", &[]).await.unwrap();
-        assert_eq!(n[0].value("n").unwrap(), &Value::Integer(40_000));
+        assert_wal_under_and_rows(&dir, &lite, 160 << 20, 40_000).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn under_back_to_back_bulk_loads_the_wal_still_starts_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("x.db");
-        let lite = Lite::open(&format!("sqlite://{}", file.display())).unwrap();
-        lite.write("CREATE TABLE t (a TEXT)", &[]).await.unwrap();
+        let (dir, file, lite) = text_table().await;
         // 40 long transactions of about 2,000 WAL frames each (320 MiB in all), one begun as
         // soon as the last committed: their commits leave the copying to the checkpointer, and
         // the WAL must still start over rather than hold them all.
@@ -1211,12 +1200,7 @@ mod tests {
             .unwrap();
             tx.commit().unwrap();
         }
-        let wal = std::fs::metadata(dir.path().join("x.db-wal"))
-            .unwrap()
-            .len();
-        assert!(wal < 200 << 20, "the WAL grew to {wal} bytes");
-        let n = lite.read("SELECT COUNT(*) AS n FROM t", &[]).await.unwrap();
-        assert_eq!(n[0].value("n").unwrap(), &Value::Integer(80_000));
+        assert_wal_under_and_rows(&dir, &lite, 200 << 20, 80_000).await;
         // What they committed reaches the database file.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::fs::metadata(&file).unwrap().len() < 200 << 20 {
@@ -1226,6 +1210,30 @@ mod tests {
             );
             tokio::time::sleep(CHECKPOINT_EVERY).await;
         }
+    }
+
+    /// A database file, its path and its store, with an empty table `t (a TEXT)`.
+    async fn text_table() -> (tempfile::TempDir, PathBuf, Lite) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.db");
+        let lite = Lite::open(&format!("sqlite://{}", file.display())).unwrap();
+        lite.write("CREATE TABLE t (a TEXT)", &[]).await.unwrap();
+        (dir, file, lite)
+    }
+
+    /// Holds the WAL file in `dir` under `limit` bytes and `t` to `rows` rows.
+    async fn assert_wal_under_and_rows(
+        dir: &tempfile::TempDir,
+        lite: &Lite,
+        limit: u64,
+        rows: i64,
+    ) {
+        let wal = std::fs::metadata(dir.path().join("x.db-wal"))
+            .unwrap()
+            .len();
+        assert!(wal < limit, "the WAL grew to {wal} bytes");
+        let n = lite.read("SELECT COUNT(*) AS n FROM t", &[]).await.unwrap();
+        assert_eq!(n[0].value("n").unwrap(), &Value::Integer(rows));
     }
 
     /// A database file whose table `t` holds one row.
