@@ -228,7 +228,7 @@ pub trait Store:
         job: Option<&crate::import::jobs::JobClaim>,
     ) -> StoreResult<()> {
         let mut write = self.begin_import().await?;
-        for slice in created.chunks(crate::import::SLICE) {
+        for slice in created.chunks(self.import_slice()) {
             write.created(slice).await?;
         }
         write.finish(updated, events, job).await
