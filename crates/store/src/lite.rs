@@ -14,12 +14,12 @@
 //!   SQLite's busy handler (which sleeps) among themselves.
 //! - **Small writes commit in groups** ([`Lite::submit`]): a write of a few statements (a login's
 //!   last-login instant, event and refresh token; a refresh grant; a login's attempt count or
-//!   a webhook claim, whose `RETURNING` rows go back to their caller) is queued, and whichever task
-//!   takes the writer next runs every queued write in one transaction and commits once. Each
-//!   caller still gets its answer only after that commit; a write that fails rolls the group
-//!   back, and each of its writes runs again alone, so that it fails alone.
-//!   Concurrent logins so share one commit, and the pages they all touch (the tail of `events`,
-//!   of `refresh_tokens`) go to the WAL once.
+//!   a webhook claim, whose `RETURNING` rows go back to their caller) is queued, and a task of
+//!   its own ([`commit_while_queued`]) runs every queued write in one transaction and commits
+//!   once, again and again while writes come. Each caller still gets its answer only after that
+//!   commit; a write that fails rolls the group back, and each of its writes runs again alone,
+//!   so that it fails alone. Concurrent logins so share one commit, and the pages they all
+//!   touch (the tail of `events`, of `refresh_tokens`) go to the WAL once.
 //! - **Checkpoints run on a thread of their own** ([`Checkpointer`]): every
 //!   [`CHECKPOINT_EVERY`] a thread copies what was committed meanwhile into the database file (a
 //!   passive checkpoint, which never blocks the writer), so a commit only appends to the WAL. A
@@ -107,8 +107,8 @@ pub(crate) struct Lite {
     /// Long transactions (bulk loads and deletes) holding or awaiting the writer: while there
     /// are any, reads go to the readers instead of queueing behind them.
     long_held: Arc<AtomicUsize>,
-    /// Small writes waiting for the writer's next holder to commit them together.
-    queue: Mutex<Queue>,
+    /// Small writes waiting for [`commit_while_queued`] to commit them together.
+    queue: Arc<Mutex<Queue>>,
     /// The checkpointing thread of a writable file (none for `:memory:` and `mode=ro`).
     checkpointer: Option<Checkpointer>,
     /// What the checkpointer and the writer share about the WAL.
@@ -149,6 +149,8 @@ pub(crate) struct Written {
 struct Queue {
     next_id: u64,
     writes: Vec<Queued>,
+    /// A [`commit_while_queued`] task runs (and takes every write queued before it ends).
+    active: bool,
 }
 
 /// A write waiting in the queue, and where its answer goes.
@@ -237,15 +239,17 @@ impl Lite {
             Some(p) if mode != "ro" => Some(Checkpointer::start(p.clone(), flags, wal.clone())),
             _ => None,
         };
+        let writer = Arc::new(AsyncMutex::new(writer));
+        let queue = Arc::default();
         Ok(Lite {
             path,
             flags,
             readers: Mutex::new(Vec::new()),
             idle_readers: idle_readers(),
-            writer: Arc::new(AsyncMutex::new(writer)),
+            writer,
             closed: AtomicBool::new(false),
             long_held: Arc::default(),
-            queue: Mutex::default(),
+            queue,
             checkpointer,
             wal,
         })
@@ -344,25 +348,22 @@ impl Lite {
 
     async fn submit_written(&self, work: Work) -> StoreResult<Written> {
         self.open_or_fail()?;
-        let (done, mut answer) = oneshot::channel();
-        let id = {
+        let (done, answer) = oneshot::channel();
+        let (id, wake) = {
             let mut q = self.queue.lock().expect("write queue");
             q.next_id += 1;
             let id = q.next_id;
             q.writes.push(Queued { id, work, done });
-            id
+            (id, !std::mem::replace(&mut q.active, true))
         };
-        let _unqueue = Unqueue { lite: self, id };
-        tokio::select! {
-            biased;
-            // Another holder of the writer ran this write with its own.
-            a = &mut answer => return a.unwrap_or_else(|_| Err(backend("the write was dropped"))),
-            conn = self.writer.clone().lock_owned() => {
-                let writes = std::mem::take(&mut self.queue.lock().expect("write queue").writes);
-                commit_group(&conn, writes);
-                catch_up(&conn, &self.wal, CATCH_UP_FRAMES, false);
-            }
+        if wake {
+            tokio::spawn(commit_while_queued(
+                self.writer.clone(),
+                self.queue.clone(),
+                self.wal.clone(),
+            ));
         }
+        let _unqueue = Unqueue { lite: self, id };
         answer
             .await
             .unwrap_or_else(|_| Err(backend("the write was dropped")))
@@ -431,6 +432,61 @@ impl Checkpointer {
 impl Drop for Checkpointer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Commits the queued small writes ([`Lite::submit`]) in groups while any are queued: a task
+/// of its own, started by the write that finds none running. After each group it yields, so
+/// that the tasks the group answered run before it takes the next: they queue their next
+/// writes meanwhile, and the next group holds them all.
+///
+/// Not whichever submitting task takes the writer first: then every submitter waits for the
+/// writer's mutex beside its answer, and once a group has answered them the mutex passes from
+/// one to the next as each is polled again, a wake-up each before the writes queued meanwhile
+/// get their turn. Here one task waits for the writer. Nor a thread that commits each write as
+/// soon as it comes: it commits groups of one or two where this gathers seven, and much of a
+/// commit's cost is the same whatever its size (`docs/benchmarks.md`).
+async fn commit_while_queued(
+    writer: Arc<AsyncMutex<Connection>>,
+    queue: Arc<Mutex<Queue>>,
+    wal: Arc<Wal>,
+) {
+    let mut running = Running {
+        queue: &queue,
+        ended: false,
+    };
+    loop {
+        let conn = writer.lock().await;
+        let group = {
+            let mut q = queue.lock().expect("write queue");
+            if q.writes.is_empty() {
+                q.active = false;
+                running.ended = true;
+                return;
+            }
+            std::mem::take(&mut q.writes)
+        };
+        commit_group(&conn, group);
+        catch_up(&conn, &wal, CATCH_UP_FRAMES, false);
+        drop(conn);
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A [`commit_while_queued`] task's place: if the task is dropped before it ends (its runtime
+/// shuts down), the next write starts another.
+struct Running<'a> {
+    queue: &'a Mutex<Queue>,
+    ended: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            if let Ok(mut q) = self.queue.lock() {
+                q.active = false;
+            }
+        }
     }
 }
 
@@ -1135,6 +1191,45 @@ mod tests {
             .await
             .unwrap();
         let rows = lite.read("SELECT a FROM t", &[]).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].value("a").unwrap(), &Value::Integer(2));
+    }
+
+    #[test]
+    fn writes_still_commit_after_a_runtime_drops_the_task_that_commits_them() {
+        let lite = Arc::new(memory());
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        let first = runtime();
+        let held = first.block_on(async {
+            lite.write("CREATE TABLE t (a INTEGER)", &[]).await.unwrap();
+            // The committer starts and waits for the writer this holds.
+            let held = lite.writer().await.unwrap();
+            let l = lite.clone();
+            tokio::spawn(async move { l.write("INSERT INTO t (a) VALUES (1)", &[]).await });
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            assert!(lite.queue.lock().unwrap().active);
+            held
+        });
+        drop(first);
+        drop(held);
+        assert!(!lite.queue.lock().unwrap().active);
+        let rows = runtime().block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                lite.write("INSERT INTO t (a) VALUES (2)", &[]),
+            )
+            .await
+            .expect("the write commits")
+            .unwrap();
+            lite.read("SELECT a FROM t", &[]).await.unwrap()
+        });
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].value("a").unwrap(), &Value::Integer(2));
     }
