@@ -409,19 +409,23 @@ impl SqlStore {
     }
 }
 
-/// The statement of [`SqlStore::user_where_with`].
+/// The statement of [`SqlStore::user_where_with`]. Its parts come in any order
+/// ([`user_of_rows`] sorts them), and `u` is looked up again where it is used rather than
+/// written to a temporary table: on SQLite the temporary table, the `IN` lists and the sort each
+/// open a B-tree of their own for a statement that returns a handful of rows, and every one of
+/// those takes a lock that all connections share (the page cache's), so concurrent reads
+/// queued on it; a lookup by a unique key costs less.
 fn user_sql(cond: &str, order: &str, extra: &str) -> String {
     format!(
-        "WITH u AS (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash FROM users \
-           WHERE {cond} {order} LIMIT 1) \
+        "WITH u AS NOT MATERIALIZED (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash \
+           FROM users WHERE {cond} {order} LIMIT 1) \
          SELECT CAST(0 AS BIGINT) AS part, id, body, pw_scheme, pw_factor, pw_salt, pw_hash, \
            CAST(NULL AS BIGINT) AS until_instant, CAST(NULL AS BIGINT) AS n FROM u \
          UNION ALL SELECT CAST(1 AS BIGINT), r.id, r.body, NULL, NULL, NULL, NULL, NULL, NULL \
-           FROM registrations r WHERE r.user_id IN (SELECT id FROM u) \
+           FROM registrations r WHERE r.user_id = (SELECT id FROM u) \
          UNION ALL SELECT CAST(2 AS BIGINT), m.id, m.body, NULL, NULL, NULL, NULL, NULL, NULL \
-           FROM group_members m WHERE m.user_id IN (SELECT id FROM u) \
-         {extra} \
-         ORDER BY 1, 2"
+           FROM group_members m WHERE m.user_id = (SELECT id FROM u) \
+         {extra}"
     )
 }
 
@@ -432,29 +436,27 @@ fn user_of_rows(
     let mut user: Option<User> = None;
     let mut credential = None;
     let mut extra_row = None;
+    let (mut registrations, mut memberships) = (Vec::new(), Vec::new());
     for row in rows {
         match row.get::<i64>("part")? {
             0 => {
-                let mut u: User = body(&row)?;
-                u.registrations.clear();
-                u.memberships.clear();
+                user = Some(body(&row)?);
                 credential = bulk::credential_of(&row)?;
-                user = Some(u);
             }
-            1 => {
-                if let Some(u) = &mut user {
-                    u.registrations.push(body(&row)?);
-                }
-            }
-            2 => {
-                if let Some(u) = &mut user {
-                    u.memberships.push(body(&row)?);
-                }
-            }
+            1 => registrations.push((row.get::<String>("id")?, body(&row)?)),
+            2 => memberships.push((row.get::<String>("id")?, body(&row)?)),
             _ => extra_row = Some(row),
         }
     }
-    Ok((user.map(|user| StoredUser { user, credential }), extra_row))
+    let user = user.map(|mut user| {
+        // By id, byte by byte: one order on both databases, whatever the collation.
+        registrations.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        memberships.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        user.registrations = registrations.into_iter().map(|(_, r)| r).collect();
+        user.memberships = memberships.into_iter().map(|(_, m)| m).collect();
+        StoredUser { user, credential }
+    });
+    Ok((user, extra_row))
 }
 
 /// A login's read ([`Store::user_for_login`]): the user of the login id with registrations and

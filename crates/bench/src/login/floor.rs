@@ -10,19 +10,18 @@ use uuid::Uuid;
 
 /// A login's one read, as the store sends it: the user by login id with registrations,
 /// memberships and the lock check (`SqlStore::user_for_login`).
-const READ: &str = "WITH u AS (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash \
+const READ: &str = "WITH u AS NOT MATERIALIZED (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash \
     FROM users WHERE tenant_id = $1 AND (email_lower = $2 OR username_lower = $2) \
     ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 END LIMIT 1) \
   SELECT CAST(0 AS BIGINT) AS part, id, body, pw_scheme, pw_factor, pw_salt, pw_hash, \
     CAST(NULL AS BIGINT) AS until_instant, CAST(NULL AS BIGINT) AS n FROM u \
   UNION ALL SELECT CAST(1 AS BIGINT), r.id, r.body, NULL, NULL, NULL, NULL, NULL, NULL \
-    FROM registrations r WHERE r.user_id IN (SELECT id FROM u) \
+    FROM registrations r WHERE r.user_id = (SELECT id FROM u) \
   UNION ALL SELECT CAST(2 AS BIGINT), m.id, m.body, NULL, NULL, NULL, NULL, NULL, NULL \
-    FROM group_members m WHERE m.user_id IN (SELECT id FROM u) \
+    FROM group_members m WHERE m.user_id = (SELECT id FROM u) \
   UNION ALL SELECT CAST(3 AS BIGINT), NULL, NULL, NULL, NULL, NULL, NULL, \
     (SELECT MAX(until_instant) FROM login_locks WHERE tenant_id = $1 \
-       AND until_instant > $4 AND subject IN (COALESCE((SELECT 'user:' || id FROM u), $3), $5)), NULL \
-  ORDER BY 1, 2";
+       AND until_instant > $4 AND subject IN (COALESCE((SELECT 'user:' || id FROM u), $3), $5)), NULL";
 
 /// A login's read of `email` on bare rusqlite, every row's body fetched.
 pub(crate) fn read_sqlite(
@@ -140,15 +139,15 @@ pub(super) const TOKEN: &str =
     "SELECT token_hash, id, family_id, tenant_id, user_id, application_id, \
     start_instant, insert_instant, expires_instant, used_instant FROM refresh_tokens \
     WHERE token_hash = $1";
-pub(super) const USER: &str = "WITH u AS (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash \
+pub(super) const USER: &str =
+    "WITH u AS NOT MATERIALIZED (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash \
     FROM users WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2) LIMIT 1) \
   SELECT CAST(0 AS BIGINT) AS part, id, body, pw_scheme, pw_factor, pw_salt, pw_hash, \
     CAST(NULL AS BIGINT) AS until_instant, CAST(NULL AS BIGINT) AS n FROM u \
   UNION ALL SELECT CAST(1 AS BIGINT), r.id, r.body, NULL, NULL, NULL, NULL, NULL, NULL \
-    FROM registrations r WHERE r.user_id IN (SELECT id FROM u) \
+    FROM registrations r WHERE r.user_id = (SELECT id FROM u) \
   UNION ALL SELECT CAST(2 AS BIGINT), m.id, m.body, NULL, NULL, NULL, NULL, NULL, NULL \
-    FROM group_members m WHERE m.user_id IN (SELECT id FROM u) \
-  ORDER BY 1, 2";
+    FROM group_members m WHERE m.user_id = (SELECT id FROM u)";
 /// The grant's write (`SqlStore::rotate_refresh_token`): on SQLite the mark, then the
 /// successor when the mark changed a row; on PostgreSQL one statement.
 pub(super) const TAKE: &str = "UPDATE refresh_tokens SET used_instant = $1 \
