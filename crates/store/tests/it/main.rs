@@ -19,6 +19,7 @@ portcullis_store::on_both_backends!(
     deleting_a_tenant_removes_everything_in_it,
     last_login_does_not_undo_a_profile_update_made_since_the_user_was_read,
     a_login_id_finds_the_email_first_then_the_username_with_everything_loaded,
+    a_users_registrations_come_back_in_the_order_of_their_ids,
     tenant_and_application_writes_are_seen_at_once_despite_the_cache,
     attempts_are_counted_in_windows_taken_back_and_restarted_by_locks,
     the_login_read_carries_the_same_locks_as_the_lock_check,
@@ -360,6 +361,39 @@ async fn a_login_id_finds_the_email_first_then_the_username_with_everything_load
         .await
         .unwrap()
         .is_none());
+}
+
+async fn a_users_registrations_come_back_in_the_order_of_their_ids(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let t = tenant(&db, "t").await;
+    let mut u = user(t, "many@example.com");
+    // Ids whose text order is known, written in the reverse order.
+    for id in ["ffffffff", "7fffffff", "00000000", "a0000000"] {
+        let app = app_in(&db, t).await;
+        u.user.registrations.push(Registration {
+            id: Some(format!("{id}-0000-4000-8000-000000000000").parse().unwrap()),
+            application_id: app.id,
+            ..Registration::default()
+        });
+    }
+    db.store.insert_user(&u).await.unwrap();
+    let mut expected = u.user.registrations.clone();
+    expected.sort_by_key(|r| r.id.unwrap().to_string());
+    let by_id = db
+        .store
+        .user(Scope::tenant(t), u.user.id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let by_login = db
+        .store
+        .user_by_login_id(t, "many@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    for found in [by_id, by_login] {
+        assert_eq!(found.user.registrations, expected);
+    }
 }
 
 async fn tenant_and_application_writes_are_seen_at_once_despite_the_cache(backend: Backend) {
