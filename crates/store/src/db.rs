@@ -158,6 +158,29 @@ impl Db {
         }
     }
 
+    /// As [`write_returning`](Db::write_returning), but on PostgreSQL planned afresh at each
+    /// call (an unnamed statement, not the connection's cached one). For a statement over a
+    /// table that grows fast from empty: a plan cached while it was nearly empty scans all of
+    /// it sequentially until the next `ANALYZE` replaces the plan, and autovacuum comes to a
+    /// table only every minute or so. Planning costs a fraction of a millisecond.
+    pub(crate) async fn write_returning_planned(
+        &self,
+        sql: &str,
+        args: &[Arg],
+    ) -> StoreResult<Vec<Row>> {
+        match self {
+            Db::Pg(pg) => {
+                let mut s = pg.single().await.map_err(db_err)?;
+                let rows = bind_all(sql, args)
+                    .persistent(false)
+                    .fetch_all(&mut s.conn)
+                    .await;
+                s.finish(rows).map(pg_rows).map_err(db_err)
+            }
+            Db::Lite(_) => self.write_returning(sql, args).await,
+        }
+    }
+
     /// A transaction of short statements.
     pub(crate) async fn begin(&self) -> StoreResult<Tx> {
         self.begin_with(false).await
