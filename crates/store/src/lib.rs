@@ -443,17 +443,18 @@ fn user_of_rows(
                 user = Some(body(&row)?);
                 credential = bulk::credential_of(&row)?;
             }
-            1 => registrations.push((row.get::<String>("id")?, body(&row)?)),
-            2 => memberships.push((row.get::<String>("id")?, body(&row)?)),
+            1 => registrations.push(body::<Registration>(&row)?),
+            2 => memberships.push(body::<Membership>(&row)?),
             _ => extra_row = Some(row),
         }
     }
     let user = user.map(|mut user| {
-        // By id, byte by byte: one order on both databases, whatever the collation.
-        registrations.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        memberships.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        user.registrations = registrations.into_iter().map(|(_, r)| r).collect();
-        user.memberships = memberships.into_iter().map(|(_, m)| m).collect();
+        // By id: one order on both databases, whatever PostgreSQL's collation (a UUID's bytes
+        // compare as its lower-case text does).
+        registrations.sort_unstable_by_key(|r| r.id);
+        memberships.sort_unstable_by_key(|m| m.id);
+        user.registrations = registrations;
+        user.memberships = memberships;
         StoredUser { user, credential }
     });
     Ok((user, extra_row))

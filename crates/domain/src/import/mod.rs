@@ -328,9 +328,7 @@ impl Parse {
                     if new.rows.len() >= slice {
                         gone = out.blocking_send(std::mem::take(&mut new)).is_err();
                         slice = size;
-                        while let Ok(done) = written.try_recv() {
-                            drop(done);
-                        }
+                        written.try_iter().for_each(drop);
                     }
                 }
             };
