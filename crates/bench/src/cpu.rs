@@ -30,3 +30,31 @@ pub(crate) fn this_thread_stat() -> Option<String> {
     let link = std::fs::read_link("/proc/thread-self").ok()?;
     Some(format!("/proc/{}/stat", link.display()))
 }
+
+/// The CPU time of every process whose command is `command` (as `/proc/<pid>/comm` names it),
+/// by process id: PostgreSQL's server and its backends are `postgres`, whichever user runs
+/// them.
+pub(crate) fn of_command(command: &str) -> std::collections::HashMap<u32, Duration> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Default::default();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim_end() == command)
+        })
+        .filter_map(|pid| Some((pid, of(&format!("/proc/{pid}/stat"))?)))
+        .collect()
+}
+
+/// The CPU time `command`'s processes took between two readings of [`of_command`]: a process
+/// that started in between counts from its start; one that ended in between is not counted.
+pub(crate) fn of_command_since(
+    command: &str,
+    before: &std::collections::HashMap<u32, Duration>,
+) -> Duration {
+    of_command(command)
+        .into_iter()
+        .map(|(pid, now)| now.saturating_sub(before.get(&pid).copied().unwrap_or_default()))
+        .sum()
+}
