@@ -689,6 +689,41 @@ mod tests {
         );
     }
 
+    /// `n` pending attempts of webhook `hook`, due at 1 to `n`, written without the store.
+    async fn pending_attempts(db: &TestDb, hook: Uuid, n: u32) {
+        db.execute(&format!(
+            "INSERT INTO webhook_attempts (id, event_id, webhook_id, event_type, status, \
+             attempts, next_attempt_at, window_start, event_instant, insert_instant) \
+             SELECT gen_random_uuid()::text, gen_random_uuid()::text, '{hook}', 'user.create', \
+             'pending', 0, g, g, g, g FROM generate_series(1, {n}) g"
+        ))
+        .await
+        .unwrap();
+    }
+
+    /// PostgreSQL's counters of `webhook_attempts` (`pg_stat_user_tables`), the first being
+    /// `n_tup_upd`, once it counts at least `updates` (a connection publishes its counters once
+    /// it has been idle a moment), or after 30 s.
+    async fn updates_counted<const N: usize>(
+        store: &SqlStore,
+        updates: i64,
+        columns: [&str; N],
+    ) -> [i64; N] {
+        let sql = format!(
+            "SELECT {} FROM pg_stat_user_tables WHERE relid = 'webhook_attempts'::regclass",
+            columns.join(", ")
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let rows = store.db.read(&sql, &[]).await.unwrap();
+            let counts = columns.map(|c| rows[0].get::<i64>(c).unwrap());
+            if counts[0] >= updates || std::time::Instant::now() > deadline {
+                return counts;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// A claim made many times on an empty table (where a cached plan would settle on reading
     /// the whole table), then on thousands of attempts the statistics have not seen, still
     /// finds them on the primary key: PostgreSQL's own counters show no row of the table read by
@@ -705,30 +740,7 @@ mod tests {
                 .unwrap();
             assert!(none.is_empty());
         }
-        db.execute(&format!(
-            "INSERT INTO webhook_attempts (id, event_id, webhook_id, event_type, status, \
-             attempts, next_attempt_at, window_start, event_instant, insert_instant) \
-             SELECT gen_random_uuid()::text, gen_random_uuid()::text, '{hook}', 'user.create', \
-             'pending', 0, g, g, g, g FROM generate_series(1, 20000) g"
-        ))
-        .await
-        .unwrap();
-        // PostgreSQL publishes a connection's counters once it has been idle a moment.
-        let counters = || async {
-            let rows = store
-                .db
-                .read(
-                    "SELECT seq_tup_read, n_tup_upd FROM pg_stat_user_tables \
-                     WHERE relid = 'webhook_attempts'::regclass",
-                    &[],
-                )
-                .await
-                .unwrap();
-            (
-                rows[0].get::<i64>("seq_tup_read").unwrap(),
-                rows[0].get::<i64>("n_tup_upd").unwrap(),
-            )
-        };
+        pending_attempts(&db, hook, 20_000).await;
         let mut claimed = 0;
         for _ in 0..5 {
             claimed += store
@@ -738,14 +750,8 @@ mod tests {
                 .len();
         }
         assert_eq!(claimed, 2_500);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let (read, updated) = loop {
-            let (read, updated) = counters().await;
-            if updated >= claimed as i64 || std::time::Instant::now() > deadline {
-                break (read, updated);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        };
+        let [updated, read] =
+            updates_counted(store, claimed as i64, ["n_tup_upd", "seq_tup_read"]).await;
         assert!(updated >= 2_500, "the claims' counters never showed up");
         assert_eq!(read, 0, "a claim read the whole table");
     }
@@ -759,14 +765,7 @@ mod tests {
         let db = TestDb::postgres().await;
         let store = &db.store;
         let hook = Uuid::new_v4();
-        db.execute(&format!(
-            "INSERT INTO webhook_attempts (id, event_id, webhook_id, event_type, status, \
-             attempts, next_attempt_at, window_start, event_instant, insert_instant) \
-             SELECT gen_random_uuid()::text, gen_random_uuid()::text, '{hook}', 'user.create', \
-             'pending', 0, g, g, g, g FROM generate_series(1, 20000) g"
-        ))
-        .await
-        .unwrap();
+        pending_attempts(&db, hook, 20_000).await;
         let mut ids = std::collections::HashSet::new();
         for _ in 0..5 {
             for a in store
@@ -778,27 +777,7 @@ mod tests {
             }
         }
         assert_eq!(ids.len(), 2_500);
-        // PostgreSQL publishes a connection's counters once it has been idle a moment.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let (updated, hot) = loop {
-            let rows = store
-                .db
-                .read(
-                    "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables \
-                     WHERE relid = 'webhook_attempts'::regclass",
-                    &[],
-                )
-                .await
-                .unwrap();
-            let counts = (
-                rows[0].get::<i64>("n_tup_upd").unwrap(),
-                rows[0].get::<i64>("n_tup_hot_upd").unwrap(),
-            );
-            if counts.0 >= 2_500 || std::time::Instant::now() > deadline {
-                break counts;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        };
+        let [updated, hot] = updates_counted(store, 2_500, ["n_tup_upd", "n_tup_hot_upd"]).await;
         assert!(updated >= 2_500, "the claims' counters never showed up");
         assert!(
             hot * 4 >= updated * 3,
