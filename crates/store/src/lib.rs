@@ -414,7 +414,7 @@ impl SqlStore {
 /// written to a temporary table: on SQLite the temporary table, the `IN` lists and the sort each
 /// open a B-tree of their own for a statement that returns a handful of rows, and every one of
 /// those takes a lock that all connections share (the page cache's), so concurrent reads
-/// queued on it; a lookup by a unique key costs less.
+/// queue on it; a lookup by a unique key costs less.
 fn user_sql(cond: &str, order: &str, extra: &str) -> String {
     format!(
         "WITH u AS NOT MATERIALIZED (SELECT id, body, pw_scheme, pw_factor, pw_salt, pw_hash \

@@ -367,7 +367,7 @@ async fn a_users_registrations_come_back_in_the_order_of_their_ids(backend: Back
     let db = TestDb::new(backend).await;
     let t = tenant(&db, "t").await;
     let mut u = user(t, "many@example.com");
-    // Ids whose text order is known, written in the reverse order.
+    // Ids whose text order is known, written out of that order.
     for id in ["ffffffff", "7fffffff", "00000000", "a0000000"] {
         let app = app_in(&db, t).await;
         u.user.registrations.push(Registration {
