@@ -23,6 +23,7 @@
 //! present, so `data` merges key by key), the others are kept; given registrations and
 //! memberships are added or replace the one of the same application or group, the others stay.
 
+mod body;
 pub mod budget;
 pub mod bulk_delete;
 mod check;
@@ -31,8 +32,9 @@ mod row;
 mod stream;
 mod upsert;
 
+pub use body::user_body;
 pub use budget::{BudgetShare, ImportBudget};
-pub use row::{user_body, NewUserRow};
+pub use row::NewUserRow;
 pub use stream::ImportBody;
 
 use crate::event::EventText;

@@ -2,6 +2,7 @@
 //! of its row and of its registrations' and memberships' rows in one allocation. An import
 //! holds a slice of its users in this form between their parse and their write.
 
+use super::body::user_body;
 use crate::model::*;
 use portcullis_hash::Credential;
 use uuid::Uuid;
@@ -38,16 +39,6 @@ pub struct NewUserRow {
     ends: [u32; TEXTS],
     children: Box<[Child]>,
     registrations: u16,
-}
-
-/// The stored body of a user: its JSON without the lists stored as rows of their own.
-pub fn user_body(u: &User) -> String {
-    let mut v = serde_json::to_value(u).expect("users serialize");
-    if let serde_json::Value::Object(m) = &mut v {
-        m.remove("registrations");
-        m.remove("memberships");
-    }
-    v.to_string()
 }
 
 fn json<T: serde::Serialize>(t: &T) -> String {
