@@ -83,9 +83,13 @@ pub struct ImportUser {
     pub given: BTreeSet<String>,
 }
 
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ImportUser))]
-#[derive(Deserialize)]
+/// The shape of a user to import, for the API's schema: the user's fields and the three that
+/// say how its password is hashed.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema, Deserialize)]
+#[schema(as = ImportUser)]
 #[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
 struct ImportUserFields {
     #[serde(flatten)]
     user: User,
@@ -98,21 +102,69 @@ struct ImportUserFields {
 }
 
 impl<'de> Deserialize<'de> for ImportUser {
-    /// Parses the user once into its fields and once more for its key names only, from the raw
-    /// text: cheaper than going through a `serde_json::Value` for every user of a big file.
+    /// Parses the user from its raw text twice: once into the user, once for its key names and
+    /// the three fields beside the user's own. Cheaper than going through a `serde_json::Value`
+    /// or serde's buffering of flattened fields for every user of a big file.
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
-        let f: ImportUserFields = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
-        let keys: HashMap<String, serde::de::IgnoredAny> =
-            serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+        let user: User = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+        let beside: Beside = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
         Ok(ImportUser {
-            user: f.user,
-            encryption_scheme: f.encryption_scheme,
-            factor: f.factor,
-            salt: f.salt,
-            given: keys.into_keys().collect(),
+            user,
+            encryption_scheme: beside.encryption_scheme,
+            factor: beside.factor,
+            salt: beside.salt,
+            given: beside.given,
         })
+    }
+}
+
+/// What an import's user gives beside the user's own fields: how its password is hashed, and
+/// the names of all its keys.
+#[derive(Default)]
+struct Beside {
+    encryption_scheme: Option<String>,
+    factor: Option<u32>,
+    salt: Option<String>,
+    given: BTreeSet<String>,
+}
+
+impl<'de> Deserialize<'de> for Beside {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(BesideVisitor)
+    }
+}
+
+struct BesideVisitor;
+
+impl<'de> serde::de::Visitor<'de> for BesideVisitor {
+    type Value = Beside;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("struct ImportUser")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Beside, A::Error> {
+        use serde::de::Error as _;
+        let mut b = Beside::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let key = key.into_owned();
+            match key.as_str() {
+                "encryptionScheme" | "factor" | "salt" if b.given.contains(&key) => {
+                    return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
+                }
+                "encryptionScheme" => b.encryption_scheme = map.next_value()?,
+                "factor" => b.factor = map.next_value()?,
+                "salt" => b.salt = map.next_value()?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            b.given.insert(key);
+        }
+        Ok(b)
     }
 }
 
@@ -229,6 +281,8 @@ struct Parse {
     plain_scheme: String,
     plain_factor: Option<u32>,
     upsert: bool,
+    /// Whether the first pass scanned the body ([`stream::Flags::plain`]).
+    plain: bool,
     /// New users per slice ([`crate::Store::import_slice`]).
     size: usize,
     tenant: Uuid,
@@ -269,6 +323,7 @@ impl Parse {
             plain_scheme,
             plain_factor,
             upsert,
+            plain,
             size,
             tenant,
             now,
@@ -341,7 +396,7 @@ impl Parse {
                     }
                     Ok(())
                 }
-                Input::Json(body) => stream::users(body, &mut each),
+                Input::Json(body) => stream::users(body, plain, &mut each),
             }
         };
         if result.is_ok() && !gone && !new.rows.is_empty() {
@@ -402,6 +457,7 @@ impl Identity {
                 factor: req.factor,
                 validate_db_constraints: req.validate_db_constraints,
                 upsert: req.upsert,
+                plain: false,
             },
             Input::Json(body) => stream::flags(body).map_err(json_error)?,
         };
@@ -460,6 +516,7 @@ impl Identity {
             plain_scheme: plain_scheme.clone(),
             plain_factor: flags.factor,
             upsert,
+            plain: flags.plain,
             size: self.store().import_slice(),
             tenant,
             now: now_millis(),

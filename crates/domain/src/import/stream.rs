@@ -143,6 +143,9 @@ read_from_buf!(Drain);
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(super) struct Flags {
     pub users: usize,
+    /// Whether [`scan`] read the request: its second pass can then find each user by its
+    /// brackets ([`walk`]).
+    pub plain: bool,
     pub encryption_scheme: Option<String>,
     pub factor: Option<u32>,
     pub validate_db_constraints: bool,
@@ -154,7 +157,7 @@ pub(super) struct Flags {
 /// names the error's position.
 pub(super) fn flags(body: &ImportBody) -> serde_json::Result<Flags> {
     match scan(body) {
-        Some(f) => Ok(f),
+        Some(f) => Ok(Flags { plain: true, ..f }),
         None => flags_parsed(body),
     }
 }
@@ -248,14 +251,15 @@ fn keep(kept: &mut Vec<u8>, bytes: &[u8]) -> Option<()> {
     (kept.len() + bytes.len() <= MAX_KEPT).then(|| kept.extend_from_slice(bytes))
 }
 
-/// The position of [`scan`] in a body's chunks.
-struct Cursor<'a> {
-    body: &'a ImportBody,
+/// A position in a body's chunks: [`scan`]'s, which only reads the body, and [`walk`]'s, which
+/// frees the chunks it has left.
+struct Cursor<B> {
+    body: B,
     chunk: usize,
     pos: usize,
 }
 
-impl Cursor<'_> {
+impl<B: std::ops::Deref<Target = ImportBody>> Cursor<B> {
     /// What is left of the current chunk, moving on to the next when it is used up.
     fn rest(&mut self) -> Option<&[u8]> {
         loop {
@@ -466,8 +470,22 @@ impl<'de> Visitor<'de> for CountUsers {
 }
 
 /// The second pass: every user in order, handed to `each` with its index as soon as it is
-/// parsed; the body's chunks are freed as the parse leaves them.
+/// parsed; the body's chunks are freed as the parse leaves them. A request the first pass
+/// scanned (`plain`) is walked ([`walk`]), any other read by the parser as a stream.
 pub(super) fn users(
+    body: ImportBody,
+    plain: bool,
+    each: &mut dyn FnMut(usize, ImportUser),
+) -> serde_json::Result<()> {
+    if plain {
+        walk(body, each)
+    } else {
+        users_streamed(body, each)
+    }
+}
+
+/// The second pass by the parser alone, reading the body as a stream.
+fn users_streamed(
     body: ImportBody,
     each: &mut dyn FnMut(usize, ImportUser),
 ) -> serde_json::Result<()> {
@@ -531,6 +549,203 @@ impl<'de> Visitor<'de> for EachUser<'_> {
     }
 }
 
+/// The second pass over a request [`scan`] read: the structure is walked as the scan walked
+/// it, and each user's text, found by its brackets, is parsed from memory — from its chunk when
+/// it lies in one, else from a copy — which the parser does several times faster than from a
+/// stream. Chunks the walk has left are freed.
+fn walk(mut body: ImportBody, each: &mut dyn FnMut(usize, ImportUser)) -> serde_json::Result<()> {
+    let hook = body.freed;
+    let mut w = Walk {
+        c: Cursor {
+            body: &mut body,
+            chunk: 0,
+            pos: 0,
+        },
+        freed: 0,
+        at: Lines::default(),
+        since_hook: 0,
+        hook,
+    };
+    w.request(each).unwrap_or_else(|| {
+        Err(de::Error::custom(
+            "the request's structure is not as scanned",
+        ))
+    })
+}
+
+/// [`walk`]'s state: its cursor, how many chunks it has freed, where they end in the body's
+/// text (to place an error), and the bytes freed since the body's hook was last called.
+struct Walk<'a> {
+    c: Cursor<&'a mut ImportBody>,
+    freed: usize,
+    at: Lines,
+    since_hook: usize,
+    hook: Option<fn()>,
+}
+
+/// A place in a body's text as the parser counts it: the bytes before it, the line breaks
+/// among them, and the offset at which the last line starts.
+#[derive(Default, Clone)]
+struct Lines {
+    offset: usize,
+    lines: usize,
+    line_start: usize,
+}
+
+impl Lines {
+    /// Moves past `bytes`, the next of the body.
+    fn pass(&mut self, bytes: &[u8]) {
+        self.lines += memchr::memchr_iter(b'\n', bytes).count();
+        if let Some(at) = memchr::memrchr(b'\n', bytes) {
+            self.line_start = self.offset + at + 1;
+        }
+        self.offset += bytes.len();
+    }
+}
+
+impl Walk<'_> {
+    /// The request object. `None` where its structure is not what [`scan`] accepted.
+    fn request(
+        &mut self,
+        each: &mut dyn FnMut(usize, ImportUser),
+    ) -> Option<serde_json::Result<()>> {
+        let mut key = Vec::new();
+        if self.c.token()? != b'{' {
+            return None;
+        }
+        match self.c.token()? {
+            b'}' => return Some(Ok(())),
+            b'"' => {}
+            _ => return None,
+        }
+        loop {
+            key.clear();
+            self.c.key(&mut key)?;
+            if self.c.token()? != b':' {
+                return None;
+            }
+            let first = self.c.token()?;
+            if key == b"users" {
+                if let Err(e) = self.users(first, each)? {
+                    return Some(Err(e));
+                }
+            } else {
+                self.c.value(first, None)?;
+            }
+            match self.c.token()? {
+                b',' => {
+                    if self.c.token()? != b'"' {
+                        return None;
+                    }
+                }
+                b'}' => return Some(Ok(())),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The users array whose first byte `first` was read: each user parsed and handed on.
+    fn users(
+        &mut self,
+        first: u8,
+        each: &mut dyn FnMut(usize, ImportUser),
+    ) -> Option<serde_json::Result<()>> {
+        if first != b'[' {
+            return None;
+        }
+        let mut t = self.c.token()?;
+        if t == b']' {
+            return Some(Ok(()));
+        }
+        let mut copy = Vec::new();
+        for i in 0.. {
+            // The token was read from this chunk, just before `pos`.
+            let start = (self.c.chunk, self.c.pos - 1);
+            self.c.value(t, None)?;
+            let end = (self.c.chunk, self.c.pos);
+            let text = self.text(start, end, &mut copy);
+            match serde_json::from_slice::<ImportUser>(text) {
+                Ok(u) => each(i, u),
+                Err(e) => return Some(Err(self.placed(e, start, text))),
+            }
+            self.free_before(end.0);
+            match self.c.token()? {
+                b',' => t = self.c.token()?,
+                b']' => return Some(Ok(())),
+                _ => return None,
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// The text from `start` to `end` (chunk, position): a slice of its chunk, or copied into
+    /// `copy` when it spans chunks.
+    fn text<'t>(
+        &'t self,
+        start: (usize, usize),
+        end: (usize, usize),
+        copy: &'t mut Vec<u8>,
+    ) -> &'t [u8] {
+        let chunk = |k: usize| (**self.c.body.chunks.get(k).expect("walked")).as_ref();
+        if start.0 == end.0 {
+            return &chunk(start.0)[start.1..end.1];
+        }
+        copy.clear();
+        copy.extend_from_slice(&chunk(start.0)[start.1..]);
+        for k in start.0 + 1..end.0 {
+            copy.extend_from_slice(chunk(k));
+        }
+        copy.extend_from_slice(&chunk(end.0)[..end.1]);
+        copy
+    }
+
+    /// Frees the chunks before `chunk`, counting their bytes and lines.
+    fn free_before(&mut self, chunk: usize) {
+        while self.freed < chunk {
+            let gone = std::mem::replace(
+                &mut self.c.body.chunks[self.freed],
+                Box::new(&[] as &'static [u8]),
+            );
+            let bytes = (*gone).as_ref();
+            self.at.pass(bytes);
+            self.freed += 1;
+            self.since_hook += bytes.len();
+            if self.since_hook >= FREED_STEP {
+                self.since_hook = 0;
+                if let Some(hook) = self.hook {
+                    hook();
+                }
+            }
+        }
+    }
+
+    /// The parser's error for a user's `text` that starts at `start`, placed at its line and
+    /// column in the whole body: the user is parsed again after as many line breaks and spaces
+    /// as come before it, so the parser counts them itself. Only a failing import pays this.
+    fn placed(
+        &self,
+        e: serde_json::Error,
+        start: (usize, usize),
+        text: &[u8],
+    ) -> serde_json::Error {
+        let chunk = |k: usize| (**self.c.body.chunks.get(k).expect("walked")).as_ref();
+        let mut at = self.at.clone();
+        for k in self.freed..start.0 {
+            at.pass(chunk(k));
+        }
+        at.pass(&chunk(start.0)[..start.1]);
+        let padded = io::repeat(b'\n')
+            .take(at.lines as u64)
+            .chain(io::repeat(b' ').take((at.offset - at.line_start) as u64))
+            .chain(text);
+        let mut de = serde_json::Deserializer::from_reader(io::BufReader::new(padded));
+        match <ImportUser as de::Deserialize>::deserialize(&mut de) {
+            Err(placed) => placed,
+            Ok(_) => e,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,7 +765,10 @@ mod tests {
         let f = flags(&chunked(text, 7)).unwrap();
         assert_eq!((f.users, f.upsert, f.factor), (2, true, Some(12)));
         let mut seen = Vec::new();
-        users(chunked(text, 5), &mut |i, u| seen.push((i, u.user.email))).unwrap();
+        users(chunked(text, 5), false, &mut |i, u| {
+            seen.push((i, u.user.email))
+        })
+        .unwrap();
         assert_eq!(
             seen,
             vec![(0, Some("a@x.io".into())), (1, Some("b@x.io".into()))]
@@ -572,7 +790,8 @@ mod tests {
         // Well bracketed but not JSON inside a user: counted, then refused by the second pass.
         let text = r#"{"users": [{"email": }]}"#;
         assert_eq!(flags(&chunked(text, 4)).unwrap().users, 1);
-        assert!(users(chunked(text, 4), &mut |_, _| {}).is_err());
+        assert!(users(chunked(text, 4), false, &mut |_, _| {}).is_err());
+        assert!(users(chunked(text, 4), true, &mut |_, _| {}).is_err());
     }
 
     /// Requests the scan reads, with strings that hold quotes, escapes and brackets, nested
@@ -659,5 +878,77 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    /// Requests with users the parser refuses somewhere inside, past line breaks, and users it
+    /// reads with escapes, nesting and the fields beside a user's own.
+    const USERS: &[&str] = &[
+        "{\n  \"users\": [\n    {\"email\": \"a@x.io\"},\n    {\"email\": 42},\n    {}\n  ]\n}",
+        "{\"users\": [{\"email\": \"a@x.io\", \"factor\": \"x\"}, {\"email\": }]}",
+        "{\"users\": [{\"email\": \"a@x.io\"},\n{\"email\": \"b@x.io\", \"email\": \"c@x.io\"}]}",
+        "{\"users\": [{\"email\": \"a@x.io\", \"salt\": \"s\",\n \"salt\": \"t\"}]}",
+        "{\"users\": [{\"data\": {\"k\": \"v\\n\\\"}\"}, \"email\": \"a@x.io\",\n \"encryptionScheme\": \"bcrypt\", \"factor\": 10, \"salt\": \"s\"}], \"upsert\": true}",
+        "{\"users\": [{\"email\": \"a@x.io\"}, {\"email\": \"b@x.io\", \"data\": [1,]}]}",
+        "{\"users\": [1, {\"email\": \"a@x.io\"}]}",
+        "{\n\"users\": [\n{\"email\": \"a@x.io\"},\n  {\"email\" 1}\n]}",
+    ];
+
+    /// What `users` hands over from `text` in chunks of `size` — each user's index, email,
+    /// hash fields and given keys — or its error's text.
+    fn handed(text: &str, size: usize, plain: bool) -> Result<Vec<String>, String> {
+        let mut seen = Vec::new();
+        users(chunked(text, size), plain, &mut |i, u| {
+            seen.push(format!(
+                "{i} {:?} {:?} {:?} {:?} {:?}",
+                u.user.email, u.encryption_scheme, u.factor, u.salt, u.given
+            ))
+        })
+        .map_err(|e| format!("{e} ({:?})", e.classify()))?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn the_walk_hands_over_what_the_parser_does_and_places_its_errors_alike() {
+        for text in PLAIN.iter().chain(USERS) {
+            for size in [1, 2, 3, 7, 64, 4096] {
+                assert!(flags(&chunked(text, size)).unwrap().plain, "{text}");
+                let walked = handed(text, size, true);
+                assert_eq!(
+                    walked,
+                    handed(text, size, false),
+                    "{text} in chunks of {size}"
+                );
+            }
+        }
+        // The cases above do reach both ends.
+        assert!(handed(USERS[4], 7, true).unwrap()[0].contains("Some(\"bcrypt\") Some(10)"));
+        let e = handed(USERS[7], 7, true).unwrap_err();
+        assert!(e.contains("at line 4 column 12"), "{e}");
+    }
+
+    static FREED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    #[test]
+    fn the_walk_frees_the_body_behind_it() {
+        let big = "x".repeat(1 << 20);
+        let each: Vec<String> = (0..20)
+            .map(|i| format!(r#"{{"email": "u{i}@x.io", "data": {{"k": "{big}"}}}}"#))
+            .collect();
+        let text = format!(r#"{{"users": [{}]}}"#, each.join(","));
+        let mut body = chunked(&text, 1 << 16);
+        body.on_freed(|| {
+            FREED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        let mut n = 0;
+        // By the 12th user, more than 8 MiB of the body lies behind the walk.
+        users(body, true, &mut |i, _| {
+            n += 1;
+            if i == 11 {
+                assert!(FREED.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+            }
+        })
+        .unwrap();
+        assert_eq!(n, 20);
+        assert!(FREED.load(std::sync::atomic::Ordering::Relaxed) >= 2);
     }
 }
