@@ -1,7 +1,9 @@
 //! An import request's JSON read as a stream: a first pass reads the request's flags and counts
 //! its users without keeping them (from the text's structure, the parser only when that is not
 //! plain); a second parses each user and hands it to the import at once, freeing the body's
-//! chunks behind it. The body and the users built from it are then never both whole in memory.
+//! chunks behind it (walking the same structure and parsing each user from memory, or the
+//! parser over the whole stream when the first pass needed it). The body and the users built
+//! from it are then never both whole in memory.
 
 use super::ImportUser;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
