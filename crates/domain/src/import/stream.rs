@@ -660,7 +660,8 @@ impl Walk<'_> {
             return Some(Ok(()));
         }
         let mut copy = Vec::new();
-        for i in 0.. {
+        let mut i = 0;
+        loop {
             // The token was read from this chunk, just before `pos`.
             let start = (self.c.chunk, self.c.pos - 1);
             self.c.value(t, None)?;
@@ -670,6 +671,7 @@ impl Walk<'_> {
                 Ok(u) => each(i, u),
                 Err(e) => return Some(Err(self.placed(e, start, text))),
             }
+            i += 1;
             self.free_before(end.0);
             match self.c.token()? {
                 b',' => t = self.c.token()?,
@@ -677,7 +679,6 @@ impl Walk<'_> {
                 _ => return None,
             }
         }
-        unreachable!("the loop returns")
     }
 
     /// The text from `start` to `end` (chunk, position): a slice of its chunk, or copied into
