@@ -26,6 +26,7 @@ portcullis_store::on_both_backends!(
     appended_events_read_back_newest_first_by_tenant_and_type,
     a_hash_costlier_than_the_tenant_allows_is_named_by_index_until_the_limit_is_raised,
     concurrent_imports_beyond_the_budget_are_told_to_retry_and_the_others_land,
+    malformed_json_anywhere_in_a_request_is_named_and_nothing_is_written,
 );
 
 const APP: &str = "00000000-0000-0000-0000-000000000002";
@@ -987,4 +988,46 @@ async fn concurrent_imports_beyond_the_budget_are_told_to_retry_and_the_others_l
             .await
             .unwrap();
     assert_eq!(stored.len(), 8 * per);
+}
+
+/// The import reads a request's users from memory once a first pass has read its structure:
+/// JSON that is wrong inside a user, inside another field, in a key or in a number is still a
+/// 400 naming the line and column, and no user of the request lands.
+async fn malformed_json_anywhere_in_a_request_is_named_and_nothing_is_written(b: Backend) {
+    let s = Server::start(b).await;
+    let first = r#"{"email": "first@x.io"}"#;
+    for (body, at) in [
+        (
+            format!(r#"{{"users": [{first}, {{"email": "b@x.io" "x": 1}}]}}"#),
+            "line 1 column 56",
+        ),
+        (
+            format!("{{\"users\": [{first}],\n \"extra\": [1,]}}"),
+            "line 2 column 14",
+        ),
+        (
+            format!("{{\"users\": [{first}], \"ex\u{1}tra\": 1}}"),
+            "line 1 column 41",
+        ),
+        (
+            format!(r#"{{"users": [{first}], "n": -1.5e}}"#),
+            "line 1 column 48",
+        ),
+    ] {
+        let a = send(
+            s.req("POST", "/api/user/import")
+                .header("content-type", "application/json")
+                .body(body.clone()),
+        )
+        .await;
+        assert_eq!(a.status, 400, "{body}: {a:?}");
+        assert_eq!(a.general_code(), Some("[invalidJSON]"), "{body}: {a:?}");
+        let msg = a.json["generalErrors"][0]["message"].as_str().unwrap();
+        assert!(msg.contains(at), "{body}: {msg}");
+        assert_eq!(
+            s.get("/api/user?email=first@x.io").await.status,
+            404,
+            "{body}"
+        );
+    }
 }

@@ -621,8 +621,15 @@ impl Walk<'_> {
             _ => return None,
         }
         loop {
+            // The scan read keys and values only as far as their quotes and brackets: the
+            // parser reads the text of each key and of each value but the users, keeping
+            // nothing, so that the walk refuses what the parser refuses.
+            let start = (self.c.chunk, self.c.pos - 1);
             key.clear();
             self.c.key(&mut key)?;
+            if let Err(e) = self.check(start) {
+                return Some(Err(e));
+            }
             if self.c.token()? != b':' {
                 return None;
             }
@@ -632,7 +639,11 @@ impl Walk<'_> {
                     return Some(Err(e));
                 }
             } else {
+                let start = (self.c.chunk, self.c.pos - 1);
                 self.c.value(first, None)?;
+                if let Err(e) = self.check(start) {
+                    return Some(Err(e));
+                }
             }
             match self.c.token()? {
                 b',' => {
@@ -669,7 +680,7 @@ impl Walk<'_> {
             let text = self.text(start, end, &mut copy);
             match serde_json::from_slice::<ImportUser>(text) {
                 Ok(u) => each(i, u),
-                Err(e) => return Some(Err(self.placed(e, start, text))),
+                Err(e) => return Some(Err(self.placed::<ImportUser>(e, start, text))),
             }
             i += 1;
             self.free_before(end.0);
@@ -722,14 +733,29 @@ impl Walk<'_> {
         }
     }
 
-    /// The parser's error for a user's `text` that starts at `start`, placed at its line and
-    /// column in the whole body: the user is parsed again after as many line breaks and spaces
-    /// as come before it, so the parser counts them itself. Only a failing import pays this.
-    fn placed(
+    /// Has the parser read the JSON text from `start` to the cursor, keeping nothing: straight
+    /// from the body's chunks, as a key's or an unknown field's value may span many.
+    fn check(&self, start: (usize, usize)) -> serde_json::Result<()> {
+        let span = || Span {
+            body: &*self.c.body,
+            at: start,
+            end: (self.c.chunk, self.c.pos),
+        };
+        let mut de = serde_json::Deserializer::from_reader(span());
+        <IgnoredAny as de::Deserialize>::deserialize(&mut de)
+            .and_then(|_| de.end())
+            .map_err(|e| self.placed::<IgnoredAny>(e, start, span()))
+    }
+
+    /// The parser's error `e` for the `text` of a `T` that starts at `start`, placed at its
+    /// line and column in the whole body: the text is parsed again after as many line breaks
+    /// and spaces as come before it, so the parser counts them itself. Only a failing import
+    /// pays this.
+    fn placed<T: de::DeserializeOwned>(
         &self,
         e: serde_json::Error,
         start: (usize, usize),
-        text: &[u8],
+        text: impl Read,
     ) -> serde_json::Error {
         let chunk = |k: usize| (**self.c.body.chunks.get(k).expect("walked")).as_ref();
         let mut at = self.at.clone();
@@ -737,17 +763,53 @@ impl Walk<'_> {
             at.pass(chunk(k));
         }
         at.pass(&chunk(start.0)[..start.1]);
+        // The byte after the text, where the parser meets a number cut short.
+        let next = self.c.body.chunks.get(self.c.chunk).and_then(|c| {
+            let c = (**c).as_ref();
+            c.get(self.c.pos..=self.c.pos)
+        });
         let padded = io::repeat(b'\n')
             .take(at.lines as u64)
             .chain(io::repeat(b' ').take((at.offset - at.line_start) as u64))
-            .chain(text);
+            .chain(text)
+            .chain(next.unwrap_or_default());
         let mut de = serde_json::Deserializer::from_reader(io::BufReader::new(padded));
-        match <ImportUser as de::Deserialize>::deserialize(&mut de) {
+        match T::deserialize(&mut de).and_then(|_| de.end()) {
             Err(placed) => placed,
-            Ok(_) => e,
+            Ok(()) => e,
         }
     }
 }
+
+/// The text of a body from `at` to `end` (chunk, position), read where it lies.
+struct Span<'a> {
+    body: &'a ImportBody,
+    at: (usize, usize),
+    end: (usize, usize),
+}
+
+impl BufRead for Span<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.at < self.end {
+            let c = (**self.body.chunks.get(self.at.0).expect("walked")).as_ref();
+            let to = if self.at.0 == self.end.0 {
+                self.end.1
+            } else {
+                c.len()
+            };
+            if self.at.1 < to {
+                return Ok(&c[self.at.1..to]);
+            }
+            self.at = (self.at.0 + 1, 0);
+        }
+        Ok(&[])
+    }
+    fn consume(&mut self, n: usize) {
+        self.at.1 += n;
+    }
+}
+
+read_from_buf!(Span<'_>);
 
 #[cfg(test)]
 mod tests {
@@ -906,7 +968,14 @@ mod tests {
                 u.user.email, u.encryption_scheme, u.factor, u.salt, u.given
             ))
         })
-        .map_err(|e| format!("{e} ({:?})", e.classify()))?;
+        .map_err(|e| {
+            format!(
+                "{:?} at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            )
+        })?;
         Ok(seen)
     }
 
@@ -925,8 +994,53 @@ mod tests {
         }
         // The cases above do reach both ends.
         assert!(handed(USERS[4], 7, true).unwrap()[0].contains("Some(\"bcrypt\") Some(10)"));
-        let e = handed(USERS[7], 7, true).unwrap_err();
-        assert!(e.contains("at line 4 column 12"), "{e}");
+        assert_eq!(
+            handed(USERS[7], 7, true).unwrap_err(),
+            "Syntax at line 4 column 12"
+        );
+        let mut none = |_, _| {};
+        let e = users(chunked(USERS[7], 7), true, &mut none).unwrap_err();
+        assert_eq!(e.to_string(), "expected `:` at line 4 column 12");
+    }
+
+    #[test]
+    fn on_any_text_the_scan_reads_the_walk_agrees_with_the_parser() {
+        // The requests above with bytes cut out or swapped for JSON's punctuation.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let seeds: Vec<&str> = PLAIN.iter().chain(USERS).copied().collect();
+        let mut walked = 0;
+        for _ in 0..20_000 {
+            let mut text = seeds[next(seeds.len())].as_bytes().to_vec();
+            for _ in 0..1 + next(3) {
+                if text.is_empty() {
+                    break;
+                }
+                let at = next(text.len());
+                match next(2) {
+                    0 => {
+                        text.remove(at);
+                    }
+                    _ => text[at] = b"{}[]\",:\\ 0tn\n"[next(12)],
+                }
+            }
+            let text = String::from_utf8_lossy(&text);
+            let size = 1 + next(8);
+            if flags(&chunked(&text, size)).is_ok_and(|f| f.plain) {
+                walked += 1;
+                assert_eq!(
+                    handed(&text, size, true),
+                    handed(&text, size, false),
+                    "{text} in chunks of {size}"
+                );
+            }
+        }
+        assert!(walked > 1_000, "{walked} texts walked");
     }
 
     static FREED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
