@@ -231,7 +231,8 @@ impl KeyPair {
         let header = json!({"alg": self.alg.name(), "typ": "JWT", "kid": self.kid});
         let mut out = b64(header.to_string().as_bytes());
         out.push('.');
-        out.push_str(&b64(Value::Object(claims.clone()).to_string().as_bytes()));
+        let payload = serde_json::to_vec(claims).expect("JSON values serialize");
+        out.push_str(&b64(&payload));
         let sig = self.signature(out.as_bytes());
         out.push('.');
         out.push_str(&b64(&sig));

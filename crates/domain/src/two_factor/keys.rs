@@ -28,11 +28,7 @@ impl std::fmt::Debug for TwoFactorKeys {
 
 /// The id of a key: the first 8 hex digits of its SHA-256 (names the key, tells nothing of it).
 fn kid(key: &[u8]) -> String {
-    sha2::Sha256::digest(key)
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::secrets::hex(&sha2::Sha256::digest(key)[..4])
 }
 
 fn decode_key(text: &str, what: &str) -> Result<[u8; 32], String> {

@@ -88,10 +88,7 @@ pub fn hash_recovery_code(code: &str) -> String {
         .collect::<String>()
         .to_ascii_uppercase();
     let d = sha2::Sha256::digest(n.as_bytes());
-    format!(
-        "{HASHED}{}",
-        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
+    format!("{HASHED}{}", crate::secrets::hex(&d))
 }
 
 fn is_hashed(code: &str) -> bool {
