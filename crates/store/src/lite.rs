@@ -33,7 +33,9 @@
 //!   SQLite spent a third of its time finding pages in it.) A long transaction's commit instead
 //!   starts the thread's round at once and catches up itself only past
 //!   [`CATCH_UP_FRAMES_LONG`]: the thousands of pages a bulk load leaves are copied while the
-//!   next load is parsed, not while it waits for the writer.
+//!   next load is parsed, not while it waits for the writer. It also reads the WAL file's size,
+//!   so that a thread whose rounds fall behind a run of loads (its count then stale) cannot
+//!   keep the WAL from starting over.
 //! - **Long statements** (bulk inserts, tenant and bulk deletes) run under
 //!   `tokio::task::block_in_place` on a multi-threaded runtime, so the runtime moves its other
 //!   tasks off the thread meanwhile.
