@@ -17,33 +17,12 @@ pub fn new_secret() -> String {
 /// enough (nothing to brute-force), and looking the hash up by a unique index compares no
 /// secret bytes in our code, so no constant-time comparison is needed.
 pub fn stored_hash(secret: &str) -> String {
-    hex(&sha2::Sha256::digest(secret.as_bytes()))
-}
-
-/// `bytes` in lowercase hex, two digits each: a table look-up per half byte, as a token grant
-/// hashes two secrets and the formatting machinery per byte costs more than the digest.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
+    portcullis_hash::hex(&sha2::Sha256::digest(secret.as_bytes()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hex_is_two_lowercase_digits_a_byte() {
-        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
-        assert_eq!(hex(&[]), "");
-        let all: Vec<u8> = (0..=255).collect();
-        let expected: String = all.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex(&all), expected);
-    }
 
     #[test]
     fn secrets_are_distinct_and_hashed_in_hex() {

@@ -1,4 +1,5 @@
-//! The text encodings legacy hashes use: base64 in several alphabets and crypt's "hash64".
+//! The text encodings hashes use: base64 in several alphabets, crypt's "hash64", and lowercase
+//! hex (which Django's wrapped schemes hash again, and in which our stored secrets are kept).
 
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -17,6 +18,18 @@ pub const STD_NOPAD: GeneralPurpose =
 /// bcrypt's alphabet (`./A-Za-z0-9`), no padding.
 pub const BCRYPT: GeneralPurpose =
     GeneralPurpose::new(&alphabet::BCRYPT, LENIENT.with_encode_padding(false));
+
+/// `bytes` in lowercase hex, two digits each: a table look-up per half byte, as a token grant
+/// hashes two secrets and the formatting machinery per byte costs more than the digest.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
 
 pub fn encode_std(bytes: &[u8]) -> String {
     STD.encode(bytes)
@@ -58,4 +71,18 @@ pub fn hash64_encode(input: &[u8]) -> String {
 /// Passlib's "adapted base64" (`.` for `+`, no padding) or standard unpadded base64.
 pub fn decode_ab64(s: &str) -> Option<Vec<u8>> {
     STD_NOPAD.decode(s.replace('.', "+")).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_two_lowercase_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
+        let all: Vec<u8> = (0..=255).collect();
+        let expected: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex(&all), expected);
+    }
 }

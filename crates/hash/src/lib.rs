@@ -27,6 +27,7 @@ mod schemes;
 use std::sync::OnceLock;
 
 pub use cost::Cost;
+pub use encoding::hex;
 pub use pool::{HashPool, Lane, PoolBusy, COSTLY_ABOVE, INLINE_BELOW};
 pub use registry::{Hasher, Registry};
 

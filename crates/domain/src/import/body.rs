@@ -48,11 +48,16 @@ impl<S: SerializeStruct> SerializeStruct for Fields<S> {
     }
 }
 
+/// What [`WithoutLists`] answers for anything but a struct.
+fn not_a_struct<T>() -> Result<T, serde_json::Error> {
+    Err(serde_json::Error::custom("a user serializes as a struct"))
+}
+
 /// The methods of [`WithoutLists`] for everything but a struct: each an error.
-macro_rules! not_a_struct {
+macro_rules! refused {
     ($($name:ident($($arg:ty),*)),* $(,)?) => {$(
         fn $name(self, $(_: $arg),*) -> Result<(), serde_json::Error> {
-            Err(serde_json::Error::custom("a user serializes as a struct"))
+            not_a_struct()
         }
     )*};
 }
@@ -77,7 +82,7 @@ impl<'a, W: std::io::Write> Serializer for WithoutLists<'a, W> {
         Ok(Fields(self.0.serialize_struct(name, len)?))
     }
 
-    not_a_struct!(
+    refused!(
         serialize_bool(bool),
         serialize_i8(i8),
         serialize_i16(i16),
@@ -99,14 +104,14 @@ impl<'a, W: std::io::Write> Serializer for WithoutLists<'a, W> {
     );
 
     fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), serde_json::Error> {
-        Err(serde_json::Error::custom("a user serializes as a struct"))
+        not_a_struct()
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
         _: &'static str,
         _: &T,
     ) -> Result<(), serde_json::Error> {
-        Err(serde_json::Error::custom("a user serializes as a struct"))
+        not_a_struct()
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
@@ -115,20 +120,20 @@ impl<'a, W: std::io::Write> Serializer for WithoutLists<'a, W> {
         _: &'static str,
         _: &T,
     ) -> Result<(), serde_json::Error> {
-        Err(serde_json::Error::custom("a user serializes as a struct"))
+        not_a_struct()
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, serde_json::Error> {
-        Err(serde_json::Error::custom("a user serializes as a struct"))
+        not_a_struct()
     }
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, serde_json::Error> {
-        Err(serde_json::Error::custom("a user serializes as a struct"))
+        not_a_struct()
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleStruct, serde_json::Error> {
-        Err(serde_json::Error::custom("a user serializes as a struct"))
+        not_a_struct()
     }
     fn serialize_tuple_variant(
         self,
@@ -137,10 +142,10 @@ impl<'a, W: std::io::Write> Serializer for WithoutLists<'a, W> {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleVariant, serde_json::Error> {
-        Err(serde_json::Error::custom("a user serializes as a struct"))
+        not_a_struct()
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, serde_json::Error> {
-        Err(serde_json::Error::custom("a user serializes as a struct"))
+        not_a_struct()
     }
     fn serialize_struct_variant(
         self,
@@ -149,7 +154,7 @@ impl<'a, W: std::io::Write> Serializer for WithoutLists<'a, W> {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStructVariant, serde_json::Error> {
-        Err(serde_json::Error::custom("a user serializes as a struct"))
+        not_a_struct()
     }
 }
 

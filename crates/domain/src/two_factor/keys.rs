@@ -28,7 +28,7 @@ impl std::fmt::Debug for TwoFactorKeys {
 
 /// The id of a key: the first 8 hex digits of its SHA-256 (names the key, tells nothing of it).
 fn kid(key: &[u8]) -> String {
-    crate::secrets::hex(&sha2::Sha256::digest(key)[..4])
+    portcullis_hash::hex(&sha2::Sha256::digest(key)[..4])
 }
 
 fn decode_key(text: &str, what: &str) -> Result<[u8; 32], String> {

@@ -88,7 +88,7 @@ pub fn hash_recovery_code(code: &str) -> String {
         .collect::<String>()
         .to_ascii_uppercase();
     let d = sha2::Sha256::digest(n.as_bytes());
-    format!("{HASHED}{}", crate::secrets::hex(&d))
+    format!("{HASHED}{}", portcullis_hash::hex(&d))
 }
 
 fn is_hashed(code: &str) -> bool {

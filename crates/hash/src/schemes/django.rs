@@ -5,6 +5,7 @@
 //! md5. `bcrypt_sha256` bcrypts the hex SHA-256 of the password, so passwords over 72 bytes
 //! count in full there.
 
+use crate::encoding::hex;
 use md5::Digest as _;
 
 use super::{
@@ -149,10 +150,6 @@ fn cost(parsed: &Parsed<'_>) -> Option<crate::Cost> {
         Parsed::Scrypt { ln, r, p, .. } => crate::cost::scrypt(*ln, *r, *p),
         Parsed::SaltedHex { .. } => crate::cost::SINGLE_DIGEST,
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn verify_parsed(parsed: &Parsed<'_>, password: &[u8]) -> bool {
