@@ -60,13 +60,16 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-wait_for() { # URL WHAT LOG
+# wait_for URL WHAT LOG PID: until PID answers at URL. A process that has exited (its port was
+# taken, say) never counts as answering, even when another process answers on that port.
+wait_for() {
     for _ in $(seq 150); do
-        curl -s -o /dev/null "$1" && return 0
+        kill -0 "$4" 2>/dev/null || break
+        curl -s -o /dev/null "$1" && kill -0 "$4" 2>/dev/null && return 0
         sleep 0.2
     done
     echo "run.sh: $2 did not answer at $1" >&2
-    [ -z "${3:-}" ] || cat "$3" >&2
+    cat "$3" >&2
     exit 1
 }
 random() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }
@@ -91,12 +94,12 @@ grep -q '^Portcullis listening' "$tmp/portcullis.log" \
 
 # --- The services -----------------------------------------------------------------------------
 PORT=$CATALOG_PORT node "$here/services/catalog.mjs" > "$tmp/catalog.log" 2>&1 &
-pids+=($!)
+pids+=($!) catalog=$!
 PORT=$INVENTORY_PORT node "$here/services/inventory.mjs" > "$tmp/inventory.log" 2>&1 &
-pids+=($!)
+pids+=($!) inventory=$!
 PORT=$VERIFIED_PORT GATEWAY_URL=$GATEWAY_URL SELF_URL=$VERIFIED_URL \
     node "$here/services/inventory-verified.mjs" > "$tmp/inventory-verified.log" 2>&1 &
-pids+=($!)
+pids+=($!) verified=$!
 
 # --- The gateway: gateway.toml with this run's ports -------------------------------------------
 sed -e "s#127.0.0.1:9011#@P@#g; s#127.0.0.1:3000#@G@#g; s#127.0.0.1:3001#@C@#g" \
@@ -105,12 +108,12 @@ sed -e "s#127.0.0.1:9011#@P@#g; s#127.0.0.1:3000#@G@#g; s#127.0.0.1:3001#@C@#g" 
     -e "s#@C@#127.0.0.1:$CATALOG_PORT#g; s#@I@#127.0.0.1:$INVENTORY_PORT#g; s#@V@#127.0.0.1:$VERIFIED_PORT#g" \
     "$here/gateway.toml" > "$tmp/gateway.toml"
 "$PORTCULLIS_BIN" gateway --config "$tmp/gateway.toml" > "$tmp/gateway.log" 2>&1 &
-pids+=($!)
+pids+=($!) gateway=$!
 
-wait_for "$CATALOG_URL/products" "the catalog" "$tmp/catalog.log"
-wait_for "$INVENTORY_URL/" "the inventory" "$tmp/inventory.log"
-wait_for "$VERIFIED_URL/" "the verifying inventory" "$tmp/inventory-verified.log"
-wait_for "$GATEWAY_URL/healthz" "the gateway" "$tmp/gateway.log"
+wait_for "$CATALOG_URL/products" "the catalog" "$tmp/catalog.log" "$catalog"
+wait_for "$INVENTORY_URL/" "the inventory" "$tmp/inventory.log" "$inventory"
+wait_for "$VERIFIED_URL/" "the verifying inventory" "$tmp/inventory-verified.log" "$verified"
+wait_for "$GATEWAY_URL/healthz" "the gateway" "$tmp/gateway.log" "$gateway"
 
 if [ ${#cmd[@]} -gt 0 ]; then
     set +e

@@ -334,29 +334,30 @@ test('two-factor: enrolment with the QR code and recovery codes, the code step, 
   assert.ok(qrLoaded, 'the QR code image loads under the page CSP');
   await checkPage('15-two-factor-enrol');
   const secret = await page.inputValue('input[name=secretBase32Encoded]');
-  // Each time step is accepted once: a code is taken from this step or the one either side,
-  // never one used already, however the clock moves during the test. The three steps are read
-  // from one instant: read one by one, a step boundary between two of them could make two
-  // candidates the same code.
-  const used = new Set();
-  const fresh = () => {
-    const now = Math.floor(Date.now() / 1000);
-    for (const offset of [0, 30, -30]) {
-      const c = totp(secret, now + offset);
-      if (!used.has(c)) {
-        used.add(c);
-        return c;
+  // Each time step is accepted once, and only while the server's clock is within one step of
+  // it. A code is taken from the current step or the next, never one used already; a code of
+  // the step before could expire between choosing it and the server checking it. When both are
+  // used, the next step boundary is awaited.
+  const usedSteps = new Set();
+  const fresh = async () => {
+    for (;;) {
+      const step = Math.floor(Date.now() / 1000 / 30);
+      for (const s of [step, step + 1]) {
+        if (!usedSteps.has(s)) {
+          usedSteps.add(s);
+          return totp(secret, s * 30);
+        }
       }
+      await new Promise((done) => setTimeout(done, (step + 1) * 30 * 1000 - Date.now() + 50));
     }
-    throw new Error('no unused code in the window');
   };
-  await page.fill('#code', fresh());
+  await page.fill('#code', await fresh());
   await page.click('button[type=submit]');
   await page.waitForSelector('.codes');
   assert.equal(await page.locator('.codes li').count(), 10);
   await checkPage('16-two-factor-recovery-codes');
   // The next code finishes the sign-in; this computer is trusted from now on.
-  await page.fill('#code', fresh());
+  await page.fill('#code', await fresh());
   await page.check('input[name=trustComputer]');
   await page.click('button[type=submit]:not([name])');
   await page.waitForURL(`${rpUrl}/callback**`);
@@ -385,7 +386,7 @@ test('two-factor: enrolment with the QR code and recovery codes, the code step, 
     await page.click('button[type=submit]:not([name])');
     await page.waitForSelector('.errors, [role=alert]');
     await checkPage('18-two-factor-wrong-code');
-    await page.fill('#code', fresh());
+    await page.fill('#code', await fresh());
     await page.click('button[type=submit]:not([name])');
     await page.waitForURL(`${rpUrl}/callback**`);
     t = await client.authorizationCodeGrant(config, new URL(page.url()), {

@@ -18,11 +18,24 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
+/// A free loopback port below Linux's ephemeral range (32768 and up). The example's processes
+/// bind the ports they are given after this test lets go of them; a port from the ephemeral
+/// range could meanwhile go to any socket that binds port 0, such as a server of a test running
+/// beside this one. Below the range only explicit binds compete, and the counter keeps the two
+/// shop tests apart.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = std::process::id() as u16 % SPAN;
+    for _ in 0..SPAN {
+        let port = LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN);
 }
 
 fn run_example(backend: Backend) {
