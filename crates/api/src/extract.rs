@@ -175,7 +175,7 @@ pub fn uuid(segment: &str, name: &str) -> ApiResult<Uuid> {
 /// The ids of the request's path, parsed by their names in the route template: `PathId<Uuid>`
 /// for `/api/user/{userId}`, `PathId<(Uuid, Uuid)>` for `.../{userId}/{applicationId}`,
 /// `PathId<Option<Uuid>>` for a handler serving `POST /api/user` and `POST /api/user/{userId}`.
-/// A malformed id is the 400 of [`uuid`], whatever the route.
+/// A malformed id is the 400 of [`uuid()`], whatever the route.
 pub struct PathId<T>(pub T);
 
 /// What a [`PathId`] can hold, built from the path's `(name, value)` pairs.

@@ -1,7 +1,7 @@
 //! The OAuth 2.0 / OpenID Connect endpoints a client calls directly: discovery, token,
 //! userinfo, introspection, revocation, the JWKS alias, FusionAuth's Logout API and the
 //! client-secret rotation. The ones a browser visits (authorize, logout) are hosted pages
-//! ([`crate::pages`]).
+//! (the `pages` module).
 //!
 //! Their answers follow the RFCs, not FusionAuth's error envelope: `{"error",
 //! "error_description"}` with 400 or 401, and `Cache-Control: no-store` on every token.

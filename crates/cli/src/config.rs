@@ -41,7 +41,7 @@ pub struct ServeArgs {
     /// [default: none, file jobs refused].
     #[arg(long, env = "PORTCULLIS_IMPORT_DIR")]
     pub import_dir: Option<PathBuf>,
-    /// The URL browsers and OAuth clients reach this server at, e.g. https://login.example.com:
+    /// The URL browsers and OAuth clients reach this server at, e.g. `https://login.example.com`:
     /// the base of the endpoints in OpenID discovery, and Secure cookies when it is https
     /// [default: the request's Host, over http].
     #[arg(long, env = "PORTCULLIS_PUBLIC_URL")]

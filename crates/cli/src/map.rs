@@ -27,7 +27,7 @@ pub struct MapArgs {
     /// Validate and report; write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Only users created or changed after this time (RFC 3339, or YYYY-MM-DD[ HH:MM:SS] UTC),
+    /// Only users created or changed after this time (RFC 3339, or `YYYY-MM-DD[ HH:MM:SS]` UTC),
     /// as upsert batches; the summary prints the value for the next run.
     #[arg(long)]
     pub since: Option<String>,

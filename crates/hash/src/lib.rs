@@ -133,7 +133,7 @@ pub fn needs_rehash(credential: &Credential, target_scheme: &str, target_factor:
     builtin().needs_rehash(credential, target_scheme, target_factor)
 }
 
-/// What verifying `credential` costs, in [`cost`]'s unit; `None` when it does not parse.
+/// What verifying `credential` costs, in [`mod@cost`]'s unit; `None` when it does not parse.
 pub fn cost(credential: &Credential) -> Option<Cost> {
     builtin().cost(credential)
 }

@@ -174,7 +174,7 @@ impl HashPool {
 
     /// The lane a verify of `credential` belongs on when the tenant hashes new passwords with
     /// `target_scheme` at `target_factor`: `Costly` when the credential costs more than
-    /// [`COSTLY_ABOVE`] times a credential of the tenant's own (see [`crate::cost`]). A target
+    /// [`COSTLY_ABOVE`] times a credential of the tenant's own (see [`mod@crate::cost`]). A target
     /// that is not a scheme we write is measured as the default scheme; a credential that does
     /// not parse fails at once and stays on the main lane.
     pub fn lane_for(

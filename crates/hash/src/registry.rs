@@ -45,7 +45,7 @@ pub trait Hasher: Send + Sync {
         credential.factor < target_factor
     }
 
-    /// What verifying `credential` costs ([`crate::cost`]), or `None` when it does not parse
+    /// What verifying `credential` costs ([`mod@crate::cost`]), or `None` when it does not parse
     /// (it then never verifies, at once) or the scheme has no model. A hasher with no model
     /// is never refused by a cost budget and always runs on the pool's main lane.
     fn cost(&self, credential: &Credential) -> Option<Cost> {
@@ -188,7 +188,7 @@ impl Registry {
         }
     }
 
-    /// See [`crate::cost`].
+    /// See [`mod@crate::cost`].
     pub fn cost(&self, credential: &Credential) -> Option<Cost> {
         let hasher = self.get(&credential.scheme)?;
         catch_unwind(AssertUnwindSafe(|| hasher.cost(credential))).unwrap_or(None)

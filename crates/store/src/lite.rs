@@ -75,7 +75,7 @@ const STATEMENT_CACHE: usize = 256;
 /// waiting up to 10 s for another process's write, and a 32 MiB page cache (UUID keys land all
 /// over the indexes; with SQLite's default 2 MiB a bulk load copies pages back in from the OS).
 /// The writer's own checkpoint only as a last resort, at 65,536 WAL frames (256 MiB; the
-/// [`Checkpointer`] thread normally keeps it far shorter), so that an import's commit does not
+/// checkpointer thread normally keeps it far shorter), so that an import's commit does not
 /// wait for its pages to be copied; a WAL file that a large transaction grew is cut back to 64
 /// MiB when it starts over. No mmap: every connection remaps the growing file, and the TLB
 /// shootdowns of those munmaps cost more than the copies they save.
@@ -693,7 +693,7 @@ fn run_steps(conn: &Connection, steps: &[Step]) -> StoreResult<Written> {
 
 /// Before SQLite's first connection: no global memory statistics (they take a process-wide
 /// mutex around every allocation SQLite makes, a tenth of a login's read in a profile, and
-/// nothing here reads them), and the page cache of [`crate::pcache`]. Too late once SQLite is
+/// nothing here reads them), and the store's own page cache (`pcache`). Too late once SQLite is
 /// initialized (another library opened a database first): then it stays as it was. Public for
 /// the benchmarks' floors, which open SQLite themselves and must run on the same SQLite.
 pub fn configure_sqlite() {

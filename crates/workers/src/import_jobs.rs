@@ -50,7 +50,7 @@ impl ImportJobs {
         }
     }
 
-    /// Looks at the queue every `poll` without a wake-up (tests: less than [`POLL`]).
+    /// Looks at the queue every `poll` without a wake-up (tests: less than `POLL`).
     pub fn poll_every(mut self, poll: Duration) -> Self {
         self.poll = poll;
         self
