@@ -7,7 +7,6 @@
 //! Seeded: `alice@example.com` / `right` (uid alice, entryUUID [`ALICE_UUID`], member of
 //! `cn=Admins,ou=Groups` and `cn=Tea Party\, Hatters,ou=Groups`) and `bob@example.com`.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,13 +34,7 @@ pub struct Slapd {
     _dir: tempfile::TempDir,
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use portcullis_test_ports::free_port;
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd

@@ -12,11 +12,7 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Starts aiosmtpd on a free port and waits (up to 10 s) until it listens.
     pub fn start() -> SmtpSink {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = portcullis_test_ports::free_port();
         let dir = tempfile::tempdir().unwrap();
         let child = std::process::Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])

@@ -1237,11 +1237,7 @@ impl Drop for ExampleApp {
 }
 
 async fn example_app(token: &str) -> ExampleApp {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = portcullis_test_ports::free_port();
     let dir = tempfile::tempdir().unwrap();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -27,10 +27,7 @@ fn run_admin_tests(backend: Backend) {
         );
     }
     let db = TestDb::new(backend);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let port = portcullis_test_ports::free_port();
     // No public URL: the admin sign-in returns to the address serve listens on.
     let mut cmd = Command::new(crate::support::binary());
     cmd.args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])

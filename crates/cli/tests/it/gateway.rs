@@ -1045,10 +1045,7 @@ fn gateway_signs_browsers_in_with_the_code_flow_postgres() {
 fn signs_browsers_in_with_the_code_flow(backend: Backend) {
     let s = Server::start(backend);
     let echo = echo_upstream();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let port = portcullis_test_ports::free_port();
     let public = format!("http://127.0.0.1:{port}");
     let app = api(
         &s,

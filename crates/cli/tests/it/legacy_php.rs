@@ -14,7 +14,6 @@
 
 use crate::support::{node_test_counts, run_with_timeout, workspace_root, Backend, Server};
 use serde_json::Value;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -39,10 +38,7 @@ fn run_example(backend: Backend) {
     }
     let server = Server::start(backend);
     // A free loopback port for Apache: the redirect URI registered in Portcullis names it.
-    let app_port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let app_port = portcullis_test_ports::free_port();
     let shots = workspace_root()
         .join("target/ci-output/legacy-php")
         .join(format!("{backend:?}").to_lowercase());

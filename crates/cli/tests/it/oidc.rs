@@ -36,10 +36,7 @@ fn run_oidc_tests(backend: Backend) {
     }
     // The reset link in the email is built from the public URL, so the server gets its own.
     let smtp = SmtpSink::start();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let port = portcullis_test_ports::free_port();
     let db = TestDb::new(backend);
     let mut cmd = Command::new(crate::support::binary());
     cmd.args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])

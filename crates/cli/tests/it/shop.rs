@@ -11,32 +11,11 @@
 //! test fails, never skips: `scripts/test` installs them.
 
 use crate::support::{binary, node_test_counts, run_with_timeout, workspace_root, Backend, TestDb};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-/// A free loopback port below Linux's ephemeral range (32768 and up). The example's processes
-/// bind the ports they are given after this test lets go of them; a port from the ephemeral
-/// range could meanwhile go to any socket that binds port 0, such as a server of a test running
-/// beside this one. Below the range only explicit binds compete, and the counter keeps the two
-/// shop tests apart.
-fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    const LOW: u16 = 20_000;
-    const SPAN: u16 = 12_000;
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let start = std::process::id() as u16 % SPAN;
-    for _ in 0..SPAN {
-        let port = LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port in {LOW}..{}", LOW + SPAN);
-}
 
 fn run_example(backend: Backend) {
     let example = workspace_root().join("examples/shop");
@@ -73,7 +52,7 @@ fn run_example(backend: Backend) {
         "INVENTORY_PORT",
         "VERIFIED_PORT",
     ] {
-        cmd.env(name, free_port().to_string());
+        cmd.env(name, portcullis_test_ports::free_port().to_string());
     }
     let (ok, output) = run_with_timeout(&mut cmd, TIMEOUT);
     let (passed, failed) = node_test_counts(&output);

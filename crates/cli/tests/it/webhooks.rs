@@ -98,11 +98,7 @@ fn outbox(server: &Server, state: &str) -> i64 {
 
 fn pending_events_survive_a_kill(backend: Backend) {
     // A port nothing listens on yet: the receiver is down until after the restart.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = portcullis_test_ports::free_port();
     let mut first = serve("", false, backend);
     let http = reqwest::blocking::Client::new();
     let (url, key) = (first.url.clone(), first.api_key.clone());
