@@ -236,7 +236,11 @@ impl Lite {
         let path = (!memory).then(|| PathBuf::from(file));
         let writer = connect(&path, flags)
             .map_err(|e| backend(format!("cannot open the database [{url}]: {e}")))?;
+        let page_size: u64 = writer
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(|e| backend(format!("cannot read the page size [{url}]: {e}")))?;
         let wal = Arc::new(Wal {
+            page_size,
             file: path.as_ref().map(|p| {
                 let mut f = p.clone().into_os_string();
                 f.push("-wal");
@@ -506,6 +510,8 @@ struct Wal {
     frames: AtomicI64,
     /// The WAL file (`None` for `:memory:`), whose size a long transaction's commit reads.
     file: Option<PathBuf>,
+    /// The database's page size: the WAL holds a page per frame.
+    page_size: u64,
     /// Held by whichever of them checkpoints: SQLite runs one checkpoint at a time and tells
     /// another that it is busy, so a writer that must catch up waits here for the thread's round
     /// to end instead.
@@ -521,8 +527,8 @@ impl Wal {
             .as_ref()
             .and_then(|f| std::fs::metadata(f).ok())
             .map_or(0, |m| m.len());
-        // A 32-byte header, then frames of a 24-byte header and a 4 KiB page.
-        (bytes.saturating_sub(32) / (24 + 4096)) as i64
+        // A 32-byte header, then frames of a 24-byte header and a page.
+        (bytes.saturating_sub(32) / (24 + self.page_size)) as i64
     }
 }
 
